@@ -1,0 +1,22 @@
+"""The `crmsync` command. Each command group lives in its own module; this one only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from sync.cli import ops, rules, sandbox
+
+app = typer.Typer(
+    name="crmsync",
+    help="Keeps every contact in HubSpot, Salesforce and Pipedrive scored, classified and SLA-checked.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(rules.app, name="rules")
+sandbox.register(app)
+ops.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,129 @@
+"""The one small protocol between the engine and every CRM connector.
+
+The engine depends on this module only; it never imports an SDK. A connector
+pulls pages of CRM-neutral contacts changed since an opaque cursor, pushes
+batches of canonical field updates and returns one result per record, makes
+sure the fields it writes exist, and reports its health and API budget.
+
+Canonical fields (the keys of `FieldUpdate.values`) are CRM-neutral names;
+each connector maps them to its own places (HubSpot `lifecyclestage`,
+Salesforce `Rating`, a Pipedrive 40-character custom-field key...) through its
+field mapping. Values are plain Python: int, float, str, bool, datetime or None
+(None clears the field in the CRM).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from sync.errors import RecordError
+from sync.model import Contact
+
+
+class CanonicalField(enum.StrEnum):
+    """What crmsync writes back. Connectors map each to a native or custom field."""
+
+    SCORE = "score"
+    SCORE_FIT = "score_fit"
+    SCORE_ENGAGEMENT = "score_engagement"
+    SCORE_INTENT = "score_intent"
+    STAGE = "stage"
+    MATURITY = "maturity"
+    CLIENT_KIND = "client_kind"
+    CRITERIA_MET = "criteria_met"  # ";"-joined names of the qualification criteria met
+    SLA_STATUS = "sla_status"
+    SLA_DUE_AT = "sla_due_at"
+    SLA_BREACHED = "sla_breached"
+    REASON = "reason"
+    RULES_VERSION = "rules_version"
+
+
+FieldValue = int | float | str | bool | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PullPage:
+    """One page of changes. `cursor` resumes the pull *after* this page; the engine persists it only once
+    the page's results are durable, so a crash re-reads at most one page (duplicates are harmless: the
+    engine de-duplicates by delta against what it last pushed). `deleted_ids` are records gone from the CRM
+    (deleted, archived, or merged away); `merged_into` maps a merged-away id to its survivor."""
+
+    contacts: list[Contact]
+    cursor: str
+    deleted_ids: list[str] = field(default_factory=list)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    api_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    contact_id: str
+    values: dict[str, FieldValue]
+    # the values crmsync believes are in the CRM now (last pushed); lets a connector do CRM-specific moves
+    # such as HubSpot's clear-then-set for a backward lifecycle stage without a read
+    previous: dict[str, FieldValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    contact_id: str
+    ok: bool
+    error: RecordError | None = None
+    written: dict[str, FieldValue] = field(default_factory=dict)  # what the CRM accepted (may drop skipped fields)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSetupReport:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # e.g. a field that exists but is invisible to the API user
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Remaining API budget as the CRM last reported it; None where the CRM does not say."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    window: str = "daily"
+    resets_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    reachable: bool
+    authorised: bool
+    message: str = ""
+    budget: Budget = field(default_factory=Budget)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One CRM account. Implementations live in `connectors/<crm>/`; they raise only `sync.errors` types."""
+
+    crm: str  # "hubspot" | "salesforce" | "pipedrive"
+    account: str  # the account name from settings
+
+    def pull(self, cursor: str | None) -> Iterator[PullPage]:
+        """Contacts changed since `cursor` (None: everything), oldest change first, with their deals and
+        activities. Never stops silently at an API cap: it windows or restarts as that API requires."""
+        ...
+
+    def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
+        """Write the updates in as few calls as the CRM allows; one result per update, in input order.
+        A record that fails is reported, never retried forever; a partial batch is split, not resent whole."""
+        ...
+
+    def ensure_fields(self) -> FieldSetupReport:
+        """Create the custom fields crmsync writes when they are missing (idempotent)."""
+        ...
+
+    def health(self) -> Health:
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,1 @@
+"""The daemon: sync cycle, scheduler, time-driven sweeps, operations endpoints."""

@@ -1,0 +1,1 @@
+"""The rules engine: YAML rules validated into typed objects, compiled once into fast evaluators."""

@@ -1,0 +1,1 @@
+"""The state store: cursors, snapshots, last pushed values, SLA timers, audit log, run history."""
