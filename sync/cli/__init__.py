@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from sync.cli import ops, rules, sandbox
+from sync.cli import daemon as daemon_commands
 
 app = typer.Typer(
     name="crmsync",
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(rules.app, name="rules")
 sandbox.register(app)
+daemon_commands.register(app)
 ops.register(app)
 
 

@@ -1,0 +1,102 @@
+"""`crmsync sandbox` with stand-in sandbox classes (the real ones are tested with their connectors): the
+command resolves them by dotted path, starts and seeds each on its port, prints how to reach them, and
+stops them all when interrupted or when one fails to start."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import sync.cli.daemon as daemon_cli
+from sync.cli import app
+
+FAKE_SANDBOX = textwrap.dedent('''
+    STARTED = []
+
+    class Tls:
+        ca_path = "/tmp/fake-ca.pem"
+
+    class FakeSandbox:
+        crm = "fake"
+
+        def __init__(self, *, clock=None, port=0, enforce_limits=False, seed=7):
+            self.port, self.seed_value, self.seeded = port, seed, []
+            self.tls = Tls() if port % 2 else None
+
+        def start(self):
+            self.base_url = f"http://127.0.0.1:{self.port}"
+            STARTED.append(self)
+            return self
+
+        def stop(self):
+            STARTED.remove(self)
+
+        def seed(self, contacts):
+            self.seeded = list(contacts)
+            return {c.id: f"native-{c.id}" for c in self.seeded}
+
+        def credentials(self):
+            return {"access_token": f"tok-{self.port}"}
+
+    class BrokenSandbox(FakeSandbox):
+        def start(self):
+            raise OSError("address already in use")
+''')
+
+
+@pytest.fixture
+def fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "crmsync_fake_sandbox.py").write_text(FAKE_SANDBOX)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("crmsync_fake_sandbox")
+    monkeypatch.setitem(sys.modules, "crmsync_fake_sandbox", module)  # forgotten again after the test
+    return module
+
+
+def test_sandbox_starts_seeds_and_describes_each_crm_then_stops(fake_module, monkeypatch):
+    monkeypatch.setattr(daemon_cli, "SANDBOXES", {"alpha": "crmsync_fake_sandbox:FakeSandbox",
+                                                  "beta": "crmsync_fake_sandbox:FakeSandbox"})
+    seen: list[list[object]] = []
+    monkeypatch.setattr(daemon_cli, "wait_for_interrupt", lambda: seen.append(list(fake_module.STARTED)))
+
+    result = CliRunner().invoke(app, ["sandbox", "--port-base", "9100", "--contacts", "3", "--seed", "11"])
+
+    assert result.exit_code == 0, result.output
+    alpha, beta = seen[0]
+    assert (alpha.port, beta.port) == (9100, 9101)
+    assert [c.crm for c in alpha.seeded] == ["alpha"] * 3 and [c.crm for c in beta.seeded] == ["beta"] * 3
+    assert {c.id for c in alpha.seeded}.isdisjoint({c.id for c in beta.seeded})  # different people per CRM
+    assert alpha.seed_value == 11
+    for text in ("http://127.0.0.1:9100", "access_token=tok-9101", "/tmp/fake-ca.pem", "Ctrl-C"):
+        assert text in result.output
+    assert fake_module.STARTED == []  # all stopped on the way out
+
+
+def test_a_sandbox_that_fails_to_start_stops_the_others(fake_module):
+    factories = {"alpha": daemon_cli.resolve("crmsync_fake_sandbox:FakeSandbox"),
+                 "beta": daemon_cli.resolve("crmsync_fake_sandbox:BrokenSandbox")}
+    with pytest.raises(OSError):
+        daemon_cli.start_sandboxes(factories, port_base=0, contacts=1, seed=7, clock=daemon_cli.SystemClock())
+    assert fake_module.STARTED == []
+
+
+def test_a_missing_sandbox_is_named_and_exits_1(monkeypatch):
+    monkeypatch.setattr(daemon_cli, "SANDBOXES", {"x": "crmsync_no_such_module:Sandbox"})
+    result = CliRunner().invoke(app, ["sandbox"])
+    assert result.exit_code == 1
+    assert "cannot import crmsync_no_such_module" in result.output
+
+
+def test_resolve_names_a_missing_class():
+    with pytest.raises(daemon_cli.SandboxUnavailable, match="sync.clock has no Nope"):
+        daemon_cli.resolve("sync.clock:Nope")
+
+
+def test_the_sandbox_paths_name_the_three_crms():
+    assert list(daemon_cli.SANDBOXES) == ["hubspot", "salesforce", "pipedrive"]
+    assert all(path.startswith("connectors.sandbox.") for path in daemon_cli.SANDBOXES.values())
