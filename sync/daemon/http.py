@@ -61,7 +61,7 @@ class OpsApp:
             if request.path == "/metrics":
                 return Response(self.metrics(), content_type=self.metrics_content_type)
         except Exception as exc:  # a failing check must answer 500, not kill the server thread
-            log.error("ops_endpoint_failed", path=request.path, error_type=type(exc).__name__, exc_info=True)
+            log.exception("ops_endpoint_failed", path=request.path, error_type=type(exc).__name__)
             return Response(json.dumps({"error": type(exc).__name__}) + "\n", status=500,
                             content_type="application/json")
         return Response("not found: try /healthz, /readyz or /metrics\n", status=404)
@@ -76,8 +76,8 @@ class OpsServer:
 
     def __init__(self, app: OpsApp, *, host: str = "127.0.0.1", port: int = 8080) -> None:
         self.app = app
+        # threaded=True gives daemon request threads: a probe hanging on a dead client never blocks exit
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-        self._server.daemon_threads = True  # a probe hanging on a dead client must never block exit
         self.host = host
         self.port: int = self._server.socket.getsockname()[1]
         self._thread: threading.Thread | None = None

@@ -83,7 +83,7 @@ class HealthMonitor:
         except CrmsyncError as exc:
             result = CheckResult(False, f"not reachable: {exc.user_message}", checked_at=at)
         except Exception as exc:  # a bug in a connector must not take readiness (or the daemon) down
-            log.error("health_probe_crashed", check=key, error_type=type(exc).__name__, exc_info=True)
+            log.exception("health_probe_crashed", check=key, error_type=type(exc).__name__)
             result = CheckResult(False, f"health check crashed ({type(exc).__name__})", checked_at=at)
         if not result.ok:
             log.warning("account_not_ready", check=key, reason=result.message)

@@ -113,7 +113,7 @@ class RulesWatcher(Generic[R]):
             self._reject([str(issue) for issue in exc.issues] or [exc.user_message], digest)
             return False
         except Exception as exc:  # a loader bug must not kill the scheduler thread, nor the rules in force
-            log.error("rules_loader_crashed", path=str(self.path), error_type=type(exc).__name__, exc_info=True)
+            log.exception("rules_loader_crashed", path=str(self.path), error_type=type(exc).__name__)
             self._reject([f"{self.path}: the rules loader failed ({type(exc).__name__}); see the log"], digest)
             return False
         previous = _version(self._current)

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -94,7 +94,7 @@ def _seconds(delta: timedelta) -> float:
 
 def _utcnow() -> datetime:
     """apscheduler's own time base: real time, whatever clock the engine runs on."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Scheduler:
@@ -116,7 +116,7 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(
             executors={"accounts": ThreadPoolExecutor(workers), "ops": ThreadPoolExecutor(2),
                        "heartbeat": ThreadPoolExecutor(1)},
-            timezone=timezone.utc, logger=_APS_LOGGER)
+            timezone=UTC, logger=_APS_LOGGER)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._locks: dict[str, threading.Lock] = {}
         self._labels: dict[str, tuple[str, str]] = {}
@@ -263,7 +263,7 @@ class Scheduler:
             with structlog.contextvars.bound_contextvars(crm=crm, account=account):
                 try:
                     summary = job.run(self.stop_event)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - one account's failure never reaches the scheduler
                     summary = self._crashed(job.key, started, exc)
                 if summary.outcome is RunOutcome.PARKED and summary.retry_at is not None:
                     self._park(job.key, summary)
@@ -276,7 +276,7 @@ class Scheduler:
             started = self.clock.now()
             try:
                 result = job.run(self.stop_event)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported as a FAILED summary, the sweep keeps its schedule
                 result = self._crashed(job.key, started, exc)
             summaries = [result] if isinstance(result, RunSummary) else list(result or ())
             for summary in summaries:
@@ -289,7 +289,7 @@ class Scheduler:
             try:
                 task.run()
             except Exception as exc:  # housekeeping must keep its schedule whatever happens
-                log.error("periodic_task_failed", job=task.key, error_type=type(exc).__name__, exc_info=True)
+                log.exception("periodic_task_failed", job=task.key, error_type=type(exc).__name__)
         return body
 
     def _crashed(self, key: str, started: datetime, exc: Exception) -> RunSummary:
@@ -298,7 +298,7 @@ class Scheduler:
         summary = RunSummary(crm=crm, account=account, run_id=uuid.uuid4().hex, started_at=started,
                              finished_at=self.clock.now(), outcome=RunOutcome.FAILED, errors=[message])
         log.error("run_crashed", job=key, crm=crm, account=account, run_id=summary.run_id,
-                  error=message, error_type=type(exc).__name__, exc_info=True)
+                  error=message, error_type=type(exc).__name__, exc_info=exc)
         return summary
 
     def _observe(self, key: str, summary: RunSummary) -> None:
@@ -307,8 +307,8 @@ class Scheduler:
         for observer in self._observers:
             try:
                 observer(summary)
-            except Exception as exc:
-                log.error("run_observer_failed", job=key, error_type=type(exc).__name__, exc_info=True)
+            except Exception as exc:  # a broken observer must not deprive the others of the summary
+                log.exception("run_observer_failed", job=key, error_type=type(exc).__name__)
 
     def _park(self, key: str, summary: RunSummary) -> None:
         assert summary.retry_at is not None

@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 
@@ -49,7 +49,7 @@ class GracefulShutdown:
         self._signals = tuple(signals)
         self._previous: dict[int, Any] = {}
 
-    def install(self) -> GracefulShutdown:
+    def install(self) -> Self:
         for signum in self._signals:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -59,7 +59,7 @@ class GracefulShutdown:
             signal.signal(signum, handler)
         self._previous.clear()
 
-    def __enter__(self) -> GracefulShutdown:
+    def __enter__(self) -> Self:
         return self.install()
 
     def __exit__(self, *exc: object) -> None:

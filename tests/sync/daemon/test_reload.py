@@ -122,8 +122,8 @@ def test_a_bad_file_at_start_is_a_configuration_error(rules_file, clock):
     with pytest.raises(ConfigError) as error:
         watcher.load()
     assert str(error.value.issues[0]).startswith(f"{rules_file}:2:1:")
-    with pytest.raises(RuntimeError):
-        watcher.current
+    with pytest.raises(RuntimeError, match="not loaded"):
+        _ = watcher.current
 
 
 def test_without_a_path_the_embedded_rules_are_used_and_nothing_is_watched(clock):

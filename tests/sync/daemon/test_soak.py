@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 import urllib.request
 from collections import Counter
 from datetime import timedelta
