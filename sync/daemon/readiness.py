@@ -9,7 +9,7 @@ on the scheduler at its own interval by a `HealthMonitor`, and `/readyz` reads w
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,7 +57,7 @@ def result_from_health(health: Health, *, at: datetime) -> CheckResult:
 @dataclass
 class HealthMonitor:
     """Runs one health probe per CRM account when asked (`refresh`, scheduled by the daemon) and keeps
-    the last result of each. An account never probed yet is not ready: the daemon has not shown it can
+    the last result of each. Probes are keyed like the accounts' `AccountJob.key`. An account never probed yet is not ready: the daemon has not shown it can
     reach that CRM. A probe that raises is a failed check with the error's user-facing message, never
     its detail (which may hold a URL or a response body)."""
 
@@ -66,9 +66,13 @@ class HealthMonitor:
     _results: dict[str, CheckResult] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
-    def refresh(self) -> dict[str, CheckResult]:
+    def refresh(self, skip: Collection[str] = ()) -> dict[str, CheckResult]:
+        """Probe every account except those in `skip` (the daemon passes the accounts whose sync is in
+        flight: their connector is busy, may not be thread-safe, and the run itself will tell)."""
         fresh: dict[str, CheckResult] = {}
         for key, probe in self.probes.items():
+            if key in skip:
+                continue
             fresh[key] = self._probe(key, probe)
             with self._lock:
                 self._results[key] = fresh[key]

@@ -80,7 +80,8 @@ class Daemon:
             watcher.subscribe(on_result=lambda applied: self.metrics.record_rules(applied=applied))
             self.scheduler.add_periodic(Periodic("rules_watch", watcher.poll, watcher.check, run_at_start=False))
         if health is not None:
-            self.scheduler.add_periodic(Periodic("health", health_interval, health.refresh))
+            self.scheduler.add_periodic(Periodic("health", health_interval,
+                                                 lambda: health.refresh(skip=self.scheduler.in_flight())))
         self.http = OpsServer(OpsApp(liveness=self.liveness, readiness=self.readiness, metrics=self.metrics.render,
                                      metrics_content_type=CONTENT_TYPE), host=host, port=port)
 

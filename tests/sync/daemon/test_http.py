@@ -108,6 +108,14 @@ def test_health_monitor_keeps_the_last_result_of_each_probe(clock):
     assert "pat-secret" not in json.dumps({k: r.to_json() for k, r in results.items()})
 
 
+def test_an_account_whose_sync_is_in_flight_is_not_probed(clock):
+    calls: list[str] = []
+    monitor = HealthMonitor({"a": lambda: calls.append("a") or Health(reachable=True, authorised=True),
+                             "b": lambda: calls.append("b") or Health(reachable=True, authorised=True)}, clock=clock)
+    assert set(monitor.refresh(skip={"a"})) == {"b"}
+    assert calls == ["b"] and monitor()["a"].message == "not checked yet"
+
+
 @pytest.mark.parametrize("health, message", [
     (Health(reachable=False, authorised=False), "CRM not reachable"),
     (Health(reachable=True, authorised=False), "CRM rejected the credentials"),
