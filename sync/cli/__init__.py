@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import ops, rules, sandbox
+from sync.cli import ops, rules
 from sync.cli import daemon as daemon_commands
 
 app = typer.Typer(
@@ -15,7 +15,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rules.app, name="rules")
-sandbox.register(app)
 daemon_commands.register(app)
 ops.register(app)
 
