@@ -16,10 +16,12 @@ Faults are scheduled, never random: `faults.raise_on`, `faults.reject`, `faults.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from typing import Any
 
 import msgspec
 import pydantic
+import sqlalchemy
 
 from sync.clock import Clock, SystemClock
 from sync.configfile import load
@@ -440,3 +443,27 @@ def load_rules(path: str | Path | None = None) -> StandInRules:
 def won_deal(deal_id: str, *, at: datetime, recurring: bool = True) -> Deal:
     """A closed-won deal, for tests that make a client."""
     return Deal(id=deal_id, status=DealStatus.WON, recurring=recurring, created_at=at, updated_at=at)
+
+
+# --- databases for state store tests -----------------------------------------------------------------------
+
+POSTGRES_URL_ENV = "CRMSYNC_TEST_POSTGRES_URL"
+
+
+@contextlib.contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards; yields a URL whose search_path is it.
+    Fails (does not skip) when the server named by `base_url` cannot be reached."""
+    schema = f"crmsync_test_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+        url = sqlalchemy.engine.make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        try:
+            with engine.begin() as conn:
+                conn.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            engine.dispose()
