@@ -221,12 +221,16 @@ class FakeSandbox:
             self.requests[operation] += 1
             self.faults.check(operation)
 
-    def api_pull(self, token: str, after: int, limit: int, account: str) -> tuple[list[Contact], list[str],
-                                                                                  dict[str, str], int]:
+    def high_water(self) -> int:
+        with self._lock:
+            return max([*self._seq.values(), *(seq for seq, _ in self._deleted.values()), 0])
+
+    def api_pull(self, token: str, after: int, upto: int, limit: int,
+                 account: str) -> tuple[list[Contact], list[str], dict[str, str], int]:
         self._call("pull", token)
         with self._lock:
-            changes = sorted([(seq, native, False) for native, seq in self._seq.items() if seq > after]
-                             + [(seq, native, True) for native, (seq, _) in self._deleted.items() if seq > after])
+            changes = sorted([(seq, n, False) for n, seq in self._seq.items() if after < seq <= upto]
+                             + [(seq, n, True) for n, (seq, _) in self._deleted.items() if after < seq <= upto])
             window = changes[:limit]
             # deep copies (as over the wire): later changes in the CRM must not reach a pulled contact
             contacts = [msgspec.structs.replace(decode_contact(encode(self._contacts[n])), account=account,
@@ -296,10 +300,11 @@ class FakeConnector:
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         after = int(cursor) if cursor else 0
+        upto = self._server().high_water()  # capped at the pull's start, as bookmarks must be (style.md §8)
         while True:
             server = self._server()
             self.api_calls["contacts"] += 1
-            contacts, deleted, merged, last = server.api_pull(self._token, after, self.settings.page_size,
+            contacts, deleted, merged, last = server.api_pull(self._token, after, upto, self.settings.page_size,
                                                               self.account)
             if not contacts and not deleted:
                 return
