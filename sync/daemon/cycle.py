@@ -113,7 +113,8 @@ def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, 
         sync_ = start(connector, store=store, rules=rules, clock=clock, stop=stop, options=options or RunOptions(),
                       run_id=run_id, progress=progress, plan=None)
     except ConfigError as exc:
-        return failed_to_start(connector, clock, run_id, f"rules not usable: {exc.user_message}", store, record)
+        return failed_to_start(connector, clock, run_id, f"rules not usable: {exc.user_message}", store,
+                               "cycle" if record else None)
     try:
         sync_.event("run_started", kind="cycle")
 
@@ -133,12 +134,13 @@ def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, 
 
 
 def failed_to_start(connector: Connector, clock: Clock, run_id: str | None, message: str, store: StateStore,
-                    record: bool) -> RunSummary:
+                    kind: str | None) -> RunSummary:
+    """The run could not even start (the rules provider failed): a FAILED summary, recorded as `kind`."""
     now = clock.now()
     summary = RunSummary(crm=connector.crm, account=connector.account, run_id=run_id or new_run_id(),
                          started_at=now, finished_at=now, outcome=RunOutcome.FAILED, errors=[message])
     structlog.get_logger("crmsync.sync").error("run_failed", crm=connector.crm, account=connector.account,
                                                 run_id=summary.run_id, message=message, **summary.counts())
-    if record:
-        store.record_run(summary, "cycle")
+    if kind is not None:
+        store.record_run(summary, kind)
     return summary
