@@ -40,7 +40,7 @@ DURATION_PATTERN = r"^(\d+(\.\d+)?d)?(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s
 def parse_duration(value: Any) -> Any:
     """"90s", "5m", "1h30m", "2d" or a number of seconds; anything else is left for pydantic to reject."""
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a text like 30s, 5m, 1h30m, 1d")
+        raise ValueError("a duration is a number of seconds or a text like 30s, 5m, 1h30m, 1d")  # noqa: TRY004 (pydantic reports ValueError as a located problem)
     if isinstance(value, (int, float)):
         return timedelta(seconds=value)
     if isinstance(value, str):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 import pydantic
@@ -38,7 +38,16 @@ from sync.configfile import load
 from sync.contract import Budget, FieldSetupReport, FieldUpdate, FieldValue, Health, PullPage, PushResult
 from sync.errors import AuthFailed, CrmsyncError, PermanentError, RecordError, TransientError
 from sync.model import (
-    Activity, ActivityKind, ClientKind, Contact, Deal, DealStatus, EngagementEvent, Maturity, Stage, decode_contact,
+    Activity,
+    ActivityKind,
+    ClientKind,
+    Contact,
+    Deal,
+    DealStatus,
+    EngagementEvent,
+    Maturity,
+    Stage,
+    decode_contact,
     encode,
 )
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState, SlaStatus
@@ -143,8 +152,9 @@ class FakeSandbox:
         with _SERVERS_LOCK:
             _SERVERS.pop(self.name, None)
 
-    def __enter__(self) -> FakeSandbox:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

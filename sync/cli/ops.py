@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sync import registry
@@ -94,8 +94,8 @@ def _store(settings: Settings, *, dry_run: bool, err: Console) -> StateStore:
         return StateStore("sqlite://")
     if revision != head_revision():
         store.close()
-        raise _fail(err, [f"the state store is at schema {revision}, this crmsync needs {head_revision()}: "
-                          "run crmsync once without --dry-run to migrate it"], 2)
+        raise _fail(err, [(f"the state store is at schema {revision}, this crmsync needs {head_revision()}: "
+                           "run crmsync once without --dry-run to migrate it")], 2)
     return store
 
 
@@ -142,7 +142,7 @@ def resync(
                 task = progress.add_task(f"{acct.crm}/{acct.name}", total=None, counts="opening")
                 try:
                     opened = open_account(acct, clock=clock)
-                except Exception as exc:  # one account that cannot open does not stop the others
+                except Exception as exc:  # noqa: BLE001 (one account that cannot open does not stop the others)
                     now = clock.now()
                     failures.append(RunSummary(crm=acct.crm, account=acct.name, run_id="-", started_at=now,
                                                finished_at=now, outcome=RunOutcome.FAILED,
@@ -150,7 +150,7 @@ def resync(
                     progress.update(task, counts="failed to open", total=1, completed=1)
                     continue
                 try:
-                    def show(summary: RunSummary, task: int = task) -> None:
+                    def show(summary: RunSummary, task: TaskID = task) -> None:
                         progress.update(task, counts=f"pulled {summary.pulled}  decided {summary.decided}  "
                                                      f"changed {summary.changed}  pushed {summary.pushed}")
                     result = run_resync(store=store, connector=opened.connector, rules=lambda: rules, clock=clock,

@@ -272,5 +272,5 @@ class AccountSync:
             return
         try:
             self.store.record_health(self.ref, self.connector.health())
-        except Exception as exc:  # a health check must never turn a good run into a failed one
+        except Exception as exc:  # noqa: BLE001 (a health check must never turn a good run into a failed one)
             self.log.warning("health_check_failed", error=type(exc).__name__, message=str(exc))

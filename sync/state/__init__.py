@@ -4,8 +4,19 @@
 """
 
 from sync.state.records import (
-    CONTACTS_STREAM, AccountRef, AuditEntry, Breach, ContactState, Decided, HealthRecord, PageWrite,
-    PendingUpdate, PushOutcome, PushTally, Rejection, RunRecord,
+    CONTACTS_STREAM,
+    AccountRef,
+    AuditEntry,
+    Breach,
+    ContactState,
+    Decided,
+    HealthRecord,
+    PageWrite,
+    PendingUpdate,
+    PushOutcome,
+    PushTally,
+    Rejection,
+    RunRecord,
 )
 from sync.state.store import StateStore
 

@@ -18,7 +18,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 
-
 def normalise_url(url: str | URL) -> URL:
     """Expand `~` and environment variables in a SQLite path; pick psycopg 3 for plain postgresql URLs."""
     parsed = make_url(url) if isinstance(url, str) else url

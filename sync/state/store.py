@@ -15,10 +15,10 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -31,11 +31,29 @@ from sync.rules.decision import ContactMemory
 from sync.state import migrate
 from sync.state.engine import make_engine
 from sync.state.records import (
-    CONTACTS_STREAM, AccountRef, AuditEntry, Breach, ContactState, HealthRecord, PageWrite, PendingUpdate,
-    PushOutcome, PushTally, Rejection, RunRecord,
+    CONTACTS_STREAM,
+    AccountRef,
+    AuditEntry,
+    Breach,
+    ContactState,
+    HealthRecord,
+    PageWrite,
+    PendingUpdate,
+    PushOutcome,
+    PushTally,
+    Rejection,
+    RunRecord,
 )
 from sync.state.tables import (
-    AuditRow, ContactRow, CursorRow, HealthRow, OutboxRow, PushedRow, RejectionRow, RunRow, SlaTimerRow,
+    AuditRow,
+    ContactRow,
+    CursorRow,
+    HealthRow,
+    OutboxRow,
+    PushedRow,
+    RejectionRow,
+    RunRow,
+    SlaTimerRow,
 )
 from sync.state.values import decode_value, encode_value
 
@@ -67,7 +85,7 @@ class StateStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -83,8 +101,8 @@ class StateStore:
                 updates: dict[str, Any] | None = None) -> None:
         if not rows:
             return
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(table)
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(table)
         columns = updates if updates is not None else {
             name: stmt.excluded[name] for name in rows[0] if name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=columns), rows)
@@ -145,8 +163,8 @@ class StateStore:
                     "started_at": d.sla.started_at, "due_at": d.sla.due_at, "touched_at": d.sla.touched_at,
                     "touched_by": d.sla.touched_by, "updated_at": now,
                 })
-            self._upsert(conn, ContactRow.__table__, contacts, ["crm", "account", "contact_id"])
-            self._upsert(conn, SlaTimerRow.__table__, timers, ["crm", "account", "contact_id"])
+            self._upsert(conn, ContactRow, contacts, ["crm", "account", "contact_id"])
+            self._upsert(conn, SlaTimerRow, timers, ["crm", "account", "contact_id"])
             gone = list(write.tombstones)
             for cid, survivor in write.tombstones.items():
                 conn.execute(update(ContactRow).where(self._of(ContactRow, ref), ContactRow.contact_id == cid)
@@ -162,13 +180,13 @@ class StateStore:
                      "run_id": write.run_id, "created_at": now, "attempts": 0, "last_error": None}
                     for cid, values in write.enqueue.items() for name, value in values.items()]
             if rows:
-                stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(OutboxRow.__table__)
-                self._upsert(conn, OutboxRow.__table__, rows, ["crm", "account", "contact_id", "field"], {
-                    "value": stmt.excluded.value, "version": OutboxRow.__table__.c.version + 1,
+                stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(OutboxRow)
+                self._upsert(conn, OutboxRow, rows, ["crm", "account", "contact_id", "field"], {
+                    "value": stmt.excluded.value, "version": OutboxRow.version + 1,
                     "rules_version": stmt.excluded.rules_version, "run_id": stmt.excluded.run_id,
                     "created_at": stmt.excluded.created_at, "attempts": 0, "last_error": None})
             if write.advance_cursor:
-                self._upsert(conn, CursorRow.__table__, [{
+                self._upsert(conn, CursorRow, [{
                     "crm": ref.crm, "account": ref.account, "stream": write.stream, "cursor": write.cursor,
                     "updated_at": now}], ["crm", "account", "stream"])
             self._fault("write_page:before_commit")
@@ -255,12 +273,12 @@ class StateStore:
                 rejected += 1
                 code = error.code if error and not error.retryable else "attempts_exhausted"
                 self._delete_versions(conn, ref, update_)
-                conn.execute(RejectionRow.__table__.insert(), [{
+                conn.execute(insert(RejectionRow), [{
                     "crm": ref.crm, "account": ref.account, "contact_id": cid, "fields": ";".join(update_.values),
                     "code": code[:64], "message": message, "run_id": run_id, "at": now}])
-            self._upsert(conn, PushedRow.__table__, pushed_rows, ["crm", "account", "contact_id", "field"])
+            self._upsert(conn, PushedRow, pushed_rows, ["crm", "account", "contact_id", "field"])
             if audit_rows:
-                conn.execute(AuditRow.__table__.insert(), audit_rows)
+                conn.execute(insert(AuditRow), audit_rows)
             self._fault("record_push:before_commit")
         self._fault("record_push:after_commit")
         return PushTally(pushed=pushed, failed=failed, fields_written=written_count, retried=retried,
@@ -331,7 +349,7 @@ class StateStore:
         counts = {**summary.counts(), "fields_written": summary.fields_written, "rate_limited": summary.rate_limited,
                   "api_calls": dict(summary.api_calls)}
         with self.engine.begin() as conn:
-            conn.execute(RunRow.__table__.insert(), [{
+            conn.execute(insert(RunRow), [{
                 "run_id": summary.run_id, "crm": summary.crm, "account": summary.account, "kind": kind,
                 "started_at": summary.started_at, "finished_at": summary.finished_at,
                 "outcome": summary.outcome.value, "counts": json.dumps(counts), "errors": json.dumps(summary.errors),
@@ -384,7 +402,7 @@ class StateStore:
     def record_health(self, ref: AccountRef, health: Health) -> None:
         budget = health.budget
         with self.engine.begin() as conn:
-            self._upsert(conn, HealthRow.__table__, [{
+            self._upsert(conn, HealthRow, [{
                 "crm": ref.crm, "account": ref.account, "reachable": health.reachable,
                 "authorised": health.authorised, "message": health.message,
                 "budget_remaining": budget.remaining, "budget_limit": budget.limit, "budget_window": budget.window,

@@ -19,7 +19,10 @@ REF = AccountRef("fake", "main")
 OTHER = AccountRef("fake", "other")
 
 
-def decided(index, clock, *, stage=Stage.LEAD, version="v1", sla=SlaState(), review=None):
+NO_SLA = SlaState()
+
+
+def decided(index, clock, *, stage=Stage.LEAD, version="v1", sla=NO_SLA, review=None):
     contact = synthetic_contact(index, now=clock.now(), crm="fake", account="main")
     decision = Decision(crm="fake", account="main", contact_id=contact.id, score=10 + index, fit=1, engagement=2,
                         intent=3, stage=stage, sla=sla, rules_version=version,
