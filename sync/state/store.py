@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Self, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -69,6 +69,25 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
 
 def _no_fault(_point: str) -> None:
     return None
+
+
+def _by_version(statement: Any) -> Any:
+    """An outbox statement keyed by (account, contact, field, version), for executemany: a batch of results
+    becomes one round trip instead of one per field."""
+    return statement.where(
+        OutboxRow.crm == bindparam("k_crm"), OutboxRow.account == bindparam("k_account"),
+        OutboxRow.contact_id == bindparam("k_contact"), OutboxRow.field == bindparam("k_field"),
+        OutboxRow.version == bindparam("k_version"))
+
+
+_DELETE_VERSION = _by_version(delete(OutboxRow))
+_RETRY_VERSION = _by_version(update(OutboxRow)).values(attempts=OutboxRow.attempts + 1,
+                                                          last_error=bindparam("k_error"))
+
+
+def _version_keys(ref: AccountRef, pending: PendingUpdate, **extra: Any) -> list[dict[str, Any]]:
+    return [{"k_crm": ref.crm, "k_account": ref.account, "k_contact": pending.contact_id, "k_field": name,
+             "k_version": version, **extra} for name, version in pending.versions.items()]
 
 
 class StateStore:
@@ -241,6 +260,9 @@ class StateStore:
         with self.engine.begin() as conn:
             pushed_rows: list[dict[str, Any]] = []
             audit_rows: list[dict[str, Any]] = []
+            rejection_rows: list[dict[str, Any]] = []
+            deletes: list[dict[str, Any]] = []
+            retries: list[dict[str, Any]] = []
             for outcome in outcomes:
                 update_, result = outcome.update, outcome.result
                 cid = update_.contact_id
@@ -258,37 +280,30 @@ class StateStore:
                                 "before": encode_value(update_.previous[name]) if name in update_.previous else None,
                                 "after": text, "rules_version": update_.rules_version, "run_id": run_id,
                                 "at": now})
-                    self._delete_versions(conn, ref, update_)
+                    deletes += _version_keys(ref, update_)
                     continue
                 failed += 1
                 error = result.error
                 message = error.message if error else "the CRM gave no reason"
                 if error is not None and error.retryable and update_.attempts + 1 < max_attempts:
                     retried += 1
-                    for name, version in update_.versions.items():
-                        conn.execute(update(OutboxRow).where(
-                            self._of(OutboxRow, ref), OutboxRow.contact_id == cid, OutboxRow.field == name,
-                            OutboxRow.version == version).values(attempts=OutboxRow.attempts + 1, last_error=message))
+                    retries += _version_keys(ref, update_, k_error=message)
                     continue
                 rejected += 1
                 code = error.code if error and not error.retryable else "attempts_exhausted"
-                self._delete_versions(conn, ref, update_)
-                conn.execute(insert(RejectionRow), [{
+                deletes += _version_keys(ref, update_)
+                rejection_rows.append({
                     "crm": ref.crm, "account": ref.account, "contact_id": cid, "fields": ";".join(update_.values),
-                    "code": code[:64], "message": message, "run_id": run_id, "at": now}])
+                    "code": code[:64], "message": message, "run_id": run_id, "at": now})
             self._upsert(conn, PushedRow, pushed_rows, ["crm", "account", "contact_id", "field"])
-            if audit_rows:
-                conn.execute(insert(AuditRow), audit_rows)
+            for statement, rows in ((insert(AuditRow), audit_rows), (insert(RejectionRow), rejection_rows),
+                                    (_DELETE_VERSION, deletes), (_RETRY_VERSION, retries)):
+                if rows:
+                    conn.execute(statement, rows)
             self._fault("record_push:before_commit")
         self._fault("record_push:after_commit")
         return PushTally(pushed=pushed, failed=failed, fields_written=written_count, retried=retried,
                          rejected=rejected)
-
-    def _delete_versions(self, conn: Connection, ref: AccountRef, pending: PendingUpdate) -> None:
-        for name, version in pending.versions.items():
-            conn.execute(delete(OutboxRow).where(
-                self._of(OutboxRow, ref), OutboxRow.contact_id == pending.contact_id, OutboxRow.field == name,
-                OutboxRow.version == version))
 
     # --- snapshots -------------------------------------------------------------------------------------
 
