@@ -1,0 +1,146 @@
+"""One sync cycle of one CRM account: `run_cycle(...) -> RunSummary`.
+
+1. Drain the outbox: writes decided by an earlier run that stopped before pushing them.
+2. Pull changes since the cursor, page by page; per page: decide, diff against the last pushed values,
+   make snapshots + decisions + outbox + the page's cursor durable in one transaction, push the outbox.
+3. Rescore from snapshots every contact decided by another rules version (the rules changed).
+The stop event is checked between pages and between push batches. Errors end the run with an outcome
+(`PARKED` on a spent daily budget, `FAILED` otherwise) and never escape: one account's failure never
+affects another. Every log line carries crm, account, run_id and the counts so far.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from sync.clock import Clock
+from sync.contract import Connector, PullPage
+from sync.daemon.engine import AccountSync, Plan, ProgressCallback, RulesProvider, RunOptions, Stopped
+from sync.daemon.report import RunOutcome, RunSummary
+from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
+from sync.state import StateStore
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def guarded(sync_: AccountSync, body: Callable[[], None]) -> RunSummary:
+    """Run `body`, turning every error into the run's outcome; always returns the finished summary."""
+    summary = sync_.summary
+    try:
+        body()
+    except Stopped:
+        summary.outcome = RunOutcome.INTERRUPTED
+        sync_.event("run_interrupted")
+    except RateLimited as exc:
+        summary.rate_limited += 1
+        summary.errors.append(exc.user_message)
+        if exc.scope == "daily":
+            summary.outcome = RunOutcome.PARKED
+            summary.retry_at = sync_.clock.now() + timedelta(seconds=exc.retry_after)
+            sync_.event("run_parked", retry_at=summary.retry_at.isoformat(), message=exc.user_message)
+        else:
+            summary.outcome = RunOutcome.FAILED
+            sync_.event("run_failed", error="RateLimited", message=exc.user_message)
+    except (AuthFailed, AuthExpired) as exc:
+        summary.outcome = RunOutcome.FAILED
+        summary.errors.append(f"{sync_.ref.crm} account {sync_.ref.account!r}: authorisation failed: "
+                              f"{exc.user_message}. Check its credentials; the account stays stopped until then.")
+        sync_.log.error("run_failed", error=type(exc).__name__, message=exc.user_message, **summary.counts())
+    except ConfigError as exc:
+        summary.outcome = RunOutcome.FAILED
+        summary.errors.append(f"rules not usable: {exc.user_message}")
+        sync_.log.error("run_failed", error="ConfigError", message=exc.user_message, **summary.counts())
+    except CrmsyncError as exc:
+        summary.outcome = RunOutcome.FAILED
+        summary.errors.append(exc.user_message)
+        sync_.log.error("run_failed", error=type(exc).__name__, message=exc.user_message, **summary.counts())
+    except Exception as exc:  # one account's bug must not take the daemon down; the traceback goes to the log
+        summary.outcome = RunOutcome.FAILED
+        summary.errors.append(f"internal error ({type(exc).__name__}); see the log of run {summary.run_id}")
+        sync_.log.exception("run_failed", error=type(exc).__name__, **summary.counts())
+    sync_.finish()
+    return summary
+
+
+def _page_lag(page: PullPage, now: datetime) -> float | None:
+    stamps = [c.updated_at for c in page.contacts if c.updated_at is not None]
+    return max((now - max(stamps)).total_seconds(), 0.0) if stamps else None
+
+
+def pull_changes(sync_: AccountSync, cursor: str | None, *, since: datetime | None = None,
+                 advance_cursor: bool = True) -> None:
+    """Pull from `cursor`, deciding and committing page by page; the cursor moves with each durable page."""
+    for page in sync_.connector.pull(cursor):
+        contacts = page.contacts
+        if since is not None:
+            contacts = [c for c in contacts if c.updated_at is None or c.updated_at >= since]
+        sync_.summary.pulled += len(page.contacts)
+        tombstones: dict[str, str | None] = {cid: page.merged_into.get(cid) for cid in page.deleted_ids}
+        sync_.summary.deleted += len(tombstones)
+        sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor)
+        sync_.summary.cursor_lag_seconds = _page_lag(page, sync_.clock.now())
+        sync_.event("page_committed", page_contacts=len(page.contacts), page_deleted=len(tombstones))
+        sync_.push_pending()
+    sync_.summary.cursor_lag_seconds = 0.0  # caught up: every change up to the pull's start is durable
+
+
+def start(connector: Connector, *, store: StateStore, rules: RulesProvider, clock: Clock, stop: threading.Event,
+          options: RunOptions, run_id: str | None, progress: ProgressCallback | None,
+          plan: Plan | None) -> AccountSync:
+    """Open a run: the rules in force are taken once, so a hot reload applies from the next run on."""
+    compiled = rules()
+    summary = RunSummary(crm=connector.crm, account=connector.account, run_id=run_id or new_run_id(),
+                         started_at=clock.now(), rules_version=compiled.version)
+    sync_ = AccountSync(store=store, connector=connector, rules=compiled, clock=clock, stop=stop, summary=summary,
+                        options=options, progress=progress, plan=plan)
+    structlog.contextvars.bind_contextvars(crm=connector.crm, account=connector.account, run_id=summary.run_id)
+    return sync_
+
+
+def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, clock: Clock,
+              stop: threading.Event | None = None, options: RunOptions | None = None, run_id: str | None = None,
+              progress: ProgressCallback | None = None, record: bool = True) -> RunSummary:
+    """One incremental sync of one account. `rules` is called once per cycle (hot reload)."""
+    stop = stop or threading.Event()
+    try:
+        sync_ = start(connector, store=store, rules=rules, clock=clock, stop=stop, options=options or RunOptions(),
+                      run_id=run_id, progress=progress, plan=None)
+    except ConfigError as exc:
+        return failed_to_start(connector, clock, run_id, f"rules not usable: {exc.user_message}", store,
+                               "cycle" if record else None)
+    try:
+        sync_.event("run_started", kind="cycle")
+
+        def body() -> None:
+            sync_.push_pending()
+            pull_changes(sync_, store.cursor(sync_.ref))
+            sync_.rescore(not_version=sync_.rules.version)
+
+        summary = guarded(sync_, body)
+        if record:
+            store.record_run(summary, "cycle")
+        sync_.event("run_finished", outcome=summary.outcome.value, fields_written=summary.fields_written,
+                    breaches_open=summary.breaches_open)
+        return summary
+    finally:
+        structlog.contextvars.unbind_contextvars("crm", "account", "run_id")
+
+
+def failed_to_start(connector: Connector, clock: Clock, run_id: str | None, message: str, store: StateStore,
+                    kind: str | None) -> RunSummary:
+    """The run could not even start (the rules provider failed): a FAILED summary, recorded as `kind`."""
+    now = clock.now()
+    summary = RunSummary(crm=connector.crm, account=connector.account, run_id=run_id or new_run_id(),
+                         started_at=now, finished_at=now, outcome=RunOutcome.FAILED, errors=[message])
+    structlog.get_logger("crmsync.sync").error("run_failed", crm=connector.crm, account=connector.account,
+                                                run_id=summary.run_id, message=message, **summary.counts())
+    if kind is not None:
+        store.record_run(summary, kind)
+    return summary

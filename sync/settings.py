@@ -1,0 +1,330 @@
+"""crmsync's settings: the admin's YAML validated into typed, frozen objects before anything runs.
+
+The pipeline (style.md, "config pipeline"): read the YAML keeping positions;
+validate the file's own shape (`SettingsFile`); then, per account, validate
+its `settings:` block with that CRM connector's settings model (found through
+`sync.registry`), after merging the per-CRM `crm_defaults:` under it and
+resolving secret references; then cross-field checks. Every problem of every
+step is collected and reported as `PATH:LINE:COL: message`. Only a fully valid
+file becomes a `Settings`; a reload swaps settings only if the new file is valid.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from sync.configfile import Loc, PositionedDocument, read_yaml, validate
+from sync.errors import ConfigError, ConfigIssue
+from sync.registry import NotInstalled, crm_kind
+from sync.secrets import SecretProblem, is_reference, resolve_reference, secret_fields
+from sync.state.records import AccountRef
+
+CONFIG_ENV = "CRMSYNC_CONFIG"
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                       r"(?:(\d+(?:\.\d+)?)s)?\s*$")
+DURATION_PATTERN = r"^(\d+(\.\d+)?d)?(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"
+
+
+def parse_duration(value: Any) -> Any:
+    """"90s", "5m", "1h30m", "2d" or a number of seconds; anything else is left for pydantic to reject."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a text like 30s, 5m, 1h30m, 1d")  # noqa: TRY004 (pydantic reports ValueError as a located problem)
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match or not value.strip() or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 5m, 1h30m, 1d")
+        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+def _format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_format_duration, return_type=str),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "minimum": 0}],
+                    "description": "a duration: 30s, 5m, 1h30m, 1d, or a number of seconds"}),
+]
+CrmName = Literal["hubspot", "salesforce", "pipedrive", "fake"]
+
+
+class _Frozen(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSettings(_Frozen):
+    url: str = Field("sqlite:///var/crmsync.db", description=(
+        "SQLAlchemy URL of the state store: sqlite:///RELATIVE/PATH (from the working directory), "
+        "sqlite:////ABSOLUTE/PATH, or postgresql://USER@HOST:PORT/DB. A password belongs in a .pgpass file or "
+        "PGPASSWORD, never in this URL."))
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported state store {backend!r}: use sqlite:///PATH or postgresql://...")
+        if make_url(value).password:
+            raise ValueError("the URL carries a password: put it in PGPASSWORD or ~/.pgpass instead")
+        return value
+
+
+class RulesSettings(_Frozen):
+    path: Path | None = Field(None, description="the rules file; null uses the rules shipped with crmsync")
+    reload_interval: Duration = Field(timedelta(seconds=5), description="how often the rules file is checked")
+
+
+class HttpSettings(_Frozen):
+    host: str = Field("127.0.0.1", description="0.0.0.0 in a container so the health check can reach it")
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class LoggingSettings(_Frozen):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = Field("auto", description="auto: JSON unless on a terminal")
+
+
+class SweepSettings(_Frozen):
+    interval: Duration = Field(timedelta(minutes=5), description="how often SLA timers and review dates are checked")
+    review_within: Duration = Field(timedelta(days=1), description=(
+        "a prospect is re-examined at least this often even when nothing changes (inactivity window, decay)"))
+
+
+class FullRescoreSettings(_Frozen):
+    interval: Duration | None = Field(timedelta(days=1), description=(
+        "rescore every contact from its snapshot this often (scores decay with time); null disables"))
+
+
+class PushSettings(_Frozen):
+    batch_size: int | None = Field(None, ge=1, description="records per push call; null: the connector's own size")
+    max_attempts: int = Field(5, ge=1, le=50, description="a write that keeps failing retryably is dropped after this")
+    health_interval: Duration = Field(timedelta(minutes=15), description="how often a run records the API budget")
+
+
+class AccountFile(_Frozen):
+    """One CRM account as written in the file."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="unique; used in logs, metrics and state")
+    crm: CrmName
+    enabled: bool = True
+    sandbox: bool = Field(False, description="start this CRM's sandbox in-process and sync against it")
+    sandbox_contacts: int = Field(200, ge=0, le=1_000_000, description="synthetic contacts seeded into the sandbox")
+    interval: Duration = Field(timedelta(minutes=5), description="time between two sync runs of this account")
+    jitter: Duration = Field(timedelta(seconds=30), description="random delay added to each run")
+    settings: dict[str, Any] = Field(default_factory=dict, description=(
+        "the connector's settings (base URL, credentials, field mapping, limits). Secrets only as "
+        "{env: NAME} or {file: PATH}."))
+
+
+class SettingsFile(_Frozen):
+    """The settings file as written: everything but the connector-specific blocks is checked here."""
+
+    state: StateSettings = StateSettings()
+    rules: RulesSettings = RulesSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
+    sla_sweep: SweepSettings = SweepSettings()
+    full_rescore: FullRescoreSettings = FullRescoreSettings()
+    push: PushSettings = PushSettings()
+    crm_defaults: dict[CrmName, dict[str, Any]] = Field(default_factory=dict, description=(
+        "settings shared by every account of a CRM (e.g. a field mapping), merged under each account's settings"))
+    accounts: list[AccountFile] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One validated account. `connector` is the connector's settings model instance; for a sandbox account it
+    holds only the overrides (`overrides`), applied on top of the sandbox's own settings when it starts."""
+
+    name: str
+    crm: str
+    enabled: bool
+    sandbox: bool
+    sandbox_contacts: int
+    interval: timedelta
+    jitter: timedelta
+    connector: pydantic.BaseModel | None
+    overrides: Mapping[str, Any]
+
+    @property
+    def ref(self) -> AccountRef:
+        return AccountRef(self.crm, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: str
+    file: SettingsFile
+    accounts: tuple[Account, ...]
+
+    @property
+    def state(self) -> StateSettings:
+        return self.file.state
+
+    @property
+    def rules(self) -> RulesSettings:
+        return self.file.rules
+
+    @property
+    def http(self) -> HttpSettings:
+        return self.file.http
+
+    @property
+    def logging(self) -> LoggingSettings:
+        return self.file.logging
+
+    @property
+    def sla_sweep(self) -> SweepSettings:
+        return self.file.sla_sweep
+
+    @property
+    def full_rescore(self) -> FullRescoreSettings:
+        return self.file.full_rescore
+
+    @property
+    def push(self) -> PushSettings:
+        return self.file.push
+
+    def account(self, name: str) -> Account:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+
+def default_config_path() -> Path:
+    """The embedded default settings (sandbox CRMs, SQLite state), shipped as `sync.defaults/crmsync.yaml`."""
+    return Path(str(importlib.resources.files("sync.defaults").joinpath("crmsync.yaml")))
+
+
+def config_path(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """`--config`, else `$CRMSYNC_CONFIG`, else the embedded default."""
+    environ = os.environ if environ is None else environ
+    if path:
+        return Path(path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return default_config_path()
+
+
+def _cross_checks(file: SettingsFile, doc: PositionedDocument) -> list[ConfigIssue]:
+    issues = []
+    seen: dict[str, int] = {}
+    for index, account in enumerate(file.accounts):
+        if account.name in seen:
+            issues.append(doc.issue(("accounts", index, "name"),
+                                    f"account name {account.name!r} is already used by accounts[{seen[account.name]}]"))
+        seen.setdefault(account.name, index)
+        if account.jitter >= account.interval:
+            issues.append(doc.issue(("accounts", index, "jitter"), "jitter must be shorter than interval"))
+        if account.interval < timedelta(seconds=1):
+            issues.append(doc.issue(("accounts", index, "interval"), "interval must be at least 1s"))
+    return issues
+
+
+def _sub_document(doc: PositionedDocument, data: dict[str, Any], sources: list[Loc]) -> PositionedDocument:
+    """A document for one connector block: positions re-rooted so the block's errors point into the file."""
+    positions: dict[Loc, tuple[int, int]] = {(): doc.locate(sources[-1])}
+    for prefix in sources:  # later sources (the account's own block) win over earlier ones (crm_defaults)
+        for loc, at in doc.positions.items():
+            if loc[:len(prefix)] == prefix and len(loc) > len(prefix):
+                positions[loc[len(prefix):]] = at
+    return PositionedDocument(path=doc.path, data=data, positions=positions)
+
+
+def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: Mapping[str, str],
+             base: Path) -> tuple[Account | None, list[ConfigIssue]]:
+    raw = file.accounts[index]
+    here: Loc = ("accounts", index)
+    try:
+        model = crm_kind(raw.crm).settings_model()
+    except NotInstalled as exc:
+        return None, [doc.issue((*here, "crm"), f"the {raw.crm} connector cannot be loaded: {exc}")]
+    defaults = file.crm_defaults.get(raw.crm, {})  # type: ignore[call-overload]
+    merged = {**defaults, **raw.settings}
+    sources: list[Loc] = [("crm_defaults", raw.crm), (*here, "settings")]
+    issues: list[ConfigIssue] = []
+    secrets = secret_fields(model)
+    resolved: dict[str, Any] = {}
+    for key, value in merged.items():
+        where = (*here, "settings", key) if key in raw.settings else ("crm_defaults", raw.crm, key)
+        if is_reference(value):
+            secret = resolve_reference(value, environ=environ, base=base)
+            if isinstance(secret, SecretProblem):
+                issues.append(doc.issue(where, f"{key}: {secret.message}"))
+                continue
+            resolved[key] = secret if key in secrets else secret.get_secret_value()
+        elif key in secrets and value is not None:
+            issues.append(doc.issue(where, f"{key} is a secret: write it as {{env: VARIABLE}} or {{file: PATH}}, "
+                                           "never inline"))
+        else:
+            resolved[key] = value
+    if issues:
+        return None, issues
+    sub = _sub_document(doc, resolved, sources if raw.crm in file.crm_defaults else sources[1:])
+    connector: pydantic.BaseModel | None = None
+    try:
+        if raw.sandbox:
+            unknown = sorted(set(resolved) - set(model.model_fields) -
+                             {f.alias for f in model.model_fields.values() if f.alias})
+            issues += [sub.issue((key,), f"unknown key {key!r}") for key in unknown]
+        else:
+            connector = validate(sub, model)
+    except ConfigError as exc:
+        issues += exc.issues
+    if issues:
+        return None, issues
+    return Account(name=raw.name, crm=raw.crm, enabled=raw.enabled, sandbox=raw.sandbox,
+                   sandbox_contacts=raw.sandbox_contacts, interval=raw.interval, jitter=raw.jitter,
+                   connector=connector, overrides=resolved if raw.sandbox else {}), []
+
+
+def validate_settings(doc: PositionedDocument, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate a parsed settings document; ConfigError lists every problem, located."""
+    environ = os.environ if environ is None else environ
+    file = validate(doc, SettingsFile, checks=[_cross_checks])
+    base = Path(doc.path).resolve().parent
+    accounts, issues = [], []
+    for index in range(len(file.accounts)):
+        account, problems = _account(doc, file, index, environ, base)
+        issues += problems
+        if account is not None:
+            accounts.append(account)
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column)))
+    return Settings(source=doc.path, file=file, accounts=tuple(accounts))
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings file named by `path`, `$CRMSYNC_CONFIG` or the embedded default."""
+    return validate_settings(read_yaml(config_path(path, environ)), environ)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the settings file (editor validation; `config/crmsync.schema.json`)."""
+    schema = SettingsFile.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "crmsync settings"
+    return schema

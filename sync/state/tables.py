@@ -1,0 +1,210 @@
+"""The state store's tables (SQLAlchemy 2 declarative models).
+
+Every row is keyed by (crm, account, ...): one store serves every configured
+account and accounts never see each other's rows. Timestamps are stored as
+naive UTC (SQLite has no time zone type) and come back timezone-aware through
+`UtcDateTime`. Contact snapshots and memories are msgspec JSON text. The
+migrations under `sync/state/migrations/versions/` must create exactly these
+tables: a test compares them with alembic's autogenerate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(255)
+NAME = String(64)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, naive UTC in the database."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the state store takes timezone-aware datetimes only")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class CursorRow(Base):
+    """Where the next pull of one stream of one account resumes."""
+
+    __tablename__ = "cursors"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    stream: Mapped[str] = mapped_column(NAME, primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ContactRow(Base):
+    """The last snapshot of a contact, what the rules remembered, and a summary of the last decision."""
+
+    __tablename__ = "contacts"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    snapshot: Mapped[str] = mapped_column(Text)
+    memory: Mapped[str] = mapped_column(Text)
+    crm_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stage: Mapped[str | None] = mapped_column(NAME)
+    score: Mapped[int | None] = mapped_column(Integer)
+    maturity: Mapped[str | None] = mapped_column(NAME)
+    client_kind: Mapped[str | None] = mapped_column(NAME)
+    rules_version: Mapped[str | None] = mapped_column(NAME)
+    sla_status: Mapped[str | None] = mapped_column(NAME)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    next_review_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    tombstoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    merged_into: Mapped[str | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index(None, "crm", "account", "next_review_at"),
+        Index(None, "crm", "account", "rules_version"),
+        Index(None, "stage"),
+    )
+
+
+class PushedRow(Base):
+    """The last value crmsync wrote to one field of one contact: the base every diff is taken against."""
+
+    __tablename__ = "pushed"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    field: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    pushed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    run_id: Mapped[str] = mapped_column(NAME)
+
+
+class OutboxRow(Base):
+    """A field write decided and made durable but not yet confirmed by the CRM. One row per contact and field;
+    a newer decision replaces the value and bumps `version`, so recording a push result deletes the row only
+    if it still holds the version that was pushed (compare-and-delete)."""
+
+    __tablename__ = "outbox"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    field: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    rules_version: Mapped[str] = mapped_column(NAME)
+    run_id: Mapped[str] = mapped_column(NAME)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SlaTimerRow(Base):
+    """The marketing -> sales hand-off clock of one contact, as of its last decision."""
+
+    __tablename__ = "sla_timers"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    status: Mapped[str] = mapped_column(NAME)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    touched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    touched_by: Mapped[str | None] = mapped_column(ID)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "status"),)
+
+
+class AuditRow(Base):
+    """One field write the CRM confirmed: who decided it (rules version, run) and what it replaced."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(NAME)
+    account: Mapped[str] = mapped_column(NAME)
+    contact_id: Mapped[str] = mapped_column(ID)
+    field: Mapped[str] = mapped_column(NAME)
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    rules_version: Mapped[str] = mapped_column(NAME)
+    run_id: Mapped[str] = mapped_column(NAME)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "crm", "account", "contact_id"),)
+
+
+class RejectionRow(Base):
+    """A write the CRM refused for good (or after the attempt cap): kept so an admin can list failed records."""
+
+    __tablename__ = "rejections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(NAME)
+    account: Mapped[str] = mapped_column(NAME)
+    contact_id: Mapped[str] = mapped_column(ID)
+    fields: Mapped[str] = mapped_column(Text)  # ";"-joined field names
+    code: Mapped[str] = mapped_column(NAME)
+    message: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str] = mapped_column(NAME)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "crm", "account", "at"),)
+
+
+class RunRow(Base):
+    """One finished run (cycle, sweep or resync) of one account: the RunSummary as `status` shows it."""
+
+    __tablename__ = "runs"
+    run_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    crm: Mapped[str] = mapped_column(NAME)
+    account: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(NAME)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(NAME)
+    counts: Mapped[str] = mapped_column(Text)  # JSON: pulled, decided, changed, pushed, ... and api_calls
+    errors: Mapped[str] = mapped_column(Text)  # JSON list of user-facing messages
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    rules_version: Mapped[str] = mapped_column(NAME)
+    breaches_open: Mapped[int] = mapped_column(Integer, default=0)
+    cursor_lag_seconds: Mapped[float | None] = mapped_column()
+
+    __table_args__ = (Index(None, "crm", "account", "started_at"),)
+
+
+class HealthRow(Base):
+    """The last health check of an account: reachability and the API budget the CRM reported."""
+
+    __tablename__ = "health"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    reachable: Mapped[bool] = mapped_column()
+    authorised: Mapped[bool] = mapped_column()
+    message: Mapped[str] = mapped_column(Text)
+    budget_remaining: Mapped[int | None] = mapped_column(Integer)
+    budget_limit: Mapped[int | None] = mapped_column(Integer)
+    budget_window: Mapped[str] = mapped_column(NAME)
+    budget_resets_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime())

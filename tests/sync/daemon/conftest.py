@@ -1,0 +1,68 @@
+"""A fake CRM, a SQLite state store and the stand-in rules, wired the way the daemon wires them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.clock import FrozenClock
+from sync.daemon.cycle import run_cycle
+from sync.daemon.engine import RunOptions
+from sync.daemon.report import RunSummary
+from sync.state import StateStore
+from sync.synthetic import synthetic_contacts
+from sync.testing import FakeConnector, FakeSandbox, StandInRules
+
+
+class World:
+    """One fake CRM account and its state store; `restart()` is what a process restart does."""
+
+    def __init__(self, tmp_path: Path, clock: FrozenClock, contacts: int = 30, *, account: str = "main",
+                 page_size: int = 10, batch_size: int = 7) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.db = f"sqlite:///{tmp_path / f'{account}.db'}"
+        self.sandbox = FakeSandbox(clock=clock, page_size=page_size, batch_size=batch_size).start()
+        self.ids = self.sandbox.seed(synthetic_contacts(contacts, now=clock.now()))
+        self.account = account
+        self.rules: StandInRules = StandInRules()
+        self.fault = None
+        self.store = StateStore(self.db, clock=clock)
+        self.connector = FakeConnector(self.sandbox.settings(), account=account, clock=clock)
+
+    def restart(self, fault=None) -> None:
+        self.store.close()
+        self.store = StateStore(self.db, clock=self.clock, fault=fault)
+        self.connector = FakeConnector(self.sandbox.settings(), account=self.account, clock=self.clock)
+
+    def cycle(self, stop: threading.Event | None = None, **kwargs) -> RunSummary:
+        return run_cycle(store=self.store, connector=self.connector, rules=lambda: self.rules, clock=self.clock,
+                         stop=stop, options=kwargs.pop("options", RunOptions(health_interval=None)), **kwargs)
+
+    def close(self) -> None:
+        self.store.close()
+        self.sandbox.stop()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., World]]:
+    """Open more worlds (other accounts, a reference run next to a crashed one); all closed at the end."""
+    opened: list[World] = []
+
+    def make(name: str, contacts: int = 30, **kwargs: Any) -> World:
+        world = World(tmp_path / name, clock, contacts, account=kwargs.pop("account", "main"), **kwargs)
+        opened.append(world)
+        return world
+
+    yield make
+    for world in opened:
+        world.close()
+
+
+@pytest.fixture
+def world(make_world: Callable[..., World]) -> World:
+    return make_world("main")
