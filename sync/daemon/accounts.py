@@ -15,11 +15,12 @@ from typing import Any
 import structlog
 
 from sync.clock import Clock
-from sync.contract import Connector
-from sync.daemon.cycle import run_cycle
+from sync.contract import Connector, FieldSetupReport
+from sync.daemon.cycle import failed_to_start, run_cycle
 from sync.daemon.engine import RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
+from sync.errors import CrmsyncError
 from sync.log import register_secret
 from sync.registry import crm_kind
 from sync.settings import Account, Settings
@@ -71,32 +72,61 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
     return OpenedAccount(account, connector, sandbox)
 
 
+def prepare_fields(connector: Connector) -> FieldSetupReport:
+    """Make sure the CRM has the fields crmsync writes (idempotent; a Pipedrive push to a custom field that
+    does not exist is refused, and a fresh HubSpot portal has none of our properties). Logs what it did."""
+    report = connector.ensure_fields()
+    log.info("fields_ready", crm=connector.crm, account=connector.account, created=report.created,
+             existing=len(report.existing), problems=report.problems)
+    return report
+
+
 class AccountRunner:
-    """Every kind of run of one account, serialised by one lock: a sweep never overlaps a cycle."""
+    """Every kind of run of one account, serialised by one lock: a sweep never overlaps a cycle.
+
+    The first run of the process first makes sure the CRM has crmsync's fields (`prepare_fields`); until
+    that succeeds every run fails with its message (an unreachable CRM at start is retried on schedule,
+    not a reason for the daemon to exit)."""
 
     def __init__(self, *, store: StateStore, connector: Connector, rules: RulesProvider, clock: Clock,
-                 options: RunOptions) -> None:
+                 options: RunOptions, ensure_fields: bool = True) -> None:
         self.store, self.connector, self.rules, self.clock, self.options = store, connector, rules, clock, options
         self.lock = threading.Lock()
+        self.fields_ready = not ensure_fields
 
     @property
     def key(self) -> str:
         return f"{self.connector.crm}/{self.connector.account}"
 
+    def _prepared(self, kind: str) -> RunSummary | None:
+        """None when the fields are ready; else the FAILED summary of a run that could not start."""
+        if self.fields_ready:
+            return None
+        try:
+            prepare_fields(self.connector)
+        except CrmsyncError as exc:
+            return failed_to_start(self.connector, self.clock, None,
+                                   f"cannot set up crmsync's fields: {exc.user_message}", self.store, kind)
+        self.fields_ready = True
+        return None
+
     def cycle(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_cycle(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options)
+            return self._prepared("cycle") or run_cycle(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options)
 
     def sweep(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_sweep(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options)
+            return self._prepared("sweep") or run_sweep(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options)
 
     def rescore(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_sweep(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options, full=True)
+            return self._prepared("rescore") or run_sweep(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options, full=True)
 
 
 def select_accounts(settings: Settings, *, crm: str | None = None, names: Sequence[str] = ()) -> list[Account]:
