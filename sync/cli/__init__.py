@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import ops, rules
 from sync.cli import daemon as daemon_commands
+from sync.cli import ops, rules
+from sync.cli import run as run_command
 
 app = typer.Typer(
     name="crmsync",
@@ -15,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rules.app, name="rules")
+run_command.register(app)
 daemon_commands.register(app)
 ops.register(app)
 
