@@ -20,7 +20,7 @@ from rich.table import Table
 from sync import registry
 from sync.clock import SystemClock
 from sync.contract import FieldValue
-from sync.daemon.accounts import open_account, run_options, select_accounts
+from sync.daemon.accounts import open_account, prepare_fields, run_options, select_accounts
 from sync.daemon.engine import FieldDiff
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.daemon.resync import ResyncRequest, ResyncResult, run_resync
@@ -142,6 +142,12 @@ def resync(
                 task = progress.add_task(f"{acct.crm}/{acct.name}", total=None, counts="opening")
                 try:
                     opened = open_account(acct, clock=clock)
+                    if not dry_run:  # a dry run writes nothing, not even a field definition
+                        try:
+                            prepare_fields(opened.connector)
+                        except BaseException:
+                            opened.close()
+                            raise
                 except Exception as exc:  # noqa: BLE001 (one account that cannot open does not stop the others)
                     now = clock.now()
                     failures.append(RunSummary(crm=acct.crm, account=acct.name, run_id="-", started_at=now,
