@@ -503,7 +503,9 @@ class HubSpotApp:
         if not empty:
             return json_response(body)
         body.update(numErrors=len(empty), errors=[{
-            "status": "error", "category": "OBJECT_NOT_FOUND", "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+            # HubSpot adds subCategory "crm.associations.NO_ASSOCIATIONS_FOUND"; the official spec types
+            # subCategory as an object, so the sandbox leaves it out to stay valid against that file
+            "status": "error", "category": "OBJECT_NOT_FOUND",
             "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {native_id}.",
             "context": {"fromObjectId": [native_id], "fromObjectType": [SINGULAR[from_type]],
                         "toObjectType": [SINGULAR[to_type]]}, "errors": [], "links": {}} for native_id in empty])
