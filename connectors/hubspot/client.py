@@ -324,10 +324,10 @@ class HubSpotClient:
         if search or not headers:
             return  # search answers carry no rate-limit headers
         daily_left = _header_number(headers, "X-HubSpot-RateLimit-Daily-Remaining")
-        daily_max = _header_number(headers, "X-HubSpot-RateLimit-Daily")
-        if daily_left is not None:
-            self.daily.observe(int(daily_left), int(daily_max) if daily_max else None,
-                               resets_in=self.seconds_to_daily_reset())
+        if daily_left is not None:  # the account's figure counts other integrations; ours may be a stricter cap
+            ours = self.daily.remaining
+            remaining = int(daily_left) if ours is None else min(ours, int(daily_left))
+            self.daily.observe(remaining, resets_in=self.seconds_to_daily_reset())
         maximum = _header_number(headers, "X-HubSpot-RateLimit-Max")
         if maximum and 0 < maximum < self.burst.capacity:
             self.burst.capacity = int(maximum)

@@ -141,7 +141,7 @@ def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, 
     assert "crmsync_reason" in third.existing and third.created == []
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.fixed_dictionaries({}, optional={
     "score": st.integers(0, 100), "maturity": st.sampled_from(["cold", "warm", "hot"]),
     "sla_breached": st.booleans(), "reason": st.text(max_size=30),
