@@ -43,7 +43,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 from typing import Any
 
 from connectors.hubspot.settings import HubSpotSettings

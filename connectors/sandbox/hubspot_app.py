@@ -29,21 +29,18 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.hubspot_search import matches, sort_key
 from connectors.sandbox.hubspot_store import (
     DEAL_STAGES,
     OBJECT_TYPES,
     HubSpotStore,
-    Record,
     ValidationFailure,
     iso,
-    to_ms,
 )
 from connectors.sandbox.server import Fault, FaultPlan, json_response
 
 SINGULAR = {"contacts": "contact", "deals": "deal", "calls": "call", "emails": "email", "meetings": "meeting",
             "notes": "note", "tasks": "task"}
-DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate",
-                             "hs_timestamp", "closedate"})
 ASSOCIATION_TYPE_IDS = {"deals": 4, "calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
 
 
@@ -360,8 +357,8 @@ class HubSpotApp:
             raise ValidationFailure(f"Paging beyond {self.limits.search_result_cap} results is not supported")
         with self.store.lock:
             matched = [r for r in self.store.live(object_type) if not groups or any(
-                all(self._matches(object_type, r, f) for f in g.get("filters") or []) for g in groups)]
-            matched.sort(key=self._sort_key(object_type, sorts[0] if sorts else "createdate"))
+                all(matches(self.store, object_type, r, f) for f in g.get("filters") or []) for g in groups)]
+            matched.sort(key=sort_key(self.store, object_type, sorts[0] if sorts else "createdate"))
             names = body.get("properties") or ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
                                                "lastname"]
             results = [r.view(names, object_type) for r in matched[after:after + limit]]
@@ -369,61 +366,6 @@ class HubSpotApp:
         if after + limit < len(matched):
             answer["paging"] = {"next": {"after": str(after + limit), "link": ""}}
         return json_response(answer)
-
-    def _comparable(self, object_type: str, name: str, raw: str) -> Any:
-        """A property value in the order HubSpot compares it: ids and numbers numerically, dates by instant."""
-        if name == "hs_object_id":
-            return int(float(raw))
-        if name in DATE_PROPERTIES:
-            kind: str | None = "datetime"
-        else:
-            kind = self.store.properties.get(name, {}).get("type") if object_type == "contacts" else None
-        if kind in ("datetime", "date"):
-            return to_ms(raw)
-        if kind == "number":
-            return float(raw)
-        return raw.lower()
-
-    def _matches(self, object_type: str, record: Record, flt: dict[str, Any]) -> bool:
-        name, op = flt["propertyName"], flt["operator"]
-        raw = record.properties.get(name)
-        if op == "HAS_PROPERTY":
-            return raw is not None
-        if op == "NOT_HAS_PROPERTY":
-            return raw is None
-        if raw is None:
-            return op in ("NEQ", "NOT_IN")
-        have = self._comparable(object_type, name, raw)
-        if op in ("IN", "NOT_IN"):
-            values = {self._comparable(object_type, name, str(v)) for v in flt.get("values") or []}
-            return (have in values) == (op == "IN")
-        want = self._comparable(object_type, name, str(flt.get("value", "")))
-        if op == "BETWEEN":
-            return want <= have <= self._comparable(object_type, name, str(flt.get("highValue", "")))
-        if op == "CONTAINS_TOKEN":
-            return str(want).strip("*") in str(have)
-        checks = {"EQ": have == want, "NEQ": have != want, "GT": have > want, "GTE": have >= want, "LT": have < want,
-                  "LTE": have <= want}
-        if op not in checks:
-            raise ValidationFailure(f"Unknown operator {op}")
-        return checks[op]
-
-    def _sort_key(self, object_type: str, sort: Any) -> Callable[[Record], Any]:
-        if isinstance(sort, dict):
-            name, descending = sort["propertyName"], sort.get("direction", "ASCENDING") == "DESCENDING"
-        else:
-            name, descending = str(sort).lstrip("-"), str(sort).startswith("-")
-        sign = -1 if descending else 1
-
-        def key(record: Record) -> Any:
-            raw = record.properties.get(name)
-            if raw is None:
-                return (1, 0, int(record.id))
-            value = self._comparable(object_type, name, raw)
-            numeric = isinstance(value, (int, float))
-            return (0, sign * value if numeric else value, int(record.id))
-
-        return key
 
     def batch_read(self, request: Request, object_type: str) -> Response:
         object_type = self._object_type(object_type)
