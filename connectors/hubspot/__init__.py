@@ -1,1 +1,6 @@
-"""The hubspot connector."""
+"""The HubSpot connector: `HubSpotConnector` behind `sync.contract.Connector`, configured by `HubSpotSettings`."""
+
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.settings import HubSpotLimits, HubSpotSettings
+
+__all__ = ["HubSpotConnector", "HubSpotLimits", "HubSpotSettings"]

@@ -1,0 +1,490 @@
+"""`HubSpotConnector`: one HubSpot account behind `sync.contract.Connector`.
+
+Pull. A full pull (no cursor) lists contacts (`GET /crm/v3/objects/contacts`, 100 a page) with their deal
+and engagement ids inline (`associations=`): for a whole account that is cheaper than searching (200 a
+page) and then reading six association types in batches, since 10,000 contacts cost 100 list calls
+against 50 searches + 60 association reads. An incremental pull searches by `lastmodifieddate` (see
+`paging.py` for the keyset paging that never meets the 10,000-result cap) and reads associations in v4
+batches of up to 1,000 contacts. Either way contacts are enriched in chunks of `pull_chunk_size`
+(1,000): one association read per type per chunk, deals and engagements in batch reads of 100, so a
+chunk costs ⌈ids/100⌉ per object type. Each chunk is one `PullPage`; its cursor resumes after it.
+
+Deletions: search never returns archived contacts, so at most every `archived_sweep_interval_s` (1 h by
+default) a pull lists `?archived=true` (HubSpot keeps them 90 days) and reports those archived since the
+last sweep; merges come from `hs_merged_object_ids` on the surviving contact.
+
+Push: `POST /crm/v3/objects/contacts/batch/update`, 100 inputs a call, only values that changed. A 207
+reports failed ids in `errors[].context.ids`: those records fail, the rest are done and nothing is resent.
+A 400 rejects the whole batch without naming the culprit: the batch is split in halves until the bad
+records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.plan_update`; a
+backward move HubSpot ignored is detected by reading the answer back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import hubspot.crm.associations.v4 as assoc_sdk
+import hubspot.crm.contacts as contacts_sdk
+import hubspot.crm.objects as objects_sdk
+import hubspot.crm.properties as properties_sdk
+
+from connectors.hubspot import mapping
+from connectors.hubspot.client import HubSpotClient, HubSpotRejected
+from connectors.hubspot.paging import AfterPaginator, KeysetSearch, PullCursor, Row, SearchQuery
+from connectors.hubspot.settings import HubSpotSettings
+from sync.clock import Clock, SystemClock
+from sync.contract import (
+    Budget,
+    FieldSetupReport,
+    FieldUpdate,
+    Health,
+    PullPage,
+    PushResult,
+)
+from sync.errors import AuthFailed, ConnectorError, RateLimited, RecordError
+from sync.model import Activity, Contact, Deal, DealStatus
+
+_CONTACTS_CFG = contacts_sdk.Configuration()
+_OBJECTS_CFG = objects_sdk.Configuration()
+_ASSOC_CFG = assoc_sdk.Configuration()
+_PROPS_CFG = properties_sdk.Configuration()
+LIFECYCLE_CACHE_MAX = 100_000
+
+
+class HubSpotConnector:
+    """One HubSpot account. Raises only `sync.errors` types; `api_calls` counts requests per category."""
+
+    crm = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, *, account: str = "default", clock: Clock = SystemClock(),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.account = account
+        self._clock = clock
+        self._client = HubSpotClient(settings, account=account, clock=clock, sleep=sleep)
+        self.api_calls = self._client.api_calls
+        self._types: dict[str, str] | None = None
+        self._schema_at = 0.0
+        self._lifecycle = mapping.Lifecycle()
+        self._outcomes: dict[str, DealStatus] | None = None
+        self._outcomes_at = 0.0
+        self._lifecycle_seen: dict[str, str] = {}  # contact id -> lifecyclestage as last pulled
+
+    # -- pull ------------------------------------------------------------------------------------------
+
+    def pull(self, cursor: str | None) -> Iterator[PullPage]:
+        started = mapping.epoch_ms(self._clock.now())
+        start = PullCursor.decode(cursor) if cursor else None
+        if start is None or start.list_after is not None:
+            last = yield from self._full_pull(start, started)
+        else:
+            last = yield from self._incremental_pull(start, started)
+        yield from self._archived_sweep(last, started)
+
+    def _full_pull(self, start: PullCursor | None, started: int) -> Iterator[PullPage]:
+        horizon = started - int(self.settings.search_overlap_s * 1000)
+        cursor = start or PullCursor(since=horizon)
+        properties = mapping.contact_properties(self.settings)
+        associations = ["deals", *self.settings.engagement_types]
+
+        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+                                              properties=properties, associations=associations)
+            return list(data.get("results") or []), _next_after(data)
+
+        buffer: list[dict[str, Any]] = []
+        seen = dict(cursor.seen)
+        calls = self._calls()
+        for records, following in AfterPaginator(fetch, what="contact list", after=cursor.list_after):
+            buffer.extend(records)
+            for record in records:
+                modified = _modified(record)
+                if modified >= cursor.since:
+                    seen[str(record["id"])] = modified
+            if len(buffer) >= self.settings.pull_chunk_size or following is None:
+                cursor = replace(cursor, seen=dict(seen), list_after=following)
+                yield self._page(buffer, cursor, inline=True, calls_before=calls)
+                buffer, calls = [], self._calls()
+        return cursor
+
+    def _incremental_pull(self, start: PullCursor, started: int) -> Iterator[PullPage]:
+        properties = mapping.contact_properties(self.settings)
+        search = KeysetSearch(fetch=lambda q: self._search(q, properties), start=start, until=started,
+                              page_size=self.settings.search_page_size,
+                              overlap_ms=int(self.settings.search_overlap_s * 1000))
+        buffer: list[dict[str, Any]] = []
+        cursor, yielded = start, None
+        calls = self._calls()
+        for rows, cursor in search:
+            buffer.extend(row.record for row in rows)
+            if len(buffer) >= self.settings.pull_chunk_size:
+                yield self._page(buffer, cursor, inline=False, calls_before=calls)
+                buffer, yielded, calls = [], cursor, self._calls()
+        if buffer or yielded != cursor:
+            yield self._page(buffer, cursor, inline=False, calls_before=calls)
+        return cursor
+
+    def _search(self, query: SearchQuery, properties: list[str]) -> list[Row]:
+        if query.ties:
+            filters = [contacts_sdk.Filter(property_name="lastmodifieddate", operator="EQ", value=str(query.since),
+                                           local_vars_configuration=_CONTACTS_CFG),
+                       contacts_sdk.Filter(property_name="hs_object_id", operator="GT", value=str(query.tie_after),
+                                           local_vars_configuration=_CONTACTS_CFG)]
+            sort = "hs_object_id"
+        else:
+            filters = [contacts_sdk.Filter(property_name="lastmodifieddate", operator="GTE" if query.inclusive
+                                           else "GT", value=str(query.since), local_vars_configuration=_CONTACTS_CFG),
+                       contacts_sdk.Filter(property_name="lastmodifieddate", operator="LTE", value=str(query.until),
+                                           local_vars_configuration=_CONTACTS_CFG)]
+            sort = "lastmodifieddate"
+        # the official spec types `sorts` as strings: "name" sorts ascending, "-name" descending
+        request = contacts_sdk.PublicObjectSearchRequest(
+            filter_groups=[contacts_sdk.FilterGroup(filters=filters, local_vars_configuration=_CONTACTS_CFG)],
+            sorts=[sort], properties=properties, limit=self.settings.search_page_size, after="0",
+            local_vars_configuration=_CONTACTS_CFG)
+        data = self._client.search_contacts(request)
+        return [Row(id=str(r["id"]), modified=_modified(r), record=r) for r in data.get("results") or []]
+
+    def _page(self, records: list[dict[str, Any]], cursor: PullCursor, *, inline: bool,
+              calls_before: int) -> PullPage:
+        contacts = self._enrich(records, inline=inline)
+        merged: dict[str, str] = {}
+        for record in records:
+            for old in mapping.merged_ids(record.get("properties") or {}):
+                merged[old] = str(record["id"])
+        return PullPage(contacts=contacts, cursor=cursor.encode(), deleted_ids=sorted(merged),
+                        merged_into=merged, api_calls=self._calls() - calls_before)
+
+    def _archived_sweep(self, cursor: PullCursor, started: int) -> Iterator[PullPage]:
+        interval_ms = int(self.settings.archived_sweep_interval_s * 1000)
+        if cursor.archived_checked is not None and started - cursor.archived_checked < interval_ms:
+            return
+        floor = (cursor.archived_checked or 0) - int(self.settings.search_overlap_s * 1000)
+        calls = self._calls()
+
+        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+                                              properties=["hs_object_id"], associations=[], archived=True)
+            return list(data.get("results") or []), _next_after(data)
+
+        deleted = []
+        for records, _ in AfterPaginator(fetch, what="archived contact list"):
+            for record in records:
+                archived_at = mapping.parse_time(record.get("archivedAt"))
+                if archived_at is None or mapping.epoch_ms(archived_at) >= floor:
+                    deleted.append(str(record["id"]))
+        final = replace(cursor, archived_checked=started)
+        yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self._calls() - calls)
+
+    # -- enrichment ------------------------------------------------------------------------------------
+
+    def _enrich(self, records: list[dict[str, Any]], *, inline: bool) -> list[Contact]:
+        if not records:
+            return []
+        types = self._schema()
+        ids = [str(r["id"]) for r in records]
+        links: dict[str, dict[str, list[str]]] = {}
+        for to_type in ("deals", *self.settings.engagement_types):
+            links[to_type] = self._inline_links(records, to_type) if inline else {}
+            missing = ids if not inline else [i for i, r in zip(ids, records) if _truncated(r, to_type)]
+            if missing:
+                links[to_type].update(self._read_links(to_type, missing))
+        deals = self._read_deals(links["deals"])
+        activities: dict[str, Activity] = {}
+        for object_type in self.settings.engagement_types:
+            activities.update(self._read_activities(object_type, links[object_type]))
+        contacts = []
+        for record, contact_id in zip(records, ids):
+            lifecycle = (record.get("properties") or {}).get(mapping.LIFECYCLE)
+            self._remember_lifecycle(contact_id, lifecycle)
+            contact_deals = [deals[d] for d in links["deals"].get(contact_id, []) if d in deals]
+            contact_activities = [activities[a] for t in self.settings.engagement_types
+                                  for a in links[t].get(contact_id, []) if a in activities]
+            contacts.append(mapping.to_contact(record, settings=self.settings, types=types, account=self.account,
+                                               deals=contact_deals, activities=contact_activities))
+        return contacts
+
+    @staticmethod
+    def _inline_links(records: Sequence[Mapping[str, Any]], to_type: str) -> dict[str, list[str]]:
+        links: dict[str, list[str]] = {}
+        for record in records:
+            found = ((record.get("associations") or {}).get(to_type) or {}).get("results") or []
+            links[str(record["id"])] = list(dict.fromkeys(str(item["id"]) for item in found))
+        return links
+
+    def _read_links(self, to_type: str, contact_ids: list[str]) -> dict[str, list[str]]:
+        """v4 batch association reads, 1,000 contacts a call, following each contact's own `after`."""
+        links: dict[str, list[str]] = {cid: [] for cid in contact_ids}
+        pending: list[tuple[str, str | None]] = [(cid, None) for cid in contact_ids]
+        followed: set[tuple[str, str]] = set()
+        size = self.settings.association_batch_size
+        while pending:
+            batch, pending = pending[:size], pending[size:]
+            inputs = [assoc_sdk.PublicFetchAssociationsBatchRequest(id=cid, after=after,
+                                                                    local_vars_configuration=_ASSOC_CFG)
+                      for cid, after in batch]
+            request = assoc_sdk.BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs,
+                                                                              local_vars_configuration=_ASSOC_CFG)
+            data = self._client.read_associations(to_type, request).data or {}
+            for result in data.get("results") or []:
+                source = str((result.get("from") or {}).get("id"))
+                links.setdefault(source, []).extend(str(t["toObjectId"]) for t in result.get("to") or [])
+                after = _next_after(result)
+                if after is not None:
+                    if (source, after) in followed:
+                        raise ConnectorError("HubSpot association paging repeated a cursor", crm=self.crm)
+                    followed.add((source, after))
+                    pending.append((source, after))
+            # errors[] here are NO_ASSOCIATIONS_FOUND for contacts without any: that is an empty list
+        return {cid: list(dict.fromkeys(targets)) for cid, targets in links.items()}
+
+    def _batch_read(self, category: str, object_type: str, ids: Sequence[str],
+                    properties: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(ids))
+        size = self.settings.object_batch_size
+        for offset in range(0, len(unique), size):
+            inputs = [objects_sdk.SimplePublicObjectId(id=i, local_vars_configuration=_OBJECTS_CFG)
+                      for i in unique[offset:offset + size]]
+            request = objects_sdk.BatchReadInputSimplePublicObjectId(
+                inputs=inputs, properties=properties, properties_with_history=[],
+                local_vars_configuration=_OBJECTS_CFG)
+            data = self._client.batch_read(category, object_type, request).data or {}
+            found.extend(data.get("results") or [])  # a 207 lists ids deleted meanwhile: they are simply gone
+        return found
+
+    def _read_deals(self, links: Mapping[str, list[str]]) -> dict[str, Deal]:
+        ids = [d for targets in links.values() for d in targets]
+        if not ids:
+            return {}
+        outcomes = self._deal_outcomes()
+        records = self._batch_read("deals", "deals", ids, mapping.deal_properties(self.settings))
+        return {str(r["id"]): mapping.to_deal(r, outcomes, self.settings) for r in records}
+
+    def _read_activities(self, object_type: str, links: Mapping[str, list[str]]) -> dict[str, Activity]:
+        ids = [a for targets in links.values() for a in targets]
+        if not ids:
+            return {}
+        records = self._batch_read("activities", object_type, ids, mapping.engagement_properties(object_type))
+        activities = (mapping.to_activity(object_type, r, self.settings) for r in records)
+        return {a.id: a for a in activities if a is not None and a.id is not None}
+
+    def _deal_outcomes(self) -> dict[str, DealStatus]:
+        now = time.monotonic()
+        if self._outcomes is None or now - self._outcomes_at > self.settings.pipeline_cache_s:
+            self._outcomes = mapping.stage_outcomes(self._client.deal_pipelines())
+            self._outcomes_at = now
+        return self._outcomes
+
+    def _schema(self, *, refresh: bool = False) -> dict[str, str]:
+        """Contact property types (and the lifecycle order), read once and cached."""
+        now = time.monotonic()
+        if refresh or self._types is None or now - self._schema_at > self.settings.pipeline_cache_s:
+            definitions = self._client.contact_properties().get("results") or []
+            self._types = {str(p.get("name")): str(p.get("type")) for p in definitions}
+            for definition in definitions:
+                if definition.get("name") == mapping.LIFECYCLE and definition.get("options"):
+                    options = sorted(definition["options"], key=lambda o: o.get("displayOrder", 0))
+                    self._lifecycle = mapping.Lifecycle([str(o.get("value")) for o in options])
+            self._schema_at = now
+        return self._types
+
+    def _remember_lifecycle(self, contact_id: str, value: str | None) -> None:
+        self._lifecycle_seen.pop(contact_id, None)
+        if value is not None:
+            self._lifecycle_seen[contact_id] = value
+            if len(self._lifecycle_seen) > LIFECYCLE_CACHE_MAX:
+                self._lifecycle_seen.pop(next(iter(self._lifecycle_seen)))
+
+    def _calls(self) -> int:
+        return sum(self.api_calls.values())
+
+    # -- push ------------------------------------------------------------------------------------------
+
+    def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
+        types = {**(self._types or {}), **mapping.owned_property_types(self.settings)}
+        plans: list[mapping.PlannedUpdate | RecordError] = []
+        for update in updates:
+            try:
+                plans.append(mapping.plan_update(update, settings=self.settings, types=types,
+                                                 lifecycle=self._lifecycle,
+                                                 current_lifecycle=self._lifecycle_seen.get(update.contact_id)))
+            except ValueError:
+                unknown = sorted(set(update.values) - {f.value for f in self.settings.field_properties})
+                plans.append(RecordError(update.contact_id, "UNKNOWN_FIELD", f"not a canonical field: {unknown}"))
+        failures = self._run_rounds([p for p in plans if isinstance(p, mapping.PlannedUpdate)])
+        results = []
+        for plan in plans:
+            if isinstance(plan, RecordError):
+                results.append(PushResult(contact_id=plan.record_id, ok=False, error=plan))
+            elif plan.contact_id in failures:
+                results.append(PushResult(contact_id=plan.contact_id, ok=False, error=failures[plan.contact_id]))
+            else:
+                results.append(PushResult(contact_id=plan.contact_id, ok=True, written=plan.written))
+        return results
+
+    def _run_rounds(self, plans: list[mapping.PlannedUpdate]) -> dict[str, RecordError]:
+        """Round k sends step k of every plan that has one; a failed record takes no further steps."""
+        failures: dict[str, RecordError] = {}
+        by_contact: dict[str, list[mapping.PlannedUpdate]] = {}
+        for plan in plans:
+            by_contact.setdefault(plan.contact_id, []).append(plan)
+        step = 0
+        while True:
+            round_inputs: dict[str, dict[str, str]] = {}
+            for contact_id, contact_plans in by_contact.items():
+                if contact_id in failures:
+                    continue
+                for plan in contact_plans:  # the same contact twice: later values win, one input per batch
+                    if step < len(plan.steps):
+                        round_inputs.setdefault(contact_id, {}).update(plan.steps[step])
+            if not round_inputs:
+                return failures
+            inputs = list(round_inputs.items())
+            size = self.settings.push_batch_size
+            for offset in range(0, len(inputs), size):
+                stored, failed = self._update(inputs[offset:offset + size], by_contact)
+                failures.update(failed)
+                for contact_id, sent in inputs[offset:offset + size]:
+                    if contact_id in stored:
+                        self._read_back(sent, stored[contact_id], by_contact[contact_id])
+            step += 1
+
+    def _read_back(self, sent: Mapping[str, str], stored: Mapping[str, Any],
+                   plans: list[mapping.PlannedUpdate]) -> None:
+        """HubSpot silently keeps a later lifecycle stage: clear then set, or note it was skipped."""
+        value = stored.get(mapping.LIFECYCLE)
+        contact_id = plans[0].contact_id
+        if value is not None:
+            self._remember_lifecycle(contact_id, value)
+        target = sent.get(mapping.LIFECYCLE)
+        if not target or value is None or value == target:
+            return
+        plan = next(p for p in reversed(plans) if p.lifecycle_target == target)
+        if self.settings.allow_backward_lifecycle and len(plan.steps) < 3:
+            plan.steps.extend([{mapping.LIFECYCLE: ""}, {mapping.LIFECYCLE: target}])
+        else:
+            plan.lifecycle_skipped = True
+
+    def _update(self, inputs: list[tuple[str, dict[str, str]]], plans: Mapping[str, list[mapping.PlannedUpdate]]
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, RecordError]]:
+        """One batch update; on a whole-batch validation error, split it in halves to isolate the culprits."""
+        request = contacts_sdk.BatchInputSimplePublicObjectBatchInput(inputs=[
+            contacts_sdk.SimplePublicObjectBatchInput(id=cid, properties=props, local_vars_configuration=_CONTACTS_CFG)
+            for cid, props in inputs], local_vars_configuration=_CONTACTS_CFG)
+        try:
+            data = self._client.update_contacts(request).data or {}
+        except HubSpotRejected as exc:
+            if len(inputs) > 1 and exc.category == "VALIDATION_ERROR" and "PROPERTY_DOESNT_EXIST" not in exc.codes:
+                half = len(inputs) // 2
+                first_ok, first_failed = self._update(inputs[:half], plans)
+                second_ok, second_failed = self._update(inputs[half:], plans)
+                return {**first_ok, **second_ok}, {**first_failed, **second_failed}
+            return {}, {cid: self._record_error(cid, exc.codes[0] if exc.codes else exc.category or str(exc.status),
+                                                exc.user_message, exc.property_names, plans)
+                        for cid, _ in inputs}
+        stored = {str(r.get("id")): r.get("properties") or {} for r in data.get("results") or []}
+        failed: dict[str, RecordError] = {}
+        for error in data.get("errors") or []:
+            category = str(error.get("category") or "ERROR")
+            for cid in (error.get("context") or {}).get("ids") or []:
+                failed[str(cid)] = self._record_error(str(cid), category, f"HubSpot rejected the update ({category})",
+                                                      [], plans, retryable=category in {"RATE_LIMITS", "LOCKED"})
+        for cid, _ in inputs:
+            if cid not in stored and cid not in failed:
+                failed[cid] = self._record_error(cid, "NOT_CONFIRMED", "HubSpot did not confirm the update", [],
+                                                 plans, retryable=True)
+        return stored, failed
+
+    def _record_error(self, contact_id: str, code: str, message: str, properties: list[str],
+                      plans: Mapping[str, list[mapping.PlannedUpdate]], *, retryable: bool = False) -> RecordError:
+        names = {p.property_fields.get(prop, prop) for p in plans.get(contact_id, []) for prop in properties}
+        return RecordError(contact_id, code, message, retryable=retryable, fields=tuple(sorted(names)))
+
+    # -- setup, health -----------------------------------------------------------------------------------
+
+    def ensure_fields(self) -> FieldSetupReport:
+        created: list[str] = []
+        existing: list[str] = []
+        problems: list[str] = []
+        group = self.settings.property_group
+        groups = {str(g.get("name")) for g in self._client.contact_property_groups().get("results") or []}
+        if group not in groups:
+            body = properties_sdk.PropertyGroupCreate(name=group, label=self.settings.property_group_label,
+                                                      display_order=-1, local_vars_configuration=_PROPS_CFG)
+            self._create(lambda: self._client.create_property_group(body), f"group {group}", created, existing)
+        types = self._schema(refresh=True)
+        wanted = {self.settings.field_properties[f]: spec for f, spec in mapping.PROPERTY_SPECS.items()}
+        if self.settings.override_stage_property:
+            wanted[self.settings.override_stage_property] = mapping.OVERRIDE_SPEC
+        for name, spec in wanted.items():
+            if name in types:
+                existing.append(name)
+                if types[name] != spec.type:
+                    problems.append(f"{name} exists with type {types[name]}, crmsync writes {spec.type}")
+                continue
+            body = mapping.property_create_body(name, spec, group)
+            model = properties_sdk.PropertyCreate(
+                name=body["name"], label=body["label"], type=body["type"], field_type=body["fieldType"],
+                group_name=group, local_vars_configuration=_PROPS_CFG, options=[
+                    properties_sdk.OptionInput(label=o["label"], value=o["value"], hidden=o["hidden"],
+                                               display_order=o["displayOrder"], local_vars_configuration=_PROPS_CFG)
+                    for o in body.get("options", [])])
+            self._create(lambda m=model: self._client.create_property(m), name, created, existing)
+        for native in (mapping.LIFECYCLE, mapping.LEAD_STATUS):
+            if native not in types:
+                problems.append(f"HubSpot property {native} is not visible to this app")
+        if created:
+            self._schema(refresh=True)
+        return FieldSetupReport(created=created, existing=existing, problems=problems)
+
+    @staticmethod
+    def _create(send: Callable[[], Any], name: str, created: list[str], existing: list[str]) -> None:
+        try:
+            send()
+            created.append(name)
+        except HubSpotRejected as exc:
+            if exc.status != 409:  # OBJECT_ALREADY_EXISTS: another worker created it meanwhile
+                raise
+            existing.append(name)
+
+    def health(self) -> Health:
+        try:
+            self._client.probe()
+        except AuthFailed as exc:
+            return Health(reachable=True, authorised=False, message=exc.user_message, budget=self._budget())
+        except RateLimited as exc:
+            return Health(reachable=True, authorised=True, message=exc.user_message, budget=self._budget())
+        except ConnectorError as exc:
+            return Health(reachable=False, authorised=False, message=exc.user_message, budget=self._budget())
+        return Health(reachable=True, authorised=True, message="ok", budget=self._budget())
+
+    def _budget(self) -> Budget:
+        daily = self._client.daily
+        resets = daily.resets_at
+        return Budget(remaining=daily.remaining, limit=daily.limit, window="daily",
+                      resets_at=None if resets is None else datetime.fromtimestamp(resets, tz=timezone.utc))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _next_after(data: Mapping[str, Any]) -> str | None:
+    after = ((data.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after not in (None, "") else None
+
+
+def _truncated(record: Mapping[str, Any], to_type: str) -> bool:
+    """The list endpoint's inline associations are capped; a `paging.next` means more exist."""
+    return _next_after((record.get("associations") or {}).get(to_type) or {}) is not None
+
+
+def _modified(record: Mapping[str, Any]) -> int:
+    props = record.get("properties") or {}
+    moment = mapping.parse_time(props.get("lastmodifieddate")) or mapping.parse_time(record.get("updatedAt"))
+    return mapping.epoch_ms(moment) if moment else 0

@@ -1,0 +1,224 @@
+"""`HubSpotSandbox`: a local HubSpot account for tests, the demo and benchmarks, behind the uniform sandbox
+interface (`seed`, `settings`, `credentials`, what a person does in the CRM, `written`).
+
+It serves the real API paths on 127.0.0.1 through the shared harness (`server.SandboxServer`: fault
+plan, request log), so the connector talks to it through hubspot-api-client with only the base URL
+changed. Deterministic: ids count up from fixed starts, tokens derive from the seed, every timestamp
+comes from the injected clock. See `hubspot_app.py` for the endpoints and limits it emulates and
+`hubspot_seed.py` for how neutral contacts become HubSpot records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, Literal, Self
+
+from pydantic import SecretStr
+
+from connectors.hubspot.settings import DEFAULT_FIELD_PROPERTIES, HubSpotSettings
+from connectors.sandbox import hubspot_seed as seed_map
+from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp, Limits
+from connectors.sandbox.hubspot_store import HubSpotStore, to_ms
+from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from sync.clock import Clock, SystemClock
+from sync.contract import CanonicalField
+from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent
+
+
+class HubSpotSandbox:
+    """One HubSpot account on a local port. Use as a context manager or `start()` / `stop()`."""
+
+    crm = "hubspot"
+
+    def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False,
+                 seed: int = 7) -> None:
+        self.clock = clock or SystemClock()
+        self.store = HubSpotStore(self.clock)
+        digest = hashlib.sha256(f"crmsync-hubspot-sandbox:{seed}".encode()).hexdigest()
+        self._credentials = Credentials(private_token=f"pat-na1-{digest[:8]}-{digest[8:12]}-{digest[12:24]}",
+                                        client_id=f"{digest[24:32]}-{digest[32:36]}",
+                                        client_secret=digest[36:60], refresh_token=f"na1-{digest[0:36]}")
+        self.limits = Limits()
+        self._port = port
+        self._enforce = enforce_limits
+        self._server: SandboxServer | None = None
+        self._app: HubSpotApp | None = None
+        self._deal_ids: dict[str, str] = {}
+        self._contact_ids: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        app = HubSpotApp(self.store, self._credentials, enforce_limits=self._enforce, limits=self.limits)
+        server = SandboxServer(app, style=app.style, is_authenticated_call=app.is_authenticated_call,
+                               port=self._port)
+        app.faults = server.faults  # a refresh ends the token expiry a test scheduled in the harness's plan
+        self._server, self._app = server, app
+        server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def _running(self) -> tuple[SandboxServer, HubSpotApp]:
+        if self._server is None or self._app is None:
+            raise RuntimeError("start() the sandbox first")
+        return self._server, self._app
+
+    @property
+    def base_url(self) -> str:
+        return self._running[0].base_url
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._running[0].faults
+
+    @property
+    def requests(self) -> RequestLog:
+        return self._running[0].requests
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Every request the app itself answered, with its answer (faults injected by the harness excluded)."""
+        return list(self._running[1].exchanges)
+
+    # -- configuration ---------------------------------------------------------------------------------
+
+    def credentials(self) -> dict[str, str]:
+        c = self._credentials
+        return {"access_token": c.private_token, "client_id": c.client_id, "client_secret": c.client_secret,
+                "refresh_token": c.refresh_token}
+
+    def settings(self, *, auth: Literal["private_app", "oauth"] = "private_app", **overrides: Any) -> HubSpotSettings:
+        """Connector settings for this account: a private-app token by default, or OAuth (the connector
+        refreshes to get its first access token)."""
+        c = self._credentials
+        if auth == "oauth":
+            credentials: dict[str, Any] = {"refresh_token": SecretStr(c.refresh_token), "client_id": c.client_id,
+                                           "client_secret": SecretStr(c.client_secret)}
+        else:
+            credentials = {"access_token": SecretStr(c.private_token)}
+        return HubSpotSettings(base_url=self.base_url, **credentials, **overrides)
+
+    # -- seeding -----------------------------------------------------------------------------------------
+
+    def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
+        """Create each neutral contact with its deals and activities, with the timestamps it carries."""
+        mapping: dict[str, str] = {}
+        store = self.store
+        for contact in contacts:
+            created = seed_map.ms(contact.created_at) if contact.created_at else None
+            updated = seed_map.ms(contact.updated_at) if contact.updated_at else None
+            record = store.create("contacts", seed_map.contact_properties(contact), created=created, updated=updated)
+            mapping[contact.id] = record.id
+            self._contact_ids[contact.id] = record.id
+            for deal in contact.deals:
+                self._store_deal(record.id, deal)
+            for activity in contact.activities:
+                self._store_activity(record.id, activity)
+        return mapping
+
+    def _store_deal(self, contact_id: str, deal: Deal) -> str:
+        props = seed_map.deal_properties(deal)
+        native = self._deal_ids.get(deal.id)
+        if native is None or self.store.get("deals", native) is None:
+            created = seed_map.ms(deal.created_at) if deal.created_at else None
+            updated = seed_map.ms(deal.updated_at) if deal.updated_at else None
+            native = self.store.create("deals", props, created=created, updated=updated).id
+            self._deal_ids[deal.id] = native
+        else:
+            self.store.touch("deals", native, props)
+        self.store.link("contacts", contact_id, "deals", native)
+        return native
+
+    def _store_activity(self, contact_id: str, activity: Activity) -> str:
+        object_type, props = seed_map.activity_object(activity)
+        at = seed_map.ms(activity.at)
+        native = self.store.create(object_type, props, created=at, updated=at).id
+        self.store.link("contacts", contact_id, object_type, native)
+        return native
+
+    # -- what a person does in HubSpot -------------------------------------------------------------------
+
+    def record_event(self, native_id: str, event: EngagementEvent) -> None:
+        with self.store.lock:
+            current = self._contact(native_id).properties
+            self.store.touch("contacts", native_id, seed_map.event_changes(current, event))
+
+    def log_activity(self, native_id: str, activity: Activity) -> None:
+        with self.store.lock:
+            self._contact(native_id)
+            self._store_activity(native_id, activity)
+            self.store.touch("contacts", native_id)  # HubSpot recalculates the contact's activity properties
+
+    def upsert_deal(self, native_id: str, deal: Deal) -> None:
+        with self.store.lock:
+            contact = self._contact(native_id)
+            self._store_deal(native_id, deal)
+            changes: dict[str, str] = {}
+            if deal.status is DealStatus.WON and contact.properties.get("lifecyclestage") not in ("customer",
+                                                                                                 "evangelist"):
+                changes["lifecyclestage"] = "customer"  # HubSpot's automation on closed-won
+            self.store.touch("contacts", native_id, changes)
+
+    def set_field(self, native_id: str, name: str, value: Any) -> None:
+        prop, stored = seed_map.attribute_property(name, value)
+        with self.store.lock:
+            self._contact(native_id)
+            self.store.touch("contacts", native_id, {prop: stored})
+
+    def delete_contact(self, native_id: str) -> None:
+        with self.store.lock:
+            self._contact(native_id)
+            self.store.archive("contacts", native_id)
+
+    def merge_contacts(self, primary: str, secondary: str) -> None:
+        """HubSpot's merge: `secondary` disappears, `primary` lists it in `hs_merged_object_ids`."""
+        with self.store.lock:
+            self._contact(primary)
+            self._contact(secondary)
+            self.store.merge(primary, secondary)
+
+    def native(self, native_id: str) -> dict[str, str]:
+        """Every property of a contact as HubSpot stores it (HubSpot-specific checks: lifecycle, lead status)."""
+        return dict(self._contact(native_id, archived=None).properties)
+
+    def written(self, native_id: str) -> dict[str, Any]:
+        """crmsync's properties as stored, keyed by canonical field, typed by their definitions."""
+        props = self._contact(native_id, archived=None).properties
+        result: dict[str, Any] = {}
+        for canonical in CanonicalField:
+            name = DEFAULT_FIELD_PROPERTIES[canonical]
+            raw = props.get(name)
+            kind = self.store.properties.get(name, {}).get("type")
+            result[canonical.value] = _typed(raw, kind)
+        return result
+
+    def _contact(self, native_id: str, archived: bool | None = False) -> Any:
+        record = self.store.objects["contacts"].get(native_id)
+        if record is None or (archived is not None and (record.archived_at is not None) != archived):
+            raise KeyError(f"no {'archived ' if archived else ''}contact {native_id} in the HubSpot sandbox")
+        return record
+
+
+def _typed(raw: str | None, kind: str | None) -> Any:
+    if raw is None or raw == "":
+        return None
+    if kind == "number":
+        value = float(raw)
+        return int(value) if value.is_integer() else value
+    if kind == "bool":
+        return raw == "true"
+    if kind in ("datetime", "date"):
+        return datetime.fromtimestamp(to_ms(raw) / 1000, tz=timezone.utc)
+    return raw

@@ -1,0 +1,70 @@
+"""HubSpot's search semantics for the sandbox: filter operators and the single sort, comparing ids and
+numbers numerically and dates by instant (filters may give dates as epoch-ms strings or ISO-8601), with
+ties broken by id as a stable order. Sorts come as the spec's strings ("name" ascending, "-name"
+descending) or as the `{propertyName, direction}` objects HubSpot's guides show: both are accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connectors.sandbox.hubspot_store import HubSpotStore, Record, ValidationFailure, to_ms
+
+DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate",
+                             "hs_timestamp", "closedate"})
+
+
+def comparable(store: HubSpotStore, object_type: str, name: str, raw: str) -> Any:
+    """A property value in the order HubSpot compares it: ids and numbers numerically, dates by instant."""
+    if name == "hs_object_id":
+        return int(float(raw))
+    if name in DATE_PROPERTIES:
+        kind: str | None = "datetime"
+    else:
+        kind = store.properties.get(name, {}).get("type") if object_type == "contacts" else None
+    if kind in ("datetime", "date"):
+        return to_ms(raw)
+    if kind == "number":
+        return float(raw)
+    return raw.lower()
+
+def matches(store: HubSpotStore, object_type: str, record: Record, flt: dict[str, Any]) -> bool:
+    name, op = flt["propertyName"], flt["operator"]
+    raw = record.properties.get(name)
+    if op == "HAS_PROPERTY":
+        return raw is not None
+    if op == "NOT_HAS_PROPERTY":
+        return raw is None
+    if raw is None:
+        return op in ("NEQ", "NOT_IN")
+    have = comparable(store, object_type, name, raw)
+    if op in ("IN", "NOT_IN"):
+        values = {comparable(store, object_type, name, str(v)) for v in flt.get("values") or []}
+        return (have in values) == (op == "IN")
+    want = comparable(store, object_type, name, str(flt.get("value", "")))
+    if op == "BETWEEN":
+        return want <= have <= comparable(store, object_type, name, str(flt.get("highValue", "")))
+    if op == "CONTAINS_TOKEN":
+        return str(want).strip("*") in str(have)
+    checks = {"EQ": have == want, "NEQ": have != want, "GT": have > want, "GTE": have >= want, "LT": have < want,
+              "LTE": have <= want}
+    if op not in checks:
+        raise ValidationFailure(f"Unknown operator {op}")
+    return checks[op]
+
+def sort_key(store: HubSpotStore, object_type: str, sort: Any) -> Callable[[Record], Any]:
+    if isinstance(sort, dict):
+        name, descending = sort["propertyName"], sort.get("direction", "ASCENDING") == "DESCENDING"
+    else:
+        name, descending = str(sort).lstrip("-"), str(sort).startswith("-")
+    sign = -1 if descending else 1
+
+    def key(record: Record) -> Any:
+        raw = record.properties.get(name)
+        if raw is None:
+            return (1, 0, int(record.id))
+        value = comparable(store, object_type, name, raw)
+        numeric = isinstance(value, (int, float))
+        return (0, sign * value if numeric else value, int(record.id))
+
+    return key

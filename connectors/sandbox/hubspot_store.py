@@ -1,0 +1,326 @@
+"""The HubSpot sandbox's account: objects, property definitions, associations and HubSpot's write rules.
+
+Pure data and rules, no HTTP: the WSGI app (`hubspot_app.py`) translates requests into these calls and
+the sandbox facade (`hubspot.py`) seeds it. Everything HubSpot stores is a string. Every write stamps
+the record with the sandbox clock, and the stamp always moves (one millisecond past the last one when
+the clock stands still), including crmsync's own writes: the connector must cope with its own echo.
+Rules it enforces, as HubSpot does: read-only and unknown properties are rejected, enumeration values
+must be options, numbers and booleans must parse, `lifecyclestage` only moves forward (a backward write
+is silently ignored: clear it with "" first), and a deal reaching closed-won makes its contacts customers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sync.clock import Clock
+
+OBJECT_TYPES = ("contacts", "deals", "calls", "emails", "meetings", "notes", "tasks")
+ID_START = {"contacts": 1001, "deals": 5_000_001, "calls": 7_000_001, "emails": 7_100_001,
+            "meetings": 7_200_001, "notes": 7_300_001, "tasks": 7_400_001}
+LIFECYCLE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                   "customer", "evangelist", "other")
+LEAD_STATUSES = ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
+                 "BAD_TIMING")
+SOURCES = ("ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
+           "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL")
+EMPLOYEE_OPTIONS = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000-5000", "5000-10000", "10000+")
+DEAL_STAGES = (("appointmentscheduled", "Appointment scheduled", "false", "0.2"),
+               ("qualifiedtobuy", "Qualified to buy", "false", "0.4"),
+               ("presentationscheduled", "Presentation scheduled", "false", "0.6"),
+               ("decisionmakerboughtin", "Decision maker bought-in", "false", "0.8"),
+               ("contractsent", "Contract sent", "false", "0.9"),
+               ("closedwon", "Closed won", "true", "1.0"),
+               ("closedlost", "Closed lost", "true", "0.0"))
+
+# (name, type, fieldType, read-only, group, options)
+_CONTACT_PROPERTIES: tuple[tuple[str, str, str, bool, str, tuple[str, ...]], ...] = (
+    ("hs_object_id", "number", "number", True, "contactinformation", ()),
+    ("createdate", "datetime", "date", True, "contactinformation", ()),
+    ("lastmodifieddate", "datetime", "date", True, "contactinformation", ()),
+    ("hs_merged_object_ids", "enumeration", "checkbox", True, "contactinformation", ()),
+    ("email", "string", "text", False, "contactinformation", ()),
+    ("firstname", "string", "text", False, "contactinformation", ()),
+    ("lastname", "string", "text", False, "contactinformation", ()),
+    ("company", "string", "text", False, "contactinformation", ()),
+    ("industry", "string", "text", False, "contactinformation", ()),
+    ("numemployees", "enumeration", "select", False, "contactinformation", EMPLOYEE_OPTIONS),
+    ("jobtitle", "string", "text", False, "contactinformation", ()),
+    ("country", "string", "text", False, "contactinformation", ()),
+    ("phone", "string", "phonenumber", False, "contactinformation", ()),
+    ("city", "string", "text", False, "contactinformation", ()),
+    ("website", "string", "text", False, "contactinformation", ()),
+    ("annualrevenue", "number", "number", False, "contactinformation", ()),
+    ("hubspot_owner_id", "enumeration", "select", False, "contactinformation", ()),
+    ("lifecyclestage", "enumeration", "radio", False, "contactinformation", LIFECYCLE_ORDER),
+    ("hs_lead_status", "enumeration", "radio", False, "sales_properties", LEAD_STATUSES),
+    ("hs_analytics_source", "enumeration", "select", True, "analyticsinformation", SOURCES),
+    ("hs_analytics_num_visits", "number", "number", True, "analyticsinformation", ()),
+    ("hs_analytics_num_page_views", "number", "number", True, "analyticsinformation", ()),
+    ("hs_analytics_first_visit_timestamp", "datetime", "date", True, "analyticsinformation", ()),
+    ("hs_analytics_last_visit_timestamp", "datetime", "date", True, "analyticsinformation", ()),
+    ("num_conversion_events", "number", "number", True, "conversioninformation", ()),
+    ("first_conversion_event_name", "string", "text", True, "conversioninformation", ()),
+    ("first_conversion_date", "datetime", "date", True, "conversioninformation", ()),
+    ("recent_conversion_event_name", "string", "text", True, "conversioninformation", ()),
+    ("recent_conversion_date", "datetime", "date", True, "conversioninformation", ()),
+    ("hs_email_open", "number", "number", True, "emailinformation", ()),
+    ("hs_email_first_open_date", "datetime", "date", True, "emailinformation", ()),
+    ("hs_email_last_open_date", "datetime", "date", True, "emailinformation", ()),
+    ("hs_sales_email_last_replied", "datetime", "date", True, "sales_properties", ()),
+    ("engagements_last_meeting_booked", "datetime", "date", True, "sales_properties", ()),
+    ("seniority", "string", "text", False, "qualification", ()),
+    ("need", "string", "textarea", False, "qualification", ()),
+    ("timing", "string", "text", False, "qualification", ()),
+    ("budget", "string", "text", False, "qualification", ()),
+    ("decision_role", "string", "text", False, "qualification", ()),
+    ("lead_source_detail", "string", "text", False, "qualification", ()),
+    ("newsletter", "bool", "booleancheckbox", False, "qualification", ("true", "false")),
+    ("competitor", "bool", "booleancheckbox", False, "qualification", ("true", "false")),
+    ("not_interested", "bool", "booleancheckbox", False, "qualification", ("true", "false")),
+)
+_GROUPS = ("contactinformation", "sales_properties", "analyticsinformation", "conversioninformation",
+           "emailinformation", "qualification")
+
+
+class ValidationFailure(Exception):
+    """A whole request is invalid: answered 400 VALIDATION_ERROR with these `errors[]` details."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def to_ms(raw: str) -> int:
+    """A HubSpot date value (epoch-ms string or ISO-8601) in epoch milliseconds."""
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@dataclass
+class Record:
+    id: str
+    properties: dict[str, str]
+    created: int
+    updated: int
+    archived_at: int | None = None
+
+    def view(self, names: Iterable[str] | None, object_type: str) -> dict[str, Any]:
+        """The record as the API renders it: only the properties asked for, and only those that are set."""
+        props = self.properties if names is None else {n: self.properties[n] for n in names if n in self.properties}
+        for always in ("hs_object_id", "createdate", "lastmodifieddate" if object_type == "contacts"
+                       else "hs_lastmodifieddate"):
+            if always in self.properties:
+                props[always] = self.properties[always]
+        body: dict[str, Any] = {"id": self.id, "properties": props, "createdAt": iso(self.created),
+                                "updatedAt": iso(self.updated), "archived": self.archived_at is not None}
+        if self.archived_at is not None:
+            body["archivedAt"] = iso(self.archived_at)
+        return body
+
+
+@dataclass
+class HubSpotStore:
+    clock: Clock
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.objects: dict[str, dict[str, Record]] = {t: {} for t in OBJECT_TYPES}
+        self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self._next = dict(ID_START)
+        created = self.now()
+        self.properties: dict[str, dict[str, Any]] = {}
+        for order, (name, kind, field_type, read_only, group, options) in enumerate(_CONTACT_PROPERTIES):
+            self.properties[name] = self._definition(name, name.replace("_", " ").capitalize(), kind, field_type,
+                                                     group, options, created, order, read_only=read_only,
+                                                     hubspot_defined=group != "qualification")
+        self.groups: dict[str, dict[str, Any]] = {g: {"name": g, "label": g.replace("_", " ").capitalize(),
+                                                      "displayOrder": i, "archived": False}
+                                                  for i, g in enumerate(_GROUPS)}
+
+    # -- time and ids ------------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    def _stamp(self, record: Record, object_type: str) -> None:
+        record.updated = max(self.now(), record.updated + 1)
+        key = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+        record.properties[key] = iso(record.updated)
+
+    # -- property definitions ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _definition(name: str, label: str, kind: str, field_type: str, group: str, options: Iterable[Any],
+                    created: int, order: int, *, read_only: bool = False,
+                    hubspot_defined: bool = False) -> dict[str, Any]:
+        rendered = [o if isinstance(o, dict) else {"label": o, "value": o, "hidden": False, "displayOrder": i}
+                    for i, o in enumerate(options)]
+        return {"name": name, "label": label, "description": "", "type": kind, "fieldType": field_type,
+                "groupName": group, "options": rendered, "displayOrder": order, "calculated": read_only,
+                "hasUniqueValue": False, "hidden": False, "hubspotDefined": hubspot_defined,
+                "formField": not read_only, "archived": False, "createdAt": iso(created), "updatedAt": iso(created),
+                "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
+                                         "readOnlyValue": read_only}}
+
+    def create_property(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
+        if missing:
+            raise ValidationFailure(f"Property is missing {', '.join(missing)}",
+                                    [{"message": f"{k} is required", "code": "REQUIRED_FIELD"} for k in missing])
+        if body["groupName"] not in self.groups:
+            raise ValidationFailure(f"Property group {body['groupName']} does not exist")
+        if body["type"] in ("enumeration", "bool") and not body.get("options"):
+            raise ValidationFailure(f"{body['type']} properties need options")
+        definition = self._definition(body["name"], body["label"], body["type"], body["fieldType"], body["groupName"],
+                                      body.get("options") or [], self.now(), len(self.properties))
+        self.properties[body["name"]] = definition
+        return definition
+
+    # -- objects -------------------------------------------------------------------------------------------
+
+    def create(self, object_type: str, properties: Mapping[str, str], *, created: int | None = None,
+               updated: int | None = None) -> Record:
+        with self.lock:
+            native_id = str(self._next[object_type])
+            self._next[object_type] += 1
+            now = self.now()
+            record = Record(native_id, {}, created if created is not None else now, now)
+            record.properties.update({k: v for k, v in properties.items() if v not in (None, "")})
+            record.properties["hs_object_id"] = native_id
+            record.properties["createdate"] = iso(record.created)
+            if object_type != "contacts":
+                record.properties["hs_createdate"] = iso(record.created)
+            self._stamp(record, object_type)
+            if updated is not None:  # seeding history: the record was last touched then
+                record.updated = updated
+                key = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+                record.properties[key] = iso(updated)
+            self.objects[object_type][native_id] = record
+            return record
+
+    def get(self, object_type: str, native_id: str, *, archived: bool = False) -> Record | None:
+        record = self.objects[object_type].get(native_id)
+        if record is None or (record.archived_at is not None) != archived:
+            return None
+        return record
+
+    def live(self, object_type: str) -> list[Record]:
+        return [r for r in self.objects[object_type].values() if r.archived_at is None]
+
+    def touch(self, object_type: str, native_id: str, changes: Mapping[str, str] | None = None) -> Record:
+        """A write that bypasses validation: what HubSpot itself does (analytics, calculated properties)."""
+        with self.lock:
+            record = self.objects[object_type][native_id]
+            for name, value in (changes or {}).items():
+                if value in (None, ""):
+                    record.properties.pop(name, None)
+                else:
+                    record.properties[name] = value
+            self._stamp(record, object_type)
+            return record
+
+    def validate_contact_values(self, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The `errors[]` entries HubSpot would return for these values, empty when all are writable."""
+        problems = []
+        for name, value in properties.items():
+            definition = self.properties.get(name)
+            if definition is None:
+                problems.append(_problem(name, "PROPERTY_DOESNT_EXIST", f"Property \"{name}\" does not exist"))
+            elif definition["modificationMetadata"]["readOnlyValue"]:
+                problems.append(_problem(name, "READ_ONLY_VALUE", f"\"{name}\" is a read only property"))
+            elif not isinstance(value, str):
+                problems.append(_problem(name, "INVALID_TYPE", f"\"{name}\" values must be strings"))
+            elif value != "" and not _valid(definition, value):
+                problems.append(_problem(name, _invalid_code(definition), f"{value!r} is not valid for \"{name}\""))
+        return problems
+
+    def write_contact(self, native_id: str, properties: Mapping[str, str]) -> Record:
+        """An API write of already validated values, with HubSpot's forward-only lifecycle stage."""
+        with self.lock:
+            record = self.objects["contacts"][native_id]
+            for name, value in properties.items():
+                kind = self.properties[name]["type"]
+                if name == "lifecyclestage" and value and not self._lifecycle_forward(record, value):
+                    continue  # HubSpot keeps the later stage: the write is silently ignored
+                if value == "":
+                    record.properties.pop(name, None)
+                elif kind == "datetime":
+                    record.properties[name] = iso(to_ms(value))
+                else:
+                    record.properties[name] = value
+            self._stamp(record, "contacts")
+            return record
+
+    def _lifecycle_forward(self, record: Record, value: str) -> bool:
+        current = record.properties.get("lifecyclestage")
+        if not current or current not in LIFECYCLE_ORDER or value not in LIFECYCLE_ORDER:
+            return True
+        return LIFECYCLE_ORDER.index(value) >= LIFECYCLE_ORDER.index(current)
+
+    def archive(self, object_type: str, native_id: str) -> None:
+        with self.lock:
+            record = self.objects[object_type][native_id]
+            record.archived_at = self.now()
+            self._stamp(record, object_type)
+
+    def merge(self, primary: str, secondary: str) -> None:
+        """HubSpot's contact merge: the secondary vanishes (not archived), the primary records its id."""
+        with self.lock:
+            gone = self.objects["contacts"].pop(secondary)
+            merged = [m for m in self.objects["contacts"][primary].properties.get("hs_merged_object_ids", "").split(";")
+                      if m]
+            self.touch("contacts", primary, {"hs_merged_object_ids": ";".join([*merged, gone.id])})
+            for (source, target), table in self.links.items():
+                if source == "contacts" and secondary in table:
+                    for other in table.pop(secondary):
+                        self.link("contacts", primary, target, other)
+
+    # -- associations --------------------------------------------------------------------------------------
+
+    def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        with self.lock:
+            for (a, a_id, b, b_id) in ((from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)):
+                targets = self.links.setdefault((a, b), {}).setdefault(a_id, [])
+                if b_id not in targets:
+                    targets.append(b_id)
+
+    def linked(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        targets = self.links.get((from_type, to_type), {}).get(from_id, [])
+        return [t for t in targets if self.get(to_type, t) is not None]
+
+
+def _problem(name: str, code: str, message: str) -> dict[str, Any]:
+    return {"message": message, "code": code, "context": {"propertyName": [name]}}
+
+
+def _invalid_code(definition: Mapping[str, Any]) -> str:
+    return {"number": "INVALID_INTEGER", "bool": "INVALID_BOOLEAN", "enumeration": "INVALID_OPTION",
+            "datetime": "INVALID_DATE", "date": "INVALID_DATE"}.get(definition["type"], "INVALID_PROPERTY_VALUE")
+
+
+def _valid(definition: Mapping[str, Any], value: str) -> bool:
+    kind = definition["type"]
+    try:
+        if kind == "number":
+            float(value)
+        elif kind == "bool":
+            return value in ("true", "false")
+        elif kind in ("datetime", "date"):
+            to_ms(value)
+        elif kind == "enumeration" and definition["options"]:
+            allowed = {o["value"] for o in definition["options"]}
+            return all(part in allowed for part in value.split(";"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,179 @@
+"""Fixtures for the HubSpot connector tests: a sandbox on the test clock, a connector on virtual time, and
+OpenAPI validation of every request the connector sent and every answer the sandbox gave.
+
+The official OpenAPI files live at `<repo root>/../shared/specs/hubspot`. Outside CI a checkout without
+them skips the validation with a reason; under CI=true their absence fails the run. Endpoints with no
+file there are not validated: `POST /oauth/v1/token` (not in HubSpot's public spec collection) and
+`GET /crm/v3/pipelines/deals` (its spec file was not copied into shared/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_core import OpenAPI
+from jsonschema import ValidationError
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_schema_validator import OAS30Validator, validate
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
+
+from connectors.hubspot import HubSpotConnector
+from connectors.sandbox.hubspot import HubSpotSandbox
+from sync.clock import FrozenClock
+
+SPEC_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "hubspot"
+API_HOST = "https://api.hubapi.com"
+SPEC_FILES = {"/crm/v3/objects/contacts": "contacts.v3.json", "/crm/v3/objects/deals": "deals.v3.json",
+              "/crm/v3/objects/calls": "calls.v3.json", "/crm/v3/objects/emails": "emails.v3.json",
+              "/crm/v3/objects/meetings": "meetings.v3.json", "/crm/v3/objects/notes": "notes.v3.json",
+              "/crm/v3/objects/tasks": "tasks.v3.json", "/crm/v4/associations": "associations.v4.json",
+              "/crm/v3/properties": "properties.v3.json"}
+UNSPECIFIED = ("/oauth/v1/token", "/crm/v3/pipelines/")
+
+
+def specs_available() -> bool:
+    """True when the spec files are there; under CI their absence is a failure, not a skip."""
+    present = SPEC_DIR.is_dir() and all((SPEC_DIR / name).is_file() for name in SPEC_FILES.values())
+    if not present and os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the HubSpot OpenAPI files are missing from {SPEC_DIR}")
+    return present
+
+
+@cache
+def spec(name: str) -> OpenAPI:
+    return OpenAPI.from_file_path(str(SPEC_DIR / name))
+
+
+@cache
+def error_schema(name: str) -> dict[str, Any]:
+    """The spec's `Error` schema, with the components its references point into."""
+    document = json.loads((SPEC_DIR / name).read_text())
+    return {"$ref": "#/components/schemas/Error", "components": document["components"]}
+
+
+def error_problem(name: str, body: bytes) -> str | None:
+    """Error answers are declared as `*/*`, which openapi-core leaves unparsed: check them against `Error`."""
+    try:
+        validate(json.loads(body), error_schema(name), cls=OAS30Validator)
+    except (ValueError, ValidationError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def spec_for(path: str) -> OpenAPI | None:
+    for prefix, name in SPEC_FILES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return spec(name)
+    if path.startswith(UNSPECIFIED):
+        return None
+    raise AssertionError(f"no OpenAPI file covers {path}; add it to SPEC_FILES or UNSPECIFIED with a reason")
+
+
+#: HubSpot accepts an object type's name or id in the path; the deals file spells it by id (0-3)
+PATH_ALIASES = {"/crm/v3/objects/deals": "/crm/v3/objects/0-3"}
+
+
+def as_request(method: str, path: str, query: str, body: bytes, content_type: str | None) -> Request:
+    headers = {"Content-Type": content_type} if content_type else {}
+    for name, alias in PATH_ALIASES.items():
+        if path == name or path.startswith(name + "/"):
+            path = alias + path[len(name):]
+    return EnvironBuilder(base_url=API_HOST, path=path, method=method, query_string=query, data=body or None,
+                          headers=headers).get_request()
+
+
+def validation_problems(sandbox: HubSpotSandbox) -> list[str]:
+    """Every recorded request, and every answer the sandbox app gave, checked against HubSpot's spec."""
+    problems = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openapi-core cannot evaluate the oauth2 scheme: auth is tested apart
+        for sent in sandbox.requests.all():
+            api = spec_for(sent.path)
+            if api is None:
+                continue
+            try:
+                api.validate_request(WerkzeugOpenAPIRequest(as_request(
+                    sent.method, sent.path, sent.query, sent.body, sent.headers.get("Content-Type"))))
+            except Exception as exc:  # openapi-core raises one class per kind of mismatch
+                problems.append(f"request {sent.method} {sent.path}: {type(exc).__name__}: {exc.__cause__ or exc}")
+        for exchange in sandbox.exchanges:
+            api = spec_for(exchange.path)
+            if api is None or exchange.status == 429:
+                continue  # 429 bodies have HubSpot's rate-limit shape (policyName, errorType), not `Error`
+            if exchange.status >= 400:
+                name = next(n for prefix, n in SPEC_FILES.items() if exchange.path.startswith(prefix))
+                problem = error_problem(name, exchange.response)
+                if problem:
+                    problems.append(f"error {exchange.status} to {exchange.method} {exchange.path}: {problem}")
+                continue
+            request = as_request(exchange.method, exchange.path, exchange.query, exchange.body,
+                                 exchange.content_type or None)
+            response = Response(exchange.response, status=exchange.status, content_type=exchange.response_type)
+            try:
+                api.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+            except Exception as exc:
+                problems.append(f"response {exchange.status} to {exchange.method} {exchange.path}: "
+                                f"{type(exc).__name__}: {exc.__cause__ or exc}")
+    return problems
+
+
+class VirtualSleep:
+    """Stands in for time.sleep: records each wait and moves the shared clock instead of waiting, so the
+    sandbox's rate-limit windows and token lifetimes see the time pass."""
+
+    def __init__(self, clock: FrozenClock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def virtual_sleep(clock: FrozenClock) -> VirtualSleep:
+    return VirtualSleep(clock)
+
+
+@pytest.fixture
+def sandbox(clock: FrozenClock) -> Iterator[HubSpotSandbox]:
+    """A started sandbox; on teardown every request and answer is validated against the OpenAPI files."""
+    with HubSpotSandbox(clock=clock) as box:
+        yield box
+        if specs_available():
+            problems = validation_problems(box)
+            assert not problems, "\n".join(p[:400] for p in problems[:10])
+
+
+@pytest.fixture
+def connect(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: VirtualSleep) -> Iterator[Any]:
+    """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
+    made: list[HubSpotConnector] = []
+
+    def build(**overrides: Any) -> HubSpotConnector:
+        connector = HubSpotConnector(sandbox.settings(**overrides), clock=clock, sleep=virtual_sleep)
+        made.append(connector)
+        return connector
+
+    yield build
+    for connector in made:
+        connector.close()
+
+
+@pytest.fixture
+def sent_bodies(sandbox: HubSpotSandbox) -> Any:
+    """`sent_bodies(suffix)`: the JSON bodies of the requests whose path ends with `suffix`, in order."""
+
+    def bodies(path_suffix: str) -> list[Any]:
+        return [json.loads(r.body) for r in sandbox.requests.all() if r.path.endswith(path_suffix) and r.body]
+
+    return bodies

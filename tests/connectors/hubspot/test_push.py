@@ -1,0 +1,167 @@
+"""Pushing through the real SDK: batch maxima, per-record failures (207 and split 400s), zero-call no-ops,
+HubSpot's forward-only lifecycle, lead status, idempotence, and field creation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.sandbox.hubspot import HubSpotSandbox
+from sync.clock import FrozenClock
+from sync.contract import CanonicalField, FieldUpdate
+from sync.synthetic import synthetic_contacts
+
+
+def prepared(sandbox, connect, count: int, **overrides):
+    ids = list(sandbox.seed(synthetic_contacts(count)).values())
+    connector = connect(**overrides)
+    connector.ensure_fields()
+    sandbox.requests.clear()
+    connector.api_calls.clear()
+    return ids, connector
+
+
+def test_nothing_to_push_costs_no_call(sandbox, connect):
+    ids, connector = prepared(sandbox, connect, 3)
+    assert connector.push([]) == []
+    unchanged = [FieldUpdate(i, {"score": 40}, previous={"score": 40}) for i in ids]
+    results = connector.push(unchanged)
+    assert [r.ok for r in results] == [True] * 3 and results[0].written == {"score": 40}
+    assert sandbox.requests.all() == [] and sum(connector.api_calls.values()) == 0
+
+
+def test_batches_respect_the_maximum_and_write_typed_values(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 250)
+    due = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
+    results = connector.push([FieldUpdate(i, {"score": 71, "sla_breached": True, "sla_due_at": due,
+                                              "reason": "demo request (+30)"}) for i in ids])
+    assert all(r.ok for r in results) and [r.contact_id for r in results] == ids
+    assert [len(b["inputs"]) for b in sent_bodies("/contacts/batch/update")] == [100, 100, 50]
+    assert connector.api_calls["push"] == 3
+    first = sent_bodies("/contacts/batch/update")[0]["inputs"][0]["properties"]
+    assert first == {"crmsync_score": "71", "crmsync_sla_breached": "true",
+                     "crmsync_sla_due_at": str(int(due.timestamp() * 1000)), "crmsync_reason": "demo request (+30)"}
+    assert sandbox.written(ids[0])["sla_due_at"] == due and sandbox.written(ids[0])["score"] == 71
+
+
+def test_a_207_fails_only_its_records_and_nothing_is_resent(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 5)
+    sandbox.delete_contact(ids[1])
+    results = connector.push([FieldUpdate(i, {"score": 10}) for i in ids])
+    assert [r.ok for r in results] == [True, False, True, True, True]
+    assert results[1].error.code == "OBJECT_NOT_FOUND" and not results[1].error.retryable
+    assert len(sent_bodies("/contacts/batch/update")) == 1
+    assert sandbox.written(ids[0])["score"] == 10
+
+
+def test_a_rejected_batch_is_split_to_isolate_the_bad_record(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 8)
+    updates = [FieldUpdate(i, {"maturity": "warm"}) for i in ids]
+    updates[5] = FieldUpdate(ids[5], {"maturity": "lukewarm"})  # not an option of crmsync_maturity
+    results = connector.push(updates)
+    assert [r.ok for r in results] == [True] * 5 + [False] + [True] * 2
+    assert results[5].error.code == "INVALID_OPTION" and results[5].error.fields == ("maturity",)
+    sizes = [len(b["inputs"]) for b in sent_bodies("/contacts/batch/update")]
+    assert sizes[0] == 8 and sizes.count(8) == 1  # the whole batch is never resent
+    assert sum(1 for s in sizes if s == 1) <= 2
+    assert all(sandbox.written(i)["maturity"] == "warm" for n, i in enumerate(ids) if n != 5)
+
+
+def test_a_missing_property_fails_the_batch_without_splitting_it(sandbox, connect):
+    ids = list(sandbox.seed(synthetic_contacts(6)).values())
+    connector = connect()  # ensure_fields never ran: crmsync's properties do not exist
+    results = connector.push([FieldUpdate(i, {"score": 5}) for i in ids])
+    assert {r.error.code for r in results} == {"PROPERTY_DOESNT_EXIST"}
+    assert sandbox.requests.count("POST", "/crm/v3/objects/contacts/batch/update") == 1
+
+
+def test_lifecycle_moves_forward_and_lead_status_follows_nurture(sandbox, connect):
+    ids, connector = prepared(sandbox, connect, 2)
+    connector.push([FieldUpdate(ids[0], {"stage": "prospect"}, previous={"stage": "lead"})])
+    assert sandbox.native(ids[0])["lifecyclestage"] == "salesqualifiedlead"
+    connector.push([FieldUpdate(ids[0], {"stage": "nurture"}, previous={"stage": "prospect"})])
+    stored = sandbox.native(ids[0])
+    assert stored["lifecyclestage"] == "salesqualifiedlead" and stored["hs_lead_status"] == "BAD_TIMING"
+    assert stored["crmsync_stage"] == "nurture"
+    connector.push([FieldUpdate(ids[0], {"stage": "prospect"}, previous={"stage": "nurture"})])
+    assert "hs_lead_status" not in sandbox.native(ids[0])  # the status crmsync set is cleared again
+
+
+def test_backward_lifecycle_is_refused_by_default(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 1)
+    connector.push([FieldUpdate(ids[0], {"stage": "client"}, previous={"stage": "prospect"})])
+    result = connector.push([FieldUpdate(ids[0], {"stage": "lead"}, previous={"stage": "client"})])[0]
+    assert result.ok and result.written == {"stage": "lead"}
+    assert sandbox.native(ids[0])["lifecyclestage"] == "customer" and sandbox.written(ids[0])["stage"] == "lead"
+    assert all("lifecyclestage" not in b["inputs"][0]["properties"] for b in sent_bodies("/batch/update")[1:])
+
+
+def test_backward_lifecycle_clears_then_sets_in_two_requests(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 1, allow_backward_lifecycle=True)
+    connector.push([FieldUpdate(ids[0], {"stage": "client"}, previous={"stage": "prospect"})])
+    connector.push([FieldUpdate(ids[0], {"stage": "lead"}, previous={"stage": "client"})])
+    assert sandbox.native(ids[0])["lifecyclestage"] == "lead"
+    clear, setting = sent_bodies("/batch/update")[1:]
+    assert clear["inputs"][0]["properties"]["lifecyclestage"] == ""
+    assert setting["inputs"][0]["properties"] == {"lifecyclestage": "lead"}
+
+
+def test_an_ignored_backward_write_is_detected_by_reading_the_answer(sandbox, connect, sent_bodies):
+    ids, connector = prepared(sandbox, connect, 1, allow_backward_lifecycle=True)
+    sandbox.upsert_deal(ids[0], next(d for c in synthetic_contacts(60) for d in c.deals if d.status == "won"))
+    assert sandbox.native(ids[0])["lifecyclestage"] == "customer"  # HubSpot moved it; crmsync does not know
+    connector.push([FieldUpdate(ids[0], {"stage": "prospect"})])
+    assert sandbox.native(ids[0])["lifecyclestage"] == "salesqualifiedlead"
+    sent = [b["inputs"][0]["properties"].get("lifecyclestage") for b in sent_bodies("/batch/update")]
+    assert sent == ["salesqualifiedlead", "", "salesqualifiedlead"]
+
+
+def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, connect, sent_bodies):
+    connector = connect()
+    report = connector.ensure_fields()
+    assert "crmsync_score" in report.created and "group crmsync" in report.created and not report.problems
+    assert sandbox.store.properties["crmsync_sla_breached"]["type"] == "bool"
+    assert {o["value"] for o in sandbox.store.properties["crmsync_stage"]["options"]} == {
+        "lead", "prospect", "client", "nurture", "disqualified"}
+    again = connector.ensure_fields()
+    assert again.created == [] and "crmsync_score" in again.existing
+    del sandbox.store.properties["crmsync_reason"]
+    real = connector._client.contact_properties
+
+    def racing() -> dict:
+        answer = real()  # another worker creates the property between our read and our create
+        sandbox.store.create_property({"name": "crmsync_reason", "label": "x", "type": "string",
+                                       "fieldType": "textarea", "groupName": "crmsync"})
+        return answer
+
+    connector._client.contact_properties = racing
+    third = connector.ensure_fields()
+    assert "crmsync_reason" in third.existing and third.created == []
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({}, optional={
+    "score": st.integers(0, 100), "maturity": st.sampled_from(["cold", "warm", "hot"]),
+    "sla_breached": st.booleans(), "reason": st.text(max_size=30),
+    "stage": st.sampled_from(["lead", "prospect", "client", "nurture", "disqualified"])}), min_size=1, max_size=4))
+def test_pushing_the_same_updates_twice_leaves_the_same_state(values):
+    clock = FrozenClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
+    with HubSpotSandbox(clock=clock) as sandbox:
+        from connectors.hubspot import HubSpotConnector
+        ids = list(sandbox.seed(synthetic_contacts(len(values))).values())
+        connector = HubSpotConnector(sandbox.settings(), clock=clock, sleep=lambda s: clock.advance(
+            timedelta(seconds=s)))
+        connector.ensure_fields()
+        updates = [FieldUpdate(i, v) for i, v in zip(ids, values)]
+        connector.push(updates)
+        once = [(sandbox.written(i), sandbox.native(i).get("lifecyclestage")) for i in ids]
+        connector.push(updates)
+        assert [(sandbox.written(i), sandbox.native(i).get("lifecyclestage")) for i in ids] == once
+        calls = connector.api_calls["push"]
+        connector.push([FieldUpdate(u.contact_id, u.values, previous=dict(u.values)) for u in updates])
+        assert connector.api_calls["push"] == calls  # believed in the CRM already: no call at all
+        assert all(sandbox.written(i)[CanonicalField.SCORE.value] == v.get("score", None)
+                   for i, v in zip(ids, values))
+        connector.close()
