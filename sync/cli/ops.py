@@ -159,9 +159,15 @@ def resync(
                     def show(summary: RunSummary, task: TaskID = task) -> None:
                         progress.update(task, counts=f"pulled {summary.pulled}  decided {summary.decided}  "
                                                      f"changed {summary.changed}  pushed {summary.pushed}")
-                    result = run_resync(store=store, connector=opened.connector, rules=lambda: rules, clock=clock,
-                                        request=request, stop=threading.Event(), options=run_options(settings),
-                                        progress=show)
+                    # a sandbox account's CRM is new each time it starts: plan against a blank state, or reset it
+                    account_store = StateStore("sqlite://") if dry_run and acct.sandbox else store
+                    if acct.sandbox and not dry_run:
+                        store.forget_account(acct.ref)
+                    result = run_resync(store=account_store, connector=opened.connector, rules=lambda: rules,
+                                        clock=clock, request=request, stop=threading.Event(),
+                                        options=run_options(settings), progress=show)
+                    if account_store is not store:
+                        account_store.close()
                 finally:
                     opened.close()
                 show(result.summary)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 
+from sync import registry
 from sync.clock import Clock
 from sync.contract import Connector, FieldSetupReport
 from sync.daemon.cycle import failed_to_start, run_cycle
@@ -22,6 +24,7 @@ from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
 from sync.errors import CrmsyncError
 from sync.log import register_secret
+from sync.model import Contact
 from sync.registry import crm_kind
 from sync.settings import Account, Settings
 from sync.state import StateStore
@@ -49,6 +52,14 @@ class OpenedAccount:
                 self.sandbox.stop()
 
 
+def sandbox_population(account: Account, *, now: datetime) -> Iterator[Contact]:
+    """The synthetic people a sandbox account is seeded with: each CRM its own slice of the population (as
+    `crmsync sandbox` seeds them), so three sandbox CRMs are three different sets of contacts."""
+    crms = registry.SANDBOX_CRMS
+    start = crms.index(account.crm) * account.sandbox_contacts if account.crm in crms else 0
+    return synthetic_contacts(account.sandbox_contacts, now=now, crm=account.crm, start=start)
+
+
 def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], None] = time.sleep) -> OpenedAccount:
     """Build the account's connector; for a sandbox account, start and seed its sandbox first. Raises
     `registry.NotInstalled` when the connector is missing."""
@@ -59,7 +70,7 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
         sandbox = kind.sandbox_class()(clock=clock, port=0, enforce_limits=False, seed=7).start()
         try:
             if account.sandbox_contacts:
-                sandbox.seed(synthetic_contacts(account.sandbox_contacts, now=clock.now()))
+                sandbox.seed(sandbox_population(account, now=clock.now()))
             for value in sandbox.credentials().values():
                 register_secret(str(value))
             base = sandbox.settings()

@@ -140,6 +140,9 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     except BaseException:
         store.close()
         raise
+    for account in opened:
+        if account.sandbox is not None:  # a sandbox is a new CRM each start: the previous one's state is wrong
+            store.forget_account(account.account.ref)
     options = run_options(settings)
     runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: watcher.current, clock=clock,
                              options=options) for o in opened]
