@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from sync import registry
-from sync.clock import SystemClock
+from sync.clock import Clock, FrozenClock, SystemClock
 from sync.contract import FieldValue
 from sync.daemon.accounts import open_account, prepare_fields, run_options, select_accounts
 from sync.daemon.engine import FieldDiff
@@ -68,7 +68,7 @@ def config_check(path: Annotated[Path | None, typer.Argument(
               soft_wrap=True)
 
 
-def _parse_since(value: str | None) -> datetime | None:
+def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -109,6 +109,9 @@ def resync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the field-level diff; write nothing")] = False,
     max_rows: Annotated[int, typer.Option(help="dry run: diff rows shown per CRM")] = 200,
     log_level: Annotated[str, typer.Option(help="log level of the run's log lines (stderr)")] = "WARNING",
+    now: Annotated[str | None, typer.Option(
+        "--now", help="decide as of this ISO time instead of the system clock: replay a past run (SLA due "
+                      "times, engagement decay), or make a test reproducible")] = None,
 ) -> None:
     """Sync on demand, with a progress bar and a summary table; --dry-run shows what would be pushed."""
     out, err = Console(), Console(stderr=True)
@@ -130,8 +133,9 @@ def resync(
         raise _fail(err, [str(i) for i in exc.issues], 2) from None
     except registry.NotInstalled as exc:
         raise _fail(err, [f"the rules engine cannot be loaded: {exc}"], 2) from None
-    request = ResyncRequest(full=full, since=_parse_since(since), contact=contact, dry_run=dry_run)
-    clock = SystemClock()
+    request = ResyncRequest(full=full, since=_parse_time(since), contact=contact, dry_run=dry_run)
+    at = _parse_time(now)
+    clock: Clock = FrozenClock(at) if at is not None else SystemClock()
     results: list[ResyncResult] = []
     failures: list[RunSummary] = []
     store = _store(settings, dry_run=dry_run, err=err)
@@ -159,9 +163,11 @@ def resync(
                     def show(summary: RunSummary, task: TaskID = task) -> None:
                         progress.update(task, counts=f"pulled {summary.pulled}  decided {summary.decided}  "
                                                      f"changed {summary.changed}  pushed {summary.pushed}")
-                    # a sandbox account's CRM is new each time it starts: plan against a blank state, or reset it
-                    account_store = StateStore("sqlite://") if dry_run and acct.sandbox else store
-                    if acct.sandbox and not dry_run:
+                    # a sandbox account's CRM is new each time it starts: plan against a blank state, or reset
+                    # it (but --contact re-evaluates one contact the previous run knew, from its snapshot)
+                    fresh = acct.sandbox and contact is None
+                    account_store = StateStore("sqlite://") if dry_run and fresh else store
+                    if fresh and not dry_run:
                         store.forget_account(acct.ref)
                     result = run_resync(store=account_store, connector=opened.connector, rules=lambda: rules,
                                         clock=clock, request=request, stop=threading.Event(),
