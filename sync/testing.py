@@ -346,6 +346,32 @@ class FakeConnector:
         self.closed = True
 
 
+# --- a running sandbox as an ordinary account of a settings file -----------------------------------------
+
+
+def external_account(name: str, crm: str, settings: pydantic.BaseModel, *,
+                     env_prefix: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A sandbox running in this process, written as a NON-sandbox account for a settings file that another
+    process (a `crmsync` subprocess) reads: every connector setting the sandbox chose, each secret as
+    `{env: NAME}`, with the secret values in the returned environment. As an admin would configure a real
+    CRM, so the subprocess goes through the whole settings pipeline (secret references included)."""
+    block: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    for field_name in sorted(settings.model_fields_set):
+        value = getattr(settings, field_name)
+        key = type(settings).model_fields[field_name].alias or field_name
+        if isinstance(value, pydantic.SecretStr):
+            variable = f"{env_prefix}_{key.upper()}"
+            env[variable] = value.get_secret_value()
+            block[key] = {"env": variable}
+        elif isinstance(value, pydantic.BaseModel) and any(
+                isinstance(getattr(value, f), pydantic.SecretStr) for f in type(value).model_fields):
+            raise ValueError(f"{crm} setting {key!r} nests a secret: settings files take secrets at the top level")
+        else:
+            block[key] = settings.model_dump(mode="json", include={field_name}, by_alias=True)[key]
+    return {"name": name, "crm": crm, "settings": block}, env
+
+
 # --- the rules engine stand-in ------------------------------------------------------------------------------
 
 EVENT_POINTS: Mapping[str, int] = {"download": 10, "webinar": 15, "visit": 2, "form": 10, "email_reply": 10,
