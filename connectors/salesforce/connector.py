@@ -93,11 +93,11 @@ class SalesforceConnector:
         started = self._clock.now().replace(microsecond=0)
         incremental = state.since is not None
         emitted: set[str] = set()
+        spent = self._calls()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
             initial = state.mark(sobject)
             mark = initial
             for records in self._query("contacts", self._stream_soql(sobject, initial, incremental)):
-                spent = self._calls()
                 fresh = []
                 for record in records:
                     record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
@@ -109,15 +109,14 @@ class SalesforceConnector:
                 state = state.with_mark(sobject, mark)
                 yield PullPage(contacts, state.encode(), deleted_ids=list(merged), merged_into=merged,
                                api_calls=self._calls() - spent)
+                spent = self._calls()
         deleted: list[str] = []
         merged_into: dict[str, str] = {}
-        spent = self._calls()
         if incremental and state.since is not None:
             for page in self._touched_pages(state.since, emitted):
-                page = PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
-                                api_calls=self._calls() - spent)
+                yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
+                               api_calls=self._calls() - spent)
                 spent = self._calls()
-                yield page
             deleted, merged_into = self._deletions(state.since)
         final = PullCursor(state.marks, since=started)
         yield PullPage([], final.encode(), deleted_ids=deleted, merged_into=merged_into,
@@ -300,6 +299,8 @@ class SalesforceConnector:
                     results[index] = PushResult(update.contact_id, True, written={})
                 else:
                     pending.append((index, entry, carried))
+        # Leads before Contacts: a collection may hold at most 10 runs of one type, and results come by position
+        pending.sort(key=lambda item: item[1]["attributes"]["type"] != "Lead")
         for attempt in range(2):  # records failing with a retryable code are sent once more, on their own
             retry_later = []
             for start in range(0, len(pending), self.settings.batch_size):

@@ -73,7 +73,7 @@ def chunk_ids(ids: Iterable[str], render: Callable[[list[str]], str], max_chars:
     chunk: list[str] = []
     size = base
     for record_id in ids:
-        cost = len(quote_plus(f"'{record_id}',"))
+        cost = len(quote_plus(f"'{record_id}', "))
         if chunk and (size + cost > max_chars or len(chunk) >= max_ids):
             yield chunk
             chunk, size = [], base

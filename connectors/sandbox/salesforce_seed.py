@@ -61,6 +61,7 @@ class Seeder:
         self.integration_user = org.insert("User", {"Name": "crmsync Integration", "IsActive": True})
         self.deal_ids: dict[str, str] = {}  # neutral deal id -> Opportunity id
         self._campaigns: dict[str, list[str]] = {}  # campaign type -> campaign ids, oldest first
+        self._joined: dict[str, set[str]] = {}  # person id -> campaigns it is a member of
 
     def owner(self, neutral_owner: str | None) -> str:
         return self.users.get(neutral_owner or "", self.integration_user)
@@ -99,14 +100,14 @@ class Seeder:
         campaign_type = CAMPAIGN_TYPE.get(event.type, "Other")
         parent = "LeadId" if person.startswith("00Q") else "ContactId"
         with self.org.lock:
-            members = self.org.records["CampaignMember"].values()
-            joined = {m["CampaignId"] for m in members if m.get(parent) == person}
+            joined = self._joined.setdefault(person, set())
             campaign = next((c for c in self._campaigns.get(campaign_type, []) if c not in joined), None)
             if campaign is None:
                 number = len(self._campaigns.get(campaign_type, [])) + 1
                 campaign = self.org.insert("Campaign", {"Name": f"{campaign_type} #{number}", "Type": campaign_type,
                                                         "Status": "Completed", "IsActive": True}, at=event.at)
                 self._campaigns.setdefault(campaign_type, []).append(campaign)
+            joined.add(campaign)
         return self.org.insert("CampaignMember", {
             "CampaignId": campaign, parent: person, "Status": "Responded", "HasResponded": True,
             "FirstRespondedDate": event.at.date(), "CreatedDate": event.at.replace(microsecond=0)}, at=at)
@@ -173,6 +174,7 @@ class Seeder:
             for member in org.records["CampaignMember"].values():
                 if member.get("LeadId") == lead_id:
                     org.update("CampaignMember", member["Id"], {"ContactId": contact})
+            self._joined[contact] = set(self._joined.get(lead_id, ()))
             org.update("Lead", lead_id, {"IsConverted": True, "ConvertedContactId": contact,
                                          "ConvertedAccountId": account, "ConvertedDate": org.now().date()})
         return contact

@@ -59,7 +59,7 @@ def _literal(kind: str, text: str) -> Any:
 
 class _Parser:
     def __init__(self, soql: str, resolve: Callable[[Mapping[str, Any], str], Any],
-                 equal: Callable[[Any, Any], bool]) -> None:
+                 equal: Callable[[Any, Any], bool], normalise: Callable[[Any], Any]) -> None:
         self.tokens: list[tuple[str, str]] = []
         position = 0
         while position < len(soql):
@@ -74,6 +74,7 @@ class _Parser:
         self.index = 0
         self.resolve = resolve
         self.equal = equal
+        self.normalise = normalise
         self.paths: set[str] = set()
 
     def peek(self, upper: bool = True) -> str | None:
@@ -188,7 +189,9 @@ class _Parser:
                 self.take()
                 values.append(self.value())
             self.expect(")")
-            return lambda r: any(equal(resolve(r, path), v) for v in values) != negate
+            normalise = self.normalise
+            wanted = {normalise(v) for v in values if v is not None}
+            return lambda r: (normalise(resolve(r, path)) in wanted) != negate
         if negate:
             raise SoqlError("MALFORMED_QUERY", "NOT must precede IN")
         value = self.value()
@@ -206,6 +209,7 @@ class _Parser:
 
 
 def parse(soql: str, resolve: Callable[[Mapping[str, Any], str], Any],
-          equal: Callable[[Any, Any], bool]) -> Query:
-    """Parse `soql`; `resolve(record, path)` reads a field or parent path, `equal` compares per SOQL rules."""
-    return _Parser(soql, resolve, equal).parse()
+          equal: Callable[[Any, Any], bool], normalise: Callable[[Any], Any]) -> Query:
+    """Parse `soql`; `resolve(record, path)` reads a field or parent path, `equal` compares per SOQL rules
+    and `normalise` gives the hashable form `equal` compares (for IN lists)."""
+    return _Parser(soql, resolve, equal, normalise).parse()

@@ -181,7 +181,7 @@ class Org:
         def resolve(record: Mapping[str, Any], path: str) -> Any:
             return self.resolve(holder["sobject"], record, path)
 
-        query = parse(soql, resolve, _soql_equal)
+        query = parse(soql, resolve, _soql_equal, _normalise)
         holder["sobject"] = query.sobject
         for path in query.paths:
             self.check_path(query.sobject, path)
@@ -249,13 +249,13 @@ def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
+_PREFIXES = frozenset(PREFIX.values())
+
+
 def _normalise(value: Any) -> Any:
     if isinstance(value, str):
-        if len(value) in (15, 18) and value.isalnum() and value[:3] in PREFIX.values():
-            try:
-                return to18(value).lower()
-            except ValueError:
-                return value.lower()
+        if len(value) == 15 and value[:3] in _PREFIXES and value.isalnum():
+            return to18(value).lower()
         return value.lower()
     return value
 
