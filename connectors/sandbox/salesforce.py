@@ -349,7 +349,8 @@ class SalesforceSandbox:
             self._issued += 1
             token = f"{self.org_id[:15]}!AQ" + hashlib.sha256(f"{self._seed}:{self._issued}".encode()).hexdigest()
             self._sessions[token] = self.clock.now()
-        self.faults.token_calls_left = None  # a new token starts a new life: expiry scheduled on the old one is spent
+        if (self.faults.token_calls_left or 0) <= 0:  # a scheduled expiry, once spent, ended the old token only
+            self.faults.token_calls_left = None
         issued_at = str(int(self.clock.now().timestamp() * 1000))
         signature = base64.b64encode(hashlib.sha256(f"{token}{issued_at}".encode()).digest()).decode()
         return ok({"access_token": token, "instance_url": self.base_url,
