@@ -116,7 +116,7 @@ class Org:
         record_id = self.new_id(sobject)
         record = {name: None for name in self.schema[sobject]}
         record.update(_whole_seconds(values))
-        record.update(Id=record_id, CreatedDate=values.get("CreatedDate", stamp), LastModifiedDate=stamp,
+        record.update(Id=record_id, CreatedDate=record.get("CreatedDate") or stamp, LastModifiedDate=stamp,
                       SystemModstamp=stamp, IsDeleted=False)
         if "IsConverted" in record and record["IsConverted"] is None:
             record["IsConverted"] = False

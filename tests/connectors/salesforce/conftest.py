@@ -31,6 +31,7 @@ DATA = re.compile(r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+
                   r"sobjects/(Lead|Contact|Opportunity)/describe)$")
 
 
+@pytest.fixture
 def specs_dir() -> Path:
     """`<repo root>/../shared/specs`: required in CI, skipped with a reason on a bare checkout."""
     if not SPECS.is_dir():
