@@ -27,6 +27,10 @@ TOKEN = re.compile(r"""
     )""", re.VERBOSE)
 
 
+Predicate = Callable[[Mapping[str, Any]], bool]
+Parsed = tuple[Predicate, list[tuple[str, set[Any]]]]
+
+
 class SoqlError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -42,6 +46,7 @@ class Query:
     order: list[tuple[str, bool]]  # (path, descending)
     limit: int | None
     paths: set[str]  # every field path the query touches, for column checks
+    hints: list[tuple[str, set[Any]]]  # (field, normalised values) every matching row must have: index lookups
 
 
 def _literal(kind: str, text: str) -> Any:
@@ -111,9 +116,10 @@ class _Parser:
         self.expect("FROM")
         kind, sobject = self.take()
         where = None
+        hints: list[tuple[str, set[Any]]] = []
         if self.peek() == "WHERE":
             self.take()
-            where = self.disjunction()
+            where, hints = self.disjunction()
         order: list[tuple[str, bool]] = []
         if self.peek() == "ORDER":
             self.take()
@@ -133,27 +139,34 @@ class _Parser:
             limit = int(self.take()[1])
         if self.peek() is not None:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.peek(upper=False)}'")
-        return Query(columns, sobject, where, order, limit, self.paths)
+        return Query(columns, sobject, where, order, limit, self.paths, hints)
 
-    def disjunction(self) -> Callable[[Mapping[str, Any]], bool]:
+    # each returns (predicate, hints): hints are conditions every row the predicate accepts must meet
+    def disjunction(self) -> Parsed:
         parts = [self.conjunction()]
         while self.peek() == "OR":
             self.take()
             parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        return (lambda r: any(p(r) for p in predicates)), []
 
-    def conjunction(self) -> Callable[[Mapping[str, Any]], bool]:
+    def conjunction(self) -> Parsed:
         parts = [self.factor()]
         while self.peek() == "AND":
             self.take()
             parts.append(self.factor())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        return (lambda r: all(p(r) for p in predicates)), [h for _, hints in parts for h in hints]
 
-    def factor(self) -> Callable[[Mapping[str, Any]], bool]:
+    def factor(self) -> Parsed:
         if self.peek() == "NOT":
             self.take()
-            inner = self.factor()
-            return lambda r: not inner(r)
+            inner, _ = self.factor()
+            return (lambda r: not inner(r)), []
         if self.peek() == "(":
             self.take()
             inner = self.disjunction()
@@ -174,7 +187,7 @@ class _Parser:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}'")
         return _literal(kind, text)
 
-    def comparison(self) -> Callable[[Mapping[str, Any]], bool]:
+    def comparison(self) -> Parsed:
         path = self.field()
         negate = False
         if self.peek() == "NOT":
@@ -191,7 +204,7 @@ class _Parser:
             self.expect(")")
             normalise = self.normalise
             wanted = {normalise(v) for v in values if v is not None}
-            return lambda r: (normalise(resolve(r, path)) in wanted) != negate
+            return (lambda r: (normalise(resolve(r, path)) in wanted) != negate), ([] if negate else [(path, wanted)])
         if negate:
             raise SoqlError("MALFORMED_QUERY", "NOT must precede IN")
         value = self.value()
@@ -205,7 +218,8 @@ class _Parser:
         if operator not in checks:
             raise SoqlError("MALFORMED_QUERY", f"unexpected operator: '{operator}'")
         check = checks[operator]
-        return lambda r: check(resolve(r, path))
+        hints = [(path, {self.normalise(value)})] if operator == "=" and value is not None else []
+        return (lambda r: check(resolve(r, path))), hints
 
 
 def parse(soql: str, resolve: Callable[[Mapping[str, Any], str], Any],

@@ -99,6 +99,10 @@ class Org:
         self.hidden: set[tuple[str, str]] = set()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
+        # (object, reference field) -> normalised id -> record ids: what an indexed org answers `IN (ids)` from
+        self._index: dict[tuple[str, str], dict[Any, set[str]]] = {
+            (name, field): {} for name, fields in SCHEMA.items() for field, kind in fields.items()
+            if kind == "reference"}
 
     def now(self) -> datetime:
         return self.clock.now().replace(microsecond=0)
@@ -122,12 +126,24 @@ class Org:
             record["IsConverted"] = False
         with self.lock:
             self.records[sobject][record_id] = record
+            self._reindex(sobject, record, None)
         return record_id
+
+    def _reindex(self, sobject: str, record: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        for (indexed_object, field), index in self._index.items():
+            if indexed_object != sobject:
+                continue
+            if old is not None and old.get(field) is not None:
+                index.get(_normalise(old[field]), set()).discard(record["Id"])
+            if record.get(field) is not None:
+                index.setdefault(_normalise(record[field]), set()).add(record["Id"])
 
     def update(self, sobject: str, record_id: str, values: Mapping[str, Any], *, at: datetime | None = None) -> None:
         with self.lock:
             record = self.records[sobject][record_id]
+            old = {field: record.get(field) for (o, field) in self._index if o == sobject}
             record.update(_whole_seconds(values))
+            self._reindex(sobject, record, old)
             stamp = (at or self.now()).replace(microsecond=0)
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
@@ -191,13 +207,27 @@ class Org:
         """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
         query = self.compile(soql)
         with self.lock:
-            rows = [r for r in self.records[query.sobject].values()
+            rows = [r for r in self._candidates(query)
                     if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
             for path, descending in reversed(query.order):
                 rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)
             if query.limit is not None:
                 rows = rows[:query.limit]
             return [self.render_row(query.sobject, row, query.columns) for row in rows]
+
+    def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
+        """Rows worth testing: through an index when the query pins an indexed field, else all of them."""
+        table = self.records[query.sobject]
+        for field, values in query.hints:
+            if field == "Id":
+                return [r for r in table.values() if _normalise(r["Id"]) in values]
+            index = self._index.get((query.sobject, field))
+            if index is not None:
+                ids: set[str] = set()
+                for value in values:
+                    ids |= index.get(value, set())
+                return [table[i] for i in sorted(ids)]
+        return list(table.values())
 
     def render_row(self, sobject: str, record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"attributes": self.attributes(sobject, record["Id"])}

@@ -15,7 +15,7 @@ from sync.synthetic import synthetic_contacts
 
 @pytest.fixture
 def ready(sandbox, connector, clock):
-    ids = sandbox.seed(synthetic_contacts(450, seed=11, now=clock.now()))
+    ids = sandbox.seed(synthetic_contacts(250, seed=11, now=clock.now()))
     assert not connector.ensure_fields().problems
     return list(ids.values())
 
@@ -30,8 +30,8 @@ def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandb
     results = connector.push(updates)
     assert [r.contact_id for r in results] == ready and all(r.ok for r in results)
     calls = collection_calls(sandbox)
-    assert [len(c.json()["records"]) for c in calls] == [200, 200, 50]
-    assert connector.api_calls["push"] == 3
+    assert [len(c.json()["records"]) for c in calls] == [200, 50]
+    assert connector.api_calls["push"] == 2
     lead = next(i for i in ready if i.startswith("00Q"))
     stored = sandbox.record(lead)
     assert stored["Rating"] == "Warm" and stored["Crmsync_Stage__c"] == "prospect"
@@ -90,7 +90,7 @@ values = st.fixed_dictionaries({}, optional={
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batch=st.lists(st.tuples(st.integers(0, 449), values), min_size=1, max_size=8))
+@given(batch=st.lists(st.tuples(st.integers(0, 249), values), min_size=1, max_size=8))
 def test_pushing_the_same_updates_twice_leaves_the_same_state(sandbox, connector, ready, batch):
     updates = [FieldUpdate(ready[i], v) for i, v in batch]
     first = connector.push(updates)
