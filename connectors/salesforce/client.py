@@ -55,7 +55,9 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 class SalesforceHttp(requests.Session):
     """A requests session with a default timeout and a hook on every response."""
 
-    def __init__(self, *, timeout: float, ca_bundle: str | None, on_response: Callable[[requests.Response], None]):
+    def __init__(
+        self, *, timeout: float, ca_bundle: str | None, on_response: Callable[[requests.Response], None]
+    ):
         super().__init__()
         self.default_timeout = timeout
         self.headers["User-Agent"] = USER_AGENT
@@ -65,12 +67,13 @@ class SalesforceHttp(requests.Session):
         self.mount("https://", adapter)
         self.hooks["response"].append(lambda response, *args, **kwargs: on_response(response))
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
+                *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:  # zeep passes timeout=None explicitly
             kwargs["timeout"] = self.default_timeout
         if kwargs.get("verify") is None:  # else REQUESTS_CA_BUNDLE from the environment beats session.verify
             kwargs["verify"] = self.verify
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class SalesforceClient:
@@ -85,13 +88,17 @@ class SalesforceClient:
         self._local = threading.local()
         for secret in settings.secrets():
             register_secret(secret)
-        self.http = SalesforceHttp(timeout=settings.timeout_s,
-                                   ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-                                   on_response=self._observe)
-        self.budget = DailyBudget(CRM, settings.daily_limit, reserve=settings.daily_reserve,
-                                  clock=lambda: clock.now().timestamp())
-        self.limiter = SlidingWindowLimiter(settings.burst_calls, settings.burst_window_s,
-                                            clock=self._pacing_clock, sleep=self._pace_sleep)
+        self.http = SalesforceHttp(
+            timeout=settings.timeout_s,
+            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+            on_response=self._observe,
+        )
+        self.budget = DailyBudget(
+            CRM, settings.daily_limit, reserve=settings.daily_reserve, clock=lambda: clock.now().timestamp()
+        )
+        self.limiter = SlidingWindowLimiter(
+            settings.burst_calls, settings.burst_window_s, clock=self._pacing_clock, sleep=self._pace_sleep
+        )
         self._sf: Salesforce | None = None
         self._mdapi: SfdcMetadataApi | None = None
         self.user_id: str | None = None
@@ -124,8 +131,10 @@ class SalesforceClient:
     # --- auth -------------------------------------------------------------------------------------------
     def authenticate(self) -> None:
         """Get a fresh access token and build the simple-salesforce handle around it."""
-        data = {"grant_type": self.settings.auth_flow,
-                "client_id": self.settings.client_id.get_secret_value()}
+        data = {
+            "grant_type": self.settings.auth_flow,
+            "client_id": self.settings.client_id.get_secret_value(),
+        }
         if self.settings.client_secret is not None:
             data["client_secret"] = self.settings.client_secret.get_secret_value()
         if self.settings.auth_flow == "refresh_token" and self.settings.refresh_token is not None:
@@ -154,8 +163,12 @@ class SalesforceClient:
         identity = str(body.get("id") or "")
         self.user_id = identity.rstrip("/").rsplit("/", 1)[-1] or None
         self.instance_url = instance_url
-        self._sf = Salesforce(instance_url=instance_url, session_id=access_token,
-                              version=self.settings.api_version, session=self.http)
+        self._sf = Salesforce(
+            instance_url=instance_url,
+            session_id=access_token,
+            version=self.settings.api_version,
+            session=self.http,
+        )
         self._mdapi = None
         log.info("salesforce_authenticated", flow=self.settings.auth_flow)
 
@@ -185,8 +198,9 @@ class SalesforceClient:
         try:
             return retry.call(lambda: self._attempt(category, op), idempotent=idempotent, sleep=self._sleep)
         except AuthExpired as exc:
-            raise AuthFailed("Salesforce rejected a session it had just issued", crm=CRM,
-                             status=exc.status) from None
+            raise AuthFailed(
+                "Salesforce rejected a session it had just issued", crm=CRM, status=exc.status
+            ) from None
 
     def _attempt(self, category: str, op: Callable[[Salesforce], T]) -> T:
         sf = self._handle()
@@ -210,26 +224,33 @@ def _first_error(content: Any) -> tuple[str, str]:
         return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
     if isinstance(content, dict):
         return str(content.get("errorCode") or content.get("error", "")), str(
-            content.get("message") or content.get("error_description", ""))
+            content.get("message") or content.get("error_description", "")
+        )
     return "", ""
 
 
 def _oauth_error(response: requests.Response) -> ConnectorError:
     if response.status_code >= 500:
-        return TransientError("Salesforce token endpoint is unavailable", crm=CRM, status=response.status_code)
+        return TransientError(
+            "Salesforce token endpoint is unavailable", crm=CRM, status=response.status_code
+        )
     try:
         body = response.json()
     except ValueError:
         body = {}
     error = str(body.get("error", "")) if isinstance(body, dict) else ""
     description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
-    return AuthFailed(f"Salesforce refused the OAuth credentials ({error or response.status_code}: "
-                      f"{description or 'no description'}); check client id, secret and refresh token",
-                      crm=CRM, status=response.status_code)
+    return AuthFailed(
+        f"Salesforce refused the OAuth credentials ({error or response.status_code}: "
+        f"{description or 'no description'}); check client id, secret and refresh token",
+        crm=CRM,
+        status=response.status_code,
+    )
 
 
-def translate(exc: BaseException, retry_after: float | None,
-              settings: SalesforceSettings | None = None) -> ConnectorError:
+def translate(
+    exc: BaseException, retry_after: float | None, settings: SalesforceSettings | None = None
+) -> ConnectorError:
     """One SDK / transport exception -> the crmsync error that says how to recover. Never echoes URLs
     (they carry SOQL) or tokens."""
     throttle_wait = settings.throttle_retry_after_s if settings else 20.0
@@ -244,34 +265,61 @@ def translate(exc: BaseException, retry_after: float | None,
             return AuthFailed(f"Salesforce refused the credentials ({summary})", crm=CRM, status=401)
         if code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
             if "TotalRequests" in message:
-                return RateLimited("Salesforce daily API allocation exceeded (TotalRequests)", crm=CRM,
-                                   retry_after=retry_after or daily_wait, scope="daily", status=status)
-            return RateLimited(f"Salesforce throttled the request ({summary})", crm=CRM,
-                               retry_after=retry_after or throttle_wait, scope="burst", status=status)
+                return RateLimited(
+                    "Salesforce daily API allocation exceeded (TotalRequests)",
+                    crm=CRM,
+                    retry_after=retry_after or daily_wait,
+                    scope="daily",
+                    status=status,
+                )
+            return RateLimited(
+                f"Salesforce throttled the request ({summary})",
+                crm=CRM,
+                retry_after=retry_after or throttle_wait,
+                scope="burst",
+                status=status,
+            )
         if status == 403:
-            return AuthFailed(f"Salesforce refused access ({summary}); check the integration user's profile "
-                              "and permission sets", crm=CRM, status=403)
+            return AuthFailed(
+                f"Salesforce refused access ({summary}); check the integration user's profile "
+                "and permission sets",
+                crm=CRM,
+                status=403,
+            )
         if status >= 500:
             if retry_after is not None:
-                return RateLimited(f"Salesforce is unavailable ({summary})", crm=CRM, retry_after=retry_after,
-                                   scope="burst", status=status)
+                return RateLimited(
+                    f"Salesforce is unavailable ({summary})",
+                    crm=CRM,
+                    retry_after=retry_after,
+                    scope="burst",
+                    status=status,
+                )
             return TransientError(f"Salesforce server error ({summary})", crm=CRM, status=status)
         if code == "INVALID_FIELD" and "No such column" in message:
             column = re.search(r"No such column '([^']+)'", message)
             name = column.group(1) if column else "a mapped field"
             return PermanentError(
-                f"Salesforce does not show {name} to the integration user: it is missing or lacks field-level "
-                f"security. Grant Read/Edit on {name} to the integration user's profile or a permission set, "
-                "or change the field mapping", crm=CRM, status=status, detail=summary)
+                f"Salesforce does not show {name} to the integration user: it is missing or lacks "
+                f"field-level security. Grant Read/Edit on {name} to the integration user's profile or a "
+                "permission set, or change the field mapping",
+                crm=CRM,
+                status=status,
+                detail=summary,
+            )
         return PermanentError(f"Salesforce rejected the request ({summary})", crm=CRM, status=status)
     if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return PermanentError("the Salesforce host's TLS certificate is not trusted; set ca_bundle to the CA "
-                              "that signed it", crm=CRM)
+        return PermanentError(
+            "the Salesforce host's TLS certificate is not trusted; set ca_bundle to the CA that signed it",
+            crm=CRM,
+        )
     if isinstance(exc, requests.Timeout):
         return TransientError("Salesforce did not answer in time", crm=CRM)
     if isinstance(exc, requests.ConnectionError):
         return TransientError("connection to Salesforce failed or was dropped", crm=CRM)
-    if isinstance(exc, requests.exceptions.JSONDecodeError | json.JSONDecodeError | zeep.exceptions.XMLSyntaxError):
+    if isinstance(
+        exc, requests.exceptions.JSONDecodeError | json.JSONDecodeError | zeep.exceptions.XMLSyntaxError
+    ):
         return TransientError("Salesforce answered a malformed body", crm=CRM, detail=type(exc).__name__)
     if isinstance(exc, zeep.exceptions.Fault):
         fault = f"{exc.code or ''} {exc.message or ''}"

@@ -65,9 +65,9 @@ TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", 
 EVENT_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDateTime", "ActivityDate", "CreatedDate"]
 MEMBER_COLUMNS = ["Id", "LeadId", "ContactId", "HasResponded", "FirstRespondedDate", "CreatedDate",
                   "Campaign.Type", "Campaign.Name"]
-ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", "Opportunity.Id", "Opportunity.StageName", "Opportunity.IsWon",
-                "Opportunity.IsClosed", "Opportunity.Amount", "Opportunity.CloseDate", "Opportunity.CreatedDate",
-                "Opportunity.LastModifiedDate", "Opportunity.Type"]
+ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f in (
+    "Id", "StageName", "IsWon", "IsClosed", "Amount", "CloseDate", "CreatedDate", "LastModifiedDate",
+    "Type"))]
 _METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
 
 
@@ -76,8 +76,8 @@ class SalesforceConnector:
 
     crm = CRM
 
-    def __init__(self, settings: SalesforceSettings, *, account: str = "default", clock: Clock = SystemClock(),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings: SalesforceSettings, *, account: str = "default",
+                 clock: Clock = SystemClock(), sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.account = account
         self._clock = clock
@@ -126,9 +126,11 @@ class SalesforceConnector:
         return sum(self.api_calls.values())
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
-        where = [w for w in (mark.where(), None if incremental or sobject != "Lead" else "IsConverted = false") if w]
+        skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
+        where = [w for w in (mark.where(), skip_converted) if w]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return f"SELECT {', '.join(self._columns(sobject))} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
+        columns = ", ".join(self._columns(sobject))
+        return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
 
     def _columns(self, sobject: str) -> list[str]:
         extra = ["IsConverted", "ConvertedContactId"] if sobject == "Lead" else []
@@ -157,7 +159,8 @@ class SalesforceConnector:
         relations = {f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")}
         return fields, relations
 
-    def _query(self, category: str, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+    def _query(self, category: str, soql: str, *,
+               include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
         def first() -> Mapping[str, Any]:
@@ -165,7 +168,8 @@ class SalesforceConnector:
                                                                   headers=headers))
 
         def more(url: str) -> Mapping[str, Any]:
-            return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers))
+            return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True,
+                                                                       headers=headers))
 
         yield from SoqlPaginator(first, more)
 
@@ -235,8 +239,8 @@ class SalesforceConnector:
         stamp = soql_datetime(since)
         touched: dict[str, None] = {}
         queries = [
-            ("activities", f"SELECT WhoId FROM Task WHERE SystemModstamp >= {stamp} AND WhoId != null", ("WhoId",)),
-            ("activities", f"SELECT WhoId FROM Event WHERE SystemModstamp >= {stamp} AND WhoId != null", ("WhoId",)),
+            *(("activities", f"SELECT WhoId FROM {sobject} WHERE SystemModstamp >= {stamp} AND WhoId != null",
+                ("WhoId",)) for sobject in ("Task", "Event")),
             ("activities", f"SELECT LeadId, ContactId FROM CampaignMember WHERE SystemModstamp >= {stamp}",
              ("LeadId", "ContactId")),
             ("deals", f"SELECT ContactId FROM OpportunityContactRole WHERE SystemModstamp >= {stamp} "
@@ -250,11 +254,14 @@ class SalesforceConnector:
                             touched.setdefault(to18(record[column]), None)
         for sobject in PARENTS:
             ids = [i for i in touched if sobject_of(i) == sobject and i not in emitted]
-            columns = ", ".join(self._columns(sobject))
-            for chunk in chunk_ids(ids, lambda c: f"SELECT {columns} FROM {sobject} WHERE Id IN ({in_list(c)})",
-                                   self.settings.max_query_chars, max_ids=self.settings.page_size):
-                records = [r for page in self._query(
-                    "contacts", f"SELECT {columns} FROM {sobject} WHERE Id IN ({in_list(chunk)})") for r in page]
+            select = ", ".join(self._columns(sobject))
+
+            def by_id(chunk: list[str], select: str = select, sobject: str = sobject) -> str:
+                return f"SELECT {select} FROM {sobject} WHERE Id IN ({in_list(chunk)})"
+
+            limit = self.settings.max_query_chars
+            for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
+                records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
                 contacts, merged = self._page(sobject, records)
                 emitted.update(c.id for c in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
@@ -285,7 +292,8 @@ class SalesforceConnector:
                 continue
             sobject = sobject_of(record_id)
             if sobject not in PARENTS:
-                results[index] = _failed(update.contact_id, "INVALID_TYPE", "only Leads and Contacts are scored")
+                results[index] = _failed(update.contact_id, "INVALID_TYPE",
+                                         "only Leads and Contacts are scored")
             elif record_id in self._converted:
                 results[index] = _failed(update.contact_id, "CANNOT_UPDATE_CONVERTED_LEAD",
                                          "the lead was converted; its Contact is scored instead")
@@ -299,7 +307,7 @@ class SalesforceConnector:
                     results[index] = PushResult(update.contact_id, True, written={})
                 else:
                     pending.append((index, entry, carried))
-        # Leads before Contacts: a collection may hold at most 10 runs of one type, and results come by position
+        # Leads before Contacts: a collection holds at most 10 runs of one type; results come by position
         pending.sort(key=lambda item: item[1]["attributes"]["type"] != "Lead")
         for attempt in range(2):  # records failing with a retryable code are sent once more, on their own
             retry_later = []
@@ -323,10 +331,11 @@ class SalesforceConnector:
 
     def _save(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
         body = {"allOrNone": False, "records": [entry for _, entry, _ in batch]}
-        saves = self.client.call("push", lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body))
+        saves = self.client.call("push", lambda sf: sf.restful("composite/sobjects", method="PATCH",
+                                                               json=body))
         if not isinstance(saves, list) or len(saves) != len(batch):
-            raise PermanentError(f"Salesforce answered {len(saves) if isinstance(saves, list) else 'no'} results "
-                                 f"for {len(batch)} records", crm=CRM)
+            count = len(saves) if isinstance(saves, list) else "no"
+            raise PermanentError(f"Salesforce answered {count} results for {len(batch)} records", crm=CRM)
         return saves
 
     # --- fields -----------------------------------------------------------------------------------------
@@ -349,7 +358,11 @@ class SalesforceConnector:
                 existing.append(full_name)
         for start in range(0, len(missing), API_MAX_METADATA):
             chunk = missing[start:start + API_MAX_METADATA]
-            failures = self.client.call("setup", lambda sf: self._create_fields(sf, chunk, wanted), idempotent=False)
+
+            def create(sf: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
+                return self._create_fields(sf, chunk, wanted)
+
+            failures = self.client.call("setup", create, idempotent=False)
             for full_name in chunk:
                 code = failures.get(full_name)
                 if code is None:
@@ -375,8 +388,9 @@ class SalesforceConnector:
         components = []
         for full_name in full_names:
             spec = FIELD_SPECS[wanted[full_name]]
-            options: dict[str, Any] = {"fullName": full_name, "label": spec.label, "type": spec.type,
-                                       "description": "Written by crmsync; edits are overwritten on the next sync"}
+            options: dict[str, Any] = {
+                "fullName": full_name, "label": spec.label, "type": spec.type,
+                "description": "Written by crmsync; edits are overwritten on the next sync"}
             if spec.type == "Text":
                 options["length"] = spec.length
             elif spec.type == "Number":
@@ -408,8 +422,8 @@ class SalesforceConnector:
         except ConnectorError as exc:
             return Health(reachable=False, authorised=False, message=exc.user_message)
         daily = limits.get("DailyApiRequests", {}) if isinstance(limits, Mapping) else {}
-        return Health(reachable=True, authorised=True, message="ok",
-                      budget=Budget(remaining=daily.get("Remaining"), limit=daily.get("Max"), window="rolling_24h"))
+        budget = Budget(remaining=daily.get("Remaining"), limit=daily.get("Max"), window="rolling_24h")
+        return Health(reachable=True, authorised=True, message="ok", budget=budget)
 
     def close(self) -> None:
         self.client.close()
@@ -423,8 +437,8 @@ def _record_error(contact_id: str, save: Mapping[str, Any]) -> RecordError:
     errors = save.get("errors") or [{}]
     first = errors[0]
     code = str(first.get("statusCode", "UNKNOWN"))
-    return RecordError(contact_id, code, str(first.get("message", "")), retryable=code in RETRYABLE_RECORD_CODES,
-                       fields=tuple(first.get("fields") or ()))
+    return RecordError(contact_id, code, str(first.get("message", "")),
+                       retryable=code in RETRYABLE_RECORD_CODES, fields=tuple(first.get("fields") or ()))
 
 
 def _fls_problem(full_name: str, access: str) -> str:

@@ -46,26 +46,48 @@ from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, Engage
 from connectors.salesforce.settings import SalesforceSettings
 
 CRM = "salesforce"
-KEY_PREFIXES = {"00Q": "Lead", "003": "Contact", "006": "Opportunity", "00T": "Task", "00U": "Event",
-                "701": "Campaign", "001": "Account", "005": "User"}
+KEY_PREFIXES = {
+    "00Q": "Lead",
+    "003": "Contact",
+    "006": "Opportunity",
+    "00T": "Task",
+    "00U": "Event",
+    "701": "Campaign",
+    "001": "Account",
+    "005": "User",
+}
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-PROFILE_ATTRIBUTES = frozenset({
-    "email", "owner_id", "first_name", "last_name", "company", "industry", "company_size", "job_title",
-    "seniority", "country", "source", "created_at",
-})
+PROFILE_ATTRIBUTES = frozenset(
+    {
+        "email",
+        "owner_id",
+        "first_name",
+        "last_name",
+        "company",
+        "industry",
+        "company_size",
+        "job_title",
+        "seniority",
+        "country",
+        "source",
+        "created_at",
+    }
+)
 
 
 # --- ids ---------------------------------------------------------------------------------------------
 
+
 def to18(record_id: str) -> str:
-    """The 18-character, case-insensitive form of a Salesforce id (15-char ids come from the UI and reports)."""
+    """The 18-character, case-insensitive form of a Salesforce id (15-char ids come from the UI and
+    reports)."""
     if len(record_id) == 18:
         return record_id
     if len(record_id) != 15 or not record_id.isalnum():
         raise ValueError(f"not a Salesforce id: {record_id!r}")
     suffix = ""
     for chunk in range(3):
-        bits = sum(1 << i for i, ch in enumerate(record_id[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
+        bits = sum(1 << i for i, ch in enumerate(record_id[chunk * 5 : chunk * 5 + 5]) if "A" <= ch <= "Z")
         suffix += _CHECKSUM_ALPHABET[bits]
     return record_id + suffix
 
@@ -85,6 +107,7 @@ def same_id(a: str | None, b: str | None) -> bool:
 
 
 # --- time --------------------------------------------------------------------------------------------
+
 
 def parse_datetime(value: str | None) -> datetime | None:
     """`2024-01-17T19:55:04.000+0000` (records) or `...Z` -> aware UTC datetime."""
@@ -121,6 +144,7 @@ def _midnight(day: date | None) -> datetime | None:
 
 
 # --- pull: records -> neutral ------------------------------------------------------------------------
+
 
 def path_value(record: Mapping[str, Any], path: str) -> Any:
     """`Account.Name` -> record["Account"]["Name"]; a missing parent gives None."""
@@ -159,55 +183,96 @@ class RecordMapper:
                 attributes[name] = _profile_value(name, value)
             else:
                 fields[name] = value
-        return Contact(crm=CRM, id=to18(record["Id"]), account=self.account,
-                       updated_at=parse_datetime(record.get("SystemModstamp")), fields=fields,
-                       **attributes)
+        return Contact(
+            crm=CRM,
+            id=to18(record["Id"]),
+            account=self.account,
+            updated_at=parse_datetime(record.get("SystemModstamp")),
+            fields=fields,
+            **attributes,
+        )
 
     def deal(self, role: Mapping[str, Any]) -> Deal | None:
         opp = role.get("Opportunity")
         if not isinstance(opp, Mapping):
             return None
-        status = (DealStatus.WON if opp.get("IsWon") else DealStatus.LOST) if opp.get("IsClosed") else DealStatus.OPEN
+        status = (
+            (DealStatus.WON if opp.get("IsWon") else DealStatus.LOST)
+            if opp.get("IsClosed")
+            else DealStatus.OPEN
+        )
         stage_name = opp.get("StageName")
         kind = opp.get("Type")
-        recurring = (True if kind in self.settings.recurring_opportunity_types
-                     else False if kind in self.settings.one_off_opportunity_types else None)
+        recurring = (
+            True
+            if kind in self.settings.recurring_opportunity_types
+            else False
+            if kind in self.settings.one_off_opportunity_types
+            else None
+        )
         months_field = self.settings.contract_months_field
         months = opp.get(months_field) if months_field else None
-        currency = opp.get("CurrencyIsoCode") if self.settings.multi_currency else self.settings.corporate_currency
+        currency = (
+            opp.get("CurrencyIsoCode") if self.settings.multi_currency else self.settings.corporate_currency
+        )
         amount = opp.get("Amount")
         return Deal(
-            id=to18(opp.get("Id") or role["OpportunityId"]), status=status,
-            stage=self.settings.stage_map.get(stage_name) if stage_name else None, crm_stage=stage_name,
-            amount=float(amount) if amount is not None else None, currency=currency,
-            close_date=parse_date(opp.get("CloseDate")), recurring=recurring,
+            id=to18(opp.get("Id") or role["OpportunityId"]),
+            status=status,
+            stage=self.settings.stage_map.get(stage_name) if stage_name else None,
+            crm_stage=stage_name,
+            amount=float(amount) if amount is not None else None,
+            currency=currency,
+            close_date=parse_date(opp.get("CloseDate")),
+            recurring=recurring,
             contract_months=int(months) if months is not None else None,
-            created_at=parse_datetime(opp.get("CreatedDate")), updated_at=parse_datetime(opp.get("LastModifiedDate")),
+            created_at=parse_datetime(opp.get("CreatedDate")),
+            updated_at=parse_datetime(opp.get("LastModifiedDate")),
         )
 
     def task(self, record: Mapping[str, Any]) -> Activity:
         subtype = record.get("TaskSubtype") or "Task"
         kind = {"Call": ActivityKind.CALL, "Email": ActivityKind.EMAIL, "ListEmail": ActivityKind.EMAIL}.get(
-            subtype, ActivityKind.TASK)
+            subtype, ActivityKind.TASK
+        )
         closed = bool(record.get("IsClosed"))
-        at = ((parse_datetime(record.get("CompletedDateTime")) if closed else None)
-              or _midnight(parse_date(record.get("ActivityDate"))) or parse_datetime(record.get("CreatedDate")))
+        at = (
+            (parse_datetime(record.get("CompletedDateTime")) if closed else None)
+            or _midnight(parse_date(record.get("ActivityDate")))
+            or parse_datetime(record.get("CreatedDate"))
+        )
         call_type = (record.get("CallType") or "").lower()
         owner = record.get("OwnerId")
         return Activity(
-            kind=kind, at=at or datetime.min.replace(tzinfo=timezone.utc), by=owner,
-            direction=call_type if kind is ActivityKind.CALL and call_type in ("inbound", "outbound") else None,
-            done=closed, automated=subtype == "ListEmail" or owner in self.settings.automation_user_ids,
-            id=to18(record["Id"]), subject=record.get("Subject"),
+            kind=kind,
+            at=at or datetime.min.replace(tzinfo=timezone.utc),
+            by=owner,
+            direction=call_type
+            if kind is ActivityKind.CALL and call_type in ("inbound", "outbound")
+            else None,
+            done=closed,
+            automated=subtype == "ListEmail" or owner in self.settings.automation_user_ids,
+            id=to18(record["Id"]),
+            subject=record.get("Subject"),
         )
 
     def event(self, record: Mapping[str, Any], now: datetime) -> Activity:
-        at = (parse_datetime(record.get("ActivityDateTime")) or _midnight(parse_date(record.get("ActivityDate")))
-              or parse_datetime(record.get("CreatedDate")) or now)
+        at = (
+            parse_datetime(record.get("ActivityDateTime"))
+            or _midnight(parse_date(record.get("ActivityDate")))
+            or parse_datetime(record.get("CreatedDate"))
+            or now
+        )
         owner = record.get("OwnerId")
-        return Activity(kind=ActivityKind.MEETING, at=at, by=owner, done=at <= now,
-                        automated=owner in self.settings.automation_user_ids, id=to18(record["Id"]),
-                        subject=record.get("Subject"))
+        return Activity(
+            kind=ActivityKind.MEETING,
+            at=at,
+            by=owner,
+            done=at <= now,
+            automated=owner in self.settings.automation_user_ids,
+            id=to18(record["Id"]),
+            subject=record.get("Subject"),
+        )
 
     def campaign_event(self, member: Mapping[str, Any]) -> EngagementEvent | None:
         if not member.get("HasResponded"):
@@ -218,7 +283,11 @@ class RecordMapper:
             return None
         created = parse_datetime(member.get("CreatedDate"))
         responded = parse_date(member.get("FirstRespondedDate"))
-        at = created if created and (responded is None or created.date() == responded) else _midnight(responded)
+        at = (
+            created
+            if created and (responded is None or created.date() == responded)
+            else _midnight(responded)
+        )
         if at is None:
             return None
         return EngagementEvent(type=event_type, at=at, source=campaign.get("Name"))
@@ -237,6 +306,7 @@ def _profile_value(name: str, value: Any) -> Any:
 
 
 # --- push: canonical -> native -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
@@ -285,11 +355,12 @@ def native_value(canonical: CanonicalField, value: FieldValue) -> Any:
         return format_datetime(value)
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     limit = spec.length or 255
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def native_record(sobject: str, record_id: str, values: Mapping[str, FieldValue],
-                  settings: SalesforceSettings) -> tuple[dict[str, Any], dict[str, FieldValue]]:
+def native_record(
+    sobject: str, record_id: str, values: Mapping[str, FieldValue], settings: SalesforceSettings
+) -> tuple[dict[str, Any], dict[str, FieldValue]]:
     """The sObject Collections entry for one update, and the canonical values it carries (fields without a
     mapping are dropped, so `written` tells the engine exactly what reached Salesforce)."""
     entry: dict[str, Any] = {"attributes": {"type": sobject}, "id": record_id}

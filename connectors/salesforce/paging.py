@@ -38,7 +38,9 @@ class PaginationError(PermanentError):
 class SoqlPaginator:
     """Iterates the record lists of one SOQL query: the first page, then each `nextRecordsUrl`."""
 
-    def __init__(self, first: Callable[[], Mapping[str, Any]], more: Callable[[str], Mapping[str, Any]]) -> None:
+    def __init__(
+        self, first: Callable[[], Mapping[str, Any]], more: Callable[[str], Mapping[str, Any]]
+    ) -> None:
         self._first = first
         self._more = more
         self._seen: set[str] = set()
@@ -61,13 +63,16 @@ class SoqlPaginator:
             if not next_url:
                 raise PaginationError("Salesforce query page is not done but names no nextRecordsUrl")
             if next_url in self._seen:
-                raise PaginationError(f"Salesforce returned the same next page twice ({next_url.rsplit('/', 1)[-1]})")
+                raise PaginationError(
+                    f"Salesforce returned the same next page twice ({next_url.rsplit('/', 1)[-1]})"
+                )
             self._seen.add(next_url)
             result = self._more(next_url)
 
 
-def chunk_ids(ids: Iterable[str], render: Callable[[list[str]], str], max_chars: int,
-              max_ids: int = 2000) -> Iterator[list[str]]:
+def chunk_ids(
+    ids: Iterable[str], render: Callable[[list[str]], str], max_chars: int, max_ids: int = 2000
+) -> Iterator[list[str]]:
     """Split ids so that `render(chunk)`, URL-encoded as `q=`, stays within `max_chars`."""
     base = len(quote_plus(render([])))
     chunk: list[str] = []
@@ -136,9 +141,15 @@ class PullCursor:
         return PullCursor({**self.marks, sobject: mark}, self.since)
 
     def encode(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, "since": format_datetime(self.since) if self.since else None,
-                           "marks": {k: m.to_json() for k, m in sorted(self.marks.items())}},
-                          separators=(",", ":"), sort_keys=True)
+        return json.dumps(
+            {
+                "v": CURSOR_VERSION,
+                "since": format_datetime(self.since) if self.since else None,
+                "marks": {k: m.to_json() for k, m in sorted(self.marks.items())},
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
 
     @classmethod
     def decode(cls, raw: str | None) -> PullCursor:
@@ -148,8 +159,14 @@ class PullCursor:
             data = json.loads(raw)
             if data.get("v") != CURSOR_VERSION:
                 raise ValueError(f"cursor version {data.get('v')!r}")
-            return cls({k: Watermark.from_json(v) for k, v in data.get("marks", {}).items()},
-                       parse_datetime(data.get("since")))
+            return cls(
+                {k: Watermark.from_json(v) for k, v in data.get("marks", {}).items()},
+                parse_datetime(data.get("since")),
+            )
         except (ValueError, TypeError, AttributeError) as exc:
-            raise PermanentError("the saved Salesforce cursor cannot be read; reset the account's cursor to "
-                                 "pull everything again", crm=CRM, detail=str(exc)) from None
+            raise PermanentError(
+                "the saved Salesforce cursor cannot be read; reset the account's cursor to "
+                "pull everything again",
+                crm=CRM,
+                detail=str(exc),
+            ) from None

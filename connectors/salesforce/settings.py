@@ -46,21 +46,49 @@ DEFAULT_FIELD_MAP: dict[CanonicalField, str] = {
 # neutral name -> Lead field. Keys naming a `Contact` attribute fill it; any other key lands in
 # `Contact.fields` (qualification answers and other custom data the rules read).
 DEFAULT_LEAD_FIELDS: dict[str, str] = {
-    "email": "Email", "owner_id": "OwnerId", "first_name": "FirstName", "last_name": "LastName",
-    "company": "Company", "industry": "Industry", "company_size": "NumberOfEmployees", "job_title": "Title",
-    "seniority": "Seniority__c", "country": "Country", "source": "LeadSource", "created_at": "CreatedDate",
-    "need": "Need__c", "timing": "Timing__c", "budget": "Budget__c", "decision_role": "Decision_Role__c",
-    "phone": "Phone", "city": "City", "website": "Website", "annual_revenue": "AnnualRevenue",
+    "email": "Email",
+    "owner_id": "OwnerId",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "company": "Company",
+    "industry": "Industry",
+    "company_size": "NumberOfEmployees",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "Country",
+    "source": "LeadSource",
+    "created_at": "CreatedDate",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "City",
+    "website": "Website",
+    "annual_revenue": "AnnualRevenue",
 }
 
 # Contacts keep company data on their Account: relationship paths are read in the same SOQL.
 DEFAULT_CONTACT_FIELDS: dict[str, str] = {
-    "email": "Email", "owner_id": "OwnerId", "first_name": "FirstName", "last_name": "LastName",
-    "company": "Account.Name", "industry": "Account.Industry", "company_size": "Account.NumberOfEmployees",
-    "job_title": "Title", "seniority": "Seniority__c", "country": "MailingCountry", "source": "LeadSource",
+    "email": "Email",
+    "owner_id": "OwnerId",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "company": "Account.Name",
+    "industry": "Account.Industry",
+    "company_size": "Account.NumberOfEmployees",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "MailingCountry",
+    "source": "LeadSource",
     "created_at": "CreatedDate",
-    "need": "Need__c", "timing": "Timing__c", "budget": "Budget__c", "decision_role": "Decision_Role__c",
-    "phone": "Phone", "city": "MailingCity", "website": "Account.Website",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "MailingCity",
+    "website": "Account.Website",
     "annual_revenue": "Account.AnnualRevenue",
 }
 
@@ -80,11 +108,25 @@ DEFAULT_STAGE_MAP: dict[str, PipelineStage] = {
 
 # Campaign.Type (an org-editable picklist) -> engagement event type of the default rules
 DEFAULT_CAMPAIGN_EVENTS: dict[str, str] = {
-    "Webinar": "webinar", "Trade Show": "trade_show", "Conference": "trade_show",
-    "Content": "download", "White Paper": "download", "Email": "email_reply", "Email Open": "email_open",
-    "Web Form": "form", "Website": "visit", "Advertisement": "visit", "Banner Ads": "visit",
-    "Demo Request": "demo_request", "Pricing Page": "pricing_view", "Meeting": "meeting_booked",
+    "Webinar": "webinar",
+    "Trade Show": "trade_show",
+    "Conference": "trade_show",
+    "Content": "download",
+    "White Paper": "download",
+    "Email": "email_reply",
+    "Email Open": "email_open",
+    "Web Form": "form",
+    "Website": "visit",
+    "Advertisement": "visit",
+    "Banner Ads": "visit",
+    "Demo Request": "demo_request",
+    "Pricing Page": "pricing_view",
+    "Meeting": "meeting_booked",
 }
+
+
+def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str | None]:
+    return dict(defaults)
 
 
 class SalesforceSettings(BaseModel):
@@ -93,46 +135,74 @@ class SalesforceSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- where and who -----------------------------------------------------------------------------
-    login_url: str = Field("https://login.salesforce.com",
-                           description="OAuth host: login., test. or the org's My Domain; the token answer names "
-                                       "the instance every later call goes to")
+    login_url: str = Field(
+        "https://login.salesforce.com",
+        description="OAuth host: login., test. or the org's My Domain; the token answer names "
+        "the instance every later call goes to",
+    )
     api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$")
     auth_flow: Literal["refresh_token", "client_credentials"] = "refresh_token"
     client_id: SecretStr = Field(description="connected app consumer key")
-    client_secret: SecretStr | None = Field(None, description="consumer secret (client_credentials; optional for "
-                                                              "refresh_token with a public client)")
+    client_secret: SecretStr | None = Field(
+        None,
+        description="consumer secret (client_credentials; optional for refresh_token with a public client)",
+    )
     refresh_token: SecretStr | None = None
-    ca_bundle: Path | None = Field(None, description="PEM bundle to trust (a private CA or the sandbox's); "
-                                                     "verification is never switched off")
-    timeout_s: float = Field(30.0, gt=0, le=600, description="per HTTP request; Salesforce itself stops at 10 min")
+    ca_bundle: Path | None = Field(
+        None,
+        description="PEM bundle to trust (a private CA or the sandbox's); verification is never switched off",
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="per HTTP request; Salesforce itself stops at 10 min"
+    )
 
     # --- budgets -----------------------------------------------------------------------------------
-    daily_limit: int = Field(100_000, gt=0, description="rolling-24 h org allocation until Sforce-Limit-Info says")
+    daily_limit: int = Field(
+        100_000, gt=0, description="rolling-24 h org allocation until Sforce-Limit-Info says"
+    )
     daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations")
-    daily_retry_after_s: float = Field(3600.0, gt=0, description="when to look again once the allocation is spent "
-                                                                "(the window rolls; Salesforce names no reset)")
-    burst_calls: int = Field(25, gt=0, description="client-side pacing: Salesforce documents no per-second limit, "
-                                                   "only 25 concurrent long requests per org")
+    daily_retry_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="when to look again once the allocation is spent "
+        "(the window rolls; Salesforce names no reset)",
+    )
+    burst_calls: int = Field(
+        25,
+        gt=0,
+        description="client-side pacing: Salesforce documents no per-second limit, "
+        "only 25 concurrent long requests per org",
+    )
     burst_window_s: float = Field(1.0, gt=0)
-    throttle_retry_after_s: float = Field(20.0, gt=0, description="wait after a concurrency refusal that names "
-                                                                  "no Retry-After (long requests run >= 20 s)")
+    throttle_retry_after_s: float = Field(
+        20.0,
+        gt=0,
+        description="wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)",
+    )
 
     # --- sizes -------------------------------------------------------------------------------------
     page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
     batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION)
-    max_query_chars: int = Field(15_000, ge=2_000, le=16_000,
-                                 description="encoded length of one SOQL URL with an Id IN (...) list; "
-                                             "Salesforce answers 414 past ~16 kB")
+    max_query_chars: int = Field(
+        15_000,
+        ge=2_000,
+        le=16_000,
+        description="encoded length of one SOQL URL with an Id IN (...) list; "
+        "Salesforce answers 414 past ~16 kB",
+    )
 
     # --- write-back mapping --------------------------------------------------------------------------
-    field_map: dict[CanonicalField, str | None] = Field(default_factory=lambda: dict(DEFAULT_FIELD_MAP),
-                                                        description="canonical field -> custom field on Lead "
-                                                                    "and Contact; None: not written")
-    lead_rating_field: str | None = Field("Rating", description="Lead field that receives maturity as "
-                                                                "Hot/Warm/Cold; None: not written")
-    lead_status_by_stage: dict[Stage, str] = Field(default_factory=dict,
-                                                   description="Lead Status value per crmsync stage; empty: "
-                                                               "Status is left to sales")
+    field_map: dict[CanonicalField, str | None] = Field(
+        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP),
+        description="canonical field -> custom field on Lead and Contact; None: not written",
+    )
+    lead_rating_field: str | None = Field(
+        "Rating", description="Lead field that receives maturity as Hot/Warm/Cold; None: not written"
+    )
+    lead_status_by_stage: dict[Stage, str] = Field(
+        default_factory=dict,
+        description="Lead Status value per crmsync stage; empty: Status is left to sales",
+    )
 
     # --- pull mapping ------------------------------------------------------------------------------
     lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS))
@@ -141,19 +211,24 @@ class SalesforceSettings(BaseModel):
     campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS))
     recurring_opportunity_types: tuple[str, ...] = ("Subscription", "Renewal", "Existing Customer - Renewal")
     one_off_opportunity_types: tuple[str, ...] = ("New Business", "One-off")
-    contract_months_field: str | None = Field("Contract_Term_Months__c",
-                                              description="Opportunity number field with the contract length")
-    corporate_currency: str | None = Field(None, description="currency of single-currency orgs (no "
-                                                             "CurrencyIsoCode column exists there)")
+    contract_months_field: str | None = Field(
+        "Contract_Term_Months__c", description="Opportunity number field with the contract length"
+    )
+    corporate_currency: str | None = Field(
+        None, description="currency of single-currency orgs (no CurrencyIsoCode column exists there)"
+    )
     multi_currency: bool = False
-    automation_user_ids: tuple[str, ...] = Field((), description="users whose tasks are marketing automation, "
-                                                                 "never a sales touch")
+    automation_user_ids: tuple[str, ...] = Field(
+        (), description="users whose tasks are marketing automation, never a sales touch"
+    )
 
     @field_validator("login_url")
     @classmethod
     def _https_only(cls, value: str) -> str:
         if not value.startswith("https://"):
-            raise ValueError("login_url must be an https:// URL (Salesforce and simple-salesforce are HTTPS only)")
+            raise ValueError(
+                "login_url must be an https:// URL (Salesforce and simple-salesforce are HTTPS only)"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

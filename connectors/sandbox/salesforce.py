@@ -19,7 +19,7 @@ import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -59,31 +59,50 @@ class SalesforceStyle:
     def rate_limited(self, request: Request, fault: Fault) -> Response:
         daily = fault.params.get("scope") == "daily"
         message = "TotalRequests Limit exceeded." if daily else "ConcurrentPerOrgLongTxn Limit exceeded."
-        return json_response([{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-                             status=int(fault.params.get("status", 403)), headers=self._headers(fault))
+        return json_response(
+            [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+            status=int(fault.params.get("status", 403)),
+            headers=self._headers(fault),
+        )
 
     def server_error(self, request: Request, fault: Fault) -> Response:
         status = int(fault.params.get("status", 500))
         if status == 503:
             body = [{"message": "Server temporarily unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
         else:
-            body = [{"message": "An unexpected error occurred. Please include this ErrorId if you contact "
-                                "support: 1404896545-25431 (-1594716925)", "errorCode": "UNKNOWN_EXCEPTION"}]
+            body = [
+                {
+                    "message": "An unexpected error occurred. Please include this ErrorId if you contact "
+                    "support: 1404896545-25431 (-1594716925)",
+                    "errorCode": "UNKNOWN_EXCEPTION",
+                }
+            ]
         return json_response(body, status=status, headers=self._headers(fault))
 
     def auth_expired(self, request: Request) -> Response:
         if request.path.startswith("/services/Soap/"):
             return soap.invalid_session()
-        return json_response([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
-                             status=401, headers=self._headers())
+        return json_response(
+            [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+            status=401,
+            headers=self._headers(),
+        )
 
 
 class SalesforceSandbox:
     crm = "salesforce"
 
-    def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False, seed: int = 7,
-                 daily_limit: int = DEFAULT_DAILY_LIMIT, session_timeout: timedelta = timedelta(hours=2),
-                 grant_fls_on_create: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        port: int = 0,
+        enforce_limits: bool = False,
+        seed: int = 7,
+        daily_limit: int = DEFAULT_DAILY_LIMIT,
+        session_timeout: timedelta = timedelta(hours=2),
+        grant_fls_on_create: bool = True,
+    ) -> None:
         self.clock = clock or SystemClock()
         self.enforce_limits = enforce_limits
         self.daily_limit = daily_limit
@@ -94,8 +113,9 @@ class SalesforceSandbox:
         self.org = Org(self.clock, api_version=API_VERSION)
         self.seeder = Seeder(self.org)
         self.rest = RestApi(self.org)
-        self.metadata = soap.MetadataApi(self.org, session_ok=self._session_ok,
-                                         grant_fls_on_create=lambda: self.grant_fls_on_create)
+        self.metadata = soap.MetadataApi(
+            self.org, session_ok=self._session_ok, grant_fls_on_create=lambda: self.grant_fls_on_create
+        )
         digest = hashlib.sha256(f"crmsync-salesforce-sandbox:{seed}".encode()).hexdigest()
         self.org_id = to18("00D8d" + digest[:10].upper().replace("E", "X"))
         self._client_id = f"3MVG9crmsyncSandbox.{digest[:24]}"
@@ -108,25 +128,40 @@ class SalesforceSandbox:
         self._lock = threading.Lock()
         self._ca: LocalCA | None = None
         self._server: SandboxServer | None = None
-        self.map = Map([
-            Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
-            Rule("/services/data/v<version>/query/", endpoint="query", methods=["GET"]),
-            Rule("/services/data/v<version>/queryAll/", endpoint="query_all", methods=["GET"]),
-            Rule("/services/data/v<version>/query/<cursor>", endpoint="query_more", methods=["GET"]),
-            Rule("/services/data/v<version>/queryAll/<cursor>", endpoint="query_more", methods=["GET"]),
-            Rule("/services/data/v<version>/sobjects/<sobject>/describe", endpoint="describe", methods=["GET"]),
-            Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
-            Rule("/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]),
-            Rule("/services/Soap/m/<version>/", endpoint="soap", methods=["POST"]),
-        ], strict_slashes=False)
+        self.map = Map(
+            [
+                Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
+                Rule("/services/data/v<version>/query/", endpoint="query", methods=["GET"]),
+                Rule("/services/data/v<version>/queryAll/", endpoint="query_all", methods=["GET"]),
+                Rule("/services/data/v<version>/query/<cursor>", endpoint="query_more", methods=["GET"]),
+                Rule("/services/data/v<version>/queryAll/<cursor>", endpoint="query_more", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/sobjects/<sobject>/describe",
+                    endpoint="describe",
+                    methods=["GET"],
+                ),
+                Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]
+                ),
+                Rule("/services/Soap/m/<version>/", endpoint="soap", methods=["POST"]),
+            ],
+            strict_slashes=False,
+        )
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> Self:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call drowns the tests
+        logging.getLogger("werkzeug").setLevel(
+            logging.WARNING
+        )  # one access-log line per call drowns the tests
         self._ca = LocalCA()
-        self._server = SandboxServer(self._wsgi, style=SalesforceStyle(self), port=self._port, tls=self._ca,
-                                     is_authenticated_call=lambda r: r.path.startswith(("/services/data",
-                                                                                        "/services/Soap")))
+        self._server = SandboxServer(
+            self._wsgi,
+            style=SalesforceStyle(self),
+            port=self._port,
+            tls=self._ca,
+            is_authenticated_call=lambda r: r.path.startswith(("/services/data", "/services/Soap")),
+        )
         self._server.start()
         return self
 
@@ -167,17 +202,28 @@ class SalesforceSandbox:
     # --- credentials ------------------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
         tokens = sorted(self._sessions)
-        return {"client_id": self._client_id, "client_secret": self._client_secret,
-                "refresh_token": self._refresh_token, **({"access_token": tokens[-1]} if tokens else {})}
+        return {
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            **({"access_token": tokens[-1]} if tokens else {}),
+        }
 
     def settings(self, **overrides: Any) -> SalesforceSettings:
         lead_fields, contact_fields = mapping_for_settings()
         values: dict[str, Any] = {
-            "login_url": self.base_url, "client_id": self._client_id, "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token, "ca_bundle": self.ca_path, "lead_fields": dict(lead_fields),
-            "contact_fields": dict(contact_fields), "corporate_currency": "EUR",
-            "automation_user_ids": (self.seeder.automation_user,), "daily_limit": self.daily_limit,
-            "daily_reserve": 0}
+            "login_url": self.base_url,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            "ca_bundle": self.ca_path,
+            "lead_fields": dict(lead_fields),
+            "contact_fields": dict(contact_fields),
+            "corporate_currency": "EUR",
+            "automation_user_ids": (self.seeder.automation_user,),
+            "daily_limit": self.daily_limit,
+            "daily_reserve": 0,
+        }
         values.update(overrides)
         return SalesforceSettings(**values)
 
@@ -231,8 +277,13 @@ class SalesforceSandbox:
         """Convert a lead; returns the new Contact's id."""
         return self.seeder.convert(to18(lead_id))
 
-    def fail_next_update(self, native_id: str, code: str = "UNABLE_TO_LOCK_ROW",
-                         message: str = "unable to obtain exclusive access to this record", times: int = 1) -> None:
+    def fail_next_update(
+        self,
+        native_id: str,
+        code: str = "UNABLE_TO_LOCK_ROW",
+        message: str = "unable to obtain exclusive access to this record",
+        times: int = 1,
+    ) -> None:
         self.rest.record_failures.setdefault(to18(native_id), []).extend([(code, message)] * times)
 
     def hide_field(self, sobject: str, name: str, field_type: str = "double") -> None:
@@ -243,8 +294,11 @@ class SalesforceSandbox:
 
     def written(self, native_id: str) -> dict[str, Any]:
         _, record = self._person(native_id)
-        return {canonical.value: record[field] for canonical, field in DEFAULT_FIELD_MAP.items()
-                if field in record and record[field] is not None}
+        return {
+            canonical.value: record[field]
+            for canonical, field in DEFAULT_FIELD_MAP.items()
+            if field in record and record[field] is not None
+        }
 
     def record(self, native_id: str) -> dict[str, Any]:
         _, record = self._person(native_id)
@@ -293,16 +347,20 @@ class SalesforceSandbox:
             endpoint, args = self.map.bind_to_environ(environ).match()
         except HTTPException as exc:
             status = exc.code or 404
-            response = error(status, "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED",
-                             "The requested resource does not exist" if status == 404
-                             else f"HTTP Method '{request.method}' not allowed.")
+            response = error(
+                status,
+                "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED",
+                "The requested resource does not exist"
+                if status == 404
+                else f"HTTP Method '{request.method}' not allowed.",
+            )
             return response(environ, start_response)
         response = self._dispatch(request, endpoint, args)
         if request.path.startswith("/services/data"):
             response.headers["Sforce-Limit-Info"] = self.limit_info()
         return response(environ, start_response)
 
-    def _dispatch(self, request: Request, endpoint: str, args: dict[str, str]) -> Response:
+    def _dispatch(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         if endpoint == "token":
             return self._token(request)
         if endpoint == "soap":
@@ -333,30 +391,48 @@ class SalesforceSandbox:
         form = request.form
         grant = form.get("grant_type")
         if grant not in ("refresh_token", "client_credentials"):
-            return json_response({"error": "unsupported_grant_type", "error_description": "grant type not supported"},
-                                 status=400)
+            return json_response(
+                {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
+                status=400,
+            )
         if form.get("client_id") != self._client_id:
-            return json_response({"error": "invalid_client_id", "error_description": "client identifier invalid"},
-                                 status=400)
+            return json_response(
+                {"error": "invalid_client_id", "error_description": "client identifier invalid"}, status=400
+            )
         secret = form.get("client_secret")
         if (grant == "client_credentials" or secret is not None) and secret != self._client_secret:
-            return json_response({"error": "invalid_client", "error_description": "invalid client credentials"},
-                                 status=400)
-        if grant == "refresh_token" and (form.get("refresh_token") != self._refresh_token or self._refresh_revoked):
-            return json_response({"error": "invalid_grant", "error_description": "expired access/refresh token"},
-                                 status=400)
+            return json_response(
+                {"error": "invalid_client", "error_description": "invalid client credentials"}, status=400
+            )
+        if grant == "refresh_token" and (
+            form.get("refresh_token") != self._refresh_token or self._refresh_revoked
+        ):
+            return json_response(
+                {"error": "invalid_grant", "error_description": "expired access/refresh token"}, status=400
+            )
         with self._lock:
             self._issued += 1
-            token = f"{self.org_id[:15]}!AQ" + hashlib.sha256(f"{self._seed}:{self._issued}".encode()).hexdigest()
+            token = (
+                f"{self.org_id[:15]}!AQ" + hashlib.sha256(f"{self._seed}:{self._issued}".encode()).hexdigest()
+            )
             self._sessions[token] = self.clock.now()
-        if (self.faults.token_calls_left or 0) <= 0:  # a scheduled expiry, once spent, ended the old token only
+        if (
+            self.faults.token_calls_left or 0
+        ) <= 0:  # a scheduled expiry, once spent, ended the old token only
             self.faults.token_calls_left = None
         issued_at = str(int(self.clock.now().timestamp() * 1000))
         signature = base64.b64encode(hashlib.sha256(f"{token}{issued_at}".encode()).digest()).decode()
-        return ok({"access_token": token, "instance_url": self.base_url,
-                   "id": f"https://login.salesforce.com/id/{self.org_id}/{self.seeder.integration_user}",
-                   "token_type": "Bearer", "issued_at": issued_at, "signature": signature,
-                   "scope": "api refresh_token"})
+        return ok(
+            {
+                "access_token": token,
+                "instance_url": self.base_url,
+                "id": f"https://login.salesforce.com/id/{self.org_id}/{self.seeder.integration_user}",
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+                "signature": signature,
+                "scope": "api refresh_token",
+            }
+        )
 
 
 __all__ = ["SalesforceSandbox", "SalesforceStyle"]

@@ -70,7 +70,11 @@ class RestApi:
     def _page(self, version: str, locator: str, offset: int, batch: int) -> Response:
         rows = self._cursors[locator]
         end = min(offset + batch, len(rows))
-        payload: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows), "records": rows[offset:end]}
+        payload: dict[str, Any] = {
+            "totalSize": len(rows),
+            "done": end >= len(rows),
+            "records": rows[offset:end],
+        }
         if end < len(rows):
             payload["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
         return ok(payload)
@@ -83,9 +87,13 @@ class RestApi:
 
     @staticmethod
     def limits(used: int, limit: int) -> Response:
-        return ok({"DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
-                   "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-                   "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000}})
+        return ok(
+            {
+                "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            }
+        )
 
     # --- sObject Collections update ----------------------------------------------------------------------
     def collections_update(self, request: Request) -> Response:
@@ -97,24 +105,45 @@ class RestApi:
         if not isinstance(records, list):
             return error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject[] from records")
         if len(records) > MAX_COLLECTION:
-            return error(400, "EXCEEDED_ID_LIMIT",
-                         "record limit reached. cannot submit more than 200 records into this call")
+            return error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
         types = [str((r.get("attributes") or {}).get("type")) if isinstance(r, dict) else "" for r in records]
         if sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1]) > MAX_CHUNKS:
-            return error(400, "INVALID_BATCH_REQUEST", "Cannot have more than 10 chunks in a single operation. "
-                                                       "Please rearrange the data to reduce chunking.")
+            return error(
+                400,
+                "INVALID_BATCH_REQUEST",
+                "Cannot have more than 10 chunks in a single operation. "
+                "Please rearrange the data to reduce chunking.",
+            )
         for record, sobject in zip(records, types, strict=True):
             for name in record:
-                if name not in ("attributes", "id") and sobject in self.org.schema \
-                        and not self.org.visible(sobject, name):
-                    return error(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}")
+                if (
+                    name not in ("attributes", "id")
+                    and sobject in self.org.schema
+                    and not self.org.visible(sobject, name)
+                ):
+                    return error(
+                        400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}"
+                    )
         with self.org.lock:
             checked = [self._check(record, sobject) for record, sobject in zip(records, types, strict=True)]
             failed = any("errors" in c for c in checked)
             if body.get("allOrNone") and failed:
-                return ok([c if "errors" in c else _record_error(
-                    "ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were valid "
-                    "and the request was using AllOrNone header") for c in checked])
+                return ok(
+                    [
+                        c
+                        if "errors" in c
+                        else _record_error(
+                            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                            "Record rolled back because not all records were valid "
+                            "and the request was using AllOrNone header",
+                        )
+                        for c in checked
+                    ]
+                )
             results = []
             for outcome in checked:
                 if "errors" in outcome:
@@ -133,9 +162,13 @@ class RestApi:
         try:
             record_id = to18(raw_id)
         except ValueError:
-            return _record_error("MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"])
+            return _record_error(
+                "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
+            )
         if record_id[:3] != PREFIX[sobject]:
-            return _record_error("MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"])
+            return _record_error(
+                "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
+            )
         stored = self.org.records[sobject].get(record_id)
         if stored is None:
             return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
@@ -161,9 +194,12 @@ class RestApi:
 
     def _convert(self, sobject: str, name: str, value: Any) -> Any:
         if name in READ_ONLY:
-            return _Invalid("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {name}. Please "
-                            "check the security settings of this field and verify that it is read/write for your "
-                            "profile or permission set.")
+            return _Invalid(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {name}. Please "
+                "check the security settings of this field and verify that it is read/write for your "
+                "profile or permission set.",
+            )
         field_type = self.org.schema[sobject][name]
         meta: Mapping[str, Any] = self.org.custom_meta.get((sobject, name), {})
         if field_type == "boolean":
@@ -174,7 +210,9 @@ class RestApi:
             return None
         if field_type in ("double", "int", "currency"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
+                return _Invalid(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
+                )
             return int(value) if field_type == "int" or meta.get("scale") == "0" else float(value)
         if field_type == "datetime":
             try:
@@ -182,17 +220,23 @@ class RestApi:
             except ValueError:
                 parsed = None
             if parsed is None:
-                return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
+                return _Invalid(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
+                )
             return parsed.replace(microsecond=0)
         if not isinstance(value, str):
             return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
         allowed = PICKLISTS.get((sobject, name))
         if allowed is not None and value not in allowed:
-            return _Invalid("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                            f"{name}: bad value for restricted picklist field: {value}")
+            return _Invalid(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{name}: bad value for restricted picklist field: {value}",
+            )
         length = int(meta.get("length") or 255)
         if len(value) > length:
-            return _Invalid("STRING_TOO_LONG", f"{name}: data value too large: {value[:20]}... (max length={length})")
+            return _Invalid(
+                "STRING_TOO_LONG", f"{name}: data value too large: {value[:20]}... (max length={length})"
+            )
         return value
 
 

@@ -27,28 +27,64 @@ from connectors.salesforce.settings import (
 )
 from connectors.sandbox.salesforce_store import Org
 
-CAMPAIGN_TYPE = {}
+CAMPAIGN_TYPE: dict[str, str] = {}
 for _label, _event in DEFAULT_CAMPAIGN_EVENTS.items():
     CAMPAIGN_TYPE.setdefault(_event, _label)
-OPEN_STAGE = {}
+OPEN_STAGE: dict[PipelineStage, str] = {}
 for _name, _stage in DEFAULT_STAGE_MAP.items():
     OPEN_STAGE.setdefault(_stage, _name)
 
 # org-specific custom fields the sandbox org has, beyond the connector's default mapping
-EXTRA_FIELDS = {"lead_source_detail": "Lead_Source_Detail__c", "newsletter": "Newsletter__c",
-                "competitor": "Competitor__c", "not_interested": "Not_Interested__c"}
-LEAD_FIELDS = {"first_name": "FirstName", "last_name": "LastName", "email": "Email", "company": "Company",
-               "industry": "Industry", "company_size": "NumberOfEmployees", "job_title": "Title",
-               "seniority": "Seniority__c", "country": "Country", "source": "LeadSource",
-               "need": "Need__c", "timing": "Timing__c", "budget": "Budget__c", "decision_role": "Decision_Role__c",
-               "phone": "Phone", "city": "City", "website": "Website", "annual_revenue": "AnnualRevenue",
-               **EXTRA_FIELDS}
-CONTACT_FIELDS = {"first_name": "FirstName", "last_name": "LastName", "email": "Email", "job_title": "Title",
-                  "seniority": "Seniority__c", "country": "MailingCountry", "source": "LeadSource",
-                  "need": "Need__c", "timing": "Timing__c", "budget": "Budget__c",
-                  "decision_role": "Decision_Role__c", "phone": "Phone", "city": "MailingCity", **EXTRA_FIELDS}
-ACCOUNT_FIELDS = {"company": "Name", "industry": "Industry", "company_size": "NumberOfEmployees",
-                  "website": "Website", "annual_revenue": "AnnualRevenue"}
+EXTRA_FIELDS = {
+    "lead_source_detail": "Lead_Source_Detail__c",
+    "newsletter": "Newsletter__c",
+    "competitor": "Competitor__c",
+    "not_interested": "Not_Interested__c",
+}
+LEAD_FIELDS = {
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "email": "Email",
+    "company": "Company",
+    "industry": "Industry",
+    "company_size": "NumberOfEmployees",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "Country",
+    "source": "LeadSource",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "City",
+    "website": "Website",
+    "annual_revenue": "AnnualRevenue",
+    **EXTRA_FIELDS,
+}
+CONTACT_FIELDS = {
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "email": "Email",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "MailingCountry",
+    "source": "LeadSource",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "MailingCity",
+    **EXTRA_FIELDS,
+}
+ACCOUNT_FIELDS = {
+    "company": "Name",
+    "industry": "Industry",
+    "company_size": "NumberOfEmployees",
+    "website": "Website",
+    "annual_revenue": "AnnualRevenue",
+}
 
 
 class Seeder:
@@ -56,7 +92,9 @@ class Seeder:
 
     def __init__(self, org: Org) -> None:
         self.org = org
-        self.users = {o.id: org.insert("User", {"Name": o.name, "Email": o.email, "IsActive": True}) for o in OWNERS}
+        self.users = {
+            o.id: org.insert("User", {"Name": o.name, "Email": o.email, "IsActive": True}) for o in OWNERS
+        }
         self.automation_user = org.insert("User", {"Name": "Marketing Automation", "IsActive": True})
         self.integration_user = org.insert("User", {"Name": "crmsync Integration", "IsActive": True})
         self.deal_ids: dict[str, str] = {}  # neutral deal id -> Opportunity id
@@ -67,23 +105,41 @@ class Seeder:
         return self.users.get(neutral_owner or "", self.integration_user)
 
     def seed(self, contact: Contact) -> str:
-        fields: dict[str, Any] = {**contact.fields, **{k: getattr(contact, k) for k in (
-            "first_name", "last_name", "email", "company", "industry", "company_size", "job_title", "seniority",
-            "country", "source")}}
+        fields: dict[str, Any] = {
+            **contact.fields,
+            **{
+                k: getattr(contact, k)
+                for k in (
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "company",
+                    "industry",
+                    "company_size",
+                    "job_title",
+                    "seniority",
+                    "country",
+                    "source",
+                )
+            },
+        }
         odd = contact.id.isdigit() and int(contact.id) % 2 == 1
         as_contact = bool(contact.deals) or contact.company is None or odd
         created = contact.created_at or self.org.now()
         if as_contact:
             account_id = None
             if contact.company is not None:
-                account_id = self.org.insert("Account", {n: fields.get(k) for k, n in ACCOUNT_FIELDS.items()},
-                                             at=created)
+                account_id = self.org.insert(
+                    "Account", {n: fields.get(k) for k, n in ACCOUNT_FIELDS.items()}, at=created
+                )
             values = {n: fields.get(k) for k, n in CONTACT_FIELDS.items()}
             values.update(AccountId=account_id, OwnerId=self.owner(contact.owner_id), CreatedDate=created)
             native = self.org.insert("Contact", values, at=created)
         else:
             values = {n: fields.get(k) for k, n in LEAD_FIELDS.items()}
-            values.update(OwnerId=self.owner(contact.owner_id), Status="Open - Not Contacted", CreatedDate=created)
+            values.update(
+                OwnerId=self.owner(contact.owner_id), Status="Open - Not Contacted", CreatedDate=created
+            )
             native = self.org.insert("Lead", values, at=created)
         for event in contact.events:
             self.event(native, event, at=event.at)
@@ -104,32 +160,70 @@ class Seeder:
             campaign = next((c for c in self._campaigns.get(campaign_type, []) if c not in joined), None)
             if campaign is None:
                 number = len(self._campaigns.get(campaign_type, [])) + 1
-                campaign = self.org.insert("Campaign", {"Name": f"{campaign_type} #{number}", "Type": campaign_type,
-                                                        "Status": "Completed", "IsActive": True}, at=event.at)
+                campaign = self.org.insert(
+                    "Campaign",
+                    {
+                        "Name": f"{campaign_type} #{number}",
+                        "Type": campaign_type,
+                        "Status": "Completed",
+                        "IsActive": True,
+                    },
+                    at=event.at,
+                )
                 self._campaigns.setdefault(campaign_type, []).append(campaign)
             joined.add(campaign)
-        return self.org.insert("CampaignMember", {
-            "CampaignId": campaign, parent: person, "Status": "Responded", "HasResponded": True,
-            "FirstRespondedDate": event.at.date(), "CreatedDate": event.at.replace(microsecond=0)}, at=at)
+        return self.org.insert(
+            "CampaignMember",
+            {
+                "CampaignId": campaign,
+                parent: person,
+                "Status": "Responded",
+                "HasResponded": True,
+                "FirstRespondedDate": event.at.date(),
+                "CreatedDate": event.at.replace(microsecond=0),
+            },
+            at=at,
+        )
 
     def activity(self, person: str, activity: Activity, *, at: datetime | None = None) -> str:
         owner = self.automation_user if activity.automated else self.owner(activity.by)
         when = activity.at.replace(microsecond=0)
         if activity.kind is ActivityKind.MEETING:
-            return self.org.insert("Event", {"WhoId": person, "OwnerId": owner, "Subject": activity.subject,
-                                             "ActivityDateTime": when, "ActivityDate": when.date(),
-                                             "DurationInMinutes": 30, "IsAllDayEvent": False,
-                                             "CreatedDate": when}, at=at)
+            return self.org.insert(
+                "Event",
+                {
+                    "WhoId": person,
+                    "OwnerId": owner,
+                    "Subject": activity.subject,
+                    "ActivityDateTime": when,
+                    "ActivityDate": when.date(),
+                    "DurationInMinutes": 30,
+                    "IsAllDayEvent": False,
+                    "CreatedDate": when,
+                },
+                at=at,
+            )
         subtype = {ActivityKind.CALL: "Call", ActivityKind.EMAIL: "Email"}.get(activity.kind, "Task")
         if activity.kind is ActivityKind.EMAIL and activity.automated:
             subtype = "ListEmail"
         call_type = (activity.direction or "").capitalize() if activity.kind is ActivityKind.CALL else None
-        return self.org.insert("Task", {
-            "WhoId": person, "OwnerId": owner, "Subject": activity.subject, "TaskSubtype": subtype,
-            "Type": "Other" if activity.kind is ActivityKind.NOTE else subtype, "CallType": call_type or None,
-            "Status": "Completed" if activity.done else "Not Started", "IsClosed": activity.done,
-            "ActivityDate": when.date(), "CompletedDateTime": when if activity.done else None,
-            "CreatedDate": when}, at=at)
+        return self.org.insert(
+            "Task",
+            {
+                "WhoId": person,
+                "OwnerId": owner,
+                "Subject": activity.subject,
+                "TaskSubtype": subtype,
+                "Type": "Other" if activity.kind is ActivityKind.NOTE else subtype,
+                "CallType": call_type or None,
+                "Status": "Completed" if activity.done else "Not Started",
+                "IsClosed": activity.done,
+                "ActivityDate": when.date(),
+                "CompletedDateTime": when if activity.done else None,
+                "CreatedDate": when,
+            },
+            at=at,
+        )
 
     def deal(self, contact_id: str, deal: Deal, *, at: datetime | None = None) -> str:
         if deal.status is DealStatus.WON:
@@ -140,19 +234,35 @@ class Seeder:
             stage_name = OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
         kind = None if deal.recurring is None else "Subscription" if deal.recurring else "New Business"
         values: dict[str, Any] = {
-            "Name": f"Opportunity {deal.id}", "StageName": stage_name, "IsWon": deal.status is DealStatus.WON,
-            "IsClosed": deal.status is not DealStatus.OPEN, "Amount": deal.amount, "CloseDate": deal.close_date,
-            "Type": kind, "Contract_Term_Months__c": deal.contract_months}
+            "Name": f"Opportunity {deal.id}",
+            "StageName": stage_name,
+            "IsWon": deal.status is DealStatus.WON,
+            "IsClosed": deal.status is not DealStatus.OPEN,
+            "Amount": deal.amount,
+            "CloseDate": deal.close_date,
+            "Type": kind,
+            "Contract_Term_Months__c": deal.contract_months,
+        }
         existing = self.deal_ids.get(deal.id)
         if existing is not None:
             self.org.update("Opportunity", existing, values, at=at)
             return existing
         contact = self.org.records["Contact"][contact_id]
-        values.update(AccountId=contact.get("AccountId"), CreatedDate=(deal.created_at or self.org.now()).replace(
-            microsecond=0))
+        values.update(
+            AccountId=contact.get("AccountId"),
+            CreatedDate=(deal.created_at or self.org.now()).replace(microsecond=0),
+        )
         opportunity = self.org.insert("Opportunity", values, at=at)
-        self.org.insert("OpportunityContactRole", {"ContactId": contact_id, "OpportunityId": opportunity,
-                                                   "Role": "Decision Maker", "IsPrimary": True}, at=at)
+        self.org.insert(
+            "OpportunityContactRole",
+            {
+                "ContactId": contact_id,
+                "OpportunityId": opportunity,
+                "Role": "Decision Maker",
+                "IsPrimary": True,
+            },
+            at=at,
+        )
         self.deal_ids[deal.id] = opportunity
         return opportunity
 
@@ -161,9 +271,16 @@ class Seeder:
         org = self.org
         with org.lock:
             lead = org.records["Lead"][lead_id]
-            account = org.insert("Account", {"Name": lead["Company"], "Industry": lead["Industry"],
-                                             "NumberOfEmployees": lead["NumberOfEmployees"],
-                                             "Website": lead["Website"], "AnnualRevenue": lead["AnnualRevenue"]})
+            account = org.insert(
+                "Account",
+                {
+                    "Name": lead["Company"],
+                    "Industry": lead["Industry"],
+                    "NumberOfEmployees": lead["NumberOfEmployees"],
+                    "Website": lead["Website"],
+                    "AnnualRevenue": lead["AnnualRevenue"],
+                },
+            )
             values = {n: lead.get(LEAD_FIELDS[k]) for k, n in CONTACT_FIELDS.items()}
             values.update(AccountId=account, OwnerId=lead["OwnerId"])
             contact = org.insert("Contact", values)
@@ -175,8 +292,16 @@ class Seeder:
                 if member.get("LeadId") == lead_id:
                     org.update("CampaignMember", member["Id"], {"ContactId": contact})
             self._joined[contact] = set(self._joined.get(lead_id, ()))
-            org.update("Lead", lead_id, {"IsConverted": True, "ConvertedContactId": contact,
-                                         "ConvertedAccountId": account, "ConvertedDate": org.now().date()})
+            org.update(
+                "Lead",
+                lead_id,
+                {
+                    "IsConverted": True,
+                    "ConvertedContactId": contact,
+                    "ConvertedAccountId": account,
+                    "ConvertedDate": org.now().date(),
+                },
+            )
         return contact
 
 

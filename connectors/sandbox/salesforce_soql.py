@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-TOKEN = re.compile(r"""
+TOKEN = re.compile(
+    r"""
     \s*(?:
       (?P<string>'(?:\\.|[^'\\])*')
     | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
@@ -24,7 +25,9 @@ TOKEN = re.compile(r"""
     | (?P<number>-?\d+(?:\.\d+)?)
     | (?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)
     | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
-    )""", re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -46,7 +49,9 @@ class Query:
     order: list[tuple[str, bool]]  # (path, descending)
     limit: int | None
     paths: set[str]  # every field path the query touches, for column checks
-    hints: list[tuple[str, set[Any]]]  # (field, normalised values) every matching row must have: index lookups
+    hints: list[
+        tuple[str, set[Any]]
+    ]  # (field, normalised values) every matching row must have: index lookups
 
 
 def _literal(kind: str, text: str) -> Any:
@@ -63,8 +68,13 @@ def _literal(kind: str, text: str) -> Any:
 
 
 class _Parser:
-    def __init__(self, soql: str, resolve: Callable[[Mapping[str, Any], str], Any],
-                 equal: Callable[[Any, Any], bool], normalise: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        soql: str,
+        resolve: Callable[[Mapping[str, Any], str], Any],
+        equal: Callable[[Any, Any], bool],
+        normalise: Callable[[Any], Any],
+    ) -> None:
         self.tokens: list[tuple[str, str]] = []
         position = 0
         while position < len(soql):
@@ -72,7 +82,9 @@ class _Parser:
             if not match or match.end() == position:
                 if soql[position:].strip() == "":
                     break
-                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{soql[position:position + 20].strip()}'")
+                raise SoqlError(
+                    "MALFORMED_QUERY", f"unexpected token: '{soql[position : position + 20].strip()}'"
+                )
             kind = match.lastgroup or ""
             self.tokens.append((kind, match.group(kind)))
             position = match.end()
@@ -165,13 +177,13 @@ class _Parser:
     def factor(self) -> Parsed:
         if self.peek() == "NOT":
             self.take()
-            inner, _ = self.factor()
-            return (lambda r: not inner(r)), []
+            negated, _ = self.factor()
+            return (lambda r: not negated(r)), []
         if self.peek() == "(":
             self.take()
-            inner = self.disjunction()
+            grouped = self.disjunction()
             self.expect(")")
-            return inner
+            return grouped
         return self.comparison()
 
     def value(self) -> Any:
@@ -204,12 +216,16 @@ class _Parser:
             self.expect(")")
             normalise = self.normalise
             wanted = {normalise(v) for v in values if v is not None}
-            return (lambda r: (normalise(resolve(r, path)) in wanted) != negate), ([] if negate else [(path, wanted)])
+            return (lambda r: (normalise(resolve(r, path)) in wanted) != negate), (
+                [] if negate else [(path, wanted)]
+            )
         if negate:
             raise SoqlError("MALFORMED_QUERY", "NOT must precede IN")
         value = self.value()
         checks: dict[str, Callable[[Any], bool]] = {
-            "=": lambda x: equal(x, value), "!=": lambda x: not equal(x, value), "<>": lambda x: not equal(x, value),
+            "=": lambda x: equal(x, value),
+            "!=": lambda x: not equal(x, value),
+            "<>": lambda x: not equal(x, value),
             "<": lambda x: x is not None and value is not None and x < value,
             "<=": lambda x: x is not None and value is not None and x <= value,
             ">": lambda x: x is not None and value is not None and x > value,
@@ -222,8 +238,12 @@ class _Parser:
         return (lambda r: check(resolve(r, path))), hints
 
 
-def parse(soql: str, resolve: Callable[[Mapping[str, Any], str], Any],
-          equal: Callable[[Any, Any], bool], normalise: Callable[[Any], Any]) -> Query:
+def parse(
+    soql: str,
+    resolve: Callable[[Mapping[str, Any], str], Any],
+    equal: Callable[[Any, Any], bool],
+    normalise: Callable[[Any], Any],
+) -> Query:
     """Parse `soql`; `resolve(record, path)` reads a field or parent path, `equal` compares per SOQL rules
     and `normalise` gives the hashable form `equal` compares (for IN lists)."""
     return _Parser(soql, resolve, equal, normalise).parse()

@@ -20,54 +20,169 @@ from sync.clock import Clock
 from connectors.salesforce.mapping import format_datetime, to18
 from connectors.sandbox.salesforce_soql import Query, SoqlError, parse
 
-PREFIX = {"User": "005", "Account": "001", "Lead": "00Q", "Contact": "003", "Opportunity": "006",
-          "OpportunityContactRole": "00K", "Task": "00T", "Event": "00U", "Campaign": "701",
-          "CampaignMember": "00v"}
+PREFIX = {
+    "User": "005",
+    "Account": "001",
+    "Lead": "00Q",
+    "Contact": "003",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
+    "Task": "00T",
+    "Event": "00U",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_SYSTEM = {"Id": "id", "CreatedDate": "datetime", "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
-           "IsDeleted": "boolean"}
-_PERSON = {"FirstName": "string", "LastName": "string", "Email": "email", "Title": "string", "Phone": "phone",
-           "LeadSource": "picklist", "OwnerId": "reference", "MasterRecordId": "reference",
-           "LastActivityDate": "date", "Seniority__c": "string", "Need__c": "string", "Timing__c": "string",
-           "Budget__c": "string", "Decision_Role__c": "string", "Lead_Source_Detail__c": "string",
-           "Newsletter__c": "boolean", "Competitor__c": "boolean", "Not_Interested__c": "boolean"}
+_SYSTEM = {
+    "Id": "id",
+    "CreatedDate": "datetime",
+    "LastModifiedDate": "datetime",
+    "SystemModstamp": "datetime",
+    "IsDeleted": "boolean",
+}
+_PERSON = {
+    "FirstName": "string",
+    "LastName": "string",
+    "Email": "email",
+    "Title": "string",
+    "Phone": "phone",
+    "LeadSource": "picklist",
+    "OwnerId": "reference",
+    "MasterRecordId": "reference",
+    "LastActivityDate": "date",
+    "Seniority__c": "string",
+    "Need__c": "string",
+    "Timing__c": "string",
+    "Budget__c": "string",
+    "Decision_Role__c": "string",
+    "Lead_Source_Detail__c": "string",
+    "Newsletter__c": "boolean",
+    "Competitor__c": "boolean",
+    "Not_Interested__c": "boolean",
+}
 SCHEMA: dict[str, dict[str, str]] = {
     "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean"},
-    "Account": {**_SYSTEM, "Name": "string", "Industry": "picklist", "NumberOfEmployees": "int",
-                "Website": "url", "AnnualRevenue": "currency", "OwnerId": "reference"},
-    "Lead": {**_SYSTEM, **_PERSON, "Company": "string", "Industry": "picklist", "NumberOfEmployees": "int",
-             "Country": "string", "City": "string", "Website": "url", "AnnualRevenue": "currency",
-             "Status": "picklist", "Rating": "picklist", "IsConverted": "boolean", "ConvertedContactId": "reference",
-             "ConvertedAccountId": "reference", "ConvertedDate": "date"},
-    "Contact": {**_SYSTEM, **_PERSON, "AccountId": "reference", "MailingCountry": "string",
-                "MailingCity": "string"},
-    "Opportunity": {**_SYSTEM, "Name": "string", "AccountId": "reference", "StageName": "picklist",
-                    "IsWon": "boolean", "IsClosed": "boolean", "Amount": "currency", "CloseDate": "date",
-                    "Type": "picklist", "Contract_Term_Months__c": "double"},
-    "OpportunityContactRole": {**_SYSTEM, "ContactId": "reference", "OpportunityId": "reference",
-                               "Role": "picklist", "IsPrimary": "boolean"},
-    "Task": {**_SYSTEM, "WhoId": "reference", "OwnerId": "reference", "Subject": "string",
-             "TaskSubtype": "picklist", "Type": "picklist", "CallType": "picklist", "Status": "picklist",
-             "IsClosed": "boolean", "ActivityDate": "date", "CompletedDateTime": "datetime"},
-    "Event": {**_SYSTEM, "WhoId": "reference", "OwnerId": "reference", "Subject": "string",
-              "ActivityDateTime": "datetime", "ActivityDate": "date", "DurationInMinutes": "int",
-              "IsAllDayEvent": "boolean"},
-    "Campaign": {**_SYSTEM, "Name": "string", "Type": "picklist", "Status": "picklist", "IsActive": "boolean"},
-    "CampaignMember": {**_SYSTEM, "CampaignId": "reference", "LeadId": "reference", "ContactId": "reference",
-                       "Status": "picklist", "HasResponded": "boolean", "FirstRespondedDate": "date"},
+    "Account": {
+        **_SYSTEM,
+        "Name": "string",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "Website": "url",
+        "AnnualRevenue": "currency",
+        "OwnerId": "reference",
+    },
+    "Lead": {
+        **_SYSTEM,
+        **_PERSON,
+        "Company": "string",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "Country": "string",
+        "City": "string",
+        "Website": "url",
+        "AnnualRevenue": "currency",
+        "Status": "picklist",
+        "Rating": "picklist",
+        "IsConverted": "boolean",
+        "ConvertedContactId": "reference",
+        "ConvertedAccountId": "reference",
+        "ConvertedDate": "date",
+    },
+    "Contact": {
+        **_SYSTEM,
+        **_PERSON,
+        "AccountId": "reference",
+        "MailingCountry": "string",
+        "MailingCity": "string",
+    },
+    "Opportunity": {
+        **_SYSTEM,
+        "Name": "string",
+        "AccountId": "reference",
+        "StageName": "picklist",
+        "IsWon": "boolean",
+        "IsClosed": "boolean",
+        "Amount": "currency",
+        "CloseDate": "date",
+        "Type": "picklist",
+        "Contract_Term_Months__c": "double",
+    },
+    "OpportunityContactRole": {
+        **_SYSTEM,
+        "ContactId": "reference",
+        "OpportunityId": "reference",
+        "Role": "picklist",
+        "IsPrimary": "boolean",
+    },
+    "Task": {
+        **_SYSTEM,
+        "WhoId": "reference",
+        "OwnerId": "reference",
+        "Subject": "string",
+        "TaskSubtype": "picklist",
+        "Type": "picklist",
+        "CallType": "picklist",
+        "Status": "picklist",
+        "IsClosed": "boolean",
+        "ActivityDate": "date",
+        "CompletedDateTime": "datetime",
+    },
+    "Event": {
+        **_SYSTEM,
+        "WhoId": "reference",
+        "OwnerId": "reference",
+        "Subject": "string",
+        "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
+        "DurationInMinutes": "int",
+        "IsAllDayEvent": "boolean",
+    },
+    "Campaign": {
+        **_SYSTEM,
+        "Name": "string",
+        "Type": "picklist",
+        "Status": "picklist",
+        "IsActive": "boolean",
+    },
+    "CampaignMember": {
+        **_SYSTEM,
+        "CampaignId": "reference",
+        "LeadId": "reference",
+        "ContactId": "reference",
+        "Status": "picklist",
+        "HasResponded": "boolean",
+        "FirstRespondedDate": "date",
+    },
 }
 # (object, relationship) -> (reference field, parent object)
 RELATIONSHIPS = {
-    ("Contact", "Account"): ("AccountId", "Account"), ("Contact", "Owner"): ("OwnerId", "User"),
-    ("Lead", "Owner"): ("OwnerId", "User"), ("Opportunity", "Account"): ("AccountId", "Account"),
+    ("Contact", "Account"): ("AccountId", "Account"),
+    ("Contact", "Owner"): ("OwnerId", "User"),
+    ("Lead", "Owner"): ("OwnerId", "User"),
+    ("Opportunity", "Account"): ("AccountId", "Account"),
     ("OpportunityContactRole", "Opportunity"): ("OpportunityId", "Opportunity"),
     ("OpportunityContactRole", "Contact"): ("ContactId", "Contact"),
     ("CampaignMember", "Campaign"): ("CampaignId", "Campaign"),
-    ("CampaignMember", "Lead"): ("LeadId", "Lead"), ("CampaignMember", "Contact"): ("ContactId", "Contact"),
+    ("CampaignMember", "Lead"): ("LeadId", "Lead"),
+    ("CampaignMember", "Contact"): ("ContactId", "Contact"),
 }
-READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted", "IsConverted",
-                       "ConvertedContactId", "ConvertedAccountId", "ConvertedDate", "MasterRecordId", "IsWon",
-                       "IsClosed", "LastActivityDate"})
+READ_ONLY = frozenset(
+    {
+        "Id",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+        "IsConverted",
+        "ConvertedContactId",
+        "ConvertedAccountId",
+        "ConvertedDate",
+        "MasterRecordId",
+        "IsWon",
+        "IsClosed",
+        "LastActivityDate",
+    }
+)
 PICKLISTS = {("Lead", "Rating"): ("Hot", "Warm", "Cold")}
 
 
@@ -95,14 +210,19 @@ class Org:
         self.api_version = api_version
         self.lock = threading.RLock()
         self.schema: dict[str, dict[str, str]] = {name: dict(fields) for name, fields in SCHEMA.items()}
-        self.custom_meta: dict[tuple[str, str], dict[str, Any]] = {}  # (object, field) -> CustomField metadata
+        self.custom_meta: dict[
+            tuple[str, str], dict[str, Any]
+        ] = {}  # (object, field) -> CustomField metadata
         self.hidden: set[tuple[str, str]] = set()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
-        # (object, reference field) -> normalised id -> record ids: what an indexed org answers `IN (ids)` from
+        # (object, reference field) -> normalised id -> record ids: what answers `IN (ids)` without a scan
         self._index: dict[tuple[str, str], dict[Any, set[str]]] = {
-            (name, field): {} for name, fields in SCHEMA.items() for field, kind in fields.items()
-            if kind == "reference"}
+            (name, field): {}
+            for name, fields in SCHEMA.items()
+            for field, kind in fields.items()
+            if kind == "reference"
+        }
 
     def now(self) -> datetime:
         return self.clock.now().replace(microsecond=0)
@@ -118,10 +238,15 @@ class Org:
         """Insert a record; `at` backdates CreatedDate/SystemModstamp (seeding history)."""
         stamp = (at or self.now()).replace(microsecond=0)
         record_id = self.new_id(sobject)
-        record = {name: None for name in self.schema[sobject]}
+        record: dict[str, Any] = {name: None for name in self.schema[sobject]}
         record.update(_whole_seconds(values))
-        record.update(Id=record_id, CreatedDate=record.get("CreatedDate") or stamp, LastModifiedDate=stamp,
-                      SystemModstamp=stamp, IsDeleted=False)
+        record.update(
+            Id=record_id,
+            CreatedDate=record.get("CreatedDate") or stamp,
+            LastModifiedDate=stamp,
+            SystemModstamp=stamp,
+            IsDeleted=False,
+        )
         if "IsConverted" in record and record["IsConverted"] is None:
             record["IsConverted"] = False
         with self.lock:
@@ -138,7 +263,9 @@ class Org:
             if record.get(field) is not None:
                 index.setdefault(_normalise(record[field]), set()).add(record["Id"])
 
-    def update(self, sobject: str, record_id: str, values: Mapping[str, Any], *, at: datetime | None = None) -> None:
+    def update(
+        self, sobject: str, record_id: str, values: Mapping[str, Any], *, at: datetime | None = None
+    ) -> None:
         with self.lock:
             record = self.records[sobject][record_id]
             old = {field: record.get(field) for (o, field) in self._index if o == sobject}
@@ -183,13 +310,17 @@ class Org:
         if "." in path:
             relation, rest = path.split(".", 1)
             if (sobject, relation) not in RELATIONSHIPS:
-                raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path.")
+                raise SoqlError(
+                    "INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path."
+                )
             self.check_path(RELATIONSHIPS[(sobject, relation)][1], rest)
         elif not self.visible(sobject, path):
-            raise SoqlError("INVALID_FIELD",
-                            f"No such column '{path}' on entity '{sobject}'. If you are attempting to use a custom "
-                            "field, be sure to append the '__c' after the custom field name. Please reference your "
-                            "WSDL or the describe call for the appropriate names.")
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"No such column '{path}' on entity '{sobject}'. If you are attempting to use a custom "
+                "field, be sure to append the '__c' after the custom field name. Please reference your "
+                "WSDL or the describe call for the appropriate names.",
+            )
 
     def compile(self, soql: str) -> Query:
         holder: dict[str, str] = {}
@@ -207,12 +338,15 @@ class Org:
         """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
         query = self.compile(soql)
         with self.lock:
-            rows = [r for r in self._candidates(query)
-                    if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
+            rows = [
+                r
+                for r in self._candidates(query)
+                if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))
+            ]
             for path, descending in reversed(query.order):
                 rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)
             if query.limit is not None:
-                rows = rows[:query.limit]
+                rows = rows[: query.limit]
             return [self.render_row(query.sobject, row, query.columns) for row in rows]
 
     def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
@@ -257,21 +391,40 @@ class Org:
         for name, field_type in self.schema[sobject].items():
             if (sobject, name) in self.hidden:
                 continue
-            relation = next((rel for (obj, rel), (ref, _) in RELATIONSHIPS.items()
-                             if obj == sobject and ref == name), None)
+            relation = next(
+                (rel for (obj, rel), (ref, _) in RELATIONSHIPS.items() if obj == sobject and ref == name),
+                None,
+            )
             meta = self.custom_meta.get((sobject, name), {})
-            fields.append({
-                "name": name, "type": field_type, "label": meta.get("label", name), "custom": name.endswith("__c"),
-                "updateable": name not in READ_ONLY, "createable": name not in READ_ONLY,
-                "nillable": field_type != "boolean", "length": int(meta.get("length") or 0),
-                "precision": int(meta.get("precision") or 0), "scale": int(meta.get("scale") or 0),
-                "relationshipName": relation,
-                "referenceTo": [RELATIONSHIPS[(sobject, relation)][1]] if relation else [],
-                "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False}
-                                   for v in PICKLISTS.get((sobject, name), ())],
-            })
-        return {"name": sobject, "label": sobject, "custom": False, "keyPrefix": PREFIX[sobject],
-                "updateable": True, "queryable": True, "fields": fields}
+            fields.append(
+                {
+                    "name": name,
+                    "type": field_type,
+                    "label": meta.get("label", name),
+                    "custom": name.endswith("__c"),
+                    "updateable": name not in READ_ONLY,
+                    "createable": name not in READ_ONLY,
+                    "nillable": field_type != "boolean",
+                    "length": int(meta.get("length") or 0),
+                    "precision": int(meta.get("precision") or 0),
+                    "scale": int(meta.get("scale") or 0),
+                    "relationshipName": relation,
+                    "referenceTo": [RELATIONSHIPS[(sobject, relation)][1]] if relation else [],
+                    "picklistValues": [
+                        {"value": v, "label": v, "active": True, "defaultValue": False}
+                        for v in PICKLISTS.get((sobject, name), ())
+                    ],
+                }
+            )
+        return {
+            "name": sobject,
+            "label": sobject,
+            "custom": False,
+            "keyPrefix": PREFIX[sobject],
+            "updateable": True,
+            "queryable": True,
+            "fields": fields,
+        }
 
 
 def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,8 +27,10 @@ from connectors.sandbox.server import RecordedRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPECS = REPO_ROOT.parent / "shared" / "specs"
-DATA = re.compile(r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|"
-                  r"sobjects/(Lead|Contact|Opportunity)/describe)$")
+DATA = re.compile(
+    r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|"
+    r"sobjects/(Lead|Contact|Opportunity)/describe)$"
+)
 
 
 @pytest.fixture
@@ -48,11 +50,18 @@ def check_request(request: RecordedRequest) -> list[str]:
     path = request.path
     if path == "/services/oauth2/token":
         form = parse_qs(request.body.decode())
-        if request.method != "POST" or form.get("grant_type", [""])[0] not in ("refresh_token", "client_credentials"):
+        if request.method != "POST" or form.get("grant_type", [""])[0] not in (
+            "refresh_token",
+            "client_credentials",
+        ):
             problems.append(f"token request {request.method} {form.get('grant_type')}")
         return problems
     if path.startswith("/services/Soap/m/59.0"):
-        if request.method != "POST" or b"createMetadata" not in request.body or b"<ns0:sessionId>" not in request.body:
+        if (
+            request.method != "POST"
+            or b"createMetadata" not in request.body
+            or b"<ns0:sessionId>" not in request.body
+        ):
             problems.append("Metadata API call is not a createMetadata envelope with a SessionHeader")
         return problems
     if not DATA.match(path):
@@ -72,7 +81,9 @@ def check_request(request: RecordedRequest) -> list[str]:
         body = request.json()
         records = body.get("records", [])
         if request.method != "PATCH" or body.get("allOrNone") is not False or not 1 <= len(records) <= 200:
-            problems.append(f"collections update {request.method} allOrNone={body.get('allOrNone')} n={len(records)}")
+            problems.append(
+                f"collections update {request.method} allOrNone={body.get('allOrNone')} n={len(records)}"
+            )
         for record in records:
             if record.get("attributes", {}).get("type") not in ("Lead", "Contact") or not record.get("id"):
                 problems.append(f"collection record without type/id: {json.dumps(record)[:80]}")
@@ -88,11 +99,15 @@ def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
 
 
 @pytest.fixture
-def make_connector(sandbox: SalesforceSandbox, clock: FrozenClock, no_sleep: Any) -> Callable[..., SalesforceConnector]:
+def make_connector(
+    sandbox: SalesforceSandbox, clock: FrozenClock, no_sleep: Any
+) -> Callable[..., SalesforceConnector]:
     built: list[SalesforceConnector] = []
 
     def make(**overrides: Any) -> SalesforceConnector:
-        connector = SalesforceConnector(sandbox.settings(**overrides), account="acme", clock=clock, sleep=no_sleep)
+        connector = SalesforceConnector(
+            sandbox.settings(**overrides), account="acme", clock=clock, sleep=no_sleep
+        )
         built.append(connector)
         return connector
 

@@ -29,8 +29,9 @@ def test_throttling_waits_what_the_api_says(sandbox, seeded, connector, no_sleep
     assert no_sleep.waits[:2] == [7.0, 7.0]
 
 
-def test_concurrency_refusal_without_retry_after_waits_the_configured_time(sandbox, seeded, make_connector,
-                                                                            no_sleep):
+def test_concurrency_refusal_without_retry_after_waits_the_configured_time(
+    sandbox, seeded, make_connector, no_sleep
+):
     sandbox.faults.add("rate_limit", path=QUERY)  # 403 REQUEST_LIMIT_EXCEEDED ConcurrentPerOrgLongTxn
     assert len(pulled(make_connector(throttle_retry_after_s=12.5))) == len(seeded)
     assert no_sleep.waits == [12.5]
@@ -43,7 +44,9 @@ def test_server_errors_are_retried_with_backoff(sandbox, seeded, connector, no_s
     assert len(no_sleep.waits) == 2 and all(0 < w < 5 for w in no_sleep.waits)
 
 
-def test_a_failed_push_is_resent_because_collection_updates_are_idempotent(sandbox, seeded, connector, no_sleep):
+def test_a_failed_push_is_resent_because_collection_updates_are_idempotent(
+    sandbox, seeded, connector, no_sleep
+):
     connector.ensure_fields()
     target = next(iter(seeded.values()))
     sandbox.faults.add("server_error", path="/services/data/v59.0/composite/sobjects")
@@ -111,7 +114,9 @@ def test_daily_allocation_exhausted_at_the_org_is_not_slept_through(clock, no_sl
     with SalesforceSandbox(clock=clock, enforce_limits=True, daily_limit=6) as box:
         box.seed([])
         first = SalesforceConnector(box.settings(daily_reserve=0), clock=clock, sleep=no_sleep)
-        with pytest.raises(RateLimited) as caught:  # it learns the count from Sforce-Limit-Info and stops itself
+        with pytest.raises(
+            RateLimited
+        ) as caught:  # it learns the count from Sforce-Limit-Info and stops itself
             for _ in range(4):
                 pulled(first)
         assert caught.value.scope == "daily" and caught.value.status is None
@@ -133,7 +138,9 @@ def test_daily_refusal_scheduled_as_a_fault_is_not_retried(sandbox, seeded, conn
 
 def test_the_reserve_is_kept_from_what_sforce_limit_info_reports(clock, no_sleep):
     with SalesforceSandbox(clock=clock, daily_limit=20) as box:
-        connector = SalesforceConnector(box.settings(daily_limit=20, daily_reserve=14), clock=clock, sleep=no_sleep)
+        connector = SalesforceConnector(
+            box.settings(daily_limit=20, daily_reserve=14), clock=clock, sleep=no_sleep
+        )
         with pytest.raises(RateLimited) as caught:
             for _ in range(10):
                 pulled(connector)

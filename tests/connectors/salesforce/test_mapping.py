@@ -17,27 +17,61 @@ NOW = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
 
 @pytest.fixture
 def mapper():
-    settings = SalesforceSettings(client_id="id", refresh_token="rt", automation_user_ids=("005000000000AUTAAA",),
-                                  lead_status_by_stage={"prospect": "Working - Contacted"})
+    settings = SalesforceSettings(
+        client_id="id",
+        refresh_token="rt",
+        automation_user_ids=("005000000000AUTAAA",),
+        lead_status_by_stage={"prospect": "Working - Contacted"},
+    )
     return RecordMapper(settings, "acme")
 
 
 def test_record_datetimes_parse_to_utc():
-    assert parse_datetime("2024-01-17T19:55:04.000+0000") == datetime(2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc)
-    assert parse_datetime("2024-01-17T20:55:04.000+0100") == datetime(2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc)
+    assert parse_datetime("2024-01-17T19:55:04.000+0000") == datetime(
+        2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
+    )
+    assert parse_datetime("2024-01-17T20:55:04.000+0100") == datetime(
+        2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
+    )
 
 
 def test_tasks_map_by_subtype_with_completion_time_and_automation(mapper):
-    call = mapper.task({"Id": "00T000000000001", "TaskSubtype": "Call", "CallType": "Outbound", "IsClosed": True,
-                        "CompletedDateTime": "2026-10-01T10:00:00.000+0000", "ActivityDate": "2026-10-01",
-                        "OwnerId": "005000000000001AAA"})
-    assert (call.kind, call.direction, call.done, call.automated) == (ActivityKind.CALL, "outbound", True, False)
+    call = mapper.task(
+        {
+            "Id": "00T000000000001",
+            "TaskSubtype": "Call",
+            "CallType": "Outbound",
+            "IsClosed": True,
+            "CompletedDateTime": "2026-10-01T10:00:00.000+0000",
+            "ActivityDate": "2026-10-01",
+            "OwnerId": "005000000000001AAA",
+        }
+    )
+    assert (call.kind, call.direction, call.done, call.automated) == (
+        ActivityKind.CALL,
+        "outbound",
+        True,
+        False,
+    )
     assert call.at == datetime(2026, 10, 1, 10, tzinfo=timezone.utc) and call.id == "00T000000000001EAA"
-    blast = mapper.task({"Id": "00T000000000002", "TaskSubtype": "ListEmail", "IsClosed": True,
-                         "CreatedDate": "2026-10-02T10:00:00.000+0000"})
+    blast = mapper.task(
+        {
+            "Id": "00T000000000002",
+            "TaskSubtype": "ListEmail",
+            "IsClosed": True,
+            "CreatedDate": "2026-10-02T10:00:00.000+0000",
+        }
+    )
     assert blast.kind is ActivityKind.EMAIL and blast.automated
-    todo = mapper.task({"Id": "00T000000000003", "TaskSubtype": "Task", "IsClosed": False, "ActivityDate": "2026-11-05",
-                        "OwnerId": "005000000000AUTAAA"})
+    todo = mapper.task(
+        {
+            "Id": "00T000000000003",
+            "TaskSubtype": "Task",
+            "IsClosed": False,
+            "ActivityDate": "2026-11-05",
+            "OwnerId": "005000000000AUTAAA",
+        }
+    )
     assert todo.kind is ActivityKind.TASK and not todo.done and todo.automated
     assert todo.at == datetime(2026, 11, 5, tzinfo=timezone.utc)
 
@@ -49,11 +83,18 @@ def test_events_are_meetings_done_once_started(mapper):
 
 
 def test_only_responded_members_of_mapped_campaign_types_are_events(mapper):
-    member = {"HasResponded": True, "CreatedDate": "2026-10-01T10:00:00.000+0000", "FirstRespondedDate": "2026-10-01",
-              "Campaign": {"Type": "Webinar", "Name": "SIEM webinar"}}
+    member = {
+        "HasResponded": True,
+        "CreatedDate": "2026-10-01T10:00:00.000+0000",
+        "FirstRespondedDate": "2026-10-01",
+        "Campaign": {"Type": "Webinar", "Name": "SIEM webinar"},
+    }
     event = mapper.campaign_event(member)
-    assert (event.type, event.at, event.source) == ("webinar", datetime(2026, 10, 1, 10, tzinfo=timezone.utc),
-                                                    "SIEM webinar")
+    assert (event.type, event.at, event.source) == (
+        "webinar",
+        datetime(2026, 10, 1, 10, tzinfo=timezone.utc),
+        "SIEM webinar",
+    )
     later = mapper.campaign_event({**member, "FirstRespondedDate": "2026-10-09"})
     assert later.at == datetime(2026, 10, 9, tzinfo=timezone.utc)  # invited first, responded days later
     assert mapper.campaign_event({**member, "HasResponded": False}) is None
@@ -61,16 +102,38 @@ def test_only_responded_members_of_mapped_campaign_types_are_events(mapper):
 
 
 def test_opportunities_map_status_stage_and_recurrence(mapper):
-    role = {"OpportunityId": "006000000000001", "Opportunity": {
-        "Id": "006000000000001AAA", "StageName": "Closed Won", "IsWon": True, "IsClosed": True, "Amount": 1200,
-        "CloseDate": "2026-09-30", "Type": "Renewal", "Contract_Term_Months__c": 12.0}}
+    role = {
+        "OpportunityId": "006000000000001",
+        "Opportunity": {
+            "Id": "006000000000001AAA",
+            "StageName": "Closed Won",
+            "IsWon": True,
+            "IsClosed": True,
+            "Amount": 1200,
+            "CloseDate": "2026-09-30",
+            "Type": "Renewal",
+            "Contract_Term_Months__c": 12.0,
+        },
+    }
     deal = mapper.deal(role)
     assert (deal.status, deal.stage, deal.crm_stage) == (DealStatus.WON, PipelineStage.CLOSING, "Closed Won")
     assert (deal.recurring, deal.contract_months, deal.close_date) == (True, 12, date(2026, 9, 30))
-    lost = mapper.deal({**role, "Opportunity": {**role["Opportunity"], "IsWon": False, "Type": "Partner Deal"}})
+    lost = mapper.deal(
+        {**role, "Opportunity": {**role["Opportunity"], "IsWon": False, "Type": "Partner Deal"}}
+    )
     assert lost.status is DealStatus.LOST and lost.recurring is None
-    open_ = mapper.deal({**role, "Opportunity": {**role["Opportunity"], "IsClosed": False, "IsWon": False,
-                                                 "StageName": "Negotiation/Review", "Type": "New Business"}})
+    open_ = mapper.deal(
+        {
+            **role,
+            "Opportunity": {
+                **role["Opportunity"],
+                "IsClosed": False,
+                "IsWon": False,
+                "StageName": "Negotiation/Review",
+                "Type": "New Business",
+            },
+        }
+    )
     assert (open_.status, open_.stage, open_.recurring) == (DealStatus.OPEN, PipelineStage.NEGOTIATION, False)
     assert mapper.deal({"OpportunityId": "006000000000001", "Opportunity": None}) is None
 
@@ -82,8 +145,9 @@ def test_canonical_values_become_salesforce_values(mapper):
     assert native_value(CanonicalField.REASON, "é" * 300).endswith("…")
     with pytest.raises(ValueError):
         native_value(CanonicalField.SCORE, True)
-    entry, carried = native_record("Lead", "00Q000000000001AAA", {"maturity": "hot", "stage": "prospect"},
-                                   mapper.settings)
+    entry, carried = native_record(
+        "Lead", "00Q000000000001AAA", {"maturity": "hot", "stage": "prospect"}, mapper.settings
+    )
     assert entry["Rating"] == "Hot" and entry["Status"] == "Working - Contacted"
     assert carried == {"maturity": "hot", "stage": "prospect"}
     contact, _ = native_record("Contact", "003000000000001AAA", {"maturity": "hot"}, mapper.settings)

@@ -10,20 +10,33 @@ import pytest
 from sync.errors import PermanentError
 
 from connectors.salesforce.mapping import same_id, sobject_of, to18
-from connectors.salesforce.paging import PaginationError, PullCursor, SoqlPaginator, Watermark, chunk_ids, in_list
+from connectors.salesforce.paging import (
+    PaginationError,
+    PullCursor,
+    SoqlPaginator,
+    Watermark,
+    chunk_ids,
+    in_list,
+)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
 
 def page(records, next_url=None):
-    return {"totalSize": 99, "done": next_url is None, "records": records,
-            **({"nextRecordsUrl": next_url} if next_url else {})}
+    return {
+        "totalSize": 99,
+        "done": next_url is None,
+        "records": records,
+        **({"nextRecordsUrl": next_url} if next_url else {}),
+    }
 
 
 def test_paginator_follows_next_records_url_until_done():
     pages = {"/q/1-2": page([{"Id": 3}], "/q/1-3"), "/q/1-3": page([{"Id": 4}])}
     seen = []
-    pager = SoqlPaginator(lambda: page([{"Id": 1}, {"Id": 2}], "/q/1-2"), lambda url: seen.append(url) or pages[url])
+    pager = SoqlPaginator(
+        lambda: page([{"Id": 1}, {"Id": 2}], "/q/1-2"), lambda url: seen.append(url) or pages[url]
+    )
     assert [r["Id"] for batch in pager for r in batch] == [1, 2, 3, 4]
     assert seen == ["/q/1-2", "/q/1-3"] and pager.pages == 3 and pager.total_size == 99
 
@@ -53,7 +66,11 @@ def test_chunks_keep_the_encoded_query_under_the_limit():
 
 
 def test_watermark_skips_only_ids_already_read_at_the_boundary():
-    mark = Watermark().advance("a", T0, cap=T0 + timedelta(hours=1)).advance("b", T0, cap=T0 + timedelta(hours=1))
+    mark = (
+        Watermark()
+        .advance("a", T0, cap=T0 + timedelta(hours=1))
+        .advance("b", T0, cap=T0 + timedelta(hours=1))
+    )
     assert mark.at == T0 and mark.ids == {"a", "b"}
     assert mark.already_read("a", T0) and not mark.already_read("c", T0)
     assert not mark.already_read("a", T0 + timedelta(seconds=1))  # modified again since: read again

@@ -17,7 +17,9 @@ def contacts_of(pages):
     return [c for p in pages for c in p.contacts]
 
 
-def test_full_pull_reads_every_lead_and_contact_once_in_the_fewest_calls(sandbox, seeded, make_connector, pull_all):
+def test_full_pull_reads_every_lead_and_contact_once_in_the_fewest_calls(
+    sandbox, seeded, make_connector, pull_all
+):
     connector = make_connector(page_size=200)
     pages, _ = pull_all(connector)
     pulled = contacts_of(pages)
@@ -103,11 +105,23 @@ def test_related_changes_bring_their_parent_back(sandbox, seeded, make_connector
     clock.advance(timedelta(minutes=10))
     lead = next(i for i in seeded.values() if i.startswith("00Q"))
     contact = next(i for i in seeded.values() if i.startswith("003"))
-    sandbox.log_activity(lead, Activity(kind=ActivityKind.CALL, at=clock.now(), by="1001", direction="outbound",
-                                        subject="Discovery call"))
+    sandbox.log_activity(
+        lead,
+        Activity(
+            kind=ActivityKind.CALL, at=clock.now(), by="1001", direction="outbound", subject="Discovery call"
+        ),
+    )
     sandbox.record_event(contact, EngagementEvent(type="demo_request", at=clock.now()))
-    sandbox.upsert_deal(contact, Deal(id="new-deal", status=DealStatus.WON, stage=PipelineStage.CLOSING,
-                                      amount=12_000.0, created_at=clock.now()))
+    sandbox.upsert_deal(
+        contact,
+        Deal(
+            id="new-deal",
+            status=DealStatus.WON,
+            stage=PipelineStage.CLOSING,
+            amount=12_000.0,
+            created_at=clock.now(),
+        ),
+    )
     pages, _ = pull_all(connector, cursor)
     by_id = {c.id: c for c in contacts_of(pages)}
     assert set(by_id) == {lead, contact}
@@ -116,8 +130,9 @@ def test_related_changes_bring_their_parent_back(sandbox, seeded, make_connector
     assert any(d.status is DealStatus.WON and d.amount == 12_000.0 for d in by_id[contact].deals)
 
 
-def test_converted_lead_is_followed_to_its_contact_and_not_scored_twice(sandbox, seeded, make_connector,
-                                                                         pull_all, clock):
+def test_converted_lead_is_followed_to_its_contact_and_not_scored_twice(
+    sandbox, seeded, make_connector, pull_all, clock
+):
     from sync.contract import FieldUpdate
 
     connector = make_connector()

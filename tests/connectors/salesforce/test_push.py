@@ -25,8 +25,10 @@ def collection_calls(sandbox):
 
 
 def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandbox, connector, ready):
-    updates = [FieldUpdate(i, {"score": n % 100, "stage": "prospect", "maturity": "warm"})
-               for n, i in enumerate(ready)]
+    updates = [
+        FieldUpdate(i, {"score": n % 100, "stage": "prospect", "maturity": "warm"})
+        for n, i in enumerate(ready)
+    ]
     results = connector.push(updates)
     assert [r.contact_id for r in results] == ready and all(r.ok for r in results)
     calls = collection_calls(sandbox)
@@ -35,8 +37,12 @@ def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandb
     lead = next(i for i in ready if i.startswith("00Q"))
     stored = sandbox.record(lead)
     assert stored["Rating"] == "Warm" and stored["Crmsync_Stage__c"] == "prospect"
-    assert sandbox.written(ready[7]) == {"score": 7, "stage": "prospect", "maturity": "warm",
-                                         "sla_breached": False}
+    assert sandbox.written(ready[7]) == {
+        "score": 7,
+        "stage": "prospect",
+        "maturity": "warm",
+        "sla_breached": False,
+    }
 
 
 def test_nothing_to_write_costs_no_call(sandbox, connector, ready):
@@ -66,8 +72,9 @@ def test_partial_failure_is_reported_per_record_by_position(sandbox, connector, 
 
 def test_values_are_converted_to_salesforce_types(sandbox, connector, ready):
     due = datetime(2026, 11, 3, 17, 30, tzinfo=timezone.utc)
-    result = connector.push([FieldUpdate(ready[1], {"sla_due_at": due, "sla_breached": True, "reason": "x" * 400,
-                                                     "score": 71.6})])[0]
+    result = connector.push(
+        [FieldUpdate(ready[1], {"sla_due_at": due, "sla_breached": True, "reason": "x" * 400, "score": 71.6})]
+    )[0]
     assert result.ok
     body = collection_calls(sandbox)[-1].json()["records"][0]
     assert body["Crmsync_SLA_Due__c"] == "2026-11-03T17:30:00.000+0000"
@@ -77,16 +84,27 @@ def test_values_are_converted_to_salesforce_types(sandbox, connector, ready):
 
 
 def test_bad_ids_and_values_fail_locally(sandbox, connector, ready):
-    results = connector.push([FieldUpdate("not-an-id", {"score": 1}), FieldUpdate(ready[0], {"score": "high"}),
-                              FieldUpdate("0068d0000000001AAA", {"score": 1})])
+    results = connector.push(
+        [
+            FieldUpdate("not-an-id", {"score": 1}),
+            FieldUpdate(ready[0], {"score": "high"}),
+            FieldUpdate("0068d0000000001AAA", {"score": 1}),
+        ]
+    )
     assert [r.error.code for r in results] == ["MALFORMED_ID", "INVALID_VALUE", "INVALID_TYPE"]
     assert collection_calls(sandbox) == []
 
 
-values = st.fixed_dictionaries({}, optional={
-    "score": st.integers(0, 100), "stage": st.sampled_from(["lead", "prospect", "client", "nurture"]),
-    "maturity": st.sampled_from(["hot", "warm", "cold", None]), "sla_breached": st.booleans(),
-    "reason": st.text(max_size=300)})
+values = st.fixed_dictionaries(
+    {},
+    optional={
+        "score": st.integers(0, 100),
+        "stage": st.sampled_from(["lead", "prospect", "client", "nurture"]),
+        "maturity": st.sampled_from(["hot", "warm", "cold", None]),
+        "sla_breached": st.booleans(),
+        "reason": st.text(max_size=300),
+    },
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

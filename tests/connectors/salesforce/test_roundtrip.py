@@ -18,8 +18,18 @@ from __future__ import annotations
 from sync.model import ActivityKind
 from sync.synthetic import synthetic_contacts
 
-PROFILE = ("email", "first_name", "last_name", "company", "industry", "company_size", "job_title", "seniority",
-           "country", "source")
+PROFILE = (
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "industry",
+    "company_size",
+    "job_title",
+    "seniority",
+    "country",
+    "source",
+)
 
 
 ACCOUNT_PROFILE = ("industry", "company_size")
@@ -44,21 +54,44 @@ def activity_key(activity, owners, automation_user):
     is_task = kind is not ActivityKind.MEETING
     at = second(activity.at) if (activity.done or not is_task) else activity.at.date()
     by = automation_user if activity.automated else owners.get(activity.by) if activity.by else None
-    return (kind.value, str(at), activity.done if is_task else None, activity.automated, by,
-            activity.direction if kind is ActivityKind.CALL else None, activity.subject)
+    return (
+        kind.value,
+        str(at),
+        activity.done if is_task else None,
+        activity.automated,
+        by,
+        activity.direction if kind is ActivityKind.CALL else None,
+        activity.subject,
+    )
 
 
 def pulled_key(activity, owners_by_native, automation_user):
     is_task = activity.kind is not ActivityKind.MEETING
     at = second(activity.at) if (activity.done or not is_task) else activity.at.date()
     by = activity.by if (activity.automated or activity.by in owners_by_native) else None
-    return (activity.kind.value, str(at), activity.done if is_task else None, activity.automated, by,
-            activity.direction, activity.subject)
+    return (
+        activity.kind.value,
+        str(at),
+        activity.done if is_task else None,
+        activity.automated,
+        by,
+        activity.direction,
+        activity.subject,
+    )
 
 
 def deal_key(deal):
-    return (deal.status, deal.stage, deal.amount, deal.close_date, deal.recurring, deal.contract_months,
-            second(deal.created_at), second(deal.updated_at), deal.currency)
+    return (
+        deal.status,
+        deal.stage,
+        deal.amount,
+        deal.close_date,
+        deal.recurring,
+        deal.contract_months,
+        second(deal.created_at),
+        second(deal.updated_at),
+        deal.currency,
+    )
 
 
 def test_seeded_contacts_come_back_as_they_were(sandbox, clock, connector):
@@ -77,8 +110,12 @@ def test_seeded_contacts_come_back_as_they_were(sandbox, clock, connector):
         assert got.created_at == second(original.created_at)
         assert got.updated_at == second(original.updated_at)
         assert got.fields == fields
-        assert sorted((e.type, e.at) for e in got.events) == sorted((e.type, second(e.at)) for e in original.events)
+        assert sorted((e.type, e.at) for e in got.events) == sorted(
+            (e.type, second(e.at)) for e in original.events
+        )
         assert sorted(pulled_key(a, owners_by_native, automation) for a in got.activities) == sorted(
-            activity_key(a, owners, automation) for a in original.activities)
+            activity_key(a, owners, automation) for a in original.activities
+        )
         assert sorted(map(deal_key, got.deals), key=repr) == sorted(
-            (deal_key(d)[:-1] + ("EUR",) for d in original.deals), key=repr)
+            (deal_key(d)[:-1] + ("EUR",) for d in original.deals), key=repr
+        )
