@@ -25,7 +25,13 @@ Pull side, what each Salesforce object becomes:
 What Salesforce cannot represent, so a round trip cannot return it: an activity without a performer
 (every task has an owner), a note (no activity subtype; notes are stored as tasks), the direction of
 anything but a call, an event's `done = False` in the past, sub-second times, and a lead without a company
-(Salesforce requires one: personal contacts live as Contacts without an Account).
+(Salesforce requires one: personal contacts live as Contacts without an Account, and so without the
+industry, size, website and revenue an Account would hold).
+
+Change detection: Salesforce moves a record's SystemModstamp on its own writes, crmsync's included, but not
+when a related record changes (a task logged, a campaign response, an opportunity moving stage) nor when
+its Account is edited. The connector looks up related changes itself (see `connector.py`); Account edits
+reach a Contact on its next own change.
 
 Push side: canonical values become Salesforce JSON values: numbers stay numbers, booleans are checkboxes
 (None clears to False: a checkbox cannot be empty), datetimes are ISO-8601 UTC, text is cut to the field's

@@ -173,3 +173,10 @@ def test_no_credential_reaches_logs_or_error_texts(sandbox, seeded, connector):
     secrets = sandbox.credentials().values()
     assert "api_call_retry" in stream.getvalue()
     assert all(secret not in text for secret in secrets)
+
+
+def test_client_credentials_flow_authenticates_without_a_refresh_token(sandbox, seeded, make_connector):
+    connector = make_connector(auth_flow="client_credentials", refresh_token=None)
+    assert len(pulled(connector)) == len(seeded)
+    grants = [r.body.decode() for r in sandbox.requests.all() if r.path == "/services/oauth2/token"]
+    assert grants and all("grant_type=client_credentials" in g and "refresh_token" not in g for g in grants)
