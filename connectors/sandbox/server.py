@@ -10,6 +10,7 @@ the sandbox's own `ApiStyle`, so each CRM answers in its real error shape.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import ssl
@@ -145,6 +146,9 @@ class FaultInjector:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         body = request.get_data(cache=True)
+        # the app below reads the body again from a fresh Request: hand it a rewound copy of what was read
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         status_box: list[int] = [0]
 
         def recording_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -1,0 +1,447 @@
+"""`SalesforceConnector`: the `sync.contract.Connector` for one Salesforce org.
+
+Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPage`:
+
+1. Leads, then Contacts, changed since their own watermark (`SystemModstamp >= T ORDER BY SystemModstamp,
+   Id`, ids already read at T skipped). A full pull skips converted leads; an incremental one reports a
+   lead converted since as merged into its Contact. Contact pull costs ceil(N / page_size) calls per object.
+2. For the parents of each page, their related records in separate batched SOQL (`... IN (ids)`, cut to
+   the URI limit): Tasks and Events (`WhoId`), responded CampaignMembers, and for Contacts the
+   OpportunityContactRoles with their Opportunity fields (deal reads need no separate association call).
+3. Incremental pulls only: parents whose *related* records changed since the last pull (a logged call,
+   a new campaign response, an opportunity moving stage do not move the parent's SystemModstamp), read by
+   id; then deletions and merges from `queryAll ... IsDeleted = true` (`MasterRecordId` -> survivor).
+   The last page carries the cursor that starts the next pull here.
+
+Push goes through sObject Collections (200 records a call, Leads and Contacts mixed, `allOrNone: false`),
+results matched by position. Custom fields are created through the Metadata API.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import structlog
+from simple_salesforce import Salesforce
+
+from sync.clock import Clock, SystemClock
+from sync.contract import (
+    Budget,
+    CanonicalField,
+    FieldSetupReport,
+    FieldUpdate,
+    Health,
+    PullPage,
+    PushResult,
+)
+from sync.errors import AuthFailed, ConnectorError, PermanentError, RateLimited, RecordError
+from sync.model import Contact
+
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.mapping import (
+    CRM,
+    FIELD_SPECS,
+    RecordMapper,
+    native_record,
+    parse_datetime,
+    select_list,
+    sobject_of,
+    soql_datetime,
+    to18,
+)
+from connectors.salesforce.paging import PullCursor, SoqlPaginator, Watermark, chunk_ids, in_list
+from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
+
+log = structlog.get_logger("crmsync.salesforce")
+
+PARENTS = ("Lead", "Contact")
+RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
+TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", "IsClosed", "ActivityDate",
+                "CompletedDateTime", "CreatedDate"]
+EVENT_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDateTime", "ActivityDate", "CreatedDate"]
+MEMBER_COLUMNS = ["Id", "LeadId", "ContactId", "HasResponded", "FirstRespondedDate", "CreatedDate",
+                  "Campaign.Type", "Campaign.Name"]
+ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f in (
+    "Id", "StageName", "IsWon", "IsClosed", "Amount", "CloseDate", "CreatedDate", "LastModifiedDate",
+    "Type"))]
+_METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
+
+
+class SalesforceConnector:
+    """One Salesforce org behind the crmsync connector protocol."""
+
+    crm = CRM
+
+    def __init__(self, settings: SalesforceSettings, *, account: str = "default",
+                 clock: Clock = SystemClock(), sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.account = account
+        self._clock = clock
+        self.client = SalesforceClient(settings, clock=clock, sleep=sleep)
+        self.api_calls: Counter[str] = self.client.api_calls
+        self.mapper = RecordMapper(settings, account)
+        self._paths: dict[str, dict[str, str]] | None = None
+        self._converted: set[str] = set()  # leads known converted: read-only in Salesforce
+
+    # --- pull -------------------------------------------------------------------------------------------
+    def pull(self, cursor: str | None) -> Iterator[PullPage]:
+        state = PullCursor.decode(cursor)
+        started = self._clock.now().replace(microsecond=0)
+        incremental = state.since is not None
+        emitted: set[str] = set()
+        spent = self._calls()  # each page reports the calls made since the previous page was handed out
+        for sobject in PARENTS:
+            initial = state.mark(sobject)
+            mark = initial
+            for records in self._query("contacts", self._stream_soql(sobject, initial, incremental)):
+                fresh = []
+                for record in records:
+                    record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
+                    mark = mark.advance(record_id, stamp, started)
+                    if not initial.already_read(record_id, stamp):
+                        fresh.append(record)
+                contacts, merged = self._page(sobject, fresh)
+                emitted.update(c.id for c in contacts)
+                state = state.with_mark(sobject, mark)
+                yield PullPage(contacts, state.encode(), deleted_ids=list(merged), merged_into=merged,
+                               api_calls=self._calls() - spent)
+                spent = self._calls()
+        deleted: list[str] = []
+        merged_into: dict[str, str] = {}
+        if incremental and state.since is not None:
+            for page in self._touched_pages(state.since, emitted):
+                yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
+                               api_calls=self._calls() - spent)
+                spent = self._calls()
+            deleted, merged_into = self._deletions(state.since)
+        final = PullCursor(state.marks, since=started)
+        yield PullPage([], final.encode(), deleted_ids=deleted, merged_into=merged_into,
+                       api_calls=self._calls() - spent)
+
+    def _calls(self) -> int:
+        return sum(self.api_calls.values())
+
+    def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
+        skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
+        where = [w for w in (mark.where(), skip_converted) if w]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        columns = ", ".join(self._columns(sobject))
+        return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
+
+    def _columns(self, sobject: str) -> list[str]:
+        extra = ["IsConverted", "ConvertedContactId"] if sobject == "Lead" else []
+        return select_list(["Id", "SystemModstamp", *extra, *self._field_paths()[sobject].values()])
+
+    def _field_paths(self) -> dict[str, dict[str, str]]:
+        """The mapped field paths the integration user can read, checked once by describe: a mapped field
+        missing from the org is dropped with a warning instead of failing every pull."""
+        if self._paths is None:
+            paths: dict[str, dict[str, str]] = {}
+            for sobject in PARENTS:
+                fields, relations = self._describe(sobject)
+                wanted = self.mapper.field_paths(sobject)
+                kept = {name: path for name, path in wanted.items()
+                        if (path.split(".", 1)[0] in relations if "." in path else path in fields)}
+                missing = sorted(set(wanted.values()) - set(kept.values()))
+                if missing:
+                    log.warning("salesforce_mapped_fields_missing", sobject=sobject, fields=missing)
+                paths[sobject] = kept
+            self._paths = paths
+        return self._paths
+
+    def _describe(self, sobject: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        body = self.client.call("setup", lambda sf: getattr(sf, sobject).describe())
+        fields = {f["name"]: f for f in body.get("fields", [])}
+        relations = {f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")}
+        return fields, relations
+
+    def _query(self, category: str, soql: str, *,
+               include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
+
+        def first() -> Mapping[str, Any]:
+            return self.client.call(category, lambda sf: sf.query(soql, include_deleted=include_deleted,
+                                                                  headers=headers))
+
+        def more(url: str) -> Mapping[str, Any]:
+            return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True,
+                                                                       headers=headers))
+
+        yield from SoqlPaginator(first, more)
+
+    def _query_by_ids(self, category: str, ids: Sequence[str],
+                      render: Callable[[list[str]], str]) -> Iterator[dict[str, Any]]:
+        for chunk in chunk_ids(ids, render, self.settings.max_query_chars):
+            for records in self._query(category, render(chunk)):
+                yield from records
+
+    def _page(self, sobject: str, records: list[dict[str, Any]]) -> tuple[list[Contact], dict[str, str]]:
+        """Parents of one page -> contacts with their related records; converted leads -> merges."""
+        merged: dict[str, str] = {}
+        live: list[dict[str, Any]] = []
+        for record in records:
+            if sobject == "Lead" and record.get("IsConverted"):
+                lead_id = to18(record["Id"])
+                self._converted.add(lead_id)
+                if record.get("ConvertedContactId"):
+                    merged[lead_id] = to18(record["ConvertedContactId"])
+                continue
+            live.append(record)
+        if not live:
+            return [], merged
+        paths = self._field_paths()[sobject]
+        contacts = {c.id: c for c in (self.mapper.contact(sobject, r, paths) for r in live)}
+        self._attach_related(sobject, contacts)
+        return list(contacts.values()), merged
+
+    def _attach_related(self, sobject: str, contacts: dict[str, Contact]) -> None:
+        ids = list(contacts)
+        now = self._clock.now()
+        tasks = self._query_by_ids("activities", ids, lambda c: (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(c)})"))
+        for record in tasks:
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.task(record))
+        events = self._query_by_ids("activities", ids, lambda c: (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(c)})"))
+        for record in events:
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.event(record, now))
+        parent_field = "LeadId" if sobject == "Lead" else "ContactId"
+        members = self._query_by_ids("activities", ids, lambda c: (
+            f"SELECT {', '.join(MEMBER_COLUMNS)} FROM CampaignMember "
+            f"WHERE {parent_field} IN ({in_list(c)}) AND HasResponded = true"))
+        for record in members:
+            event = self.mapper.campaign_event(record)
+            if event is not None:
+                contacts[to18(record[parent_field])].events.append(event)
+        if sobject == "Contact":
+            columns = [*ROLE_COLUMNS]
+            if self.settings.contract_months_field:
+                columns.append(f"Opportunity.{self.settings.contract_months_field}")
+            if self.settings.multi_currency:
+                columns.append("Opportunity.CurrencyIsoCode")
+            roles = self._query_by_ids("deals", ids, lambda c: (
+                f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(c)})"))
+            for record in roles:
+                deal = self.mapper.deal(record)
+                contact = contacts[to18(record["ContactId"])]
+                if deal is not None and all(d.id != deal.id for d in contact.deals):
+                    contact.deals.append(deal)
+        for contact in contacts.values():
+            contact.activities.sort(key=lambda a: a.at)
+            contact.events.sort(key=lambda e: e.at)
+
+    def _touched_pages(self, since: Any, emitted: set[str]) -> Iterator[PullPage]:
+        """Parents whose related records changed since the last pull, re-read by id."""
+        stamp = soql_datetime(since)
+        touched: dict[str, None] = {}
+        queries = [
+            *(("activities", f"SELECT WhoId FROM {sobject} WHERE SystemModstamp >= {stamp} AND WhoId != null",
+                ("WhoId",)) for sobject in ("Task", "Event")),
+            ("activities", f"SELECT LeadId, ContactId FROM CampaignMember WHERE SystemModstamp >= {stamp}",
+             ("LeadId", "ContactId")),
+            ("deals", f"SELECT ContactId FROM OpportunityContactRole WHERE SystemModstamp >= {stamp} "
+                      f"OR Opportunity.SystemModstamp >= {stamp}", ("ContactId",)),
+        ]
+        for category, soql, columns in queries:
+            for records in self._query(category, soql):
+                for record in records:
+                    for column in columns:
+                        if record.get(column):
+                            touched.setdefault(to18(record[column]), None)
+        for sobject in PARENTS:
+            ids = [i for i in touched if sobject_of(i) == sobject and i not in emitted]
+            select = ", ".join(self._columns(sobject))
+
+            def by_id(chunk: list[str], select: str = select, sobject: str = sobject) -> str:
+                return f"SELECT {select} FROM {sobject} WHERE Id IN ({in_list(chunk)})"
+
+            limit = self.settings.max_query_chars
+            for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
+                records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
+                contacts, merged = self._page(sobject, records)
+                emitted.update(c.id for c in contacts)
+                yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
+
+    def _deletions(self, since: Any) -> tuple[list[str], dict[str, str]]:
+        deleted: list[str] = []
+        merged: dict[str, str] = {}
+        for sobject in PARENTS:
+            soql = (f"SELECT Id, MasterRecordId FROM {sobject} WHERE IsDeleted = true "
+                    f"AND SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp, Id")
+            for records in self._query("contacts", soql, include_deleted=True):
+                for record in records:
+                    record_id = to18(record["Id"])
+                    deleted.append(record_id)
+                    if record.get("MasterRecordId"):
+                        merged[record_id] = to18(record["MasterRecordId"])
+        return deleted, merged
+
+    # --- push -------------------------------------------------------------------------------------------
+    def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
+        results: list[PushResult | None] = [None] * len(updates)
+        pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        for index, update in enumerate(updates):
+            try:
+                record_id = to18(update.contact_id)
+            except ValueError:
+                results[index] = _failed(update.contact_id, "MALFORMED_ID", "not a Salesforce record id")
+                continue
+            sobject = sobject_of(record_id)
+            if sobject not in PARENTS:
+                results[index] = _failed(update.contact_id, "INVALID_TYPE",
+                                         "only Leads and Contacts are scored")
+            elif record_id in self._converted:
+                results[index] = _failed(update.contact_id, "CANNOT_UPDATE_CONVERTED_LEAD",
+                                         "the lead was converted; its Contact is scored instead")
+            else:
+                try:
+                    entry, carried = native_record(sobject, record_id, update.values, self.settings)
+                except ValueError as exc:
+                    results[index] = _failed(update.contact_id, "INVALID_VALUE", str(exc))
+                    continue
+                if len(entry) == 2:  # nothing mapped to write: no call
+                    results[index] = PushResult(update.contact_id, True, written={})
+                else:
+                    pending.append((index, entry, carried))
+        # Leads before Contacts: a collection holds at most 10 runs of one type; results come by position
+        pending.sort(key=lambda item: item[1]["attributes"]["type"] != "Lead")
+        for attempt in range(2):  # records failing with a retryable code are sent once more, on their own
+            retry_later = []
+            for start in range(0, len(pending), self.settings.batch_size):
+                batch = pending[start:start + self.settings.batch_size]
+                for (index, entry, carried), save in zip(batch, self._save(batch), strict=True):
+                    contact_id = updates[index].contact_id
+                    if save.get("success"):
+                        results[index] = PushResult(contact_id, True, written=carried)
+                        continue
+                    error = _record_error(contact_id, save)
+                    if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":
+                        self._converted.add(entry["id"])
+                    if error.retryable and attempt == 0:
+                        retry_later.append((index, entry, carried))
+                    results[index] = PushResult(contact_id, False, error=error)
+            pending = retry_later
+            if not pending:
+                break
+        return [r for r in results if r is not None]
+
+    def _save(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+        body = {"allOrNone": False, "records": [entry for _, entry, _ in batch]}
+        saves = self.client.call("push", lambda sf: sf.restful("composite/sobjects", method="PATCH",
+                                                               json=body))
+        if not isinstance(saves, list) or len(saves) != len(batch):
+            count = len(saves) if isinstance(saves, list) else "no"
+            raise PermanentError(f"Salesforce answered {count} results for {len(batch)} records", crm=CRM)
+        return saves
+
+    # --- fields -----------------------------------------------------------------------------------------
+    def ensure_fields(self) -> FieldSetupReport:
+        wanted = {f"{sobject}.{name}": canonical for sobject in PARENTS
+                  for canonical, name in self.settings.field_map.items() if name and name.endswith("__c")}
+        created: list[str] = []
+        existing: list[str] = []
+        problems: list[str] = []
+        visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
+        missing = []
+        for full_name in wanted:
+            sobject, name = full_name.split(".", 1)
+            field = visible[sobject].get(name)
+            if field is None:
+                missing.append(full_name)
+            elif not field.get("updateable", False):
+                problems.append(_fls_problem(full_name, "Edit"))
+            else:
+                existing.append(full_name)
+        for start in range(0, len(missing), API_MAX_METADATA):
+            chunk = missing[start:start + API_MAX_METADATA]
+
+            def create(sf: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
+                return self._create_fields(sf, chunk, wanted)
+
+            failures = self.client.call("setup", create, idempotent=False)
+            for full_name in chunk:
+                code = failures.get(full_name)
+                if code is None:
+                    created.append(full_name)
+                elif code == "DUPLICATE_DEVELOPER_NAME":
+                    problems.append(_fls_problem(full_name, "Read/Edit"))
+                else:
+                    problems.append(f"{full_name}: Salesforce refused to create it ({code})")
+        if created:
+            visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
+            for full_name in created:
+                sobject, name = full_name.split(".", 1)
+                if not visible[sobject].get(name, {}).get("updateable", False):
+                    problems.append(_fls_problem(full_name, "Read/Edit"))
+        self._paths = None
+        return FieldSetupReport(created=created, existing=existing, problems=problems)
+
+    def _create_fields(self, sf: Salesforce, full_names: list[str],
+                       wanted: Mapping[str, CanonicalField]) -> dict[str, str]:
+        """createMetadata for up to 10 fields; returns the failed ones with their status code. The SDK
+        raises a plain Exception listing `fullName: (statusCode, message)` for failed components."""
+        md = self.client.mdapi(sf)
+        components = []
+        for full_name in full_names:
+            spec = FIELD_SPECS[wanted[full_name]]
+            options: dict[str, Any] = {
+                "fullName": full_name, "label": spec.label, "type": spec.type,
+                "description": "Written by crmsync; edits are overwritten on the next sync"}
+            if spec.type == "Text":
+                options["length"] = spec.length
+            elif spec.type == "Number":
+                options.update(precision=spec.precision, scale=spec.scale)
+            elif spec.type == "Checkbox":
+                options["defaultValue"] = "false"
+            components.append(md.CustomField(**options))
+        try:
+            md.CustomField.create(components)
+        except Exception as exc:
+            if type(exc) is not Exception:
+                raise
+            failures = {}
+            for match in _METADATA_FAILURE.finditer(str(exc)):
+                code = re.search(r"\(([A-Z_]+),", match.group("errors"))
+                failures[match.group("name").strip()] = code.group(1) if code else "UNKNOWN"
+            return failures
+        return {}
+
+    # --- health -----------------------------------------------------------------------------------------
+    def health(self) -> Health:
+        try:
+            limits = self.client.call("health", lambda sf: sf.limits())
+        except AuthFailed as exc:
+            return Health(reachable=True, authorised=False, message=exc.user_message)
+        except RateLimited as exc:
+            return Health(reachable=True, authorised=True, message=exc.user_message,
+                          budget=Budget(remaining=0, limit=self.client.budget.limit, window="rolling_24h"))
+        except ConnectorError as exc:
+            return Health(reachable=False, authorised=False, message=exc.user_message)
+        daily = limits.get("DailyApiRequests", {}) if isinstance(limits, Mapping) else {}
+        budget = Budget(remaining=daily.get("Remaining"), limit=daily.get("Max"), window="rolling_24h")
+        return Health(reachable=True, authorised=True, message="ok", budget=budget)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _failed(contact_id: str, code: str, message: str) -> PushResult:
+    return PushResult(contact_id, False, error=RecordError(contact_id, code, message))
+
+
+def _record_error(contact_id: str, save: Mapping[str, Any]) -> RecordError:
+    errors = save.get("errors") or [{}]
+    first = errors[0]
+    code = str(first.get("statusCode", "UNKNOWN"))
+    return RecordError(contact_id, code, str(first.get("message", "")),
+                       retryable=code in RETRYABLE_RECORD_CODES, fields=tuple(first.get("fields") or ()))
+
+
+def _fls_problem(full_name: str, access: str) -> str:
+    sobject, name = full_name.split(".", 1)
+    return (f"{full_name} exists but the integration user cannot see or edit it: grant {access} field-level "
+            f"security on {name} ({sobject}) to the integration user's profile or a permission set")

@@ -1,0 +1,249 @@
+"""Settings of one Salesforce org (one crmsync account), validated at the boundary.
+
+Credentials arrive as `SecretStr`: the daemon resolves environment-variable or file references into
+them, and they never print in a repr, a log line or a validation error. Defaults follow the API facts:
+the REST API version simple-salesforce targets (59.0), SOQL pages of 2,000 records (the documented
+maximum of `Sforce-Query-Options: batchSize`), sObject Collections batches of 200 records, and the base
+daily allocation of an Enterprise org (100,000 calls per rolling 24 h) until the first
+`Sforce-Limit-Info` header tells the real figure.
+
+The field mapping is data, not code: admins rename the crmsync custom fields, point a neutral profile
+attribute at another Salesforce field, or map their own opportunity stage names onto the five canonical
+pipeline stages without touching the connector.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from sync.contract import CanonicalField
+from sync.model import PipelineStage, Stage
+
+API_MAX_QUERY_BATCH = 2000  # Sforce-Query-Options batchSize maximum (and default)
+API_MIN_QUERY_BATCH = 200  # ... and minimum
+API_MAX_COLLECTION = 200  # records per sObject Collections call
+API_MAX_METADATA = 10  # components per createMetadata call
+
+DEFAULT_FIELD_MAP: dict[CanonicalField, str] = {
+    CanonicalField.SCORE: "Crmsync_Score__c",
+    CanonicalField.SCORE_FIT: "Crmsync_Score_Fit__c",
+    CanonicalField.SCORE_ENGAGEMENT: "Crmsync_Score_Engagement__c",
+    CanonicalField.SCORE_INTENT: "Crmsync_Score_Intent__c",
+    CanonicalField.STAGE: "Crmsync_Stage__c",
+    CanonicalField.MATURITY: "Crmsync_Maturity__c",
+    CanonicalField.CLIENT_KIND: "Crmsync_Client_Kind__c",
+    CanonicalField.CRITERIA_MET: "Crmsync_Criteria_Met__c",
+    CanonicalField.SLA_STATUS: "Crmsync_SLA_Status__c",
+    CanonicalField.SLA_DUE_AT: "Crmsync_SLA_Due__c",
+    CanonicalField.SLA_BREACHED: "Crmsync_SLA_Breached__c",
+    CanonicalField.REASON: "Crmsync_Reason__c",
+    CanonicalField.RULES_VERSION: "Crmsync_Rules_Version__c",
+}
+
+# neutral name -> Lead field. Keys naming a `Contact` attribute fill it; any other key lands in
+# `Contact.fields` (qualification answers and other custom data the rules read).
+DEFAULT_LEAD_FIELDS: dict[str, str] = {
+    "email": "Email",
+    "owner_id": "OwnerId",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "company": "Company",
+    "industry": "Industry",
+    "company_size": "NumberOfEmployees",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "Country",
+    "source": "LeadSource",
+    "created_at": "CreatedDate",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "City",
+    "website": "Website",
+    "annual_revenue": "AnnualRevenue",
+}
+
+# Contacts keep company data on their Account: relationship paths are read in the same SOQL.
+DEFAULT_CONTACT_FIELDS: dict[str, str] = {
+    "email": "Email",
+    "owner_id": "OwnerId",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "company": "Account.Name",
+    "industry": "Account.Industry",
+    "company_size": "Account.NumberOfEmployees",
+    "job_title": "Title",
+    "seniority": "Seniority__c",
+    "country": "MailingCountry",
+    "source": "LeadSource",
+    "created_at": "CreatedDate",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+    "phone": "Phone",
+    "city": "MailingCity",
+    "website": "Account.Website",
+    "annual_revenue": "Account.AnnualRevenue",
+}
+
+# the standard sales-process StageName values of a new org
+DEFAULT_STAGE_MAP: dict[str, PipelineStage] = {
+    "Prospecting": PipelineStage.FIRST_CONTACT,
+    "Qualification": PipelineStage.DISCOVERY,
+    "Needs Analysis": PipelineStage.DISCOVERY,
+    "Value Proposition": PipelineStage.PROPOSAL,
+    "Id. Decision Makers": PipelineStage.PROPOSAL,
+    "Perception Analysis": PipelineStage.PROPOSAL,
+    "Proposal/Price Quote": PipelineStage.PROPOSAL,
+    "Negotiation/Review": PipelineStage.NEGOTIATION,
+    "Closed Won": PipelineStage.CLOSING,
+    "Closed Lost": PipelineStage.CLOSING,
+}
+
+# Campaign.Type (an org-editable picklist) -> engagement event type of the default rules
+DEFAULT_CAMPAIGN_EVENTS: dict[str, str] = {
+    "Webinar": "webinar",
+    "Trade Show": "trade_show",
+    "Conference": "trade_show",
+    "Content": "download",
+    "White Paper": "download",
+    "Email": "email_reply",
+    "Email Open": "email_open",
+    "Web Form": "form",
+    "Website": "visit",
+    "Advertisement": "visit",
+    "Banner Ads": "visit",
+    "Demo Request": "demo_request",
+    "Pricing Page": "pricing_view",
+    "Meeting": "meeting_booked",
+}
+
+
+def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str | None]:
+    return dict(defaults)
+
+
+class SalesforceSettings(BaseModel):
+    """One Salesforce org. Immutable once validated; a reload builds a new instance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- where and who -----------------------------------------------------------------------------
+    login_url: str = Field(
+        "https://login.salesforce.com",
+        description="OAuth host: login., test. or the org's My Domain; the token answer names "
+        "the instance every later call goes to",
+    )
+    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$")
+    auth_flow: Literal["refresh_token", "client_credentials"] = "refresh_token"
+    client_id: SecretStr = Field(description="connected app consumer key")
+    client_secret: SecretStr | None = Field(
+        None,
+        description="consumer secret (client_credentials; optional for refresh_token with a public client)",
+    )
+    refresh_token: SecretStr | None = None
+    ca_bundle: Path | None = Field(
+        None,
+        description="PEM bundle to trust (a private CA or the sandbox's); verification is never switched off",
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="per HTTP request; Salesforce itself stops at 10 min"
+    )
+
+    # --- budgets -----------------------------------------------------------------------------------
+    daily_limit: int = Field(
+        100_000, gt=0, description="rolling-24 h org allocation until Sforce-Limit-Info says"
+    )
+    daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations")
+    daily_retry_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="when to look again once the allocation is spent "
+        "(the window rolls; Salesforce names no reset)",
+    )
+    burst_calls: int = Field(
+        25,
+        gt=0,
+        description="client-side pacing: Salesforce documents no per-second limit, "
+        "only 25 concurrent long requests per org",
+    )
+    burst_window_s: float = Field(1.0, gt=0)
+    throttle_retry_after_s: float = Field(
+        20.0,
+        gt=0,
+        description="wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)",
+    )
+
+    # --- sizes -------------------------------------------------------------------------------------
+    page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
+    batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION)
+    max_query_chars: int = Field(
+        15_000,
+        ge=2_000,
+        le=16_000,
+        description="encoded length of one SOQL URL with an Id IN (...) list; "
+        "Salesforce answers 414 past ~16 kB",
+    )
+
+    # --- write-back mapping --------------------------------------------------------------------------
+    field_map: dict[CanonicalField, str | None] = Field(
+        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP),
+        description="canonical field -> custom field on Lead and Contact; None: not written",
+    )
+    lead_rating_field: str | None = Field(
+        "Rating", description="Lead field that receives maturity as Hot/Warm/Cold; None: not written"
+    )
+    lead_status_by_stage: dict[Stage, str] = Field(
+        default_factory=dict,
+        description="Lead Status value per crmsync stage; empty: Status is left to sales",
+    )
+
+    # --- pull mapping ------------------------------------------------------------------------------
+    lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS))
+    contact_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT_FIELDS))
+    stage_map: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_STAGE_MAP))
+    campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS))
+    recurring_opportunity_types: tuple[str, ...] = ("Subscription", "Renewal", "Existing Customer - Renewal")
+    one_off_opportunity_types: tuple[str, ...] = ("New Business", "One-off")
+    contract_months_field: str | None = Field(
+        "Contract_Term_Months__c", description="Opportunity number field with the contract length"
+    )
+    corporate_currency: str | None = Field(
+        None, description="currency of single-currency orgs (no CurrencyIsoCode column exists there)"
+    )
+    multi_currency: bool = False
+    automation_user_ids: tuple[str, ...] = Field(
+        (), description="users whose tasks are marketing automation, never a sales touch"
+    )
+
+    @field_validator("login_url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(
+                "login_url must be an https:// URL (Salesforce and simple-salesforce are HTTPS only)"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials_fit_the_flow(self) -> SalesforceSettings:
+        if self.auth_flow == "refresh_token" and self.refresh_token is None:
+            raise ValueError("auth_flow refresh_token needs refresh_token")
+        if self.auth_flow == "client_credentials" and self.client_secret is None:
+            raise ValueError("auth_flow client_credentials needs client_secret")
+        if self.daily_reserve >= self.daily_limit:
+            raise ValueError("daily_reserve must be below daily_limit")
+        return self
+
+    def custom_field(self, canonical: CanonicalField) -> str | None:
+        return self.field_map.get(canonical)
+
+    def secrets(self) -> list[str]:
+        """Every credential value, for log masking."""
+        return [s.get_secret_value() for s in (self.client_id, self.client_secret, self.refresh_token) if s]

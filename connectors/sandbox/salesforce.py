@@ -1,0 +1,438 @@
+"""The Salesforce sandbox: an HTTPS org on 127.0.0.1 that the real simple-salesforce client talks to.
+
+It serves the OAuth token endpoint (its base URL is both the login and the instance URL), SOQL
+query/queryAll with `nextRecordsUrl` paging (batchSize 200-2000), describe, limits, sObject Collections
+update (at most 200 records, at most 10 type chunks) and the Metadata API's createMetadata, with the
+org's error bodies, `Sforce-Limit-Info: api-usage=used/max` on every REST answer, sessions that time out
+on the injected clock (2 h by default) and, with `enforce_limits`, the rolling 24 h allocation answered
+with 403 REQUEST_LIMIT_EXCEEDED. Salesforce has no per-second limit to enforce: its concurrency limit
+(25 requests running 20 s or more) is not emulated, since nothing here runs that long; schedule it
+with `faults.add("rate_limit")`, which answers in the same shape.
+
+TLS comes from a throw-away local CA; `settings()` hands the connector its `ca_bundle`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from sync.clock import Clock, SystemClock
+from sync.model import Activity, Contact, Deal, EngagementEvent
+
+from connectors.salesforce.mapping import to18
+from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
+from connectors.sandbox import salesforce_soap as soap
+from connectors.sandbox.salesforce_rest import RestApi, error, ok
+from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
+from connectors.sandbox.salesforce_store import Org
+from connectors.sandbox.server import Fault, FaultPlan, LocalCA, RequestLog, SandboxServer, json_response
+
+API_VERSION = "59.0"
+DEFAULT_DAILY_LIMIT = 100_000
+
+
+class SalesforceStyle:
+    """Renders scheduled faults the way Salesforce does: throttling is 403 REQUEST_LIMIT_EXCEEDED (429 only
+    when a test asks for it), server errors UNKNOWN_EXCEPTION / SERVER_UNAVAILABLE, expiry 401
+    INVALID_SESSION_ID (a SOAP fault on the Metadata API)."""
+
+    def __init__(self, sandbox: SalesforceSandbox) -> None:
+        self.sandbox = sandbox
+
+    def _headers(self, fault: Fault | None = None) -> dict[str, str]:
+        headers = {"Sforce-Limit-Info": self.sandbox.limit_info()}
+        if fault is not None and "retry_after" in fault.params:
+            headers["Retry-After"] = str(fault.params["retry_after"])
+        return headers
+
+    def rate_limited(self, request: Request, fault: Fault) -> Response:
+        daily = fault.params.get("scope") == "daily"
+        message = "TotalRequests Limit exceeded." if daily else "ConcurrentPerOrgLongTxn Limit exceeded."
+        return json_response(
+            [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+            status=int(fault.params.get("status", 403)),
+            headers=self._headers(fault),
+        )
+
+    def server_error(self, request: Request, fault: Fault) -> Response:
+        status = int(fault.params.get("status", 500))
+        if status == 503:
+            body = [{"message": "Server temporarily unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
+        else:
+            body = [
+                {
+                    "message": "An unexpected error occurred. Please include this ErrorId if you contact "
+                    "support: 1404896545-25431 (-1594716925)",
+                    "errorCode": "UNKNOWN_EXCEPTION",
+                }
+            ]
+        return json_response(body, status=status, headers=self._headers(fault))
+
+    def auth_expired(self, request: Request) -> Response:
+        if request.path.startswith("/services/Soap/"):
+            return soap.invalid_session()
+        return json_response(
+            [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+            status=401,
+            headers=self._headers(),
+        )
+
+
+class SalesforceSandbox:
+    crm = "salesforce"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        port: int = 0,
+        enforce_limits: bool = False,
+        seed: int = 7,
+        daily_limit: int = DEFAULT_DAILY_LIMIT,
+        session_timeout: timedelta = timedelta(hours=2),
+        grant_fls_on_create: bool = True,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.enforce_limits = enforce_limits
+        self.daily_limit = daily_limit
+        self.session_timeout = session_timeout
+        self.grant_fls_on_create = grant_fls_on_create
+        self._seed = seed
+        self._port = port
+        self.org = Org(self.clock, api_version=API_VERSION)
+        self.seeder = Seeder(self.org)
+        self.rest = RestApi(self.org)
+        self.metadata = soap.MetadataApi(
+            self.org, session_ok=self._session_ok, grant_fls_on_create=lambda: self.grant_fls_on_create
+        )
+        digest = hashlib.sha256(f"crmsync-salesforce-sandbox:{seed}".encode()).hexdigest()
+        self.org_id = to18("00D8d" + digest[:10].upper().replace("E", "X"))
+        self._client_id = f"3MVG9crmsyncSandbox.{digest[:24]}"
+        self._client_secret = digest[24:56].upper()
+        self._refresh_token = f"5Aep861crmsync.{digest[32:64]}"
+        self._refresh_revoked = False
+        self._sessions: dict[str, datetime] = {}
+        self._issued = 0
+        self._usage: deque[datetime] = deque()
+        self._lock = threading.Lock()
+        self._ca: LocalCA | None = None
+        self._server: SandboxServer | None = None
+        self.map = Map(
+            [
+                Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
+                Rule("/services/data/v<version>/query/", endpoint="query", methods=["GET"]),
+                Rule("/services/data/v<version>/queryAll/", endpoint="query_all", methods=["GET"]),
+                Rule("/services/data/v<version>/query/<cursor>", endpoint="query_more", methods=["GET"]),
+                Rule("/services/data/v<version>/queryAll/<cursor>", endpoint="query_more", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/sobjects/<sobject>/describe",
+                    endpoint="describe",
+                    methods=["GET"],
+                ),
+                Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]
+                ),
+                Rule("/services/Soap/m/<version>/", endpoint="soap", methods=["POST"]),
+            ],
+            strict_slashes=False,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        logging.getLogger("werkzeug").setLevel(
+            logging.WARNING
+        )  # one access-log line per call drowns the tests
+        self._ca = LocalCA()
+        self._server = SandboxServer(
+            self._wsgi,
+            style=SalesforceStyle(self),
+            port=self._port,
+            tls=self._ca,
+            is_authenticated_call=lambda r: r.path.startswith(("/services/data", "/services/Soap")),
+        )
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def _running(self) -> SandboxServer:
+        if self._server is None:
+            raise RuntimeError("the Salesforce sandbox is not started")
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        return self._running.base_url
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._running.faults
+
+    @property
+    def requests(self) -> RequestLog:
+        return self._running.requests
+
+    @property
+    def ca_path(self) -> str:
+        assert self._ca is not None
+        return str(self._ca.ca_path)
+
+    # --- credentials ------------------------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        tokens = sorted(self._sessions)
+        return {
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            **({"access_token": tokens[-1]} if tokens else {}),
+        }
+
+    def settings(self, **overrides: Any) -> SalesforceSettings:
+        lead_fields, contact_fields = mapping_for_settings()
+        values: dict[str, Any] = {
+            "login_url": self.base_url,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            "ca_bundle": self.ca_path,
+            "lead_fields": dict(lead_fields),
+            "contact_fields": dict(contact_fields),
+            "corporate_currency": "EUR",
+            "automation_user_ids": (self.seeder.automation_user,),
+            "daily_limit": self.daily_limit,
+            "daily_reserve": 0,
+        }
+        values.update(overrides)
+        return SalesforceSettings(**values)
+
+    def revoke_refresh_token(self) -> None:
+        self._refresh_revoked = True
+
+    def expire_sessions(self) -> None:
+        with self._lock:
+            self._sessions.clear()
+
+    # --- what a person does in the org -------------------------------------------------------------------
+    def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
+        return {contact.id: self.seeder.seed(contact) for contact in contacts}
+
+    def record_event(self, native_id: str, event: EngagementEvent) -> None:
+        self.seeder.event(to18(native_id), event)
+
+    def log_activity(self, native_id: str, activity: Activity) -> None:
+        self.seeder.activity(to18(native_id), activity)
+
+    def upsert_deal(self, native_id: str, deal: Deal) -> None:
+        self.seeder.deal(to18(native_id), deal)
+
+    def set_field(self, native_id: str, name: str, value: Any) -> None:
+        """Set a neutral attribute or `Contact.fields` key. A Contact's company data lives on its Account, and
+        (as in Salesforce) editing the Account does not move the Contact's SystemModstamp."""
+        sobject, record = self._person(native_id)
+        place = neutral_to_native(sobject, name)
+        if place is None:
+            raise KeyError(f"the sandbox org has no field for {name!r} on {sobject}")
+        kind, field = place
+        if kind == "Account":
+            if not record.get("AccountId"):
+                record_account = self.org.insert("Account", {"Name": "(unnamed)"})
+                self.org.update(sobject, record["Id"], {"AccountId": record_account})
+            self.org.update("Account", record["AccountId"], {field: value})
+        else:
+            self.org.update(sobject, record["Id"], {field: value})
+
+    def delete_contact(self, native_id: str) -> None:
+        sobject, record = self._person(native_id)
+        self.org.delete(sobject, record["Id"])
+
+    def merge(self, winner_id: str, loser_id: str) -> None:
+        """Merge two records of one object: the loser is deleted with MasterRecordId -> winner."""
+        sobject, loser = self._person(loser_id)
+        self.org.delete(sobject, loser["Id"], master=to18(winner_id))
+        self.org.update(sobject, to18(winner_id), {})
+
+    def convert_lead(self, lead_id: str) -> str:
+        """Convert a lead; returns the new Contact's id."""
+        return self.seeder.convert(to18(lead_id))
+
+    def fail_next_update(
+        self,
+        native_id: str,
+        code: str = "UNABLE_TO_LOCK_ROW",
+        message: str = "unable to obtain exclusive access to this record",
+        times: int = 1,
+    ) -> None:
+        self.rest.record_failures.setdefault(to18(native_id), []).extend([(code, message)] * times)
+
+    def hide_field(self, sobject: str, name: str, field_type: str = "double") -> None:
+        """A field that exists in the org but that the integration user has no field-level security on."""
+        if name not in self.org.schema[sobject]:
+            self.org.add_custom_field(sobject, name, field_type, {"label": name})
+        self.org.hidden.add((sobject, name))
+
+    def written(self, native_id: str) -> dict[str, Any]:
+        _, record = self._person(native_id)
+        return {
+            canonical.value: record[field]
+            for canonical, field in DEFAULT_FIELD_MAP.items()
+            if field in record and record[field] is not None
+        }
+
+    def record(self, native_id: str) -> dict[str, Any]:
+        _, record = self._person(native_id)
+        return dict(record)
+
+    @property
+    def owner_ids(self) -> dict[str, str]:
+        """Neutral owner id -> User id."""
+        return dict(self.seeder.users)
+
+    def _person(self, native_id: str) -> tuple[str, dict[str, Any]]:
+        found = self.org.find(native_id)
+        if found is None or found[0] not in ("Lead", "Contact"):
+            raise KeyError(f"no Lead or Contact {native_id}")
+        return found
+
+    # --- sessions and usage -----------------------------------------------------------------------------
+    def _session_ok(self, token: str) -> bool:
+        with self._lock:
+            issued = self._sessions.get(token)
+            if issued is None:
+                return False
+            if self.clock.now() - issued >= self.session_timeout:
+                del self._sessions[token]
+                return False
+            return True
+
+    def limit_info(self) -> str:
+        return f"api-usage={self._used()}/{self.daily_limit}"
+
+    def _used(self) -> int:
+        horizon = self.clock.now() - timedelta(hours=24)
+        with self._lock:
+            while self._usage and self._usage[0] <= horizon:
+                self._usage.popleft()
+            return len(self._usage)
+
+    def _count_call(self) -> None:
+        with self._lock:
+            self._usage.append(self.clock.now())
+
+    # --- WSGI -------------------------------------------------------------------------------------------
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            endpoint, args = self.map.bind_to_environ(environ).match()
+        except HTTPException as exc:
+            status = exc.code or 404
+            response = error(
+                status,
+                "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED",
+                "The requested resource does not exist"
+                if status == 404
+                else f"HTTP Method '{request.method}' not allowed.",
+            )
+            return response(environ, start_response)
+        response = self._dispatch(request, endpoint, args)
+        if request.path.startswith("/services/data"):
+            response.headers["Sforce-Limit-Info"] = self.limit_info()
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
+        if endpoint == "token":
+            return self._token(request)
+        if endpoint == "soap":
+            if self.enforce_limits and self._used() >= self.daily_limit:
+                return soap.fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            self._count_call()
+            return self.metadata(request)
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not self._session_ok(auth[7:]):
+            return error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if self.enforce_limits and self._used() >= self.daily_limit:
+            return error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        self._count_call()
+        version = args.get("version", API_VERSION)
+        if endpoint == "query":
+            return self.rest.query(request, version, include_deleted=False)
+        if endpoint == "query_all":
+            return self.rest.query(request, version, include_deleted=True)
+        if endpoint == "query_more":
+            return self.rest.query_more(request, version, args["cursor"])
+        if endpoint == "describe":
+            return self.rest.describe(args["sobject"])
+        if endpoint == "limits":
+            return self.rest.limits(self._used(), self.daily_limit)
+        return self.rest.collections_update(request)
+
+    def _token(self, request: Request) -> Response:
+        form = request.form
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "client_credentials"):
+            return json_response(
+                {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
+                status=400,
+            )
+        if form.get("client_id") != self._client_id:
+            return json_response(
+                {"error": "invalid_client_id", "error_description": "client identifier invalid"}, status=400
+            )
+        secret = form.get("client_secret")
+        if (grant == "client_credentials" or secret is not None) and secret != self._client_secret:
+            return json_response(
+                {"error": "invalid_client", "error_description": "invalid client credentials"}, status=400
+            )
+        if grant == "refresh_token" and (
+            form.get("refresh_token") != self._refresh_token or self._refresh_revoked
+        ):
+            return json_response(
+                {"error": "invalid_grant", "error_description": "expired access/refresh token"}, status=400
+            )
+        with self._lock:
+            self._issued += 1
+            token = (
+                f"{self.org_id[:15]}!AQ" + hashlib.sha256(f"{self._seed}:{self._issued}".encode()).hexdigest()
+            )
+            self._sessions[token] = self.clock.now()
+        if (
+            self.faults.token_calls_left or 0
+        ) <= 0:  # a scheduled expiry, once spent, ended the old token only
+            self.faults.token_calls_left = None
+        issued_at = str(int(self.clock.now().timestamp() * 1000))
+        signature = base64.b64encode(hashlib.sha256(f"{token}{issued_at}".encode()).digest()).decode()
+        return ok(
+            {
+                "access_token": token,
+                "instance_url": self.base_url,
+                "id": f"https://login.salesforce.com/id/{self.org_id}/{self.seeder.integration_user}",
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+                "signature": signature,
+                "scope": "api refresh_token",
+            }
+        )
+
+
+__all__ = ["SalesforceSandbox", "SalesforceStyle"]

@@ -1,0 +1,255 @@
+"""REST resources of the Salesforce sandbox: SOQL query/queryAll with `nextRecordsUrl` paging, describe,
+limits and sObject Collections update, each answering in Salesforce's shapes (errors are arrays of
+`{message, errorCode, fields?}`; per-record SaveResults `{id?, success, errors[{statusCode, message,
+fields}]}` matched by position, failed entries without an id).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from connectors.salesforce.mapping import parse_datetime, to18
+from connectors.sandbox.salesforce_soql import SoqlError
+from connectors.sandbox.salesforce_store import PICKLISTS, PREFIX, READ_ONLY, Org, _base62
+
+MAX_COLLECTION = 200
+MAX_CHUNKS = 10
+MIN_BATCH, MAX_BATCH = 200, 2000
+
+
+def error(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
+    entry: dict[str, Any] = {"message": message, "errorCode": code}
+    if fields is not None:
+        entry["fields"] = fields
+    return Response(json.dumps([entry]), status=status, content_type="application/json;charset=UTF-8")
+
+
+def ok(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, content_type="application/json;charset=UTF-8")
+
+
+def _record_error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": fields or []}]}
+
+
+class RestApi:
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._cursor_count = 0
+        self._lock = threading.Lock()
+        self.record_failures: dict[str, list[tuple[str, str]]] = {}  # id -> queued (statusCode, message)
+
+    # --- SOQL -------------------------------------------------------------------------------------------
+    def query(self, request: Request, version: str, *, include_deleted: bool) -> Response:
+        soql = request.args.get("q")
+        if not soql:
+            return error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        try:
+            rows = self.org.run(soql, include_deleted=include_deleted)
+        except SoqlError as exc:
+            return error(400, exc.code, exc.message)
+        with self._lock:
+            self._cursor_count += 1
+            locator = to18("01g8d" + _base62(self._cursor_count, 10))
+            self._cursors[locator] = rows
+        return self._page(version, locator, 0, _batch_size(request))
+
+    def query_more(self, request: Request, version: str, cursor: str) -> Response:
+        locator, _, offset = cursor.partition("-")
+        rows = self._cursors.get(locator)
+        if rows is None or not offset.isdigit() or int(offset) > len(rows):
+            return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(version, locator, int(offset), _batch_size(request))
+
+    def _page(self, version: str, locator: str, offset: int, batch: int) -> Response:
+        rows = self._cursors[locator]
+        end = min(offset + batch, len(rows))
+        payload: dict[str, Any] = {
+            "totalSize": len(rows),
+            "done": end >= len(rows),
+            "records": rows[offset:end],
+        }
+        if end < len(rows):
+            payload["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        return ok(payload)
+
+    # --- describe / limits ------------------------------------------------------------------------------
+    def describe(self, sobject: str) -> Response:
+        if sobject not in self.org.schema:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        return ok(self.org.describe(sobject))
+
+    @staticmethod
+    def limits(used: int, limit: int) -> Response:
+        return ok(
+            {
+                "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            }
+        )
+
+    # --- sObject Collections update ----------------------------------------------------------------------
+    def collections_update(self, request: Request) -> Response:
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            return error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            return error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject[] from records")
+        if len(records) > MAX_COLLECTION:
+            return error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
+        types = [str((r.get("attributes") or {}).get("type")) if isinstance(r, dict) else "" for r in records]
+        if sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1]) > MAX_CHUNKS:
+            return error(
+                400,
+                "INVALID_BATCH_REQUEST",
+                "Cannot have more than 10 chunks in a single operation. "
+                "Please rearrange the data to reduce chunking.",
+            )
+        for record, sobject in zip(records, types, strict=True):
+            for name in record:
+                if (
+                    name not in ("attributes", "id")
+                    and sobject in self.org.schema
+                    and not self.org.visible(sobject, name)
+                ):
+                    return error(
+                        400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}"
+                    )
+        with self.org.lock:
+            checked = [self._check(record, sobject) for record, sobject in zip(records, types, strict=True)]
+            failed = any("errors" in c for c in checked)
+            if body.get("allOrNone") and failed:
+                return ok(
+                    [
+                        c
+                        if "errors" in c
+                        else _record_error(
+                            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                            "Record rolled back because not all records were valid "
+                            "and the request was using AllOrNone header",
+                        )
+                        for c in checked
+                    ]
+                )
+            results = []
+            for outcome in checked:
+                if "errors" in outcome:
+                    results.append(outcome)
+                    continue
+                self.org.update(outcome["sobject"], outcome["id"], outcome["values"])
+                results.append({"id": outcome["id"], "success": True, "errors": []})
+        return ok(results)
+
+    def _check(self, record: Any, sobject: str) -> dict[str, Any]:
+        if not isinstance(record, dict) or sobject not in self.org.schema:
+            return _record_error("INVALID_TYPE", "sObject type is not supported or missing in attributes")
+        raw_id = record.get("id")
+        if not isinstance(raw_id, str) or not raw_id:
+            return _record_error("MISSING_ARGUMENT", "Id not specified in an update call")
+        try:
+            record_id = to18(raw_id)
+        except ValueError:
+            return _record_error(
+                "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
+            )
+        if record_id[:3] != PREFIX[sobject]:
+            return _record_error(
+                "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
+            )
+        stored = self.org.records[sobject].get(record_id)
+        if stored is None:
+            return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        if stored.get("IsDeleted"):
+            return _record_error("ENTITY_IS_DELETED", "entity is deleted")
+        if sobject == "Lead" and stored.get("IsConverted"):
+            return _record_error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+        queued = self.record_failures.get(record_id)
+        if queued:
+            code, message = queued.pop(0)
+            if not queued:
+                del self.record_failures[record_id]
+            return _record_error(code, message)
+        values: dict[str, Any] = {}
+        for name, value in record.items():
+            if name in ("attributes", "id"):
+                continue
+            converted = self._convert(sobject, name, value)
+            if isinstance(converted, _Invalid):
+                return _record_error(converted.code, converted.message, [name])
+            values[name] = converted
+        return {"sobject": sobject, "id": record_id, "values": values}
+
+    def _convert(self, sobject: str, name: str, value: Any) -> Any:
+        if name in READ_ONLY:
+            return _Invalid(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {name}. Please "
+                "check the security settings of this field and verify that it is read/write for your "
+                "profile or permission set.",
+            )
+        field_type = self.org.schema[sobject][name]
+        meta: Mapping[str, Any] = self.org.custom_meta.get((sobject, name), {})
+        if field_type == "boolean":
+            if value is None or isinstance(value, bool):
+                return bool(value)
+            return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
+        if value is None:
+            return None
+        if field_type in ("double", "int", "currency"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return _Invalid(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
+                )
+            return int(value) if field_type == "int" or meta.get("scale") == "0" else float(value)
+        if field_type == "datetime":
+            try:
+                parsed = parse_datetime(str(value))
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                return _Invalid(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
+                )
+            return parsed.replace(microsecond=0)
+        if not isinstance(value, str):
+            return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
+        allowed = PICKLISTS.get((sobject, name))
+        if allowed is not None and value not in allowed:
+            return _Invalid(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{name}: bad value for restricted picklist field: {value}",
+            )
+        length = int(meta.get("length") or 255)
+        if len(value) > length:
+            return _Invalid(
+                "STRING_TOO_LONG", f"{name}: data value too large: {value[:20]}... (max length={length})"
+            )
+        return value
+
+
+class _Invalid:
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+def _batch_size(request: Request) -> int:
+    options = request.headers.get("Sforce-Query-Options", "")
+    for part in options.split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "batchsize" and value.strip().isdigit():
+            return max(MIN_BATCH, min(MAX_BATCH, int(value)))
+    return MAX_BATCH

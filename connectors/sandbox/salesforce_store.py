@@ -1,0 +1,458 @@
+"""The Salesforce sandbox's org: sObjects, their schema, ids and system fields.
+
+Records live in memory as dicts of Python values (aware datetimes cut to whole seconds, as Salesforce
+stores them). Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's now,
+crmsync's own writes included, so the connector meets its own echo. Deleted records stay with
+`IsDeleted = true` (the recycle bin `queryAll` reads). Ids are 18-character with the real key prefixes
+and checksum. Field-level security is modelled per field: a hidden field exists in the org but the
+integration user cannot see it (describe omits it, SOQL and writes answer "No such column").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sync.clock import Clock
+
+from connectors.salesforce.mapping import format_datetime, to18
+from connectors.sandbox.salesforce_soql import Query, SoqlError, parse
+
+PREFIX = {
+    "User": "005",
+    "Account": "001",
+    "Lead": "00Q",
+    "Contact": "003",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
+    "Task": "00T",
+    "Event": "00U",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+}
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SYSTEM = {
+    "Id": "id",
+    "CreatedDate": "datetime",
+    "LastModifiedDate": "datetime",
+    "SystemModstamp": "datetime",
+    "IsDeleted": "boolean",
+}
+_PERSON = {
+    "FirstName": "string",
+    "LastName": "string",
+    "Email": "email",
+    "Title": "string",
+    "Phone": "phone",
+    "LeadSource": "picklist",
+    "OwnerId": "reference",
+    "MasterRecordId": "reference",
+    "LastActivityDate": "date",
+    "Seniority__c": "string",
+    "Need__c": "string",
+    "Timing__c": "string",
+    "Budget__c": "string",
+    "Decision_Role__c": "string",
+    "Lead_Source_Detail__c": "string",
+    "Newsletter__c": "boolean",
+    "Competitor__c": "boolean",
+    "Not_Interested__c": "boolean",
+}
+SCHEMA: dict[str, dict[str, str]] = {
+    "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean"},
+    "Account": {
+        **_SYSTEM,
+        "Name": "string",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "Website": "url",
+        "AnnualRevenue": "currency",
+        "OwnerId": "reference",
+    },
+    "Lead": {
+        **_SYSTEM,
+        **_PERSON,
+        "Company": "string",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "Country": "string",
+        "City": "string",
+        "Website": "url",
+        "AnnualRevenue": "currency",
+        "Status": "picklist",
+        "Rating": "picklist",
+        "IsConverted": "boolean",
+        "ConvertedContactId": "reference",
+        "ConvertedAccountId": "reference",
+        "ConvertedDate": "date",
+    },
+    "Contact": {
+        **_SYSTEM,
+        **_PERSON,
+        "AccountId": "reference",
+        "MailingCountry": "string",
+        "MailingCity": "string",
+    },
+    "Opportunity": {
+        **_SYSTEM,
+        "Name": "string",
+        "AccountId": "reference",
+        "StageName": "picklist",
+        "IsWon": "boolean",
+        "IsClosed": "boolean",
+        "Amount": "currency",
+        "CloseDate": "date",
+        "Type": "picklist",
+        "Contract_Term_Months__c": "double",
+    },
+    "OpportunityContactRole": {
+        **_SYSTEM,
+        "ContactId": "reference",
+        "OpportunityId": "reference",
+        "Role": "picklist",
+        "IsPrimary": "boolean",
+    },
+    "Task": {
+        **_SYSTEM,
+        "WhoId": "reference",
+        "OwnerId": "reference",
+        "Subject": "string",
+        "TaskSubtype": "picklist",
+        "Type": "picklist",
+        "CallType": "picklist",
+        "Status": "picklist",
+        "IsClosed": "boolean",
+        "ActivityDate": "date",
+        "CompletedDateTime": "datetime",
+    },
+    "Event": {
+        **_SYSTEM,
+        "WhoId": "reference",
+        "OwnerId": "reference",
+        "Subject": "string",
+        "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
+        "DurationInMinutes": "int",
+        "IsAllDayEvent": "boolean",
+    },
+    "Campaign": {
+        **_SYSTEM,
+        "Name": "string",
+        "Type": "picklist",
+        "Status": "picklist",
+        "IsActive": "boolean",
+    },
+    "CampaignMember": {
+        **_SYSTEM,
+        "CampaignId": "reference",
+        "LeadId": "reference",
+        "ContactId": "reference",
+        "Status": "picklist",
+        "HasResponded": "boolean",
+        "FirstRespondedDate": "date",
+    },
+}
+# (object, relationship) -> (reference field, parent object)
+RELATIONSHIPS = {
+    ("Contact", "Account"): ("AccountId", "Account"),
+    ("Contact", "Owner"): ("OwnerId", "User"),
+    ("Lead", "Owner"): ("OwnerId", "User"),
+    ("Opportunity", "Account"): ("AccountId", "Account"),
+    ("OpportunityContactRole", "Opportunity"): ("OpportunityId", "Opportunity"),
+    ("OpportunityContactRole", "Contact"): ("ContactId", "Contact"),
+    ("CampaignMember", "Campaign"): ("CampaignId", "Campaign"),
+    ("CampaignMember", "Lead"): ("LeadId", "Lead"),
+    ("CampaignMember", "Contact"): ("ContactId", "Contact"),
+}
+READ_ONLY = frozenset(
+    {
+        "Id",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+        "IsConverted",
+        "ConvertedContactId",
+        "ConvertedAccountId",
+        "ConvertedDate",
+        "MasterRecordId",
+        "IsWon",
+        "IsClosed",
+        "LastActivityDate",
+    }
+)
+PICKLISTS = {("Lead", "Rating"): ("Hot", "Warm", "Cold")}
+
+
+def _base62(number: int, width: int) -> str:
+    text = ""
+    while number:
+        number, digit = divmod(number, 62)
+        text = _BASE62[digit] + text
+    return text.rjust(width, "0")
+
+
+def render(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class Org:
+    """One org's data. Callers hold `lock` for compound operations; single calls take it themselves."""
+
+    def __init__(self, clock: Clock, *, api_version: str = "59.0") -> None:
+        self.clock = clock
+        self.api_version = api_version
+        self.lock = threading.RLock()
+        self.schema: dict[str, dict[str, str]] = {name: dict(fields) for name, fields in SCHEMA.items()}
+        self.custom_meta: dict[
+            tuple[str, str], dict[str, Any]
+        ] = {}  # (object, field) -> CustomField metadata
+        self.hidden: set[tuple[str, str]] = set()
+        self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
+        self._counters: dict[str, int] = {}
+        # (object, reference field) -> normalised id -> record ids: what answers `IN (ids)` without a scan
+        self._index: dict[tuple[str, str], dict[Any, set[str]]] = {
+            (name, field): {}
+            for name, fields in SCHEMA.items()
+            for field, kind in fields.items()
+            if kind == "reference"
+        }
+
+    def now(self) -> datetime:
+        return self.clock.now().replace(microsecond=0)
+
+    def new_id(self, sobject: str) -> str:
+        with self.lock:
+            number = self._counters.get(sobject, 0) + 1
+            self._counters[sobject] = number
+        return to18(PREFIX[sobject] + "8d" + _base62(number, 10))
+
+    # --- writes -----------------------------------------------------------------------------------------
+    def insert(self, sobject: str, values: Mapping[str, Any], *, at: datetime | None = None) -> str:
+        """Insert a record; `at` backdates CreatedDate/SystemModstamp (seeding history)."""
+        stamp = (at or self.now()).replace(microsecond=0)
+        record_id = self.new_id(sobject)
+        record: dict[str, Any] = {name: None for name in self.schema[sobject]}
+        record.update(_whole_seconds(values))
+        record.update(
+            Id=record_id,
+            CreatedDate=record.get("CreatedDate") or stamp,
+            LastModifiedDate=stamp,
+            SystemModstamp=stamp,
+            IsDeleted=False,
+        )
+        if "IsConverted" in record and record["IsConverted"] is None:
+            record["IsConverted"] = False
+        with self.lock:
+            self.records[sobject][record_id] = record
+            self._reindex(sobject, record, None)
+        return record_id
+
+    def _reindex(self, sobject: str, record: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        for (indexed_object, field), index in self._index.items():
+            if indexed_object != sobject:
+                continue
+            if old is not None and old.get(field) is not None:
+                index.get(_normalise(old[field]), set()).discard(record["Id"])
+            if record.get(field) is not None:
+                index.setdefault(_normalise(record[field]), set()).add(record["Id"])
+
+    def update(
+        self, sobject: str, record_id: str, values: Mapping[str, Any], *, at: datetime | None = None
+    ) -> None:
+        with self.lock:
+            record = self.records[sobject][record_id]
+            old = {field: record.get(field) for (o, field) in self._index if o == sobject}
+            record.update(_whole_seconds(values))
+            self._reindex(sobject, record, old)
+            stamp = (at or self.now()).replace(microsecond=0)
+            record["LastModifiedDate"] = record["SystemModstamp"] = stamp
+
+    def delete(self, sobject: str, record_id: str, *, master: str | None = None) -> None:
+        self.update(sobject, record_id, {"IsDeleted": True, "MasterRecordId": master})
+
+    def find(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
+        for sobject, prefix in PREFIX.items():
+            if record_id[:3] == prefix:
+                record = self.records[sobject].get(to18(record_id))
+                return (sobject, record) if record is not None else None
+        return None
+
+    def add_custom_field(self, sobject: str, name: str, field_type: str, meta: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.schema[sobject][name] = field_type
+            self.custom_meta[(sobject, name)] = dict(meta)
+            for record in self.records[sobject].values():
+                record.setdefault(name, False if field_type == "boolean" else None)
+
+    def visible(self, sobject: str, name: str) -> bool:
+        return name in self.schema.get(sobject, {}) and (sobject, name) not in self.hidden
+
+    # --- reads ------------------------------------------------------------------------------------------
+    def resolve(self, sobject: str, record: Mapping[str, Any], path: str) -> Any:
+        if "." not in path:
+            return record.get(path)
+        relation, rest = path.split(".", 1)
+        ref_field, parent_type = RELATIONSHIPS[(sobject, relation)]
+        parent_id = record.get(ref_field)
+        parent = self.records[parent_type].get(parent_id) if parent_id else None
+        return self.resolve(parent_type, parent, rest) if parent is not None else None
+
+    def check_path(self, sobject: str, path: str) -> None:
+        if sobject not in self.schema:
+            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        if "." in path:
+            relation, rest = path.split(".", 1)
+            if (sobject, relation) not in RELATIONSHIPS:
+                raise SoqlError(
+                    "INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path."
+                )
+            self.check_path(RELATIONSHIPS[(sobject, relation)][1], rest)
+        elif not self.visible(sobject, path):
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"No such column '{path}' on entity '{sobject}'. If you are attempting to use a custom "
+                "field, be sure to append the '__c' after the custom field name. Please reference your "
+                "WSDL or the describe call for the appropriate names.",
+            )
+
+    def compile(self, soql: str) -> Query:
+        holder: dict[str, str] = {}
+
+        def resolve(record: Mapping[str, Any], path: str) -> Any:
+            return self.resolve(holder["sobject"], record, path)
+
+        query = parse(soql, resolve, _soql_equal, _normalise)
+        holder["sobject"] = query.sobject
+        for path in query.paths:
+            self.check_path(query.sobject, path)
+        return query
+
+    def run(self, soql: str, *, include_deleted: bool) -> list[dict[str, Any]]:
+        """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
+        query = self.compile(soql)
+        with self.lock:
+            rows = [
+                r
+                for r in self._candidates(query)
+                if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))
+            ]
+            for path, descending in reversed(query.order):
+                rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)
+            if query.limit is not None:
+                rows = rows[: query.limit]
+            return [self.render_row(query.sobject, row, query.columns) for row in rows]
+
+    def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
+        """Rows worth testing: through an index when the query pins an indexed field, else all of them."""
+        table = self.records[query.sobject]
+        for field, values in query.hints:
+            if field == "Id":
+                return [r for r in table.values() if _normalise(r["Id"]) in values]
+            index = self._index.get((query.sobject, field))
+            if index is not None:
+                ids: set[str] = set()
+                for value in values:
+                    ids |= index.get(value, set())
+                return [table[i] for i in sorted(ids)]
+        return list(table.values())
+
+    def render_row(self, sobject: str, record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": self.attributes(sobject, record["Id"])}
+        for path in columns:
+            self._render_path(sobject, record, path, out)
+        return out
+
+    def _render_path(self, sobject: str, record: Mapping[str, Any], path: str, out: dict[str, Any]) -> None:
+        if "." not in path:
+            out[path] = render(record.get(path))
+            return
+        relation, rest = path.split(".", 1)
+        ref_field, parent_type = RELATIONSHIPS[(sobject, relation)]
+        parent = self.records[parent_type].get(record.get(ref_field) or "")
+        if parent is None:
+            out[relation] = None
+            return
+        nested = out.get(relation) or {"attributes": self.attributes(parent_type, parent["Id"])}
+        self._render_path(parent_type, parent, rest, nested)
+        out[relation] = nested
+
+    def attributes(self, sobject: str, record_id: str) -> dict[str, str]:
+        return {"type": sobject, "url": f"/services/data/v{self.api_version}/sobjects/{sobject}/{record_id}"}
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        fields = []
+        for name, field_type in self.schema[sobject].items():
+            if (sobject, name) in self.hidden:
+                continue
+            relation = next(
+                (rel for (obj, rel), (ref, _) in RELATIONSHIPS.items() if obj == sobject and ref == name),
+                None,
+            )
+            meta = self.custom_meta.get((sobject, name), {})
+            fields.append(
+                {
+                    "name": name,
+                    "type": field_type,
+                    "label": meta.get("label", name),
+                    "custom": name.endswith("__c"),
+                    "updateable": name not in READ_ONLY,
+                    "createable": name not in READ_ONLY,
+                    "nillable": field_type != "boolean",
+                    "length": int(meta.get("length") or 0),
+                    "precision": int(meta.get("precision") or 0),
+                    "scale": int(meta.get("scale") or 0),
+                    "relationshipName": relation,
+                    "referenceTo": [RELATIONSHIPS[(sobject, relation)][1]] if relation else [],
+                    "picklistValues": [
+                        {"value": v, "label": v, "active": True, "defaultValue": False}
+                        for v in PICKLISTS.get((sobject, name), ())
+                    ],
+                }
+            )
+        return {
+            "name": sobject,
+            "label": sobject,
+            "custom": False,
+            "keyPrefix": PREFIX[sobject],
+            "updateable": True,
+            "queryable": True,
+            "fields": fields,
+        }
+
+
+def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Salesforce keeps datetimes to the second."""
+    return {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+_PREFIXES = frozenset(PREFIX.values())
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) == 15 and value[:3] in _PREFIXES and value.isalnum():
+            return to18(value).lower()
+        return value.lower()
+    return value
+
+
+def _soql_equal(left: Any, right: Any) -> bool:
+    if left is None or right is None:
+        return left is None and right is None
+    return bool(_normalise(left) == _normalise(right))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # SOQL sorts nulls first in ascending order
+    if value is None:
+        return (0, "")
+    if isinstance(value, str):
+        return (1, value.lower())
+    return (1, value)

@@ -1,0 +1,166 @@
+"""Record mapping rules, one by one, on records shaped like the REST API's."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from sync.contract import CanonicalField
+from sync.model import ActivityKind, DealStatus, PipelineStage
+
+from connectors.salesforce import SalesforceSettings
+from connectors.salesforce.mapping import RecordMapper, native_record, native_value, parse_datetime
+
+NOW = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def mapper():
+    settings = SalesforceSettings(
+        client_id="id",
+        refresh_token="rt",
+        automation_user_ids=("005000000000AUTAAA",),
+        lead_status_by_stage={"prospect": "Working - Contacted"},
+    )
+    return RecordMapper(settings, "acme")
+
+
+def test_record_datetimes_parse_to_utc():
+    assert parse_datetime("2024-01-17T19:55:04.000+0000") == datetime(
+        2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
+    )
+    assert parse_datetime("2024-01-17T20:55:04.000+0100") == datetime(
+        2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
+    )
+
+
+def test_tasks_map_by_subtype_with_completion_time_and_automation(mapper):
+    call = mapper.task(
+        {
+            "Id": "00T000000000001",
+            "TaskSubtype": "Call",
+            "CallType": "Outbound",
+            "IsClosed": True,
+            "CompletedDateTime": "2026-10-01T10:00:00.000+0000",
+            "ActivityDate": "2026-10-01",
+            "OwnerId": "005000000000001AAA",
+        }
+    )
+    assert (call.kind, call.direction, call.done, call.automated) == (
+        ActivityKind.CALL,
+        "outbound",
+        True,
+        False,
+    )
+    assert call.at == datetime(2026, 10, 1, 10, tzinfo=timezone.utc) and call.id == "00T000000000001EAA"
+    blast = mapper.task(
+        {
+            "Id": "00T000000000002",
+            "TaskSubtype": "ListEmail",
+            "IsClosed": True,
+            "CreatedDate": "2026-10-02T10:00:00.000+0000",
+        }
+    )
+    assert blast.kind is ActivityKind.EMAIL and blast.automated
+    todo = mapper.task(
+        {
+            "Id": "00T000000000003",
+            "TaskSubtype": "Task",
+            "IsClosed": False,
+            "ActivityDate": "2026-11-05",
+            "OwnerId": "005000000000AUTAAA",
+        }
+    )
+    assert todo.kind is ActivityKind.TASK and not todo.done and todo.automated
+    assert todo.at == datetime(2026, 11, 5, tzinfo=timezone.utc)
+
+
+def test_events_are_meetings_done_once_started(mapper):
+    past = mapper.event({"Id": "00U000000000001", "ActivityDateTime": "2026-10-01T10:00:00.000+0000"}, NOW)
+    future = mapper.event({"Id": "00U000000000002", "ActivityDateTime": "2026-12-01T10:00:00.000+0000"}, NOW)
+    assert past.kind is ActivityKind.MEETING and past.done and not future.done
+
+
+def test_only_responded_members_of_mapped_campaign_types_are_events(mapper):
+    member = {
+        "HasResponded": True,
+        "CreatedDate": "2026-10-01T10:00:00.000+0000",
+        "FirstRespondedDate": "2026-10-01",
+        "Campaign": {"Type": "Webinar", "Name": "SIEM webinar"},
+    }
+    event = mapper.campaign_event(member)
+    assert (event.type, event.at, event.source) == (
+        "webinar",
+        datetime(2026, 10, 1, 10, tzinfo=timezone.utc),
+        "SIEM webinar",
+    )
+    later = mapper.campaign_event({**member, "FirstRespondedDate": "2026-10-09"})
+    assert later.at == datetime(2026, 10, 9, tzinfo=timezone.utc)  # invited first, responded days later
+    assert mapper.campaign_event({**member, "HasResponded": False}) is None
+    assert mapper.campaign_event({**member, "Campaign": {"Type": "Partners"}}) is None
+
+
+def test_opportunities_map_status_stage_and_recurrence(mapper):
+    role = {
+        "OpportunityId": "006000000000001",
+        "Opportunity": {
+            "Id": "006000000000001AAA",
+            "StageName": "Closed Won",
+            "IsWon": True,
+            "IsClosed": True,
+            "Amount": 1200,
+            "CloseDate": "2026-09-30",
+            "Type": "Renewal",
+            "Contract_Term_Months__c": 12.0,
+        },
+    }
+    deal = mapper.deal(role)
+    assert (deal.status, deal.stage, deal.crm_stage) == (DealStatus.WON, PipelineStage.CLOSING, "Closed Won")
+    assert (deal.recurring, deal.contract_months, deal.close_date) == (True, 12, date(2026, 9, 30))
+    lost = mapper.deal(
+        {**role, "Opportunity": {**role["Opportunity"], "IsWon": False, "Type": "Partner Deal"}}
+    )
+    assert lost.status is DealStatus.LOST and lost.recurring is None
+    open_ = mapper.deal(
+        {
+            **role,
+            "Opportunity": {
+                **role["Opportunity"],
+                "IsClosed": False,
+                "IsWon": False,
+                "StageName": "Negotiation/Review",
+                "Type": "New Business",
+            },
+        }
+    )
+    assert (open_.status, open_.stage, open_.recurring) == (DealStatus.OPEN, PipelineStage.NEGOTIATION, False)
+    assert mapper.deal({"OpportunityId": "006000000000001", "Opportunity": None}) is None
+
+
+def test_canonical_values_become_salesforce_values(mapper):
+    assert native_value(CanonicalField.SCORE, 71.5) == 72
+    assert native_value(CanonicalField.SLA_BREACHED, None) is False
+    assert native_value(CanonicalField.SLA_DUE_AT, NOW) == "2026-11-02T09:00:00.000+0000"
+    assert native_value(CanonicalField.REASON, "é" * 300).endswith("…")
+    with pytest.raises(ValueError):
+        native_value(CanonicalField.SCORE, True)
+    entry, carried = native_record(
+        "Lead", "00Q000000000001AAA", {"maturity": "hot", "stage": "prospect"}, mapper.settings
+    )
+    assert entry["Rating"] == "Hot" and entry["Status"] == "Working - Contacted"
+    assert carried == {"maturity": "hot", "stage": "prospect"}
+    contact, _ = native_record("Contact", "003000000000001AAA", {"maturity": "hot"}, mapper.settings)
+    assert "Rating" not in contact and contact["Crmsync_Maturity__c"] == "hot"
+
+
+def test_settings_refuse_oversized_pages_and_plain_http():
+    with pytest.raises(ValueError, match="less than or equal to 2000"):
+        SalesforceSettings(client_id="id", refresh_token="rt", page_size=5000)
+    with pytest.raises(ValueError, match="less than or equal to 200"):
+        SalesforceSettings(client_id="id", refresh_token="rt", batch_size=201)
+    with pytest.raises(ValueError, match="https"):
+        SalesforceSettings(client_id="id", refresh_token="rt", login_url="http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="needs refresh_token"):
+        SalesforceSettings(client_id="id")
+    assert "rt-secret-value" not in repr(SalesforceSettings(client_id="id", refresh_token="rt-secret-value"))
