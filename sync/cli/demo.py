@@ -80,9 +80,8 @@ def _split_table(title: str, results: list[CrmResult], columns: tuple[str, ...],
 def work_table(results: list[CrmResult]) -> Table:
     """What the cycle cost each CRM: reads (contacts and their deals, activities, associations) and writes."""
     table = Table(title="What one full cycle took", title_justify="left")
-    for column in ("CRM", "pulled", "contacts written", "fields written", "API calls", "reads", "writes",
-                   "seconds"):
-        table.add_column(column, justify="left" if column == "CRM" else "right")
+    for column in ("CRM", "pulled", "written", "fields", "API calls", "reads", "writes", "seconds"):
+        table.add_column(column, justify="left" if column == "CRM" else "right", no_wrap=True)
     for result in results:
         s = result.summary
         calls = sum(s.api_calls.values())
