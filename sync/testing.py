@@ -384,13 +384,16 @@ class SandboxCrms:
     through the sandboxes' own helpers, and `state` is every managed field of every contact of every CRM."""
 
     def __init__(self, crms: Sequence[str] | None = None, *, contacts: int, clock: Clock,
-                 enforce_limits: bool = False, seed: int = 7) -> None:
+                 enforce_limits: bool = False, seed: int = 7,
+                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """`options`: extra constructor arguments per CRM (a Pipedrive plan, a Salesforce daily limit...)."""
         self.clock = clock
         self.sandboxes: dict[str, Any] = {}
         self.ids: dict[str, dict[str, str]] = {}  # crm -> synthetic id -> native id
         try:
             for index, (crm, factory) in enumerate(registry.sandbox_classes(crms).items()):
-                sandbox = factory(clock=clock, port=0, enforce_limits=enforce_limits, seed=seed).start()
+                extra = dict((options or {}).get(crm, {}))
+                sandbox = factory(clock=clock, port=0, enforce_limits=enforce_limits, seed=seed, **extra).start()
                 self.sandboxes[crm] = sandbox
                 people = synthetic_contacts(contacts, seed=seed, now=clock.now(), crm=crm, start=index * contacts)
                 self.ids[crm] = sandbox.seed(people)
