@@ -78,10 +78,24 @@ RUN_COUNTS = "run_counts"  # the context key holding a run's live counts (a call
 _RUN_KEYS = ("crm", "account", "run_id", RUN_COUNTS)
 
 
+class LiveCounts:
+    """A run's counts as of the moment a line is written (structlog context values are fixed when bound)."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def __call__(self) -> Mapping[str, int]:
+        return self._counts()
+
+    def __repr__(self) -> str:  # what a logger without `add_run_counts` (a test's capture) shows
+        return repr(dict(self._counts()))
+
+
 def bind_run(*, crm: str, account: str, run_id: str, counts: Callable[[], Mapping[str, int]]) -> None:
     """Tag every log line of this thread (until `unbind_run`) with the run's identity and current counts.
     `counts` is called per line, so each line shows the counts at the moment it was written."""
-    structlog.contextvars.bind_contextvars(crm=crm, account=account, run_id=run_id, **{RUN_COUNTS: counts})
+    structlog.contextvars.bind_contextvars(crm=crm, account=account, run_id=run_id,
+                                           **{RUN_COUNTS: LiveCounts(counts)})
 
 
 def unbind_run() -> None:
