@@ -41,6 +41,10 @@ DAILY_BASE_TOKENS = 30_000
 DAILY_MULTIPLIER = {Plan.LITE: 1, Plan.GROWTH: 2, Plan.PREMIUM: 5, Plan.ULTIMATE: 7}
 
 
+def effective_daily_tokens(plan: Plan, seats: int) -> int:
+    return DAILY_BASE_TOKENS * DAILY_MULTIPLIER[plan] * seats
+
+
 class FieldSpec(BaseModel):
     """One custom person field crmsync writes: its name in Pipedrive and how the value is stored."""
 
@@ -199,4 +203,4 @@ class PipedriveSettings(BaseModel):
     def effective_daily_budget(self) -> int:
         if self.daily_token_budget is not None:
             return self.daily_token_budget
-        return DAILY_BASE_TOKENS * DAILY_MULTIPLIER[self.plan] * self.seats
+        return effective_daily_tokens(self.plan, self.seats)
