@@ -67,7 +67,7 @@ class PipedriveSandbox:
 
     def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False, seed: int = 7,
                  plan: Plan = Plan.LITE, seats: int = 1, daily_tokens: int | None = None,
-                 burst: int | None = None) -> None:
+                 burst: int | None = None, record_exchanges: bool = False) -> None:
         self.clock: Clock = clock or FrozenClock(SANDBOX_EPOCH)
         self.seed_value = seed
         self.port = port
@@ -83,12 +83,13 @@ class PipedriveSandbox:
                              daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
                              enforce=enforce_limits)
         self._server: SandboxServer | None = None
+        self._app = PipedriveApp(self.store, self.credentials_, self.limits, on_refresh=self._token_refreshed,
+                                 record_exchanges=record_exchanges)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        app = PipedriveApp(self.store, self.credentials_, self.limits, on_refresh=self._token_refreshed)
-        self._server = SandboxServer(app, style=PipedriveStyle(), port=self.port,
+        self._server = SandboxServer(self._app, style=PipedriveStyle(), port=self.port,
                                      is_authenticated_call=lambda r: r.path != "/oauth/token")
         self._server.start()
         return self
@@ -120,6 +121,11 @@ class PipedriveSandbox:
     @property
     def requests(self) -> RequestLog:
         return self._running().requests
+
+    @property
+    def exchanges(self) -> list[tuple[Request, Response]]:
+        """Requests the app answered with its responses (only with `record_exchanges=True`)."""
+        return list(self._app.exchanges or [])
 
     def _token_refreshed(self) -> None:
         """A new access token is valid again: an injected `expire_token_after` applied to the old one."""

@@ -175,8 +175,10 @@ class PipedriveApp:
     """The WSGI application; `store`, `credentials` and `limits` are shared with the sandbox facade."""
 
     def __init__(self, store: PipedriveStore, credentials: Credentials, limits: Limits,
-                 on_refresh: Callable[[], None]) -> None:
+                 on_refresh: Callable[[], None], *, record_exchanges: bool = False) -> None:
         self.store = store
+        # (request, response) pairs the app answered, for validating responses against the OpenAPI files
+        self.exchanges: list[tuple[Request, Response]] | None = [] if record_exchanges else None
         self.credentials = credentials
         self.limits = limits
         self._on_refresh = on_refresh
@@ -202,7 +204,11 @@ class PipedriveApp:
         request = environ.get("werkzeug.request")
         if not isinstance(request, Request):
             request = Request(environ)
-        return self.dispatch(request)(environ, start_response)
+        response = self.dispatch(request)
+        if self.exchanges is not None:
+            with self._lock:
+                self.exchanges.append((request, response))
+        return response(environ, start_response)
 
     # -- auth and limits -------------------------------------------------------------------------------
 
