@@ -237,10 +237,10 @@ class PipedriveClient:
         if remaining is not None and remaining <= 0 and reset is not None and response.status_code != 429:
             self.limiter.hold_off(reset)
         daily_left = _header_number(headers, "x-daily-ratelimit-token-remaining")
-        daily_limit = _header_number(headers, "x-daily-ratelimit-token-limit")
-        if daily_left is not None:
-            self.daily.observe(int(daily_left), int(daily_limit) if daily_limit is not None else None,
-                               resets_in=seconds_to_utc_midnight(self._clock.now()))
+        local_left = self.daily.remaining
+        if daily_left is not None and (local_left is None or daily_left < local_left):
+            # the company budget is shared: when Pipedrive counts less left than our own allowance, believe it
+            self.daily.observe(int(daily_left), resets_in=seconds_to_utc_midnight(self._clock.now()))
         elif self.daily.resets_at is None:
             self.daily.observe(None, resets_in=seconds_to_utc_midnight(self._clock.now()))
         requests_left = _header_number(headers, "x-daily-requests-left")
