@@ -83,8 +83,13 @@ class _OAuthToken:
 class PipedriveClient:
     """Sends one logical API call, paced, retried and translated. Thread-safe for the daemon's worker."""
 
-    def __init__(self, settings: PipedriveSettings, *, clock: Clock | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: PipedriveSettings,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
         self._sleep = sleep
@@ -98,10 +103,12 @@ class PipedriveClient:
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": settings.user_agent, "Accept": "application/json"})
         now_s: Callable[[], float] = lambda: self._clock.now().timestamp()  # noqa: E731
-        self.limiter = SlidingWindowLimiter(settings.effective_burst(), settings.burst_window_s,
-                                            clock=now_s, sleep=sleep)
-        self.daily = DailyBudget(CRM, settings.effective_daily_budget(), reserve=settings.daily_reserve_tokens,
-                                 clock=now_s)
+        self.limiter = SlidingWindowLimiter(
+            settings.effective_burst(), settings.burst_window_s, clock=now_s, sleep=sleep
+        )
+        self.daily = DailyBudget(
+            CRM, settings.effective_daily_budget(), reserve=settings.daily_reserve_tokens, clock=now_s
+        )
         self.daily.observe(None, resets_in=seconds_to_utc_midnight(self._clock.now()))
         self._token: _OAuthToken | None = None
         if settings.api_token is not None:
@@ -118,11 +125,22 @@ class PipedriveClient:
 
     # -- public ----------------------------------------------------------------------------------------
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None, *, category: str, cost: int) -> JsonDict:
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, category: str, cost: int
+    ) -> JsonDict:
         return self.request("GET", path, params=params, category=category, cost=cost, idempotent=True)
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                json: JsonDict | None = None, category: str, cost: int, idempotent: bool) -> JsonDict:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: JsonDict | None = None,
+        category: str,
+        cost: int,
+        idempotent: bool,
+    ) -> JsonDict:
         """One logical call: paced, retried by `sync.retry`, and on an expired OAuth token refreshed and
         sent once more. Returns the parsed body of a 2xx answer."""
         if category not in CATEGORIES:
@@ -132,8 +150,9 @@ class PipedriveClient:
             return self._send(method, path, params=params, json=json, category=category, cost=cost)
 
         def with_retries() -> JsonDict:
-            return retry.call(attempt, idempotent=idempotent, sleep=self._sleep,
-                              attempts=self.settings.retry_attempts)
+            return retry.call(
+                attempt, idempotent=idempotent, sleep=self._sleep, attempts=self.settings.retry_attempts
+            )
 
         try:
             return with_retries()
@@ -144,8 +163,9 @@ class PipedriveClient:
             try:
                 return with_retries()
             except AuthExpired as again:
-                raise AuthFailed("Pipedrive rejected a freshly refreshed OAuth token", crm=CRM,
-                                 status=again.status) from None
+                raise AuthFailed(
+                    "Pipedrive rejected a freshly refreshed OAuth token", crm=CRM, status=again.status
+                ) from None
 
     def refresh_access_token(self) -> None:
         """`POST {oauth_url}/oauth/token` with grant_type=refresh_token; adopts a rotated refresh token."""
@@ -156,24 +176,34 @@ class PipedriveClient:
         self.api_calls["setup"] += 1
         try:
             response = self.session.post(
-                url, data={"grant_type": "refresh_token", "refresh_token": self._refresh_token},
+                url,
+                data={"grant_type": "refresh_token", "refresh_token": self._refresh_token},
                 auth=(oauth.client_id, oauth.client_secret.get_secret_value()),
                 headers={"x-api-token": None, "Authorization": None},  # type: ignore[dict-item]
-                timeout=self.settings.timeout_s)
+                timeout=self.settings.timeout_s,
+            )
         except requests.RequestException as exc:
-            raise TransientError("Pipedrive OAuth token endpoint unreachable", crm=CRM,
-                                 detail=type(exc).__name__) from None
+            raise TransientError(
+                "Pipedrive OAuth token endpoint unreachable", crm=CRM, detail=type(exc).__name__
+            ) from None
         if response.status_code in (400, 401, 403):
-            raise AuthFailed("Pipedrive refused the OAuth refresh token: re-install the app", crm=CRM,
-                             status=response.status_code)
+            raise AuthFailed(
+                "Pipedrive refused the OAuth refresh token: re-install the app",
+                crm=CRM,
+                status=response.status_code,
+            )
         if response.status_code >= 300:
-            raise TransientError("Pipedrive OAuth token endpoint failed", crm=CRM, status=response.status_code)
+            raise TransientError(
+                "Pipedrive OAuth token endpoint failed", crm=CRM, status=response.status_code
+            )
         try:
             body = response.json()
             access = str(body["access_token"])
             expires_in = float(body.get("expires_in", 3599))
         except (ValueError, KeyError, TypeError):
-            raise TransientError("malformed answer from the Pipedrive OAuth token endpoint", crm=CRM) from None
+            raise TransientError(
+                "malformed answer from the Pipedrive OAuth token endpoint", crm=CRM
+            ) from None
         register_secret(access)
         if body.get("refresh_token"):
             self._refresh_token = str(body["refresh_token"])
@@ -196,37 +226,59 @@ class PipedriveClient:
         with self._lock:
             stale = self._token.access is None or (
                 self._token.expires_at is not None
-                and self._clock.now() >= self._token.expires_at - timedelta(seconds=oauth.refresh_margin_s))
+                and self._clock.now() >= self._token.expires_at - timedelta(seconds=oauth.refresh_margin_s)
+            )
             if stale:
                 self.refresh_access_token()
             return {"Authorization": f"Bearer {self._token.access}"}
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: JsonDict | None,
-              category: str, cost: int) -> JsonDict:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: JsonDict | None,
+        category: str,
+        cost: int,
+    ) -> JsonDict:
         headers = self._auth_headers()
         self.limiter.acquire()
         self.daily.spend(cost)
         self.api_calls[category] += 1
         try:
-            response = self.session.request(method, f"{self.base_url}{path}", params=params, json=json,
-                                            headers=headers, timeout=self.settings.timeout_s)
+            response = self.session.request(
+                method,
+                f"{self.base_url}{path}",
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=self.settings.timeout_s,
+            )
         except requests.Timeout:
-            raise TransientError(f"Pipedrive {method} {path} timed out after {self.settings.timeout_s}s",
-                                 crm=CRM) from None
+            raise TransientError(
+                f"Pipedrive {method} {path} timed out after {self.settings.timeout_s}s", crm=CRM
+            ) from None
         except requests.RequestException as exc:
-            raise TransientError(f"Pipedrive {method} {path}: connection failed", crm=CRM,
-                                 detail=type(exc).__name__) from None
+            raise TransientError(
+                f"Pipedrive {method} {path}: connection failed", crm=CRM, detail=type(exc).__name__
+            ) from None
         self._observe(response)
         if response.status_code >= 300:
             raise self._translate(response, method, path)
         try:
             body = response.json()
         except ValueError:
-            raise TransientError(f"Pipedrive {method} {path} answered malformed JSON", crm=CRM,
-                                 status=response.status_code) from None
+            raise TransientError(
+                f"Pipedrive {method} {path} answered malformed JSON", crm=CRM, status=response.status_code
+            ) from None
         if not isinstance(body, dict) or body.get("success") is False:
-            raise PermanentError(f"Pipedrive {method} {path} answered without success", crm=CRM,
-                                 status=response.status_code, detail=_error_text(body))
+            raise PermanentError(
+                f"Pipedrive {method} {path} answered without success",
+                crm=CRM,
+                status=response.status_code,
+                detail=_error_text(body),
+            )
         return body
 
     def _observe(self, response: requests.Response) -> None:
@@ -259,14 +311,23 @@ class PipedriveClient:
             return self._rate_limited(response, where, body)
         if status == 403 and body is None:
             # Cloudflare's HTML block page after ignored 429s: a throttle, not a permission problem.
-            return RateLimited(f"{where}: blocked by Cloudflare after repeated 429s", crm=CRM,
-                               retry_after=self.settings.cloudflare_block_wait_s, status=403)
+            return RateLimited(
+                f"{where}: blocked by Cloudflare after repeated 429s",
+                crm=CRM,
+                retry_after=self.settings.cloudflare_block_wait_s,
+                status=403,
+            )
         if status == 401:
             if self._token is not None:
-                return AuthExpired(f"{where}: OAuth access token expired or revoked", crm=CRM, status=401,
-                                   detail=detail)
-            return AuthFailed(f"{where}: the API token was rejected (revoked, or wrong company)", crm=CRM,
-                              status=401, detail=detail)
+                return AuthExpired(
+                    f"{where}: OAuth access token expired or revoked", crm=CRM, status=401, detail=detail
+                )
+            return AuthFailed(
+                f"{where}: the API token was rejected (revoked, or wrong company)",
+                crm=CRM,
+                status=401,
+                detail=detail,
+            )
         if status >= 500:
             return TransientError(f"{where} failed with HTTP {status}", crm=CRM, status=status, detail=detail)
         return PermanentError(f"{where} rejected with HTTP {status}", crm=CRM, status=status, detail=detail)
@@ -277,13 +338,25 @@ class PipedriveClient:
         if daily_left is not None and daily_left <= 0:
             wait = seconds_to_utc_midnight(self._clock.now())
             self.daily.observe(0, resets_in=wait)
-            return RateLimited(f"{where}: the company's daily token budget is spent", crm=CRM,
-                               retry_after=wait, scope="daily", detail=_error_text(body))
+            return RateLimited(
+                f"{where}: the company's daily token budget is spent",
+                crm=CRM,
+                retry_after=wait,
+                scope="daily",
+                detail=_error_text(body),
+            )
         retry_after = _header_number(headers, "retry-after")
         reset = _header_number(headers, "x-ratelimit-reset")
-        wait = retry_after if retry_after is not None else (reset if reset is not None else
-                                                            self.settings.burst_window_s)
+        wait = (
+            retry_after
+            if retry_after is not None
+            else (reset if reset is not None else self.settings.burst_window_s)
+        )
         self.limiter.hold_off(wait)
-        return RateLimited(f"{where}: burst limit reached", crm=CRM, retry_after=wait, scope="burst",
-                           detail=_error_text(body))
-
+        return RateLimited(
+            f"{where}: burst limit reached",
+            crm=CRM,
+            retry_after=wait,
+            scope="burst",
+            detail=_error_text(body),
+        )

@@ -47,12 +47,12 @@ from connectors.pipedrive.mapping import (
     FieldCatalog,
     ValueRejected,
     activity_person_ids,
-    encode_value,
-    labels_after,
     activity_to_neutral,
     deal_to_neutral,
     default_stage_map,
+    encode_value,
     format_rfc3339,
+    labels_after,
     parse_time,
     person_to_contact,
 )
@@ -67,7 +67,16 @@ from connectors.pipedrive.paging import (
 )
 from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
 from sync.clock import Clock, SystemClock
-from sync.contract import Budget, CanonicalField, FieldSetupReport, FieldUpdate, FieldValue, Health, PullPage, PushResult
+from sync.contract import (
+    Budget,
+    CanonicalField,
+    FieldSetupReport,
+    FieldUpdate,
+    FieldValue,
+    Health,
+    PullPage,
+    PushResult,
+)
 from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError, TransientError
 from sync.model import Activity, Contact, Deal, PipelineStage, Stage
 
@@ -76,6 +85,15 @@ log = structlog.get_logger("crmsync.pipedrive")
 Seen = tuple[str, int, str]
 RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
 CANONICAL = frozenset(str(f) for f in CanonicalField)
+
+
+def changed_values(update: FieldUpdate) -> dict[str, FieldValue]:
+    """The values that differ from what the engine says the CRM holds (`previous`): only those are sent."""
+    return {
+        name: value
+        for name, value in update.values.items()
+        if name not in update.previous or update.previous[name] != value
+    }
 
 
 class _Window:
@@ -93,8 +111,14 @@ class PipedriveConnector:
 
     crm = CRM
 
-    def __init__(self, settings: PipedriveSettings, *, account: str = "default", clock: Clock = SystemClock(),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: PipedriveSettings,
+        *,
+        account: str = "default",
+        clock: Clock = SystemClock(),  # noqa: B008 - the constructor signature every connector shares
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.account = account
         self._clock = clock
@@ -113,9 +137,14 @@ class PipedriveConnector:
         if self._catalog is None or refresh:
             limit = self.settings.fields_page_size
             rows: list[dict[str, Any]] = []
-            for page in OffsetPaginator(lambda start: self.client.get(
-                    f"{self.settings.v1_prefix}/personFields", {"start": start, "limit": limit},
-                    category="setup", cost=COST_V1_LIST)):
+            for page in OffsetPaginator(
+                lambda start: self.client.get(
+                    f"{self.settings.v1_prefix}/personFields",
+                    {"start": start, "limit": limit},
+                    category="setup",
+                    cost=COST_V1_LIST,
+                )
+            ):
                 rows.extend(page)
             self._catalog = FieldCatalog.from_api(rows)
         return self._catalog
@@ -123,9 +152,14 @@ class PipedriveConnector:
     def _stages(self) -> dict[int, PipelineStage]:
         if self._stage_map is None:
             rows: list[dict[str, Any]] = []
-            for page in CursorPaginator(lambda cursor: self.client.get(
-                    "/api/v2/stages", {"limit": self.settings.page_size, **({"cursor": cursor} if cursor else {})},
-                    category="setup", cost=COST_V2_STAGES)):
+            for page in CursorPaginator(
+                lambda cursor: self.client.get(
+                    "/api/v2/stages",
+                    {"limit": self.settings.page_size, **({"cursor": cursor} if cursor else {})},
+                    category="setup",
+                    cost=COST_V2_STAGES,
+                )
+            ):
                 rows.extend(page)
             self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
             self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
@@ -134,8 +168,11 @@ class PipedriveConnector:
     def _written_specs(self) -> dict[str, FieldSpec]:
         specs = {str(k): v for k, v in self.settings.write_fields.items()}
         if self.settings.override_stage_field:
-            specs["override_stage"] = FieldSpec(name=self.settings.override_stage_field, field_type="enum",
-                                                options=tuple(str(s) for s in Stage))
+            specs["override_stage"] = FieldSpec(
+                name=self.settings.override_stage_field,
+                field_type="enum",
+                options=tuple(str(s) for s in Stage),
+            )
         return specs
 
     def ensure_fields(self) -> FieldSetupReport:
@@ -153,7 +190,9 @@ class PipedriveConnector:
                 continue
             existing.append(spec.name)
             if found.field_type != spec.field_type:
-                problems.append(f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}")
+                problems.append(
+                    f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}"
+                )
             missing = [o for o in spec.options if found.option_id(o) is None]
             if missing:
                 problems.append(f"field {spec.name!r} lacks options {missing}")
@@ -172,12 +211,15 @@ class PipedriveConnector:
             body["options"] = [{"label": label} for label in spec.options]
         path = f"{self.settings.v1_prefix}/personFields"
         try:
-            self.client.request("POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False)
+            self.client.request(
+                "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
+            )
         except TransientError:
             # the create may have landed before the failure: look before sending it again
             if self.field_catalog(refresh=True).named(spec.name) is None:
-                self.client.request("POST", path, json=body, category="setup", cost=COST_V1_CREATE,
-                                    idempotent=False)
+                self.client.request(
+                    "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
+                )
 
     # -- pull ------------------------------------------------------------------------------------------
 
@@ -201,7 +243,9 @@ class PipedriveConnector:
             nonlocal calls_before
             total = sum(self.api_calls.values())
             made, calls_before = total - calls_before, total
-            return PullPage(contacts=contacts, cursor=cursor_mark.encode(), deleted_ids=deleted, api_calls=made)
+            return PullPage(
+                contacts=contacts, cursor=cursor_mark.encode(), deleted_ids=deleted, api_calls=made
+            )
 
         if mark.phase == PHASE_PERSONS:
             paginator = CursorPaginator(lambda c: self._persons_page(mark, c))
@@ -211,7 +255,11 @@ class PipedriveConnector:
                 deleted: list[str] = []
                 for row in rows:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
-                    if (updated == mark.after_time and pid in mark.after_ids) or ("p", pid, updated) in mark.seen:
+                    if (updated == mark.after_time and pid in mark.after_ids) or (
+                        "p",
+                        pid,
+                        updated,
+                    ) in mark.seen:
                         continue  # emitted before a resume, or in the previous window's overlap
                     emitted.add(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
@@ -224,8 +272,11 @@ class PipedriveConnector:
                         fresh.append(row)
                 contacts = self._contacts(fresh, catalog, window)
                 if not paginator.done:
-                    yield page(contacts, deleted,
-                               mark.moved(after_time=after_time, after_ids=tuple(sorted(after_ids))))
+                    yield page(
+                        contacts,
+                        deleted,
+                        mark.moved(after_time=after_time, after_ids=tuple(sorted(after_ids))),
+                    )
                     continue
                 mark = mark.moved(phase=PHASE_TRIGGERED, after_time=None, after_ids=(), after_id=0)
                 final = not self._pending(window, emitted, mark)
@@ -244,8 +295,14 @@ class PipedriveConnector:
     def _pending(self, window: _Window, emitted: set[int], mark: Bookmark) -> list[int]:
         return sorted(pid for pid in window.triggered - emitted if pid > mark.after_id)
 
-    def _triggered(self, mark: Bookmark, window: _Window, emitted: set[int], catalog: FieldCatalog,
-                   page: Callable[[list[Contact], list[str], Bookmark], PullPage]) -> Iterator[PullPage]:
+    def _triggered(
+        self,
+        mark: Bookmark,
+        window: _Window,
+        emitted: set[int],
+        catalog: FieldCatalog,
+        page: Callable[[list[Contact], list[str], Bookmark], PullPage],
+    ) -> Iterator[PullPage]:
         pending = self._pending(window, emitted, mark)
         per_page = max(self.settings.page_size // self.settings.ids_per_call, 1) * self.settings.ids_per_call
         batches = list(chunked(pending, per_page))
@@ -255,19 +312,29 @@ class PipedriveConnector:
         for index, batch in enumerate(batches):
             contacts: list[Contact] = []
             for ids in chunked(batch, self.settings.ids_per_call):
-                body = self.client.get("/api/v2/persons", {"ids": ",".join(map(str, ids)),
-                                                           "include_fields": ",".join(INCLUDE_FIELDS)},
-                                       category="contacts", cost=COST_V2_LIST)
-                rows = [row for row in body.get("data") or []
-                        if int(row["id"]) not in emitted and not self._in_window(row, mark)]
+                body = self.client.get(
+                    "/api/v2/persons",
+                    {"ids": ",".join(map(str, ids)), "include_fields": ",".join(INCLUDE_FIELDS)},
+                    category="contacts",
+                    cost=COST_V2_LIST,
+                )
+                rows = [
+                    row
+                    for row in body.get("data") or []
+                    if int(row["id"]) not in emitted and not self._in_window(row, mark)
+                ]
                 contacts.extend(self._contacts(rows, catalog, window))
             last = index == len(batches) - 1
             yield page(contacts, [], self._finish(mark, window) if last else mark.moved(after_id=batch[-1]))
 
     def _persons_page(self, mark: Bookmark, api_cursor: str | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"sort_by": "update_time", "sort_direction": "asc",
-                                  "limit": self.settings.page_size, "include_fields": ",".join(INCLUDE_FIELDS),
-                                  "updated_until": mark.until}
+        params: dict[str, Any] = {
+            "sort_by": "update_time",
+            "sort_direction": "asc",
+            "limit": self.settings.page_size,
+            "include_fields": ",".join(INCLUDE_FIELDS),
+            "updated_until": mark.until,
+        }
         since = mark.after_time or mark.since
         if since:
             params["updated_since"] = since
@@ -275,13 +342,17 @@ class PipedriveConnector:
             params["cursor"] = api_cursor
         return self.client.get("/api/v2/persons", params, category="contacts", cost=COST_V2_LIST)
 
-    def _list_window(self, path: str, mark: Bookmark, category: str,
-                     extra: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _list_window(
+        self, path: str, mark: Bookmark, category: str, extra: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
         base: dict[str, Any] = {"limit": self.settings.page_size, "updated_until": mark.until, **extra}
         if mark.since:
             base["updated_since"] = mark.since
-        for rows in CursorPaginator(lambda cursor: self.client.get(
-                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=COST_V2_LIST)):
+        for rows in CursorPaginator(
+            lambda cursor: self.client.get(
+                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=COST_V2_LIST
+            )
+        ):
             yield from rows
 
     def _prefetch(self, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> _Window:
@@ -317,26 +388,48 @@ class PipedriveConnector:
     @staticmethod
     def _in_window(row: dict[str, Any], mark: Bookmark) -> bool:
         """True when the persons stream of this window carries the row (so the `ids=` look-up skips it)."""
-        updated, since, until = parse_time(row.get("update_time")), parse_time(mark.since), parse_time(mark.until)
-        return updated is not None and until is not None and (since is None or since <= updated) and updated < until
+        updated, since, until = (
+            parse_time(row.get("update_time")),
+            parse_time(mark.since),
+            parse_time(mark.until),
+        )
+        return (
+            updated is not None
+            and until is not None
+            and (since is None or since <= updated)
+            and updated < until
+        )
 
     def _contacts(self, rows: list[dict[str, Any]], catalog: FieldCatalog, window: _Window) -> list[Contact]:
         """Rows to contacts; organization names resolved first in `ids=` batches and cached."""
         if self.settings.resolve_organizations:
-            missing = sorted({int(r["org_id"]) for r in rows if r.get("org_id") is not None} - set(self._org_names))
+            missing = sorted(
+                {int(r["org_id"]) for r in rows if r.get("org_id") is not None} - set(self._org_names)
+            )
             for ids in chunked(missing, self.settings.ids_per_call):
-                body = self.client.get("/api/v2/organizations", {"ids": ",".join(map(str, ids))},
-                                       category="associations", cost=COST_V2_LIST)
+                body = self.client.get(
+                    "/api/v2/organizations",
+                    {"ids": ",".join(map(str, ids))},
+                    category="associations",
+                    cost=COST_V2_LIST,
+                )
                 for org in body.get("data") or []:
                     self._org_names[int(org["id"])] = str(org.get("name") or "")
         contacts = []
         for row in rows:
             pid = int(row["id"])
             self._labels[pid] = [int(i) for i in row.get("label_ids") or []]
-            contacts.append(person_to_contact(
-                row, catalog=catalog, settings=self.settings, account=self.account,
-                deals=window.deals.get(pid, ()), activities=window.activities.get(pid, ()),
-                org_names=self._org_names))
+            contacts.append(
+                person_to_contact(
+                    row,
+                    catalog=catalog,
+                    settings=self.settings,
+                    account=self.account,
+                    deals=window.deals.get(pid, ()),
+                    activities=window.activities.get(pid, ()),
+                    org_names=self._org_names,
+                )
+            )
         return contacts
 
     # -- push, health ----------------------------------------------------------------------------------
@@ -344,7 +437,7 @@ class PipedriveConnector:
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One PATCH per person that has something to write; one result per update, in input order. A
         record Pipedrive rejects (400, 403, 404, 410, 422) is reported and the others go on."""
-        if not any(update.values for update in updates):
+        if not any(changed_values(u) for u in updates):
             return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
         catalog = self.field_catalog()
         maturity_labels = self._maturity_label_ids(catalog)
@@ -361,8 +454,14 @@ class PipedriveConnector:
                 results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
                 continue
             try:
-                self.client.request("PATCH", f"/api/v2/persons/{int(update.contact_id)}", json=body,
-                                    category="push", cost=COST_V2_UPDATE, idempotent=True)
+                self.client.request(
+                    "PATCH",
+                    f"/api/v2/persons/{int(update.contact_id)}",
+                    json=body,
+                    category="push",
+                    cost=COST_V2_UPDATE,
+                    idempotent=True,
+                )
             except PermanentError as exc:
                 if exc.status not in RECORD_STATUSES:
                     raise
@@ -376,17 +475,20 @@ class PipedriveConnector:
 
     @staticmethod
     def _failed(update: FieldUpdate, code: str, message: str) -> PushResult:
-        error = RecordError(record_id=update.contact_id, code=code, message=message,
-                            fields=tuple(sorted(update.values)))
+        error = RecordError(
+            record_id=update.contact_id, code=code, message=message, fields=tuple(sorted(update.values))
+        )
         return PushResult(contact_id=update.contact_id, ok=False, error=error)
 
-    def _patch_body(self, update: FieldUpdate, catalog: FieldCatalog,
-                    maturity_labels: dict[str, int]) -> tuple[dict[str, Any], dict[str, FieldValue]]:
+    def _patch_body(
+        self, update: FieldUpdate, catalog: FieldCatalog, maturity_labels: dict[str, int]
+    ) -> tuple[dict[str, Any], dict[str, FieldValue]]:
         if not update.contact_id.isdigit():
             raise ValueRejected(f"{update.contact_id!r} is not a Pipedrive person id")
         custom: dict[str, Any] = {}
         written: dict[str, FieldValue] = {}
-        for name, value in update.values.items():
+        values = changed_values(update)
+        for name, value in values.items():
             spec = self.settings.write_fields.get(CanonicalField(name)) if name in CANONICAL else None
             if spec is None:
                 continue  # not a field this account writes: dropped from `written`
@@ -396,34 +498,42 @@ class PipedriveConnector:
             custom[target.key], written[name] = encode_value(spec, target, value)
         body: dict[str, Any] = {"custom_fields": custom} if custom else {}
         maturity = str(CanonicalField.MATURITY)
-        if maturity_labels and maturity in update.values:
+        if maturity_labels and maturity in values:
             current = self._labels.get(int(update.contact_id), [])
-            wanted = labels_after(current, update.values[maturity], maturity_labels)
+            wanted = labels_after(current, values[maturity], maturity_labels)
             if wanted != current:
                 body["label_ids"] = wanted
-                written.setdefault(maturity, update.values[maturity])
+                written.setdefault(maturity, values[maturity])
         return body, written
 
     def _maturity_label_ids(self, catalog: FieldCatalog) -> dict[str, int]:
         if not self.settings.maturity_labels:
             return {}
         by_label = {label: option_id for option_id, label in catalog.label_options().items()}
-        return {str(m): by_label[label] for m, label in self.settings.maturity_labels.items() if label in by_label}
+        return {
+            str(m): by_label[label] for m, label in self.settings.maturity_labels.items() if label in by_label
+        }
 
     def _load_labels(self, updates: Sequence[FieldUpdate]) -> None:
         """Labels of persons not seen in a pull, read in `ids=` batches: a PATCH of `label_ids` replaces
         them all, and crmsync must keep the labels people set."""
         unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - set(self._labels))
         for ids in chunked(unknown, self.settings.ids_per_call):
-            body = self.client.get("/api/v2/persons", {"ids": ",".join(map(str, ids))},
-                                   category="contacts", cost=COST_V2_LIST)
+            body = self.client.get(
+                "/api/v2/persons", {"ids": ",".join(map(str, ids))}, category="contacts", cost=COST_V2_LIST
+            )
             for row in body.get("data") or []:
                 self._labels[int(row["id"])] = [int(i) for i in row.get("label_ids") or []]
 
     def health(self) -> Health:
-        budget = Budget(remaining=self.client.daily.remaining, limit=self.client.daily.limit, window="daily",
-                        resets_at=datetime.fromtimestamp(self.client.daily.resets_at, tz=self._clock.now().tzinfo)
-                        if self.client.daily.resets_at else None)
+        budget = Budget(
+            remaining=self.client.daily.remaining,
+            limit=self.client.daily.limit,
+            window="daily",
+            resets_at=datetime.fromtimestamp(self.client.daily.resets_at, tz=self._clock.now().tzinfo)
+            if self.client.daily.resets_at
+            else None,
+        )
         try:
             self.client.get(f"{self.settings.v1_prefix}/users/me", category="setup", cost=2)
         except (AuthFailed, AuthExpired) as exc:

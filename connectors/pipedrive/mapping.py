@@ -28,15 +28,35 @@ from typing import Any
 
 from connectors.pipedrive.settings import NO, YES, FieldSpec, PipedriveSettings
 from sync.contract import FieldValue
-from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage, Stage
+from sync.model import (
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    DealStatus,
+    EngagementEvent,
+    PipelineStage,
+    Stage,
+)
 
 CRM = "pipedrive"
 VARCHAR_MAX = 255
-INCLUDE_FIELDS = ("won_deals_count", "open_deals_count", "lost_deals_count", "done_activities_count",
-                  "undone_activities_count", "last_activity_id", "last_incoming_mail_time",
-                  "last_outgoing_mail_time")
-OPEN_STAGES = (PipelineStage.FIRST_CONTACT, PipelineStage.DISCOVERY, PipelineStage.PROPOSAL,
-               PipelineStage.NEGOTIATION)
+INCLUDE_FIELDS = (
+    "won_deals_count",
+    "open_deals_count",
+    "lost_deals_count",
+    "done_activities_count",
+    "undone_activities_count",
+    "last_activity_id",
+    "last_incoming_mail_time",
+    "last_outgoing_mail_time",
+)
+OPEN_STAGES = (
+    PipelineStage.FIRST_CONTACT,
+    PipelineStage.DISCOVERY,
+    PipelineStage.PROPOSAL,
+    PipelineStage.NEGOTIATION,
+)
 LABEL_FIELD_KEYS = ("label_ids", "label")
 
 
@@ -101,8 +121,14 @@ class FieldCatalog:
         fields = []
         for row in rows:
             options = {int(o["id"]): str(o["label"]) for o in (row.get("options") or []) if "id" in o}
-            fields.append(PersonField(key=str(row["key"]), name=str(row.get("name") or ""),
-                                      field_type=str(row.get("field_type") or ""), options=options))
+            fields.append(
+                PersonField(
+                    key=str(row["key"]),
+                    name=str(row.get("name") or ""),
+                    field_type=str(row.get("field_type") or ""),
+                    options=options,
+                )
+            )
         return cls(fields)
 
     def named(self, name: str) -> PersonField | None:
@@ -120,14 +146,15 @@ def decode_custom(spec: PersonField, raw: Any) -> Any:
     if raw is None:
         return None
     if spec.field_type == "enum":
-        option_id = raw.get("id") if isinstance(raw, dict) else raw
+        option_id: Any = raw.get("id") if isinstance(raw, dict) else raw
         label = spec.options.get(int(option_id)) if str(option_id).isdigit() else None
         if spec.is_yes_no:
             return label == YES
         return label
     if spec.field_type == "set":
-        ids = raw if isinstance(raw, list) else [raw]
-        return [spec.options.get(int(i.get("id") if isinstance(i, dict) else i), str(i)) for i in ids]
+        items = raw if isinstance(raw, list) else [raw]
+        ids: list[Any] = [i.get("id") if isinstance(i, dict) else i for i in items]
+        return [spec.options.get(int(i), str(i)) if str(i).isdigit() else str(i) for i in ids]
     if spec.field_type == "monetary" and isinstance(raw, dict):
         return raw.get("value")
     return raw
@@ -148,20 +175,24 @@ def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, Pipeline
     return mapping
 
 
-def deal_to_neutral(row: Mapping[str, Any], stage_map: Mapping[int, PipelineStage],
-                    stage_names: Mapping[int, str]) -> Deal | None:
+def deal_to_neutral(
+    row: Mapping[str, Any], stage_map: Mapping[int, PipelineStage], stage_names: Mapping[int, str]
+) -> Deal | None:
     """None for a deleted deal: it no longer counts for its person."""
     raw_status = str(row.get("status") or "open")
     if row.get("is_deleted") or raw_status == "deleted":
         return None
     status = DealStatus(raw_status) if raw_status in DealStatus.__members__.values() else DealStatus.OPEN
     stage_id = row.get("stage_id")
-    stage = PipelineStage.CLOSING if status is not DealStatus.OPEN else (
-        stage_map.get(int(stage_id)) if stage_id is not None else None)
+    stage = (
+        PipelineStage.CLOSING
+        if status is not DealStatus.OPEN
+        else (stage_map.get(int(stage_id)) if stage_id is not None else None)
+    )
     mrr = row.get("mrr")
     value = row.get("value")
     recurring = None if mrr is None else float(mrr) > 0
-    months = round(float(value) / float(mrr)) if recurring and value else None
+    months = round(float(value) / float(mrr)) if mrr is not None and recurring and value else None
     close = row.get("expected_close_date")
     return Deal(
         id=str(row["id"]),
@@ -202,9 +233,13 @@ def activity_to_neutral(row: Mapping[str, Any], settings: PipedriveSettings) -> 
     owner = row.get("owner_id")
     creator = row.get("creator_user_id")
     return Activity(
-        kind=kind, at=at, by=str(owner) if owner is not None else None, done=done,
+        kind=kind,
+        at=at,
+        by=str(owner) if owner is not None else None,
+        done=done,
         automated=creator is not None and int(creator) in settings.automation_user_ids,
-        id=str(row["id"]), subject=row.get("subject"),
+        id=str(row["id"]),
+        subject=row.get("subject"),
     )
 
 
@@ -233,9 +268,16 @@ def _profile_value(attribute: str, value: Any) -> Any:
     return str(value)
 
 
-def person_to_contact(row: Mapping[str, Any], *, catalog: FieldCatalog, settings: PipedriveSettings,
-                      account: str, deals: Sequence[Deal], activities: Sequence[Activity],
-                      org_names: Mapping[int, str]) -> Contact:
+def person_to_contact(
+    row: Mapping[str, Any],
+    *,
+    catalog: FieldCatalog,
+    settings: PipedriveSettings,
+    account: str,
+    deals: Sequence[Deal],
+    activities: Sequence[Activity],
+    org_names: Mapping[int, str],
+) -> Contact:
     custom = dict(row.get("custom_fields") or {})
     managed = {spec.name.casefold() for spec in settings.write_fields.values()}
     by_attribute = {name.casefold(): attr for attr, name in settings.profile_fields.items()}
@@ -276,15 +318,23 @@ def person_to_contact(row: Mapping[str, Any], *, catalog: FieldCatalog, settings
     org_id = row.get("org_id")
     owner = row.get("owner_id")
     return Contact(
-        crm=CRM, id=str(row["id"]), account=account, email=_primary(row.get("emails")),
+        crm=CRM,
+        id=str(row["id"]),
+        account=account,
+        email=_primary(row.get("emails")),
         owner_id=str(owner) if owner is not None else None,
-        first_name=row.get("first_name") or None, last_name=row.get("last_name") or None,
+        first_name=row.get("first_name") or None,
+        last_name=row.get("last_name") or None,
         company=org_names.get(int(org_id)) if org_id is not None else None,
         job_title=row.get("job_title") or None,
-        created_at=parse_time(row.get("add_time")), updated_at=parse_time(row.get("update_time")),
-        fields=fields, events=sorted(events, key=lambda e: e.at),
+        created_at=parse_time(row.get("add_time")),
+        updated_at=parse_time(row.get("update_time")),
+        fields=fields,
+        events=sorted(events, key=lambda e: e.at),
         activities=sorted(activities, key=lambda a: (a.at, a.id or "")),
-        deals=list(deals), override_stage=override, **profile,
+        deals=list(deals),
+        override_stage=override,
+        **profile,
     )
 
 
@@ -313,7 +363,7 @@ def encode_value(spec: FieldSpec, target: PersonField, value: FieldValue) -> tup
         raise ValueRejected(f"{spec.name}: a date is needed")
     text = format_rfc3339(value) if isinstance(value, datetime) else str(value)
     if kind == "varchar" and len(text) > VARCHAR_MAX:
-        text = text[:VARCHAR_MAX - 1] + "…"
+        text = text[: VARCHAR_MAX - 1] + "…"
         return text, text
     return text, value
 

@@ -29,8 +29,9 @@ JsonDict = dict[str, Any]
 class CursorPaginator:
     """Walks a v2 list: `fetch(cursor)` returns one parsed page; stops when `next_cursor` is null."""
 
-    def __init__(self, fetch: Callable[[str | None], JsonDict], *, start: str | None = None,
-                 max_pages: int = 1_000_000) -> None:
+    def __init__(
+        self, fetch: Callable[[str | None], JsonDict], *, start: str | None = None, max_pages: int = 1_000_000
+    ) -> None:
         self._fetch = fetch
         self._cursor = start
         self._seen: set[str] = set()
@@ -57,8 +58,11 @@ class CursorPaginator:
             else:
                 nxt = str(nxt)
                 if nxt in self._seen or nxt == self._cursor:
-                    raise TransientError("Pipedrive returned the same page cursor twice", crm=CRM,
-                                         detail=f"after {self.pages} pages")
+                    raise TransientError(
+                        "Pipedrive returned the same page cursor twice",
+                        crm=CRM,
+                        detail=f"after {self.pages} pages",
+                    )
                 self._seen.add(nxt)
                 self._cursor = nxt
                 if self.pages >= self._max_pages:
@@ -98,7 +102,7 @@ def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
     if size <= 0:
         raise ValueError("size must be positive")
     for offset in range(0, len(items), size):
-        yield list(items[offset:offset + size])
+        yield list(items[offset : offset + size])
 
 
 PHASE_DONE = "done"  # the window is complete; the next pull starts a new one at `until`
@@ -121,8 +125,13 @@ class Bookmark:
 
     def encode(self) -> str:
         raw = {
-            "v": 1, "s": self.since, "u": self.until, "p": self.phase, "at": self.after_time,
-            "ai": list(self.after_ids), "aid": self.after_id,
+            "v": 1,
+            "s": self.since,
+            "u": self.until,
+            "p": self.phase,
+            "at": self.after_time,
+            "ai": list(self.after_ids),
+            "aid": self.after_id,
             "seen": sorted([k, i, t] for k, i, t in self.seen),
         }
         packed = zlib.compress(json.dumps(raw, separators=(",", ":")).encode(), 9)
@@ -138,13 +147,20 @@ class Bookmark:
             payload = cursor[4:]
             raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
             return cls(
-                since=raw["s"], until=raw["u"], phase=str(raw["p"]), after_time=raw["at"],
-                after_ids=tuple(int(i) for i in raw["ai"]), after_id=int(raw["aid"]),
+                since=raw["s"],
+                until=raw["u"],
+                phase=str(raw["p"]),
+                after_time=raw["at"],
+                after_ids=tuple(int(i) for i in raw["ai"]),
+                after_id=int(raw["aid"]),
                 seen=frozenset((str(k), int(i), str(t)) for k, i, t in raw["seen"]),
             )
         except (ValueError, KeyError, TypeError, zlib.error) as exc:
-            raise PermanentError("the Pipedrive sync cursor is not one this connector wrote", crm=CRM,
-                                 detail=type(exc).__name__) from None
+            raise PermanentError(
+                "the Pipedrive sync cursor is not one this connector wrote",
+                crm=CRM,
+                detail=type(exc).__name__,
+            ) from None
 
     def moved(self, **changes: Any) -> Bookmark:
         return replace(self, **changes)

@@ -74,7 +74,9 @@ DEFAULT_WRITE_FIELDS: dict[CanonicalField, FieldSpec] = {
     CanonicalField.MATURITY: _enum("crmsync maturity", ("cold", "warm", "hot")),
     CanonicalField.CLIENT_KIND: _enum("crmsync client kind", ("one_off", "recurring")),
     CanonicalField.CRITERIA_MET: FieldSpec(name="crmsync criteria met", field_type="varchar"),
-    CanonicalField.SLA_STATUS: _enum("crmsync SLA status", ("not_started", "running", "met", "breached", "late")),
+    CanonicalField.SLA_STATUS: _enum(
+        "crmsync SLA status", ("not_started", "running", "met", "breached", "late")
+    ),
     CanonicalField.SLA_DUE_AT: FieldSpec(name="crmsync SLA due at", field_type="varchar"),
     CanonicalField.SLA_BREACHED: _enum("crmsync SLA breached", (YES, NO)),
     CanonicalField.REASON: FieldSpec(name="crmsync reason", field_type="text"),
@@ -127,7 +129,8 @@ DEFAULT_MATURITY_LABELS: dict[Maturity, str] = {
 
 
 class PipedriveOAuth(BaseModel):
-    """An OAuth app installation. The access token is refreshed before `expires_in` runs out and once on a 401."""
+    """An OAuth app installation: the access token is refreshed before `expires_in` runs out, and once
+    on a 401."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -187,7 +190,9 @@ class PipedriveSettings(BaseModel):
     def _one_credential(self) -> Self:
         if (self.api_token is None) == (self.oauth is None):
             raise ValueError("set exactly one of api_token or oauth")
-        if self.maturity_labels is not None and len(set(self.maturity_labels.values())) != len(self.maturity_labels):
+        if self.maturity_labels is not None and len(set(self.maturity_labels.values())) != len(
+            self.maturity_labels
+        ):
             raise ValueError("maturity_labels must name a different label for each maturity")
         return self
 

@@ -41,8 +41,11 @@ class PipedriveStyle:
 
     def rate_limited(self, request: Request, fault: Any) -> Response:
         params = fault.params
-        headers = {"x-ratelimit-limit": str(params.get("limit", 20)), "x-ratelimit-remaining": "0",
-                   "x-ratelimit-reset": str(params.get("reset", 2))}
+        headers = {
+            "x-ratelimit-limit": str(params.get("limit", 20)),
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(params.get("reset", 2)),
+        }
         if "retry_after" in params:
             headers["Retry-After"] = str(params["retry_after"])
         if params.get("daily"):
@@ -65,9 +68,19 @@ class PipedriveSandbox:
 
     crm = "pipedrive"
 
-    def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False, seed: int = 7,
-                 plan: Plan = Plan.LITE, seats: int = 1, daily_tokens: int | None = None,
-                 burst: int | None = None, record_exchanges: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        port: int = 0,
+        enforce_limits: bool = False,
+        seed: int = 7,
+        plan: Plan = Plan.LITE,
+        seats: int = 1,
+        daily_tokens: int | None = None,
+        burst: int | None = None,
+        record_exchanges: bool = False,
+    ) -> None:
         self.clock: Clock = clock or FrozenClock(SANDBOX_EPOCH)
         self.seed_value = seed
         self.port = port
@@ -76,21 +89,35 @@ class PipedriveSandbox:
         self.store = PipedriveStore(self.clock, seed=seed)
         self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("placeholder-token")))
         self.credentials_ = Credentials(
-            api_token=f"sandbox{seed:04d}" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"[: 32],
-            client_id=f"sandbox-client-{seed}", client_secret=f"sandbox-secret-{seed:04d}-9f8e7d6c",
-            refresh_token=f"1:{seed}:2a5496a8bdd0f829dcb09dc8ba82b188f0ea4481")
-        self.limits = Limits(burst=burst or BURST_API_TOKEN[plan], window=2.0,
-                             daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
-                             enforce=enforce_limits)
+            api_token=f"sandbox{seed:04d}" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"[:32],
+            client_id=f"sandbox-client-{seed}",
+            client_secret=f"sandbox-secret-{seed:04d}-9f8e7d6c",
+            refresh_token=f"1:{seed}:2a5496a8bdd0f829dcb09dc8ba82b188f0ea4481",
+        )
+        self.limits = Limits(
+            burst=burst or BURST_API_TOKEN[plan],
+            window=2.0,
+            daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
+            enforce=enforce_limits,
+        )
         self._server: SandboxServer | None = None
-        self._app = PipedriveApp(self.store, self.credentials_, self.limits, on_refresh=self._token_refreshed,
-                                 record_exchanges=record_exchanges)
+        self._app = PipedriveApp(
+            self.store,
+            self.credentials_,
+            self.limits,
+            on_refresh=self._token_refreshed,
+            record_exchanges=record_exchanges,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        self._server = SandboxServer(self._app, style=PipedriveStyle(), port=self.port,
-                                     is_authenticated_call=lambda r: r.path != "/oauth/token")
+        self._server = SandboxServer(
+            self._app,
+            style=PipedriveStyle(),
+            port=self.port,
+            is_authenticated_call=lambda r: r.path != "/oauth/token",
+        )
         self._server.start()
         return self
 
@@ -137,26 +164,44 @@ class PipedriveSandbox:
     def settings(self, **overrides: Any) -> PipedriveSettings:
         """API-token settings for this sandbox; the limits match what it enforces."""
         values: dict[str, Any] = {
-            "base_url": self.base_url, "api_token": SecretStr(self.credentials_.api_token), "plan": self.plan,
-            "burst_limit": self.limits.burst, "daily_token_budget": self.limits.daily_tokens,
-            "automation_user_ids": frozenset({AUTOMATION_USER_ID}), **overrides}
+            "base_url": self.base_url,
+            "api_token": SecretStr(self.credentials_.api_token),
+            "plan": self.plan,
+            "burst_limit": self.limits.burst,
+            "daily_token_budget": self.limits.daily_tokens,
+            "automation_user_ids": frozenset({AUTOMATION_USER_ID}),
+            **overrides,
+        }
         return PipedriveSettings(**values)
 
     def oauth_settings(self, **overrides: Any) -> PipedriveSettings:
         """OAuth-app settings: the connector refreshes through this sandbox's `/oauth/token`."""
-        oauth = PipedriveOAuth(client_id=self.credentials_.client_id,
-                               client_secret=SecretStr(self.credentials_.client_secret),
-                               refresh_token=SecretStr(self.credentials_.refresh_token), oauth_url=self.base_url)
-        values: dict[str, Any] = {"base_url": self.base_url, "oauth": oauth, "plan": self.plan,
-                                  "burst_limit": self.limits.burst, "daily_token_budget": self.limits.daily_tokens,
-                                  "automation_user_ids": frozenset({AUTOMATION_USER_ID}), **overrides}
+        oauth = PipedriveOAuth(
+            client_id=self.credentials_.client_id,
+            client_secret=SecretStr(self.credentials_.client_secret),
+            refresh_token=SecretStr(self.credentials_.refresh_token),
+            oauth_url=self.base_url,
+        )
+        values: dict[str, Any] = {
+            "base_url": self.base_url,
+            "oauth": oauth,
+            "plan": self.plan,
+            "burst_limit": self.limits.burst,
+            "daily_token_budget": self.limits.daily_tokens,
+            "automation_user_ids": frozenset({AUTOMATION_USER_ID}),
+            **overrides,
+        }
         return PipedriveSettings(**values)
 
     def credentials(self) -> dict[str, str]:
         issued = sorted(self.credentials_.access_tokens)
-        return {"api_token": self.credentials_.api_token, "client_id": self.credentials_.client_id,
-                "client_secret": self.credentials_.client_secret,
-                "refresh_token": self.credentials_.refresh_token, **({"access_token": issued[-1]} if issued else {})}
+        return {
+            "api_token": self.credentials_.api_token,
+            "client_id": self.credentials_.client_id,
+            "client_secret": self.credentials_.client_secret,
+            "refresh_token": self.credentials_.refresh_token,
+            **({"access_token": issued[-1]} if issued else {}),
+        }
 
     # -- what a CRM user does --------------------------------------------------------------------------
 
@@ -173,7 +218,7 @@ class PipedriveSandbox:
         self._seeder.upsert_deal(int(native_id), deal)
 
     def delete_deal(self, neutral_deal_id: str) -> None:
-        """Delete a deal seeded or upserted under its neutral id (listed with `status=deleted` for 30 days)."""
+        """Delete a deal seeded or upserted under its neutral id (then listed with `status=deleted`)."""
         self._seeder.delete_deal(neutral_deal_id)
 
     def set_field(self, native_id: str, name: str, value: Any) -> None:

@@ -28,33 +28,70 @@ from connectors.sandbox.pipedrive_store import PipedriveStore, Row, StoreError
 from connectors.sandbox.server import json_response
 
 ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
-PERSON_INCLUDE = frozenset({
-    "next_activity_id", "last_activity_id", "open_deals_count", "related_open_deals_count", "closed_deals_count",
-    "related_closed_deals_count", "participant_open_deals_count", "participant_closed_deals_count",
-    "email_messages_count", "activities_count", "done_activities_count", "undone_activities_count", "files_count",
-    "notes_count", "followers_count", "won_deals_count", "related_won_deals_count", "lost_deals_count",
-    "related_lost_deals_count", "last_incoming_mail_time", "last_outgoing_mail_time", "marketing_status",
-    "doi_status", "smart_bcc_email"})
+PERSON_INCLUDE = frozenset(
+    {
+        "next_activity_id",
+        "last_activity_id",
+        "open_deals_count",
+        "related_open_deals_count",
+        "closed_deals_count",
+        "related_closed_deals_count",
+        "participant_open_deals_count",
+        "participant_closed_deals_count",
+        "email_messages_count",
+        "activities_count",
+        "done_activities_count",
+        "undone_activities_count",
+        "files_count",
+        "notes_count",
+        "followers_count",
+        "won_deals_count",
+        "related_won_deals_count",
+        "lost_deals_count",
+        "related_lost_deals_count",
+        "last_incoming_mail_time",
+        "last_outgoing_mail_time",
+        "marketing_status",
+        "doi_status",
+        "smart_bcc_email",
+    }
+)
 DEAL_STATUSES = frozenset({"open", "won", "lost", "deleted"})
-CLOUDFLARE_PAGE = ("<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>"
-                   "<h1>Sorry, you have been blocked</h1><p>You are unable to access pipedrive.com</p>"
-                   "<p>Cloudflare Ray ID: 7d1c2b3a4e5f6a7b</p></body></html>")
+CLOUDFLARE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>"
+    "<h1>Sorry, you have been blocked</h1><p>You are unable to access pipedrive.com</p>"
+    "<p>Cloudflare Ray ID: 7d1c2b3a4e5f6a7b</p></body></html>"
+)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response({"success": False, "error": message, "error_info": ERROR_INFO, "data": None,
-                          "additional_data": None}, status=status, headers=headers)
+    return json_response(
+        {"success": False, "error": message, "error_info": ERROR_INFO, "data": None, "additional_data": None},
+        status=status,
+        headers=headers,
+    )
 
 
 def unauthorized() -> Response:
-    return json_response({"success": False, "error": "unauthorized access", "errorCode": 401,
-                          "error_info": "Please check developers.pipedrive.com"}, status=401,
-                         headers={"x-401-by-gw": "true"})
+    return json_response(
+        {
+            "success": False,
+            "error": "unauthorized access",
+            "errorCode": 401,
+            "error_info": "Please check developers.pipedrive.com",
+        },
+        status=401,
+        headers={"x-401-by-gw": "true"},
+    )
 
 
 def cloudflare_block() -> Response:
-    return Response(CLOUDFLARE_PAGE, status=403, content_type="text/html; charset=UTF-8",
-                    headers={"server": "cloudflare", "cf-ray": "7d1c2b3a4e5f6a7b-AMS"})
+    return Response(
+        CLOUDFLARE_PAGE,
+        status=403,
+        content_type="text/html; charset=UTF-8",
+        headers={"server": "cloudflare", "cf-ray": "7d1c2b3a4e5f6a7b-AMS"},
+    )
 
 
 @dataclass
@@ -95,8 +132,10 @@ def token_cost(method: str, endpoint: str) -> int:
 
 
 def _encode_cursor(sort_by: str, value: Any, row_id: int, direction: str) -> str:
-    raw = json.dumps({"field": sort_by, "fieldValue": value, "sortDirection": direction, "id": row_id},
-                     separators=(",", ":"))
+    raw = json.dumps(
+        {"field": sort_by, "fieldValue": value, "sortDirection": direction, "id": row_id},
+        separators=(",", ":"),
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -108,7 +147,9 @@ def _decode_cursor(cursor: str) -> tuple[Any, int]:
         raise StoreError(400, "Invalid cursor") from None
 
 
-def _int_arg(args: Any, name: str, default: int | None = None, *, low: int = 0, high: int | None = None) -> int:
+def _int_arg(
+    args: Any, name: str, default: int | None = None, *, low: int = 0, high: int | None = None
+) -> int:
     raw = args.get(name)
     if raw is None:
         if default is None:
@@ -141,8 +182,11 @@ def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str]) -> Re
     if sort_by not in sortable or direction not in ("asc", "desc"):
         raise StoreError(400, "Invalid sort_by or sort_direction")
     since, until = _time_arg(args, "updated_since"), _time_arg(args, "updated_until")
-    selected = [r for r in rows if (since is None or r["update_time"] >= since)
-                and (until is None or r["update_time"] < until)]
+    selected = [
+        r
+        for r in rows
+        if (since is None or r["update_time"] >= since) and (until is None or r["update_time"] < until)
+    ]
 
     def key(row: Row) -> tuple[Any, int]:
         return (row["id"] if sort_by == "id" else row.get(sort_by) or "", row["id"])
@@ -174,8 +218,15 @@ def _ids_arg(args: Any) -> set[int] | None:
 class PipedriveApp:
     """The WSGI application; `store`, `credentials` and `limits` are shared with the sandbox facade."""
 
-    def __init__(self, store: PipedriveStore, credentials: Credentials, limits: Limits,
-                 on_refresh: Callable[[], None], *, record_exchanges: bool = False) -> None:
+    def __init__(
+        self,
+        store: PipedriveStore,
+        credentials: Credentials,
+        limits: Limits,
+        on_refresh: Callable[[], None],
+        *,
+        record_exchanges: bool = False,
+    ) -> None:
         self.store = store
         # (request, response) pairs the app answered, for validating responses against the OpenAPI files
         self.exchanges: list[tuple[Request, Response]] | None = [] if record_exchanges else None
@@ -238,10 +289,13 @@ class PipedriveApp:
         used = len(window) if limits.enforce else 0
         reset = math.ceil(window[0] + limits.window - now) if window and limits.enforce else 0
         spent = limits.spent if limits.enforce else 0
-        headers = {"x-ratelimit-limit": str(limits.burst), "x-ratelimit-remaining": str(max(limits.burst - used, 0)),
-                   "x-ratelimit-reset": str(max(reset, 0)),
-                   "x-daily-ratelimit-token-limit": str(limits.daily_tokens),
-                   "x-daily-ratelimit-token-remaining": str(max(limits.daily_tokens - spent, 0))}
+        headers = {
+            "x-ratelimit-limit": str(limits.burst),
+            "x-ratelimit-remaining": str(max(limits.burst - used, 0)),
+            "x-ratelimit-reset": str(max(reset, 0)),
+            "x-daily-ratelimit-token-limit": str(limits.daily_tokens),
+            "x-daily-ratelimit-token-remaining": str(max(limits.daily_tokens - spent, 0)),
+        }
         if token.startswith("api:"):
             headers["x-daily-requests-left"] = str(max(10_000 - limits.writes_today, 0))
         return headers
@@ -316,8 +370,13 @@ class PipedriveApp:
         if len(custom) > 15:
             raise StoreError(400, "custom_fields accepts at most 15 keys")
         ids, owner = _ids_arg(args), args.get("owner_id")
-        rows = [p for p in self.store.persons.values() if not p["is_deleted"]
-                and (ids is None or p["id"] in ids) and (owner is None or str(p["owner_id"]) == owner)]
+        rows = [
+            p
+            for p in self.store.persons.values()
+            if not p["is_deleted"]
+            and (ids is None or p["id"] in ids)
+            and (owner is None or str(p["owner_id"]) == owner)
+        ]
         response = list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}))
         body = json.loads(response.get_data())
         body["data"] = [self.store.person_view(row, include) for row in body["data"]]
@@ -350,16 +409,26 @@ class PipedriveApp:
         if not statuses <= DEAL_STATUSES:
             raise StoreError(400, "status must be open, won, lost or deleted")
         ids, person = _ids_arg(args), args.get("person_id")
-        rows = [d for d in self.store.deals.values() if d["status"] in statuses
-                and (ids is None or d["id"] in ids) and (person is None or str(d["person_id"]) == person)]
+        rows = [
+            d
+            for d in self.store.deals.values()
+            if d["status"] in statuses
+            and (ids is None or d["id"] in ids)
+            and (person is None or str(d["person_id"]) == person)
+        ]
         return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}))
 
     def activities(self, request: Request) -> Response:
         args = request.args
         ids, person, done = _ids_arg(args), args.get("person_id"), args.get("done")
-        rows = [a for a in self.store.activities.values() if not a["is_deleted"]
-                and (ids is None or a["id"] in ids) and (person is None or str(a["person_id"]) == person)
-                and (done is None or a["done"] == (done == "true"))]
+        rows = [
+            a
+            for a in self.store.activities.values()
+            if not a["is_deleted"]
+            and (ids is None or a["id"] in ids)
+            and (person is None or str(a["person_id"]) == person)
+            and (done is None or a["done"] == (done == "true"))
+        ]
         return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time", "due_date"}))
 
     def organizations(self, request: Request) -> Response:
@@ -368,13 +437,16 @@ class PipedriveApp:
         return list_page(rows, request.args, sortable=frozenset({"id", "update_time", "add_time"}))
 
     def stages(self, request: Request) -> Response:
-        return list_page(list(self.store.stages), request.args,
-                         sortable=frozenset({"id", "update_time", "add_time", "order_nr"}))
+        return list_page(
+            list(self.store.stages),
+            request.args,
+            sortable=frozenset({"id", "update_time", "add_time", "order_nr"}),
+        )
 
     def v1_fields_get(self, request: Request) -> Response:
         start = _int_arg(request.args, "start", 0)
         limit = _int_arg(request.args, "limit", 100, low=1, high=500)
-        rows = self.store.fields[start:start + limit]
+        rows = self.store.fields[start : start + limit]
         more = start + limit < len(self.store.fields)
         pagination: Row = {"start": start, "limit": limit, "more_items_in_collection": more}
         if more:
@@ -388,21 +460,37 @@ class PipedriveApp:
             raise StoreError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise StoreError(400, "Request body must be an object")
-        row = self.store.add_field(body.get("name"), body.get("field_type"), body.get("options") or ())
+        row = self.store.add_field(str(body.get("name") or ""), str(body.get("field_type") or ""),
+                                   body.get("options") or ())
         return json_response({"success": True, "data": row})
 
     def v1_me(self, request: Request) -> Response:
-        return json_response({"success": True, "data": {
-            "id": 1, "name": "API user", "email": "api@seller.example", "default_currency": "EUR",
-            "locale": "en_US", "lang": 1, "activated": True, "company_id": 1, "company_domain": "sandbox"}})
+        return json_response(
+            {
+                "success": True,
+                "data": {
+                    "id": 1,
+                    "name": "API user",
+                    "email": "api@seller.example",
+                    "default_currency": "EUR",
+                    "locale": "en_US",
+                    "lang": 1,
+                    "activated": True,
+                    "company_id": 1,
+                    "company_domain": "sandbox",
+                },
+            }
+        )
 
     def oauth_token(self, request: Request) -> Response:
         auth = request.authorization
         creds = self.credentials
         if auth is None or auth.username != creds.client_id or auth.password != creds.client_secret:
             return json_response({"success": False, "message": "Invalid client credentials"}, status=401)
-        if request.form.get("grant_type") != "refresh_token" or \
-                request.form.get("refresh_token") != creds.refresh_token:
+        if (
+            request.form.get("grant_type") != "refresh_token"
+            or request.form.get("refresh_token") != creds.refresh_token
+        ):
             return json_response({"success": False, "message": "Invalid grant"}, status=400)
         with self._lock:
             creds.issued += 1
@@ -410,6 +498,13 @@ class PipedriveApp:
             creds.access_tokens[access] = self.now_s() + 3599
         self._on_refresh()
         base = f"{request.scheme}://{request.host}"
-        return json_response({"access_token": access, "token_type": "Bearer", "refresh_token": creds.refresh_token,
-                              "scope": "base,contacts:full,deals:read,activities:read", "expires_in": 3599,
-                              "api_domain": base})
+        return json_response(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "refresh_token": creds.refresh_token,
+                "scope": "base,contacts:full,deals:read,activities:read",
+                "expires_in": 3599,
+                "api_domain": base,
+            }
+        )

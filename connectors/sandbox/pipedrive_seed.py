@@ -32,7 +32,7 @@ class Seeder:
     def __init__(self, store: PipedriveStore, settings: PipedriveSettings) -> None:
         self.store = store
         self.settings = settings
-        self.kind_to_type = {}
+        self.kind_to_type: dict[ActivityKind, str] = {}
         for type_key, kind in settings.activity_types.items():
             self.kind_to_type.setdefault(kind, type_key)
         self.deal_ids: dict[str, int] = {}  # neutral deal id -> native id
@@ -81,13 +81,24 @@ class Seeder:
             person_id = store.next_id("person")
             created = format_rfc3339(contact.created_at or store.clock.now())
             person: Row = {
-                "id": person_id, "name": " ".join(p for p in (contact.first_name, contact.last_name) if p),
-                "first_name": contact.first_name, "last_name": contact.last_name,
+                "id": person_id,
+                "name": " ".join(p for p in (contact.first_name, contact.last_name) if p),
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
                 "owner_id": int(contact.owner_id) if contact.owner_id else 1,
-                "org_id": store.org_for(contact.company), "add_time": created, "update_time": created,
-                "emails": [{"value": contact.email, "primary": True, "label": "work"}] if contact.email else [],
-                "phones": [], "is_deleted": False, "visible_to": 3, "label_ids": [], "picture_id": None,
-                "job_title": contact.job_title, "custom_fields": {},
+                "org_id": store.org_for(contact.company),
+                "add_time": created,
+                "update_time": created,
+                "emails": [{"value": contact.email, "primary": True, "label": "work"}]
+                if contact.email
+                else [],
+                "phones": [],
+                "is_deleted": False,
+                "visible_to": 3,
+                "label_ids": [],
+                "picture_id": None,
+                "job_title": contact.job_title,
+                "custom_fields": {},
             }
             store.persons[person_id] = person
             for attribute in PROFILE:
@@ -102,7 +113,9 @@ class Seeder:
                 self._activity(person_id, activity, stamp=activity.at)
             for deal in contact.deals:
                 self._deal(person_id, deal, stamp=deal.updated_at or deal.created_at)
-            person["update_time"] = format_rfc3339(contact.updated_at or contact.created_at or store.clock.now())
+            person["update_time"] = format_rfc3339(
+                contact.updated_at or contact.created_at or store.clock.now()
+            )
             return person_id
 
     def _set_field_value(self, person: Row, key: str, value: Any) -> None:
@@ -165,12 +178,20 @@ class Seeder:
         moment = format_rfc3339(activity.at)
         when = format_rfc3339(stamp) if stamp else store.now()
         row: Row = {
-            "id": activity_id, "subject": activity.subject or activity.kind.value,
+            "id": activity_id,
+            "subject": activity.subject or activity.kind.value,
             "type": self.kind_to_type.get(activity.kind, "task"),
             "creator_user_id": AUTOMATION_USER_ID if activity.automated else int(activity.by or 1),
-            "is_deleted": False, "add_time": when, "update_time": when, "person_id": person_id,
-            "org_id": store.persons[person_id]["org_id"], "due_date": moment[:10], "due_time": moment[11:19],
-            "duration": "", "busy": False, "done": activity.done,
+            "is_deleted": False,
+            "add_time": when,
+            "update_time": when,
+            "person_id": person_id,
+            "org_id": store.persons[person_id]["org_id"],
+            "due_date": moment[:10],
+            "due_time": moment[11:19],
+            "duration": "",
+            "busy": False,
+            "done": activity.done,
             "participants": [{"person_id": person_id, "primary": True}],
         }
         if activity.by is not None:
@@ -205,19 +226,40 @@ class Seeder:
         closed = when if deal.status is not DealStatus.OPEN else None
         mrr = None
         if deal.recurring is not None:
-            mrr = round(deal.amount / deal.contract_months, 6) if deal.recurring and deal.amount and \
-                deal.contract_months else 0.0
+            mrr = (
+                round(deal.amount / deal.contract_months, 6)
+                if deal.recurring and deal.amount and deal.contract_months
+                else 0.0
+            )
         row: Row = {
-            "id": native_id, "title": f"{person['name']} deal", "owner_id": person["owner_id"],
-            "person_id": person_id, "org_id": person["org_id"], "pipeline_id": 1,
-            "stage_id": self.stage_id_for(deal.stage, deal.status), "value": deal.amount or 0,
+            "id": native_id,
+            "title": f"{person['name']} deal",
+            "owner_id": person["owner_id"],
+            "person_id": person_id,
+            "org_id": person["org_id"],
+            "pipeline_id": 1,
+            "stage_id": self.stage_id_for(deal.stage, deal.status),
+            "value": deal.amount or 0,
             "currency": deal.currency or "EUR",
-            "add_time": format_rfc3339(deal.created_at) if deal.created_at else when, "update_time": when,
-            "stage_change_time": when, "is_deleted": False, "is_archived": False, "status": deal.status.value,
-            "probability": None, "lost_reason": None, "visible_to": 3, "close_time": closed,
+            "add_time": format_rfc3339(deal.created_at) if deal.created_at else when,
+            "update_time": when,
+            "stage_change_time": when,
+            "is_deleted": False,
+            "is_archived": False,
+            "status": deal.status.value,
+            "probability": None,
+            "lost_reason": None,
+            "visible_to": 3,
+            "close_time": closed,
             "expected_close_date": deal.close_date.isoformat() if deal.close_date else None,
-            "label_ids": [], "origin": "API", "origin_id": None, "channel": None, "channel_id": None,
-            "mrr": mrr, "arr": mrr * 12 if mrr is not None else None, "acv": None,
+            "label_ids": [],
+            "origin": "API",
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
+            "mrr": mrr,
+            "arr": mrr * 12 if mrr is not None else None,
+            "acv": None,
         }
         if deal.status is DealStatus.WON:
             row["won_time"] = closed

@@ -22,8 +22,27 @@ from sync.clock import Clock
 Row = dict[str, Any]
 DEFAULT_LABELS = ("Customer", "Hot lead", "Warm lead", "Cold lead")
 DEFAULT_STAGES = ("Qualified", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started")
-FIELD_TYPES = frozenset({"address", "date", "daterange", "double", "enum", "monetary", "org", "people", "phone",
-                         "set", "text", "time", "timerange", "user", "varchar", "varchar_auto", "visible_to"})
+FIELD_TYPES = frozenset(
+    {
+        "address",
+        "date",
+        "daterange",
+        "double",
+        "enum",
+        "monetary",
+        "org",
+        "people",
+        "phone",
+        "set",
+        "text",
+        "time",
+        "timerange",
+        "user",
+        "varchar",
+        "varchar_auto",
+        "visible_to",
+    }
+)
 
 
 class StoreError(Exception):
@@ -54,8 +73,14 @@ class PipedriveStore:
         self.person_extra: dict[int, Row] = defaultdict(dict)  # last_incoming_mail_time & co
         self.fields: list[Row] = []
         self.stages: list[Row] = []
-        self._ids: dict[str, int] = {"person": 1, "org": 1, "deal": 1, "activity": 1, "field": 9001,
-                                     "option": 1}
+        self._ids: dict[str, int] = {
+            "person": 1,
+            "org": 1,
+            "deal": 1,
+            "activity": 1,
+            "field": 9001,
+            "option": 1,
+        }
         self._install_defaults()
 
     # -- clocks and ids --------------------------------------------------------------------------------
@@ -71,27 +96,64 @@ class PipedriveStore:
 
     def _install_defaults(self) -> None:
         stamp = _v1_time(self.clock.now())
-        system = [("name", "Name", "varchar"), ("first_name", "First name", "varchar"),
-                  ("last_name", "Last name", "varchar"), ("email", "Email", "varchar"), ("phone", "Phone", "phone"),
-                  ("owner_id", "Owner", "user"), ("org_id", "Organization", "org"),
-                  ("job_title", "Job title", "varchar")]
+        system = [
+            ("name", "Name", "varchar"),
+            ("first_name", "First name", "varchar"),
+            ("last_name", "Last name", "varchar"),
+            ("email", "Email", "varchar"),
+            ("phone", "Phone", "phone"),
+            ("owner_id", "Owner", "user"),
+            ("org_id", "Organization", "org"),
+            ("job_title", "Job title", "varchar"),
+        ]
         for order, (key, name, kind) in enumerate(system):
             self.fields.append(self._field_row(key, name, kind, None, order, stamp, edit=False))
         labels = [{"id": self.next_id("option"), "label": label, "color": "blue"} for label in DEFAULT_LABELS]
-        self.fields.append(self._field_row("label_ids", "Labels", "set", labels, len(system), stamp, edit=False))
+        self.fields.append(
+            self._field_row("label_ids", "Labels", "set", labels, len(system), stamp, edit=False)
+        )
         for order, name in enumerate(DEFAULT_STAGES, start=1):
-            self.stages.append({"id": order, "order_nr": order, "name": name, "is_deleted": False,
-                                "deal_probability": 100, "pipeline_id": 1, "is_deal_rot_enabled": False,
-                                "days_to_rotten": None, "add_time": self.now(), "update_time": self.now()})
+            self.stages.append(
+                {
+                    "id": order,
+                    "order_nr": order,
+                    "name": name,
+                    "is_deleted": False,
+                    "deal_probability": 100,
+                    "pipeline_id": 1,
+                    "is_deal_rot_enabled": False,
+                    "days_to_rotten": None,
+                    "add_time": self.now(),
+                    "update_time": self.now(),
+                }
+            )
 
-    def _field_row(self, key: str, name: str, kind: str, options: list[Row] | None, order: int, stamp: str,
-                   *, edit: bool) -> Row:
-        return {"id": self.next_id("field"), "key": key, "name": name, "order_nr": order, "field_type": kind,
-                "add_time": stamp, "update_time": stamp, "last_updated_by_user_id": 1, "created_by_user_id": 1,
-                "active_flag": True, "edit_flag": edit, "index_visible_flag": True, "details_visible_flag": True,
-                "add_visible_flag": True, "important_flag": False, "bulk_edit_allowed": True,
-                "searchable_flag": False, "filtering_allowed": True, "sortable_flag": True,
-                "mandatory_flag": False, "options": options}
+    def _field_row(
+        self, key: str, name: str, kind: str, options: list[Row] | None, order: int, stamp: str, *, edit: bool
+    ) -> Row:
+        return {
+            "id": self.next_id("field"),
+            "key": key,
+            "name": name,
+            "order_nr": order,
+            "field_type": kind,
+            "add_time": stamp,
+            "update_time": stamp,
+            "last_updated_by_user_id": 1,
+            "created_by_user_id": 1,
+            "active_flag": True,
+            "edit_flag": edit,
+            "index_visible_flag": True,
+            "details_visible_flag": True,
+            "add_visible_flag": True,
+            "important_flag": False,
+            "bulk_edit_allowed": True,
+            "searchable_flag": False,
+            "filtering_allowed": True,
+            "sortable_flag": True,
+            "mandatory_flag": False,
+            "options": options,
+        }
 
     # -- person fields ---------------------------------------------------------------------------------
 
@@ -114,7 +176,9 @@ class PipedriveStore:
 
     def field_named(self, name: str) -> Row | None:
         with self.lock:
-            return next((f for f in self.fields if f["name"].casefold() == name.casefold() and f["edit_flag"]), None)
+            return next(
+                (f for f in self.fields if f["name"].casefold() == name.casefold() and f["edit_flag"]), None
+            )
 
     def field_by_key(self, key: str) -> Row | None:
         return next((f for f in self.fields if f["key"] == key), None)
@@ -155,9 +219,17 @@ class PipedriveStore:
         with self.lock:
             if name not in self.org_by_name:
                 org_id = self.next_id("org")
-                self.orgs[org_id] = {"id": org_id, "name": name, "owner_id": 1, "add_time": self.now(),
-                                     "update_time": self.now(), "is_deleted": False, "visible_to": 3,
-                                     "label_ids": [], "custom_fields": {}}
+                self.orgs[org_id] = {
+                    "id": org_id,
+                    "name": name,
+                    "owner_id": 1,
+                    "add_time": self.now(),
+                    "update_time": self.now(),
+                    "is_deleted": False,
+                    "visible_to": 3,
+                    "label_ids": [],
+                    "custom_fields": {},
+                }
                 self.org_by_name[name] = org_id
             return self.org_by_name[name]
 
@@ -209,21 +281,32 @@ class PipedriveStore:
 
     def person_view(self, person: Row, include: Iterable[str]) -> Row:
         """A person as the v2 API renders it, with the `include_fields` counters asked for."""
-        view = {**person, "custom_fields": dict(person["custom_fields"]), "label_ids": list(person["label_ids"])}
+        view = {
+            **person,
+            "custom_fields": dict(person["custom_fields"]),
+            "label_ids": list(person["label_ids"]),
+        }
         person_id = person["id"]
-        deals = [self.deals[d] for d in self.deals_by_person.get(person_id, ()) if not self.deals[d]["is_deleted"]]
-        acts = [self.activities[a] for a in self.activities_by_person.get(person_id, ())
-                if not self.activities[a]["is_deleted"]]
+        deals = [
+            self.deals[d] for d in self.deals_by_person.get(person_id, ()) if not self.deals[d]["is_deleted"]
+        ]
+        acts = [
+            self.activities[a]
+            for a in self.activities_by_person.get(person_id, ())
+            if not self.activities[a]["is_deleted"]
+        ]
         done = [a for a in acts if a["done"]]
         counters: Row = {
             "won_deals_count": sum(d["status"] == "won" for d in deals),
             "lost_deals_count": sum(d["status"] == "lost" for d in deals),
             "open_deals_count": sum(d["status"] == "open" for d in deals),
             "closed_deals_count": sum(d["status"] in ("won", "lost") for d in deals),
-            "activities_count": len(acts), "done_activities_count": len(done),
+            "activities_count": len(acts),
+            "done_activities_count": len(done),
             "undone_activities_count": len(acts) - len(done),
             "last_activity_id": max(done, key=lambda a: (a.get("marked_as_done_time") or "", a["id"]))["id"]
-            if done else None,
+            if done
+            else None,
             "last_incoming_mail_time": self.person_extra[person_id].get("last_incoming_mail_time"),
             "last_outgoing_mail_time": self.person_extra[person_id].get("last_outgoing_mail_time"),
         }

@@ -13,8 +13,8 @@ from connectors.pipedrive.mapping import (
     PersonField,
     ValueRejected,
     activity_to_neutral,
-    decode_custom,
     deal_to_neutral,
+    decode_custom,
     default_stage_map,
     encode_value,
     labels_after,
@@ -37,15 +37,29 @@ def test_times_from_v2_and_v1():
 
 
 def test_field_names_become_snake_case_keys():
-    assert slug("Decision role") == "decision_role" and slug("  Annual revenue (EUR) ") == "annual_revenue_eur"
+    assert (
+        slug("Decision role") == "decision_role" and slug("  Annual revenue (EUR) ") == "annual_revenue_eur"
+    )
 
 
 def test_catalog_resolves_custom_fields_by_name_and_labels():
-    catalog = FieldCatalog.from_api([
-        {"key": "name", "name": "Name", "field_type": "varchar"},
-        {"key": KEY, "name": "crmsync Stage", "field_type": "enum", "options": [{"id": 5, "label": "lead"}]},
-        {"key": "label_ids", "name": "Labels", "field_type": "set", "options": [{"id": 1, "label": "Hot lead"}]},
-    ])
+    catalog = FieldCatalog.from_api(
+        [
+            {"key": "name", "name": "Name", "field_type": "varchar"},
+            {
+                "key": KEY,
+                "name": "crmsync Stage",
+                "field_type": "enum",
+                "options": [{"id": 5, "label": "lead"}],
+            },
+            {
+                "key": "label_ids",
+                "name": "Labels",
+                "field_type": "set",
+                "options": [{"id": 1, "label": "Hot lead"}],
+            },
+        ]
+    )
     assert catalog.named("CRMSYNC STAGE").key == KEY and catalog.named("Name") is None
     assert catalog.label_options() == {1: "Hot lead"}
 
@@ -72,7 +86,9 @@ def test_encoding_canonical_values():
         encode_value(DEFAULT_WRITE_FIELDS[CanonicalField.SCORE], number, True)
     due = datetime(2026, 11, 3, 10, 30, tzinfo=timezone.utc)
     text = PersonField(KEY, "due", "varchar")
-    assert encode_value(DEFAULT_WRITE_FIELDS[CanonicalField.SLA_DUE_AT], text, due)[0] == "2026-11-03T10:30:00Z"
+    assert (
+        encode_value(DEFAULT_WRITE_FIELDS[CanonicalField.SLA_DUE_AT], text, due)[0] == "2026-11-03T10:30:00Z"
+    )
     long_value, written = encode_value(DEFAULT_WRITE_FIELDS[CanonicalField.CRITERIA_MET], text, "x" * 300)
     assert len(long_value) == 255 and written == long_value
     day = PersonField(KEY, "day", "date")
@@ -90,34 +106,77 @@ def test_labels_swap_only_the_maturity_label():
 
 def test_default_stage_map_spreads_each_pipeline_over_the_open_stages():
     stages = [{"id": i, "order_nr": i, "pipeline_id": 1} for i in range(1, 6)]
-    stages += [{"id": 10, "order_nr": 1, "pipeline_id": 2}, {"id": 11, "order_nr": 2, "pipeline_id": 2},
-               {"id": 12, "order_nr": 3, "pipeline_id": 2, "is_deleted": True}]
+    stages += [
+        {"id": 10, "order_nr": 1, "pipeline_id": 2},
+        {"id": 11, "order_nr": 2, "pipeline_id": 2},
+        {"id": 12, "order_nr": 3, "pipeline_id": 2, "is_deleted": True},
+    ]
     mapping = default_stage_map(stages)
-    assert [mapping[i] for i in range(1, 6)] == [PipelineStage.FIRST_CONTACT, PipelineStage.FIRST_CONTACT,
-                                                 PipelineStage.DISCOVERY, PipelineStage.PROPOSAL,
-                                                 PipelineStage.NEGOTIATION]
-    assert mapping[10] is PipelineStage.FIRST_CONTACT and mapping[11] is PipelineStage.PROPOSAL and 12 not in mapping
+    assert [mapping[i] for i in range(1, 6)] == [
+        PipelineStage.FIRST_CONTACT,
+        PipelineStage.FIRST_CONTACT,
+        PipelineStage.DISCOVERY,
+        PipelineStage.PROPOSAL,
+        PipelineStage.NEGOTIATION,
+    ]
+    assert (
+        mapping[10] is PipelineStage.FIRST_CONTACT
+        and mapping[11] is PipelineStage.PROPOSAL
+        and 12 not in mapping
+    )
 
 
 def test_deals():
-    row = {"id": 9, "status": "won", "stage_id": 3, "value": 12000, "currency": "EUR", "mrr": 1000,
-           "expected_close_date": "2026-01-31", "add_time": "2025-01-01T00:00:00Z"}
+    row = {
+        "id": 9,
+        "status": "won",
+        "stage_id": 3,
+        "value": 12000,
+        "currency": "EUR",
+        "mrr": 1000,
+        "expected_close_date": "2026-01-31",
+        "add_time": "2025-01-01T00:00:00Z",
+    }
     deal = deal_to_neutral(row, {3: PipelineStage.DISCOVERY}, {3: "Demo Scheduled"})
-    assert deal.status is DealStatus.WON and deal.stage is PipelineStage.CLOSING and deal.crm_stage == "Demo Scheduled"
+    assert (
+        deal.status is DealStatus.WON
+        and deal.stage is PipelineStage.CLOSING
+        and deal.crm_stage == "Demo Scheduled"
+    )
     assert deal.recurring and deal.contract_months == 12 and deal.close_date == date(2026, 1, 31)
-    assert deal_to_neutral({**row, "status": "open", "mrr": None}, {3: PipelineStage.DISCOVERY}, {}).stage \
+    assert (
+        deal_to_neutral({**row, "status": "open", "mrr": None}, {3: PipelineStage.DISCOVERY}, {}).stage
         is PipelineStage.DISCOVERY
+    )
     assert deal_to_neutral({**row, "status": "deleted"}, {}, {}) is None
 
 
 def test_activities():
-    row = {"id": 4, "type": "lunch", "done": False, "due_date": "2026-11-03", "due_time": "15:00",
-           "owner_id": 1003, "creator_user_id": 900, "subject": "Lunch"}
+    row = {
+        "id": 4,
+        "type": "lunch",
+        "done": False,
+        "due_date": "2026-11-03",
+        "due_time": "15:00",
+        "owner_id": 1003,
+        "creator_user_id": 900,
+        "subject": "Lunch",
+    }
     activity = activity_to_neutral(row, SETTINGS)
-    assert activity.kind is ActivityKind.MEETING and activity.at == datetime(2026, 11, 3, 15, tzinfo=timezone.utc)
+    assert activity.kind is ActivityKind.MEETING and activity.at == datetime(
+        2026, 11, 3, 15, tzinfo=timezone.utc
+    )
     assert activity.automated and activity.by == "1003" and not activity.done
-    done = activity_to_neutral({**row, "type": "custom_x", "done": True, "creator_user_id": 1003,
-                                "marked_as_done_time": "2026-11-04T08:00:00Z"}, SETTINGS)
+    done = activity_to_neutral(
+        {
+            **row,
+            "type": "custom_x",
+            "done": True,
+            "creator_user_id": 1003,
+            "marked_as_done_time": "2026-11-04T08:00:00Z",
+        },
+        SETTINGS,
+    )
     assert done.kind is ActivityKind.TASK and done.at.day == 4 and not done.automated
     assert activity_to_neutral({**row, "is_deleted": True}, SETTINGS) is None
 

@@ -55,8 +55,11 @@ def test_offset_paginator_walks_next_start_and_detects_a_stuck_offset():
         return {"data": data, "additional_data": {"pagination": pagination}}
 
     assert list(OffsetPaginator(fetch)) == [[1, 2], [3]]
-    stuck = lambda start: {"data": [1], "additional_data": {"pagination": {  # noqa: E731
-        "more_items_in_collection": True, "next_start": 0}}}
+
+    def stuck(start: int) -> dict:
+        pagination = {"more_items_in_collection": True, "next_start": 0}
+        return {"data": [1], "additional_data": {"pagination": pagination}}
+
     with pytest.raises(TransientError, match="did not advance"):
         list(OffsetPaginator(stuck))
 
@@ -69,9 +72,15 @@ def test_chunked_respects_the_size_cap():
 
 
 def test_bookmark_round_trips_and_stays_opaque():
-    mark = Bookmark(since="2026-11-01T00:00:00Z", until="2026-11-02T09:00:00Z", phase=PHASE_PERSONS,
-                    after_time="2026-11-01T12:00:00Z", after_ids=(3, 9), after_id=0,
-                    seen=frozenset({("p", 3, "2026-11-02T08:59:30Z"), ("d", 7, "2026-11-02T08:59:59Z")}))
+    mark = Bookmark(
+        since="2026-11-01T00:00:00Z",
+        until="2026-11-02T09:00:00Z",
+        phase=PHASE_PERSONS,
+        after_time="2026-11-01T12:00:00Z",
+        after_ids=(3, 9),
+        after_id=0,
+        seen=frozenset({("p", 3, "2026-11-02T08:59:30Z"), ("d", 7, "2026-11-02T08:59:59Z")}),
+    )
     encoded = mark.encode()
     assert encoded.startswith("pd1.") and "2026" not in encoded
     assert Bookmark.decode(encoded) == mark

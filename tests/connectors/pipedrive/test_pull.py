@@ -51,7 +51,8 @@ def test_full_pull_pages_at_the_api_maximum(sandbox, make_connector):
 
 
 def test_incremental_pull_returns_what_changed_including_deal_and_activity_only_changes(
-        sandbox, make_connector, clock):
+    sandbox, make_connector, clock
+):
     contacts = list(synthetic_contacts(30))
     ids = sandbox.seed(contacts)
     connector = make_connector()
@@ -62,9 +63,15 @@ def test_incremental_pull_returns_what_changed_including_deal_and_activity_only_
     a, b, c, d = (ids[contacts[i].id] for i in (3, 4, 5, 6))
     sandbox.set_field(a, "need", "replace legacy SIEM")
     sandbox.set_field(b, "job_title", "CISO")
-    sandbox.log_activity(c, Activity(kind=ActivityKind.CALL, at=clock.now(), by="1003", id="x", subject="Call"))
-    sandbox.upsert_deal(d, Deal(id="new-deal", status=DealStatus.WON, stage=PipelineStage.CLOSING, amount=5000.0,
-                                currency="EUR"))
+    sandbox.log_activity(
+        c, Activity(kind=ActivityKind.CALL, at=clock.now(), by="1003", id="x", subject="Call")
+    )
+    sandbox.upsert_deal(
+        d,
+        Deal(
+            id="new-deal", status=DealStatus.WON, stage=PipelineStage.CLOSING, amount=5000.0, currency="EUR"
+        ),
+    )
     sandbox.delete_deal(with_deal.deals[0].id)
     clock.advance(timedelta(minutes=1))
     pages, changed = pull_all(connector, cursor)
@@ -91,7 +98,8 @@ def test_nothing_changed_means_an_empty_page_and_a_cursor_that_moves(sandbox, ma
 
 
 def test_ties_at_a_page_boundary_are_not_lost_and_the_overlap_is_not_emitted_twice(
-        sandbox, make_connector, clock):
+    sandbox, make_connector, clock
+):
     ids = list(sandbox.seed(synthetic_contacts(20)).values())
     connector = make_connector(page_size=5)
     cursor = list(connector.pull(None))[-1].cursor

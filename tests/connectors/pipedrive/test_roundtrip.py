@@ -16,8 +16,19 @@ from datetime import datetime, time, timezone
 from connectors.pipedrive.settings import DEFAULT_EVENT_DATE_FIELDS
 from sync.synthetic import synthetic_contacts
 
-PROFILE = ("email", "owner_id", "first_name", "last_name", "company", "industry", "company_size", "job_title",
-           "seniority", "country", "source")
+PROFILE = (
+    "email",
+    "owner_id",
+    "first_name",
+    "last_name",
+    "company",
+    "industry",
+    "company_size",
+    "job_title",
+    "seniority",
+    "country",
+    "source",
+)
 
 
 def seconds(moment: datetime | None) -> datetime | None:
@@ -29,17 +40,35 @@ def expected_events(contact):
     for event in contact.events:
         if event.type == "email_reply" or event.type in DEFAULT_EVENT_DATE_FIELDS:
             latest[event.type] = max(latest.get(event.type, event.at), event.at)
-    return {(kind, seconds(at) if kind == "email_reply" else datetime.combine(at.date(), time(0), timezone.utc))
-            for kind, at in latest.items()}
+    return {
+        (kind, seconds(at) if kind == "email_reply" else datetime.combine(at.date(), time(0), timezone.utc))
+        for kind, at in latest.items()
+    }
 
 
 def activity_view(activity):
-    return (activity.kind, seconds(activity.at), activity.by, activity.done, activity.automated, activity.subject)
+    return (
+        activity.kind,
+        seconds(activity.at),
+        activity.by,
+        activity.done,
+        activity.automated,
+        activity.subject,
+    )
 
 
 def deal_view(deal):
-    return (deal.status, deal.stage, deal.amount, deal.currency, deal.close_date, deal.recurring,
-            deal.contract_months, seconds(deal.created_at), seconds(deal.updated_at))
+    return (
+        deal.status,
+        deal.stage,
+        deal.amount,
+        deal.currency,
+        deal.close_date,
+        deal.recurring,
+        deal.contract_months,
+        seconds(deal.created_at),
+        seconds(deal.updated_at),
+    )
 
 
 def test_seeded_contacts_come_back_field_for_field(sandbox, make_connector):
@@ -58,7 +87,9 @@ def test_seeded_contacts_come_back_field_for_field(sandbox, make_connector):
             assert back.fields.get(key, "") == value, key
         assert {(e.type, e.at) for e in back.events} == expected_events(original)
         compared_events += len(back.events)
-        assert Counter(map(activity_view, back.activities)) == Counter(map(activity_view, original.activities))
+        assert Counter(map(activity_view, back.activities)) == Counter(
+            map(activity_view, original.activities)
+        )
         assert Counter(map(deal_view, back.deals)) == Counter(map(deal_view, original.deals))
         assert back.override_stage is None
     assert compared_events > 50  # the comparison is not vacuous
