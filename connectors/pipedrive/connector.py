@@ -255,12 +255,10 @@ class PipedriveConnector:
                 deleted: list[str] = []
                 for row in rows:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
-                    if (updated == mark.after_time and pid in mark.after_ids) or (
-                        "p",
-                        pid,
-                        updated,
-                    ) in mark.seen:
-                        continue  # emitted before a resume, or in the previous window's overlap
+                    resumed = updated == mark.after_time and pid in mark.after_ids
+                    overlap = ("p", pid, updated) in mark.seen and pid not in window.triggered
+                    if resumed or overlap:
+                        continue  # emitted before a resume, or unchanged in the previous window's overlap
                     emitted.add(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
                     after_time = updated

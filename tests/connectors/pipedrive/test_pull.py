@@ -116,6 +116,22 @@ def test_ties_at_a_page_boundary_are_not_lost_and_the_overlap_is_not_emitted_twi
     assert overlap_query["updated_since"] == [format_rfc3339(previous_until - timedelta(seconds=60))]
 
 
+def test_a_person_in_the_overlap_whose_deal_changed_since_is_pulled_again(sandbox, make_connector, clock):
+    ids = list(sandbox.seed(synthetic_contacts(3)).values())
+    connector = make_connector()
+    cursor = list(connector.pull(None))[-1].cursor
+    clock.advance(timedelta(seconds=20))
+    sandbox.set_field(ids[0], "need", "compliance audit")
+    clock.advance(timedelta(seconds=10))
+    cursor = list(connector.pull(cursor))[-1].cursor  # emits ids[0]; its update_time is now in the overlap
+    clock.advance(timedelta(seconds=10))
+    sandbox.upsert_deal(ids[0], Deal(id="late", status=DealStatus.OPEN, stage=PipelineStage.DISCOVERY, amount=9.0))
+    clock.advance(timedelta(seconds=10))
+    _, changed = pull_all(connector, cursor)
+    assert [c.id for c in changed] == [ids[0]]
+    assert [d.amount for d in changed[0].deals] == [9.0]
+
+
 def test_a_change_that_shows_up_late_inside_the_overlap_is_still_pulled(sandbox, make_connector, clock):
     ids = list(sandbox.seed(synthetic_contacts(5)).values())
     connector = make_connector()
