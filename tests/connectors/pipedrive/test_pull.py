@@ -125,7 +125,9 @@ def test_a_person_in_the_overlap_whose_deal_changed_since_is_pulled_again(sandbo
     clock.advance(timedelta(seconds=10))
     cursor = list(connector.pull(cursor))[-1].cursor  # emits ids[0]; its update_time is now in the overlap
     clock.advance(timedelta(seconds=10))
-    sandbox.upsert_deal(ids[0], Deal(id="late", status=DealStatus.OPEN, stage=PipelineStage.DISCOVERY, amount=9.0))
+    sandbox.upsert_deal(
+        ids[0], Deal(id="late", status=DealStatus.OPEN, stage=PipelineStage.DISCOVERY, amount=9.0)
+    )
     clock.advance(timedelta(seconds=10))
     _, changed = pull_all(connector, cursor)
     assert [c.id for c in changed] == [ids[0]]
