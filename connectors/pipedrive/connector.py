@@ -104,6 +104,7 @@ class _Window:
         self.activities: dict[int, list[Activity]] = collections.defaultdict(list)
         self.triggered: set[int] = set()
         self.seen_tail: set[Seen] = set()
+        self.complete = False  # a full pull: every deal and activity is in the window
 
 
 class PipedriveConnector:
@@ -357,6 +358,7 @@ class PipedriveConnector:
         window = _Window()
         tail_from = self._tail_start(mark)
         incremental = mark.since is not None
+        window.complete = not incremental
         deal_extra = {"status": "open,won,lost,deleted"} if incremental else {}
         for row in self._list_window("/api/v2/deals", mark, "deals", deal_extra):
             person = row.get("person_id")
@@ -413,6 +415,9 @@ class PipedriveConnector:
                 )
                 for org in body.get("data") or []:
                     self._org_names[int(org["id"])] = str(org.get("name") or "")
+        if self.settings.complete_history and not window.complete:
+            for row in rows:
+                self._complete_history(row, window)
         contacts = []
         for row in rows:
             pid = int(row["id"])
@@ -429,6 +434,33 @@ class PipedriveConnector:
                 )
             )
         return contacts
+
+    def _complete_history(self, row: dict[str, Any], window: _Window) -> None:
+        """All of a person's deals and activities when its counters say the window carries fewer."""
+        pid = int(row["id"])
+        deals = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
+        if deals > len(window.deals.get(pid, ())):
+            listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
+            found = (deal_to_neutral(r, self._stages(), self._stage_names) for r in listed)
+            window.deals[pid] = [deal for deal in found if deal is not None]
+        if int(row.get("activities_count") or 0) > len(window.activities.get(pid, ())):
+            known = {a.id: a for a in window.activities.get(pid, ())}
+            for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
+                activity = activity_to_neutral(listed_row, self.settings)
+                if activity is not None:
+                    known[activity.id] = activity
+            window.activities[pid] = list(known.values())
+
+    def _list_all(self, path: str, params: dict[str, Any], category: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        base = {"limit": self.settings.page_size, **params}
+        for page in CursorPaginator(
+            lambda cursor: self.client.get(
+                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=COST_V2_LIST
+            )
+        ):
+            rows.extend(page)
+        return rows
 
     # -- push, health ----------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from sync.model import (
 CRM = "pipedrive"
 VARCHAR_MAX = 255
 INCLUDE_FIELDS = (
+    "activities_count",
     "won_deals_count",
     "open_deals_count",
     "lost_deals_count",

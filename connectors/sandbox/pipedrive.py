@@ -87,7 +87,8 @@ class PipedriveSandbox:
         self.plan = plan
         self.enforce_limits = enforce_limits
         self.store = PipedriveStore(self.clock, seed=seed)
-        self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("placeholder-token")))
+        # the connector's default field names and mappings: the sandbox seeds where a default install reads
+        self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("sandbox-defaults-only")))
         self.credentials_ = Credentials(
             api_token=f"sandbox{seed:04d}" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"[:32],
             client_id=f"sandbox-client-{seed}",
@@ -226,6 +227,10 @@ class PipedriveSandbox:
 
     def delete_contact(self, native_id: str) -> None:
         self.store.delete_person(int(native_id))
+
+    def merge_contacts(self, loser_native_id: str, survivor_native_id: str) -> None:
+        """A person merged into another in the Pipedrive UI (the loser disappears from lists)."""
+        self._seeder.merge(int(loser_native_id), int(survivor_native_id))
 
     def touch_many(self, native_ids: Iterable[str]) -> str:
         """A bulk edit: every person gets the same `update_time` now (ties at a page boundary)."""

@@ -81,8 +81,9 @@ def _specs(directory: str) -> tuple[OpenAPI, OpenAPI]:
         with open(Path(directory) / name, encoding="utf-8") as handle:
             raw = yaml.load(handle, Loader=loader)
         # the files are reference data: validate traffic against them, not the files themselves (slow)
-        loaded.append(OpenAPI.from_dict(_correct(raw, in_response=False, v1=v1),
-                                        config=Config(spec_validator_cls=None)))
+        loaded.append(
+            OpenAPI.from_dict(_correct(raw, in_response=False, v1=v1), config=Config(spec_validator_cls=None))
+        )
     return loaded[0], loaded[1]
 
 

@@ -89,7 +89,7 @@ def register_setup(mock, fields=(SCORE_FIELD,)):
 def test_incremental_persons_list_with_updated_since_and_cursor():
     conn, _ = connector()
     include = (
-        "won_deals_count,open_deals_count,lost_deals_count,done_activities_count,undone_activities_count,"
+        "activities_count,won_deals_count,open_deals_count,lost_deals_count,done_activities_count,undone_activities_count,"
         "last_activity_id,last_incoming_mail_time,last_outgoing_mail_time"
     )
     window = {

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+import requests
+
 from connectors.pipedrive.mapping import format_rfc3339, parse_time
 from connectors.pipedrive.paging import PHASE_DONE, Bookmark
 from sync.contract import FieldUpdate
@@ -85,6 +87,24 @@ def test_incremental_pull_returns_what_changed_including_deal_and_activity_only_
     deal_query = queries(sandbox, "/api/v2/deals")[-1]
     assert deal_query["status"] == ["open,won,lost,deleted"] and "updated_since" in deal_query
     assert any("ids" in q for q in queries(sandbox, "/api/v2/persons"))  # deal/activity-only persons by ids=
+
+
+def test_complete_history_brings_every_deal_and_activity_of_a_changed_person(sandbox, make_connector, clock):
+    contact = next(c for c in synthetic_contacts(60) if len(c.deals) >= 2 and len(c.activities) >= 3)
+    native = sandbox.seed([contact])[contact.id]
+    connector = make_connector(complete_history=True)
+    cursor = list(connector.pull(None))[-1].cursor
+    clock.advance(timedelta(minutes=5))
+    sandbox.log_activity(
+        native, Activity(kind=ActivityKind.EMAIL, at=clock.now(), by="1001", subject="Reply")
+    )
+    clock.advance(timedelta(minutes=1))
+    before = dict(connector.api_calls)
+    _, changed = pull_all(connector, cursor)
+    assert len(changed[0].deals) == len(contact.deals)
+    assert len(changed[0].activities) == len(contact.activities) + 1
+    assert connector.api_calls["deals"] - before["deals"] == 2  # the window, then this person's deals
+    assert connector.api_calls["activities"] - before["activities"] == 2
 
 
 def test_nothing_changed_means_an_empty_page_and_a_cursor_that_moves(sandbox, make_connector, clock):
@@ -182,3 +202,38 @@ def test_the_engine_sees_the_echo_of_its_own_writes(sandbox, make_connector, clo
     _, changed = pull_all(connector, cursor)
     assert [c.id for c in changed] == [native]
     assert "crmsync_score" not in changed[0].fields  # crmsync's own fields are not inputs
+
+
+def test_a_merge_shows_as_the_survivor_changing_and_the_loser_leaving(sandbox, make_connector, clock):
+    """Pipedrive's lists do not say "merged": the survivor comes back with the loser's deals and
+    activities, and the loser is no longer listed (webhooks alone carry `merged_to_id`)."""
+    contacts = [c for c in synthetic_contacts(40) if c.deals and c.activities][:2]
+    loser, survivor = (sandbox.seed([c])[c.id] for c in contacts)
+    connector = make_connector()
+    cursor = list(connector.pull(None))[-1].cursor
+    clock.advance(timedelta(minutes=1))
+    sandbox.merge_contacts(loser, survivor)
+    clock.advance(timedelta(minutes=1))
+    pages, changed = pull_all(connector, cursor)
+    assert [c.id for c in changed] == [survivor]
+    assert len(changed[0].deals) == len(contacts[0].deals)  # the moved deals are what changed in the window
+    assert len(changed[0].activities) == len(contacts[0].activities)
+    _, everyone = pull_all(make_connector())
+    assert loser not in {c.id for c in everyone}
+
+
+def test_the_sandbox_refuses_oversize_requests_like_the_api(sandbox):
+    token = {"x-api-token": sandbox.credentials()["api_token"]}
+    base = f"{sandbox.base_url}/api/v2/persons"
+    too_many_ids = ",".join(str(i) for i in range(1, 102))
+    for query in (
+        {"limit": "501"},
+        {"ids": too_many_ids},
+        {"custom_fields": ",".join(["a" * 40] * 16)},
+        {"include_fields": "favourite_colour"},
+        {"updated_since": "2026-11-02"},
+    ):
+        answer = requests.get(base, params=query, headers=token, timeout=5)
+        assert answer.status_code == 400, query
+        assert answer.json()["success"] is False and answer.json()["error"]
+    assert requests.get(base, params={"api_token": token["x-api-token"]}, timeout=5).status_code == 401
