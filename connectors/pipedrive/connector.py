@@ -48,12 +48,13 @@ from connectors.pipedrive.mapping import (
     ValueRejected,
     activity_person_ids,
     activity_to_neutral,
+    changed_values,
     deal_to_neutral,
     default_stage_map,
-    encode_value,
     format_rfc3339,
-    labels_after,
+    maturity_label_ids,
     parse_time,
+    patch_body,
     person_to_contact,
 )
 from connectors.pipedrive.paging import (
@@ -72,7 +73,6 @@ from sync.contract import (
     CanonicalField,
     FieldSetupReport,
     FieldUpdate,
-    FieldValue,
     Health,
     PullPage,
     PushResult,
@@ -84,16 +84,6 @@ CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
 Seen = tuple[str, int, str]
 RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
-CANONICAL = frozenset(str(f) for f in CanonicalField)
-
-
-def changed_values(update: FieldUpdate) -> dict[str, FieldValue]:
-    """The values that differ from what the engine says the CRM holds (`previous`): only those are sent."""
-    return {
-        name: value
-        for name, value in update.values.items()
-        if name not in update.previous or update.previous[name] != value
-    }
 
 
 class _Window:
@@ -152,16 +142,7 @@ class PipedriveConnector:
 
     def _stages(self) -> dict[int, PipelineStage]:
         if self._stage_map is None:
-            rows: list[dict[str, Any]] = []
-            for page in CursorPaginator(
-                lambda cursor: self.client.get(
-                    "/api/v2/stages",
-                    {"limit": self.settings.page_size, **({"cursor": cursor} if cursor else {})},
-                    category="setup",
-                    cost=COST_V2_STAGES,
-                )
-            ):
-                rows.extend(page)
+            rows = self._list_all("/api/v2/stages", {}, "setup", cost=COST_V2_STAGES)
             self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
             self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
         return self._stage_map
@@ -310,18 +291,9 @@ class PipedriveConnector:
             return
         for index, batch in enumerate(batches):
             contacts: list[Contact] = []
-            for ids in chunked(batch, self.settings.ids_per_call):
-                body = self.client.get(
-                    "/api/v2/persons",
-                    {"ids": ",".join(map(str, ids)), "include_fields": ",".join(INCLUDE_FIELDS)},
-                    category="contacts",
-                    cost=COST_V2_LIST,
-                )
-                rows = [
-                    row
-                    for row in body.get("data") or []
-                    if int(row["id"]) not in emitted and not self._in_window(row, mark)
-                ]
+            include = ",".join(INCLUDE_FIELDS)
+            for found in self._by_ids("/api/v2/persons", batch, "contacts", include_fields=include):
+                rows = [r for r in found if int(r["id"]) not in emitted and not self._in_window(r, mark)]
                 contacts.extend(self._contacts(rows, catalog, window))
             last = index == len(batches) - 1
             yield page(contacts, [], self._finish(mark, window) if last else mark.moved(after_id=batch[-1]))
@@ -343,16 +315,13 @@ class PipedriveConnector:
 
     def _list_window(
         self, path: str, mark: Bookmark, category: str, extra: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
-        base: dict[str, Any] = {"limit": self.settings.page_size, "updated_until": mark.until, **extra}
-        if mark.since:
-            base["updated_since"] = mark.since
-        for rows in CursorPaginator(
-            lambda cursor: self.client.get(
-                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=COST_V2_LIST
-            )
-        ):
-            yield from rows
+    ) -> list[dict[str, Any]]:
+        params = {
+            "updated_until": mark.until,
+            **extra,
+            **({"updated_since": mark.since} if mark.since else {}),
+        }
+        return self._list_all(path, params, category)
 
     def _prefetch(self, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> _Window:
         window = _Window()
@@ -406,15 +375,8 @@ class PipedriveConnector:
             missing = sorted(
                 {int(r["org_id"]) for r in rows if r.get("org_id") is not None} - set(self._org_names)
             )
-            for ids in chunked(missing, self.settings.ids_per_call):
-                body = self.client.get(
-                    "/api/v2/organizations",
-                    {"ids": ",".join(map(str, ids))},
-                    category="associations",
-                    cost=COST_V2_LIST,
-                )
-                for org in body.get("data") or []:
-                    self._org_names[int(org["id"])] = str(org.get("name") or "")
+            for found in self._by_ids("/api/v2/organizations", missing, "associations"):
+                self._org_names.update({int(org["id"]): str(org.get("name") or "") for org in found})
         if self.settings.complete_history and not window.complete:
             for row in rows:
                 self._complete_history(row, window)
@@ -451,16 +413,26 @@ class PipedriveConnector:
                     known[activity.id] = activity
             window.activities[pid] = list(known.values())
 
-    def _list_all(self, path: str, params: dict[str, Any], category: str) -> list[dict[str, Any]]:
+    def _list_all(
+        self, path: str, params: dict[str, Any], category: str, *, cost: int = COST_V2_LIST
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         base = {"limit": self.settings.page_size, **params}
         for page in CursorPaginator(
             lambda cursor: self.client.get(
-                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=COST_V2_LIST
+                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=cost
             )
         ):
             rows.extend(page)
         return rows
+
+    def _by_ids(
+        self, path: str, ids: list[int], category: str, **extra: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """`ids=` look-ups, 100 ids a call; yields each call's rows."""
+        for chunk in chunked(ids, self.settings.ids_per_call):
+            params = {"ids": ",".join(map(str, chunk)), **extra}
+            yield self.client.get(path, params, category=category, cost=COST_V2_LIST).get("data") or []
 
     # -- push, health ----------------------------------------------------------------------------------
 
@@ -470,13 +442,18 @@ class PipedriveConnector:
         if not any(changed_values(u) for u in updates):
             return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
         catalog = self.field_catalog()
-        maturity_labels = self._maturity_label_ids(catalog)
+        maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
         if maturity_labels:
             self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values])
         results: list[PushResult] = []
         for update in updates:
             try:
-                body, written = self._patch_body(update, catalog, maturity_labels)
+                labels_now = (
+                    self._labels.get(int(update.contact_id), []) if update.contact_id.isdigit() else []
+                )
+                body, written = patch_body(
+                    update, catalog, self.settings.write_fields, labels_now, maturity_labels
+                )
             except ValueRejected as exc:
                 results.append(self._failed(update, "invalid_value", str(exc)))
                 continue
@@ -510,50 +487,14 @@ class PipedriveConnector:
         )
         return PushResult(contact_id=update.contact_id, ok=False, error=error)
 
-    def _patch_body(
-        self, update: FieldUpdate, catalog: FieldCatalog, maturity_labels: dict[str, int]
-    ) -> tuple[dict[str, Any], dict[str, FieldValue]]:
-        if not update.contact_id.isdigit():
-            raise ValueRejected(f"{update.contact_id!r} is not a Pipedrive person id")
-        custom: dict[str, Any] = {}
-        written: dict[str, FieldValue] = {}
-        values = changed_values(update)
-        for name, value in values.items():
-            spec = self.settings.write_fields.get(CanonicalField(name)) if name in CANONICAL else None
-            if spec is None:
-                continue  # not a field this account writes: dropped from `written`
-            target = catalog.named(spec.name)
-            if target is None:
-                raise ValueRejected(f"field {spec.name!r} does not exist in Pipedrive: run ensure_fields")
-            custom[target.key], written[name] = encode_value(spec, target, value)
-        body: dict[str, Any] = {"custom_fields": custom} if custom else {}
-        maturity = str(CanonicalField.MATURITY)
-        if maturity_labels and maturity in values:
-            current = self._labels.get(int(update.contact_id), [])
-            wanted = labels_after(current, values[maturity], maturity_labels)
-            if wanted != current:
-                body["label_ids"] = wanted
-                written.setdefault(maturity, values[maturity])
-        return body, written
-
-    def _maturity_label_ids(self, catalog: FieldCatalog) -> dict[str, int]:
-        if not self.settings.maturity_labels:
-            return {}
-        by_label = {label: option_id for option_id, label in catalog.label_options().items()}
-        return {
-            str(m): by_label[label] for m, label in self.settings.maturity_labels.items() if label in by_label
-        }
-
     def _load_labels(self, updates: Sequence[FieldUpdate]) -> None:
         """Labels of persons not seen in a pull, read in `ids=` batches: a PATCH of `label_ids` replaces
         them all, and crmsync must keep the labels people set."""
         unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - set(self._labels))
-        for ids in chunked(unknown, self.settings.ids_per_call):
-            body = self.client.get(
-                "/api/v2/persons", {"ids": ",".join(map(str, ids))}, category="contacts", cost=COST_V2_LIST
+        for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
+            self._labels.update(
+                {int(row["id"]): [int(i) for i in row.get("label_ids") or []] for row in found}
             )
-            for row in body.get("data") or []:
-                self._labels[int(row["id"])] = [int(i) for i in row.get("label_ids") or []]
 
     def health(self) -> Health:
         budget = Budget(
@@ -576,4 +517,4 @@ class PipedriveConnector:
         self.client.close()
 
 
-__all__ = ["PipedriveConnector", "ValueRejected"]
+__all__ = ["PipedriveConnector"]

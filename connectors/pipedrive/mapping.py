@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from connectors.pipedrive.settings import NO, YES, FieldSpec, PipedriveSettings
-from sync.contract import FieldValue
+from sync.contract import CanonicalField, FieldUpdate, FieldValue
 from sync.model import (
     Activity,
     ActivityKind,
@@ -35,6 +35,7 @@ from sync.model import (
     Deal,
     DealStatus,
     EngagementEvent,
+    Maturity,
     PipelineStage,
     Stage,
 )
@@ -59,6 +60,7 @@ OPEN_STAGES = (
     PipelineStage.NEGOTIATION,
 )
 LABEL_FIELD_KEYS = ("label_ids", "label")
+CANONICAL_NAMES = frozenset(str(f) for f in CanonicalField)
 
 
 def parse_time(raw: Any) -> datetime | None:
@@ -375,3 +377,52 @@ def labels_after(current: Sequence[int], maturity: Any, maturity_label_ids: Mapp
     kept = [label for label in current if label not in managed]
     wanted = maturity_label_ids.get(str(maturity)) if maturity is not None else None
     return kept + ([wanted] if wanted is not None else [])
+
+
+def changed_values(update: FieldUpdate) -> dict[str, FieldValue]:
+    """The values that differ from what the engine says the CRM holds (`previous`): only those are sent."""
+    return {
+        name: value
+        for name, value in update.values.items()
+        if name not in update.previous or update.previous[name] != value
+    }
+
+
+def maturity_label_ids(catalog: FieldCatalog, labels: Mapping[Maturity, str] | None) -> dict[str, int]:
+    """Maturity -> the id of its person label, for the labels that exist in the account."""
+    if not labels:
+        return {}
+    by_label = {label: option_id for option_id, label in catalog.label_options().items()}
+    return {str(m): by_label[label] for m, label in labels.items() if label in by_label}
+
+
+def patch_body(
+    update: FieldUpdate,
+    catalog: FieldCatalog,
+    write_fields: Mapping[CanonicalField, FieldSpec],
+    labels_now: Sequence[int],
+    maturity_labels: Mapping[str, int],
+) -> tuple[dict[str, Any], dict[str, FieldValue]]:
+    """The `PATCH /api/v2/persons/{id}` body for the changed values, and what it writes. Values of fields
+    this account does not write are dropped; `label_ids` only when the maturity label moves."""
+    if not update.contact_id.isdigit():
+        raise ValueRejected(f"{update.contact_id!r} is not a Pipedrive person id")
+    custom: dict[str, Any] = {}
+    written: dict[str, FieldValue] = {}
+    values = changed_values(update)
+    for name, value in values.items():
+        spec = write_fields.get(CanonicalField(name)) if name in CANONICAL_NAMES else None
+        if spec is None:
+            continue
+        target = catalog.named(spec.name)
+        if target is None:
+            raise ValueRejected(f"field {spec.name!r} does not exist in Pipedrive: run ensure_fields")
+        custom[target.key], written[name] = encode_value(spec, target, value)
+    body: dict[str, Any] = {"custom_fields": custom} if custom else {}
+    maturity = str(CanonicalField.MATURITY)
+    if maturity_labels and maturity in values:
+        wanted = labels_after(labels_now, values[maturity], maturity_labels)
+        if wanted != list(labels_now):
+            body["label_ids"] = wanted
+            written.setdefault(maturity, values[maturity])
+    return body, written
