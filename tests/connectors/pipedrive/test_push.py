@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sync.contract import CanonicalField, FieldUpdate
@@ -199,12 +200,16 @@ values_strategy = st.fixed_dictionaries(
 )
 
 
+@pytest.fixture
+def prepared(sandbox, make_connector):
+    """Three persons and a connector whose fields exist: built once per test, shared by its examples."""
+    return ready(sandbox, make_connector, count=3)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(st.tuples(st.integers(0, 2), values_strategy), min_size=1, max_size=3))
-def test_pushing_the_same_updates_twice_leaves_the_same_state(sandbox, make_connector, batch):
-    if not hasattr(sandbox, "_hypothesis_ids"):
-        sandbox._hypothesis_ids, sandbox._hypothesis_connector = ready(sandbox, make_connector, count=3)
-    ids, connector = sandbox._hypothesis_ids, sandbox._hypothesis_connector
+def test_pushing_the_same_updates_twice_leaves_the_same_state(sandbox, prepared, batch):
+    ids, connector = prepared
     updates = [FieldUpdate(contact_id=ids[i], values=v) for i, v in batch]
     first = connector.push(updates)
     state = [(sandbox.written(i), sandbox.labels(i)) for i in ids]
