@@ -10,7 +10,6 @@ here in Pipedrive's own shapes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Self
 
 from pydantic import SecretStr
@@ -19,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.pipedrive.mapping import format_rfc3339
 from connectors.pipedrive.settings import (
     BURST_API_TOKEN,
+    BURST_OAUTH,
     YES,
     PipedriveOAuth,
     PipedriveSettings,
@@ -29,10 +29,8 @@ from connectors.sandbox.pipedrive_app import Credentials, Limits, PipedriveApp, 
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
 from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
-from sync.clock import Clock, FrozenClock
+from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
-
-SANDBOX_EPOCH = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
 
 class PipedriveStyle:
@@ -81,7 +79,9 @@ class PipedriveSandbox:
         burst: int | None = None,
         record_exchanges: bool = False,
     ) -> None:
-        self.clock: Clock = clock or FrozenClock(SANDBOX_EPOCH)
+        # the wall clock by default, so a connector on the wall clock sees the sandbox's writes in its
+        # windows; tests pass the frozen clock they share with the connector
+        self.clock: Clock = clock or SystemClock()
         self.seed_value = seed
         self.port = port
         self.plan = plan
@@ -97,6 +97,7 @@ class PipedriveSandbox:
         )
         self.limits = Limits(
             burst=burst or BURST_API_TOKEN[plan],
+            oauth_burst=burst or BURST_OAUTH[plan],
             window=2.0,
             daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
             enforce=enforce_limits,
@@ -187,7 +188,7 @@ class PipedriveSandbox:
             "base_url": self.base_url,
             "oauth": oauth,
             "plan": self.plan,
-            "burst_limit": self.limits.burst,
+            "burst_limit": self.limits.oauth_burst,
             "daily_token_budget": self.limits.daily_tokens,
             "automation_user_ids": frozenset({AUTOMATION_USER_ID}),
             **overrides,

@@ -108,7 +108,8 @@ class Credentials:
 class Limits:
     """Per-token burst window and the company's daily token budget, in sandbox-clock seconds."""
 
-    burst: int
+    burst: int  # per API token
+    oauth_burst: int  # per OAuth access token (higher on every plan)
     window: float
     daily_tokens: int
     enforce: bool
@@ -280,8 +281,12 @@ class PipedriveApp:
                 return "oauth:" + token
         return None
 
+    def _burst(self, token: str) -> int:
+        return self.limits.oauth_burst if token.startswith("oauth:") else self.limits.burst
+
     def _limit_headers(self, token: str) -> dict[str, str]:
         limits = self.limits
+        burst = self._burst(token)
         window = limits.calls.setdefault(token, deque())
         now = self.now_s()
         while window and window[0] <= now - limits.window:
@@ -290,8 +295,8 @@ class PipedriveApp:
         reset = math.ceil(window[0] + limits.window - now) if window and limits.enforce else 0
         spent = limits.spent if limits.enforce else 0
         headers = {
-            "x-ratelimit-limit": str(limits.burst),
-            "x-ratelimit-remaining": str(max(limits.burst - used, 0)),
+            "x-ratelimit-limit": str(burst),
+            "x-ratelimit-remaining": str(max(burst - used, 0)),
             "x-ratelimit-reset": str(max(reset, 0)),
             "x-daily-ratelimit-token-limit": str(limits.daily_tokens),
             "x-daily-ratelimit-token-remaining": str(max(limits.daily_tokens - spent, 0)),
@@ -317,7 +322,7 @@ class PipedriveApp:
                     return cloudflare_block()
             else:
                 limits.violations[token] = 0
-            if len(window) >= limits.burst:
+            if len(window) >= self._burst(token):
                 limits.throttled_until[token] = window[0] + limits.window
                 return error_response(429, "Request over limit", headers=self._limit_headers(token))
             cost = token_cost(method, endpoint)
@@ -460,8 +465,9 @@ class PipedriveApp:
             raise StoreError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise StoreError(400, "Request body must be an object")
-        row = self.store.add_field(str(body.get("name") or ""), str(body.get("field_type") or ""),
-                                   body.get("options") or ())
+        row = self.store.add_field(
+            str(body.get("name") or ""), str(body.get("field_type") or ""), body.get("options") or ()
+        )
         return json_response({"success": True, "data": row})
 
     def v1_me(self, request: Request) -> Response:

@@ -292,8 +292,11 @@ class Seeder:
                 store.link("deal", deal_id, [survivor_id])
             for activity_id in store.activities_by_person.pop(loser_id, set()):
                 row = store.activities[activity_id]
-                row.update(person_id=survivor_id, update_time=stamp,
-                           participants=[{"person_id": survivor_id, "primary": True}])
+                row.update(
+                    person_id=survivor_id,
+                    update_time=stamp,
+                    participants=[{"person_id": survivor_id, "primary": True}],
+                )
                 store.link("activity", activity_id, [survivor_id])
             store.delete_person(loser_id)
             survivor["update_time"] = stamp
