@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -124,6 +125,13 @@ class PipedriveClient:
             self._token = _OAuthToken(access, None)
 
     # -- public ----------------------------------------------------------------------------------------
+
+    def v1(self, path: str) -> str:
+        """A v1 path on the current base URL (which an OAuth refresh may move to the company's domain)."""
+        prefix = self.settings.v1_prefix
+        if prefix is None:
+            prefix = "/v1" if urlsplit(self.base_url).hostname == "api.pipedrive.com" else "/api/v1"
+        return f"{prefix}{path}"
 
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, category: str, cost: int

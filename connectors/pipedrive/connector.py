@@ -130,7 +130,7 @@ class PipedriveConnector:
             rows: list[dict[str, Any]] = []
             for page in OffsetPaginator(
                 lambda start: self.client.get(
-                    f"{self.settings.v1_prefix}/personFields",
+                    self.client.v1("/personFields"),
                     {"start": start, "limit": limit},
                     category="setup",
                     cost=COST_V1_LIST,
@@ -191,7 +191,7 @@ class PipedriveConnector:
         body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
         if spec.options:
             body["options"] = [{"label": label} for label in spec.options]
-        path = f"{self.settings.v1_prefix}/personFields"
+        path = self.client.v1("/personFields")
         try:
             self.client.request(
                 "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
@@ -506,7 +506,7 @@ class PipedriveConnector:
             else None,
         )
         try:
-            self.client.get(f"{self.settings.v1_prefix}/users/me", category="setup", cost=2)
+            self.client.get(self.client.v1("/users/me"), category="setup", cost=2)
         except (AuthFailed, AuthExpired) as exc:
             return Health(reachable=True, authorised=False, message=exc.user_message, budget=budget)
         except ConnectorError as exc:

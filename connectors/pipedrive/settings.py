@@ -148,7 +148,8 @@ class PipedriveSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str = DEFAULT_BASE_URL  # the company domain (`https://acme.pipedrive.com`) is faster
-    v1_prefix: str = "/v1"  # the v1 spec's server path; company domains also answer /api/v1
+    # None: `/v1` on api.pipedrive.com (the v1 spec's server), `/api/v1` on a company domain (`api_domain`)
+    v1_prefix: str | None = None
     api_token: SecretStr | None = None
     oauth: PipedriveOAuth | None = None
 

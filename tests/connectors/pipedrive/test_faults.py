@@ -125,7 +125,7 @@ def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, s
 
 
 def test_an_injected_daily_429_is_not_retried(sandbox, make_connector, sleeper):
-    sandbox.faults.add("rate_limit", 1, path="/v1/personFields", daily=True)
+    sandbox.faults.add("rate_limit", 1, path="/api/v1/personFields", daily=True)
     with pytest.raises(RateLimited) as caught:
         make_connector().ensure_fields()
     assert caught.value.scope == "daily" and sleeper.waits == []

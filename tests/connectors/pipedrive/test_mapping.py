@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from connectors.pipedrive import PipedriveSettings, Plan
+from connectors.pipedrive.client import PipedriveClient
 from connectors.pipedrive.mapping import (
     FieldCatalog,
     PersonField,
@@ -194,3 +195,12 @@ def test_settings_defaults_and_validation():
     with pytest.raises(ValidationError):
         PipedriveSettings(api_token=SecretStr("t" * 10), base_url="api.pipedrive.com")
     assert "token-123456" not in repr(SETTINGS)
+
+
+def test_v1_paths_follow_the_host():
+    token = SecretStr("t" * 10)
+    assert PipedriveClient(PipedriveSettings(api_token=token)).v1("/personFields") == "/v1/personFields"
+    company = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com")
+    assert PipedriveClient(company).v1("/users/me") == "/api/v1/users/me"
+    forced = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com", v1_prefix="/v1")
+    assert PipedriveClient(forced).v1("/users/me") == "/v1/users/me"

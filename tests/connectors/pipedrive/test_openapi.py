@@ -63,8 +63,8 @@ def test_every_exchange_of_a_pull_and_push_was_checked(sandbox, make_connector):
         "/api/v2/activities",
         "/api/v2/stages",
         "/api/v2/organizations",
-        "/v1/personFields",
-        "/v1/users/me",
+        "/api/v1/personFields",
+        "/api/v1/users/me",
         "/oauth/token",
     } <= paths
     assert len(sandbox.exchanges) == len(sandbox.requests.all())

@@ -177,7 +177,7 @@ def test_ensure_fields_reports_a_field_an_admin_changed(sandbox, make_connector)
 
 def test_a_failed_field_creation_is_checked_before_it_is_sent_again(sandbox, make_connector):
     connector = make_connector()
-    sandbox.faults.add("server_error", 1, path="/v1/personFields", method="POST")
+    sandbox.faults.add("server_error", 1, path="/api/v1/personFields", method="POST")
     report = connector.ensure_fields()
     assert report.problems == []
     names = [f["name"] for f in sandbox.store.fields]
