@@ -328,6 +328,10 @@ class PipedriveConnector:
         tail_from = self._tail_start(mark)
         incremental = mark.since is not None
         window.complete = not incremental
+        if window.complete and self.settings.resolve_organizations:
+            # a full pull names every company: one 500-row list beats 100-id look-ups page after page
+            for org in self._list_all("/api/v2/organizations", {}, "associations"):
+                self._org_names[int(org["id"])] = str(org.get("name") or "")
         deal_extra = {"status": "open,won,lost,deleted"} if incremental else {}
         for row in self._list_window("/api/v2/deals", mark, "deals", deal_extra):
             person = row.get("person_id")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sync.contract import Connector
 from sync.synthetic import synthetic_contacts
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -69,3 +70,13 @@ def test_every_exchange_of_a_pull_and_push_was_checked(sandbox, make_connector):
     } <= paths
     assert len(sandbox.exchanges) == len(sandbox.requests.all())
     assert ids
+
+
+def test_the_connector_meets_the_contract_and_reports_health(sandbox, make_connector):
+    connector = make_connector()
+    assert isinstance(connector, Connector) and connector.crm == "pipedrive" and connector.account == "acme"
+    healthy = connector.health()
+    assert healthy.reachable and healthy.authorised and healthy.budget.remaining is not None
+    sandbox.faults.add("expire_token", 1)
+    refused = connector.health()
+    assert refused.reachable and not refused.authorised and "API token" in refused.message
