@@ -1,0 +1,524 @@
+"""`PipedriveConnector`: one Pipedrive company account behind `sync.contract.Connector`.
+
+Pull, in the fewest calls the API allows (⌈N/500⌉ for N changed persons):
+1. Every deal and activity changed in the window `[since, until)` is listed once (500 a page, `updated_since`
+   / `updated_until`, deleted deals included on incremental pulls) and joined locally by person id and
+   activity participants. A person whose deal or activity changed is part of the changes too.
+2. The persons changed in the window stream by `update_time` ascending (500 a page, `include_fields` for
+   the deal and activity counters); each page is one `PullPage` with its deals and activities attached.
+3. Persons touched only through a deal or activity are then fetched by `ids=` (100 a call).
+`until` is the pull's start, so nothing written during the pull is skipped; the next window starts
+`overlap_s` before it and skips the (id, update_time) pairs already emitted, so clock skew cannot lose a
+change and ties at the boundary are neither lost nor emitted twice. Each page's cursor resumes inside the
+window: a crash re-reads at most one page.
+
+Deletions: deals deleted in the last 30 days are listed with `status=deleted` and drop out of their
+person's deals; a person row that says `is_deleted` is reported in `deleted_ids`. Pipedrive's list API
+does not list deleted or merged-away persons, and a merge is visible only in webhooks (`merged_to_id`):
+a merged-away person simply stops appearing, and its deals and activities move to the survivor, which is
+pulled again because they changed. On an incremental pull a contact carries the deals and activities that
+changed in the window; the counters in `fields` (won_deals_count, done_activities_count...) are totals.
+
+Push: Pipedrive has no batch update, so one `PATCH /api/v2/persons/{id}` per person with only the changed
+custom fields (and `label_ids` when the maturity label moves), paced to the burst window and daily token
+budget. Nothing to write means no call at all.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connectors.pipedrive.client import (
+    COST_V1_CREATE,
+    COST_V1_LIST,
+    COST_V2_LIST,
+    COST_V2_STAGES,
+    COST_V2_UPDATE,
+    PipedriveClient,
+)
+from connectors.pipedrive.mapping import (
+    INCLUDE_FIELDS,
+    FieldCatalog,
+    ValueRejected,
+    activity_person_ids,
+    activity_to_neutral,
+    changed_values,
+    deal_to_neutral,
+    default_stage_map,
+    format_rfc3339,
+    maturity_label_ids,
+    parse_time,
+    patch_body,
+    person_to_contact,
+)
+from connectors.pipedrive.paging import (
+    PHASE_DONE,
+    PHASE_PERSONS,
+    PHASE_TRIGGERED,
+    Bookmark,
+    CursorPaginator,
+    OffsetPaginator,
+    chunked,
+)
+from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
+from sync.clock import Clock, SystemClock
+from sync.contract import (
+    Budget,
+    CanonicalField,
+    FieldSetupReport,
+    FieldUpdate,
+    Health,
+    PullPage,
+    PushResult,
+)
+from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError, TransientError
+from sync.model import Activity, Contact, Deal, PipelineStage, Stage
+
+CRM = "pipedrive"
+log = structlog.get_logger("crmsync.pipedrive")
+Seen = tuple[str, int, str]
+RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
+
+
+class _Window:
+    """What the prefetch of one window found: changed deals and activities per person, and who they touch."""
+
+    def __init__(self) -> None:
+        self.deals: dict[int, list[Deal]] = collections.defaultdict(list)
+        self.activities: dict[int, list[Activity]] = collections.defaultdict(list)
+        self.triggered: set[int] = set()
+        self.seen_tail: set[Seen] = set()
+        self.complete = False  # a full pull: every deal and activity is in the window
+
+
+class PipedriveConnector:
+    """One Pipedrive company account. Raises only `sync.errors` types."""
+
+    crm = CRM
+
+    def __init__(
+        self,
+        settings: PipedriveSettings,
+        *,
+        account: str = "default",
+        clock: Clock = SystemClock(),  # noqa: B008 - the constructor signature every connector shares
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.account = account
+        self._clock = clock
+        self.client = PipedriveClient(settings, clock=clock, sleep=sleep)
+        self.api_calls: collections.Counter[str] = self.client.api_calls
+        self._catalog: FieldCatalog | None = None
+        self._stage_map: dict[int, PipelineStage] | None = None
+        self._stage_names: dict[int, str] = {}
+        self._org_names: dict[int, str] = {}
+        self._labels: dict[int, list[int]] = {}  # label ids per person, as last pulled
+
+    # -- setup -----------------------------------------------------------------------------------------
+
+    def field_catalog(self, *, refresh: bool = False) -> FieldCatalog:
+        """Person fields from `GET /v1/personFields` (start/limit pages), cached for the connector's life."""
+        if self._catalog is None or refresh:
+            limit = self.settings.fields_page_size
+            rows: list[dict[str, Any]] = []
+            for page in OffsetPaginator(
+                lambda start: self.client.get(
+                    self.client.v1("/personFields"),
+                    {"start": start, "limit": limit},
+                    category="setup",
+                    cost=COST_V1_LIST,
+                )
+            ):
+                rows.extend(page)
+            self._catalog = FieldCatalog.from_api(rows)
+        return self._catalog
+
+    def _stages(self) -> dict[int, PipelineStage]:
+        if self._stage_map is None:
+            rows = self._list_all("/api/v2/stages", {}, "setup", cost=COST_V2_STAGES)
+            self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
+            self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
+        return self._stage_map
+
+    def _written_specs(self) -> dict[str, FieldSpec]:
+        specs = {str(k): v for k, v in self.settings.write_fields.items()}
+        if self.settings.override_stage_field:
+            specs["override_stage"] = FieldSpec(
+                name=self.settings.override_stage_field,
+                field_type="enum",
+                options=tuple(str(s) for s in Stage),
+            )
+        return specs
+
+    def ensure_fields(self) -> FieldSetupReport:
+        """Find crmsync's fields by name; create the missing ones with `POST /v1/personFields`. Idempotent:
+        a second run finds them all and creates nothing."""
+        catalog = self.field_catalog(refresh=True)
+        created: list[str] = []
+        existing: list[str] = []
+        problems: list[str] = []
+        for spec in self._written_specs().values():
+            found = catalog.named(spec.name)
+            if found is None:
+                self._create_field(spec)
+                created.append(spec.name)
+                continue
+            existing.append(spec.name)
+            if found.field_type != spec.field_type:
+                problems.append(
+                    f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}"
+                )
+            missing = [o for o in spec.options if found.option_id(o) is None]
+            if missing:
+                problems.append(f"field {spec.name!r} lacks options {missing}")
+        if created:
+            self.field_catalog(refresh=True)
+        if self.settings.maturity_labels:
+            labels = set(self.field_catalog().label_options().values())
+            for maturity, label in self.settings.maturity_labels.items():
+                if label not in labels:
+                    problems.append(f"person label {label!r} for {maturity} maturity does not exist")
+        return FieldSetupReport(created=created, existing=existing, problems=problems)
+
+    def _create_field(self, spec: FieldSpec) -> None:
+        body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
+        if spec.options:
+            body["options"] = [{"label": label} for label in spec.options]
+        path = self.client.v1("/personFields")
+        try:
+            self.client.request(
+                "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
+            )
+        except TransientError:
+            # the create may have landed before the failure: look before sending it again
+            if self.field_catalog(refresh=True).named(spec.name) is None:
+                self.client.request(
+                    "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
+                )
+
+    # -- pull ------------------------------------------------------------------------------------------
+
+    def pull(self, cursor: str | None) -> Iterator[PullPage]:
+        mark = Bookmark.decode(cursor)
+        if mark.phase == PHASE_DONE:
+            now = self._clock.now().replace(microsecond=0)
+            since = None
+            if mark.until is not None:
+                start = parse_time(mark.until)
+                since = format_rfc3339(start - timedelta(seconds=self.settings.overlap_s)) if start else None
+            mark = Bookmark(since=since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
+        calls_before = sum(self.api_calls.values())
+        catalog = self.field_catalog()
+        stage_map = self._stages()
+        window = self._prefetch(mark, stage_map)
+        emitted: set[int] = set()
+        tail_from = self._tail_start(mark)
+
+        def page(contacts: list[Contact], deleted: list[str], cursor_mark: Bookmark) -> PullPage:
+            nonlocal calls_before
+            total = sum(self.api_calls.values())
+            made, calls_before = total - calls_before, total
+            return PullPage(
+                contacts=contacts, cursor=cursor_mark.encode(), deleted_ids=deleted, api_calls=made
+            )
+
+        if mark.phase == PHASE_PERSONS:
+            paginator = CursorPaginator(lambda c: self._persons_page(mark, c))
+            after_time, after_ids = mark.after_time, set(mark.after_ids)
+            for rows in paginator:
+                fresh: list[dict[str, Any]] = []
+                deleted: list[str] = []
+                for row in rows:
+                    pid, updated = int(row["id"]), str(row.get("update_time") or "")
+                    resumed = updated == mark.after_time and pid in mark.after_ids
+                    overlap = ("p", pid, updated) in mark.seen and pid not in window.triggered
+                    if resumed or overlap:
+                        continue  # emitted before a resume, or unchanged in the previous window's overlap
+                    emitted.add(pid)
+                    after_ids = after_ids | {pid} if updated == after_time else {pid}
+                    after_time = updated
+                    if tail_from and updated >= tail_from:
+                        window.seen_tail.add(("p", pid, updated))
+                    if row.get("is_deleted"):
+                        deleted.append(str(pid))
+                    else:
+                        fresh.append(row)
+                contacts = self._contacts(fresh, catalog, window)
+                if not paginator.done:
+                    yield page(
+                        contacts,
+                        deleted,
+                        mark.moved(after_time=after_time, after_ids=tuple(sorted(after_ids))),
+                    )
+                    continue
+                mark = mark.moved(phase=PHASE_TRIGGERED, after_time=None, after_ids=(), after_id=0)
+                final = not self._pending(window, emitted, mark)
+                yield page(contacts, deleted, self._finish(mark, window) if final else mark)
+                if final:
+                    return
+        yield from self._triggered(mark, window, emitted, catalog, page)
+
+    def _tail_start(self, mark: Bookmark) -> str | None:
+        until = parse_time(mark.until)
+        return format_rfc3339(until - timedelta(seconds=self.settings.overlap_s)) if until else None
+
+    def _finish(self, mark: Bookmark, window: _Window) -> Bookmark:
+        return Bookmark(until=mark.until, phase=PHASE_DONE, seen=frozenset(window.seen_tail))
+
+    def _pending(self, window: _Window, emitted: set[int], mark: Bookmark) -> list[int]:
+        return sorted(pid for pid in window.triggered - emitted if pid > mark.after_id)
+
+    def _triggered(
+        self,
+        mark: Bookmark,
+        window: _Window,
+        emitted: set[int],
+        catalog: FieldCatalog,
+        page: Callable[[list[Contact], list[str], Bookmark], PullPage],
+    ) -> Iterator[PullPage]:
+        pending = self._pending(window, emitted, mark)
+        per_page = max(self.settings.page_size // self.settings.ids_per_call, 1) * self.settings.ids_per_call
+        batches = list(chunked(pending, per_page))
+        if not batches:
+            yield page([], [], self._finish(mark, window))
+            return
+        for index, batch in enumerate(batches):
+            contacts: list[Contact] = []
+            include = ",".join(INCLUDE_FIELDS)
+            for found in self._by_ids("/api/v2/persons", batch, "contacts", include_fields=include):
+                rows = [r for r in found if int(r["id"]) not in emitted and not self._in_window(r, mark)]
+                contacts.extend(self._contacts(rows, catalog, window))
+            last = index == len(batches) - 1
+            yield page(contacts, [], self._finish(mark, window) if last else mark.moved(after_id=batch[-1]))
+
+    def _persons_page(self, mark: Bookmark, api_cursor: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "sort_by": "update_time",
+            "sort_direction": "asc",
+            "limit": self.settings.page_size,
+            "include_fields": ",".join(INCLUDE_FIELDS),
+            "updated_until": mark.until,
+        }
+        since = mark.after_time or mark.since
+        if since:
+            params["updated_since"] = since
+        if api_cursor:
+            params["cursor"] = api_cursor
+        return self.client.get("/api/v2/persons", params, category="contacts", cost=COST_V2_LIST)
+
+    def _list_window(
+        self, path: str, mark: Bookmark, category: str, extra: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        params = {
+            "updated_until": mark.until,
+            **extra,
+            **({"updated_since": mark.since} if mark.since else {}),
+        }
+        return self._list_all(path, params, category)
+
+    def _prefetch(self, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> _Window:
+        window = _Window()
+        tail_from = self._tail_start(mark)
+        incremental = mark.since is not None
+        window.complete = not incremental
+        if window.complete and self.settings.resolve_organizations:
+            # a full pull names every company: one 500-row list beats 100-id look-ups page after page
+            for org in self._list_all("/api/v2/organizations", {}, "associations"):
+                self._org_names[int(org["id"])] = str(org.get("name") or "")
+        deal_extra = {"status": "open,won,lost,deleted"} if incremental else {}
+        for row in self._list_window("/api/v2/deals", mark, "deals", deal_extra):
+            person = row.get("person_id")
+            updated = str(row.get("update_time") or "")
+            if person is None:
+                continue
+            deal = deal_to_neutral(row, stage_map, self._stage_names)
+            if deal is not None:
+                window.deals[int(person)].append(deal)
+            if ("d", int(row["id"]), updated) not in mark.seen:
+                window.triggered.add(int(person))
+                if tail_from and updated >= tail_from:
+                    window.seen_tail.add(("d", int(row["id"]), updated))
+        for row in self._list_window("/api/v2/activities", mark, "activities", {}):
+            people = activity_person_ids(row)
+            updated = str(row.get("update_time") or "")
+            activity = activity_to_neutral(row, self.settings)
+            for person in people:
+                if activity is not None:
+                    window.activities[person].append(activity)
+            if ("a", int(row["id"]), updated) not in mark.seen:
+                window.triggered.update(people)
+                if tail_from and updated >= tail_from:
+                    window.seen_tail.add(("a", int(row["id"]), updated))
+        return window
+
+    @staticmethod
+    def _in_window(row: dict[str, Any], mark: Bookmark) -> bool:
+        """True when the persons stream of this window carries the row (so the `ids=` look-up skips it)."""
+        updated, since, until = (
+            parse_time(row.get("update_time")),
+            parse_time(mark.since),
+            parse_time(mark.until),
+        )
+        return (
+            updated is not None
+            and until is not None
+            and (since is None or since <= updated)
+            and updated < until
+        )
+
+    def _contacts(self, rows: list[dict[str, Any]], catalog: FieldCatalog, window: _Window) -> list[Contact]:
+        """Rows to contacts; organization names resolved first in `ids=` batches and cached."""
+        if self.settings.resolve_organizations:
+            missing = sorted(
+                {int(r["org_id"]) for r in rows if r.get("org_id") is not None} - set(self._org_names)
+            )
+            for found in self._by_ids("/api/v2/organizations", missing, "associations"):
+                self._org_names.update({int(org["id"]): str(org.get("name") or "") for org in found})
+        if self.settings.complete_history and not window.complete:
+            for row in rows:
+                self._complete_history(row, window)
+        contacts = []
+        for row in rows:
+            pid = int(row["id"])
+            self._labels[pid] = [int(i) for i in row.get("label_ids") or []]
+            contacts.append(
+                person_to_contact(
+                    row,
+                    catalog=catalog,
+                    settings=self.settings,
+                    account=self.account,
+                    deals=window.deals.get(pid, ()),
+                    activities=window.activities.get(pid, ()),
+                    org_names=self._org_names,
+                )
+            )
+        return contacts
+
+    def _complete_history(self, row: dict[str, Any], window: _Window) -> None:
+        """All of a person's deals and activities when its counters say the window carries fewer."""
+        pid = int(row["id"])
+        deals = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
+        if deals > len(window.deals.get(pid, ())):
+            listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
+            found = (deal_to_neutral(r, self._stages(), self._stage_names) for r in listed)
+            window.deals[pid] = [deal for deal in found if deal is not None]
+        if int(row.get("activities_count") or 0) > len(window.activities.get(pid, ())):
+            known = {a.id: a for a in window.activities.get(pid, ())}
+            for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
+                activity = activity_to_neutral(listed_row, self.settings)
+                if activity is not None:
+                    known[activity.id] = activity
+            window.activities[pid] = list(known.values())
+
+    def _list_all(
+        self, path: str, params: dict[str, Any], category: str, *, cost: int = COST_V2_LIST
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        base = {"limit": self.settings.page_size, **params}
+        for page in CursorPaginator(
+            lambda cursor: self.client.get(
+                path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=cost
+            )
+        ):
+            rows.extend(page)
+        return rows
+
+    def _by_ids(
+        self, path: str, ids: list[int], category: str, **extra: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """`ids=` look-ups, 100 ids a call; yields each call's rows."""
+        for chunk in chunked(ids, self.settings.ids_per_call):
+            params = {"ids": ",".join(map(str, chunk)), **extra}
+            yield self.client.get(path, params, category=category, cost=COST_V2_LIST).get("data") or []
+
+    # -- push, health ----------------------------------------------------------------------------------
+
+    def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
+        """One PATCH per person that has something to write; one result per update, in input order. A
+        record Pipedrive rejects (400, 403, 404, 410, 422) is reported and the others go on."""
+        if not any(changed_values(u) for u in updates):
+            return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
+        catalog = self.field_catalog()
+        maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
+        if maturity_labels:
+            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values])
+        results: list[PushResult] = []
+        for update in updates:
+            try:
+                labels_now = (
+                    self._labels.get(int(update.contact_id), []) if update.contact_id.isdigit() else []
+                )
+                body, written = patch_body(
+                    update, catalog, self.settings.write_fields, labels_now, maturity_labels
+                )
+            except ValueRejected as exc:
+                results.append(self._failed(update, "invalid_value", str(exc)))
+                continue
+            if not body:
+                results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
+                continue
+            try:
+                self.client.request(
+                    "PATCH",
+                    f"/api/v2/persons/{int(update.contact_id)}",
+                    json=body,
+                    category="push",
+                    cost=COST_V2_UPDATE,
+                    idempotent=True,
+                )
+            except PermanentError as exc:
+                if exc.status not in RECORD_STATUSES:
+                    raise
+                code = {404: "not_found", 410: "gone", 403: "forbidden"}.get(exc.status or 0, "rejected")
+                results.append(self._failed(update, code, exc.user_message))
+                continue
+            if "label_ids" in body:
+                self._labels[int(update.contact_id)] = list(body["label_ids"])
+            results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
+        return results
+
+    @staticmethod
+    def _failed(update: FieldUpdate, code: str, message: str) -> PushResult:
+        error = RecordError(
+            record_id=update.contact_id, code=code, message=message, fields=tuple(sorted(update.values))
+        )
+        return PushResult(contact_id=update.contact_id, ok=False, error=error)
+
+    def _load_labels(self, updates: Sequence[FieldUpdate]) -> None:
+        """Labels of persons not seen in a pull, read in `ids=` batches: a PATCH of `label_ids` replaces
+        them all, and crmsync must keep the labels people set."""
+        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - set(self._labels))
+        for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
+            self._labels.update(
+                {int(row["id"]): [int(i) for i in row.get("label_ids") or []] for row in found}
+            )
+
+    def health(self) -> Health:
+        budget = Budget(
+            remaining=self.client.daily.remaining,
+            limit=self.client.daily.limit,
+            window="daily",
+            resets_at=datetime.fromtimestamp(self.client.daily.resets_at, tz=self._clock.now().tzinfo)
+            if self.client.daily.resets_at
+            else None,
+        )
+        try:
+            self.client.get(self.client.v1("/users/me"), category="setup", cost=2)
+        except (AuthFailed, AuthExpired) as exc:
+            return Health(reachable=True, authorised=False, message=exc.user_message, budget=budget)
+        except ConnectorError as exc:
+            return Health(reachable=False, authorised=False, message=exc.user_message, budget=budget)
+        return Health(reachable=True, authorised=True, message="ok", budget=budget)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+__all__ = ["PipedriveConnector"]

@@ -1,0 +1,275 @@
+"""`PipedriveSandbox`: a local Pipedrive company for tests, benchmarks and the demo.
+
+Uniform with the other sandboxes: start it, seed neutral contacts, hand `settings()` to the connector,
+act like a CRM user (`record_event`, `log_activity`, `upsert_deal`, `set_field`, `delete_contact`) and
+read back what crmsync wrote (`written`). Data lives in `pipedrive_store`, neutral-to-native seeding in
+`pipedrive_seed`, the HTTP API in `pipedrive_app`; faults come from the shared harness and are rendered
+here in Pipedrive's own shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Self
+
+from pydantic import SecretStr
+from werkzeug.wrappers import Request, Response
+
+from connectors.pipedrive.mapping import format_rfc3339
+from connectors.pipedrive.settings import (
+    BURST_API_TOKEN,
+    BURST_OAUTH,
+    YES,
+    PipedriveOAuth,
+    PipedriveSettings,
+    Plan,
+    effective_daily_tokens,
+)
+from connectors.sandbox.pipedrive_app import Credentials, Limits, PipedriveApp, error_response, unauthorized
+from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
+from connectors.sandbox.pipedrive_store import PipedriveStore
+from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from sync.clock import Clock, SystemClock
+from sync.model import Activity, Contact, Deal, EngagementEvent
+
+
+class PipedriveStyle:
+    """Injected faults in Pipedrive's shapes: 429 with `x-ratelimit-*` (or a daily-budget 429), 5xx
+    with the error envelope, and the gateway's 401 for an expired token."""
+
+    def rate_limited(self, request: Request, fault: Any) -> Response:
+        params = fault.params
+        headers = {
+            "x-ratelimit-limit": str(params.get("limit", 20)),
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(params.get("reset", 2)),
+        }
+        if "retry_after" in params:
+            headers["Retry-After"] = str(params["retry_after"])
+        if params.get("daily"):
+            headers["x-daily-ratelimit-token-limit"] = "30000"
+            headers["x-daily-ratelimit-token-remaining"] = "0"
+            return error_response(429, "Daily token budget exceeded", headers=headers)
+        return error_response(429, "Request over limit", headers=headers)
+
+    def server_error(self, request: Request, fault: Any) -> Response:
+        status = int(fault.params.get("status", 500))
+        return error_response(status, "Internal server error" if status == 500 else "Service unavailable")
+
+    def auth_expired(self, request: Request) -> Response:
+        return unauthorized()
+
+
+class PipedriveSandbox:
+    """A Pipedrive company on 127.0.0.1. `plan`, `seats`, `daily_tokens` and `burst` set the limits it
+    enforces when `enforce_limits` is on (defaults: the documented Lite plan for one seat)."""
+
+    crm = "pipedrive"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        port: int = 0,
+        enforce_limits: bool = False,
+        seed: int = 7,
+        plan: Plan = Plan.LITE,
+        seats: int = 1,
+        daily_tokens: int | None = None,
+        burst: int | None = None,
+        record_exchanges: bool = False,
+    ) -> None:
+        # the wall clock by default, so a connector on the wall clock sees the sandbox's writes in its
+        # windows; tests pass the frozen clock they share with the connector
+        self.clock: Clock = clock or SystemClock()
+        self.seed_value = seed
+        self.port = port
+        self.plan = plan
+        self.enforce_limits = enforce_limits
+        self.store = PipedriveStore(self.clock, seed=seed)
+        # the connector's default field names and mappings: the sandbox seeds where a default install reads
+        self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("sandbox-defaults-only")))
+        self.credentials_ = Credentials(
+            api_token=f"sandbox{seed:04d}" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"[:32],
+            client_id=f"sandbox-client-{seed}",
+            client_secret=f"sandbox-secret-{seed:04d}-9f8e7d6c",
+            refresh_token=f"1:{seed}:2a5496a8bdd0f829dcb09dc8ba82b188f0ea4481",
+        )
+        self.limits = Limits(
+            burst=burst or BURST_API_TOKEN[plan],
+            oauth_burst=burst or BURST_OAUTH[plan],
+            window=2.0,
+            daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
+            enforce=enforce_limits,
+        )
+        self._server: SandboxServer | None = None
+        self._app = PipedriveApp(
+            self.store,
+            self.credentials_,
+            self.limits,
+            on_refresh=self._token_refreshed,
+            record_exchanges=record_exchanges,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        self._server = SandboxServer(
+            self._app,
+            style=PipedriveStyle(),
+            port=self.port,
+            is_authenticated_call=lambda r: r.path != "/oauth/token",
+        )
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _running(self) -> SandboxServer:
+        if self._server is None:
+            raise RuntimeError("the Pipedrive sandbox is not started")
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        return self._running().base_url
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._running().faults
+
+    @property
+    def requests(self) -> RequestLog:
+        return self._running().requests
+
+    @property
+    def exchanges(self) -> list[tuple[Request, Response]]:
+        """Requests the app answered with its responses (only with `record_exchanges=True`)."""
+        return list(self._app.exchanges or [])
+
+    def _token_refreshed(self) -> None:
+        """A new access token is valid again: an injected `expire_token_after` applied to the old one."""
+        if self._server is not None:
+            self._server.faults.token_calls_left = None
+
+    # -- connector side --------------------------------------------------------------------------------
+
+    def settings(self, **overrides: Any) -> PipedriveSettings:
+        """API-token settings for this sandbox; the limits match what it enforces."""
+        values: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_token": SecretStr(self.credentials_.api_token),
+            "plan": self.plan,
+            "burst_limit": self.limits.burst,
+            "daily_token_budget": self.limits.daily_tokens,
+            "automation_user_ids": frozenset({AUTOMATION_USER_ID}),
+            **overrides,
+        }
+        return PipedriveSettings(**values)
+
+    def oauth_settings(self, **overrides: Any) -> PipedriveSettings:
+        """OAuth-app settings: the connector refreshes through this sandbox's `/oauth/token`."""
+        oauth = PipedriveOAuth(
+            client_id=self.credentials_.client_id,
+            client_secret=SecretStr(self.credentials_.client_secret),
+            refresh_token=SecretStr(self.credentials_.refresh_token),
+            oauth_url=self.base_url,
+        )
+        values: dict[str, Any] = {
+            "base_url": self.base_url,
+            "oauth": oauth,
+            "plan": self.plan,
+            "burst_limit": self.limits.oauth_burst,
+            "daily_token_budget": self.limits.daily_tokens,
+            "automation_user_ids": frozenset({AUTOMATION_USER_ID}),
+            **overrides,
+        }
+        return PipedriveSettings(**values)
+
+    def credentials(self) -> dict[str, str]:
+        issued = sorted(self.credentials_.access_tokens)
+        return {
+            "api_token": self.credentials_.api_token,
+            "client_id": self.credentials_.client_id,
+            "client_secret": self.credentials_.client_secret,
+            "refresh_token": self.credentials_.refresh_token,
+            **({"access_token": issued[-1]} if issued else {}),
+        }
+
+    # -- what a CRM user does --------------------------------------------------------------------------
+
+    def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
+        return {contact.id: str(self._seeder.add_contact(contact)) for contact in contacts}
+
+    def record_event(self, native_id: str, event: EngagementEvent) -> None:
+        self._seeder.record_event(int(native_id), event)
+
+    def log_activity(self, native_id: str, activity: Activity) -> None:
+        self._seeder.log_activity(int(native_id), activity)
+
+    def upsert_deal(self, native_id: str, deal: Deal) -> None:
+        self._seeder.upsert_deal(int(native_id), deal)
+
+    def delete_deal(self, neutral_deal_id: str) -> None:
+        """Delete a deal seeded or upserted under its neutral id (then listed with `status=deleted`)."""
+        self._seeder.delete_deal(neutral_deal_id)
+
+    def set_field(self, native_id: str, name: str, value: Any) -> None:
+        self._seeder.set_field(int(native_id), name, value)
+
+    def delete_contact(self, native_id: str) -> None:
+        self.store.delete_person(int(native_id))
+
+    def merge_contacts(self, loser_native_id: str, survivor_native_id: str) -> None:
+        """A person merged into another in the Pipedrive UI (the loser disappears from lists)."""
+        self._seeder.merge(int(loser_native_id), int(survivor_native_id))
+
+    def touch_many(self, native_ids: Iterable[str]) -> str:
+        """A bulk edit: every person gets the same `update_time` now (ties at a page boundary)."""
+        with self.store.lock:
+            stamp = self.store.now()
+            for native_id in native_ids:
+                self.store.persons[int(native_id)]["update_time"] = stamp
+        return stamp
+
+    def person(self, native_id: str) -> dict[str, Any]:
+        """The stored native record, for assertions."""
+        with self.store.lock:
+            return dict(self.store.persons[int(native_id)])
+
+    def written(self, native_id: str) -> dict[str, Any]:
+        """crmsync's fields as stored, keyed by canonical field, decoded (option ids to labels, Yes/No to
+        booleans); fields never written or cleared are absent."""
+        settings = self._seeder.settings
+        out: dict[str, Any] = {}
+        with self.store.lock:
+            person = self.store.persons[int(native_id)]
+            for canonical, spec in settings.write_fields.items():
+                field = self.store.field_named(spec.name)
+                if field is None or field["key"] not in person["custom_fields"]:
+                    continue
+                value = person["custom_fields"][field["key"]]
+                if field["field_type"] == "enum":
+                    label = next(o["label"] for o in field["options"] if o["id"] == value)
+                    value = (label == YES) if set(spec.options) == {YES, "No"} else label
+                out[str(canonical)] = value
+        return out
+
+    def labels(self, native_id: str) -> list[str]:
+        """The person's label names, in stored order."""
+        with self.store.lock:
+            field = self.store.field_by_key("label_ids")
+            names = {o["id"]: o["label"] for o in (field or {}).get("options") or []}
+            return [names[i] for i in self.store.persons[int(native_id)]["label_ids"]]
+
+    def now(self) -> str:
+        return format_rfc3339(self.clock.now())
