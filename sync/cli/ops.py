@@ -8,7 +8,9 @@ command that cannot start); a resync in which an account failed exits 1.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -78,6 +80,16 @@ def _parse_time(value: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+def _simulated_sleep(clock: Clock) -> Callable[[float], None]:
+    """Waits that move a FrozenClock instead of the process: a frozen clock and a real sleep would make a
+    connector pacing itself to its rate limit wait forever for a window that never passes."""
+    assert isinstance(clock, FrozenClock)
+
+    def sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+    return sleep
+
+
 def _store(settings: Settings, *, dry_run: bool, err: Console) -> StateStore:
     """The configured store. A dry run never migrates nor creates anything: with no store yet it plans
     against an empty in-memory one (as a first run would)."""
@@ -110,8 +122,9 @@ def resync(
     max_rows: Annotated[int, typer.Option(help="dry run: diff rows shown per CRM")] = 200,
     log_level: Annotated[str, typer.Option(help="log level of the run's log lines (stderr)")] = "WARNING",
     now: Annotated[str | None, typer.Option(
-        "--now", help="decide as of this ISO time instead of the system clock: replay a past run (SLA due "
-                      "times, engagement decay), or make a test reproducible")] = None,
+        "--now", hidden=True, help="simulated time, for reproducible runs against sandbox CRMs: decide as of "
+                                   "this ISO time, the clock standing still except that rate-limit and retry "
+                                   "waits move it instead of sleeping (never against a real CRM)")] = None,
 ) -> None:
     """Sync on demand, with a progress bar and a summary table; --dry-run shows what would be pushed."""
     out, err = Console(), Console(stderr=True)
@@ -136,6 +149,7 @@ def resync(
     request = ResyncRequest(full=full, since=_parse_time(since), contact=contact, dry_run=dry_run)
     at = _parse_time(now)
     clock: Clock = FrozenClock(at) if at is not None else SystemClock()
+    sleep = time.sleep if at is None else _simulated_sleep(clock)
     results: list[ResyncResult] = []
     failures: list[RunSummary] = []
     store = _store(settings, dry_run=dry_run, err=err)
@@ -145,7 +159,7 @@ def resync(
             for acct in accounts:
                 task = progress.add_task(f"{acct.crm}/{acct.name}", total=None, counts="opening")
                 try:
-                    opened = open_account(acct, clock=clock)
+                    opened = open_account(acct, clock=clock, sleep=sleep)
                     if not dry_run:  # a dry run writes nothing, not even a field definition
                         try:
                             prepare_fields(opened.connector)

@@ -91,7 +91,12 @@ def test_a_sigkill_mid_push_then_a_restart_converges_to_the_uninterrupted_state(
 
         recovered = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-        assert crms.state() == expected_state
+        final = crms.state()
+        differing = {(name, native, key): (got.get(key), expected_state[name][native].get(key))
+                     for name, contacts in final.items() for native, got in contacts.items()
+                     for key in set(got) | set(expected_state[name][native])
+                     if got.get(key) != expected_state[name][native].get(key)}
+        assert not differing, f"(crm, contact, field): (after the crash, uninterrupted): {differing}"
         log = audit(db, crms)
     for name, entries in log.items():
         duplicates = [key for key, count in Counter(entries).items() if count > 1]
