@@ -226,7 +226,11 @@ class PipedriveConnector:
             total = sum(self.api_calls.values())
             made, calls_before = total - calls_before, total
             return PullPage(
-                contacts=contacts, cursor=cursor_mark.encode(), deleted_ids=deleted, api_calls=made
+                contacts=contacts,
+                cursor=cursor_mark.encode(),
+                deleted_ids=deleted,
+                api_calls=made,
+                related_complete=window.complete or self.settings.complete_history,
             )
 
         if mark.phase == PHASE_PERSONS:

@@ -84,7 +84,8 @@ def pull_changes(sync_: AccountSync, cursor: str | None, *, since: datetime | No
         sync_.summary.pulled += len(page.contacts)
         tombstones: dict[str, str | None] = {cid: page.merged_into.get(cid) for cid in page.deleted_ids}
         sync_.summary.deleted += len(tombstones)
-        sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor)
+        sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor,
+                     related_complete=page.related_complete)
         sync_.summary.cursor_lag_seconds = _page_lag(page, sync_.clock.now())
         sync_.event("page_committed", page_contacts=len(page.contacts), page_deleted=len(tombstones))
         sync_.push_pending()
