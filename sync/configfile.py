@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +80,10 @@ def _plain(node: Any, loc: Loc, positions: dict[Loc, tuple[int, int]]) -> Any:
         return float(node)
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, datetime):
+        # ruamel's TimeStamp subclass confuses strict consumers (msgspec): hand out a plain datetime
+        return datetime(node.year, node.month, node.day, node.hour, node.minute, node.second, node.microsecond,
+                        tzinfo=node.tzinfo)
     return node
 
 
