@@ -37,18 +37,20 @@ _FALSE = frozenset({"false", "no", "0", "off", "n"})
 class Ctx:
     """Everything the predicates read about one contact at one instant."""
 
-    __slots__ = ("c", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months")
+    __slots__ = ("c", "f", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months")
 
-    def __init__(self) -> None:
-        self.c: Contact = None  # type: ignore[assignment]
-        self.now = 0.0
-        self.ev: dict[Any, list[float]] = {}
-        # (epoch, kind, by, direction, done, automated), sorted by time
-        self.acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
-        self.deals: list[Deal] = []
-        self.owner: str | None = None
+    def __init__(self, contact: Contact, now: float, ev: dict[Any, list[float]],
+                 acts: list[tuple[float, str, str | None, str | None, bool, bool]], recurring_months: int) -> None:
+        self.c = contact
+        fields = contact.fields
+        self.f: dict[str, Any] = fields if fields else {}
+        self.now = now
+        self.ev = ev  # event type (or (type, source)) -> sorted epoch seconds
+        self.acts = acts  # (epoch, kind, by, direction, done, automated), sorted by time
+        self.deals: list[Deal] = contact.deals or []
+        self.owner = contact.owner_id
         self.scores: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # total, fit, engagement, intent
-        self.recurring_months = 12
+        self.recurring_months = recurring_months
 
 
 Predicate = Callable[[Ctx], bool]
@@ -147,10 +149,7 @@ def getter(name: str) -> Callable[[Ctx], Any]:
     if name.startswith("fields."):
         key = name[len("fields."):]
 
-        def custom(ctx: Ctx) -> Any:
-            fields = ctx.c.fields
-            return fields.get(key) if fields else None
-        return custom
+        return lambda ctx: ctx.f.get(key)
     if name == "email_domain":
         def domain(ctx: Ctx) -> Any:
             email = ctx.c.email
@@ -246,6 +245,38 @@ def _range_pred(gt: float | None, gte: float | None, lt: float | None, lte: floa
     return (lambda x: x < hi) if hi_open else (lambda x: x <= hi)
 
 
+def _text_in(name: str, equals: _Equals) -> Predicate:
+    """The common case, inlined: a text field against a set of texts, ignoring case. Reads the attribute or
+    custom field directly (one call less per contact than going through `getter`)."""
+    texts = equals.texts
+    if name.startswith("fields."):
+        key = name[len("fields."):]
+
+        def custom(ctx: Ctx) -> bool:
+            value = ctx.f.get(key)
+            if isinstance(value, str):
+                return value[:TEXT_LIMIT].strip().casefold() in texts
+            return equals(value)
+        return custom
+    if name in s.KNOWN_FIELDS and name != "email_domain":
+        attr = attrgetter(name)
+
+        def attribute(ctx: Ctx) -> bool:
+            value = attr(ctx.c)
+            if isinstance(value, str):
+                return value[:TEXT_LIMIT].strip().casefold() in texts
+            return equals(value)
+        return attribute
+    get = getter(name)
+
+    def derived(ctx: Ctx) -> bool:
+        value = get(ctx)
+        if isinstance(value, str):
+            return value[:TEXT_LIMIT].strip().casefold() in texts
+        return equals(value)
+    return derived
+
+
 def compile_field(cond: s.FieldCondition) -> Predicate:
     get = getter(cond.field)
     ops = cond.operators
@@ -254,14 +285,7 @@ def compile_field(cond: s.FieldCondition) -> Predicate:
         expected = [cond.eq] if op == "eq" else [cond.ne] if op == "ne" else list(cond.in_ or cond.not_in or [])
         equals = _Equals(expected, cond.case_sensitive)
         if not equals.numbers and not equals.bools and not cond.case_sensitive:
-            texts = equals.texts
-
-            def fast(ctx: Ctx) -> bool:  # the common case: text against a set of texts
-                value = get(ctx)
-                if isinstance(value, str):
-                    return value[:TEXT_LIMIT].strip().casefold() in texts
-                return equals(value)
-            positive: Predicate = fast
+            positive: Predicate = _text_in(cond.field, equals)
         else:
             positive = lambda ctx: equals(get(ctx))  # noqa: E731
         if op in ("ne", "not_in"):
@@ -403,7 +427,14 @@ def compile_deals(cond: s.DealsCondition) -> Predicate:
                 return False
         return True
 
-    return lambda ctx: check(sum(1 for deal in ctx.deals if one(deal, ctx)))
+    when_none = check(0)
+
+    def count(ctx: Ctx) -> bool:
+        deals = ctx.deals
+        if not deals:
+            return when_none
+        return check(sum(1 for deal in deals if one(deal, ctx)))
+    return count
 
 
 def compile_score(cond: s.ScoreCondition) -> Predicate:

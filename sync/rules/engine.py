@@ -47,6 +47,7 @@ UTC = timezone.utc
 _NO_MEMORY = ContactMemory()
 _NOT_STARTED = SlaState()
 _BY_TIME = itemgetter(0)
+_NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
 _MAX_REPLAY = 512  # most recent dated signals examined when looking for the hand-off moment
 
 
@@ -129,6 +130,12 @@ class CompiledRules:
         self.recurring_wins = c.client.recurring_min_won_deals
         self.sla = SlaPolicy(spec.sla)
         self.rule_names = tuple(scorer.name for scorer in self.scorers)
+        # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
+        # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
+        self._flat = tuple(
+            (sc.dimension, sc.when, sc.fixed, None, sc.points) if sc.when is not None
+            else (sc.dimension, None, DIMENSIONS[sc.dimension], sc.per_event, sc.name)
+            for sc in self.scorers)
         plan = self.plan
         self._types = frozenset(plan.types)
         self._any_type = plan.any_type
@@ -176,75 +183,81 @@ class CompiledRules:
 
     # ------------------------------------------------------------------------------------------ one contact
 
-    def _prepare(self, contact: Contact, now: float) -> tuple[Ctx, float | None]:
-        """Fill a context: event times bucketed by type (sorted), activities as sorted tuples; also the
-        last time the contact or sales did anything (for nurture), None when nothing is dated."""
-        ctx = Ctx()
-        ctx.c = contact
-        ctx.now = now
-        ctx.owner = contact.owner_id
-        ctx.deals = contact.deals or []
-        ctx.recurring_months = self.recurring_months
+    def _prepare(self, contact: Contact, now: float) -> Ctx:
+        """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
+        seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
         ev: dict[Any, list[float]] = {}
         types, any_type, pairs, any_sources = self._types, self._any_type, self._pairs, self._any_sources
-        ignore = self.ignore_events
-        last = -math.inf
+        by_source = bool(pairs or any_sources)
         for event in contact.events or ():
             at = event.at
-            ts = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
             kind = event.type
-            if kind in types:
-                times = ev.get(kind)
-                if times is None:
-                    ev[kind] = [ts]
-                else:
-                    times.append(ts)
+            times = ev.get(kind)
+            if times is not None:
+                times.append(at.timestamp())
+            elif kind in types:
+                ev[kind] = [at.timestamp()]
             if any_type:
-                ev.setdefault(ANY_TYPE, []).append(ts)
-            if pairs or any_sources:
+                ev.setdefault(ANY_TYPE, []).append(at.timestamp())
+            if by_source:
                 source = event.source
                 if (kind, source) in pairs:
-                    ev.setdefault((kind, source), []).append(ts)
+                    ev.setdefault((kind, source), []).append(at.timestamp())
                 if source in any_sources:
-                    ev.setdefault((ANY_TYPE, source), []).append(ts)
-            if last < ts <= now and kind not in ignore:
-                last = ts
+                    ev.setdefault((ANY_TYPE, source), []).append(at.timestamp())
         for times in ev.values():
-            times.sort()
-        ctx.ev = ev
+            if len(times) > 1:
+                times.sort()
         acts = []
         for activity in contact.activities or ():
             at = activity.at
-            ts = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
-            acts.append((ts, activity.kind, activity.by, activity.direction, activity.done, activity.automated))
-            if last < ts <= now and activity.done and not activity.automated:
-                last = ts
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            acts.append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
+                         activity.automated))
         if len(acts) > 1:
             acts.sort(key=_BY_TIME)
-        ctx.acts = acts
-        created = contact.created_at
+        return Ctx(contact, now, ev, acts, self.recurring_months)
+
+    def _last_active(self, ctx: Ctx) -> float | None:
+        """The last time (at or before now) the contact did anything that counts as activity, or a person
+        logged a done activity with them; the creation time when nothing else is dated; None when nothing is.
+        Computed only for contacts where nurture is possible."""
+        now, ignore, last = ctx.now, self.ignore_events, -math.inf
+        for event in ctx.c.events or ():
+            if event.type not in ignore:
+                ts = _aware(event.at).timestamp()
+                if last < ts <= now:
+                    last = ts
+        for ts, _, _, _, done, automated in ctx.acts:
+            if ts > now:
+                break
+            if done and not automated and ts > last:
+                last = ts
+        created = ctx.c.created_at
         if created is not None:
             ts = _aware(created).timestamp()
             if last < ts <= now:
                 last = ts
-        return ctx, (last if last > -math.inf else None)
+        return last if last > -math.inf else None
 
     def _score(self, ctx: Ctx, fired: list[FiredRule] | None) -> tuple[float, float, float]:
         """Raw (uncapped) dimension sums; appends what fired to `fired` when given."""
         raw = [0.0, 0.0, 0.0]
-        for scorer in self.scorers:
-            when = scorer.when
+        for dim, when, fixed, per_event, points in self._flat:
             if when is not None:
                 if when(ctx):
-                    raw[scorer.dimension] += scorer.points
+                    raw[dim] += points
                     if fired is not None:
-                        fired.append(scorer.fixed)  # type: ignore[arg-type]  # set for every `when` rule
+                        fired.append(fixed)
             else:
-                points = scorer.per_event(ctx)  # type: ignore[misc]  # set for every per_event rule
-                if points:
-                    raw[scorer.dimension] += points
+                value = per_event(ctx)
+                if value:
+                    raw[dim] += value
                     if fired is not None:
-                        fired.append(FiredRule(DIMENSIONS[scorer.dimension], scorer.name, points))
+                        fired.append(FiredRule(fixed, points, value))  # type: ignore[arg-type]
         return raw[0], raw[1], raw[2]
 
     def _capped(self, raw: tuple[float, float, float]) -> tuple[int, int, int, int]:
@@ -304,7 +317,7 @@ class CompiledRules:
 
     def _evaluate(self, contact: Contact, now_dt: datetime, memory: ContactMemory) -> Decision:
         now = now_dt.timestamp()
-        ctx, last_active = self._prepare(contact, now)
+        ctx = self._prepare(contact, now)
         fired: list[FiredRule] = []
         raw = self._score(ctx, fired)
         total, fit, eng, intent = self._capped(raw)
@@ -314,14 +327,17 @@ class CompiledRules:
         qualifies = self._qualifies(total, framework_met)
 
         deals = ctx.deals
-        won = [deal for deal in deals if deal.status == DealStatus.WON]
+        won = [deal for deal in deals if deal.status == DealStatus.WON] if deals else _NONE
         disqualified_by = None
         if not won:
             for name, pred in self.disqualify:
                 if pred(ctx):
                     disqualified_by = name
                     break
-        inactive_days = (now - last_active) / DAY if last_active is not None else None
+        inactive_days = None
+        if not won and disqualified_by is None and (qualifies or memory.was_prospect):
+            last_active = self._last_active(ctx)
+            inactive_days = (now - last_active) / DAY if last_active is not None else None
         inactive = inactive_days is not None and inactive_days > self.inactive_days
 
         # the stage the rules give, before any override

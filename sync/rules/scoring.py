@@ -50,7 +50,9 @@ class Scorer:
     per_event: Callable[[Ctx], float] | None
 
 
-def _per_event(rule: s.ScoringRule, weight: Weight | None, plan: Plan) -> Callable[[Ctx], float]:
+def _per_event(rule: s.ScoringRule, decay: s.Decay | None, plan: Plan) -> Callable[[Ctx], float]:
+    """Points for each matching event in the window, each weighted by its age. The half-life case, the
+    one the default rules use, is inlined: one exp per event and no call."""
     assert rule.per_event is not None
     q = rule.per_event
     keys = plan.event_keys(q.type if isinstance(q.type, list) else [q.type],
@@ -58,44 +60,59 @@ def _per_event(rule: s.ScoringRule, weight: Weight | None, plan: Plan) -> Callab
     span = q.within_days * DAY if q.within_days else None
     points = rule.points
     limit = rule.max_points if rule.max_points is not None else math.inf
+    weight = decay_weight(decay)
 
-    def weighted_count(ctx: Ctx) -> float:
-        now, ev, total = ctx.now, ctx.ev, 0.0
-        for key in keys:
-            times = ev.get(key)
-            if not times:
-                continue
-            hi = bisect_right(times, now)
-            lo = bisect_left(times, now - span) if span is not None else 0
-            if weight is None:
-                total += hi - lo
-            else:
-                for i in range(lo, hi):
-                    total += weight(now - times[i])
-        return total
-
-    def score(ctx: Ctx) -> float:
-        value = points * weighted_count(ctx)
+    def clamp(value: float) -> float:
         if value > limit:
             value = limit
         elif value < -limit:
             value = -limit
         return round(value, 2)
-    return score
+
+    half_life = decay.half_life_days if decay is not None else None
+    if half_life is not None:
+        k = math.log(2) / (half_life * DAY)
+        exp = math.exp
+
+        def decayed(ctx: Ctx) -> float:
+            now, ev, total = ctx.now, ctx.ev, 0.0
+            for key in keys:
+                times = ev.get(key)
+                if times:
+                    hi = bisect_right(times, now)
+                    lo = bisect_left(times, now - span) if span is not None else 0
+                    for i in range(lo, hi):
+                        total += exp((times[i] - now) * k)
+            return clamp(points * total) if total else 0.0
+        return decayed
+
+    def weighted(ctx: Ctx) -> float:
+        now, ev, total = ctx.now, ctx.ev, 0.0
+        for key in keys:
+            times = ev.get(key)
+            if times:
+                hi = bisect_right(times, now)
+                lo = bisect_left(times, now - span) if span is not None else 0
+                if weight is None:
+                    total += hi - lo
+                else:
+                    for i in range(lo, hi):
+                        total += weight(now - times[i])
+        return clamp(points * total) if total else 0.0
+    return weighted
 
 
 def compile_scoring(scoring: s.Scoring, compiler: Compiler) -> tuple[Scorer, ...]:
     out = []
     for index, dim in enumerate(DIMENSIONS):
         spec: s.Dimension = getattr(scoring, dim)
-        weight = decay_weight(spec.decay)
         for rule in spec.rules:
             if rule.when is not None:
                 out.append(Scorer(index, rule.name, round(rule.points, 2), compiler.compile(rule.when),
                                   FiredRule(dim, rule.name, round(rule.points, 2)), None))
             else:
                 out.append(Scorer(index, rule.name, rule.points, None, None,
-                                  _per_event(rule, weight, compiler.plan)))
+                                  _per_event(rule, spec.decay, compiler.plan)))
     return tuple(out)
 
 
