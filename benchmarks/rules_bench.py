@@ -20,12 +20,15 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sync.rules import ContactMemory, load_rules
+from sync.model import Contact
+from sync.rules import CompiledRules, ContactMemory, load_rules
 from sync.synthetic import synthetic_contacts
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
@@ -33,13 +36,13 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
 def pin_to_one_core() -> str:
     if hasattr(os, "sched_setaffinity"):
-        cpu = sorted(os.sched_getaffinity(0))[0]
+        cpu = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})
         return f"cpu {cpu}"
     return "not pinned (no sched_setaffinity)"
 
 
-def timed(label: str, fn, count: int, repeat: int) -> float:
+def timed(label: str, fn: Callable[[], object], count: int, repeat: int) -> float:
     best = 0.0
     for _ in range(repeat):
         gc.collect()
@@ -49,6 +52,22 @@ def timed(label: str, fn, count: int, repeat: int) -> float:
         best = max(best, rate)
     print(f"  {label:<34} {best:>10,.0f} contacts/s   ({1e6 / best:.1f} us per contact, best of {repeat})")
     return best
+
+
+def time_in_memory(rules: CompiledRules, contacts: list[Contact], repeat: int) -> tuple[float, float, float]:
+    evaluate = rules.evaluate
+    first = [evaluate(c, NOW) for c in contacts]
+    memories: dict[str, ContactMemory] = {d.contact_id: d.memory for d in first}
+    stages = Counter(str(d.stage) for d in first)
+    print("stages: " + ", ".join(f"{stage} {n / len(first):.1%}" for stage, n in stages.most_common()))
+    print("evaluate, one core, explanations on:")
+    cold = timed("first sync (no memory)", lambda: [evaluate(c, NOW) for c in contacts], len(contacts), repeat)
+    get = memories.get
+    warm = timed("steady state (with memory)", lambda: [evaluate(c, NOW, get(c.id)) for c in contacts],
+                 len(contacts), repeat)
+    batch = timed("evaluate_many (with memory)", lambda: rules.evaluate_many(contacts, NOW, memories),
+                  len(contacts), repeat)
+    return cold, warm, batch
 
 
 def main() -> int:
@@ -64,36 +83,39 @@ def main() -> int:
     print(f"rules {rules.version}, {len(rules.scorers)} scoring rules; Python {platform.python_version()}; {pinned}")
     started = time.perf_counter()
     contacts = list(synthetic_contacts(args.contacts, now=NOW))
-    print(f"generated {len(contacts):,} contacts in {time.perf_counter() - started:.1f} s (not timed); "
-          f"{sum(len(c.events) for c in contacts) / len(contacts):.1f} events, "
-          f"{sum(len(c.activities) for c in contacts) / len(contacts):.1f} activities, "
-          f"{sum(len(c.deals) for c in contacts) / len(contacts):.2f} deals per contact")
+    if contacts:
+        print(f"generated {len(contacts):,} contacts in {time.perf_counter() - started:.1f} s (not timed); "
+              f"{sum(len(c.events) for c in contacts) / len(contacts):.1f} events, "
+              f"{sum(len(c.activities) for c in contacts) / len(contacts):.1f} activities, "
+              f"{sum(len(c.deals) for c in contacts) / len(contacts):.2f} deals per contact")
 
-    evaluate = rules.evaluate
-    first = [evaluate(c, NOW) for c in contacts]
-    memories: dict[str, ContactMemory] = {d.contact_id: d.memory for d in first}
-    stages = Counter(str(d.stage) for d in first)
-    print("stages: " + ", ".join(f"{stage} {n / len(first):.1%}" for stage, n in stages.most_common()))
-    print("evaluate, one core, explanations on:")
-    cold = timed("first sync (no memory)", lambda: [evaluate(c, NOW) for c in contacts], len(contacts), args.repeat)
-    get = memories.get
-    warm = timed("steady state (with memory)", lambda: [evaluate(c, NOW, get(c.id)) for c in contacts],
-                 len(contacts), args.repeat)
-    batch = timed("evaluate_many (with memory)", lambda: rules.evaluate_many(contacts, NOW, memories),
-                  len(contacts), args.repeat)
-    del contacts, first, memories
+    cold = warm = batch = 0.0
+    if contacts:
+        cold, warm, batch = time_in_memory(rules, contacts, args.repeat)
+    del contacts
 
     peak_mb = None
-    if args.stream:
+    if args.stream and args.contacts:
+        # a fresh process, so its peak is the streaming one and not the in-memory run's above
+        child = subprocess.run([sys.executable, __file__, "--contacts", "0", "--stream", str(args.stream), "--json"],
+                               check=True, capture_output=True, text=True)
+        print(child.stdout.rsplit("\n", 2)[0])
+        peak_mb = json.loads(child.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    elif args.stream:
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
         seen = 0
+        page: list[Contact] = []
         for contact in synthetic_contacts(args.stream, now=NOW):
-            evaluate(contact, NOW)
-            seen += 1
+            page.append(contact)
+            if len(page) == 100:  # pages of 100, as a connector delivers them
+                seen += len(rules.evaluate_many(page, NOW))
+                page = []
+        seen += len(rules.evaluate_many(page, NOW))
         elapsed = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-        print(f"streamed {seen:,} contacts (generated and evaluated) in {elapsed:.0f} s; "
-              f"peak RSS {peak_mb:,.0f} MB")
+        print(f"streamed {seen:,} contacts in pages of 100 (generated and evaluated) in {elapsed:.0f} s; "
+              f"peak RSS {peak_mb:,.0f} MB (after loading the rules: {baseline:,.0f} MB)")
     if args.json:
         print(json.dumps({"first_sync_per_s": round(cold), "steady_state_per_s": round(warm),
                           "evaluate_many_per_s": round(batch), "stream": args.stream, "peak_rss_mb": peak_mb}))

@@ -22,7 +22,6 @@ from sync.rules.decision import ContactMemory, Decision, SlaStatus
 from sync.rules.engine import CompiledRules, InvalidContact
 from sync.rules.inputs import contact_from_data, resolve_times
 
-
 NoneWord = Literal["none"]
 
 

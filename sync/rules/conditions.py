@@ -287,7 +287,7 @@ def compile_field(cond: s.FieldCondition) -> Predicate:
         if not equals.numbers and not equals.bools and not cond.case_sensitive:
             positive: Predicate = _text_in(cond.field, equals)
         else:
-            positive = lambda ctx: equals(get(ctx))  # noqa: E731
+            positive = lambda ctx: equals(get(ctx))
         if op in ("ne", "not_in"):
             return lambda ctx: not positive(ctx)
         return positive

@@ -39,10 +39,12 @@ def test_check_prints_every_error_located_and_exits_1(cli, tmp_path) -> None:
     result = cli("check", str(path))
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines == [f"{path}:6:16: scoring.fit.rules.0.when.field: unknown field 'indstry': use one of "
-                     "account, company, company_size, country, created_at, crm, email, email_domain, first_name, "
-                     "id, industry, job_title, last_name, owner_id, seniority, source, updated_at or fields.<name>",
-                     f"{path}:8:25: unknown key 'colour'"]
+    assert lines == [
+        (f"{path}:6:16: scoring.fit.rules.0.when.field: unknown field 'indstry': use one of "
+         "account, company, company_size, country, created_at, crm, email, email_domain, first_name, "
+         "id, industry, job_title, last_name, owner_id, seniority, source, updated_at or fields.<name>"),
+        f"{path}:8:25: unknown key 'colour'",
+    ]
 
 
 def test_check_a_missing_file(cli, tmp_path) -> None:
