@@ -115,9 +115,8 @@ def to_epoch(value: Any) -> float | None:
         except ValueError:
             return None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.timestamp()
+        moment: datetime = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp()
     return None
@@ -367,7 +366,7 @@ def compile_events(cond: s.EventsCondition, plan: Plan) -> Predicate:
 
 def compile_activities(cond: s.ActivitiesCondition, plan: Plan) -> Predicate:
     q = cond.activities
-    kinds = frozenset(str(k) for k in _as_list(q.kind)) if q.kind is not None else None
+    kinds = frozenset(str(k) for k in _as_list(q.kind) or ()) if q.kind is not None else None
     span = q.within_days * DAY if q.within_days else None
     by, direction, team = q.by, q.direction, plan.team
     with_automated, with_open = q.include_automated, q.include_open
@@ -404,7 +403,7 @@ def deal_is_recurring(deal: Deal, min_months: int) -> bool:
 
 def compile_deals(cond: s.DealsCondition) -> Predicate:
     q = cond.deals
-    statuses = frozenset(DealStatus(v) for v in _as_list(q.status)) if q.status is not None else None
+    statuses = frozenset(DealStatus(v) for v in _as_list(q.status) or ()) if q.status is not None else None
     stages = frozenset(_as_list(q.stage) or ()) if q.stage is not None else None
     lo, hi, recurring = q.amount_gte, q.amount_lte, q.recurring
     span = q.closed_within_days * DAY if q.closed_within_days else None

@@ -132,7 +132,7 @@ class CompiledRules:
         self.rule_names = tuple(scorer.name for scorer in self.scorers)
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
-        self._flat = tuple(
+        self._flat: tuple[tuple[Any, ...], ...] = tuple(
             (sc.dimension, sc.when, sc.fixed, None, sc.points) if sc.when is not None
             else (sc.dimension, None, DIMENSIONS[sc.dimension], sc.per_event, sc.name)
             for sc in self.scorers)
@@ -210,7 +210,7 @@ class CompiledRules:
         for times in ev.values():
             if len(times) > 1:
                 times.sort()
-        acts = []
+        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
         for activity in contact.activities or ():
             at = activity.at
             if at.tzinfo is None:
@@ -257,7 +257,7 @@ class CompiledRules:
                 if value:
                     raw[dim] += value
                     if fired is not None:
-                        fired.append(FiredRule(fixed, points, value))  # type: ignore[arg-type]
+                        fired.append(FiredRule(fixed, points, value))
         return raw[0], raw[1], raw[2]
 
     def _capped(self, raw: tuple[float, float, float]) -> tuple[int, int, int, int]:

@@ -370,16 +370,18 @@ class NurtureRules(_Model):
 
 class Classification(_Model):
     disqualify: list[NamedCondition] = Field(default_factory=list)
-    client: ClientRules = ClientRules()
-    prospect: ProspectRules = ProspectRules()
-    maturity: MaturityRules = MaturityRules()
-    nurture: NurtureRules = NurtureRules()
+    client: ClientRules = Field(default_factory=ClientRules)
+    prospect: ProspectRules = Field(default_factory=ProspectRules)
+    maturity: MaturityRules = Field(default_factory=MaturityRules)
+    nurture: NurtureRules = Field(default_factory=NurtureRules)
 
 
 # ---------------------------------------------------------------------------------------------- SLA
 
 
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Holidays(_Model):
@@ -389,11 +391,10 @@ class Holidays(_Model):
 
 class BusinessCalendar(_Model):
     timezone: str = "Europe/Paris"
-    working_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    working_days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK), min_length=1)
     day_start: str = Field("09:00", pattern=_HHMM)
     day_end: str = Field("18:00", pattern=_HHMM)
-    holidays: Holidays | None = Holidays(country="FR")
+    holidays: Holidays | None = Field(default_factory=lambda: Holidays(country="FR", subdivision=None))
     closed_dates: list[date] = Field(default_factory=list, description="company closures on top of holidays")
 
     @field_validator("timezone")
@@ -432,9 +433,9 @@ class Touch(_Model):
 
 class Sla(_Model):
     enabled: bool = True
-    response_hours: ResponseHours = ResponseHours()
-    calendar: BusinessCalendar = BusinessCalendar()
-    touch: Touch = Touch()
+    response_hours: ResponseHours = Field(default_factory=ResponseHours)
+    calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
+    touch: Touch = Field(default_factory=Touch)
 
 
 # ---------------------------------------------------------------------------------------------- the file
@@ -450,9 +451,9 @@ class RulesFile(_Model):
     conditions: dict[str, Condition] = Field(default_factory=dict,
                                              description="named conditions, reused anywhere as {ref: name}")
     scoring: Scoring
-    qualification: Qualification = Qualification()
-    classification: Classification = Classification()
-    sla: Sla = Sla()
+    qualification: Qualification = Field(default_factory=Qualification)
+    classification: Classification = Field(default_factory=Classification)
+    sla: Sla = Field(default_factory=Sla)
 
 
 def json_schema() -> dict[str, Any]:
