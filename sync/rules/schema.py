@@ -370,10 +370,10 @@ class NurtureRules(_Model):
 
 class Classification(_Model):
     disqualify: list[NamedCondition] = Field(default_factory=list)
-    client: ClientRules = Field(default_factory=ClientRules)
-    prospect: ProspectRules = Field(default_factory=ProspectRules)
-    maturity: MaturityRules = Field(default_factory=MaturityRules)
-    nurture: NurtureRules = Field(default_factory=NurtureRules)
+    client: ClientRules = ClientRules()
+    prospect: ProspectRules = ProspectRules()
+    maturity: MaturityRules = MaturityRules()
+    nurture: NurtureRules = NurtureRules()
 
 
 # ---------------------------------------------------------------------------------------------- SLA
@@ -394,7 +394,7 @@ class BusinessCalendar(_Model):
     working_days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK), min_length=1)
     day_start: str = Field("09:00", pattern=_HHMM)
     day_end: str = Field("18:00", pattern=_HHMM)
-    holidays: Holidays | None = Field(default_factory=lambda: Holidays(country="FR", subdivision=None))
+    holidays: Holidays | None = Holidays(country="FR")
     closed_dates: list[date] = Field(default_factory=list, description="company closures on top of holidays")
 
     @field_validator("timezone")
@@ -433,9 +433,9 @@ class Touch(_Model):
 
 class Sla(_Model):
     enabled: bool = True
-    response_hours: ResponseHours = Field(default_factory=ResponseHours)
-    calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
-    touch: Touch = Field(default_factory=Touch)
+    response_hours: ResponseHours = ResponseHours()
+    calendar: BusinessCalendar = BusinessCalendar()
+    touch: Touch = Touch()
 
 
 # ---------------------------------------------------------------------------------------------- the file
@@ -451,9 +451,9 @@ class RulesFile(_Model):
     conditions: dict[str, Condition] = Field(default_factory=dict,
                                              description="named conditions, reused anywhere as {ref: name}")
     scoring: Scoring
-    qualification: Qualification = Field(default_factory=Qualification)
-    classification: Classification = Field(default_factory=Classification)
-    sla: Sla = Field(default_factory=Sla)
+    qualification: Qualification = Qualification()
+    classification: Classification = Classification()
+    sla: Sla = Sla()
 
 
 def json_schema() -> dict[str, Any]:
