@@ -131,3 +131,23 @@ def test_population_is_spread_over_every_stage(rules) -> None:
 
 def test_version_is_a_content_hash(rules) -> None:
     assert rules.version == rules_version(rules.spec)
+
+
+@pytest.mark.parametrize(("framework", "fields", "met"), [
+    ("meddic", {"metrics": "-20% incidents", "decision_role": "champion", "decision_criteria": "SOC2",
+                "decision_process": "board in March", "need": "SIEM", "economic_buyer": "CFO"},
+     {"metrics", "economic_buyer", "decision_criteria", "decision_process", "identify_pain", "champion"}),
+    ("gpct", {"goals": "ISO 27001", "plans": "audit", "need": "no SOC", "timing": "within 3 months"},
+     {"goals", "plans", "challenges", "timeline"}),
+])
+def test_other_frameworks_qualify_and_report_their_criteria(compile_rules, contact, framework, fields, met) -> None:
+    from sync.rules import default_rules_path
+    text = default_rules_path().read_text(encoding="utf-8").replace("framework: bant", f"framework: {framework}")
+    rules = compile_rules(text)
+    decision = rules.evaluate(contact(fields=fields), NOW)
+    assert decision.framework == framework
+    assert set(decision.criteria_met) == met and decision.qualified
+    assert decision.stage is Stage.PROSPECT
+    partial = rules.evaluate(contact(fields={"need": "SIEM"}), NOW)
+    assert not partial.qualified and partial.stage is Stage.LEAD
+    assert f"{framework.upper()} missing" in partial.reason
