@@ -93,7 +93,7 @@ def render(diff: RulesDiff) -> str:
     present = [s.value for s in STAGES if any(s.value in pair for pair in diff.transitions)]
     lines.append("")
     lines.append("stage transitions (rows: old, columns: new)")
-    width = max([len(s) for s in present] + [12])
+    width = max([len(s) for s in present] + [10]) + 2
     lines.append(" " * width + "".join(f"{s:>{width}}" for s in present))
     for old in present:
         lines.append(f"{old:<{width}}" + "".join(f"{diff.transitions.get((old, new), 0):>{width}}" for new in present))
