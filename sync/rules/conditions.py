@@ -341,7 +341,8 @@ def count_events(keys: list[Any], within_days: float | None) -> Callable[[Ctx], 
             if not times:
                 return 0
             now = ctx.now
-            return bisect_right(times, now) - bisect_left(times, now - span)
+            hi = len(times) if times[-1] <= now else bisect_right(times, now)
+            return hi - bisect_left(times, now - span)
         return count_window
 
     def count_many(ctx: Ctx) -> int:

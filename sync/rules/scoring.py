@@ -79,10 +79,11 @@ def _per_event(rule: s.ScoringRule, decay: s.Decay | None, plan: Plan) -> Callab
             for key in keys:
                 times = ev.get(key)
                 if times:
-                    hi = bisect_right(times, now)
+                    # the usual case, nothing after now: no bisection for the upper bound
+                    hi = len(times) if times[-1] <= now else bisect_right(times, now)
                     lo = bisect_left(times, now - span) if span is not None else 0
-                    for i in range(lo, hi):
-                        total += exp((times[i] - now) * k)
+                    for t in (times if lo == 0 and hi == len(times) else times[lo:hi]):
+                        total += exp((t - now) * k)
             return clamp(points * total) if total else 0.0
         return decayed
 
