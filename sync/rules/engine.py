@@ -361,7 +361,7 @@ class CompiledRules:
         if stage is Stage.PROSPECT:
             maturity = (Maturity.HOT if self.hot is not None and self.hot(ctx)
                         else Maturity.WARM if self.warm is not None and self.warm(ctx) else Maturity.COLD)
-        elif stage is Stage.CLIENT and won:
+        if won:
             months = self.recurring_months
             recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(d, months) for d in won)
             client_kind = ClientKind.RECURRING if recurring else ClientKind.ONE_OFF
@@ -380,6 +380,8 @@ class CompiledRules:
 
         reason = self._reason(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,
                               won, deals, disqualified_by, inactive_days, sticky, fired)
+        if stage is not Stage.CLIENT:
+            client_kind = None  # the rules' kind stays in the reason when a person pinned another stage
         return Decision(
             crm=contact.crm, account=contact.account, contact_id=contact.id,
             score=total, fit=fit, engagement=eng, intent=intent,
@@ -397,7 +399,7 @@ class CompiledRules:
         """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
         fw = self.framework.name.upper()
         if ruled is Stage.CLIENT:
-            why = f"client ({client_kind or 'one_off'}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
+            why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
             if any(deal.status == DealStatus.OPEN for deal in deals):
                 why += ", upsell deal open"
         elif ruled is Stage.DISQUALIFIED:

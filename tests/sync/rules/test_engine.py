@@ -20,7 +20,7 @@ def test_stage_precedence_override_client_disqualified(rules, contact) -> None:
     assert rules.evaluate(contact(deals=won, seniority="student"), NOW).stage is Stage.CLIENT
     pinned = rules.evaluate(contact(deals=won, override_stage=Stage.LEAD), NOW)
     assert (pinned.stage, pinned.overridden, pinned.client_kind) == (Stage.LEAD, True, None)
-    assert "pinned in the CRM" in pinned.reason and "client" in pinned.reason
+    assert "pinned in the CRM" in pinned.reason and "client (recurring)" in pinned.reason
 
 
 def test_override_to_prospect_gets_maturity_and_sla(rules, contact) -> None:
