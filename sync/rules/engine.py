@@ -19,20 +19,23 @@ Precedence of stages, first match wins:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from importlib import resources
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
+from pydantic import BaseModel
 
 from sync.configfile import PositionedDocument, parse_yaml, read_yaml, validate
-from sync.errors import CrmsyncError
+from sync.errors import ConfigError, ConfigIssue, CrmsyncError
 from sync.model import ClientKind, Contact, DealStatus, Maturity, Stage
 from sync.rules import schema as s
 from sync.rules.badinput import diagnose
@@ -85,7 +88,64 @@ def rules_version(spec: s.RulesFile) -> str:
 
 
 def parse_rules(document: PositionedDocument) -> s.RulesFile:
-    return validate(document, s.RulesFile, checks=CHECKS)
+    """Validate a parsed rules document; ConfigError with every problem located, typos given a suggestion."""
+    try:
+        return validate(document, s.RulesFile, checks=CHECKS)
+    except ConfigError as exc:
+        raise ConfigError([_suggest(issue) for issue in exc.issues]) from None
+
+
+def _known_keys() -> frozenset[str]:
+    keys: set[str] = set()
+    models: list[type[BaseModel]] = [s.RulesFile]
+    seen: set[type[BaseModel]] = set()
+    while models:
+        model = models.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            keys.add(info.alias or name)
+            for arg in _model_args(info.annotation):
+                models.append(arg)
+    return frozenset(keys)
+
+
+def _model_args(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _model_args(arg)
+
+
+_UNKNOWN_KEY = re.compile(r"^unknown key '([^']*)'$")
+
+
+def _suggest(issue: ConfigIssue) -> ConfigIssue:
+    """`unknown key 'equals'` -> `unknown key 'equals' (did you mean 'eq'?)` when a known key is close."""
+    match = _UNKNOWN_KEY.match(issue.message)
+    if not match:
+        return issue
+    key = match.group(1)
+    guess = _SYNONYMS.get(key.lower())
+    if guess is None:
+        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1, cutoff=0.8)
+        guess = close[0] if close else None
+    if guess is None:
+        return issue
+    return ConfigIssue(issue.path, issue.line, issue.column, f"{issue.message} (did you mean {guess!r}?)")
+
+
+# operator spellings admins reach for first; a close-spelling guess would mislead here (equals -> deals)
+_SYNONYMS = {
+    "equals": "eq", "equal": "eq", "is": "eq", "==": "eq", "not_equals": "ne", "not_equal": "ne", "!=": "ne",
+    "is_not": "ne", "one_of": "in", "any_of": "in", "none_of": "not_in", "regex": "matches", "match": "matches",
+    "pattern": "matches", "includes": "contains", "min": "gte", "max": "lte", "greater_than": "gt",
+    "less_than": "lt", "at_least_days": "older_than_days", "last_days": "within_days", "and": "all", "or": "any",
+}
+
+
+_KNOWN_KEYS = _known_keys()
 
 
 def load_rules(path: str | Path | None = None) -> CompiledRules:
