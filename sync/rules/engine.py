@@ -106,8 +106,7 @@ def _known_keys() -> frozenset[str]:
         seen.add(model)
         for name, info in model.model_fields.items():
             keys.add(info.alias or name)
-            for arg in _model_args(info.annotation):
-                models.append(arg)
+            models.extend(_model_args(info.annotation))
     return frozenset(keys)
 
 
