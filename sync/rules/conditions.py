@@ -309,6 +309,16 @@ def compile_field(cond: s.FieldCondition) -> Predicate:
             return when is not None and when < ctx.now - span
         return older
     in_range = _range_pred(cond.gt, cond.gte, cond.lt, cond.lte)
+    if cond.field in s.NUMBER_FIELDS:
+        attr = attrgetter(cond.field)
+
+        def attribute(ctx: Ctx) -> bool:  # a typed number attribute: no conversion in the usual case
+            value = attr(ctx.c)
+            if value.__class__ is int or value.__class__ is float:
+                return in_range(value)
+            number = to_number(value)
+            return number is not None and in_range(number)
+        return attribute
 
     def ranged(ctx: Ctx) -> bool:
         number = to_number(get(ctx))
