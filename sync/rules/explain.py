@@ -60,6 +60,9 @@ def render(decision: Decision, rules: CompiledRules, contact: Contact | None = N
         text = f"SLA       {sla.status}: handed off {_when(sla.started_at)}, due {_when(sla.due_at)}"
         if sla.touched_at is not None:
             text += f", first touch {_when(sla.touched_at)} by {sla.touched_by}"
+        if sla.status is SlaStatus.LATE and sla.due_at is not None and sla.touched_at is not None:
+            late = rules.sla.calendar.business_hours_between(sla.due_at, sla.touched_at)
+            text += f" ({late:.1f} business hours late)"
         lines.append(text)
     lines.append(f"reason    {decision.reason}")
     return "\n".join(lines)

@@ -114,3 +114,15 @@ def test_schema_check_and_write(cli, tmp_path) -> None:
     assert cli("schema", "-o", str(target)).exit_code == 0
     assert cli("schema", "-o", str(target), "--check").exit_code == 0
     assert json.loads(target.read_text())["properties"]["scoring"]
+
+
+def test_explain_says_how_late_a_touch_was(cli, tmp_path) -> None:
+    person = tmp_path / "contact.yaml"
+    person.write_text(
+        "crm: demo\nid: late\nowner_id: '1003'\nindustry: finance\ncompany_size: 800\nseniority: c_level\n"
+        "job_title: CISO\ncountry: DE\nfields: {decision_role: co_decider, need: SIEM, timing: within 3 months}\n"
+        "events: [{type: meeting_booked, at: 2026-11-06T16:00:00Z}]\n"
+        "activities: [{kind: email, at: 2026-11-12T15:00:00Z, by: '1003'}]\n")
+    result = cli("explain", "--contact", str(person), "--now", "2026-11-13T09:00:00+00:00")
+    assert "SLA       late: handed off 2026-11-06 16:00 UTC, due 2026-11-12 13:00 UTC" in result.output
+    assert "(2.0 business hours late)" in result.output
