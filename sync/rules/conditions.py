@@ -443,7 +443,11 @@ def compile_deals(cond: s.DealsCondition) -> Predicate:
         deals = ctx.deals
         if not deals:
             return when_none
-        return check(sum(1 for deal in deals if one(deal, ctx)))
+        n = 0
+        for deal in deals:
+            if one(deal, ctx):
+                n += 1
+        return check(n)
     return count
 
 
