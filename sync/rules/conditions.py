@@ -68,7 +68,10 @@ class Plan:
         self.recurring_months = recurring_months
 
     def event_keys(self, types: list[str] | None, sources: list[str] | None) -> list[Any]:
-        """The bucket keys to read for a query, registering them so the engine fills them."""
+        """The bucket keys to read for a query, registering them so the engine fills them. A type or source
+        listed twice is read once (it must not count twice)."""
+        types = list(dict.fromkeys(types)) if types is not None else None
+        sources = list(dict.fromkeys(sources)) if sources else None
         if sources:
             if types is None:
                 self.any_type_sources.update(sources)
@@ -191,6 +194,8 @@ class _Equals:
             return value in self.bools or (bool(self.texts) and ("true" if value else "false") in self.texts)
         if isinstance(value, (int, float)):
             if value in self.numbers:
+                return True
+            if self.bools and value in (0, 1) and bool(value) in self.bools:
                 return True
             return bool(self.texts) and self.fold(repr(value) if isinstance(value, float) else str(value)) in self.texts
         return False

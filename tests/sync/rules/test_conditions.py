@@ -46,6 +46,7 @@ def fires(compile_rules, base):
     ("{field: fields.tags, in: [vip]}", {"fields": {"tags": ["VIP", "partner"]}}, True),
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": "Yes"}}, True),  # checkbox as text
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": False}}, False),
+    ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": 1}}, True),  # checkbox as 0/1
     ("{field: email_domain, in: [gmail.com]}", {"email": "Someone@GMAIL.com"}, True),
     ("{field: email_domain, exists: true}", {"email": "not-an-address"}, False),
     ("{field: created_at, within_days: 30}", {"created_at": NOW - timedelta(days=3)}, True),
@@ -69,6 +70,7 @@ def test_field_operators(fires, contact, condition, attrs, expected) -> None:
     ("{events: {at_least: 3}}", [("visit", 1), ("form", 2), ("download", 3)], True),  # any type
     ("{events: {type: download}}", [("download", -1)], False),  # a future event is not a signal yet
     ("{events: {type: download, at_least: 0, at_most: 0}}", [], True),
+    ("{events: {type: [download, download], at_least: 2}}", [("download", 1)], False),  # listed twice, counted once
 ])
 def test_event_counts(fires, contact, condition, events, expected) -> None:
     assert fires(condition, contact(events=events)) is expected
