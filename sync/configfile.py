@@ -9,8 +9,10 @@ Nothing in the file is ever evaluated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +81,10 @@ def _plain(node: Any, loc: Loc, positions: dict[Loc, tuple[int, int]]) -> Any:
         return float(node)
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, datetime):
+        # ruamel's TimeStamp subclass confuses strict consumers (msgspec): hand out a plain datetime
+        return datetime(node.year, node.month, node.day, node.hour, node.minute, node.second, node.microsecond,
+                        tzinfo=node.tzinfo)
     return node
 
 
@@ -93,6 +99,8 @@ def parse_yaml(text: str, path: str) -> PositionedDocument:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
         problem = problem.split("\n")[0]
+        # ruamel quotes the values of a duplicate key: they may be secrets, and they drown the message
+        problem = re.sub(r'(found duplicate key "[^"]*") with value .*', r"\1", problem)
         raise ConfigError([ConfigIssue(path, line, col, f"YAML syntax error: {problem}")]) from None
     except YAMLError as exc:
         raise ConfigError([ConfigIssue(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")]) from None

@@ -57,10 +57,10 @@ class PullPage:
     deleted_ids: list[str] = field(default_factory=list)
     merged_into: dict[str, str] = field(default_factory=dict)
     api_calls: int = 0
-    # False: the contacts carry only the deals and activities that changed in the pull's window (an API
-    # that cannot list a person's history in bulk); the engine completes them, by id, from the snapshot
-    # it keeps of each contact, at no API cost
-    history_complete: bool = True
+    # False when the contacts carry only the deals and activities that changed since the cursor (Pipedrive's
+    # incremental lists): the engine then merges them by id into the stored snapshot instead of taking the
+    # page's lists as the whole history, which would rescore a client with no won deal.
+    related_complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

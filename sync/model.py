@@ -133,6 +133,19 @@ class Contact(msgspec.Struct, kw_only=True):
         return (self.crm, self.account, self.id)
 
 
+def merge_related(fresh: Contact, previous: Contact) -> Contact:
+    """`fresh` with the deals and activities it lacks taken from `previous` (matched by id; the fresh record
+    wins). For connectors that can only say what changed since their cursor, not the whole history."""
+    fresh_deals = {deal.id for deal in fresh.deals}
+    deals = [*fresh.deals, *(deal for deal in previous.deals if deal.id not in fresh_deals)]
+    seen = {(a.id or "", a.kind, a.at) for a in fresh.activities}
+    fresh_ids = {a.id for a in fresh.activities if a.id}
+    older = [a for a in previous.activities
+             if (a.id not in fresh_ids if a.id else (a.id or "", a.kind, a.at) not in seen)]
+    activities = sorted([*fresh.activities, *older], key=lambda a: a.at)
+    return msgspec.structs.replace(fresh, deals=deals, activities=activities)
+
+
 _contact_decoder = msgspec.json.Decoder(Contact)
 _contact_list_decoder = msgspec.json.Decoder(list[Contact])
 _encoder = msgspec.json.Encoder()

@@ -226,10 +226,11 @@ class PipedriveConnector:
             total = sum(self.api_calls.values())
             made, calls_before = total - calls_before, total
             return PullPage(
-                contacts=contacts, cursor=cursor_mark.encode(), deleted_ids=deleted, api_calls=made,
-                # an incremental window lists the deals and activities that changed in it, not a person's
-                # whole history: the engine completes them from its snapshots (complete_history fetches them)
-                history_complete=window.complete or self.settings.complete_history,
+                contacts=contacts,
+                cursor=cursor_mark.encode(),
+                deleted_ids=deleted,
+                api_calls=made,
+                related_complete=window.complete or self.settings.complete_history,
             )
 
         if mark.phase == PHASE_PERSONS:

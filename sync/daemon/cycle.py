@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import msgspec
 import structlog
 
 from sync.clock import Clock
@@ -25,7 +24,6 @@ from sync.daemon.engine import AccountSync, Plan, ProgressCallback, RulesProvide
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
 from sync.log import bind_run, unbind_run
-from sync.model import Contact
 from sync.state import StateStore
 
 
@@ -81,37 +79,18 @@ def pull_changes(sync_: AccountSync, cursor: str | None, *, since: datetime | No
                  advance_cursor: bool = True) -> None:
     """Pull from `cursor`, deciding and committing page by page; the cursor moves with each durable page."""
     for page in sync_.connector.pull(cursor):
-        contacts = page.contacts if page.history_complete else complete_history(sync_, page.contacts)
+        contacts = page.contacts
         if since is not None:
             contacts = [c for c in contacts if c.updated_at is None or c.updated_at >= since]
         sync_.summary.pulled += len(page.contacts)
         tombstones: dict[str, str | None] = {cid: page.merged_into.get(cid) for cid in page.deleted_ids}
         sync_.summary.deleted += len(tombstones)
-        sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor)
+        sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor,
+                     related_complete=page.related_complete)
         sync_.summary.cursor_lag_seconds = _page_lag(page, sync_.clock.now())
         sync_.event("page_committed", page_contacts=len(page.contacts), page_deleted=len(tombstones))
         sync_.push_pending()
     sync_.summary.cursor_lag_seconds = 0.0  # caught up: every change up to the pull's start is durable
-
-
-def complete_history(sync_: AccountSync, contacts: list[Contact]) -> list[Contact]:
-    """Contacts pulled with only the deals and activities of the pull's window, completed with those the
-    store's snapshot holds (same id: the pulled version wins). A deal deleted in the CRM since the last
-    full pull stays known until the next full pull: the window says what changed, not what vanished."""
-    known = {c.id: c for c, _ in sync_.store.snapshots(sync_.ref, ids=[c.id for c in contacts],
-                                                        limit=len(contacts))} if contacts else {}
-    out = []
-    for contact in contacts:
-        before = known.get(contact.id)
-        if before is None:
-            out.append(contact)
-            continue
-        deals = {d.id: d for d in before.deals} | {d.id: d for d in contact.deals}
-        fresh = {a.id for a in contact.activities if a.id is not None}
-        activities = [a for a in before.activities if a.id is not None and a.id not in fresh] + contact.activities
-        out.append(msgspec.structs.replace(contact, deals=list(deals.values()),
-                                           activities=sorted(activities, key=lambda a: a.at)))
-    return out
 
 
 def start(connector: Connector, *, store: StateStore, rules: RulesProvider, clock: Clock, stop: threading.Event,

@@ -23,7 +23,7 @@ from sync.clock import Clock
 from sync.contract import Connector, FieldUpdate, FieldValue
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import PermanentError
-from sync.model import Contact, Stage
+from sync.model import Contact, Stage, merge_related
 from sync.registry import RulesLike
 from sync.rules.decision import ContactMemory, Decision, SlaStatus
 from sync.state import AccountRef, ContactState, Decided, PageWrite, PendingUpdate, PushOutcome, StateStore
@@ -132,10 +132,12 @@ class AccountSync:
     # --- deciding ---
 
     def decide(self, contacts: Sequence[Contact], *, tombstones: dict[str, str | None] | None = None,
-               cursor: str | None = None, advance_cursor: bool = False) -> None:
+               cursor: str | None = None, advance_cursor: bool = False, related_complete: bool = True) -> None:
         """Evaluate, diff and make durable (or, in a dry run, add to the plan) one page of contacts."""
         now = self.clock.now()
         unique = list({c.id: c for c in contacts}.values())  # a page may repeat a contact: keep its last state
+        if not related_complete and unique:
+            unique = self._with_history(unique)
         if self.plan is not None:
             self.planned_ids.update(c.id for c in unique)
         states = self.store.contact_states(self.ref, [c.id for c in unique]) if unique else {}
@@ -154,6 +156,12 @@ class AccountSync:
             self._diff(contact.id, result, states.get(contact.id, ContactState()), write)
         if self.plan is None:
             self.store.write_page(self.ref, write)
+
+    def _with_history(self, contacts: list[Contact]) -> list[Contact]:
+        """Complete contacts whose page carried only changed deals and activities from their snapshots."""
+        stored = {c.id: c for c, _ in self.store.snapshots(self.ref, ids=[c.id for c in contacts],
+                                                          limit=len(contacts))}
+        return [merge_related(c, stored[c.id]) if c.id in stored else c for c in contacts]
 
     def _diff(self, contact_id: str, decision: Decision, state: ContactState, write: PageWrite) -> None:
         enqueue: dict[str, FieldValue] = {}

@@ -244,10 +244,10 @@ def test_pages_say_whether_they_carry_whole_histories(sandbox, make_connector, c
     native = sandbox.seed([contact])[contact.id]
     connector = make_connector()
     full = list(connector.pull(None))
-    assert all(page.history_complete for page in full)  # a full pull lists every deal and activity
+    assert all(page.related_complete for page in full)  # a full pull lists every deal and activity
     clock.advance(timedelta(minutes=5))
     sandbox.set_field(native, "need", "replace legacy SIEM")
     clock.advance(timedelta(minutes=1))
     window = list(connector.pull(full[-1].cursor))
-    assert window and not any(page.history_complete for page in window)  # the engine completes them
+    assert window and not any(page.related_complete for page in window)  # the engine completes them
     assert make_connector(complete_history=True).settings.complete_history

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import Counter
 from datetime import timedelta
 
-import msgspec
 import pytest
 import structlog.testing
 
@@ -177,27 +175,3 @@ def test_every_log_line_of_a_run_names_the_account_and_run_and_carries_counts(wo
         assert {"pulled", "decided", "changed", "pushed"} <= set(line)
     assert {"run_started", "page_committed", "push_batch_recorded", "run_finished"} <= {x["event"] for x in logs}
 
-
-def test_a_page_with_only_the_windows_history_is_completed_from_the_snapshot(world):
-    """A connector that can list only the deals and activities that changed in its window (Pipedrive's
-    incremental pull) says so; the engine keeps what it knew, so a won deal or a logged touch does not
-    vanish from a decision because something else changed."""
-    world.cycle()
-    native = next(n for n in world.ids.values()
-                  if (c := world.store.snapshots(REF, ids=[n])[0][0]).deals and c.activities)
-    [(before, _)] = world.store.snapshots(REF, ids=[native])
-    pull = world.connector.pull
-
-    def window_only(cursor):
-        for page in pull(cursor):
-            stripped = [msgspec.structs.replace(c, deals=[], activities=[]) for c in page.contacts]
-            yield dataclasses.replace(page, contacts=stripped, history_complete=False)
-
-    world.connector.pull = window_only  # type: ignore[method-assign]
-    world.sandbox.set_field(native, "need", "compliance audit")
-    summary = world.cycle()
-    assert summary.outcome is RunOutcome.OK and summary.pulled >= 1
-    [(after, _)] = world.store.snapshots(REF, ids=[native])
-    assert after.fields["need"] == "compliance audit"
-    assert [d.id for d in after.deals] == [d.id for d in before.deals]
-    assert [a.id for a in after.activities] == [a.id for a in before.activities]

@@ -1,0 +1,495 @@
+"""The compiled rules: one object the daemon loads once and calls for every contact.
+
+`load_rules` validates the YAML (every problem located), then compiles it;
+`CompiledRules.evaluate` is a pure function of (contact, now, memory). Per
+contact it makes one pass over the events and activities (bucketing event
+times by type into sorted lists, activities into a sorted list of tuples),
+runs the compiled scorers, the qualification criteria and the classification,
+and times the SLA. Nothing is cached across contacts.
+
+Precedence of stages, first match wins:
+  1. a stage pinned in the CRM (`override_stage`), reported as overridden;
+  2. client: at least one won deal (a fact outranks every inference);
+  3. disqualified: a disqualification condition holds (named in the reason);
+  4. nurture: a former prospect, or a contact that qualifies, with no activity for `nurture.inactive_days`;
+  5. prospect: qualifies (score at the threshold, or the framework met, per `prospect.qualify_on`), or was a
+     prospect last time and is still active (`prospect.keep_while_active`);
+  6. lead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from importlib import resources
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, get_args
+
+import msgspec
+from pydantic import BaseModel
+
+from sync.configfile import PositionedDocument, parse_yaml, read_yaml, validate
+from sync.errors import ConfigError, ConfigIssue, CrmsyncError
+from sync.model import ClientKind, Contact, DealStatus, Maturity, Stage
+from sync.rules import schema as s
+from sync.rules.badinput import diagnose
+from sync.rules.checks import CHECKS
+from sync.rules.conditions import ANY_TYPE, DAY, Compiler, Ctx, Plan, deal_is_recurring
+from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
+from sync.rules.qualification import compile_framework
+from sync.rules.scoring import DIMENSIONS, compile_scoring
+from sync.rules.sla import SlaPolicy
+
+UTC = timezone.utc
+_NO_MEMORY = ContactMemory()
+_NOT_STARTED = SlaState()
+_BY_TIME = itemgetter(0)
+_NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
+_MAX_REPLAY = 512  # most recent dated signals examined when looking for the hand-off moment
+
+
+class ContactError(msgspec.Struct, frozen=True):
+    """One contact the engine could not evaluate, and why; the rest of the batch is unaffected."""
+
+    contact_id: str
+    message: str
+    crm: str = ""
+    account: str = ""
+
+
+class InvalidContact(CrmsyncError):
+    """Raised by `evaluate` for a contact whose data cannot be evaluated (a record error: skip and report)."""
+
+    def __init__(self, contact_id: str, message: str) -> None:
+        super().__init__(f"contact {contact_id}: {message}")
+        self.contact_id = contact_id
+        self.message = message
+
+
+def default_rules_path() -> Path:
+    """The shipped default rules (config/rules.yaml, installed as package data sync.defaults)."""
+    return Path(str(resources.files("sync.defaults").joinpath("rules.yaml")))
+
+
+def rules_version(spec: s.RulesFile) -> str:
+    """Content hash of the rules' meaning: the validated model with defaults filled in, as canonical JSON.
+
+    Comments, whitespace, key order and spelling out a default do not change it; any change of a value
+    does. 12 hex digits of SHA-256: short enough for a CRM field, long enough never to collide in practice.
+    """
+    canonical = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def parse_rules(document: PositionedDocument) -> s.RulesFile:
+    """Validate a parsed rules document; ConfigError with every problem located, typos given a suggestion."""
+    try:
+        return validate(document, s.RulesFile, checks=CHECKS)
+    except ConfigError as exc:
+        raise ConfigError([_suggest(issue) for issue in exc.issues]) from None
+
+
+def _known_keys() -> frozenset[str]:
+    keys: set[str] = set()
+    models: list[type[BaseModel]] = [s.RulesFile]
+    seen: set[type[BaseModel]] = set()
+    while models:
+        model = models.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            keys.add(info.alias or name)
+            models.extend(_model_args(info.annotation))
+    return frozenset(keys)
+
+
+def _model_args(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _model_args(arg)
+
+
+_UNKNOWN_KEY = re.compile(r"^unknown key '([^']*)'$")
+
+
+def _suggest(issue: ConfigIssue) -> ConfigIssue:
+    """`unknown key 'equals'` -> `unknown key 'equals' (did you mean 'eq'?)` when a known key is close."""
+    match = _UNKNOWN_KEY.match(issue.message)
+    if not match:
+        return issue
+    key = match.group(1)
+    guess = _SYNONYMS.get(key.lower())
+    if guess is None:
+        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1, cutoff=0.8)
+        guess = close[0] if close else None
+    if guess is None:
+        return issue
+    return ConfigIssue(issue.path, issue.line, issue.column, f"{issue.message} (did you mean {guess!r}?)")
+
+
+# operator spellings admins reach for first; a close-spelling guess would mislead here (equals -> deals)
+_SYNONYMS = {
+    "equals": "eq", "equal": "eq", "is": "eq", "==": "eq", "not_equals": "ne", "not_equal": "ne", "!=": "ne",
+    "is_not": "ne", "one_of": "in", "any_of": "in", "none_of": "not_in", "regex": "matches", "match": "matches",
+    "pattern": "matches", "includes": "contains", "min": "gte", "max": "lte", "greater_than": "gt",
+    "less_than": "lt", "at_least_days": "older_than_days", "last_days": "within_days", "and": "all", "or": "any",
+}
+
+
+_KNOWN_KEYS = _known_keys()
+
+
+def load_rules(path: str | Path | None = None) -> CompiledRules:
+    """Load, validate and compile a rules file (None: the shipped default). Raises sync.errors.ConfigError with
+    every problem located as PATH:LINE:COL."""
+    path = default_rules_path() if path is None else path
+    return CompiledRules(parse_rules(read_yaml(path)), source=str(path))
+
+
+def rules_from_text(text: str, path: str = "<rules>") -> CompiledRules:
+    return CompiledRules(parse_rules(parse_yaml(text, path)), source=path)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class CompiledRules:
+    """Rules compiled into closures. Immutable after construction; safe to share between threads that each
+    call `evaluate` (every call builds its own context)."""
+
+    def __init__(self, spec: s.RulesFile, source: str = "<rules>") -> None:
+        self.spec = spec
+        self.source = source
+        self.version = rules_version(spec)
+        c = spec.classification
+        self.plan = Plan(team=frozenset(spec.sla.touch.team), recurring_months=c.client.recurring_min_contract_months)
+        compiler = Compiler(spec.conditions, self.plan)
+        self.scorers = compile_scoring(spec.scoring, compiler)
+        self.caps = tuple(float(getattr(spec.scoring, dim).cap) for dim in DIMENSIONS)
+        self.threshold = spec.scoring.threshold
+        self.framework = compile_framework(spec.qualification, compiler)
+        self.disqualify = tuple((rule.name, compiler.compile(rule.when)) for rule in c.disqualify)
+        self.hot = compiler.compile(c.maturity.hot) if c.maturity.hot is not None else None
+        self.warm = compiler.compile(c.maturity.warm) if c.maturity.warm is not None else None
+        self.qualify_on = c.prospect.qualify_on
+        self.keep_prospects = c.prospect.keep_while_active
+        self.inactive_days = c.nurture.inactive_days
+        self.inactive_seconds = c.nurture.inactive_days * DAY
+        self.ignore_events = frozenset(c.nurture.ignore_events)
+        self.recurring_months = c.client.recurring_min_contract_months
+        self.recurring_wins = c.client.recurring_min_won_deals
+        self.sla = SlaPolicy(spec.sla)
+        self.rule_names = tuple(scorer.name for scorer in self.scorers)
+        # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
+        # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
+        self._flat: tuple[tuple[Any, ...], ...] = tuple(
+            (sc.dimension, sc.when, sc.fixed, None, sc.points) if sc.when is not None
+            else (sc.dimension, None, DIMENSIONS[sc.dimension], sc.per_event, sc.name)
+            for sc in self.scorers)
+        plan = self.plan
+        self._types = frozenset(plan.types)
+        self._any_type = plan.any_type
+        self._pairs = frozenset(plan.pairs)
+        self._any_sources = frozenset(plan.any_type_sources)
+
+    # ------------------------------------------------------------------------------------------ public API
+
+    def sla_due_at(self, started_at: datetime, maturity: Maturity | None) -> datetime:
+        """Business-calendar due time of the first sales touch for a hand-off at `started_at`."""
+        return self.sla.due_at(started_at, maturity)
+
+    def evaluate(self, contact: Contact, now: datetime, memory: ContactMemory | None = None) -> Decision:
+        """The Decision for one contact at `now` (timezone-aware). Raises InvalidContact for bad data."""
+        if now.tzinfo is None:
+            raise ValueError("now must be a timezone-aware datetime")
+        try:
+            return self._evaluate(contact, now, memory or _NO_MEMORY)
+        except (TypeError, AttributeError, ValueError, OverflowError, KeyError, IndexError, OSError,
+                RecursionError) as exc:
+            contact_id = getattr(contact, "id", None)
+            problem = diagnose(contact) or f"cannot evaluate: {type(exc).__name__}: {str(exc)[:200]}"
+            raise InvalidContact(contact_id if isinstance(contact_id, str) else repr(contact_id)[:64],
+                                 problem) from None
+
+    def evaluate_many(self, contacts: Iterable[Contact], now: datetime,
+                      memories: Mapping[str, ContactMemory] | None = None) -> list[Decision | ContactError]:
+        """A Decision or a ContactError per contact, in order: one bad contact never stops the batch.
+        `memories` is keyed by contact id."""
+        out: list[Decision | ContactError] = []
+        append = out.append
+        get = memories.get if memories else None
+        evaluate = self.evaluate
+        for contact in contacts:
+            try:
+                append(evaluate(contact, now, get(contact.id) if get is not None else None))
+            except InvalidContact as exc:
+                append(ContactError(exc.contact_id, exc.message, _text(getattr(contact, "crm", "")),
+                                    _text(getattr(contact, "account", ""))))
+            except Exception as exc:  # noqa: BLE001 - a batch must survive any one contact, whatever broke
+                append(ContactError(_text(getattr(contact, "id", "")),
+                                    f"cannot evaluate: {type(exc).__name__}: {str(exc)[:200]}",
+                                    _text(getattr(contact, "crm", "")), _text(getattr(contact, "account", ""))))
+        return out
+
+    # ------------------------------------------------------------------------------------------ one contact
+
+    def _prepare(self, contact: Contact, now: float) -> Ctx:
+        """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
+        seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
+        ev: dict[Any, list[float]] = {}
+        types, any_type, pairs, any_sources = self._types, self._any_type, self._pairs, self._any_sources
+        by_source = bool(pairs or any_sources)
+        for event in contact.events or ():
+            at = event.at
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            kind = event.type
+            times = ev.get(kind)
+            if times is not None:
+                times.append(at.timestamp())
+            elif kind in types:
+                ev[kind] = [at.timestamp()]
+            if any_type:
+                ev.setdefault(ANY_TYPE, []).append(at.timestamp())
+            if by_source:
+                source = event.source
+                if (kind, source) in pairs:
+                    ev.setdefault((kind, source), []).append(at.timestamp())
+                if source in any_sources:
+                    ev.setdefault((ANY_TYPE, source), []).append(at.timestamp())
+        for times in ev.values():
+            if len(times) > 1:
+                times.sort()
+        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
+        for activity in contact.activities or ():
+            at = activity.at
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            acts.append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
+                         activity.automated))
+        if len(acts) > 1:
+            acts.sort(key=_BY_TIME)
+        return Ctx(contact, now, ev, acts, self.recurring_months)
+
+    def _last_active(self, ctx: Ctx) -> float | None:
+        """The last time (at or before now) the contact did anything that counts as activity, or a person
+        logged a done activity with them; the creation time when nothing else is dated; None when nothing is.
+        Computed only for contacts where nurture is possible."""
+        now, ignore, last = ctx.now, self.ignore_events, -math.inf
+        for event in ctx.c.events or ():
+            if event.type not in ignore:
+                ts = _aware(event.at).timestamp()
+                if last < ts <= now:
+                    last = ts
+        for ts, _, _, _, done, automated in ctx.acts:
+            if ts > now:
+                break
+            if done and not automated and ts > last:
+                last = ts
+        created = ctx.c.created_at
+        if created is not None:
+            ts = _aware(created).timestamp()
+            if last < ts <= now:
+                last = ts
+        return last if last > -math.inf else None
+
+    def _score(self, ctx: Ctx, fired: list[FiredRule] | None) -> tuple[float, float, float]:
+        """Raw (uncapped) dimension sums; appends what fired to `fired` when given."""
+        raw = [0.0, 0.0, 0.0]
+        for dim, when, fixed, per_event, points in self._flat:
+            if when is not None:
+                if when(ctx):
+                    raw[dim] += points
+                    if fired is not None:
+                        fired.append(fixed)
+            else:
+                value = per_event(ctx)
+                if value:
+                    raw[dim] += value
+                    if fired is not None:
+                        fired.append(FiredRule(fixed, points, value))
+        return raw[0], raw[1], raw[2]
+
+    def _capped(self, raw: tuple[float, float, float]) -> tuple[int, int, int, int]:
+        fit_cap, eng_cap, int_cap = self.caps
+        fit = round(min(max(raw[0], 0.0), fit_cap))
+        eng = round(min(max(raw[1], 0.0), eng_cap))
+        intent = round(min(max(raw[2], 0.0), int_cap))
+        return fit + eng + intent, fit, eng, intent
+
+    def _qualifies(self, total: int, framework_met: bool) -> bool:
+        on = self.qualify_on
+        if on == "score_or_framework":
+            return total >= self.threshold or framework_met
+        if on == "score":
+            return total >= self.threshold
+        if on == "framework":
+            return framework_met
+        return total >= self.threshold and framework_met
+
+    def _qualifies_at(self, ctx: Ctx, at: float) -> bool:
+        """Whether the contact qualified as of `at`, seeing only what was dated at or before it."""
+        saved_now, saved_scores = ctx.now, ctx.scores
+        ctx.now = at
+        try:
+            total, fit, eng, intent = self._capped(self._score(ctx, None))
+            ctx.scores = (float(total), float(fit), float(eng), float(intent))
+            return self._qualifies(total, self.framework.is_met(ctx))
+        finally:
+            ctx.now, ctx.scores = saved_now, saved_scores
+
+    def _handoff(self, ctx: Ctx) -> float | None:
+        """When the data shows the contact became a prospect: the dated signal (event or activity) from which
+        it qualifies, within its current run of activity (no gap longer than the nurture window). None when
+        it qualified before any dated signal (from profile and fields alone): then the time is unknown."""
+        now = ctx.now
+        times = {t for bucket in ctx.ev.values() for t in bucket if t <= now}
+        times.update(a[0] for a in ctx.acts if a[0] <= now)
+        if not times:
+            return None
+        ordered = sorted(times)[-_MAX_REPLAY:]
+        start = len(ordered) - 1
+        while start > 0 and ordered[start] - ordered[start - 1] <= self.inactive_seconds:
+            start -= 1
+        run = ordered[start:]
+        if not self._qualifies_at(ctx, run[-1]):
+            return None
+        if self._qualifies_at(ctx, run[0]):
+            return None if self._qualifies_at(ctx, run[0] - 1.0) else run[0]
+        lo, hi = 0, len(run) - 1  # run[lo] does not qualify, run[hi] does
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._qualifies_at(ctx, run[mid]):
+                hi = mid
+            else:
+                lo = mid
+        return run[hi]
+
+    def _evaluate(self, contact: Contact, now_dt: datetime, memory: ContactMemory) -> Decision:
+        now = now_dt.timestamp()
+        ctx = self._prepare(contact, now)
+        fired: list[FiredRule] = []
+        raw = self._score(ctx, fired)
+        total, fit, eng, intent = self._capped(raw)
+        ctx.scores = (float(total), float(fit), float(eng), float(intent))
+        framework = self.framework
+        met, framework_met = framework.evaluate(ctx)
+        qualifies = self._qualifies(total, framework_met)
+
+        deals = ctx.deals
+        won = [deal for deal in deals if deal.status == DealStatus.WON] if deals else _NONE
+        disqualified_by = None
+        if not won:
+            for name, pred in self.disqualify:
+                if pred(ctx):
+                    disqualified_by = name
+                    break
+        inactive_days = None
+        if not won and disqualified_by is None and (qualifies or memory.was_prospect):
+            last_active = self._last_active(ctx)
+            inactive_days = (now - last_active) / DAY if last_active is not None else None
+        inactive = inactive_days is not None and inactive_days > self.inactive_days
+
+        # the stage the rules give, before any override
+        sticky = False
+        if won:
+            ruled = Stage.CLIENT
+        elif disqualified_by is not None:
+            ruled = Stage.DISQUALIFIED
+        elif inactive and (qualifies or memory.was_prospect):
+            ruled = Stage.NURTURE
+        elif qualifies:
+            ruled = Stage.PROSPECT
+        elif self.keep_prospects and memory.stage is Stage.PROSPECT:
+            ruled, sticky = Stage.PROSPECT, True
+        else:
+            ruled = Stage.LEAD
+        override = contact.override_stage
+        stage = Stage(override) if override is not None else ruled
+
+        maturity = client_kind = None
+        if stage is Stage.PROSPECT:
+            maturity = (Maturity.HOT if self.hot is not None and self.hot(ctx)
+                        else Maturity.WARM if self.warm is not None and self.warm(ctx) else Maturity.COLD)
+        if won:
+            months = self.recurring_months
+            recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(d, months) for d in won)
+            client_kind = ClientKind.RECURRING if recurring else ClientKind.ONE_OFF
+
+        sla = _NOT_STARTED
+        qualified_at = None
+        if stage is Stage.PROSPECT:
+            if memory.qualified_at is not None:
+                started = _aware(memory.qualified_at)
+            else:
+                handoff = self._handoff(ctx) if qualifies else None
+                started = datetime.fromtimestamp(handoff, UTC) if handoff is not None else now_dt.astimezone(UTC)
+            qualified_at = started
+            if self.sla.enabled:
+                sla = self.sla.state(ctx.acts, ctx.owner, started, maturity, now)
+
+        reason = self._reason(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,
+                              won, deals, disqualified_by, inactive_days, sticky, fired)
+        if stage is not Stage.CLIENT:
+            client_kind = None  # the rules' kind stays in the reason when a person pinned another stage
+        return Decision(
+            crm=contact.crm, account=contact.account, contact_id=contact.id,
+            score=total, fit=fit, engagement=eng, intent=intent,
+            stage=stage, overridden=override is not None, maturity=maturity, client_kind=client_kind,
+            framework=framework.name, criteria_met=met, qualified=framework_met, sla=sla,
+            fired=tuple(fired), reason=reason, rules_version=self.version,
+            memory=ContactMemory(qualified_at=qualified_at, stage=stage,
+                                 was_prospect=memory.was_prospect or stage is Stage.PROSPECT),
+        )
+
+    def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
+                met: tuple[str, ...], maturity: Maturity | None, client_kind: ClientKind | None,
+                won: list[Any], deals: list[Any], disqualified_by: str | None, inactive_days: float | None,
+                sticky: bool, fired: list[FiredRule]) -> str:
+        """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
+        fw = self.framework.name.upper()
+        if ruled is Stage.CLIENT:
+            why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
+            if any(deal.status == DealStatus.OPEN for deal in deals):
+                why += ", upsell deal open"
+        elif ruled is Stage.DISQUALIFIED:
+            why = f"disqualified: {disqualified_by}"
+        elif ruled is Stage.NURTURE:
+            why = f"nurture: no activity for {int(inactive_days or 0)} days (> {self.inactive_days})"
+        elif ruled is Stage.PROSPECT:
+            if sticky:
+                why = f"prospect: still active since qualifying (score {total} < {self.threshold})"
+            elif total >= self.threshold and self.qualify_on != "framework":
+                why = f"prospect: score {total} >= {self.threshold}"
+                if framework_met:
+                    why += f", {fw} met"
+            else:
+                why = f"prospect: {fw} met ({', '.join(met)})"
+        else:
+            missing = self.framework.missing(met)
+            why = f"lead: score {total} < {self.threshold}, {fw} missing {', '.join(missing)}"
+        if overridden:
+            why = f"{stage} pinned in the CRM (rules: {why})"
+        elif maturity is not None:
+            why = why.replace("prospect:", f"prospect ({maturity}):", 1)
+        if fired:
+            top = sorted(fired, key=lambda f: -abs(f.points))[:3]
+            why += "; top: " + ", ".join(f"{f.name} {f.points:+g}" for f in top)
+        return why
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)[:64]
+
+
+__all__ = ["CompiledRules", "ContactError", "InvalidContact", "default_rules_path", "load_rules", "parse_rules",
+           "rules_from_text", "rules_version"]

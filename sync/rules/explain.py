@@ -1,0 +1,77 @@
+"""A Decision as a breakdown an admin can read (or JSON for machines): which rule gave how many points,
+how each dimension was capped, which criteria are met, and where the SLA clock stands."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from sync.model import Contact
+from sync.rules.decision import Decision, SlaStatus
+from sync.rules.engine import CompiledRules
+from sync.rules.scoring import DIMENSIONS
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render(decision: Decision, rules: CompiledRules, contact: Contact | None = None,
+           now: datetime | None = None) -> str:
+    lines: list[str] = []
+    who = f"{decision.crm}/{decision.account}/{decision.contact_id}"
+    if contact is not None:
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if isinstance(p, str))
+        role = " at ".join(p for p in (contact.job_title, contact.company) if isinstance(p, str))
+        who += "".join(f" · {part}" for part in (name, role) if part)
+    lines.append(f"contact   {who}")
+    lines.append(f"rules     {rules.version} ({rules.source})" + (f" at {_when(now)}" if now else ""))
+    stage = str(decision.stage)
+    if decision.maturity is not None:
+        stage += f" ({decision.maturity})"
+    if decision.client_kind is not None:
+        stage += f" ({decision.client_kind})"
+    if decision.overridden:
+        stage += "  [pinned in the CRM: wins over the rules]"
+    lines.append(f"stage     {stage}")
+    lines.append(f"score     {decision.score} / 100   (prospect at {rules.threshold})")
+    for index, dim in enumerate(DIMENSIONS):
+        fired = [f for f in decision.fired if f.dimension == dim]
+        raw = sum(f.points for f in fired)
+        value = getattr(decision, dim)
+        cap = int(rules.caps[index])
+        note = f"   (rules add up to {raw:g}, capped to 0..{cap})" if round(raw) != value else ""
+        lines.append(f"  {dim:<11} {value:>3} / {cap}{note}")
+        for f in fired:
+            lines.append(f"      {f.points:>+7.2f}  {f.name}")
+    fw = rules.framework
+    marks = "  ".join(f"{name} {'yes' if name in decision.criteria_met else 'no'}"
+                      + ("" if name in fw.required else " (optional)") for name, _ in fw.criteria)
+    lines.append(f"{fw.name.upper():<9} {'met' if decision.qualified else 'not met'}: {marks}")
+    sla = decision.sla
+    if sla.status is SlaStatus.NOT_STARTED:
+        lines.append("SLA       not started (not a prospect)")
+    else:
+        text = f"SLA       {sla.status}: handed off {_when(sla.started_at)}, due {_when(sla.due_at)}"
+        if sla.touched_at is not None:
+            text += f", first touch {_when(sla.touched_at)} by {sla.touched_by}"
+        if sla.status is SlaStatus.LATE and sla.due_at is not None and sla.touched_at is not None:
+            late = rules.sla.calendar.business_hours_between(sla.due_at, sla.touched_at)
+            text += f" ({late:.1f} business hours late)"
+        lines.append(text)
+    lines.append(f"reason    {decision.reason}")
+    return "\n".join(lines)
+
+
+def as_json(decision: Decision) -> str:
+    data: Any = msgspec.to_builtins(decision)
+    data["fired"] = [{"dimension": d, "name": n, "points": p} for d, n, p in data["fired"]]
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+__all__ = ["as_json", "render"]
