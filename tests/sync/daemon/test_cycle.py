@@ -174,4 +174,3 @@ def test_every_log_line_of_a_run_names_the_account_and_run_and_carries_counts(wo
         assert line["crm"] == "fake" and line["account"] == "main" and line["run_id"] == summary.run_id
         assert {"pulled", "decided", "changed", "pushed"} <= set(line)
     assert {"run_started", "page_committed", "push_batch_recorded", "run_finished"} <= {x["event"] for x in logs}
-
