@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import urllib.parse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,7 +98,9 @@ def test_a_full_cycle_on_every_crm_never_logs_a_secret(tmp_path: Path, captured:
             for account in select_accounts(settings):
                 if account.name == "hubspot-oauth":  # its access token expires mid-run: the refresh speaks
                     crms["hubspot"].faults.expire_token_after(4)
-                opened = open_account(account, clock=clock, sleep=lambda seconds: None)
+                # waits (pacing, retries) move the shared frozen clock: nothing sleeps, no window stays shut
+                opened = open_account(account, clock=clock,
+                                      sleep=lambda seconds: clock.advance(timedelta(seconds=seconds)))
                 open_up_sdk_logging()
                 try:
                     runner = AccountRunner(store=store, connector=opened.connector, rules=lambda: rules,
