@@ -121,6 +121,7 @@ def reset_logging() -> None:
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
         root.removeHandler(old)
+    root.setLevel(logging.WARNING)  # the standard library's default
     logging.captureWarnings(False)
 
 
