@@ -53,7 +53,10 @@ ACCOUNT_TEMPLATE = """\
     sandbox_contacts: {contacts}
     interval: 5m
     jitter: 30s
-"""
+{settings}"""
+# Pipedrive has no batch update (one call per person) and a Lite company may make 20 calls per 2 s: the
+# demo's company is a Premium one (100 per 2 s), or its 200 updates alone would take 20 s of pacing.
+ACCOUNT_SETTINGS = {"pipedrive": "    settings: {plan: premium, burst_limit: 100}\n"}
 
 
 class DemoError(Exception):
@@ -115,7 +118,7 @@ class DemoReport:
 def write_settings(directory: Path, *, state_url: str, contacts: int, port: int = 8080,
                    crms: tuple[str, ...] | None = None) -> Path:
     config = directory / "crmsync.yaml"
-    accounts = "".join(ACCOUNT_TEMPLATE.format(crm=crm, contacts=contacts)
+    accounts = "".join(ACCOUNT_TEMPLATE.format(crm=crm, contacts=contacts, settings=ACCOUNT_SETTINGS.get(crm, ""))
                        for crm in (crms or registry.SANDBOX_CRMS))
     config.write_text(SETTINGS_TEMPLATE.format(config=config, state_url=state_url, port=port, accounts=accounts))
     return config

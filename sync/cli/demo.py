@@ -47,11 +47,11 @@ def funnel_table(results: list[CrmResult]) -> Table:
     for result in results:
         stages = result.stages()
         whole = sum(stages.values())
-        table.add_row(result.crm, *(f"{stages[s]} ({_pct(stages[s], whole)})" for s in STAGES), str(whole))
+        table.add_row(result.crm, *(f"{stages[s]} {_pct(stages[s], whole)}" for s in STAGES), str(whole))
         for stage in STAGES:
             totals[stage] += stages[stage]
     whole = sum(totals.values())
-    table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/] ({_pct(totals[s], whole)})" for s in STAGES),
+    table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/] {_pct(totals[s], whole)}" for s in STAGES),
                   f"[bold]{whole}[/]", end_section=True)
     return table
 
@@ -80,14 +80,14 @@ def _split_table(title: str, results: list[CrmResult], columns: tuple[str, ...],
 def work_table(results: list[CrmResult]) -> Table:
     """What the cycle cost each CRM: reads (contacts and their deals, activities, associations) and writes."""
     table = Table(title="What one full cycle took", title_justify="left")
-    for column in ("CRM", "pulled", "written", "fields", "API calls", "reads", "writes", "seconds"):
+    for column in ("CRM", "pulled", "written", "fields", "API calls", "reads", "writes", "time"):
         table.add_column(column, justify="left" if column == "CRM" else "right", no_wrap=True)
     for result in results:
         s = result.summary
         calls = sum(s.api_calls.values())
         writes = s.api_calls.get("push", 0)
         table.add_row(result.crm, str(s.pulled), str(s.pushed), str(s.fields_written), str(calls),
-                      str(calls - writes), str(writes), f"{result.seconds:.1f}")
+                      str(calls - writes), str(writes), f"{result.seconds:.1f} s")
     return table
 
 
