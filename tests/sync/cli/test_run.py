@@ -1,5 +1,6 @@
 """`crmsync run` through the typer app: it refuses to start on bad settings or bad rules (exit 1, the located
-messages on stderr), and otherwise runs every account until SIGTERM, then exits 0."""
+messages on stderr), and otherwise runs every account until SIGTERM, then exits 0. The rules are the real
+engine's (the shipped file, or a broken copy of it); the accounts are fake sandbox CRMs."""
 
 from __future__ import annotations
 
@@ -38,16 +39,18 @@ accounts:
 
 
 @pytest.fixture(autouse=True)
-def standin_rules(monkeypatch: pytest.MonkeyPatch):
-    """The stand-in rules engine, whose files are validated by the same located-error pipeline."""
-    monkeypatch.setattr(registry, "RULES_LOADER", "sync.testing:load_rules")
+def closed_streams():
     yield
     reset_logging()  # the CliRunner's stderr, where logging went, is closed after each invoke
 
 
-def write_config(tmp_path: Path, rules_text: str = "version: standin-a\nthreshold: 70\n") -> Path:
+def shipped_rules() -> str:
+    return Path(str(registry.rules_loader()(None).source)).read_text()
+
+
+def write_config(tmp_path: Path, rules_text: str | None = None) -> Path:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(rules_text)
+    rules.write_text(rules_text if rules_text is not None else shipped_rules())
     config = tmp_path / "crmsync.yaml"
     config.write_text(SETTINGS.format(db=tmp_path / "state.db", rules=rules))
     return config
@@ -62,12 +65,15 @@ def test_bad_settings_exit_1_with_located_messages(tmp_path):
 
 
 def test_a_bad_rules_file_at_start_exits_1_with_located_messages_and_opens_nothing(tmp_path, monkeypatch):
-    config = write_config(tmp_path, "version: standin-b\nthreshold: lots\n")
+    broken = shipped_rules().replace("  threshold: 70\n", "  threshold: lots\n  treshold: 65\n", 1)
+    config = write_config(tmp_path, broken)
+    line = broken.splitlines().index("  threshold: lots") + 1
     opened: list[object] = []
     monkeypatch.setattr(run_cli, "build_service", lambda *a, **k: opened.append(a))
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 1
-    assert f"{tmp_path / 'rules.yaml'}:2:1: threshold:" in result.output
+    for where in (f"{tmp_path / 'rules.yaml'}:{line}:", f"{tmp_path / 'rules.yaml'}:{line + 1}:"):
+        assert where in result.output  # every problem, located
     assert opened == []  # no sandbox started, no store opened
 
 
