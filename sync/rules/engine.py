@@ -483,7 +483,9 @@ class CompiledRules:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
             top = sorted(fired, key=lambda f: -abs(f.points))[:3]
-            why += "; top: " + ", ".join(f"{f.name} {f.points:+g}" for f in top)
+            # whole points: the reason is written to the CRM, and decayed points drift every second (a
+            # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
+            why += "; top: " + ", ".join(f"{f.name} {round(f.points):+d}" for f in top)
         return why
 
 
