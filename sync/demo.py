@@ -11,6 +11,7 @@ API calls it took).
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import Counter
@@ -108,10 +109,13 @@ class DemoReport:
     config: Path
     state_url: str
     rules_version: str
+    rules_path: str
     contacts_per_crm: int
     results: list[CrmResult] = field(default_factory=list)
     example: Path | None = None  # a prospect's contact, as `rules explain --contact` reads it
     example_id: str | None = None
+    sample: Path | None = None  # every synced contact as JSON lines, as `rules diff --contacts` reads them
+    my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
     seconds: float = 0.0
 
 
@@ -137,7 +141,8 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
     except registry.NotInstalled as exc:
         raise DemoError(f"the rules engine is not installed: {exc}") from None
     report = DemoReport(directory=directory, config=config, state_url=state_url,
-                        rules_version=str(rules.version), contacts_per_crm=contacts)
+                        rules_version=str(rules.version), rules_path=str(getattr(rules, "source", "") or ""),
+                        contacts_per_crm=contacts)
     with StateStore(state_url, clock=clock) as store:
         opened, failed = open_accounts(select_accounts(settings), clock=clock, sleep=time.sleep)
         try:
@@ -162,6 +167,8 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
             raise DemoError("; ".join(f"{r.crm}: {r.summary.outcome.value}: {'; '.join(r.summary.errors[:3])}"
                                       for r in failures))
         report.example, report.example_id = _example(store, runners, directory)
+        report.sample = _sample(store, runners, directory / "contacts.jsonl")
+    report.my_rules = _copy_rules(report.rules_path, directory)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -183,6 +190,33 @@ def _run_all(runners: list[AccountRunner], progress: ProgressCallback | None) ->
 
     with ThreadPoolExecutor(max_workers=max(len(runners), 1), thread_name_prefix="demo") as pool:
         return list(pool.map(one, runners))
+
+
+def _copy_rules(shipped: str, directory: Path) -> Path | None:
+    """The shipped rules as `my-rules.yaml`, with their cases as `my-rules.cases.yaml` beside them (where
+    `rules test` looks), for an admin to edit, check, test and diff against the shipped ones."""
+    if not shipped or not Path(shipped).exists():
+        return None
+    source = Path(shipped)
+    target = directory / "my-rules.yaml"
+    shutil.copyfile(source, target)
+    cases = source.with_name(f"{source.stem}.cases.yaml")
+    if cases.exists():
+        shutil.copyfile(cases, directory / "my-rules.cases.yaml")
+    return target
+
+
+def _sample(store: StateStore, runners: list[AccountRunner], path: Path) -> Path:
+    """Every contact the demo synced, one JSON object a line: what `crmsync rules diff --contacts` measures
+    the impact of a rules change on."""
+    with path.open("wb") as out:
+        for runner in runners:
+            after: str | None = None
+            while chunk := store.snapshots(_ref(runner), after=after, limit=500):
+                for contact, _memory in chunk:
+                    out.write(msgspec.json.encode(contact) + b"\n")
+                after = chunk[-1][0].id
+    return path
 
 
 def _example(store: StateStore, runners: list[AccountRunner], directory: Path) -> tuple[Path | None, str | None]:

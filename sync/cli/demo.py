@@ -94,6 +94,7 @@ def work_table(results: list[CrmResult]) -> Table:
 def next_steps(report: DemoReport) -> list[str]:
     """Commands to try on what the demo left behind; printed unwrapped so they can be copied whole."""
     config = shlex.quote(str(report.config))
+    rules = shlex.quote(report.rules_path)
     lines = []
     if report.example is not None:
         lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
@@ -104,8 +105,16 @@ def next_steps(report: DemoReport) -> list[str]:
               f"crmsync resync --config {config} --dry-run", "",
               "# the daemon on these accounts (/healthz /readyz /metrics on port 8080)",
               f"crmsync run --config {config}", "",
-              "# the shipped rules, and the sandbox CRMs alone for other tools",
-              "crmsync rules check", "crmsync sandbox"]
+              "# the rules: check, test and diff a copy of the shipped ones after editing it"]
+    if report.my_rules is not None and report.sample is not None:
+        mine = shlex.quote(str(report.my_rules))
+        lines += [f"crmsync rules check {mine}", f"crmsync rules test {mine}",
+                  f"crmsync rules diff {rules} {mine} --contacts {shlex.quote(str(report.sample))}",
+                  f"crmsync rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
+    else:
+        lines += ["crmsync rules check"]
+    lines += ["", "# the sandbox CRMs alone, on local ports, to point other tools at (Ctrl-C stops them)",
+              "crmsync sandbox"]
     return lines
 
 

@@ -72,8 +72,8 @@ def load(config: Path | None, err: Console) -> tuple[Settings, RulesWatcher[regi
 
 
 def run(config: ConfigOption = None) -> None:
-    """Run the sync daemon: every account on its schedule, the SLA sweep, rules hot reload, /healthz /readyz
-    /metrics. Stops gracefully on SIGTERM or Ctrl-C."""
+    """Run the sync daemon (every account on its schedule, SLA sweep, rules hot reload, /healthz /readyz
+    /metrics) until SIGTERM or Ctrl-C, which finish the batch in flight."""
     err = Console(stderr=True)
     configure_logging()
     settings, watcher = load(config, err)
