@@ -26,7 +26,7 @@ from sync.errors import CrmsyncError
 from sync.log import register_secret
 from sync.model import Contact
 from sync.registry import crm_kind
-from sync.settings import Account, Settings
+from sync.settings import Account, Settings, merge_mappings
 from sync.state import StateStore
 from sync.synthetic import synthetic_contacts
 
@@ -74,7 +74,8 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
             for value in sandbox.credentials().values():
                 register_secret(str(value))
             base = sandbox.settings()
-            settings = type(base).model_validate({**dict(base), **account.overrides}) if account.overrides else base
+            settings = (type(base).model_validate({**dict(base), **merge_mappings(dict(base), account.overrides)})
+                        if account.overrides else base)
         except BaseException:
             sandbox.stop()
             raise

@@ -204,3 +204,25 @@ def test_the_shipped_json_schema_is_current():
         "config/crmsync.schema.json is stale: regenerate it with "
         "python -c 'import json; from sync.settings import json_schema; "
         "print(json.dumps(json_schema(), indent=2, sort_keys=True))' > config/crmsync.schema.json")
+
+
+def test_a_field_mapping_names_only_what_differs_from_the_connectors_defaults():
+    text = """\
+crm_defaults:
+  salesforce:
+    field_map: {score: Lead_Score__c}
+accounts:
+  - name: sf
+    crm: salesforce
+    settings:
+      login_url: https://example.my.salesforce.com
+      auth_flow: client_credentials
+      client_id: {env: SF_ID}
+      client_secret: {env: SF_SECRET}
+      field_map: {sla_breached: null}
+"""
+    settings = validate_settings(parse_yaml(text, "crmsync.yaml"), {"SF_ID": "3MVG9-id", "SF_SECRET": "s3cr3t-value"})
+    mapping = {str(k): v for k, v in settings.account("sf").connector.field_map.items()}
+    assert mapping["sla_breached"] is None  # the account's own entry: not written
+    assert mapping["stage"] == "Crmsync_Stage__c"  # every other field keeps the connector's default
+    assert mapping["score"] == "Lead_Score__c"  # crm_defaults' entry, which the account did not name
