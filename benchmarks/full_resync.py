@@ -232,8 +232,8 @@ def report(main: Size, small: Size | None, args: argparse.Namespace) -> str:
                                            f"{args.pipedrive_plan} {PIPEDRIVE_BURST[args.pipedrive_plan]}/2 s "
                                            f"x {args.seats} seat(s)")
     lines = [f"full resync: {main.contacts:,} contacts ({main.per_crm:,} per CRM), rate limits {limits}",
-             f"{'CRM':11} {'outcome':8} {'seconds':>9} {'calls':>7} {'429/403':>8} {'floor calls':>11} "
-             f"{'floor s':>9} {'x floor':>8}"]
+             (f"{'CRM':11} {'outcome':8} {'seconds':>9} {'calls':>7} {'429/403':>8} {'floor calls':>11} "
+              f"{'floor s':>9} {'x floor':>8}")]
     first = main.runs[0]
     for r in first.crms:
         floor = main.floors[r.crm]

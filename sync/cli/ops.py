@@ -121,7 +121,7 @@ def resync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the field-level diff; write nothing")] = False,
     max_rows: Annotated[int, typer.Option(help="dry run: diff rows shown per CRM")] = 200,
     log_level: Annotated[str, typer.Option(help="log level of the run's log lines (stderr)")] = "WARNING",
-    now: Annotated[str | None, typer.Option(
+    simulated_now: Annotated[str | None, typer.Option(
         "--now", hidden=True, help="simulated time, for reproducible runs against sandbox CRMs: decide as of "
                                    "this ISO time, the clock standing still except that rate-limit and retry "
                                    "waits move it instead of sleeping (never against a real CRM)")] = None,
@@ -147,7 +147,7 @@ def resync(
     except registry.NotInstalled as exc:
         raise _fail(err, [f"the rules engine cannot be loaded: {exc}"], 2) from None
     request = ResyncRequest(full=full, since=_parse_time(since), contact=contact, dry_run=dry_run)
-    at = _parse_time(now)
+    at = _parse_time(simulated_now)
     clock: Clock = FrozenClock(at) if at is not None else SystemClock()
     sleep = time.sleep if at is None else _simulated_sleep(clock)
     results: list[ResyncResult] = []

@@ -56,12 +56,13 @@ CRMS = ("hubspot", "salesforce", "pipedrive")
 
 def person(index: int, **changes: Any) -> Contact:
     """An IT director at a 200-person software company in France: fits the target, no intent shown yet."""
-    base: dict[str, Any] = dict(
-        crm="seed", id=str(900_000 + index), email=f"it.director{index}@nordazur{index}.example", owner_id=OWNER,
-        first_name="Léa", last_name=f"Martin{index}", company=f"Nordazur{index} SAS", industry="software",
-        company_size=200, job_title="IT Director", seniority="director", country="FR", source="website_form",
-        created_at=NOW - timedelta(days=40), updated_at=NOW - timedelta(days=40),
-        fields={"need": "strengthen security", "timing": "within 3 months"})
+    base: dict[str, Any] = {
+        "crm": "seed", "id": str(900_000 + index), "email": f"it.director{index}@nordazur{index}.example",
+        "owner_id": OWNER, "first_name": "Léa", "last_name": f"Martin{index}", "company": f"Nordazur{index} SAS",
+        "industry": "software", "company_size": 200, "job_title": "IT Director", "seniority": "director",
+        "country": "FR", "source": "website_form", "created_at": NOW - timedelta(days=40),
+        "updated_at": NOW - timedelta(days=40),
+        "fields": {"need": "strengthen security", "timing": "within 3 months"}}
     base.update(changes)
     return Contact(**base)
 
@@ -207,7 +208,7 @@ def as_time(value: Any) -> datetime:
     """An SLA due time as a CRM stores it: a datetime, or ISO text where the CRM field is text."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
