@@ -200,6 +200,7 @@ class CompiledRules:
         self._any_type = plan.any_type
         self._pairs = frozenset(plan.pairs)
         self._any_sources = frozenset(plan.any_type_sources)
+        self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
 
     # ------------------------------------------------------------------------------------------ public API
 
@@ -246,9 +247,47 @@ class CompiledRules:
         """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
         seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
         ev: dict[Any, list[float]] = {}
+        events = contact.events
+        if events:
+            types = self._types
+            if self._by_type_only:
+                # the usual plan: buckets by type only. One dict lookup per event; the bucket is made on the
+                # first event of a type a rule reads (every event's time is still checked: bad data raises)
+                get = ev.get
+                for event in events:
+                    at = event.at
+                    if at.tzinfo is None:
+                        at = at.replace(tzinfo=UTC)
+                    kind = event.type
+                    times = get(kind)
+                    if times is not None:
+                        times.append(at.timestamp())
+                    elif kind in types:
+                        ev[kind] = [at.timestamp()]
+            else:
+                self._bucket_all(events, ev)
+            for times in ev.values():
+                if len(times) > 1:
+                    times.sort()
+        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
+        activities = contact.activities
+        if activities:
+            append = acts.append
+            for activity in activities:
+                at = activity.at
+                if at.tzinfo is None:
+                    at = at.replace(tzinfo=UTC)
+                append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
+                        activity.automated))
+            if len(acts) > 1:
+                acts.sort(key=_BY_TIME)
+        return Ctx(contact, now, ev, acts, self.recurring_months)
+
+    def _bucket_all(self, events: list[Any], ev: dict[Any, list[float]]) -> None:
+        """Bucketing for plans that also read events of any type or by source."""
         types, any_type, pairs, any_sources = self._types, self._any_type, self._pairs, self._any_sources
         by_source = bool(pairs or any_sources)
-        for event in contact.events or ():
+        for event in events:
             at = event.at
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)
@@ -266,19 +305,6 @@ class CompiledRules:
                     ev.setdefault((kind, source), []).append(at.timestamp())
                 if source in any_sources:
                     ev.setdefault((ANY_TYPE, source), []).append(at.timestamp())
-        for times in ev.values():
-            if len(times) > 1:
-                times.sort()
-        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
-        for activity in contact.activities or ():
-            at = activity.at
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)
-            acts.append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
-                         activity.automated))
-        if len(acts) > 1:
-            acts.sort(key=_BY_TIME)
-        return Ctx(contact, now, ev, acts, self.recurring_months)
 
     def _last_active(self, ctx: Ctx) -> float | None:
         """The last time (at or before now) the contact did anything that counts as activity, or a person
@@ -305,18 +331,27 @@ class CompiledRules:
     def _score(self, ctx: Ctx, fired: list[FiredRule] | None) -> tuple[float, float, float]:
         """Raw (uncapped) dimension sums; appends what fired to `fired` when given."""
         raw = [0.0, 0.0, 0.0]
+        if fired is None:
+            for dim, when, fixed, per_event, points in self._flat:
+                if when is not None:
+                    if when(ctx):
+                        raw[dim] += points
+                else:
+                    value = per_event(ctx)
+                    if value:
+                        raw[dim] += value
+            return raw[0], raw[1], raw[2]
+        append = fired.append
         for dim, when, fixed, per_event, points in self._flat:
             if when is not None:
                 if when(ctx):
                     raw[dim] += points
-                    if fired is not None:
-                        fired.append(fixed)
+                    append(fixed)
             else:
                 value = per_event(ctx)
                 if value:
                     raw[dim] += value
-                    if fired is not None:
-                        fired.append(FiredRule(fixed, points, value))
+                    append(FiredRule(fixed, points, value))
         return raw[0], raw[1], raw[2]
 
     def _capped(self, raw: tuple[float, float, float]) -> tuple[int, int, int, int]:

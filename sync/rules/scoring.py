@@ -74,6 +74,23 @@ def _per_event(rule: s.ScoringRule, decay: s.Decay | None, plan: Plan) -> Callab
         k = math.log(2) / (half_life * DAY)
         exp = math.exp
 
+        if len(keys) == 1:
+            key = keys[0]
+            start = span if span is not None else math.inf
+
+            def decayed_one(ctx: Ctx) -> float:  # one bucket (one type): the shape of most rules
+                times = ctx.ev.get(key)
+                if not times:
+                    return 0.0
+                now, total = ctx.now, 0.0
+                n = len(times)
+                hi = n if times[-1] <= now else bisect_right(times, now)
+                lo = bisect_left(times, now - start)
+                for t in (times if lo == 0 and hi == n else times[lo:hi]):
+                    total += exp((t - now) * k)
+                return clamp(points * total) if total else 0.0
+            return decayed_one
+
         def decayed(ctx: Ctx) -> float:
             now, ev, total = ctx.now, ctx.ev, 0.0
             for key in keys:
