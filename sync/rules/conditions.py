@@ -39,16 +39,18 @@ class Ctx:
 
     __slots__ = ("c", "f", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months")
 
-    def __init__(self, contact: Contact, now: float, ev: dict[Any, list[float]],
-                 acts: list[tuple[float, str, str | None, str | None, bool, bool]], recurring_months: int) -> None:
-        self.c = contact
+    def __init__(self, contact: Any, now: float, ev: dict[Any, list[float]], acts: list[Any],
+                 recurring_months: int) -> None:
+        # contact data is typed Any on purpose: compiled with mypyc, a declared type would be checked at run
+        # time, and bad data must fail (or pass) exactly as it does interpreted
+        self.c: Any = contact
         fields = contact.fields
-        self.f: dict[str, Any] = fields if fields else {}
+        self.f: Any = fields if fields else {}
         self.now = now
         self.ev = ev  # event type (or (type, source)) -> sorted epoch seconds
-        self.acts = acts  # (epoch, kind, by, direction, done, automated), sorted by time
-        self.deals: list[Deal] = contact.deals or []
-        self.owner = contact.owner_id
+        self.acts: list[Any] = acts  # (epoch, kind, by, direction, done, automated), sorted by time
+        self.deals: Any = contact.deals or []
+        self.owner: Any = contact.owner_id
         self.scores: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # total, fit, engagement, intent
         self.recurring_months = recurring_months
 
@@ -409,7 +411,7 @@ def compile_activities(cond: s.ActivitiesCondition, plan: Plan) -> Predicate:
     return lambda ctx: check(count(ctx))
 
 
-def deal_is_recurring(deal: Deal, min_months: int) -> bool:
+def deal_is_recurring(deal: Any, min_months: int) -> bool:
     """A deal's nature: its recurring flag when the CRM says, else a contract of at least `min_months`."""
     if deal.recurring is not None:
         return bool(deal.recurring)
@@ -425,7 +427,7 @@ def compile_deals(cond: s.DealsCondition) -> Predicate:
     span = q.closed_within_days * DAY if q.closed_within_days else None
     check = _count_check(q.at_least, q.at_most)
 
-    def one(deal: Deal, ctx: Ctx) -> bool:
+    def one(deal: Any, ctx: Ctx) -> bool:
         if statuses is not None and deal.status not in statuses:
             return False
         if stages is not None and deal.stage not in stages:

@@ -158,7 +158,7 @@ def rules_from_text(text: str, path: str = "<rules>") -> CompiledRules:
     return CompiledRules(parse_rules(parse_yaml(text, path)), source=path)
 
 
-def _aware(value: datetime) -> datetime:
+def _aware(value: Any) -> Any:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -208,7 +208,7 @@ class CompiledRules:
         """Business-calendar due time of the first sales touch for a hand-off at `started_at`."""
         return self.sla.due_at(started_at, maturity)
 
-    def evaluate(self, contact: Contact, now: datetime, memory: ContactMemory | None = None) -> Decision:
+    def evaluate(self, contact: Contact | Any, now: datetime | Any, memory: ContactMemory | Any = None) -> Decision:
         """The Decision for one contact at `now` (timezone-aware). Raises InvalidContact for bad data."""
         if now.tzinfo is None:
             raise ValueError("now must be a timezone-aware datetime")
@@ -221,8 +221,8 @@ class CompiledRules:
             raise InvalidContact(contact_id if isinstance(contact_id, str) else repr(contact_id)[:64],
                                  problem) from None
 
-    def evaluate_many(self, contacts: Iterable[Contact], now: datetime,
-                      memories: Mapping[str, ContactMemory] | None = None) -> list[Decision | ContactError]:
+    def evaluate_many(self, contacts: Iterable[Contact | Any], now: datetime | Any,
+                      memories: Mapping[str, ContactMemory] | Any = None) -> list[Decision | ContactError]:
         """A Decision or a ContactError per contact, in order: one bad contact never stops the batch.
         `memories` is keyed by contact id."""
         out: list[Decision | ContactError] = []
@@ -243,7 +243,7 @@ class CompiledRules:
 
     # ------------------------------------------------------------------------------------------ one contact
 
-    def _prepare(self, contact: Contact, now: float) -> Ctx:
+    def _prepare(self, contact: Any, now: float) -> Ctx:
         """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
         seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
         ev: dict[Any, list[float]] = {}
@@ -269,7 +269,7 @@ class CompiledRules:
             for times in ev.values():
                 if len(times) > 1:
                     times.sort()
-        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
+        acts: list[Any] = []
         activities = contact.activities
         if activities:
             append = acts.append
@@ -283,7 +283,7 @@ class CompiledRules:
                 acts.sort(key=_BY_TIME)
         return Ctx(contact, now, ev, acts, self.recurring_months)
 
-    def _bucket_all(self, events: list[Any], ev: dict[Any, list[float]]) -> None:
+    def _bucket_all(self, events: Any, ev: dict[Any, list[float]]) -> None:
         """Bucketing for plans that also read events of any type or by source."""
         types, any_type, pairs, any_sources = self._types, self._any_type, self._pairs, self._any_sources
         by_source = bool(pairs or any_sources)
@@ -409,7 +409,7 @@ class CompiledRules:
                 lo = mid
         return run[hi]
 
-    def _evaluate(self, contact: Contact, now_dt: datetime, memory: ContactMemory) -> Decision:
+    def _evaluate(self, contact: Any, now_dt: Any, memory: Any) -> Decision:
         now = now_dt.timestamp()
         ctx = self._prepare(contact, now)
         fired: list[FiredRule] = []
@@ -488,7 +488,7 @@ class CompiledRules:
 
     def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
                 met: tuple[str, ...], maturity: Maturity | None, client_kind: ClientKind | None,
-                won: list[Any], deals: list[Any], disqualified_by: str | None, inactive_days: float | None,
+                won: list[Any], deals: Any, disqualified_by: str | None, inactive_days: float | None,
                 sticky: bool, fired: list[FiredRule]) -> str:
         """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
         fw = self.framework.name.upper()
