@@ -12,7 +12,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/crmsync
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# setup.py compiles the rules engine with mypyc where a C compiler is present; this slim stage has none, so
+# the image installs the pure-Python engine (same behaviour): add gcc here for the ~1.4x faster one
+COPY pyproject.toml setup.py README.md ./
 COPY config ./config
 COPY sync ./sync
 COPY connectors ./connectors
