@@ -23,8 +23,7 @@ HOT_MODULES = [
     "sync/rules/qualification.py",
     "sync/rules/engine.py",
     "sync/rules/sla.py",
-    # not sync/rules/calendar.py: compiled, `day in holidays` bypasses HolidayBase.__contains__ (a dict
-    # subclass that fills in years lazily) and misses public holidays
+    "sync/rules/calendar.py",
 ]
 
 

@@ -21,17 +21,17 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from sync.model import Contact, Deal, DealStatus
 from sync.rules import schema as s
 
-DAY = 86_400.0
-TEXT_LIMIT = 4096  # text comparisons look at the first 4096 characters: a megabyte string costs no more
-ANY_TYPE = "*"  # bucket holding every event, for queries without a type
+DAY: Final = 86_400.0
+TEXT_LIMIT: Final = 4096  # text comparisons look at the first 4096 characters: a megabyte string costs no more
+ANY_TYPE: Final = "*"  # bucket holding every event, for queries without a type
 
-_TRUE = frozenset({"true", "yes", "1", "on", "y"})
-_FALSE = frozenset({"false", "no", "0", "off", "n"})
+_TRUE: Final = frozenset({"true", "yes", "1", "on", "y"})
+_FALSE: Final = frozenset({"false", "no", "0", "off", "n"})
 
 
 class Ctx:

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Final, get_args
 
 import msgspec
 from pydantic import BaseModel
@@ -46,12 +46,13 @@ from sync.rules.qualification import compile_framework
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import SlaPolicy
 
-UTC = timezone.utc
-_NO_MEMORY = ContactMemory()
-_NOT_STARTED = SlaState()
-_BY_TIME = itemgetter(0)
+# Final: compiled with mypyc, a Final module constant is a C static, any other global a dict lookup per use
+UTC: Final = timezone.utc
+_NO_MEMORY: Final = ContactMemory()
+_NOT_STARTED: Final = SlaState()
+_BY_TIME: Final = itemgetter(0)
 _NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
-_MAX_REPLAY = 512  # most recent dated signals examined when looking for the hand-off moment
+_MAX_REPLAY: Final = 512  # most recent dated signals examined when looking for the hand-off moment
 
 
 class ContactError(msgspec.Struct, frozen=True):

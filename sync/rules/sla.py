@@ -11,14 +11,14 @@ the due time), breached (due passed, untouched), late (touched after the due).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from sync.model import Maturity
 from sync.rules import schema as s
 from sync.rules.calendar import Calendar
 from sync.rules.decision import SlaState, SlaStatus
 
-UTC = timezone.utc
+UTC: Final = timezone.utc
 
 
 class SlaPolicy:
