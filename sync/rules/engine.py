@@ -190,6 +190,7 @@ class CompiledRules:
         self.recurring_wins = c.client.recurring_min_won_deals
         self.sla = SlaPolicy(spec.sla)
         self.rule_names = tuple(scorer.name for scorer in self.scorers)
+        self._fw = self.framework.name.upper()
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
         self._flat: tuple[tuple[Any, ...], ...] = tuple(
@@ -492,7 +493,7 @@ class CompiledRules:
                 won: list[Any], deals: Any, disqualified_by: str | None, inactive_days: float | None,
                 sticky: bool, fired: list[FiredRule]) -> str:
         """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
-        fw = self.framework.name.upper()
+        fw = self._fw
         if ruled is Stage.CLIENT:
             why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
             if any(deal.status == DealStatus.OPEN for deal in deals):
@@ -518,9 +519,14 @@ class CompiledRules:
         elif maturity is not None:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
-            top = sorted(fired, key=lambda f: -abs(f.points))[:3]
-            why += "; top: " + ", ".join(f"{f.name} {f.points:+g}" for f in top)
+            top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
+            why += "; top: " + ", ".join([f"{f.name} {f.points:+g}" for f in top])
         return why
+
+
+def _weight(fired: FiredRule) -> float:
+    """Sort key of the reason's top contributors: biggest absolute points first (ties keep rule order)."""
+    return -abs(fired.points)
 
 
 def _text(value: Any) -> str:

@@ -32,7 +32,7 @@ class CompiledFramework:
         return True
 
     def missing(self, met: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(name for name in self.required_order if name not in met)
+        return tuple([name for name in self.required_order if name not in met])
 
 
 def compile_framework(q: s.Qualification, compiler: Compiler) -> CompiledFramework:
