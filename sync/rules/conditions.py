@@ -475,6 +475,24 @@ class Compiler:
         self.plan = plan
         self._done: dict[str, Predicate] = {}
 
+    def is_static(self, cond: s.AnyConditionModel) -> bool:
+        """Whether a condition's truth is the same at every instant: it reads neither the clock (events,
+        activities, date windows, deals closed within a window) nor the scores. The engine evaluates such
+        conditions once per contact when it replays the contact's history, instead of at every instant."""
+        if isinstance(cond, s.FieldCondition):
+            return not any(op in ("within_days", "older_than_days") for op in cond.operators)
+        if isinstance(cond, s.DealsCondition):
+            return not cond.deals.closed_within_days
+        if isinstance(cond, s.RefCondition):
+            return self.is_static(self.named[cond.ref])
+        if isinstance(cond, s.NotCondition):
+            return self.is_static(cond.not_)
+        if isinstance(cond, s.AllCondition):
+            return all(self.is_static(c) for c in cond.all)
+        if isinstance(cond, s.AnyCondition):
+            return all(self.is_static(c) for c in cond.any)
+        return False  # events, activities, score: read the clock or the scores
+
     def compile(self, cond: s.AnyConditionModel) -> Predicate:
         if isinstance(cond, s.FieldCondition):
             return compile_field(cond)

@@ -190,6 +190,14 @@ class CompiledRules:
         self.recurring_wins = c.client.recurring_min_won_deals
         self.sla = SlaPolicy(spec.sla)
         self.rule_names = tuple(scorer.name for scorer in self.scorers)
+        # which `when` rules and framework criteria read neither the clock nor the scores: the hand-off search
+        # evaluates them once per contact, not at every instant it replays
+        self._static_rules = tuple(rule.when is not None and compiler.is_static(rule.when)
+                                   for dim in DIMENSIONS for rule in getattr(spec.scoring, dim).rules)
+        framework_spec = getattr(spec.qualification, spec.qualification.framework)
+        self._static_criteria = tuple(compiler.is_static(cond) for cond in framework_spec.criteria.values())
+        assert len(self._static_rules) == len(self.scorers)
+        assert len(self._static_criteria) == len(self.framework.criteria)
         self._fw = self.framework.name.upper()
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
@@ -373,14 +381,36 @@ class CompiledRules:
             return framework_met
         return total >= self.threshold and framework_met
 
-    def _qualifies_at(self, ctx: Ctx, at: float) -> bool:
+    def _static_values(self, ctx: Ctx) -> tuple[list[Any], list[Any]]:
+        """The values of the static `when` rules and criteria for this contact (None for the others)."""
+        rules = [when(ctx) if static else None
+                 for (_, when, _, _, _), static in zip(self._flat, self._static_rules)]
+        criteria = [pred(ctx) if static else None
+                    for (_, pred), static in zip(self.framework.criteria, self._static_criteria)]
+        return rules, criteria
+
+    def _replay_score(self, ctx: Ctx, known: list[Any]) -> tuple[float, float, float]:
+        """`_score(ctx, None)`, the static rules read from `known`: same sums, added in the same order."""
+        raw = [0.0, 0.0, 0.0]
+        static = self._static_rules
+        for i, (dim, when, _, per_event, points) in enumerate(self._flat):
+            if when is not None:
+                if known[i] if static[i] else when(ctx):
+                    raw[dim] += points
+            else:
+                value = per_event(ctx)
+                if value:
+                    raw[dim] += value
+        return raw[0], raw[1], raw[2]
+
+    def _qualifies_at(self, ctx: Ctx, at: float, known: tuple[list[Any], list[Any]]) -> bool:
         """Whether the contact qualified as of `at`, seeing only what was dated at or before it."""
         saved_now, saved_scores = ctx.now, ctx.scores
         ctx.now = at
         try:
-            total, fit, eng, intent = self._capped(self._score(ctx, None))
+            total, fit, eng, intent = self._capped(self._replay_score(ctx, known[0]))
             ctx.scores = (float(total), float(fit), float(eng), float(intent))
-            return self._qualifies(total, self.framework.is_met(ctx))
+            return self._qualifies(total, self.framework.is_met_with(ctx, self._static_criteria, known[1]))
         finally:
             ctx.now, ctx.scores = saved_now, saved_scores
 
@@ -398,14 +428,15 @@ class CompiledRules:
         while start > 0 and ordered[start] - ordered[start - 1] <= self.inactive_seconds:
             start -= 1
         run = ordered[start:]
-        if not self._qualifies_at(ctx, run[-1]):
+        known = self._static_values(ctx)
+        if not self._qualifies_at(ctx, run[-1], known):
             return None
-        if self._qualifies_at(ctx, run[0]):
-            return None if self._qualifies_at(ctx, run[0] - 1.0) else run[0]
+        if self._qualifies_at(ctx, run[0], known):
+            return None if self._qualifies_at(ctx, run[0] - 1.0, known) else run[0]
         lo, hi = 0, len(run) - 1  # run[lo] does not qualify, run[hi] does
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self._qualifies_at(ctx, run[mid]):
+            if self._qualifies_at(ctx, run[mid], known):
                 hi = mid
             else:
                 lo = mid

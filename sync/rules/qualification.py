@@ -8,6 +8,7 @@ is met when every required criterion is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sync.rules import schema as s
 from sync.rules.conditions import Compiler, Ctx, Predicate
@@ -28,6 +29,14 @@ class CompiledFramework:
     def is_met(self, ctx: Ctx) -> bool:
         for name, pred in self.criteria:
             if name in self.required and not pred(ctx):
+                return False
+        return True
+
+    def is_met_with(self, ctx: Ctx, static: tuple[bool, ...], known: list[Any]) -> bool:
+        """`is_met`, reading the criteria flagged static from `known` (their value for this contact)."""
+        required = self.required
+        for i, (name, pred) in enumerate(self.criteria):
+            if name in required and not (known[i] if static[i] else pred(ctx)):
                 return False
         return True
 
