@@ -23,6 +23,23 @@ DIMENSIONS = ("fit", "engagement", "intent")
 Weight = Callable[[float], float]  # age in seconds -> factor in 0..1
 
 
+def round2(value: float) -> float:
+    """Exactly `round(value, 2)`, without its decimal conversion in the usual case.
+
+    round(x, 2) is the double nearest to k/100, k the exact x*100 rounded half to even; k/100.0 is that
+    double. y = x*100 is within 1e-10 of the exact product here (|y| < 1e6), so away from a half (1e-9)
+    rounding y rounds the exact product. Halves, huge values and zeros (the sign of -0.0) take round()."""
+    y = value * 100.0
+    if -1e6 < y < 1e6:
+        base = math.floor(y)
+        frac = y - base
+        if abs(frac - 0.5) > 1e-9:
+            k = base + 1 if frac > 0.5 else base
+            if k != 0:
+                return k / 100.0
+    return round(value, 2)
+
+
 def decay_weight(decay: s.Decay | None) -> Weight | None:
     """The age -> factor function of a dimension's decay, or None when events count in full."""
     if decay is None:
@@ -67,7 +84,7 @@ def _per_event(rule: s.ScoringRule, decay: s.Decay | None, plan: Plan) -> Callab
             value = limit
         elif value < -limit:
             value = -limit
-        return round(value, 2)
+        return round2(value)
 
     half_life = decay.half_life_days if decay is not None else None
     if half_life is not None:
