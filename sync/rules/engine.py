@@ -199,6 +199,10 @@ class CompiledRules:
         assert len(self._static_rules) == len(self.scorers)
         assert len(self._static_criteria) == len(self.framework.criteria)
         self._fw = self.framework.name.upper()
+        # the reason's text of each fixed-point rule, by the identity of its shared FiredRule (alive as long as
+        # these rules, so no other object can have its id)
+        self._labels = {id(sc.fixed): f"{sc.fixed.name} {sc.fixed.points:+g}" for sc in self.scorers
+                        if sc.fixed is not None}
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
         self._flat: tuple[tuple[Any, ...], ...] = tuple(
@@ -551,7 +555,8 @@ class CompiledRules:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
             top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
-            why += "; top: " + ", ".join([f"{f.name} {f.points:+g}" for f in top])
+            labels = self._labels
+            why += "; top: " + ", ".join([labels.get(id(f)) or f"{f.name} {f.points:+g}" for f in top])
         return why
 
 

@@ -23,7 +23,7 @@ class CompiledFramework:
 
     def evaluate(self, ctx: Ctx) -> tuple[tuple[str, ...], bool]:
         """(criteria met, in file order; whether all required ones are)."""
-        met = tuple(name for name, pred in self.criteria if pred(ctx))
+        met = tuple([name for name, pred in self.criteria if pred(ctx)])
         return met, self.required.issubset(met)
 
     def is_met(self, ctx: Ctx) -> bool:
