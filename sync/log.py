@@ -5,6 +5,15 @@ on a terminal. Every secret the settings loader resolves is registered here
 and masked out of every log line, whatever key or message it hides in; keys
 that name credentials are masked whatever their value. Third-party loggers
 (urllib3, hubspot, simple_salesforce, httpx) are held at WARNING.
+
+The standard library's `logging` (what the SDKs, urllib3 and apscheduler use)
+goes through the same processors, to the same stream: an SDK's warning is a
+JSON line with the run's context like ours, and passes the same secret mask,
+instead of reaching stderr raw through `logging.lastResort`.
+
+A sync run binds its identity and a live view of its counts (`bind_run`), so
+every line written while it runs, ours or a library's, from any module, says
+which CRM, account and run it belongs to and how far the run has got.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -65,24 +74,86 @@ def mask_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any])
     return event_dict
 
 
+RUN_COUNTS = "run_counts"  # the context key holding a run's live counts (a callable), expanded per line
+_RUN_KEYS = ("crm", "account", "run_id", RUN_COUNTS)
+
+
+class LiveCounts:
+    """A run's counts as of the moment a line is written (structlog context values are fixed when bound)."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def __call__(self) -> Mapping[str, int]:
+        return self._counts()
+
+    def __repr__(self) -> str:  # what a logger without `add_run_counts` (a test's capture) shows
+        return repr(dict(self._counts()))
+
+
+def bind_run(*, crm: str, account: str, run_id: str, counts: Callable[[], Mapping[str, int]]) -> None:
+    """Tag every log line of this thread (until `unbind_run`) with the run's identity and current counts.
+    `counts` is called per line, so each line shows the counts at the moment it was written."""
+    structlog.contextvars.bind_contextvars(crm=crm, account=account, run_id=run_id,
+                                           **{RUN_COUNTS: LiveCounts(counts)})
+
+
+def unbind_run() -> None:
+    structlog.contextvars.unbind_contextvars(*_RUN_KEYS)
+
+
+def add_run_counts(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: expand the bound `run_counts` into the line; counts the line states itself win."""
+    counts = event_dict.pop(RUN_COUNTS, None)
+    if callable(counts):
+        for key, value in counts().items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler `configure_logging` installs; marked so a second call replaces it, and only it."""
+
+
+def reset_logging() -> None:
+    """Undo `configure_logging` (tests that configured logging onto a stream that is about to close)."""
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+        root.removeHandler(old)
+    root.setLevel(logging.WARNING)  # the standard library's default
+    logging.captureWarnings(False)
+
+
 def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
+    """Configure structlog and the standard library's logging once, first thing in `main`."""
     stream = stream if stream is not None else sys.stderr
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        add_run_counts,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            mask_secrets,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, mask_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    handler = _OurHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, mask_secrets, renderer]))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.captureWarnings(True)  # a library's warnings.warn (e.g. urllib3's) becomes a masked log line too
     for noisy in ("urllib3", "hubspot", "simple_salesforce", "httpx", "httpcore", "zeep", "apscheduler",
                   "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -9,7 +9,7 @@ is not installed only fails the accounts that use it (with a message saying so),
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,6 +59,7 @@ CRM_KINDS: dict[str, CrmKind] = {
 }
 
 RULES_LOADER = "sync.rules:load_rules"
+SANDBOX_CRMS = ("hubspot", "salesforce", "pipedrive")  # the real CRMs with a sandbox, in port order
 
 
 class NotInstalled(LookupError):
@@ -87,3 +88,9 @@ def crm_kind(name: str) -> CrmKind:
 def rules_loader() -> Callable[[str | Path | None], RulesLike]:
     """`sync.rules.load_rules`: `load(path_or_None) -> CompiledRules`, raising ConfigError on a bad file."""
     return resolve(RULES_LOADER)  # type: ignore[no-any-return]
+
+
+def sandbox_classes(crms: Sequence[str] | None = None) -> dict[str, Callable[..., Any]]:
+    """The sandbox class of each CRM named (default `SANDBOX_CRMS`: `crmsync sandbox`, `crmsync demo`, the
+    benchmarks), in order. Raises `NotInstalled` naming the first one missing."""
+    return {name: crm_kind(name).sandbox_class() for name in (SANDBOX_CRMS if crms is None else crms)}

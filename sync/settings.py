@@ -244,6 +244,32 @@ def _cross_checks(file: SettingsFile, doc: PositionedDocument) -> list[ConfigIss
     return issues
 
 
+def connector_defaults(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The default of every connector setting that is a mapping (field mappings, stage maps...)."""
+    out = {}
+    for name, info in model.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, dict):
+            out[info.alias or name] = default
+    return out
+
+
+def merge_mappings(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` over `base`, where a mapping given for a mapping setting overrides only the entries it names:
+    `field_map: {score: My_Score__c}` moves the score and keeps the connector's defaults for every other
+    field (an entry set to null, where the connector allows it, stops writing that field)."""
+    merged = {**base, **given}
+    for key, value in given.items():
+        current = base.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and not _is_reference(value):
+            merged[key] = {**current, **value}
+    return merged
+
+
+def _is_reference(value: Mapping[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)) in ("env", "file")
+
+
 def _sub_document(doc: PositionedDocument, data: dict[str, Any], sources: list[Loc]) -> PositionedDocument:
     """A document for one connector block: positions re-rooted so the block's errors point into the file."""
     positions: dict[Loc, tuple[int, int]] = {(): doc.locate(sources[-1])}
@@ -263,7 +289,7 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
     except NotInstalled as exc:
         return None, [doc.issue((*here, "crm"), f"the {raw.crm} connector cannot be loaded: {exc}")]
     defaults = file.crm_defaults.get(raw.crm, {})  # type: ignore[call-overload]
-    merged = {**defaults, **raw.settings}
+    merged = merge_mappings(defaults, raw.settings)  # a mapping in both: the account names what differs
     sources: list[Loc] = [("crm_defaults", raw.crm), (*here, "settings")]
     issues: list[ConfigIssue] = []
     secrets = secret_fields(model)
@@ -283,6 +309,9 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
             resolved[key] = value
     if issues:
         return None, issues
+    if not raw.sandbox:  # a sandbox account's overrides are merged over the sandbox's own settings instead
+        completed = merge_mappings(connector_defaults(model), resolved)
+        resolved = {key: completed[key] for key in resolved}
     sub = _sub_document(doc, resolved, sources if raw.crm in file.crm_defaults else sources[1:])
     connector: pydantic.BaseModel | None = None
     try:

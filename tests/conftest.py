@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from sync.clock import FrozenClock
+from sync.log import reset_logging
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Paris
 
@@ -30,3 +31,11 @@ class NoSleep:
 @pytest.fixture
 def no_sleep() -> NoSleep:
     return NoSleep()
+
+
+@pytest.fixture(autouse=True)
+def _logging_reset():
+    """A test that configured logging (structlog onto a stream, the root logger at DEBUG) leaves none of it
+    to the next: a root left at DEBUG makes pytest capture every SDK debug line of every later test."""
+    yield
+    reset_logging()

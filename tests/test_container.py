@@ -172,7 +172,7 @@ def test_compose_keeps_secrets_in_the_env_file():
             assert "://" not in str(value) or "@" not in str(value), f"{key} carries credentials"
     assert "crmsync.env" in (ROOT / ".gitignore").read_text().split()
     example = (ROOT / "crmsync.env.example").read_text()
-    assert "POSTGRES_PASSWORD=" in example and "CRMSYNC_STATE_URL=" in example
+    assert "POSTGRES_PASSWORD=" in example and "PGPASSWORD=" in example
 
 
 def test_compose_grace_period_exceeds_the_daemon_shutdown_bound():

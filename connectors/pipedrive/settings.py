@@ -179,8 +179,9 @@ class PipedriveSettings(BaseModel):
     automation_user_ids: frozenset[int] = frozenset()  # activities they create are never a sales touch
     stage_map: dict[int, PipelineStage] = Field(default_factory=dict)  # stage_id -> canonical; else by order
     resolve_organizations: bool = True  # company name from the person's organization (ids= look-ups)
-    # incremental pulls carry the deals and activities that changed in the window; with this on, a person
-    # whose counters show more gets all of them (2 calls per such person, primary-participant activities)
+    # incremental pulls carry the deals and activities that changed in the window (the page says so, and
+    # the engine completes each person's history from its snapshot); with this on, a person whose counters
+    # show more gets all of them from Pipedrive (2 calls per such person, primary-participant activities)
     complete_history: bool = False
 
     @field_validator("base_url")

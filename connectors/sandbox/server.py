@@ -3,7 +3,8 @@ throw-away local CA, a record of every request, and fault injection.
 
 Faults are scheduled, not random, so a test says exactly what goes wrong and when: "the next 3
 calls to /crm/v3/objects/contacts/search answer 429", "the token expires after 5 calls", "drop the
-connection on the next batch update". Generic faults (slow answer, dropped connection, malformed
+connection on the next batch update", "call me when the 4th batch update arrives, before (or after) it
+is applied" (a `hook`: what crash tests use to SIGKILL a client process at an exact point of a push). Generic faults (slow answer, dropped connection, malformed
 JSON) are applied here; faults whose body is API-specific (429, 5xx, expired token) are rendered by
 the sandbox's own `ApiStyle`, so each CRM answers in its real error shape.
 """
@@ -26,7 +27,7 @@ import trustme
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-FAULT_KINDS = frozenset({"rate_limit", "server_error", "slow", "drop", "malformed", "expire_token"})
+FAULT_KINDS = frozenset({"rate_limit", "server_error", "slow", "drop", "malformed", "expire_token", "hook"})
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Fault:
     path: str | None = None  # prefix of the request path; None matches every path
     method: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    skip: int = 0  # matching requests let through untouched before this fault applies
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or path.startswith(self.path)) and (
@@ -51,11 +53,21 @@ class FaultPlan:
         self.token_calls_left: int | None = None  # calls until the current access token expires
 
     def add(self, kind: str, times: int = 1, *, path: str | None = None, method: str | None = None,
-            **params: Any) -> None:
+            skip: int = 0, **params: Any) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; known: {sorted(FAULT_KINDS)}")
         with self._lock:
-            self._faults.append(Fault(kind, times, path, method, params))
+            self._faults.append(Fault(kind, times, path, method, params, skip))
+
+    def on_request(self, callback: Callable[[Request], None], *, nth: int = 1, path: str | None = None,
+                   method: str | None = None, after: bool = False) -> None:
+        """Call `callback(request)` when the `nth` matching request arrives: before the app sees it (the
+        request is then dropped unanswered, never applied), or `after` the app applied it and before its
+        answer is sent."""
+        if nth < 1:
+            raise ValueError("nth counts from 1")
+        self.add("hook", path=path, method=method, skip=nth - 1, callback=callback,
+                 when="after" if after else "before")
 
     def expire_token_after(self, calls: int) -> None:
         with self._lock:
@@ -70,6 +82,9 @@ class FaultPlan:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
@@ -161,6 +176,10 @@ class FaultInjector:
                 return self.app(environ, recording_start)
             if response == "drop":
                 return []
+            if isinstance(response, Fault):  # a hook after the app: apply the request fully, then call it
+                answer = list(self.app(environ, recording_start))
+                response.params["callback"](request)
+                return answer
             return response(environ, recording_start)
         finally:
             self.log.append(RecordedRequest(
@@ -193,6 +212,11 @@ class FaultInjector:
             return self.style.server_error(request, fault)
         if fault.kind == "expire_token":
             return self.style.auth_expired(request)
+        if fault.kind == "hook":
+            if fault.params.get("when") == "after":
+                return fault
+            fault.params["callback"](request)
+            return "drop"
         return None
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from sync.cli import ops, rules
 from sync.cli import daemon as daemon_commands
+from sync.cli import demo as demo_command
+from sync.cli import ops, rules
+from sync.cli import run as run_command
 
 app = typer.Typer(
     name="crmsync",
@@ -15,6 +17,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rules.app, name="rules")
+run_command.register(app)
+demo_command.register(app)
 daemon_commands.register(app)
 ops.register(app)
 

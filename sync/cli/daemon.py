@@ -5,13 +5,13 @@ credentials each accepts and the CA bundle that the HTTPS sandbox (Salesforce fo
 with, then serves until Ctrl-C or SIGTERM. Tokens are printed on purpose (they are throw-away values
 the sandbox made up) but never logged.
 
-The sandbox classes are resolved lazily by dotted path, so `crmsync` starts (and every other command
-works) without importing a connector; a missing one is reported by name.
+The sandbox classes come from `sync.registry` (the one module of `sync` that names `connectors`), resolved
+lazily, so `crmsync` starts (and every other command works) without importing a connector; a missing one
+is reported by name.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,34 +21,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sync import registry
 from sync.clock import Clock, SystemClock
 from sync.daemon.signals import GracefulShutdown
 from sync.synthetic import synthetic_contacts
-
-# The sandbox of each CRM, in port order (port_base, port_base + 1, ...).
-SANDBOXES: dict[str, str] = {
-    "hubspot": "connectors.sandbox.hubspot:HubSpotSandbox",
-    "salesforce": "connectors.sandbox.salesforce:SalesforceSandbox",
-    "pipedrive": "connectors.sandbox.pipedrive:PipedriveSandbox",
-}
-
-
-class SandboxUnavailable(Exception):
-    """A sandbox class could not be imported; the message names it."""
-
-
-def resolve(dotted: str) -> Callable[..., Any]:
-    """`package.module:Name` -> the object, with an error that says which part is missing."""
-    module_name, _, attribute = dotted.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SandboxUnavailable(f"cannot import {module_name} ({exc.msg})") from None
-    try:
-        found: Callable[..., Any] = getattr(module, attribute)
-    except AttributeError:
-        raise SandboxUnavailable(f"{module_name} has no {attribute}") from None
-    return found
 
 
 def ca_bundle(sandbox: Any) -> str | None:
@@ -136,8 +112,8 @@ def register(app: typer.Typer) -> None:
         """Start the three sandbox CRMs, seeded with synthetic contacts, and serve them until Ctrl-C."""
         console = Console()
         try:
-            factories = {crm: resolve(path) for crm, path in SANDBOXES.items()}
-        except SandboxUnavailable as exc:
+            factories = registry.sandbox_classes()
+        except registry.NotInstalled as exc:
             console.print(f"[red]sandbox not available:[/] {exc}")
             raise typer.Exit(1) from None
         running = start_sandboxes(factories, port_base=port_base, contacts=contacts, seed=seed, clock=SystemClock())

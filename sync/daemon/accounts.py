@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 
+from sync import registry
 from sync.clock import Clock
-from sync.contract import Connector
-from sync.daemon.cycle import run_cycle
+from sync.contract import Connector, FieldSetupReport
+from sync.daemon.cycle import failed_to_start, run_cycle
 from sync.daemon.engine import RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
+from sync.errors import CrmsyncError
 from sync.log import register_secret
+from sync.model import Contact
 from sync.registry import crm_kind
-from sync.settings import Account, Settings
+from sync.settings import Account, Settings, merge_mappings
 from sync.state import StateStore
 from sync.synthetic import synthetic_contacts
 
@@ -48,6 +52,14 @@ class OpenedAccount:
                 self.sandbox.stop()
 
 
+def sandbox_population(account: Account, *, now: datetime) -> Iterator[Contact]:
+    """The synthetic people a sandbox account is seeded with: each CRM its own slice of the population (as
+    `crmsync sandbox` seeds them), so three sandbox CRMs are three different sets of contacts."""
+    crms = registry.SANDBOX_CRMS
+    start = crms.index(account.crm) * account.sandbox_contacts if account.crm in crms else 0
+    return synthetic_contacts(account.sandbox_contacts, now=now, crm=account.crm, start=start)
+
+
 def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], None] = time.sleep) -> OpenedAccount:
     """Build the account's connector; for a sandbox account, start and seed its sandbox first. Raises
     `registry.NotInstalled` when the connector is missing."""
@@ -58,11 +70,12 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
         sandbox = kind.sandbox_class()(clock=clock, port=0, enforce_limits=False, seed=7).start()
         try:
             if account.sandbox_contacts:
-                sandbox.seed(synthetic_contacts(account.sandbox_contacts, now=clock.now()))
+                sandbox.seed(sandbox_population(account, now=clock.now()))
             for value in sandbox.credentials().values():
                 register_secret(str(value))
             base = sandbox.settings()
-            settings = type(base).model_validate({**dict(base), **account.overrides}) if account.overrides else base
+            settings = (type(base).model_validate({**dict(base), **merge_mappings(dict(base), account.overrides)})
+                        if account.overrides else base)
         except BaseException:
             sandbox.stop()
             raise
@@ -71,32 +84,61 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
     return OpenedAccount(account, connector, sandbox)
 
 
+def prepare_fields(connector: Connector) -> FieldSetupReport:
+    """Make sure the CRM has the fields crmsync writes (idempotent; a Pipedrive push to a custom field that
+    does not exist is refused, and a fresh HubSpot portal has none of our properties). Logs what it did."""
+    report = connector.ensure_fields()
+    log.info("fields_ready", crm=connector.crm, account=connector.account, created=report.created,
+             existing=len(report.existing), problems=report.problems)
+    return report
+
+
 class AccountRunner:
-    """Every kind of run of one account, serialised by one lock: a sweep never overlaps a cycle."""
+    """Every kind of run of one account, serialised by one lock: a sweep never overlaps a cycle.
+
+    The first run of the process first makes sure the CRM has crmsync's fields (`prepare_fields`); until
+    that succeeds every run fails with its message (an unreachable CRM at start is retried on schedule,
+    not a reason for the daemon to exit)."""
 
     def __init__(self, *, store: StateStore, connector: Connector, rules: RulesProvider, clock: Clock,
-                 options: RunOptions) -> None:
+                 options: RunOptions, ensure_fields: bool = True) -> None:
         self.store, self.connector, self.rules, self.clock, self.options = store, connector, rules, clock, options
         self.lock = threading.Lock()
+        self.fields_ready = not ensure_fields
 
     @property
     def key(self) -> str:
         return f"{self.connector.crm}/{self.connector.account}"
 
+    def _prepared(self, kind: str) -> RunSummary | None:
+        """None when the fields are ready; else the FAILED summary of a run that could not start."""
+        if self.fields_ready:
+            return None
+        try:
+            prepare_fields(self.connector)
+        except CrmsyncError as exc:
+            return failed_to_start(self.connector, self.clock, None,
+                                   f"cannot set up crmsync's fields: {exc.user_message}", self.store, kind)
+        self.fields_ready = True
+        return None
+
     def cycle(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_cycle(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options)
+            return self._prepared("cycle") or run_cycle(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options)
 
     def sweep(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_sweep(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options)
+            return self._prepared("sweep") or run_sweep(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options)
 
     def rescore(self, stop: threading.Event) -> RunSummary:
         with self.lock:
-            return run_sweep(store=self.store, connector=self.connector, rules=self.rules, clock=self.clock,
-                             stop=stop, options=self.options, full=True)
+            return self._prepared("rescore") or run_sweep(
+                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+                options=self.options, full=True)
 
 
 def select_accounts(settings: Settings, *, crm: str | None = None, names: Sequence[str] = ()) -> list[Account]:

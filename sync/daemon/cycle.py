@@ -23,6 +23,7 @@ from sync.contract import Connector, PullPage
 from sync.daemon.engine import AccountSync, Plan, ProgressCallback, RulesProvider, RunOptions, Stopped
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
+from sync.log import bind_run, unbind_run
 from sync.state import StateStore
 
 
@@ -101,7 +102,7 @@ def start(connector: Connector, *, store: StateStore, rules: RulesProvider, cloc
                          started_at=clock.now(), rules_version=compiled.version)
     sync_ = AccountSync(store=store, connector=connector, rules=compiled, clock=clock, stop=stop, summary=summary,
                         options=options, progress=progress, plan=plan)
-    structlog.contextvars.bind_contextvars(crm=connector.crm, account=connector.account, run_id=summary.run_id)
+    bind_run(crm=connector.crm, account=connector.account, run_id=summary.run_id, counts=summary.counts)
     return sync_
 
 
@@ -131,7 +132,7 @@ def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, 
                     breaches_open=summary.breaches_open)
         return summary
     finally:
-        structlog.contextvars.unbind_contextvars("crm", "account", "run_id")
+        unbind_run()
 
 
 def failed_to_start(connector: Connector, clock: Clock, run_id: str | None, message: str, store: StateStore,

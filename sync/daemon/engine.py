@@ -216,6 +216,9 @@ class AccountSync:
                                      crm=self.ref.crm)
             tally = self.store.record_push(self.ref, [PushOutcome(p, r) for p, r in zip(fresh, results)],
                                            run_id=self.summary.run_id, max_attempts=self.options.max_attempts)
+            for pending, result in zip(fresh, results):  # written: its outbox rows are gone, it cannot come back
+                if result.ok:  # so only writes kept for a retry stay remembered (memory bounded by failures)
+                    self.attempted.difference_update((pending.contact_id, f, v) for f, v in pending.versions.items())
             self.summary.pushed += tally.pushed
             self.summary.push_failed += tally.failed
             self.summary.fields_written += tally.fields_written

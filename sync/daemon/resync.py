@@ -13,13 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
-
 from sync.clock import Clock
 from sync.contract import Connector
 from sync.daemon.cycle import guarded, pull_changes, start
 from sync.daemon.engine import Plan, ProgressCallback, RulesProvider, RunOptions
 from sync.daemon.report import RunOutcome, RunSummary
+from sync.log import unbind_run
 from sync.state import StateStore
 
 
@@ -74,4 +73,4 @@ def run_resync(*, store: StateStore, connector: Connector, rules: RulesProvider,
                     fields_written=summary.fields_written, planned=len(plan.entries) if plan else None)
         return ResyncResult(summary, plan)
     finally:
-        structlog.contextvars.unbind_contextvars("crm", "account", "run_id")
+        unbind_run()

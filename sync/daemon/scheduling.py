@@ -76,6 +76,7 @@ class SweepJob:
     interval: timedelta
     run: Callable[[threading.Event], SweepResult]
     key: str = "sla_sweep"
+    run_at_start: bool = True  # False for work the first cycles already do (the periodic full rescore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ class Scheduler:
 
     def add_sweep(self, job: SweepJob) -> None:
         self._register(job.key, "all", job.key)
-        self._add(job.key, job.interval, timedelta(0), lambda: self._run_sweep(job))
+        self._add(job.key, job.interval, timedelta(0), lambda: self._run_sweep(job), at_start=job.run_at_start)
 
     def add_periodic(self, task: Periodic) -> None:
         first = _utcnow() if task.run_at_start else None
@@ -151,11 +152,14 @@ class Scheduler:
         self._locks[key] = threading.Lock()
         self._labels[key] = (crm, account)
 
-    def _add(self, key: str, interval: timedelta, jitter: timedelta, body: Callable[[], None]) -> None:
+    def _add(self, key: str, interval: timedelta, jitter: timedelta, body: Callable[[], None], *,
+             at_start: bool = True) -> None:
         grace = self._misfire_grace if self._misfire_grace is not None else interval
         jitter_s = _seconds(jitter)
         # start at once, spread by the jitter, rather than one whole interval after the daemon starts
         first = _utcnow() + timedelta(seconds=random.uniform(0, jitter_s) if jitter_s else 0)
+        if not at_start:
+            first += interval
         self._scheduler.add_job(body, IntervalTrigger(seconds=_seconds(interval) or 1, jitter=jitter_s or None),
                                 id=key, name=key, executor="accounts", max_instances=1, coalesce=True,
                                 misfire_grace_time=max(1, round(_seconds(grace))), next_run_time=first)
@@ -208,6 +212,10 @@ class Scheduler:
         """When apscheduler will next fire the job; None while it is paused (parked)."""
         job = self._scheduler.get_job(key)
         return job.next_run_time if job is not None else None
+
+    def run_now(self, key: str) -> None:
+        """Fire a job at once instead of at its next time (its schedule then goes on as before)."""
+        self._scheduler.modify_job(key, next_run_time=_utcnow())
 
     def resume_due(self) -> list[str]:
         """Resume every parked account whose `retry_at` has come (by the injected clock): run it now."""

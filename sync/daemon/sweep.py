@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 
-import structlog
-
 from sync.clock import Clock
 from sync.contract import Connector
 from sync.daemon.cycle import failed_to_start, guarded, start
 from sync.daemon.engine import ProgressCallback, RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.errors import ConfigError
+from sync.log import unbind_run
 from sync.state import StateStore
 
 
@@ -47,4 +46,4 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
                     breaches_open=summary.breaches_open)
         return summary
     finally:
-        structlog.contextvars.unbind_contextvars("crm", "account", "run_id")
+        unbind_run()

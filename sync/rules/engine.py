@@ -201,7 +201,7 @@ class CompiledRules:
         self._fw = self.framework.name.upper()
         # the reason's text of each fixed-point rule, by the identity of its shared FiredRule (alive as long as
         # these rules, so no other object can have its id)
-        self._labels = {id(sc.fixed): f"{sc.fixed.name} {sc.fixed.points:+g}" for sc in self.scorers
+        self._labels = {id(sc.fixed): f"{sc.fixed.name} {round(sc.fixed.points):+d}" for sc in self.scorers
                         if sc.fixed is not None}
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
@@ -556,7 +556,9 @@ class CompiledRules:
         if fired:
             top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
             labels = self._labels
-            why += "; top: " + ", ".join([labels.get(id(f)) or f"{f.name} {f.points:+g}" for f in top])
+            # whole points: the reason is written to the CRM, and decayed points drift every second (a
+            # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
+            why += "; top: " + ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
         return why
 
 

@@ -8,6 +8,7 @@ from sync.state.records import (
     AccountRef,
     AuditEntry,
     Breach,
+    Classification,
     ContactState,
     Decided,
     HealthRecord,
@@ -21,6 +22,6 @@ from sync.state.records import (
 from sync.state.store import StateStore
 
 __all__ = [
-    "CONTACTS_STREAM", "AccountRef", "AuditEntry", "Breach", "ContactState", "Decided", "HealthRecord", "PageWrite",
+    "CONTACTS_STREAM", "AccountRef", "AuditEntry", "Breach", "Classification", "ContactState", "Decided", "HealthRecord", "PageWrite",
     "PendingUpdate", "PushOutcome", "PushTally", "Rejection", "RunRecord", "StateStore",
 ]

@@ -148,3 +148,13 @@ class HealthRecord:
     budget_window: str
     budget_resets_at: datetime | None
     checked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One combination of the last decision's labels, as `StateStore.classification_counts` groups them."""
+
+    stage: str | None
+    maturity: str | None
+    client_kind: str | None
+    sla_status: str | None

@@ -35,6 +35,7 @@ from sync.state.records import (
     AccountRef,
     AuditEntry,
     Breach,
+    Classification,
     ContactState,
     HealthRecord,
     PageWrite,
@@ -404,6 +405,40 @@ class StateStore:
                     .group_by(ContactRow.crm, ContactRow.account, ContactRow.stage)):
                 out[AccountRef(crm, account)][stage or "undecided"] = int(count)
         return dict(out)
+
+    def forget_account(self, ref: AccountRef) -> None:
+        """Drop what the store knows of an account's CRM (cursors, snapshots, pushed values, outbox, SLA timers,
+        health), keeping its history (runs, audit, rejections). For a sandbox account: its CRM is a new,
+        freshly seeded one each time the process starts it, so the previous one's state would be wrong."""
+        with self.engine.begin() as conn:
+            for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow):
+                conn.execute(delete(table).where(self._of(table, ref)))
+
+    def classification_counts(self) -> dict[AccountRef, Counter[Classification]]:
+        """Managed contacts per (stage, maturity, client kind, SLA status) of their last decision, per
+        account: the funnel, the maturity of prospects and the kinds of clients in one grouped query."""
+        out: dict[AccountRef, Counter[Classification]] = defaultdict(Counter)
+        with self.engine.connect() as conn:
+            for crm, account, stage, maturity, kind, sla, count in conn.execute(
+                    select(ContactRow.crm, ContactRow.account, ContactRow.stage, ContactRow.maturity,
+                           ContactRow.client_kind, ContactRow.sla_status, func.count())
+                    .where(ContactRow.tombstoned_at.is_(None))
+                    .group_by(ContactRow.crm, ContactRow.account, ContactRow.stage, ContactRow.maturity,
+                              ContactRow.client_kind, ContactRow.sla_status)):
+                out[AccountRef(crm, account)][Classification(stage, maturity, kind, sla)] += int(count)
+        return dict(out)
+
+    def contact_ids(self, ref: AccountRef, *, stage: str | None = None, sla_status: str | None = None,
+                    limit: int = 10) -> list[str]:
+        """Managed contacts of an account in id order, optionally those of one stage / SLA status (examples
+        for an admin to look at)."""
+        query = select(ContactRow.contact_id).where(self._of(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
+        if stage is not None:
+            query = query.where(ContactRow.stage == stage)
+        if sla_status is not None:
+            query = query.where(ContactRow.sla_status == sla_status)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(ContactRow.contact_id).limit(limit)).scalars())
 
     def open_breaches(self, ref: AccountRef | None = None) -> list[Breach]:
         query = select(SlaTimerRow).where(SlaTimerRow.status == "breached")

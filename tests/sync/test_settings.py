@@ -175,19 +175,27 @@ def test_the_embedded_default_is_shipped_and_valid_all_three_crms_in_sandbox_mod
     assert settings.state.url.startswith("sqlite:///")
 
 
-def test_the_production_example_validates_with_its_secrets_from_the_environment(monkeypatch):
+def test_the_production_example_validates_with_its_secrets_from_the_environment(tmp_path):
     example = resources.files("sync.defaults").joinpath("crmsync.example.yaml")
     text = example.read_text()
     assert text.startswith("# yaml-language-server: $schema=./crmsync.schema.json")
     doc = parse_yaml(text, "crmsync.example.yaml")
     assert doc.data["state"]["url"].startswith("postgresql://")
-    refs = [v for a in doc.data["accounts"] for v in a.get("settings", {}).values() if isinstance(v, dict)]
-    assert refs and all(set(r) <= {"env", "file"} for r in refs)
-    # the file's own shape is valid whatever connectors are installed
-    from sync.configfile import validate
-    from sync.settings import SettingsFile
-
-    assert len(validate(doc, SettingsFile).accounts) == 4
+    refs = [v for a in doc.data["accounts"] for v in a.get("settings", {}).values()
+            if isinstance(v, dict) and set(v) & {"env", "file"}]
+    assert len(refs) == 5 and all(len(r) == 1 for r in refs)  # an inline secret would not validate below
+    # and with the connectors installed, every account's connector settings (field mappings included)
+    secret = tmp_path / "salesforce_client_secret"
+    secret.write_text("from-a-mounted-secret\n")
+    doc = parse_yaml(text.replace("/run/secrets/salesforce_client_secret", str(secret)), "crmsync.example.yaml")
+    environ = {"HUBSPOT_EU_TOKEN": "pat-eu-0123456789", "HUBSPOT_US_TOKEN": "pat-us-0123456789",
+               "SALESFORCE_CLIENT_ID": "3MVG9-client-id", "PIPEDRIVE_API_TOKEN": "pd-0123456789abcdef"}
+    settings = validate_settings(doc, environ)
+    assert [a.name for a in settings.accounts] == ["hubspot-eu", "hubspot-us", "salesforce", "pipedrive"]
+    hubspot = settings.account("hubspot-eu").connector
+    assert hubspot is not None and str(hubspot.field_properties["score"]) == "lead_score_crmsync"
+    env_example = (Path(__file__).parents[2] / "crmsync.env.example").read_text()
+    assert all(f"{name}=" in env_example for name in environ)  # compose's env file names them all
 
 
 def test_the_shipped_json_schema_is_current():
@@ -196,3 +204,25 @@ def test_the_shipped_json_schema_is_current():
         "config/crmsync.schema.json is stale: regenerate it with "
         "python -c 'import json; from sync.settings import json_schema; "
         "print(json.dumps(json_schema(), indent=2, sort_keys=True))' > config/crmsync.schema.json")
+
+
+def test_a_field_mapping_names_only_what_differs_from_the_connectors_defaults():
+    text = """\
+crm_defaults:
+  salesforce:
+    field_map: {score: Lead_Score__c}
+accounts:
+  - name: sf
+    crm: salesforce
+    settings:
+      login_url: https://example.my.salesforce.com
+      auth_flow: client_credentials
+      client_id: {env: SF_ID}
+      client_secret: {env: SF_SECRET}
+      field_map: {sla_breached: null}
+"""
+    settings = validate_settings(parse_yaml(text, "crmsync.yaml"), {"SF_ID": "3MVG9-id", "SF_SECRET": "s3cr3t-value"})
+    mapping = {str(k): v for k, v in settings.account("sf").connector.field_map.items()}
+    assert mapping["sla_breached"] is None  # the account's own entry: not written
+    assert mapping["stage"] == "Crmsync_Stage__c"  # every other field keeps the connector's default
+    assert mapping["score"] == "Lead_Score__c"  # crm_defaults' entry, which the account did not name

@@ -237,3 +237,17 @@ def test_the_sandbox_refuses_oversize_requests_like_the_api(sandbox):
         assert answer.status_code == 400, query
         assert answer.json()["success"] is False and answer.json()["error"]
     assert requests.get(base, params={"api_token": token["x-api-token"]}, timeout=5).status_code == 401
+
+
+def test_pages_say_whether_they_carry_whole_histories(sandbox, make_connector, clock):
+    contact = next(c for c in synthetic_contacts(60) if c.deals and c.activities)
+    native = sandbox.seed([contact])[contact.id]
+    connector = make_connector()
+    full = list(connector.pull(None))
+    assert all(page.related_complete for page in full)  # a full pull lists every deal and activity
+    clock.advance(timedelta(minutes=5))
+    sandbox.set_field(native, "need", "replace legacy SIEM")
+    clock.advance(timedelta(minutes=1))
+    window = list(connector.pull(full[-1].cursor))
+    assert window and not any(page.related_complete for page in window)  # the engine completes them
+    assert make_connector(complete_history=True).settings.complete_history

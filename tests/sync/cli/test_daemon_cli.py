@@ -1,5 +1,5 @@
 """`crmsync sandbox` with stand-in sandbox classes (the real ones are tested with their connectors): the
-command resolves them by dotted path, starts and seeds each on its port, prints how to reach them, and
+command finds them through the registry, starts and seeds each on its port, prints how to reach them, and
 stops them all when interrupted or when one fails to start."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sync.cli.daemon as daemon_cli
+from sync import registry
 from sync.cli import app
 
 FAKE_SANDBOX = textwrap.dedent('''
@@ -58,9 +59,16 @@ def fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return module
 
 
+def use_sandboxes(monkeypatch: pytest.MonkeyPatch, sandboxes: dict[str, str]) -> None:
+    """Make the registry know these CRMs, each with the sandbox class at the given dotted path."""
+    kinds = {name: registry.CrmKind(name, "x:Connector", "x:Settings", path) for name, path in sandboxes.items()}
+    monkeypatch.setattr(registry, "CRM_KINDS", {**registry.CRM_KINDS, **kinds})
+    monkeypatch.setattr(registry, "SANDBOX_CRMS", tuple(sandboxes))
+
+
 def test_sandbox_starts_seeds_and_describes_each_crm_then_stops(fake_module, monkeypatch):
-    monkeypatch.setattr(daemon_cli, "SANDBOXES", {"alpha": "crmsync_fake_sandbox:FakeSandbox",
-                                                  "beta": "crmsync_fake_sandbox:FakeSandbox"})
+    use_sandboxes(monkeypatch, {"alpha": "crmsync_fake_sandbox:FakeSandbox",
+                                "beta": "crmsync_fake_sandbox:FakeSandbox"})
     seen: list[list[object]] = []
     monkeypatch.setattr(daemon_cli, "wait_for_interrupt", lambda: seen.append(list(fake_module.STARTED)))
 
@@ -77,26 +85,32 @@ def test_sandbox_starts_seeds_and_describes_each_crm_then_stops(fake_module, mon
     assert fake_module.STARTED == []  # all stopped on the way out
 
 
-def test_a_sandbox_that_fails_to_start_stops_the_others(fake_module):
-    factories = {"alpha": daemon_cli.resolve("crmsync_fake_sandbox:FakeSandbox"),
-                 "beta": daemon_cli.resolve("crmsync_fake_sandbox:BrokenSandbox")}
+def test_a_sandbox_that_fails_to_start_stops_the_others(fake_module, monkeypatch):
+    use_sandboxes(monkeypatch, {"alpha": "crmsync_fake_sandbox:FakeSandbox",
+                                "beta": "crmsync_fake_sandbox:BrokenSandbox"})
+    factories = registry.sandbox_classes()
     with pytest.raises(OSError):
         daemon_cli.start_sandboxes(factories, port_base=0, contacts=1, seed=7, clock=daemon_cli.SystemClock())
     assert fake_module.STARTED == []
 
 
 def test_a_missing_sandbox_is_named_and_exits_1(monkeypatch):
-    monkeypatch.setattr(daemon_cli, "SANDBOXES", {"x": "crmsync_no_such_module:Sandbox"})
+    use_sandboxes(monkeypatch, {"x": "crmsync_no_such_module:Sandbox"})
     result = CliRunner().invoke(app, ["sandbox"])
     assert result.exit_code == 1
-    assert "cannot import crmsync_no_such_module" in result.output
+    assert "crmsync_no_such_module:Sandbox is not installed" in result.output
 
 
-def test_resolve_names_a_missing_class():
-    with pytest.raises(daemon_cli.SandboxUnavailable, match="sync.clock has no Nope"):
-        daemon_cli.resolve("sync.clock:Nope")
+def test_the_registry_names_a_missing_sandbox_class(monkeypatch):
+    use_sandboxes(monkeypatch, {"x": "sync.clock:Nope"})
+    with pytest.raises(registry.NotInstalled, match="sync.clock has no 'Nope'"):
+        registry.sandbox_classes()
 
 
-def test_the_sandbox_paths_name_the_three_crms():
-    assert list(daemon_cli.SANDBOXES) == ["hubspot", "salesforce", "pipedrive"]
-    assert all(path.startswith("connectors.sandbox.") for path in daemon_cli.SANDBOXES.values())
+def test_the_sandbox_paths_name_the_three_crms_and_only_the_registry_names_connectors():
+    assert registry.SANDBOX_CRMS == ("hubspot", "salesforce", "pipedrive")
+    assert all(registry.crm_kind(crm).sandbox.startswith("connectors.sandbox.") for crm in registry.SANDBOX_CRMS)
+    package = Path(registry.__file__).parent
+    naming = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                    if "connectors." in path.read_text() or "import connectors" in path.read_text())
+    assert naming == ["registry.py"]

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from sync import registry
 from sync.cli import app
+from sync.state import StateStore
 from sync.testing import FakeConnector
 
 CONFIG = """\
@@ -107,3 +108,19 @@ def test_a_broken_settings_file_stops_resync_with_located_problems(config: Path)
     config.write_text(config.read_text().replace("crm: fake", "crm: zoho", 1))
     code, out = run("resync", "--config", str(config))
     assert code == 2 and f"{config}:6:5: accounts.0.crm" in out
+
+
+def test_each_resync_of_a_sandbox_account_writes_every_field_to_its_fresh_sandbox(config: Path):
+    for _ in range(2):  # the second run's sandbox is new: the first one's pushed values must not hide its writes
+        code, out = run("resync", "--config", str(config), "--account", "alpha")
+        assert code == 0, out
+        row = next(line for line in out.splitlines() if "│ alpha" in line)
+        assert row.split("│")[7].strip() == "12"  # pushed
+
+
+def test_resync_now_decides_as_of_the_given_time(config: Path, tmp_path: Path):
+    code, out = run("resync", "--config", str(config), "--account", "beta", "--now", "2026-01-05T10:00:00+00:00")
+    assert code == 0, out
+    with StateStore(f"sqlite:///{tmp_path / 'state' / 'crmsync.db'}") as store:
+        [record] = store.runs(limit=5)
+    assert record.started_at.isoformat() == "2026-01-05T10:00:00+00:00"

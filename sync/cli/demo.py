@@ -1,0 +1,173 @@
+"""`crmsync demo`: the README's first command. Three sandbox CRMs seeded with synthetic contacts, one full
+sync cycle on each with the shipped rules, then what came of it: the funnel per CRM, the maturity of the
+prospects, the kinds of clients, the SLA clocks and open breaches, the API calls each CRM took, and the
+commands to try next on what the demo left behind.
+
+Everything runs in this process (the sandboxes on free local ports) against a fresh SQLite file in a new
+temporary directory that is kept, with a settings file describing the same accounts, so `status`,
+`resync` and `run` can be pointed at it afterwards. Log lines go to stderr at WARNING, so the tables are
+all that is printed on a normal run.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sync.clock import SystemClock
+from sync.daemon.report import RunSummary
+from sync.demo import CrmResult, DemoError, DemoReport, run_demo
+from sync.errors import ConfigError
+from sync.log import configure_logging
+
+STAGES = ("lead", "prospect", "client", "nurture", "disqualified")
+MATURITIES = ("hot", "warm", "cold")
+KINDS = ("recurring", "one_off")
+SLA = ("running", "met", "late", "breached")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
+def funnel_table(results: list[CrmResult]) -> Table:
+    table = Table(title="Funnel: lead -> prospect -> client (plus nurture and disqualified)", title_justify="left")
+    table.add_column("CRM")
+    for stage in STAGES:
+        table.add_column(stage, justify="right")
+    table.add_column("total", justify="right")
+    totals = {stage: 0 for stage in STAGES}
+    for result in results:
+        stages = result.stages()
+        whole = sum(stages.values())
+        table.add_row(result.crm, *(f"{stages[s]} {_pct(stages[s], whole)}" for s in STAGES), str(whole))
+        for stage in STAGES:
+            totals[stage] += stages[stage]
+    whole = sum(totals.values())
+    table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/] {_pct(totals[s], whole)}" for s in STAGES),
+                  f"[bold]{whole}[/]", end_section=True)
+    return table
+
+
+def _split_table(title: str, results: list[CrmResult], columns: tuple[str, ...], pick: str, *,
+                 breaches: bool = False) -> Table:
+    """One row per CRM and a total: the counts `CrmResult.<pick>()` gives for each column."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("CRM")
+    for column in columns:
+        table.add_column(column.replace("_", "-"), justify="right")
+    if breaches:
+        table.add_column("open breaches", justify="right")
+    totals = dict.fromkeys(columns, 0)
+    for result in results:
+        counts = getattr(result, pick)()
+        extra = [str(result.breaches_open)] if breaches else []
+        table.add_row(result.crm, *(str(counts[c]) for c in columns), *extra)
+        for column in columns:
+            totals[column] += counts[column]
+    extra = [f"[bold]{sum(r.breaches_open for r in results)}[/]"] if breaches else []
+    table.add_row("[bold]all[/]", *(f"[bold]{totals[c]}[/]" for c in columns), *extra)
+    return table
+
+
+def work_table(results: list[CrmResult]) -> Table:
+    """What the cycle cost each CRM: reads (contacts and their deals, activities, associations) and writes."""
+    table = Table(title="What one full cycle took", title_justify="left")
+    for column in ("CRM", "pulled", "written", "fields", "API calls", "reads", "writes", "time"):
+        table.add_column(column, justify="left" if column == "CRM" else "right", no_wrap=True)
+    for result in results:
+        s = result.summary
+        calls = sum(s.api_calls.values())
+        writes = s.api_calls.get("push", 0)
+        table.add_row(result.crm, str(s.pulled), str(s.pushed), str(s.fields_written), str(calls),
+                      str(calls - writes), str(writes), f"{result.seconds:.1f} s")
+    return table
+
+
+def next_steps(report: DemoReport) -> list[str]:
+    """Commands to try on what the demo left behind; printed unwrapped so they can be copied whole."""
+    config = shlex.quote(str(report.config))
+    rules = shlex.quote(report.rules_path)
+    lines = []
+    if report.example is not None:
+        lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
+                  f"crmsync rules explain --contact {shlex.quote(str(report.example))}", ""]
+    lines += ["# the demo's state store: last runs, contacts per stage, open breaches",
+              f"crmsync status --config {config}", "",
+              "# the field-level diff a sync of fresh sandboxes would push (writes nothing)",
+              f"crmsync resync --config {config} --dry-run", "",
+              "# the daemon on these accounts (/healthz /readyz /metrics on port 8080)",
+              f"crmsync run --config {config}", "",
+              "# the rules: check, test and diff a copy of the shipped ones after editing it"]
+    if report.my_rules is not None and report.sample is not None:
+        mine = shlex.quote(str(report.my_rules))
+        lines += [f"crmsync rules check {mine}", f"crmsync rules test {mine}",
+                  f"crmsync rules diff {rules} {mine} --contacts {shlex.quote(str(report.sample))}",
+                  f"crmsync rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
+    else:
+        lines += ["crmsync rules check"]
+    lines += ["", "# the sandbox CRMs alone, on local ports, to point other tools at (Ctrl-C stops them)",
+              "crmsync sandbox"]
+    return lines
+
+
+def render(report: DemoReport, console: Console) -> None:
+    total = sum(r.summary.pulled for r in report.results)
+    console.print(f"[bold]crmsync demo[/]: {len(report.results)} sandbox CRMs x {report.contacts_per_crm} synthetic "
+                  f"contacts ({total} in all), one full cycle with rules version {report.rules_version}, "
+                  f"in {report.seconds:.1f} s")
+    console.print(Group(
+        funnel_table(report.results),
+        _split_table("Prospects by maturity", report.results, MATURITIES, "maturities"),
+        _split_table("Clients by kind", report.results, KINDS, "client_kinds"),
+        _split_table("SLA clocks of prospects (hand-off to first sales touch)", report.results, SLA, "sla",
+                     breaches=True),
+        work_table(report.results),
+    ))
+    console.print(f"State store: {report.state_url}   settings: {report.config}")
+    console.rule("Where to look next", align="left")
+    for line in next_steps(report):
+        console.print(line, style="dim" if line.startswith("#") else "bold", markup=False, highlight=False,
+                      soft_wrap=True)
+
+
+def demo(
+    contacts: Annotated[int, typer.Option(min=1, max=20_000, help="synthetic contacts seeded in each CRM")] = 200,
+    state: Annotated[str | None, typer.Option(help="state store URL (default: a fresh SQLite file in a new "
+                                                   "temporary directory)")] = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="where to write the demo's settings, state and "
+                                                   "example contact (default: a new temporary directory)")] = None,
+) -> None:
+    """Start the three sandbox CRMs with synthetic contacts, run one full cycle on each, print the funnel."""
+    console, err = Console(), Console(stderr=True)
+    configure_logging(level="WARNING")
+    where = directory or Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("starting the sandbox CRMs and syncing them...", total=None)
+
+        def done(summary: RunSummary) -> None:
+            progress.update(task, description=f"{summary.crm}: {summary.pulled} pulled, {summary.pushed} written")
+
+        try:
+            report = run_demo(where, clock=SystemClock(), contacts=contacts, state_url=state, progress=done)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except DemoError as exc:
+            err.print(f"[red]the demo could not run:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    render(report, console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `crmsync demo` to the main app."""
+    app.command("demo")(demo)

@@ -1,0 +1,166 @@
+"""From validated settings to a `Daemon` ready to run: the one place that wires the core to the runtime.
+
+`Daemon` composes callables and knows nothing of settings, stores or connectors (so the runtime is tested
+with fakes); `AccountRunner` knows one account and nothing of scheduling. This module joins them the way
+`crmsync run` needs: one state store; each enabled account opened (its sandbox started first when it is a
+sandbox account) and wrapped in an `AccountRunner`, so its cycle, the SLA sweep and the full rescore of that
+account share one lock; one `AccountJob` per account whose rules are whatever the watcher holds at the start
+of each run; the sweep and the periodic full rescore as jobs that visit every account in turn; a
+`HealthMonitor` probing each connector's `health`; and readiness checks for the state store and for any
+account that could not be opened.
+
+The rules are loaded BEFORE anything is opened: a bad rules file at start is an error the admin fixes
+(the daemon cannot decide anything without good rules), and no sandbox or connection should be started
+just to be torn down again. Later edits go through the watcher, which keeps the last good rules.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import structlog
+
+from sync import registry
+from sync.clock import Clock, SystemClock
+from sync.daemon.accounts import AccountRunner, OpenedAccount, open_account, run_options, select_accounts
+from sync.daemon.readiness import CheckResult, HealthMonitor
+from sync.daemon.reload import RulesWatcher
+from sync.daemon.report import RunSummary
+from sync.daemon.runtime import Daemon
+from sync.daemon.scheduling import AccountJob, SweepJob
+from sync.settings import Account, Settings
+from sync.state import StateStore
+from sync.state.migrate import head_revision
+
+log = structlog.get_logger("crmsync.daemon.service")
+
+MAX_ACCOUNT_WORKERS = 8  # accounts synced at once; more accounts than this queue for a free worker
+
+
+def rules_watcher(settings: Settings, clock: Clock) -> RulesWatcher[registry.RulesLike]:
+    """The watcher over the configured rules file, loaded once: raises `ConfigError` (located issues) on a
+    bad file and `registry.NotInstalled` when the rules engine is missing."""
+    watcher: RulesWatcher[registry.RulesLike] = RulesWatcher(
+        settings.rules.path, registry.rules_loader(), clock, poll=settings.rules.reload_interval)
+    watcher.load()
+    return watcher
+
+
+def _visit_all(runners: Sequence[AccountRunner],
+               run: Callable[[AccountRunner, threading.Event], RunSummary]) -> Callable[[threading.Event],
+                                                                                       list[RunSummary]]:
+    """A sweep-like job over every account in turn; a stop request ends it between two accounts."""
+    def job(stop: threading.Event) -> list[RunSummary]:
+        summaries = []
+        for runner in runners:
+            if stop.is_set():
+                break
+            summaries.append(run(runner, stop))
+        return summaries
+    return job
+
+
+def store_check(store: StateStore) -> Callable[[], dict[str, CheckResult]]:
+    """Readiness of the state store: reachable, and at the schema this crmsync migrates to."""
+    head = head_revision()
+
+    def check() -> dict[str, CheckResult]:
+        try:
+            revision = store.schema_revision()
+        except Exception as exc:  # noqa: BLE001 (any driver error means the same to a probe: not ready)
+            return {"state_store": CheckResult(False, f"not reachable ({type(exc).__name__})")}
+        if revision != head:
+            return {"state_store": CheckResult(False, f"schema {revision}, expected {head}")}
+        return {"state_store": CheckResult(True, f"schema {revision}")}
+    return check
+
+
+@dataclass
+class Service:
+    """A daemon and everything it holds open; `close()` (or the `with` block) stops sandboxes, closes
+    connectors and the store, whatever happened."""
+
+    daemon: Daemon
+    store: StateStore
+    watcher: RulesWatcher[Any]
+    runners: list[AccountRunner]
+    opened: list[OpenedAccount]
+    unopened: dict[str, str] = field(default_factory=dict)  # account key -> why it could not be opened
+
+    def close(self) -> None:
+        for account in reversed(self.opened):
+            try:
+                account.close()
+            except Exception as exc:  # noqa: BLE001 (closing the others matters more than this one's error)
+                log.warning("account_close_failed", crm=account.account.crm, account=account.account.name,
+                            error=type(exc).__name__)
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_accounts(accounts: Sequence[Account], *, clock: Clock, sleep: Callable[[float], None]
+                  ) -> tuple[list[OpenedAccount], dict[str, str]]:
+    """Open each account; one that fails (its sandbox cannot start, its connector cannot be built) is
+    reported and left out, the others run. Closes what it opened if interrupted."""
+    opened: list[OpenedAccount] = []
+    failed: dict[str, str] = {}
+    try:
+        for account in accounts:
+            try:
+                opened.append(open_account(account, clock=clock, sleep=sleep))
+            except Exception as exc:  # noqa: BLE001 (one account that cannot open does not stop the others)
+                failed[f"{account.crm}/{account.name}"] = f"{type(exc).__name__}: {exc}"
+                log.error("account_not_opened", crm=account.crm, account=account.name, error=type(exc).__name__,
+                          message=str(exc))
+    except BaseException:
+        for done in reversed(opened):
+            done.close()
+        raise
+    return opened, failed
+
+
+def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Clock | None = None,
+                  sleep: Callable[[float], None] = time.sleep, store: StateStore | None = None,
+                  port: int | None = None, **daemon_options: Any) -> Service:
+    """Open the store and the accounts and compose the daemon (not started: `service.daemon.run()`).
+    `port` overrides `settings.http.port` (tests pass 0); `daemon_options` go to `Daemon` as they are."""
+    clock = clock or SystemClock()
+    store = store or StateStore(settings.state.url, clock=clock)
+    try:
+        opened, unopened = open_accounts(select_accounts(settings), clock=clock, sleep=sleep)
+    except BaseException:
+        store.close()
+        raise
+    for account in opened:
+        if account.sandbox is not None:  # a sandbox is a new CRM each start: the previous one's state is wrong
+            store.forget_account(account.account.ref)
+    options = run_options(settings)
+    runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: watcher.current, clock=clock,
+                             options=options) for o in opened]
+    jobs = [AccountJob(runner.key, o.account.interval, o.account.jitter, runner.cycle, crm=o.account.crm,
+                       account=o.account.name) for runner, o in zip(runners, opened, strict=True)]
+    sweep = SweepJob(settings.sla_sweep.interval, _visit_all(runners, AccountRunner.sweep), key="sla_sweep")
+    extra_sweeps = []
+    if settings.full_rescore.interval is not None:
+        extra_sweeps.append(SweepJob(settings.full_rescore.interval, _visit_all(runners, AccountRunner.rescore),
+                                     key="full_rescore", run_at_start=False))
+    health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
+    readiness = [store_check(store)]
+    if unopened:
+        readiness.append(lambda: {key: CheckResult(False, f"could not be opened: {why}")
+                                  for key, why in unopened.items()})
+    daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1)
+    daemon = Daemon(jobs, watcher=watcher, sweep=sweep, readiness=readiness, health=health, clock=clock,
+                    host=settings.http.host, port=settings.http.port if port is None else port, **daemon_options)
+    for extra in extra_sweeps:
+        daemon.scheduler.add_sweep(extra)
+    return Service(daemon=daemon, store=store, watcher=watcher, runners=runners, opened=opened, unopened=unopened)

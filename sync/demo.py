@@ -1,0 +1,233 @@
+"""`crmsync demo`, the work without the printing: three sandbox CRMs, one full cycle each, and the numbers.
+
+The demo goes through exactly what the daemon uses, nothing demo-only: it writes a settings file with one
+sandbox account per CRM into its own directory and loads it like any other (so `crmsync status --config`,
+`resync --config` and `run --config` work on it afterwards); it loads the shipped rules through the registry;
+opens the accounts (each sandbox starts in-process on a free port and is seeded with its own slice of the
+synthetic population); and runs `AccountRunner.cycle` on the three at once against a fresh state store.
+What it reports comes from the state store (the decisions) and the run summaries (what was written, and the
+API calls it took).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from sync import registry
+from sync.clock import Clock
+from sync.daemon.accounts import AccountRunner, run_options, select_accounts
+from sync.daemon.report import RunSummary
+from sync.daemon.service import open_accounts
+from sync.settings import load_settings
+from sync.state import AccountRef, Classification, StateStore
+
+ProgressCallback = Callable[[RunSummary], None]
+
+SETTINGS_TEMPLATE = """\
+# Written by `crmsync demo`: the three sandbox CRMs it ran, and the state store it left behind.
+#   crmsync status --config {config}
+#   crmsync resync --config {config} --dry-run
+#   crmsync run    --config {config}
+# Each command that opens these accounts starts fresh sandboxes seeded with the same people.
+state:
+  url: {state_url}
+rules:
+  path: null             # the rules shipped with crmsync
+http:
+  port: {port}
+accounts:
+{accounts}"""
+
+ACCOUNT_TEMPLATE = """\
+  - name: {crm}-sandbox
+    crm: {crm}
+    sandbox: true
+    sandbox_contacts: {contacts}
+    interval: 5m
+    jitter: 30s
+{settings}"""
+# Pipedrive has no batch update (one call per person) and a Lite company may make 20 calls per 2 s: the
+# demo's company is a Premium one (100 per 2 s), or its 200 updates alone would take 20 s of pacing.
+ACCOUNT_SETTINGS = {"pipedrive": "    settings: {plan: premium, burst_limit: 100}\n"}
+
+
+class DemoError(Exception):
+    """The demo could not run (a sandbox or connector missing, a CRM that failed): the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrmResult:
+    """One CRM after its cycle: what the run did and how its contacts are now classified."""
+
+    crm: str
+    account: str
+    summary: RunSummary
+    classes: Counter[Classification]
+    breaches_open: int
+    seconds: float
+
+    def stages(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for key, count in self.classes.items():
+            out[key.stage or "undecided"] += count
+        return out
+
+    def maturities(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for key, count in self.classes.items():
+            if key.stage == "prospect":
+                out[key.maturity or "unrated"] += count
+        return out
+
+    def client_kinds(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for key, count in self.classes.items():
+            if key.stage == "client":
+                out[key.client_kind or "unknown"] += count
+        return out
+
+    def sla(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for key, count in self.classes.items():
+            if key.sla_status and key.sla_status != "not_started":
+                out[key.sla_status] += count
+        return out
+
+
+@dataclass
+class DemoReport:
+    directory: Path
+    config: Path
+    state_url: str
+    rules_version: str
+    rules_path: str
+    contacts_per_crm: int
+    results: list[CrmResult] = field(default_factory=list)
+    example: Path | None = None  # a prospect's contact, as `rules explain --contact` reads it
+    example_id: str | None = None
+    sample: Path | None = None  # every synced contact as JSON lines, as `rules diff --contacts` reads them
+    my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
+    seconds: float = 0.0
+
+
+def write_settings(directory: Path, *, state_url: str, contacts: int, port: int = 8080,
+                   crms: tuple[str, ...] | None = None) -> Path:
+    config = directory / "crmsync.yaml"
+    accounts = "".join(ACCOUNT_TEMPLATE.format(crm=crm, contacts=contacts, settings=ACCOUNT_SETTINGS.get(crm, ""))
+                       for crm in (crms or registry.SANDBOX_CRMS))
+    config.write_text(SETTINGS_TEMPLATE.format(config=config, state_url=state_url, port=port, accounts=accounts))
+    return config
+
+
+def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: str | None = None,
+             crms: tuple[str, ...] | None = None, progress: ProgressCallback | None = None) -> DemoReport:
+    """Start the sandboxes, run one full cycle on each (at the same time), and gather the report."""
+    started = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    state_url = state_url or f"sqlite:///{directory / 'state.db'}"
+    config = write_settings(directory, state_url=state_url, contacts=contacts, crms=crms)
+    settings = load_settings(config)
+    try:
+        rules = registry.rules_loader()(settings.rules.path)
+    except registry.NotInstalled as exc:
+        raise DemoError(f"the rules engine is not installed: {exc}") from None
+    report = DemoReport(directory=directory, config=config, state_url=state_url,
+                        rules_version=str(rules.version), rules_path=str(getattr(rules, "source", "") or ""),
+                        contacts_per_crm=contacts)
+    with StateStore(state_url, clock=clock) as store:
+        opened, failed = open_accounts(select_accounts(settings), clock=clock, sleep=time.sleep)
+        try:
+            if failed:
+                raise DemoError("; ".join(f"{key}: {why}" for key, why in failed.items()))
+            for account in opened:
+                store.forget_account(account.account.ref)  # a --state URL used before: start fresh anyway
+            runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: rules, clock=clock,
+                                     options=run_options(settings)) for o in opened]
+            timed = _run_all(runners, progress)
+        finally:
+            for account in reversed(opened):
+                account.close()
+        classes = store.classification_counts()
+        for runner, (summary, seconds) in zip(runners, timed, strict=True):
+            ref = _ref(runner)
+            report.results.append(CrmResult(crm=ref.crm, account=ref.account, summary=summary, seconds=seconds,
+                                            classes=classes.get(ref, Counter()),
+                                            breaches_open=len(store.open_breaches(ref))))
+        failures = [r for r in report.results if r.summary.outcome.value not in ("ok", "partial")]
+        if failures:
+            raise DemoError("; ".join(f"{r.crm}: {r.summary.outcome.value}: {'; '.join(r.summary.errors[:3])}"
+                                      for r in failures))
+        report.example, report.example_id = _example(store, runners, directory)
+        report.sample = _sample(store, runners, directory / "contacts.jsonl")
+    report.my_rules = _copy_rules(report.rules_path, directory)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ref(runner: AccountRunner) -> AccountRef:
+    return AccountRef(runner.connector.crm, runner.connector.account)
+
+
+def _run_all(runners: list[AccountRunner], progress: ProgressCallback | None) -> list[tuple[RunSummary, float]]:
+    """One cycle per account, all at once (each CRM is its own server): the wall time is the slowest CRM's."""
+    stop = threading.Event()
+
+    def one(runner: AccountRunner) -> tuple[RunSummary, float]:
+        began = time.perf_counter()
+        summary = runner.cycle(stop)
+        if progress is not None:
+            progress(summary)
+        return summary, time.perf_counter() - began
+
+    with ThreadPoolExecutor(max_workers=max(len(runners), 1), thread_name_prefix="demo") as pool:
+        return list(pool.map(one, runners))
+
+
+def _copy_rules(shipped: str, directory: Path) -> Path | None:
+    """The shipped rules as `my-rules.yaml`, with their cases as `my-rules.cases.yaml` beside them (where
+    `rules test` looks), for an admin to edit, check, test and diff against the shipped ones."""
+    if not shipped or not Path(shipped).exists():
+        return None
+    source = Path(shipped)
+    target = directory / "my-rules.yaml"
+    shutil.copyfile(source, target)
+    cases = source.with_name(f"{source.stem}.cases.yaml")
+    if cases.exists():
+        shutil.copyfile(cases, directory / "my-rules.cases.yaml")
+    return target
+
+
+def _sample(store: StateStore, runners: list[AccountRunner], path: Path) -> Path:
+    """Every contact the demo synced, one JSON object a line: what `crmsync rules diff --contacts` measures
+    the impact of a rules change on."""
+    with path.open("wb") as out:
+        for runner in runners:
+            after: str | None = None
+            while chunk := store.snapshots(_ref(runner), after=after, limit=500):
+                for contact, _memory in chunk:
+                    out.write(msgspec.json.encode(contact) + b"\n")
+                after = chunk[-1][0].id
+    return path
+
+
+def _example(store: StateStore, runners: list[AccountRunner], directory: Path) -> tuple[Path | None, str | None]:
+    """A prospect (one whose SLA clock runs, if any) written as JSON for `crmsync rules explain --contact`."""
+    for sla in ("running", None):
+        for runner in runners:
+            ref = _ref(runner)
+            ids = store.contact_ids(ref, stage="prospect", sla_status=sla, limit=1)
+            if ids:
+                [(contact, _memory)] = store.snapshots(ref, ids=ids, limit=1)
+                path = directory / f"{ref.crm}-prospect-{ids[0]}.json"
+                path.write_bytes(msgspec.json.format(msgspec.json.encode(contact), indent=2))
+                return path, f"{ref.crm}/{ids[0]}"
+    return None, None
