@@ -12,6 +12,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import Any
 
 import holidays as holidays_lib
 
@@ -34,7 +35,9 @@ class Calendar:
         self.day_start = time.fromisoformat(spec.day_start)
         self.day_end = time.fromisoformat(spec.day_end)
         self.closed = frozenset(spec.closed_dates)
-        self._holidays = (holidays_lib.country_holidays(spec.holidays.country, subdiv=spec.holidays.subdivision)
+        # Any, not HolidayBase: compiled with mypyc, `in` on a known dict subclass would skip its __contains__
+        # (which loads each year's holidays on first use) and miss every public holiday
+        self._holidays: Any = (holidays_lib.country_holidays(spec.holidays.country, subdiv=spec.holidays.subdivision)
                           if spec.holidays is not None else None)
         # bound per instance so two calendars never share answers
         self.is_working_day = lru_cache(maxsize=4096)(self._is_working_day)

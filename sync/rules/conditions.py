@@ -21,17 +21,17 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from sync.model import Contact, Deal, DealStatus
 from sync.rules import schema as s
 
-DAY = 86_400.0
-TEXT_LIMIT = 4096  # text comparisons look at the first 4096 characters: a megabyte string costs no more
-ANY_TYPE = "*"  # bucket holding every event, for queries without a type
+DAY: Final = 86_400.0
+TEXT_LIMIT: Final = 4096  # text comparisons look at the first 4096 characters: a megabyte string costs no more
+ANY_TYPE: Final = "*"  # bucket holding every event, for queries without a type
 
-_TRUE = frozenset({"true", "yes", "1", "on", "y"})
-_FALSE = frozenset({"false", "no", "0", "off", "n"})
+_TRUE: Final = frozenset({"true", "yes", "1", "on", "y"})
+_FALSE: Final = frozenset({"false", "no", "0", "off", "n"})
 
 
 class Ctx:
@@ -39,16 +39,18 @@ class Ctx:
 
     __slots__ = ("c", "f", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months")
 
-    def __init__(self, contact: Contact, now: float, ev: dict[Any, list[float]],
-                 acts: list[tuple[float, str, str | None, str | None, bool, bool]], recurring_months: int) -> None:
-        self.c = contact
+    def __init__(self, contact: Any, now: float, ev: dict[Any, list[float]], acts: list[Any],
+                 recurring_months: int) -> None:
+        # contact data is typed Any on purpose: compiled with mypyc, a declared type would be checked at run
+        # time, and bad data must fail (or pass) exactly as it does interpreted
+        self.c: Any = contact
         fields = contact.fields
-        self.f: dict[str, Any] = fields if fields else {}
+        self.f: Any = fields if fields else {}
         self.now = now
         self.ev = ev  # event type (or (type, source)) -> sorted epoch seconds
-        self.acts = acts  # (epoch, kind, by, direction, done, automated), sorted by time
-        self.deals: list[Deal] = contact.deals or []
-        self.owner = contact.owner_id
+        self.acts: list[Any] = acts  # (epoch, kind, by, direction, done, automated), sorted by time
+        self.deals: Any = contact.deals or []
+        self.owner: Any = contact.owner_id
         self.scores: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # total, fit, engagement, intent
         self.recurring_months = recurring_months
 
@@ -409,7 +411,7 @@ def compile_activities(cond: s.ActivitiesCondition, plan: Plan) -> Predicate:
     return lambda ctx: check(count(ctx))
 
 
-def deal_is_recurring(deal: Deal, min_months: int) -> bool:
+def deal_is_recurring(deal: Any, min_months: int) -> bool:
     """A deal's nature: its recurring flag when the CRM says, else a contract of at least `min_months`."""
     if deal.recurring is not None:
         return bool(deal.recurring)
@@ -425,7 +427,7 @@ def compile_deals(cond: s.DealsCondition) -> Predicate:
     span = q.closed_within_days * DAY if q.closed_within_days else None
     check = _count_check(q.at_least, q.at_most)
 
-    def one(deal: Deal, ctx: Ctx) -> bool:
+    def one(deal: Any, ctx: Ctx) -> bool:
         if statuses is not None and deal.status not in statuses:
             return False
         if stages is not None and deal.stage not in stages:
@@ -472,6 +474,24 @@ class Compiler:
         self.named = named
         self.plan = plan
         self._done: dict[str, Predicate] = {}
+
+    def is_static(self, cond: s.AnyConditionModel) -> bool:
+        """Whether a condition's truth is the same at every instant: it reads neither the clock (events,
+        activities, date windows, deals closed within a window) nor the scores. The engine evaluates such
+        conditions once per contact when it replays the contact's history, instead of at every instant."""
+        if isinstance(cond, s.FieldCondition):
+            return not any(op in ("within_days", "older_than_days") for op in cond.operators)
+        if isinstance(cond, s.DealsCondition):
+            return not cond.deals.closed_within_days
+        if isinstance(cond, s.RefCondition):
+            return self.is_static(self.named[cond.ref])
+        if isinstance(cond, s.NotCondition):
+            return self.is_static(cond.not_)
+        if isinstance(cond, s.AllCondition):
+            return all(self.is_static(c) for c in cond.all)
+        if isinstance(cond, s.AnyCondition):
+            return all(self.is_static(c) for c in cond.any)
+        return False  # events, activities, score: read the clock or the scores
 
     def compile(self, cond: s.AnyConditionModel) -> Predicate:
         if isinstance(cond, s.FieldCondition):

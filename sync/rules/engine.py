@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Final, get_args
 
 import msgspec
 from pydantic import BaseModel
@@ -46,12 +46,13 @@ from sync.rules.qualification import compile_framework
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import SlaPolicy
 
-UTC = timezone.utc
-_NO_MEMORY = ContactMemory()
-_NOT_STARTED = SlaState()
-_BY_TIME = itemgetter(0)
+# Final: compiled with mypyc, a Final module constant is a C static, any other global a dict lookup per use
+UTC: Final = timezone.utc
+_NO_MEMORY: Final = ContactMemory()
+_NOT_STARTED: Final = SlaState()
+_BY_TIME: Final = itemgetter(0)
 _NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
-_MAX_REPLAY = 512  # most recent dated signals examined when looking for the hand-off moment
+_MAX_REPLAY: Final = 512  # most recent dated signals examined when looking for the hand-off moment
 
 
 class ContactError(msgspec.Struct, frozen=True):
@@ -158,7 +159,7 @@ def rules_from_text(text: str, path: str = "<rules>") -> CompiledRules:
     return CompiledRules(parse_rules(parse_yaml(text, path)), source=path)
 
 
-def _aware(value: datetime) -> datetime:
+def _aware(value: Any) -> Any:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -189,6 +190,19 @@ class CompiledRules:
         self.recurring_wins = c.client.recurring_min_won_deals
         self.sla = SlaPolicy(spec.sla)
         self.rule_names = tuple(scorer.name for scorer in self.scorers)
+        # which `when` rules and framework criteria read neither the clock nor the scores: the hand-off search
+        # evaluates them once per contact, not at every instant it replays
+        self._static_rules = tuple(rule.when is not None and compiler.is_static(rule.when)
+                                   for dim in DIMENSIONS for rule in getattr(spec.scoring, dim).rules)
+        framework_spec = getattr(spec.qualification, spec.qualification.framework)
+        self._static_criteria = tuple(compiler.is_static(cond) for cond in framework_spec.criteria.values())
+        assert len(self._static_rules) == len(self.scorers)
+        assert len(self._static_criteria) == len(self.framework.criteria)
+        self._fw = self.framework.name.upper()
+        # the reason's text of each fixed-point rule, by the identity of its shared FiredRule (alive as long as
+        # these rules, so no other object can have its id)
+        self._labels = {id(sc.fixed): f"{sc.fixed.name} {round(sc.fixed.points):+d}" for sc in self.scorers
+                        if sc.fixed is not None}
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
         self._flat: tuple[tuple[Any, ...], ...] = tuple(
@@ -200,6 +214,7 @@ class CompiledRules:
         self._any_type = plan.any_type
         self._pairs = frozenset(plan.pairs)
         self._any_sources = frozenset(plan.any_type_sources)
+        self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
 
     # ------------------------------------------------------------------------------------------ public API
 
@@ -207,7 +222,7 @@ class CompiledRules:
         """Business-calendar due time of the first sales touch for a hand-off at `started_at`."""
         return self.sla.due_at(started_at, maturity)
 
-    def evaluate(self, contact: Contact, now: datetime, memory: ContactMemory | None = None) -> Decision:
+    def evaluate(self, contact: Contact | Any, now: datetime | Any, memory: ContactMemory | Any = None) -> Decision:
         """The Decision for one contact at `now` (timezone-aware). Raises InvalidContact for bad data."""
         if now.tzinfo is None:
             raise ValueError("now must be a timezone-aware datetime")
@@ -220,8 +235,8 @@ class CompiledRules:
             raise InvalidContact(contact_id if isinstance(contact_id, str) else repr(contact_id)[:64],
                                  problem) from None
 
-    def evaluate_many(self, contacts: Iterable[Contact], now: datetime,
-                      memories: Mapping[str, ContactMemory] | None = None) -> list[Decision | ContactError]:
+    def evaluate_many(self, contacts: Iterable[Contact | Any], now: datetime | Any,
+                      memories: Mapping[str, ContactMemory] | Any = None) -> list[Decision | ContactError]:
         """A Decision or a ContactError per contact, in order: one bad contact never stops the batch.
         `memories` is keyed by contact id."""
         out: list[Decision | ContactError] = []
@@ -242,13 +257,51 @@ class CompiledRules:
 
     # ------------------------------------------------------------------------------------------ one contact
 
-    def _prepare(self, contact: Contact, now: float) -> Ctx:
+    def _prepare(self, contact: Any, now: float) -> Ctx:
         """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
         seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
         ev: dict[Any, list[float]] = {}
+        events = contact.events
+        if events:
+            types = self._types
+            if self._by_type_only:
+                # the usual plan: buckets by type only. One dict lookup per event; the bucket is made on the
+                # first event of a type a rule reads (every event's time is still checked: bad data raises)
+                get = ev.get
+                for event in events:
+                    at = event.at
+                    if at.tzinfo is None:
+                        at = at.replace(tzinfo=UTC)
+                    kind = event.type
+                    times = get(kind)
+                    if times is not None:
+                        times.append(at.timestamp())
+                    elif kind in types:
+                        ev[kind] = [at.timestamp()]
+            else:
+                self._bucket_all(events, ev)
+            for times in ev.values():
+                if len(times) > 1:
+                    times.sort()
+        acts: list[Any] = []
+        activities = contact.activities
+        if activities:
+            append = acts.append
+            for activity in activities:
+                at = activity.at
+                if at.tzinfo is None:
+                    at = at.replace(tzinfo=UTC)
+                append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
+                        activity.automated))
+            if len(acts) > 1:
+                acts.sort(key=_BY_TIME)
+        return Ctx(contact, now, ev, acts, self.recurring_months)
+
+    def _bucket_all(self, events: Any, ev: dict[Any, list[float]]) -> None:
+        """Bucketing for plans that also read events of any type or by source."""
         types, any_type, pairs, any_sources = self._types, self._any_type, self._pairs, self._any_sources
         by_source = bool(pairs or any_sources)
-        for event in contact.events or ():
+        for event in events:
             at = event.at
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)
@@ -266,19 +319,6 @@ class CompiledRules:
                     ev.setdefault((kind, source), []).append(at.timestamp())
                 if source in any_sources:
                     ev.setdefault((ANY_TYPE, source), []).append(at.timestamp())
-        for times in ev.values():
-            if len(times) > 1:
-                times.sort()
-        acts: list[tuple[float, str, str | None, str | None, bool, bool]] = []
-        for activity in contact.activities or ():
-            at = activity.at
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)
-            acts.append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
-                         activity.automated))
-        if len(acts) > 1:
-            acts.sort(key=_BY_TIME)
-        return Ctx(contact, now, ev, acts, self.recurring_months)
 
     def _last_active(self, ctx: Ctx) -> float | None:
         """The last time (at or before now) the contact did anything that counts as activity, or a person
@@ -305,18 +345,27 @@ class CompiledRules:
     def _score(self, ctx: Ctx, fired: list[FiredRule] | None) -> tuple[float, float, float]:
         """Raw (uncapped) dimension sums; appends what fired to `fired` when given."""
         raw = [0.0, 0.0, 0.0]
+        if fired is None:
+            for dim, when, fixed, per_event, points in self._flat:
+                if when is not None:
+                    if when(ctx):
+                        raw[dim] += points
+                else:
+                    value = per_event(ctx)
+                    if value:
+                        raw[dim] += value
+            return raw[0], raw[1], raw[2]
+        append = fired.append
         for dim, when, fixed, per_event, points in self._flat:
             if when is not None:
                 if when(ctx):
                     raw[dim] += points
-                    if fired is not None:
-                        fired.append(fixed)
+                    append(fixed)
             else:
                 value = per_event(ctx)
                 if value:
                     raw[dim] += value
-                    if fired is not None:
-                        fired.append(FiredRule(fixed, points, value))
+                    append(FiredRule(fixed, points, value))
         return raw[0], raw[1], raw[2]
 
     def _capped(self, raw: tuple[float, float, float]) -> tuple[int, int, int, int]:
@@ -336,14 +385,36 @@ class CompiledRules:
             return framework_met
         return total >= self.threshold and framework_met
 
-    def _qualifies_at(self, ctx: Ctx, at: float) -> bool:
+    def _static_values(self, ctx: Ctx) -> tuple[list[Any], list[Any]]:
+        """The values of the static `when` rules and criteria for this contact (None for the others)."""
+        rules = [when(ctx) if static else None
+                 for (_, when, _, _, _), static in zip(self._flat, self._static_rules)]
+        criteria = [pred(ctx) if static else None
+                    for (_, pred), static in zip(self.framework.criteria, self._static_criteria)]
+        return rules, criteria
+
+    def _replay_score(self, ctx: Ctx, known: list[Any]) -> tuple[float, float, float]:
+        """`_score(ctx, None)`, the static rules read from `known`: same sums, added in the same order."""
+        raw = [0.0, 0.0, 0.0]
+        static = self._static_rules
+        for i, (dim, when, _, per_event, points) in enumerate(self._flat):
+            if when is not None:
+                if known[i] if static[i] else when(ctx):
+                    raw[dim] += points
+            else:
+                value = per_event(ctx)
+                if value:
+                    raw[dim] += value
+        return raw[0], raw[1], raw[2]
+
+    def _qualifies_at(self, ctx: Ctx, at: float, known: tuple[list[Any], list[Any]]) -> bool:
         """Whether the contact qualified as of `at`, seeing only what was dated at or before it."""
         saved_now, saved_scores = ctx.now, ctx.scores
         ctx.now = at
         try:
-            total, fit, eng, intent = self._capped(self._score(ctx, None))
+            total, fit, eng, intent = self._capped(self._replay_score(ctx, known[0]))
             ctx.scores = (float(total), float(fit), float(eng), float(intent))
-            return self._qualifies(total, self.framework.is_met(ctx))
+            return self._qualifies(total, self.framework.is_met_with(ctx, self._static_criteria, known[1]))
         finally:
             ctx.now, ctx.scores = saved_now, saved_scores
 
@@ -361,20 +432,21 @@ class CompiledRules:
         while start > 0 and ordered[start] - ordered[start - 1] <= self.inactive_seconds:
             start -= 1
         run = ordered[start:]
-        if not self._qualifies_at(ctx, run[-1]):
+        known = self._static_values(ctx)
+        if not self._qualifies_at(ctx, run[-1], known):
             return None
-        if self._qualifies_at(ctx, run[0]):
-            return None if self._qualifies_at(ctx, run[0] - 1.0) else run[0]
+        if self._qualifies_at(ctx, run[0], known):
+            return None if self._qualifies_at(ctx, run[0] - 1.0, known) else run[0]
         lo, hi = 0, len(run) - 1  # run[lo] does not qualify, run[hi] does
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self._qualifies_at(ctx, run[mid]):
+            if self._qualifies_at(ctx, run[mid], known):
                 hi = mid
             else:
                 lo = mid
         return run[hi]
 
-    def _evaluate(self, contact: Contact, now_dt: datetime, memory: ContactMemory) -> Decision:
+    def _evaluate(self, contact: Any, now_dt: Any, memory: Any) -> Decision:
         now = now_dt.timestamp()
         ctx = self._prepare(contact, now)
         fired: list[FiredRule] = []
@@ -453,10 +525,10 @@ class CompiledRules:
 
     def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
                 met: tuple[str, ...], maturity: Maturity | None, client_kind: ClientKind | None,
-                won: list[Any], deals: list[Any], disqualified_by: str | None, inactive_days: float | None,
+                won: list[Any], deals: Any, disqualified_by: str | None, inactive_days: float | None,
                 sticky: bool, fired: list[FiredRule]) -> str:
         """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
-        fw = self.framework.name.upper()
+        fw = self._fw
         if ruled is Stage.CLIENT:
             why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
             if any(deal.status == DealStatus.OPEN for deal in deals):
@@ -482,11 +554,17 @@ class CompiledRules:
         elif maturity is not None:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
-            top = sorted(fired, key=lambda f: -abs(f.points))[:3]
+            top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
+            labels = self._labels
             # whole points: the reason is written to the CRM, and decayed points drift every second (a
             # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
-            why += "; top: " + ", ".join(f"{f.name} {round(f.points):+d}" for f in top)
+            why += "; top: " + ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
         return why
+
+
+def _weight(fired: FiredRule) -> float:
+    """Sort key of the reason's top contributors: biggest absolute points first (ties keep rule order)."""
+    return -abs(fired.points)
 
 
 def _text(value: Any) -> str:

@@ -8,6 +8,7 @@ is met when every required criterion is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sync.rules import schema as s
 from sync.rules.conditions import Compiler, Ctx, Predicate
@@ -22,7 +23,7 @@ class CompiledFramework:
 
     def evaluate(self, ctx: Ctx) -> tuple[tuple[str, ...], bool]:
         """(criteria met, in file order; whether all required ones are)."""
-        met = tuple(name for name, pred in self.criteria if pred(ctx))
+        met = tuple([name for name, pred in self.criteria if pred(ctx)])
         return met, self.required.issubset(met)
 
     def is_met(self, ctx: Ctx) -> bool:
@@ -31,8 +32,16 @@ class CompiledFramework:
                 return False
         return True
 
+    def is_met_with(self, ctx: Ctx, static: tuple[bool, ...], known: list[Any]) -> bool:
+        """`is_met`, reading the criteria flagged static from `known` (their value for this contact)."""
+        required = self.required
+        for i, (name, pred) in enumerate(self.criteria):
+            if name in required and not (known[i] if static[i] else pred(ctx)):
+                return False
+        return True
+
     def missing(self, met: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(name for name in self.required_order if name not in met)
+        return tuple([name for name in self.required_order if name not in met])
 
 
 def compile_framework(q: s.Qualification, compiler: Compiler) -> CompiledFramework:

@@ -23,6 +23,23 @@ DIMENSIONS = ("fit", "engagement", "intent")
 Weight = Callable[[float], float]  # age in seconds -> factor in 0..1
 
 
+def round2(value: float) -> float:
+    """Exactly `round(value, 2)`, without its decimal conversion in the usual case.
+
+    round(x, 2) is the double nearest to k/100, k the exact x*100 rounded half to even; k/100.0 is that
+    double. y = x*100 is within 1e-10 of the exact product here (|y| < 1e6), so away from a half (1e-9)
+    rounding y rounds the exact product. Halves, huge values and zeros (the sign of -0.0) take round()."""
+    y = value * 100.0
+    if -1e6 < y < 1e6:
+        base = math.floor(y)
+        frac = y - base
+        if abs(frac - 0.5) > 1e-9:
+            k = base + 1 if frac > 0.5 else base
+            if k != 0:
+                return k / 100.0
+    return round(value, 2)
+
+
 def decay_weight(decay: s.Decay | None) -> Weight | None:
     """The age -> factor function of a dimension's decay, or None when events count in full."""
     if decay is None:
@@ -67,12 +84,29 @@ def _per_event(rule: s.ScoringRule, decay: s.Decay | None, plan: Plan) -> Callab
             value = limit
         elif value < -limit:
             value = -limit
-        return round(value, 2)
+        return round2(value)
 
     half_life = decay.half_life_days if decay is not None else None
     if half_life is not None:
         k = math.log(2) / (half_life * DAY)
         exp = math.exp
+
+        if len(keys) == 1:
+            key = keys[0]
+            start = span if span is not None else math.inf
+
+            def decayed_one(ctx: Ctx) -> float:  # one bucket (one type): the shape of most rules
+                times = ctx.ev.get(key)
+                if not times:
+                    return 0.0
+                now, total = ctx.now, 0.0
+                n = len(times)
+                hi = n if times[-1] <= now else bisect_right(times, now)
+                lo = bisect_left(times, now - start)
+                for t in (times if lo == 0 and hi == n else times[lo:hi]):
+                    total += exp((t - now) * k)
+                return clamp(points * total) if total else 0.0
+            return decayed_one
 
         def decayed(ctx: Ctx) -> float:
             now, ev, total = ctx.now, ctx.ev, 0.0

@@ -11,13 +11,14 @@ the due time), breached (due passed, untouched), late (touched after the due).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Final
 
 from sync.model import Maturity
 from sync.rules import schema as s
 from sync.rules.calendar import Calendar
 from sync.rules.decision import SlaState, SlaStatus
 
-UTC = timezone.utc
+UTC: Final = timezone.utc
 
 
 class SlaPolicy:
@@ -35,8 +36,7 @@ class SlaPolicy:
         """When the first sales touch is due for a prospect handed off at `started_at`."""
         return self.calendar.add_business_hours(started_at, self.hours[maturity or Maturity.COLD])
 
-    def counts_as_touch(self, kind: str, by: str | None, direction: str | None, done: bool, automated: bool,
-                        owner: str | None) -> bool:
+    def counts_as_touch(self, kind: Any, by: Any, direction: Any, done: Any, automated: Any, owner: Any) -> Any:
         if automated or not done or by is None or kind not in self.kinds:
             return False
         if self.outbound_only and direction != "outbound":
@@ -47,18 +47,17 @@ class SlaPolicy:
             return by == owner or by in self.team
         return True
 
-    def first_touch(self, acts: list[tuple[float, str, str | None, str | None, bool, bool]], owner: str | None,
-                    start: float, now: float) -> tuple[float, str] | None:
+    def first_touch(self, acts: list[Any], owner: Any, start: float, now: float) -> tuple[Any, Any] | None:
         """(epoch, user) of the first qualifying touch in [start, now], `acts` sorted by time."""
         for at, kind, by, direction, done, automated in acts:
             if at > now:
                 return None
             if at >= start and self.counts_as_touch(kind, by, direction, done, automated, owner):
-                return at, by  # type: ignore[return-value]  # counts_as_touch rules out None
+                return at, by
         return None
 
-    def state(self, acts: list[tuple[float, str, str | None, str | None, bool, bool]], owner: str | None,
-              started_at: datetime, maturity: Maturity | None, now: float) -> SlaState:
+    def state(self, acts: list[Any], owner: Any, started_at: Any, maturity: Maturity | None,
+              now: float) -> SlaState:
         due = self.due_at(started_at, maturity)
         touch = self.first_touch(acts, owner, started_at.timestamp(), now)
         due_ts = due.timestamp()
