@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HOT_MODULES = [
@@ -35,8 +35,15 @@ def _editable() -> bool:
     return any(arg in ("editable_wheel", "develop") or arg.startswith("--editable") for arg in sys.argv)
 
 
+# The C evaluator of the rules' inner loops (sync/rules/native.py says what it does and how it falls back).
+NATIVE = Extension("sync.rules._native", ["sync/rules/_native.c"], extra_compile_args=["-O2"])
+
+
 class OptionalBuildExt(build_ext):
-    """build_ext that never fails the install: a compile error leaves the pure-Python modules in charge."""
+    """build_ext that never fails the install: a compile error leaves the pure-Python modules in charge.
+
+    The mypyc modules are all compiled or none (they call each other natively); the C evaluator is separate:
+    without it the compiled engine runs its own loops."""
 
     def run(self) -> None:
         if getattr(self, "editable_mode", False) or self.inplace:
@@ -46,14 +53,30 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:  # noqa: BLE001 - any compiler/linker failure means: fall back
             _warn(f"could not compile the rules engine ({type(exc).__name__}: {exc})")
             for ext in self.extensions:  # drop whatever part was built: all compiled or none
+                if ext is NATIVE:
+                    continue
                 built = Path(self.get_ext_fullpath(ext.name))
                 if built.exists():
                     built.unlink()
+
+    def build_extension(self, ext: Extension) -> None:
+        if ext is not NATIVE:
+            super().build_extension(ext)
+            return
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001 - without it the engine's own loops run
+            print(f"crmsync: could not compile the C rules evaluator ({type(exc).__name__}: {exc}); "
+                  "the rules engine runs without it (same behaviour, slower)", file=sys.stderr)
 
 
 def _ext_modules() -> list[object]:
     if os.environ.get("CRMSYNC_PURE_PYTHON") == "1" or _editable():
         return []
+    return [*_mypyc_modules(), NATIVE]
+
+
+def _mypyc_modules() -> list[object]:
     try:
         from mypyc.build import mypycify
     except ImportError:

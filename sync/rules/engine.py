@@ -42,6 +42,7 @@ from sync.rules.badinput import diagnose
 from sync.rules.checks import CHECKS
 from sync.rules.conditions import ANY_TYPE, DAY, Compiler, Ctx, Plan, deal_is_recurring
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
+from sync.rules.native import native_rules
 from sync.rules.qualification import compile_framework
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import SlaPolicy
@@ -53,6 +54,21 @@ _NOT_STARTED: Final = SlaState()
 _BY_TIME: Final = itemgetter(0)
 _NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
 _MAX_REPLAY: Final = 512  # most recent dated signals examined when looking for the hand-off moment
+
+
+# enum members as C statics: on Python 3.11 `Stage.PROSPECT` goes through EnumType.__getattr__ every time
+_CLIENT: Final = Stage.CLIENT
+_DISQUALIFIED: Final = Stage.DISQUALIFIED
+_NURTURE: Final = Stage.NURTURE
+_PROSPECT: Final = Stage.PROSPECT
+_LEAD: Final = Stage.LEAD
+_HOT: Final = Maturity.HOT
+_WARM: Final = Maturity.WARM
+_COLD: Final = Maturity.COLD
+_RECURRING: Final = ClientKind.RECURRING
+_ONE_OFF: Final = ClientKind.ONE_OFF
+_WON: Final = DealStatus.WON
+_OPEN: Final = DealStatus.OPEN
 
 
 class ContactError(msgspec.Struct, frozen=True):
@@ -167,7 +183,8 @@ class CompiledRules:
     """Rules compiled into closures. Immutable after construction; safe to share between threads that each
     call `evaluate` (every call builds its own context)."""
 
-    def __init__(self, spec: s.RulesFile, source: str = "<rules>") -> None:
+    def __init__(self, spec: s.RulesFile, source: str = "<rules>", native: bool | None = None) -> None:
+        """`native`: evaluate with the C evaluator (True: required, False: never, None: when installed)."""
         self.spec = spec
         self.source = source
         self.version = rules_version(spec)
@@ -215,6 +232,15 @@ class CompiledRules:
         self._pairs = frozenset(plan.pairs)
         self._any_sources = frozenset(plan.any_type_sources)
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
+        # last: it reads the plan the Python compiler filled in
+        self._native: Any = native_rules(spec, compiler, self.scorers, self.framework.criteria, native)
+        self._top3: Any = self._native.top3 if self._native is not None else None
+        self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
+
+    @property
+    def native(self) -> bool:
+        """Whether contacts go through the C evaluator (sync/rules/_native.c)."""
+        return self._native is not None
 
     # ------------------------------------------------------------------------------------------ public API
 
@@ -260,8 +286,18 @@ class CompiledRules:
     def _prepare(self, contact: Any, now: float) -> Ctx:
         """One pass over the contact: event times bucketed by the types the rules read (sorted epoch
         seconds), activities as tuples sorted by time. Events of types no rule reads are not even converted."""
-        ev: dict[Any, list[float]] = {}
+        nat = self._native
         events = contact.events
+        activities = contact.activities
+        if nat is not None:
+            return Ctx(contact, now,
+                       nat.bucket_events(events, self._types) if events and self._by_type_only
+                       else self._buckets(events),
+                       nat.activity_rows(activities) if activities else [], self.recurring_months)
+        return Ctx(contact, now, self._buckets(events), self._activity_rows(activities), self.recurring_months)
+
+    def _buckets(self, events: Any) -> dict[Any, list[float]]:
+        ev: dict[Any, list[float]] = {}
         if events:
             types = self._types
             if self._by_type_only:
@@ -283,8 +319,10 @@ class CompiledRules:
             for times in ev.values():
                 if len(times) > 1:
                     times.sort()
+        return ev
+
+    def _activity_rows(self, activities: Any) -> list[Any]:
         acts: list[Any] = []
-        activities = contact.activities
         if activities:
             append = acts.append
             for activity in activities:
@@ -295,7 +333,7 @@ class CompiledRules:
                         activity.automated))
             if len(acts) > 1:
                 acts.sort(key=_BY_TIME)
-        return Ctx(contact, now, ev, acts, self.recurring_months)
+        return acts
 
     def _bucket_all(self, events: Any, ev: dict[Any, list[float]]) -> None:
         """Bucketing for plans that also read events of any type or by source."""
@@ -324,6 +362,11 @@ class CompiledRules:
         """The last time (at or before now) the contact did anything that counts as activity, or a person
         logged a done activity with them; the creation time when nothing else is dated; None when nothing is.
         Computed only for contacts where nurture is possible."""
+        nat = self._native
+        if nat is not None:
+            found: float | None = nat.last_active(ctx.c.events, self.ignore_events, ctx.acts, ctx.c.created_at,
+                                                  ctx.now)
+            return found
         now, ignore, last = ctx.now, self.ignore_events, -math.inf
         for event in ctx.c.events or ():
             if event.type not in ignore:
@@ -447,24 +490,42 @@ class CompiledRules:
         return run[hi]
 
     def _evaluate(self, contact: Any, now_dt: Any, memory: Any) -> Decision:
-        now = now_dt.timestamp()
+        last = self._now  # a batch evaluates every contact at the same instant: convert it once
+        if last[0] is now_dt:
+            now = last[1]
+        else:
+            now = now_dt.timestamp()
+            self._now = (now_dt, now)
         ctx = self._prepare(contact, now)
         fired: list[FiredRule] = []
-        raw = self._score(ctx, fired)
+        nat = self._native
+        if nat is not None:
+            c, f, ev, acts, owner = ctx.c, ctx.f, ctx.ev, ctx.acts, ctx.owner
+            raw = nat.program.score(ctx, fired, c, f, ev, acts, owner, now)
+        else:
+            raw = self._score(ctx, fired)
         total, fit, eng, intent = self._capped(raw)
         ctx.scores = (float(total), float(fit), float(eng), float(intent))
         framework = self.framework
-        met, framework_met = framework.evaluate(ctx)
+        if nat is not None:
+            met = nat.program.which(ctx, nat.criteria_nodes, nat.criteria_names, c, f, ev, acts, owner, now)
+            framework_met = framework.required.issubset(met)
+        else:
+            met, framework_met = framework.evaluate(ctx)
         qualifies = self._qualifies(total, framework_met)
 
         deals = ctx.deals
-        won = [deal for deal in deals if deal.status == DealStatus.WON] if deals else _NONE
+        won = [deal for deal in deals if deal.status == _WON] if deals else _NONE
         disqualified_by = None
         if not won:
-            for name, pred in self.disqualify:
-                if pred(ctx):
-                    disqualified_by = name
-                    break
+            if nat is not None:
+                first = nat.program.first(ctx, nat.disqualify_nodes, c, f, ev, acts, owner, now)
+                disqualified_by = self.disqualify[first][0] if first >= 0 else None
+            else:
+                for name, pred in self.disqualify:
+                    if pred(ctx):
+                        disqualified_by = name
+                        break
         inactive_days = None
         if not won and disqualified_by is None and (qualifies or memory.was_prospect):
             last_active = self._last_active(ctx)
@@ -474,32 +535,32 @@ class CompiledRules:
         # the stage the rules give, before any override
         sticky = False
         if won:
-            ruled = Stage.CLIENT
+            ruled = _CLIENT
         elif disqualified_by is not None:
-            ruled = Stage.DISQUALIFIED
+            ruled = _DISQUALIFIED
         elif inactive and (qualifies or memory.was_prospect):
-            ruled = Stage.NURTURE
+            ruled = _NURTURE
         elif qualifies:
-            ruled = Stage.PROSPECT
-        elif self.keep_prospects and memory.stage is Stage.PROSPECT:
-            ruled, sticky = Stage.PROSPECT, True
+            ruled = _PROSPECT
+        elif self.keep_prospects and memory.stage is _PROSPECT:
+            ruled, sticky = _PROSPECT, True
         else:
-            ruled = Stage.LEAD
+            ruled = _LEAD
         override = contact.override_stage
         stage = Stage(override) if override is not None else ruled
 
         maturity = client_kind = None
-        if stage is Stage.PROSPECT:
-            maturity = (Maturity.HOT if self.hot is not None and self.hot(ctx)
-                        else Maturity.WARM if self.warm is not None and self.warm(ctx) else Maturity.COLD)
+        if stage is _PROSPECT:
+            maturity = (_HOT if self.hot is not None and self.hot(ctx)
+                        else _WARM if self.warm is not None and self.warm(ctx) else _COLD)
         if won:
             months = self.recurring_months
             recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(d, months) for d in won)
-            client_kind = ClientKind.RECURRING if recurring else ClientKind.ONE_OFF
+            client_kind = _RECURRING if recurring else _ONE_OFF
 
         sla = _NOT_STARTED
         qualified_at = None
-        if stage is Stage.PROSPECT:
+        if stage is _PROSPECT:
             if memory.qualified_at is not None:
                 started = _aware(memory.qualified_at)
             else:
@@ -511,7 +572,7 @@ class CompiledRules:
 
         reason = self._reason(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,
                               won, deals, disqualified_by, inactive_days, sticky, fired)
-        if stage is not Stage.CLIENT:
+        if stage is not _CLIENT:
             client_kind = None  # the rules' kind stays in the reason when a person pinned another stage
         return Decision(
             crm=contact.crm, account=contact.account, contact_id=contact.id,
@@ -520,7 +581,7 @@ class CompiledRules:
             framework=framework.name, criteria_met=met, qualified=framework_met, sla=sla,
             fired=tuple(fired), reason=reason, rules_version=self.version,
             memory=ContactMemory(qualified_at=qualified_at, stage=stage,
-                                 was_prospect=memory.was_prospect or stage is Stage.PROSPECT),
+                                 was_prospect=memory.was_prospect or stage is _PROSPECT),
         )
 
     def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
@@ -529,15 +590,15 @@ class CompiledRules:
                 sticky: bool, fired: list[FiredRule]) -> str:
         """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
         fw = self._fw
-        if ruled is Stage.CLIENT:
+        if ruled is _CLIENT:
             why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
-            if any(deal.status == DealStatus.OPEN for deal in deals):
+            if any(deal.status == _OPEN for deal in deals):
                 why += ", upsell deal open"
-        elif ruled is Stage.DISQUALIFIED:
+        elif ruled is _DISQUALIFIED:
             why = f"disqualified: {disqualified_by}"
-        elif ruled is Stage.NURTURE:
+        elif ruled is _NURTURE:
             why = f"nurture: no activity for {int(inactive_days or 0)} days (> {self.inactive_days})"
-        elif ruled is Stage.PROSPECT:
+        elif ruled is _PROSPECT:
             if sticky:
                 why = f"prospect: still active since qualifying (score {total} < {self.threshold})"
             elif total >= self.threshold and self.qualify_on != "framework":
@@ -554,7 +615,9 @@ class CompiledRules:
         elif maturity is not None:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
-            top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
+            top = self._top3(fired) if self._top3 is not None and len(fired) > 1 else None
+            if top is None:
+                top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
             labels = self._labels
             # whole points: the reason is written to the CRM, and decayed points drift every second (a
             # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)

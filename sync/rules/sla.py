@@ -19,6 +19,12 @@ from sync.rules.calendar import Calendar
 from sync.rules.decision import SlaState, SlaStatus
 
 UTC: Final = timezone.utc
+# enum members as C statics (Python 3.11 looks `SlaStatus.MET` up through EnumType.__getattr__)
+_MET: Final = SlaStatus.MET
+_LATE: Final = SlaStatus.LATE
+_RUNNING: Final = SlaStatus.RUNNING
+_BREACHED: Final = SlaStatus.BREACHED
+_COLD: Final = Maturity.COLD
 
 
 class SlaPolicy:
@@ -34,7 +40,7 @@ class SlaPolicy:
 
     def due_at(self, started_at: datetime, maturity: Maturity | None) -> datetime:
         """When the first sales touch is due for a prospect handed off at `started_at`."""
-        return self.calendar.add_business_hours(started_at, self.hours[maturity or Maturity.COLD])
+        return self.calendar.add_business_hours(started_at, self.hours[maturity or _COLD])
 
     def counts_as_touch(self, kind: Any, by: Any, direction: Any, done: Any, automated: Any, owner: Any) -> Any:
         if automated or not done or by is None or kind not in self.kinds:
@@ -63,10 +69,10 @@ class SlaPolicy:
         due_ts = due.timestamp()
         if touch is not None:
             touched_at = datetime.fromtimestamp(touch[0], UTC)
-            status = SlaStatus.MET if touch[0] <= due_ts else SlaStatus.LATE
+            status = _MET if touch[0] <= due_ts else _LATE
             return SlaState(status=status, started_at=started_at, due_at=due, touched_at=touched_at,
                             touched_by=touch[1])
-        status = SlaStatus.RUNNING if now < due_ts else SlaStatus.BREACHED
+        status = _RUNNING if now < due_ts else _BREACHED
         return SlaState(status=status, started_at=started_at, due_at=due)
 
 

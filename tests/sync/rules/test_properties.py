@@ -30,7 +30,8 @@ values = st.one_of(texts, st.integers(), st.floats(allow_nan=True), st.booleans(
 event_types = st.one_of(st.sampled_from(["download", "webinar", "visit", "form", "email_open", "email_reply",
                                          "demo_request", "pricing_view", "meeting_booked", "trade_show"]),
                         st.text(max_size=10))
-events = st.builds(EngagementEvent, type=event_types, at=moments, source=st.one_of(st.none(), st.text(max_size=8)))
+events = st.builds(EngagementEvent, type=event_types, at=moments,
+                   source=st.one_of(st.none(), st.sampled_from(["ads", "x"]), st.text(max_size=8)))
 activities = st.builds(Activity, kind=st.sampled_from(tuple(ActivityKind)), at=moments,
                        by=st.one_of(st.none(), st.sampled_from(["o1", "o2", "x"])),
                        direction=st.sampled_from([None, "inbound", "outbound"]), done=st.booleans(),
@@ -45,7 +46,8 @@ contacts = st.builds(
     company=texts, industry=texts, company_size=st.one_of(st.none(), st.integers(-5, 10**7)), job_title=texts,
     seniority=texts, country=texts, created_at=st.one_of(st.none(), moments),
     fields=st.dictionaries(st.sampled_from(["need", "timing", "budget", "decision_role", "competitor",
-                                            "not_interested", "other"]), values, max_size=6),
+                                            "not_interested", "other", "headcount", "tier", "partner",
+                                            "signed_up", "metrics", "champion"]), values, max_size=8),
     events=st.lists(events, max_size=40), activities=st.lists(activities, max_size=12), deals=st.lists(deals, max_size=3),
     override_stage=st.one_of(st.none(), st.sampled_from(tuple(Stage))),
 )
@@ -91,3 +93,20 @@ def test_a_batch_always_yields_one_result_per_contact(rules, batch) -> None:
     assert len(results) == len(batch)
     for person, result in zip(batch, results, strict=True):
         assert isinstance(result, ContactError if person.id == "broken" else Decision)
+
+
+@PROFILE
+@given(batch=st.lists(st.one_of(contacts, st.builds(Contact, crm=st.just("h"), id=st.just("broken"),
+                                                    events=st.just(["not an event"]))), max_size=4),
+       memory=memories)
+def test_the_c_evaluator_decides_exactly_as_the_python_engine(both_paths, batch, memory) -> None:
+    """Same Decisions, to the last float and word of the reason; a contact one path rejects, the other does."""
+    native, python = both_paths
+    memories = {person.id: memory for person in batch} if memory else None
+    for fast, reference in zip(native.evaluate_many(batch, NOW, memories),
+                               python.evaluate_many(batch, NOW, memories), strict=True):
+        if isinstance(reference, Decision):
+            assert fast == reference
+        else:
+            assert isinstance(fast, ContactError)
+            assert fast.contact_id == reference.contact_id

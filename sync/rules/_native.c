@@ -1,0 +1,1107 @@
+/* The rules engine's per-contact inner loops in C: bucketing event times, activity rows, and the compiled
+ * conditions and scoring rules the shipped vocabulary uses most.
+ *
+ * Why C: evaluating a contact in Python (even mypyc-compiled) is dominated by object overhead spread thin --
+ * a datetime -> epoch conversion, a float box, a closure call, a tuple per item. Here those are plain C on
+ * plain doubles. Nothing here decides anything on its own: `sync.rules.native` turns the compiled rules into
+ * the small node programs below and every node falls back to the Python closure it replaces (OP_PY), or to
+ * a Python per-value test for a value the fast path does not handle (a non-text value in a text test, a
+ * number given as text...). The engine's tests run every contact through both paths and compare Decisions.
+ *
+ * Contracts kept from the Python code (conditions.py, scoring.py):
+ *  - epoch seconds are `datetime.timestamp()` to the bit: integer microseconds divided by 1e6, correctly
+ *    rounded (exact for |us| < 2**53; anything else goes to Python);
+ *  - a naive datetime is UTC; any tzinfo other than datetime.timezone.utc is converted by Python;
+ *  - sums are added in the same order as the Python loops, so scores are identical, not merely close.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <structmember.h>
+#include <math.h>
+#include <string.h>
+
+#define TEXT_LIMIT 4096
+#define MAX_EXACT_US 9007199254740992LL /* 2**53 */
+
+/* ------------------------------------------------------------------------------------------ module state */
+
+static PyObject *str_at, *str_type, *str_kind, *str_by, *str_direction, *str_done, *str_automated;
+static PyObject *str_points;
+static PyObject *str_ev, *str_acts, *str_now, *str_f, *str_c, *str_owner, *str_sort, *str_key;
+static PyObject *py_epoch = NULL;   /* sync.rules.native.epoch(at): the Python conversion, for odd values */
+static PyObject *py_round2 = NULL;  /* sync.rules.scoring.round2 */
+static PyObject *py_fold = NULL;    /* sync.rules.native.fold(text): text[:4096].strip().casefold() */
+static PyObject *by_time = NULL;    /* operator.itemgetter(0) */
+
+/* Reading a msgspec Struct field by its slot. Generic attribute lookup finds the type's member descriptor
+ * for the name first (a data descriptor wins over anything else), so for a type with the generic getattr
+ * the slot IS the attribute; the type and its version tag are checked on every read, so a changed class
+ * falls back to PyObject_GetAttr. Attribute lookups were a third of the time spent bucketing events. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int tag;
+    Py_ssize_t offset;
+} SlotCache;
+
+static PyObject *slot_attr(PyObject *obj, PyObject *name, SlotCache *cache) {
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp == cache->type && tp->tp_version_tag == cache->tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        PyObject *value = *(PyObject **)((char *)obj + cache->offset);
+        if (value) return Py_NewRef(value);
+        return PyObject_GetAttr(obj, name); /* unset slot: the usual AttributeError */
+    }
+    if (tp->tp_getattro == PyObject_GenericGetAttr) {
+        PyObject *descr = _PyType_Lookup(tp, name); /* borrowed */
+        if (descr && Py_IS_TYPE(descr, &PyMemberDescr_Type) && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type == T_OBJECT_EX && !(member->flags & PY_AUDIT_READ)) {
+                cache->type = tp; /* borrowed: compared by address only, and the tag guards reuse */
+                cache->tag = tp->tp_version_tag;
+                cache->offset = member->offset;
+            }
+        }
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
+static SlotCache event_at, event_type, act_at, act_fields[5];
+
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    /* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm) */
+    y -= m <= 2;
+    const long long era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+/* Epoch seconds of `at` as Python would compute them in the engine (naive = UTC). New reference (a float),
+ * NULL with an exception set on bad data. */
+static PyObject *epoch_of(PyObject *at) {
+    if (PyDateTime_CheckExact(at)) {
+        PyObject *tz = PyDateTime_DATE_GET_TZINFO(at);
+        if (tz == Py_None || tz == PyDateTime_TimeZone_UTC) {
+            long long days = days_from_civil(PyDateTime_GET_YEAR(at), PyDateTime_GET_MONTH(at),
+                                             PyDateTime_GET_DAY(at));
+            long long secs = days * 86400LL + PyDateTime_DATE_GET_HOUR(at) * 3600LL +
+                             PyDateTime_DATE_GET_MINUTE(at) * 60LL + PyDateTime_DATE_GET_SECOND(at);
+            long long us = secs * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(at);
+            if (us < MAX_EXACT_US && us > -MAX_EXACT_US)
+                return PyFloat_FromDouble((double)us / 1e6);
+        }
+    }
+    return PyObject_CallOneArg(py_epoch, at);
+}
+
+/* Whether a list of floats is already in order (the usual case: CRMs return history sorted). */
+static int floats_sorted(PyObject *list) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *a = PyList_GET_ITEM(list, i - 1), *b = PyList_GET_ITEM(list, i);
+        if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b)) return 0;
+        if (PyFloat_AS_DOUBLE(a) > PyFloat_AS_DOUBLE(b)) return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ bucketing */
+
+/* bucket_events(events, types) -> {type: [epoch, ...] sorted}: the engine's by-type-only plan. Every event's
+ * time is converted only when its type is one the rules read; the bucket lists come out sorted. */
+static PyObject *bucket_events(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "bucket_events(events, types)"); return NULL; }
+    PyObject *events = args[0], *types = args[1];
+    PyObject *ev = PyDict_New();
+    if (!ev) return NULL;
+    PyObject *seq = PySequence_Fast(events, "events must be a sequence");
+    if (!seq) { Py_DECREF(ev); return NULL; }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *event = items[i];
+        PyObject *at = slot_attr(event, str_at, &event_at);
+        if (!at) goto fail;
+        if (!PyDateTime_CheckExact(at)) {
+            /* odd data: let Python check it exactly as the interpreted engine does (it may raise) */
+            PyObject *t = PyObject_CallOneArg(py_epoch, at);
+            if (!t) { Py_DECREF(at); goto fail; }
+            Py_DECREF(t);
+        }
+        PyObject *kind = slot_attr(event, str_type, &event_type);
+        if (!kind) { Py_DECREF(at); goto fail; }
+        PyObject *times = PyDict_GetItemWithError(ev, kind); /* borrowed */
+        if (!times && PyErr_Occurred()) { Py_DECREF(at); Py_DECREF(kind); goto fail; }
+        if (!times) {
+            int wanted = PySet_Contains(types, kind);
+            if (wanted < 0) { Py_DECREF(at); Py_DECREF(kind); goto fail; }
+            if (!wanted) { Py_DECREF(at); Py_DECREF(kind); continue; }
+            times = PyList_New(0);
+            if (!times || PyDict_SetItem(ev, kind, times) < 0) {
+                Py_XDECREF(times); Py_DECREF(at); Py_DECREF(kind); goto fail;
+            }
+            Py_DECREF(times); /* the dict holds it */
+        }
+        Py_DECREF(kind);
+        PyObject *ts = epoch_of(at);
+        Py_DECREF(at);
+        if (!ts) goto fail;
+        int rc = PyList_Append(times, ts);
+        Py_DECREF(ts);
+        if (rc < 0) goto fail;
+    }
+    Py_DECREF(seq);
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(ev, &pos, &key, &value)) {
+        if (PyList_GET_SIZE(value) > 1 && !floats_sorted(value) && PyList_Sort(value) < 0) {
+            Py_DECREF(ev);
+            return NULL;
+        }
+    }
+    return ev;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(ev);
+    return NULL;
+}
+
+/* activity_rows(activities) -> [(epoch, kind, by, direction, done, automated), ...] sorted by time (stable) */
+static PyObject *activity_rows(PyObject *self, PyObject *activities) {
+    PyObject *seq = PySequence_Fast(activities, "activities must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *rows = PyList_New(n);
+    if (!rows) { Py_DECREF(seq); return NULL; }
+    double last = -INFINITY;
+    int sorted = 1;
+    PyObject *names[5] = {str_kind, str_by, str_direction, str_done, str_automated};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *activity = items[i];
+        PyObject *at = slot_attr(activity, str_at, &act_at);
+        if (!at) goto fail;
+        PyObject *ts = epoch_of(at);
+        Py_DECREF(at);
+        if (!ts) goto fail;
+        PyObject *row = PyTuple_New(6);
+        if (!row) { Py_DECREF(ts); goto fail; }
+        PyTuple_SET_ITEM(row, 0, ts);
+        PyList_SET_ITEM(rows, i, row);
+        for (int j = 0; j < 5; j++) {
+            PyObject *v = slot_attr(activity, names[j], &act_fields[j]);
+            if (!v) goto fail;
+            PyTuple_SET_ITEM(row, j + 1, v);
+        }
+        if (!PyFloat_CheckExact(ts)) sorted = 0;
+        else {
+            double t = PyFloat_AS_DOUBLE(ts);
+            if (t < last) sorted = 0;
+            last = t;
+        }
+    }
+    Py_DECREF(seq);
+    if (n > 1 && !sorted) {
+        PyObject *sort = PyObject_GetAttr(rows, str_sort);
+        if (!sort) { Py_DECREF(rows); return NULL; }
+        PyObject *kwargs = Py_BuildValue("{OO}", str_key, by_time);
+        PyObject *empty = PyTuple_New(0);
+        PyObject *r = (kwargs && empty) ? PyObject_Call(sort, empty, kwargs) : NULL;
+        Py_XDECREF(kwargs); Py_XDECREF(empty); Py_DECREF(sort);
+        if (!r) { Py_DECREF(rows); return NULL; }
+        Py_DECREF(r);
+    }
+    return rows;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(rows); /* unset slots are NULL: list_dealloc skips them */
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ programs */
+
+enum {
+    OP_PY = 0,       /* (0, closure): closure(ctx) */
+    OP_ALL = 1,      /* (1, (child, ...)) */
+    OP_ANY = 2,      /* (2, (child, ...)) */
+    OP_NOT = 3,      /* (3, child) */
+    OP_TEXT_IN = 4,  /* (4, getter, texts, fallback, negate): str -> fold(v) in texts, else fallback(v) */
+    OP_VALUE = 5,    /* (5, getter, test, negate): test(value) */
+    OP_EXISTS = 6,   /* (6, getter, want, is_empty) */
+    OP_RANGE = 7,    /* (7, getter, lo, hi, lo_open, hi_open, fallback): int/float fast, else fallback(v) */
+    OP_EVENTS = 8,   /* (8, keys, span or None, at_least, at_most or None) */
+    OP_ACTS = 9,     /* (9, kinds or None, span or None, by, direction or None, team, automated, open, least, most) */
+};
+
+enum { GET_ATTR = 0, GET_FIELD = 1, GET_PY = 2 }; /* getter: (GET_ATTR, name) | (GET_FIELD, key) | (GET_PY, fn(ctx)) */
+enum { BY_ANYONE = 0, BY_OWNER = 1, BY_SALES = 2 };
+
+typedef struct {
+    int op;
+    int negate;
+    int getter;
+    PyObject *arg;      /* attribute name, field key or getter function */
+    PyObject *obj;      /* closure / texts / test */
+    PyObject *fallback; /* per-value Python test */
+    Py_ssize_t *children;
+    Py_ssize_t nchildren;
+    double lo, hi, span;
+    int has_lo, has_hi, lo_open, hi_open, has_span, want;
+    long long at_least, at_most;
+    int has_most;
+    PyObject *keys;     /* tuple of event bucket keys */
+    PyObject *kinds;    /* frozenset or NULL */
+    PyObject *direction;/* str or NULL */
+    PyObject *team;     /* frozenset */
+    int by, automated, open;
+    SlotCache slot;     /* GET_ATTR: the attribute's slot in the contact's type */
+    PyObject *memo;     /* OP_VALUE: {text: result} for plain str values (the tests are pure functions) */
+} Node;
+
+/* Texts recur (job titles, timing answers, statuses): an OP_VALUE test -- a regex search, most often -- is
+ * remembered per distinct text, up to MEMO_LIMIT texts per node, then the memo starts over. */
+#define MEMO_LIMIT 8192
+
+typedef struct {
+    int dim;
+    Py_ssize_t node;    /* -1 for per-event rules */
+    double points;      /* fixed points, or per-event points */
+    PyObject *fired;    /* the shared FiredRule of a fixed rule */
+    /* per-event, half-life decay, one bucket */
+    PyObject *key;      /* NULL: call `per_event` (Python) instead */
+    double span, k, limit;
+    PyObject *per_event;
+    PyObject *dim_name, *rule_name;
+} Scorer;
+
+typedef struct {
+    PyObject_HEAD
+    Node *nodes;
+    Py_ssize_t nnodes;
+    Scorer *scorers;
+    Py_ssize_t nscorers;
+    PyObject *fired_type;
+} Program;
+
+static void program_clear(Program *p) {
+    for (Py_ssize_t i = 0; i < p->nnodes; i++) {
+        Node *n = &p->nodes[i];
+        Py_XDECREF(n->arg); Py_XDECREF(n->obj); Py_XDECREF(n->fallback); Py_XDECREF(n->keys);
+        Py_XDECREF(n->kinds); Py_XDECREF(n->direction); Py_XDECREF(n->team); Py_XDECREF(n->memo);
+        PyMem_Free(n->children);
+    }
+    PyMem_Free(p->nodes);
+    p->nodes = NULL; p->nnodes = 0;
+    for (Py_ssize_t i = 0; i < p->nscorers; i++) {
+        Scorer *s = &p->scorers[i];
+        Py_XDECREF(s->fired); Py_XDECREF(s->key); Py_XDECREF(s->per_event);
+        Py_XDECREF(s->dim_name); Py_XDECREF(s->rule_name);
+    }
+    PyMem_Free(p->scorers);
+    p->scorers = NULL; p->nscorers = 0;
+    Py_CLEAR(p->fired_type);
+}
+
+static void program_dealloc(Program *p) {
+    program_clear(p);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static PyObject *ref(PyObject *o) { Py_INCREF(o); return o; }
+static PyObject *opt(PyObject *o) { if (o == Py_None) return NULL; Py_INCREF(o); return o; }
+
+static int parse_getter(Node *n, PyObject *spec) {
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2) {
+        PyErr_SetString(PyExc_ValueError, "getter must be (kind, arg)");
+        return -1;
+    }
+    n->getter = (int)PyLong_AsLong(PyTuple_GET_ITEM(spec, 0));
+    n->arg = ref(PyTuple_GET_ITEM(spec, 1));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static double as_double(PyObject *o, int *has) {
+    if (o == Py_None) { *has = 0; return 0.0; }
+    *has = 1;
+    return PyFloat_AsDouble(o);
+}
+
+#define ITEM(t, i) PyTuple_GET_ITEM(t, i)
+
+static int parse_node(Node *n, PyObject *spec, Py_ssize_t nnodes) {
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
+        PyErr_SetString(PyExc_ValueError, "a node is a tuple (op, ...)");
+        return -1;
+    }
+    Py_ssize_t size = PyTuple_GET_SIZE(spec);
+    n->op = (int)PyLong_AsLong(ITEM(spec, 0));
+    static const Py_ssize_t sizes[] = {2, 2, 2, 2, 5, 4, 4, 7, 5, 11};
+    if (n->op < 0 || n->op > OP_ACTS || size != sizes[n->op]) {
+        PyErr_Format(PyExc_ValueError, "bad node %R", spec);
+        return -1;
+    }
+    switch (n->op) {
+    case OP_PY:
+        n->obj = ref(ITEM(spec, 1));
+        break;
+    case OP_ALL: case OP_ANY: case OP_NOT: {
+        PyObject *kids = ITEM(spec, 1);
+        if (n->op == OP_NOT) {
+            n->nchildren = 1;
+            n->children = PyMem_Malloc(sizeof(Py_ssize_t));
+            if (!n->children) { PyErr_NoMemory(); return -1; }
+            n->children[0] = PyLong_AsSsize_t(kids);
+        } else {
+            if (!PyTuple_Check(kids)) { PyErr_SetString(PyExc_ValueError, "children must be a tuple"); return -1; }
+            n->nchildren = PyTuple_GET_SIZE(kids);
+            n->children = PyMem_Malloc(sizeof(Py_ssize_t) * (n->nchildren ? n->nchildren : 1));
+            if (!n->children) { PyErr_NoMemory(); return -1; }
+            for (Py_ssize_t i = 0; i < n->nchildren; i++) n->children[i] = PyLong_AsSsize_t(ITEM(kids, i));
+        }
+        for (Py_ssize_t i = 0; i < n->nchildren; i++) {
+            if (n->children[i] < 0 || n->children[i] >= nnodes) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "child index out of range");
+                return -1;
+            }
+        }
+        break;
+    }
+    case OP_TEXT_IN:
+        if (parse_getter(n, ITEM(spec, 1)) < 0) return -1;
+        n->obj = ref(ITEM(spec, 2));
+        n->fallback = ref(ITEM(spec, 3));
+        n->negate = PyObject_IsTrue(ITEM(spec, 4));
+        if (!PyAnySet_Check(n->obj)) { PyErr_SetString(PyExc_ValueError, "texts must be a set"); return -1; }
+        break;
+    case OP_VALUE:
+        if (parse_getter(n, ITEM(spec, 1)) < 0) return -1;
+        n->obj = ref(ITEM(spec, 2));
+        n->negate = PyObject_IsTrue(ITEM(spec, 3));
+        if (!(n->memo = PyDict_New())) return -1;
+        break;
+    case OP_EXISTS:
+        if (parse_getter(n, ITEM(spec, 1)) < 0) return -1;
+        n->want = PyObject_IsTrue(ITEM(spec, 2));
+        n->fallback = ref(ITEM(spec, 3));
+        break;
+    case OP_RANGE:
+        if (parse_getter(n, ITEM(spec, 1)) < 0) return -1;
+        n->lo = as_double(ITEM(spec, 2), &n->has_lo);
+        n->hi = as_double(ITEM(spec, 3), &n->has_hi);
+        n->lo_open = PyObject_IsTrue(ITEM(spec, 4));
+        n->hi_open = PyObject_IsTrue(ITEM(spec, 5));
+        n->fallback = ref(ITEM(spec, 6));
+        break;
+    case OP_EVENTS:
+        n->keys = ref(ITEM(spec, 1));
+        if (!PyTuple_Check(n->keys)) { PyErr_SetString(PyExc_ValueError, "keys must be a tuple"); return -1; }
+        n->span = as_double(ITEM(spec, 2), &n->has_span);
+        n->at_least = PyLong_AsLongLong(ITEM(spec, 3));
+        n->has_most = ITEM(spec, 4) != Py_None;
+        n->at_most = n->has_most ? PyLong_AsLongLong(ITEM(spec, 4)) : 0;
+        break;
+    case OP_ACTS:
+        n->kinds = opt(ITEM(spec, 1));
+        n->span = as_double(ITEM(spec, 2), &n->has_span);
+        n->by = (int)PyLong_AsLong(ITEM(spec, 3));
+        n->direction = opt(ITEM(spec, 4));
+        n->team = ref(ITEM(spec, 5));
+        n->automated = PyObject_IsTrue(ITEM(spec, 6));
+        n->open = PyObject_IsTrue(ITEM(spec, 7));
+        n->at_least = PyLong_AsLongLong(ITEM(spec, 8));
+        n->has_most = ITEM(spec, 9) != Py_None;
+        n->at_most = n->has_most ? PyLong_AsLongLong(ITEM(spec, 9)) : 0;
+        if (ITEM(spec, 10) != Py_None) { PyErr_SetString(PyExc_ValueError, "reserved slot"); return -1; }
+        break;
+    }
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* Scorer specs: (dim, node, points, fired) for `when` rules;
+ * (dim, -1, points, None, key, span, k, limit, per_event, dim_name, rule_name) for per-event rules (key None:
+ * call per_event(ctx) in Python). */
+static int parse_scorer(Scorer *s, PyObject *spec, Py_ssize_t nnodes) {
+    if (!PyTuple_Check(spec) || (PyTuple_GET_SIZE(spec) != 4 && PyTuple_GET_SIZE(spec) != 11)) {
+        PyErr_Format(PyExc_ValueError, "bad scorer %R", spec);
+        return -1;
+    }
+    s->dim = (int)PyLong_AsLong(ITEM(spec, 0));
+    s->node = PyLong_AsSsize_t(ITEM(spec, 1));
+    s->points = PyFloat_AsDouble(ITEM(spec, 2));
+    if (PyErr_Occurred()) return -1;
+    if (s->dim < 0 || s->dim > 2 || s->node >= nnodes) { PyErr_SetString(PyExc_ValueError, "bad scorer"); return -1; }
+    if (s->node >= 0) {
+        s->fired = ref(ITEM(spec, 3));
+        return 0;
+    }
+    if (PyTuple_GET_SIZE(spec) != 11) { PyErr_SetString(PyExc_ValueError, "bad per-event scorer"); return -1; }
+    s->key = opt(ITEM(spec, 4));
+    int has;
+    s->span = as_double(ITEM(spec, 5), &has);
+    if (!has) s->span = INFINITY;
+    s->k = PyFloat_AsDouble(ITEM(spec, 6));
+    s->limit = PyFloat_AsDouble(ITEM(spec, 7));
+    s->per_event = ref(ITEM(spec, 8));
+    s->dim_name = ref(ITEM(spec, 9));
+    s->rule_name = ref(ITEM(spec, 10));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int program_init(Program *self, PyObject *args, PyObject *kwds) {
+    PyObject *nodes, *scorers, *fired_type;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyTuple_Type, &nodes, &PyTuple_Type, &scorers, &fired_type)) return -1;
+    program_clear(self);
+    Py_ssize_t nn = PyTuple_GET_SIZE(nodes), ns = PyTuple_GET_SIZE(scorers);
+    self->nodes = PyMem_Calloc(nn ? nn : 1, sizeof(Node));
+    self->scorers = PyMem_Calloc(ns ? ns : 1, sizeof(Scorer));
+    if (!self->nodes || !self->scorers) { PyErr_NoMemory(); return -1; }
+    self->nnodes = nn;
+    self->nscorers = ns;
+    for (Py_ssize_t i = 0; i < nn; i++)
+        if (parse_node(&self->nodes[i], PyTuple_GET_ITEM(nodes, i), nn) < 0) return -1;
+    for (Py_ssize_t i = 0; i < ns; i++)
+        if (parse_scorer(&self->scorers[i], PyTuple_GET_ITEM(scorers, i), nn) < 0) return -1;
+    self->fired_type = ref(fired_type);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ evaluation */
+
+/* What the nodes read of one contact, taken from the engine's Ctx once per call. */
+typedef struct {
+    PyObject *ctx, *contact, *fields, *ev, *acts, *owner;
+    double now;
+} View;
+
+/* The engine passes what the nodes read after the call's own arguments (c, f, ev, acts, owner, now: locals it
+ * has at hand); called with the context alone, they are read from its attributes. */
+#define VIEW_ARGS 6
+
+static int view_init(View *v, PyObject *ctx, PyObject *const *given) {
+    memset(v, 0, sizeof(*v));
+    v->ctx = ctx;
+    if (given) {
+        v->contact = Py_NewRef(given[0]); v->fields = Py_NewRef(given[1]); v->ev = Py_NewRef(given[2]);
+        v->acts = Py_NewRef(given[3]); v->owner = Py_NewRef(given[4]);
+        v->now = PyFloat_AsDouble(given[5]);
+    } else {
+        PyObject *now = PyObject_GetAttr(ctx, str_now);
+        if (!now) return -1;
+        v->now = PyFloat_AsDouble(now);
+        Py_DECREF(now);
+        if (v->now == -1.0 && PyErr_Occurred()) return -1;
+        if (!(v->contact = PyObject_GetAttr(ctx, str_c))) return -1;
+        if (!(v->fields = PyObject_GetAttr(ctx, str_f))) return -1;
+        if (!(v->ev = PyObject_GetAttr(ctx, str_ev))) return -1;
+        if (!(v->acts = PyObject_GetAttr(ctx, str_acts))) return -1;
+        if (!(v->owner = PyObject_GetAttr(ctx, str_owner))) return -1;
+    }
+    if (v->now == -1.0 && PyErr_Occurred()) return -1;
+    if (!PyDict_Check(v->ev) || !PyList_Check(v->acts)) {
+        PyErr_SetString(PyExc_TypeError, "ctx.ev must be a dict and ctx.acts a list");
+        return -1;
+    }
+    return 0;
+}
+
+static void view_clear(View *v) {
+    Py_XDECREF(v->contact); Py_XDECREF(v->fields); Py_XDECREF(v->ev); Py_XDECREF(v->acts); Py_XDECREF(v->owner);
+}
+
+/* New reference to the field value a node reads. */
+static PyObject *get_value(Node *n, View *v) {
+    switch (n->getter) {
+    case GET_ATTR:
+        return slot_attr(v->contact, n->arg, &n->slot);
+    case GET_FIELD: {
+        if (PyDict_CheckExact(v->fields)) {
+            PyObject *value = PyDict_GetItemWithError(v->fields, n->arg);
+            if (value) return ref(value);
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        PyObject *get = PyObject_GetAttrString(v->fields, "get");
+        if (!get) return NULL;
+        PyObject *value = PyObject_CallOneArg(get, n->arg);
+        Py_DECREF(get);
+        return value;
+    }
+    default:
+        return PyObject_CallOneArg(n->arg, v->ctx);
+    }
+}
+
+/* Whether an exact str is already what `fold` would return: ASCII, no capitals, no surrounding whitespace. */
+static int already_folded(PyObject *s) {
+    if (!PyUnicode_IS_ASCII(s)) return 0;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    if (len > TEXT_LIMIT) return 0;
+    const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+    if (len && (Py_ISSPACE(p[0]) || Py_ISSPACE(p[len - 1]) || p[0] == 0x1c || p[len - 1] == 0x1f)) return 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char ch = p[i];
+        if (ch >= 'A' && ch <= 'Z') return 0;
+        if (ch >= 0x1c && ch <= 0x1f && (i == 0 || i == len - 1)) return 0; /* str.strip's separators */
+    }
+    return 1;
+}
+
+static int truth(PyObject *r) {
+    if (!r) return -1;
+    int t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+static int eval_node(Program *p, Py_ssize_t index, View *v);
+
+static int eval_text_in(Node *n, View *v) {
+    PyObject *value = get_value(n, v);
+    if (!value) return -1;
+    int r;
+    if (PyUnicode_CheckExact(value)) {
+        if (already_folded(value)) {
+            r = PySet_Contains(n->obj, value);
+        } else {
+            PyObject *folded = PyObject_CallOneArg(py_fold, value);
+            r = folded ? PySet_Contains(n->obj, folded) : -1;
+            Py_XDECREF(folded);
+        }
+    } else if (value == Py_None) {
+        r = 0; /* _Equals(None) is False whatever the expected values */
+    } else {
+        r = truth(PyObject_CallOneArg(n->fallback, value));
+    }
+    Py_DECREF(value);
+    return r;
+}
+
+static int in_range(Node *n, double x) {
+    if (n->has_lo && (n->lo_open ? !(x > n->lo) : !(x >= n->lo))) return 0;
+    if (n->has_hi && (n->hi_open ? !(x < n->hi) : !(x <= n->hi))) return 0;
+    return 1;
+}
+
+static int eval_range(Node *n, View *v) {
+    PyObject *value = get_value(n, v);
+    if (!value) return -1;
+    int r;
+    if (PyFloat_CheckExact(value) && !isnan(PyFloat_AS_DOUBLE(value))) {
+        r = in_range(n, PyFloat_AS_DOUBLE(value));
+    } else if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (!overflow && x < MAX_EXACT_US && x > -MAX_EXACT_US) r = in_range(n, (double)x);
+        else { PyErr_Clear(); r = truth(PyObject_CallOneArg(n->fallback, value)); }
+    } else if (value == Py_None) {
+        r = 0;
+    } else {
+        r = truth(PyObject_CallOneArg(n->fallback, value));
+    }
+    Py_DECREF(value);
+    return r;
+}
+
+static int eval_exists(Node *n, View *v) {
+    PyObject *value = get_value(n, v);
+    if (!value) return -1;
+    int empty;
+    if (value == Py_None) empty = 1;
+    else if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
+        /* empty after strip(): every character is whitespace (ASCII: Py_ISSPACE or \x1c-\x1f) */
+        Py_ssize_t len = PyUnicode_GET_LENGTH(value);
+        const unsigned char *s = PyUnicode_1BYTE_DATA(value);
+        empty = 1;
+        for (Py_ssize_t i = 0; i < len; i++)
+            if (!(Py_ISSPACE(s[i]) || (s[i] >= 0x1c && s[i] <= 0x1f))) { empty = 0; break; }
+    } else {
+        empty = truth(PyObject_CallOneArg(n->fallback, value));
+    }
+    Py_DECREF(value);
+    if (empty < 0) return -1;
+    return empty != n->want;
+}
+
+/* bisect over a list of floats (every item an exact float: the engine's buckets) */
+static Py_ssize_t bisect_left_f(PyObject *list, double x, Py_ssize_t lo, Py_ssize_t hi) {
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (PyFloat_AS_DOUBLE(PyList_GET_ITEM(list, mid)) < x) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static Py_ssize_t bisect_right_f(PyObject *list, double x, Py_ssize_t lo, Py_ssize_t hi) {
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (x < PyFloat_AS_DOUBLE(PyList_GET_ITEM(list, mid))) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+static int all_floats(PyObject *list) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(list, i))) return 0;
+    return 1;
+}
+
+/* The events in bucket `key` at or before now (and within `span` seconds, when given). -1 on error. */
+static long long count_bucket(View *v, PyObject *key, int has_span, double span) {
+    PyObject *times = PyDict_GetItemWithError(v->ev, key);
+    if (!times) return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_CheckExact(times) || !all_floats(times)) {
+        PyErr_SetString(PyExc_TypeError, "event buckets must be lists of floats");
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(times);
+    if (!n) return 0;
+    double now = v->now;
+    Py_ssize_t hi = PyFloat_AS_DOUBLE(PyList_GET_ITEM(times, n - 1)) <= now ? n : bisect_right_f(times, now, 0, n);
+    Py_ssize_t lo = has_span ? bisect_left_f(times, now - span, 0, n) : 0;
+    return hi - lo;
+}
+
+static int count_ok(Node *n, long long count) {
+    return count >= n->at_least && (!n->has_most || count <= n->at_most);
+}
+
+static int eval_events(Node *n, View *v) {
+    long long total = 0;
+    Py_ssize_t nk = PyTuple_GET_SIZE(n->keys);
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        long long c = count_bucket(v, PyTuple_GET_ITEM(n->keys, i), n->has_span, n->span);
+        if (c < 0) return -1;
+        total += c;
+    }
+    return count_ok(n, total);
+}
+
+static int eval_acts(Node *n, View *v) {
+    double now = v->now, start = n->has_span ? now - n->span : -INFINITY;
+    long long count = 0;
+    Py_ssize_t len = PyList_GET_SIZE(v->acts);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *row = PyList_GET_ITEM(v->acts, i);
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6 || !PyFloat_CheckExact(ITEM(row, 0))) {
+            PyErr_SetString(PyExc_TypeError, "activity rows must be (epoch, kind, by, direction, done, automated)");
+            return -1;
+        }
+        double at = PyFloat_AS_DOUBLE(ITEM(row, 0));
+        if (at > now) break;
+        if (at < start) continue;
+        if (n->kinds) {
+            int in = PySet_Contains(n->kinds, ITEM(row, 1));
+            if (in < 0) return -1;
+            if (!in) continue;
+        }
+        int automated = PyObject_IsTrue(ITEM(row, 5));
+        if (automated < 0) return -1;
+        if (automated && !n->automated) continue;
+        int done = PyObject_IsTrue(ITEM(row, 4));
+        if (done < 0) return -1;
+        if (!done && !n->open) continue;
+        if (n->direction) {
+            int same = PyObject_RichCompareBool(ITEM(row, 3), n->direction, Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+        }
+        PyObject *who = ITEM(row, 2);
+        if (n->by != BY_ANYONE) {
+            if (who == Py_None) continue;
+            int is_owner = PyObject_RichCompareBool(who, v->owner, Py_EQ);
+            if (is_owner < 0) return -1;
+            if (n->by == BY_OWNER && !is_owner) continue;
+            if (n->by == BY_SALES && !is_owner) {
+                int in_team = PySet_Contains(n->team, who);
+                if (in_team < 0) return -1;
+                if (!in_team) continue;
+            }
+        }
+        count++;
+    }
+    return count_ok(n, count);
+}
+
+static int eval_value(Node *n, View *v) {
+    PyObject *value = get_value(n, v);
+    if (!value) return -1;
+    if (!PyUnicode_CheckExact(value)) {
+        int r = truth(PyObject_CallOneArg(n->obj, value));
+        Py_DECREF(value);
+        return r;
+    }
+    PyObject *known = PyDict_GetItemWithError(n->memo, value); /* borrowed */
+    if (known) {
+        Py_DECREF(value);
+        return known == Py_True;
+    }
+    if (PyErr_Occurred()) { Py_DECREF(value); return -1; }
+    int r = truth(PyObject_CallOneArg(n->obj, value));
+    if (r >= 0) {
+        if (PyDict_GET_SIZE(n->memo) >= MEMO_LIMIT) PyDict_Clear(n->memo);
+        if (PyDict_SetItem(n->memo, value, r ? Py_True : Py_False) < 0) r = -1;
+    }
+    Py_DECREF(value);
+    return r;
+}
+
+static int eval_node(Program *p, Py_ssize_t index, View *v) {
+    Node *n = &p->nodes[index];
+    int r;
+    switch (n->op) {
+    case OP_PY:
+        return truth(PyObject_CallOneArg(n->obj, v->ctx));
+    case OP_ALL:
+        for (Py_ssize_t i = 0; i < n->nchildren; i++) {
+            r = eval_node(p, n->children[i], v);
+            if (r <= 0) return r;
+        }
+        return 1;
+    case OP_ANY:
+        for (Py_ssize_t i = 0; i < n->nchildren; i++) {
+            r = eval_node(p, n->children[i], v);
+            if (r != 0) return r;
+        }
+        return 0;
+    case OP_NOT:
+        r = eval_node(p, n->children[0], v);
+        return r < 0 ? -1 : !r;
+    case OP_TEXT_IN:
+        r = eval_text_in(n, v);
+        return r < 0 ? -1 : (n->negate ? !r : r);
+    case OP_VALUE:
+        r = eval_value(n, v);
+        return r < 0 ? -1 : (n->negate ? !r : r);
+    case OP_EXISTS:
+        return eval_exists(n, v);
+    case OP_RANGE:
+        return eval_range(n, v);
+    case OP_EVENTS:
+        return eval_events(n, v);
+    case OP_ACTS:
+        return eval_acts(n, v);
+    }
+    PyErr_SetString(PyExc_SystemError, "unknown node");
+    return -1;
+}
+
+/* round(value, 2) as scoring.round2 computes it; the rare cases go to Python. */
+static PyObject *round2(double value) {
+    double y = value * 100.0;
+    if (y > -1e6 && y < 1e6) {
+        double base = floor(y), frac = y - base;
+        if (fabs(frac - 0.5) > 1e-9) {
+            double k = frac > 0.5 ? base + 1 : base;
+            if (k != 0) return PyFloat_FromDouble(k / 100.0);
+        }
+    }
+    PyObject *x = PyFloat_FromDouble(value);
+    if (!x) return NULL;
+    PyObject *r = PyObject_CallOneArg(py_round2, x);
+    Py_DECREF(x);
+    return r;
+}
+
+/* Points of a per-event rule with half-life decay over one bucket: a new float, or NULL on error. */
+static PyObject *decayed_one(Scorer *s, View *v) {
+    PyObject *times = PyDict_GetItemWithError(v->ev, s->key);
+    if (!times) return PyErr_Occurred() ? NULL : PyFloat_FromDouble(0.0);
+    if (!PyList_CheckExact(times) || !all_floats(times)) {
+        PyErr_SetString(PyExc_TypeError, "event buckets must be lists of floats");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(times);
+    if (!n) return PyFloat_FromDouble(0.0);
+    double now = v->now, total = 0.0;
+    Py_ssize_t hi = PyFloat_AS_DOUBLE(PyList_GET_ITEM(times, n - 1)) <= now ? n : bisect_right_f(times, now, 0, n);
+    Py_ssize_t lo = bisect_left_f(times, now - s->span, 0, n);
+    for (Py_ssize_t i = lo; i < hi; i++) total += exp((PyFloat_AS_DOUBLE(PyList_GET_ITEM(times, i)) - now) * s->k);
+    if (total == 0.0) return PyFloat_FromDouble(0.0);
+    double value = s->points * total;
+    if (value > s->limit) value = s->limit;
+    else if (value < -s->limit) value = -s->limit;
+    return round2(value);
+}
+
+/* program.score(ctx, fired) -> (fit, engagement, intent) raw sums; appends what fired to `fired` (a list,
+ * or None for no explanation). */
+static PyObject *program_score(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 && nargs != 2 + VIEW_ARGS) {
+        PyErr_SetString(PyExc_TypeError, "score(ctx, fired[, c, f, ev, acts, owner, now])");
+        return NULL;
+    }
+    PyObject *fired = args[1] == Py_None ? NULL : args[1];
+    View v;
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
+    double raw[3] = {0.0, 0.0, 0.0};
+    for (Py_ssize_t i = 0; i < self->nscorers; i++) {
+        Scorer *s = &self->scorers[i];
+        if (s->node >= 0) {
+            int r = eval_node(self, s->node, &v);
+            if (r < 0) goto fail;
+            if (r) {
+                raw[s->dim] += s->points;
+                if (fired && PyList_Append(fired, s->fired) < 0) goto fail;
+            }
+            continue;
+        }
+        PyObject *value = s->key ? decayed_one(s, &v) : PyObject_CallOneArg(s->per_event, args[0]);
+        if (!value) goto fail;
+        int nonzero = PyObject_IsTrue(value);
+        if (nonzero < 0) { Py_DECREF(value); goto fail; }
+        if (nonzero) {
+            double d = PyFloat_AsDouble(value);
+            if (d == -1.0 && PyErr_Occurred()) { Py_DECREF(value); goto fail; }
+            raw[s->dim] += d;
+            if (fired) {
+                PyObject *rule = PyObject_CallFunctionObjArgs(self->fired_type, s->dim_name, s->rule_name, value,
+                                                              NULL);
+                if (!rule || PyList_Append(fired, rule) < 0) { Py_XDECREF(rule); Py_DECREF(value); goto fail; }
+                Py_DECREF(rule);
+            }
+        }
+        Py_DECREF(value);
+    }
+    view_clear(&v);
+    return Py_BuildValue("(ddd)", raw[0], raw[1], raw[2]);
+fail:
+    view_clear(&v);
+    return NULL;
+}
+
+/* program.first(ctx, nodes) -> index in `nodes` of the first node that holds, or -1 */
+static PyObject *program_first(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if ((nargs != 2 && nargs != 2 + VIEW_ARGS) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "first(ctx, nodes[, c, f, ev, acts, owner, now])");
+        return NULL;
+    }
+    View v;
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
+    Py_ssize_t n = PyTuple_GET_SIZE(args[1]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t node = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], i));
+        if (node < 0 || node >= self->nnodes) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "node index out of range");
+            view_clear(&v);
+            return NULL;
+        }
+        int r = eval_node(self, node, &v);
+        if (r < 0) { view_clear(&v); return NULL; }
+        if (r) { view_clear(&v); return PyLong_FromSsize_t(i); }
+    }
+    view_clear(&v);
+    return PyLong_FromLong(-1);
+}
+
+/* program.which(ctx, nodes, names) -> tuple of the names whose node holds, in order */
+static PyObject *program_which(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if ((nargs != 3 && nargs != 3 + VIEW_ARGS) || !PyTuple_Check(args[1]) || !PyTuple_Check(args[2]) ||
+        PyTuple_GET_SIZE(args[1]) != PyTuple_GET_SIZE(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "which(ctx, nodes, names[, c, f, ev, acts, owner, now])");
+        return NULL;
+    }
+    View v;
+    if (view_init(&v, args[0], nargs > 3 ? args + 3 : NULL) < 0) { view_clear(&v); return NULL; }
+    Py_ssize_t n = PyTuple_GET_SIZE(args[1]), count = 0;
+    PyObject *hits[64];
+    PyObject *out = NULL;
+    if (n > 64) { PyErr_SetString(PyExc_ValueError, "at most 64 criteria"); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t node = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], i));
+        if (node < 0 || node >= self->nnodes) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "node index out of range");
+            goto done;
+        }
+        int r = eval_node(self, node, &v);
+        if (r < 0) goto done;
+        if (r) hits[count++] = PyTuple_GET_ITEM(args[2], i);
+    }
+    out = PyTuple_New(count);
+    if (out) for (Py_ssize_t i = 0; i < count; i++) PyTuple_SET_ITEM(out, i, ref(hits[i]));
+done:
+    view_clear(&v);
+    return out;
+}
+
+/* program.test(ctx, node) -> bool */
+static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "test(ctx, node)"); return NULL; }
+    Py_ssize_t node = PyLong_AsSsize_t(args[1]);
+    if (node < 0 || node >= self->nnodes) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "node index out of range");
+        return NULL;
+    }
+    View v;
+    if (view_init(&v, args[0], NULL) < 0) { view_clear(&v); return NULL; }
+    int r = eval_node(self, node, &v);
+    view_clear(&v);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyMethodDef program_methods[] = {
+    {"score", (PyCFunction)(void (*)(void))program_score, METH_FASTCALL, "raw dimension sums; fills `fired`"},
+    {"first", (PyCFunction)(void (*)(void))program_first, METH_FASTCALL, "index of the first node that holds"},
+    {"which", (PyCFunction)(void (*)(void))program_which, METH_FASTCALL, "names of the nodes that hold"},
+    {"test", (PyCFunction)(void (*)(void))program_test, METH_FASTCALL, "whether one node holds"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ProgramType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sync.rules._native.Program",
+    .tp_basicsize = sizeof(Program),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Program(nodes, scorers, FiredRule): compiled conditions and scoring rules (see sync.rules.native)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)program_init,
+    .tp_dealloc = (destructor)program_dealloc,
+    .tp_methods = program_methods,
+};
+
+/* last_active(events, ignore, acts, created_at, now) -> epoch or None: the last moment at or before `now` the
+ * contact did something that counts (an event of a type not ignored), a person logged a done, non-automated
+ * activity with them, or, failing all, when the record was created. engine._last_active is the reference. */
+static PyObject *last_active(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) { PyErr_SetString(PyExc_TypeError, "last_active(events, ignore, acts, created_at, now)"); return NULL; }
+    PyObject *events = args[0], *ignore = args[1], *acts = args[2], *created = args[3];
+    double now = PyFloat_AsDouble(args[4]), last = -INFINITY;
+    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    if (!PyList_Check(acts)) { PyErr_SetString(PyExc_TypeError, "acts must be a list"); return NULL; }
+    if (events != Py_None) {
+        PyObject *seq = PySequence_Fast(events, "events must be a sequence");
+        if (!seq) return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *kind = slot_attr(items[i], str_type, &event_type);
+            if (!kind) { Py_DECREF(seq); return NULL; }
+            int ignored = PySet_Contains(ignore, kind);
+            Py_DECREF(kind);
+            if (ignored < 0) { Py_DECREF(seq); return NULL; }
+            if (ignored) continue;
+            PyObject *at = slot_attr(items[i], str_at, &event_at);
+            PyObject *ts = at ? epoch_of(at) : NULL;
+            Py_XDECREF(at);
+            if (!ts) { Py_DECREF(seq); return NULL; }
+            double t = PyFloat_AsDouble(ts);
+            Py_DECREF(ts);
+            if (t == -1.0 && PyErr_Occurred()) { Py_DECREF(seq); return NULL; }
+            if (last < t && t <= now) last = t;
+        }
+        Py_DECREF(seq);
+    }
+    Py_ssize_t n = PyList_GET_SIZE(acts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(acts, i);
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6 || !PyFloat_CheckExact(ITEM(row, 0))) {
+            PyErr_SetString(PyExc_TypeError, "activity rows must be (epoch, kind, by, direction, done, automated)");
+            return NULL;
+        }
+        double t = PyFloat_AS_DOUBLE(ITEM(row, 0));
+        if (t > now) break;
+        int done = PyObject_IsTrue(ITEM(row, 4));
+        if (done < 0) return NULL;
+        if (!done) continue;
+        int automated = PyObject_IsTrue(ITEM(row, 5));
+        if (automated < 0) return NULL;
+        if (!automated && t > last) last = t;
+    }
+    if (created != Py_None) {
+        PyObject *ts = epoch_of(created);
+        if (!ts) return NULL;
+        double t = PyFloat_AsDouble(ts);
+        Py_DECREF(ts);
+        if (t == -1.0 && PyErr_Occurred()) return NULL;
+        if (last < t && t <= now) last = t;
+    }
+    if (last > -INFINITY) return PyFloat_FromDouble(last);
+    Py_RETURN_NONE;
+}
+
+/* top3(fired) -> the first three of sorted(fired, key=lambda f: -abs(f.points)): biggest contributors,
+ * ties in rule order (a stable sort's order). The reason shows them; sorting with a Python key function
+ * cost more than the rest of the reason. */
+static PyObject *top3(PyObject *self, PyObject *fired) {
+    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top3(list)"); return NULL; }
+    static SlotCache points_slot;
+    PyObject *best[3] = {NULL, NULL, NULL};
+    double weight[3] = {0, 0, 0};
+    int count = 0;
+    Py_ssize_t n = PyList_GET_SIZE(fired);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(fired, i);
+        PyObject *points = slot_attr(item, str_points, &points_slot);
+        if (!points) return NULL;
+        double w = fabs(PyFloat_AsDouble(points));
+        Py_DECREF(points);
+        if (w == -1.0 && PyErr_Occurred()) return NULL;
+        if (isnan(w)) Py_RETURN_NONE; /* NaN keys: let sorted() decide, as the Python path does */
+        int at = count;  /* insert after every kept item at least as heavy: stable */
+        while (at > 0 && weight[at - 1] < w) at--;
+        if (at >= 3) continue;
+        for (int j = (count < 3 ? count : 2); j > at; j--) { best[j] = best[j - 1]; weight[j] = weight[j - 1]; }
+        best[at] = item;
+        weight[at] = w;
+        if (count < 3) count++;
+    }
+    PyObject *out = PyList_New(count);
+    if (!out) return NULL;
+    for (int j = 0; j < count; j++) PyList_SET_ITEM(out, j, Py_NewRef(best[j]));
+    return out;
+}
+
+/* configure(epoch, fold, round2): the Python functions the C code defers to for the uncommon cases */
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *epoch, *fold, *r2;
+    if (!PyArg_ParseTuple(args, "OOO", &epoch, &fold, &r2)) return NULL;
+    Py_XSETREF(py_epoch, ref(epoch));
+    Py_XSETREF(py_fold, ref(fold));
+    Py_XSETREF(py_round2, ref(r2));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bucket_events", (PyCFunction)(void (*)(void))bucket_events, METH_FASTCALL,
+     "bucket_events(events, types) -> {type: sorted epoch seconds}"},
+    {"activity_rows", (PyCFunction)activity_rows, METH_O,
+     "activity_rows(activities) -> [(epoch, kind, by, direction, done, automated)] sorted by time"},
+    {"configure", configure, METH_VARARGS, "configure(epoch, fold, round2)"},
+    {"last_active", (PyCFunction)(void (*)(void))last_active, METH_FASTCALL,
+     "last_active(events, ignore, acts, created_at, now) -> epoch seconds or None"},
+    {"top3", (PyCFunction)top3, METH_O, "top3(fired) -> the three biggest contributors, ties in rule order (None: use sorted)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "sync.rules._native",
+    "The rules engine's per-contact inner loops in C (see sync/rules/native.py).", -1, module_methods,
+};
+
+#define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
+
+PyMODINIT_FUNC PyInit__native(void) {
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) return NULL;
+    INTERN(str_at, "at"); INTERN(str_type, "type"); INTERN(str_kind, "kind"); INTERN(str_by, "by");
+    INTERN(str_direction, "direction"); INTERN(str_done, "done"); INTERN(str_automated, "automated");
+    INTERN(str_ev, "ev"); INTERN(str_acts, "acts"); INTERN(str_now, "now"); INTERN(str_f, "f");
+    INTERN(str_c, "c"); INTERN(str_owner, "owner"); INTERN(str_sort, "sort"); INTERN(str_key, "key"); INTERN(str_points, "points");
+    PyObject *operator = PyImport_ImportModule("operator");
+    if (!operator) return NULL;
+    by_time = PyObject_CallMethod(operator, "itemgetter", "i", 0);
+    Py_DECREF(operator);
+    if (!by_time) return NULL;
+    if (PyType_Ready(&ProgramType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (!m) return NULL;
+    Py_INCREF(&ProgramType);
+    if (PyModule_AddObject(m, "Program", (PyObject *)&ProgramType) < 0) {
+        Py_DECREF(&ProgramType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,94 @@
+"""The C evaluator (sync/rules/_native.c) decides exactly as the Python engine, including where it hands back.
+
+The hypothesis comparison lives with the other properties (test_properties.py); here: the install builds it,
+a realistic corpus at several instants, and the cases its fast paths leave to Python on purpose.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import sync.rules.engine
+from sync.model import Activity, ActivityKind, Contact, EngagementEvent
+from sync.rules import CompiledRules, FiredRule, load_rules
+from sync.rules.native import native_module
+from sync.synthetic import synthetic_contacts
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def test_a_compiled_install_has_the_c_evaluator_and_uses_it() -> None:
+    # setup.py builds both from the same build_ext run: a compiled engine without the C evaluator means its
+    # build failed silently
+    if not sync.rules.engine.__file__.endswith(".py"):
+        assert native_module() is not None
+        assert load_rules(None).native
+
+
+def test_the_c_evaluator_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMSYNC_NATIVE", "0")
+    assert not load_rules(None).native
+
+
+def test_a_realistic_corpus_gets_the_same_decisions_at_every_instant(both_paths) -> None:
+    native, python = both_paths
+    people = list(synthetic_contacts(1500, now=NOW, seed=7))
+    memories = None
+    for instant in (NOW, NOW + timedelta(days=3, hours=5), NOW + timedelta(days=95)):
+        fast, reference = native.evaluate_many(people, instant, memories), python.evaluate_many(people, instant,
+                                                                                               memories)
+        assert fast == reference
+        memories = {d.contact_id: d.memory for d in reference}
+
+
+def _person(at: list[datetime], **extra: object) -> Contact:
+    events = [EngagementEvent(type=kind, at=moment) for kind, moment in zip(
+        ["download", "demo_request", "meeting_booked", "webinar", "visit", "email_reply"] * 4, at, strict=False)]
+    activities = [Activity(kind=ActivityKind.CALL, at=moment, by="o1") for moment in at[::2]]
+    return Contact(crm="hubspot", id="p1", owner_id="o1", email="a@acme.io", company="Acme", industry="software",
+                   company_size=300, job_title="CISO", seniority="director", country="FR", events=events,
+                   activities=activities, created_at=at[-1] if at else None,
+                   fields={"need": "pain", "timing": "within 3 months", "decision_role": "champion"}, **extra)
+
+
+@pytest.mark.parametrize("zone", [None, timezone(timedelta(0)), timezone(timedelta(hours=-5)), ZoneInfo("Europe/Paris")],
+                         ids=["naive", "utc-not-the-singleton", "fixed-offset", "zoneinfo"])
+def test_times_in_any_zone_and_in_any_order_convert_as_python_does(both_paths, zone) -> None:
+    native, python = both_paths
+    moments = [(NOW - timedelta(days=d, minutes=7 * d)).astimezone(zone) if zone else
+               (NOW - timedelta(days=d, minutes=7 * d)).replace(tzinfo=None) for d in (1, 40, 3, 0.5, 20, 2, 8)]
+    person = _person(moments)
+    assert native.evaluate(person, NOW) == python.evaluate(person, NOW)
+
+
+def test_a_duck_typed_contact_reads_through_ordinary_attributes(both_paths) -> None:
+    """Not a msgspec Struct: no slot to read, so every attribute goes through getattr."""
+    native, python = both_paths
+    person = _person([NOW - timedelta(days=d) for d in (1, 2, 5)])
+    duck = SimpleNamespace(**{name: getattr(person, name) for name in person.__struct_fields__})
+    duck.events = [SimpleNamespace(type=e.type, at=e.at, source=e.source) for e in person.events]
+    assert native.evaluate(duck, NOW) == python.evaluate(duck, NOW)
+
+
+def test_remembered_text_tests_stay_right_past_the_memo_limit() -> None:
+    native, python = (CompiledRules(load_rules(None).spec, native=flag) for flag in (True, False))
+    titles = [f"Head of security {i}" if i % 3 else f"Intern {i}" for i in range(9000)]
+    people = [Contact(crm="h", id=str(i), job_title=title, fields={"timing": f"within {i % 13} weeks"})
+              for i, title in enumerate(titles)]
+    assert native.evaluate_many(people, NOW) == python.evaluate_many(people, NOW)
+
+
+def test_top3_is_the_head_of_a_stable_sort_by_weight() -> None:
+    module = native_module()
+    assert module is not None
+    rng = random.Random(5)
+    for _ in range(500):
+        fired = [FiredRule("fit", f"r{i}", rng.choice([-6.0, -4.0, 0.5, 4.0, 6.0, 10.0, 2.25]))
+                 for i in range(rng.randint(0, 9))]
+        assert module.top3(fired) == sorted(fired, key=lambda f: -abs(f.points))[:3]
+    assert module.top3([FiredRule("fit", "nan", float("nan")), FiredRule("fit", "x", 1.0)]) is None
