@@ -19,6 +19,17 @@ import holidays as holidays_lib
 from sync.rules.schema import WEEKDAYS, BusinessCalendar
 
 _MAX_DAYS = 3 * 366  # a calendar that cannot fit the hours in three years is misconfigured, not slow
+_DAY_US = 86_400_000_000
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _time_us(moment: time) -> int:
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000 + moment.microsecond
+
+
+def _wall(moment: datetime) -> int:
+    """A datetime's wall-clock reading in microseconds since 0001-01-01 (its offset ignored)."""
+    return moment.toordinal() * _DAY_US + _time_us(moment.time())
 
 
 def supported_countries() -> dict[str, list[str]]:
@@ -41,6 +52,7 @@ class Calendar:
                           if spec.holidays is not None else None)
         # bound per instance so two calendars never share answers
         self.is_working_day = lru_cache(maxsize=4096)(self._is_working_day)
+        self.working_hours = lru_cache(maxsize=4096)(self._working_hours)
 
     def _is_working_day(self, day: date) -> bool:
         if day.weekday() not in self.working or day in self.closed:
@@ -55,26 +67,42 @@ class Calendar:
 
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
         """`start` plus `hours` of working time, as an aware UTC datetime. A start outside working hours
-        counts from the next opening; a start inside counts from itself."""
+        counts from the next opening; a start inside counts from itself.
+
+        Counted on the local wall clock (DST changes happen at night, outside working hours), in integer
+        microseconds: the same answer as stepping aware datetimes day by day, at a fraction of the cost
+        (every prospect's SLA is timed on every evaluation)."""
         if start.tzinfo is None:
             start = start.replace(tzinfo=timezone.utc)
-        remaining = timedelta(hours=hours)
+        remaining = timedelta(hours=hours) // _MICROSECOND
         local = start.astimezone(self.zone)
-        day = local.date()
+        day = local.toordinal()
+        at = _wall(local)
         for _ in range(_MAX_DAYS):
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self.day_start, self.zone)
-                closes = datetime.combine(day, self.day_end, self.zone)
-                begin = max(local, opens)
+            hours_of_day = self.working_hours(day)
+            if hours_of_day is not None:
+                opens, closes = hours_of_day
+                begin = at if at > opens else opens
                 if begin < closes:
-                    # wall-clock arithmetic within one working day; DST changes happen at night
                     available = closes - begin
                     if remaining <= available:
-                        return (begin + remaining).astimezone(timezone.utc)
+                        return self._utc(begin + remaining)
                     remaining -= available
-            day += timedelta(days=1)
-            local = datetime.combine(day, time(0, 0), self.zone)
+            day += 1
+            at = day * _DAY_US
         raise ValueError(f"cannot fit {hours} business hours in {_MAX_DAYS} days of this calendar")
+
+    def _working_hours(self, ordinal: int) -> tuple[int, int] | None:
+        """Opening and closing of a day on the wall clock (microseconds since 0001-01-01), None when closed."""
+        if not self.is_working_day(date.fromordinal(ordinal)):
+            return None
+        base = ordinal * _DAY_US
+        return base + _time_us(self.day_start), base + _time_us(self.day_end)
+
+    def _utc(self, wall: int) -> datetime:
+        days, micros = divmod(wall, _DAY_US)
+        naive = datetime.combine(date.fromordinal(days), time()) + timedelta(microseconds=micros)
+        return naive.replace(tzinfo=self.zone).astimezone(timezone.utc)
 
     def business_hours_between(self, start: datetime, end: datetime) -> float:
         """Working hours elapsed from `start` to `end` (0 when end is not after start): how late a touch was."""

@@ -233,7 +233,7 @@ class CompiledRules:
         self._any_sources = frozenset(plan.any_type_sources)
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
         # last: it reads the plan the Python compiler filled in
-        self._native: Any = native_rules(spec, compiler, self.scorers, self.framework.criteria, native)
+        self._native: Any = native_rules(spec, compiler, self.scorers, self.framework, native)
         self._top3: Any = self._native.top3 if self._native is not None else None
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
 
@@ -454,7 +454,15 @@ class CompiledRules:
         """Whether the contact qualified as of `at`, seeing only what was dated at or before it."""
         saved_now, saved_scores = ctx.now, ctx.scores
         ctx.now = at
+        nat = self._native
         try:
+            if nat is not None:  # the same sums and tests, at `at` (static rules simply evaluate again)
+                c, f, ev, acts, owner = ctx.c, ctx.f, ctx.ev, ctx.acts, ctx.owner
+                total, fit, eng, intent = self._capped(nat.program.score(ctx, None, c, f, ev, acts, owner, at))
+                ctx.scores = (float(total), float(fit), float(eng), float(intent))
+                required = nat.required_nodes
+                met = nat.program.which(ctx, required, nat.required_names, c, f, ev, acts, owner, at)
+                return self._qualifies(total, len(met) == len(required))
             total, fit, eng, intent = self._capped(self._replay_score(ctx, known[0]))
             ctx.scores = (float(total), float(fit), float(eng), float(intent))
             return self._qualifies(total, self.framework.is_met_with(ctx, self._static_criteria, known[1]))
@@ -475,7 +483,7 @@ class CompiledRules:
         while start > 0 and ordered[start] - ordered[start - 1] <= self.inactive_seconds:
             start -= 1
         run = ordered[start:]
-        known = self._static_values(ctx)
+        known = self._static_values(ctx) if self._native is None else ([], [])
         if not self._qualifies_at(ctx, run[-1], known):
             return None
         if self._qualifies_at(ctx, run[0], known):

@@ -24,6 +24,7 @@ from sync.rules import schema as s
 from sync.rules.conditions import (DAY, TEXT_LIMIT, Compiler, _Equals, _as_list, _range_pred, _text_pred, getter,
                                    is_empty, to_number)
 from sync.rules.decision import FiredRule
+from sync.rules.qualification import CompiledFramework
 from sync.rules.scoring import DIMENSIONS, Scorer, round2
 
 OP_PY, OP_ALL, OP_ANY, OP_NOT, OP_TEXT_IN, OP_VALUE, OP_EXISTS, OP_RANGE, OP_EVENTS, OP_ACTS = range(10)
@@ -152,7 +153,7 @@ class NativeRules:
     """What the engine calls per contact: the program, and the node lists of the criteria and disqualifiers."""
 
     def __init__(self, module: Any, spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, ...],
-                 criteria: tuple[tuple[str, Any], ...]) -> None:
+                 compiled_framework: CompiledFramework) -> None:
         builder = ProgramBuilder(compiler)
         plan = compiler.plan
         specs: list[tuple[Any, ...]] = []
@@ -179,8 +180,12 @@ class NativeRules:
                 specs.append((index, -1, 0.0, None, None, None, 0.0, 0.0, scorer.per_event, dim, rule.name))
         framework = getattr(spec.qualification, spec.qualification.framework)
         self.criteria_nodes = tuple(builder.node(cond) for cond in framework.criteria.values())
-        self.criteria_names = tuple(name for name, _ in criteria)
+        self.criteria_names = tuple(name for name, _ in compiled_framework.criteria)
         assert self.criteria_names == tuple(framework.criteria)
+        required = compiled_framework.required
+        chosen = [i for i, name in enumerate(self.criteria_names) if name in required]
+        self.required_nodes = tuple(self.criteria_nodes[i] for i in chosen)
+        self.required_names = tuple(self.criteria_names[i] for i in chosen)
         c = spec.classification
         self.disqualify_nodes = tuple(builder.node(rule.when) for rule in c.disqualify)
         self.program = module.Program(tuple(builder.nodes), tuple(specs), FiredRule)
@@ -191,7 +196,7 @@ class NativeRules:
 
 
 def native_rules(spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, ...],
-                 criteria: tuple[tuple[str, Any], ...], enabled: bool | None = None) -> NativeRules | None:
+                 framework: CompiledFramework, enabled: bool | None = None) -> NativeRules | None:
     """The C evaluator for these rules; None when disabled or not installed (`enabled=None`: when available)."""
     if enabled is False:
         return None
@@ -200,7 +205,7 @@ def native_rules(spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, .
         if enabled:
             raise RuntimeError("the C rules evaluator (sync.rules._native) is not installed")
         return None
-    return NativeRules(module, spec, compiler, scorers, criteria)
+    return NativeRules(module, spec, compiler, scorers, framework)
 
 
 __all__ = ["NativeRules", "epoch", "fold", "native_module", "native_rules"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import random
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -67,3 +68,38 @@ def test_sla_due_at_uses_maturity(rules) -> None:
     assert rules.sla_due_at(start, None) == rules.sla_due_at(start, Maturity.COLD)
     # 24h from Monday 10:00 Paris: 8 + 9 + 7 -> Wednesday 16:00 Paris
     assert rules.sla_due_at(start, Maturity.WARM) == utc("2026-11-04T15:00")
+
+
+def _stepping_aware_datetimes(calendar: Calendar, start: datetime, hours: float) -> datetime:
+    """The definition add_business_hours computes on integers: day by day, aware datetimes, wall clock."""
+    start = start if start.tzinfo is not None else start.replace(tzinfo=timezone.utc)
+    remaining, local = timedelta(hours=hours), start.astimezone(calendar.zone)
+    day = local.date()
+    while True:
+        if calendar.is_working_day(day):
+            opens = datetime.combine(day, calendar.day_start, calendar.zone)
+            begin, closes = max(local, opens), datetime.combine(day, calendar.day_end, calendar.zone)
+            if begin < closes:
+                if remaining <= closes - begin:
+                    return (begin + remaining).astimezone(timezone.utc)
+                remaining -= closes - begin
+        day += timedelta(days=1)
+        local = datetime.combine(day, time(0, 0), calendar.zone)
+
+
+@pytest.mark.parametrize("spec", [
+    BusinessCalendar(),
+    BusinessCalendar(timezone="America/New_York", working_days=["mon", "tue", "wed", "thu", "fri", "sat"],
+                     day_start="00:00", day_end="23:30", holidays=Holidays(country="US")),
+    BusinessCalendar(timezone="Australia/Lord_Howe", working_days=["sun", "mon"], day_start="01:00",
+                     day_end="03:30", holidays=None),
+], ids=["paris", "new-york-dst-inside-hours", "half-hour-dst"])
+def test_integer_wall_clock_arithmetic_matches_stepping_aware_datetimes(spec: BusinessCalendar) -> None:
+    calendar, rng = Calendar(spec), random.Random(11)
+    for _ in range(1500):
+        start = datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(
+            seconds=rng.randint(0, 3 * 365 * 86400), microseconds=rng.randint(0, 999_999))
+        if rng.random() < 0.2:
+            start = start.replace(tzinfo=None)  # naive: UTC
+        hours = rng.choice([0, 0.5, 1 / 3, 8, 24, 24.7, 72])
+        assert calendar.add_business_hours(start, hours) == _stepping_aware_datetimes(calendar, start, hours)
