@@ -27,7 +27,7 @@
 /* ------------------------------------------------------------------------------------------ module state */
 
 static PyObject *str_at, *str_type, *str_kind, *str_by, *str_direction, *str_done, *str_automated;
-static PyObject *str_points;
+static PyObject *str_points, *str_name;
 static PyObject *str_ev, *str_acts, *str_now, *str_f, *str_c, *str_owner, *str_sort, *str_key;
 static PyObject *py_epoch = NULL;   /* sync.rules.native.epoch(at): the Python conversion, for odd values */
 static PyObject *py_round2 = NULL;  /* sync.rules.scoring.round2 */
@@ -1021,24 +1021,22 @@ static PyObject *last_active(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* top3(fired) -> the first three of sorted(fired, key=lambda f: -abs(f.points)): biggest contributors,
- * ties in rule order (a stable sort's order). The reason shows them; sorting with a Python key function
- * cost more than the rest of the reason. */
-static PyObject *top3(PyObject *self, PyObject *fired) {
-    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top3(list)"); return NULL; }
+/* The first three of sorted(fired, key=lambda f: -abs(f.points)) into best[]: biggest contributors, ties in
+ * rule order (a stable sort's order). Returns the count, -1 on error, -2 when a weight is NaN (sorted()
+ * with NaN keys has no order to reproduce: the caller lets Python sort). */
+static int select_top3(PyObject *fired, PyObject *best[3]) {
     static SlotCache points_slot;
-    PyObject *best[3] = {NULL, NULL, NULL};
     double weight[3] = {0, 0, 0};
     int count = 0;
     Py_ssize_t n = PyList_GET_SIZE(fired);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(fired, i);
         PyObject *points = slot_attr(item, str_points, &points_slot);
-        if (!points) return NULL;
+        if (!points) return -1;
         double w = fabs(PyFloat_AsDouble(points));
         Py_DECREF(points);
-        if (w == -1.0 && PyErr_Occurred()) return NULL;
-        if (isnan(w)) Py_RETURN_NONE; /* NaN keys: let sorted() decide, as the Python path does */
+        if (w == -1.0 && PyErr_Occurred()) return -1;
+        if (isnan(w)) return -2;
         int at = count;  /* insert after every kept item at least as heavy: stable */
         while (at > 0 && weight[at - 1] < w) at--;
         if (at >= 3) continue;
@@ -1047,10 +1045,73 @@ static PyObject *top3(PyObject *self, PyObject *fired) {
         weight[at] = w;
         if (count < 3) count++;
     }
+    return count;
+}
+
+/* top3(fired) -> the reason's three biggest contributors (None: NaN points, use sorted) */
+static PyObject *top3(PyObject *self, PyObject *fired) {
+    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top3(list)"); return NULL; }
+    PyObject *best[3];
+    int count = select_top3(fired, best);
+    if (count == -1) return NULL;
+    if (count == -2) Py_RETURN_NONE;
     PyObject *out = PyList_New(count);
     if (!out) return NULL;
     for (int j = 0; j < count; j++) PyList_SET_ITEM(out, j, Py_NewRef(best[j]));
     return out;
+}
+
+/* top_text(fired, labels) -> "name +10, name +6, name +4" for the three biggest contributors: the label of a
+ * fixed rule by the identity of its shared FiredRule, else the name and the points rounded half-even, as
+ * engine._reason writes them. None when something is off the usual path (the caller formats in Python). */
+static PyObject *top_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "top_text(fired, labels)");
+        return NULL;
+    }
+    static SlotCache name_slot, points_slot;
+    PyObject *best[3];
+    int count = select_top3(args[0], best);
+    if (count == -1) return NULL;
+    if (count == -2) Py_RETURN_NONE;
+    PyObject *parts = PyList_New(0);
+    if (!parts) return NULL;
+    for (int j = 0; j < count; j++) {
+        PyObject *key = PyLong_FromVoidPtr(best[j]);
+        if (!key) goto fail;
+        PyObject *label = PyDict_GetItemWithError(args[1], key); /* borrowed */
+        Py_DECREF(key);
+        if (!label && PyErr_Occurred()) goto fail;
+        if (label && PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label)) {
+            if (PyList_Append(parts, label) < 0) goto fail;
+            continue;
+        }
+        PyObject *name = slot_attr(best[j], str_name, &name_slot);
+        if (!name) goto fail;
+        PyObject *points = slot_attr(best[j], str_points, &points_slot);
+        if (!points) { Py_DECREF(name); goto fail; }
+        int plain = PyUnicode_CheckExact(name) && PyFloat_CheckExact(points) &&
+                    isfinite(PyFloat_AS_DOUBLE(points)) && fabs(PyFloat_AS_DOUBLE(points)) < 1e15;
+        double rounded = plain ? nearbyint(PyFloat_AS_DOUBLE(points)) : 0.0; /* round-half-even, as round() */
+        Py_DECREF(points);
+        if (!plain) { Py_DECREF(name); Py_DECREF(parts); Py_RETURN_NONE; }
+        char number[32];
+        snprintf(number, sizeof number, "%+lld", (long long)rounded);
+        PyObject *text = PyUnicode_FromFormat("%U %s", name, number);
+        Py_DECREF(name);
+        if (!text) goto fail;
+        int rc = PyList_Append(parts, text);
+        Py_DECREF(text);
+        if (rc < 0) goto fail;
+    }
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *out = sep ? PyUnicode_Join(sep, parts) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(parts);
+    return out;
+fail:
+    Py_DECREF(parts);
+    return NULL;
 }
 
 /* configure(epoch, fold, round2): the Python functions the C code defers to for the uncommon cases */
@@ -1071,6 +1132,8 @@ static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS, "configure(epoch, fold, round2)"},
     {"last_active", (PyCFunction)(void (*)(void))last_active, METH_FASTCALL,
      "last_active(events, ignore, acts, created_at, now) -> epoch seconds or None"},
+    {"top_text", (PyCFunction)(void (*)(void))top_text, METH_FASTCALL,
+     "top_text(fired, labels) -> the reason's top contributors as text (None: format in Python)"},
     {"top3", (PyCFunction)top3, METH_O, "top3(fired) -> the three biggest contributors, ties in rule order (None: use sorted)"},
     {NULL, NULL, 0, NULL},
 };
@@ -1088,7 +1151,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(str_at, "at"); INTERN(str_type, "type"); INTERN(str_kind, "kind"); INTERN(str_by, "by");
     INTERN(str_direction, "direction"); INTERN(str_done, "done"); INTERN(str_automated, "automated");
     INTERN(str_ev, "ev"); INTERN(str_acts, "acts"); INTERN(str_now, "now"); INTERN(str_f, "f");
-    INTERN(str_c, "c"); INTERN(str_owner, "owner"); INTERN(str_sort, "sort"); INTERN(str_key, "key"); INTERN(str_points, "points");
+    INTERN(str_c, "c"); INTERN(str_owner, "owner"); INTERN(str_sort, "sort"); INTERN(str_key, "key"); INTERN(str_points, "points"); INTERN(str_name, "name");
     PyObject *operator = PyImport_ImportModule("operator");
     if (!operator) return NULL;
     by_time = PyObject_CallMethod(operator, "itemgetter", "i", 0);

@@ -234,8 +234,11 @@ class CompiledRules:
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
         # last: it reads the plan the Python compiler filled in
         self._native: Any = native_rules(spec, compiler, self.scorers, self.framework, native)
-        self._top3: Any = self._native.top3 if self._native is not None else None
+        self._top_text: Any = self._native.top_text if self._native is not None else None
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
+        self._lead_reasons: dict[tuple[int, tuple[str, ...]], str] = {}  # a lead's reason, by score and criteria met
+        # the memory of a contact never qualified, by stage and whether it was a prospect: immutable, shared
+        self._memories: dict[tuple[Stage, bool], ContactMemory] = {}
 
     @property
     def native(self) -> bool:
@@ -588,9 +591,17 @@ class CompiledRules:
             stage=stage, overridden=override is not None, maturity=maturity, client_kind=client_kind,
             framework=framework.name, criteria_met=met, qualified=framework_met, sla=sla,
             fired=tuple(fired), reason=reason, rules_version=self.version,
-            memory=ContactMemory(qualified_at=qualified_at, stage=stage,
-                                 was_prospect=memory.was_prospect or stage is _PROSPECT),
+            memory=self._memory(qualified_at, stage, memory.was_prospect or stage is _PROSPECT),
         )
+
+    def _memory(self, qualified_at: datetime | None, stage: Stage, was_prospect: bool) -> ContactMemory:
+        if qualified_at is not None:
+            return ContactMemory(qualified_at=qualified_at, stage=stage, was_prospect=was_prospect)
+        key = (stage, was_prospect)
+        shared = self._memories.get(key)
+        if shared is None:
+            shared = self._memories[key] = ContactMemory(stage=stage, was_prospect=was_prospect)
+        return shared
 
     def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
                 met: tuple[str, ...], maturity: Maturity | None, client_kind: ClientKind | None,
@@ -616,20 +627,26 @@ class CompiledRules:
             else:
                 why = f"prospect: {fw} met ({', '.join(met)})"
         else:
-            missing = self.framework.missing(met)
-            why = f"lead: score {total} < {self.threshold}, {fw} missing {', '.join(missing)}"
+            known = self._lead_reasons.get((total, met))
+            if known is None:
+                missing = self.framework.missing(met)
+                known = f"lead: score {total} < {self.threshold}, {fw} missing {', '.join(missing)}"
+                if len(self._lead_reasons) < 4096:  # at most 101 scores x the criteria combinations
+                    self._lead_reasons[(total, met)] = known
+            why = known
         if overridden:
             why = f"{stage} pinned in the CRM (rules: {why})"
         elif maturity is not None:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
-            top = self._top3(fired) if self._top3 is not None and len(fired) > 1 else None
-            if top is None:
-                top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
             labels = self._labels
-            # whole points: the reason is written to the CRM, and decayed points drift every second (a
-            # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
-            why += "; top: " + ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
+            text = self._top_text(fired, labels) if self._top_text is not None else None
+            if text is None:
+                top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
+                # whole points: the reason is written to the CRM, and decayed points drift every second (a
+                # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
+                text = ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
+            why += "; top: " + text
         return why
 
 

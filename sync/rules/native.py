@@ -191,7 +191,7 @@ class NativeRules:
         self.program = module.Program(tuple(builder.nodes), tuple(specs), FiredRule)
         self.bucket_events = module.bucket_events
         self.activity_rows = module.activity_rows
-        self.top3 = module.top3
+        self.top_text = module.top_text
         self.last_active = module.last_active
 
 

@@ -83,12 +83,19 @@ def test_remembered_text_tests_stay_right_past_the_memo_limit() -> None:
     assert native.evaluate_many(people, NOW) == python.evaluate_many(people, NOW)
 
 
-def test_top3_is_the_head_of_a_stable_sort_by_weight() -> None:
+def test_the_top_contributors_text_is_the_python_formatting_of_a_stable_sort_by_weight() -> None:
     module = native_module()
     assert module is not None
     rng = random.Random(5)
-    for _ in range(500):
-        fired = [FiredRule("fit", f"r{i}", rng.choice([-6.0, -4.0, 0.5, 4.0, 6.0, 10.0, 2.25]))
+    shared = [FiredRule("fit", f"fixed{i}", points) for i, points in enumerate([10.0, -5.0, 6.0])]
+    labels = {id(f): f"{f.name} {round(f.points):+d}" for f in shared}
+    for _ in range(1000):
+        fired = [rng.choice(shared) if rng.random() < 0.3 else
+                 FiredRule("engagement", f"r{i}", rng.choice([-6.0, -4.0, 0.5, -0.5, 1.5, 2.5, 4.0, 6.0, 10.0, 2.25]))
                  for i in range(rng.randint(0, 9))]
-        assert module.top3(fired) == sorted(fired, key=lambda f: -abs(f.points))[:3]
+        top = sorted(fired, key=lambda f: -abs(f.points))[:3]
+        assert module.top3(fired) == top
+        assert module.top_text(fired, labels) == ", ".join(
+            [labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
     assert module.top3([FiredRule("fit", "nan", float("nan")), FiredRule("fit", "x", 1.0)]) is None
+    assert module.top_text([FiredRule("fit", "inf", float("inf"))], {}) is None
