@@ -12,15 +12,16 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import holidays as holidays_lib
 
 from sync.rules.schema import WEEKDAYS, BusinessCalendar
 
 _MAX_DAYS = 3 * 366  # a calendar that cannot fit the hours in three years is misconfigured, not slow
-_DAY_US = 86_400_000_000
-_MICROSECOND = timedelta(microseconds=1)
+_DAY_US: Final = 86_400_000_000
+_MICROSECOND: Final = timedelta(microseconds=1)
+_UTC: Final = timezone.utc
 
 
 def _time_us(moment: time) -> int:
@@ -53,6 +54,7 @@ class Calendar:
         # bound per instance so two calendars never share answers
         self.is_working_day = lru_cache(maxsize=4096)(self._is_working_day)
         self.working_hours = lru_cache(maxsize=4096)(self._working_hours)
+        self._micros: dict[float, int] = {}  # business hours -> microseconds, as timedelta rounds them
 
     def _is_working_day(self, day: date) -> bool:
         if day.weekday() not in self.working or day in self.closed:
@@ -74,7 +76,9 @@ class Calendar:
         (every prospect's SLA is timed on every evaluation)."""
         if start.tzinfo is None:
             start = start.replace(tzinfo=timezone.utc)
-        remaining = timedelta(hours=hours) // _MICROSECOND
+        remaining = self._micros.get(hours)
+        if remaining is None:
+            remaining = self._micros[hours] = timedelta(hours=hours) // _MICROSECOND
         local = start.astimezone(self.zone)
         day = local.toordinal()
         at = _wall(local)
@@ -100,9 +104,14 @@ class Calendar:
         return base + _time_us(self.day_start), base + _time_us(self.day_end)
 
     def _utc(self, wall: int) -> datetime:
+        """The UTC moment of a wall-clock reading here (fold 0, as aware-datetime arithmetic gives)."""
         days, micros = divmod(wall, _DAY_US)
-        naive = datetime.combine(date.fromordinal(days), time()) + timedelta(microseconds=micros)
-        return naive.replace(tzinfo=self.zone).astimezone(timezone.utc)
+        seconds, micro = divmod(micros, 1_000_000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        day = date.fromordinal(days)
+        # positional arguments: the keyword forms (replace(tzinfo=), timedelta(microseconds=)) cost 4x more
+        return datetime(day.year, day.month, day.day, hour, minute, second, micro, self.zone).astimezone(_UTC)
 
     def business_hours_between(self, start: datetime, end: datetime) -> float:
         """Working hours elapsed from `start` to `end` (0 when end is not after start): how late a touch was."""
