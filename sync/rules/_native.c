@@ -256,7 +256,7 @@ typedef struct {
     PyObject *team;     /* frozenset */
     int by, automated, open;
     SlotCache slot;     /* GET_ATTR: the attribute's slot in the contact's type */
-    PyObject *memo;     /* OP_VALUE: {text: result} for plain str values (the tests are pure functions) */
+    PyObject *memo;     /* OP_VALUE, OP_TEXT_IN: {text: result} for plain str values (pure functions of it) */
 } Node;
 
 /* Texts recur (job titles, timing answers, statuses): an OP_VALUE test -- a regex search, most often -- is
@@ -373,6 +373,7 @@ static int parse_node(Node *n, PyObject *spec, Py_ssize_t nnodes) {
         n->fallback = ref(ITEM(spec, 3));
         n->negate = PyObject_IsTrue(ITEM(spec, 4));
         if (!PyAnySet_Check(n->obj)) { PyErr_SetString(PyExc_ValueError, "texts must be a set"); return -1; }
+        if (!(n->memo = PyDict_New())) return -1;
         break;
     case OP_VALUE:
         if (parse_getter(n, ITEM(spec, 1)) < 0) return -1;
@@ -563,10 +564,21 @@ static int eval_text_in(Node *n, View *v) {
     if (PyUnicode_CheckExact(value)) {
         if (already_folded(value)) {
             r = PySet_Contains(n->obj, value);
-        } else {
-            PyObject *folded = PyObject_CallOneArg(py_fold, value);
-            r = folded ? PySet_Contains(n->obj, folded) : -1;
-            Py_XDECREF(folded);
+        } else {  /* "FR", "Director": fold once per distinct text */
+            PyObject *known = PyDict_GetItemWithError(n->memo, value); /* borrowed */
+            if (known) {
+                r = known == Py_True;
+            } else if (PyErr_Occurred()) {
+                r = -1;
+            } else {
+                PyObject *folded = PyObject_CallOneArg(py_fold, value);
+                r = folded ? PySet_Contains(n->obj, folded) : -1;
+                Py_XDECREF(folded);
+                if (r >= 0) {
+                    if (PyDict_GET_SIZE(n->memo) >= MEMO_LIMIT) PyDict_Clear(n->memo);
+                    if (PyDict_SetItem(n->memo, value, r ? Py_True : Py_False) < 0) r = -1;
+                }
+            }
         }
     } else if (value == Py_None) {
         r = 0; /* _Equals(None) is False whatever the expected values */
