@@ -95,6 +95,29 @@ static PyObject *epoch_of(PyObject *at) {
     return PyObject_CallOneArg(py_epoch, at);
 }
 
+/* epoch_of into a double: 0, or -1 with an exception set. */
+static int epoch_double(PyObject *at, double *out) {
+    if (PyDateTime_CheckExact(at)) {
+        PyObject *tz = PyDateTime_DATE_GET_TZINFO(at);
+        if (tz == Py_None || tz == PyDateTime_TimeZone_UTC) {
+            long long days = days_from_civil(PyDateTime_GET_YEAR(at), PyDateTime_GET_MONTH(at),
+                                             PyDateTime_GET_DAY(at));
+            long long secs = days * 86400LL + PyDateTime_DATE_GET_HOUR(at) * 3600LL +
+                             PyDateTime_DATE_GET_MINUTE(at) * 60LL + PyDateTime_DATE_GET_SECOND(at);
+            long long us = secs * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(at);
+            if (us < MAX_EXACT_US && us > -MAX_EXACT_US) {
+                *out = (double)us / 1e6;
+                return 0;
+            }
+        }
+    }
+    PyObject *ts = PyObject_CallOneArg(py_epoch, at);
+    if (!ts) return -1;
+    *out = PyFloat_AsDouble(ts);
+    Py_DECREF(ts);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
 /* Whether a list of floats is already in order (the usual case: CRMs return history sorted). */
 static int floats_sorted(PyObject *list) {
     Py_ssize_t n = PyList_GET_SIZE(list);
@@ -218,6 +241,225 @@ fail:
     Py_DECREF(rows); /* unset slots are NULL: list_dealloc skips them */
     return NULL;
 }
+
+/* ------------------------------------------------------------------------------------------ prepared contact */
+
+/* One contact's event times and activity rows as C arrays: what the nodes count, without a Python float,
+ * list or tuple per item. Python consumers (the SLA timer, the hand-off search, rules without a C node) get
+ * the engine's usual structures from ev() and acts(), built only when they ask. */
+typedef struct {
+    double ts;
+    Py_ssize_t order; /* position in the contact's list: the sort is stable */
+    PyObject *kind, *by, *direction, *done, *automated;
+} ActRow;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *key_index;  /* bucket key -> index (shared with the engine) */
+    PyObject *keys;       /* index -> bucket key */
+    Py_ssize_t nkeys;
+    Py_ssize_t *offset;   /* nkeys + 1 offsets into times */
+    double *times;        /* every bucket's times, sorted within each bucket */
+    ActRow *acts;
+    Py_ssize_t nacts;
+} Prepared;
+
+static PyTypeObject PreparedType;
+
+static void prepared_dealloc(Prepared *p) {
+    for (Py_ssize_t i = 0; i < p->nacts; i++) {
+        ActRow *r = &p->acts[i];
+        Py_XDECREF(r->kind); Py_XDECREF(r->by); Py_XDECREF(r->direction); Py_XDECREF(r->done);
+        Py_XDECREF(r->automated);
+    }
+    PyMem_Free(p->acts);
+    PyMem_Free(p->offset);
+    PyMem_Free(p->times);
+    Py_XDECREF(p->key_index);
+    Py_XDECREF(p->keys);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_row(const void *a, const void *b) {
+    const ActRow *x = a, *y = b;
+    if (x->ts != y->ts) return (x->ts > y->ts) - (x->ts < y->ts);
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Bucket index of an event type, -1 when no rule reads it, -2 on error. */
+static Py_ssize_t key_of(PyObject *key_index, PyObject *kind) {
+    PyObject *i = PyDict_GetItemWithError(key_index, kind);
+    if (!i) return PyErr_Occurred() ? -2 : -1;
+    return PyLong_AsSsize_t(i);
+}
+
+static int prepare_events(Prepared *p, PyObject *events) {
+    p->offset = PyMem_Calloc(p->nkeys + 1, sizeof(Py_ssize_t));
+    if (!p->offset) { PyErr_NoMemory(); return -1; }
+    if (events == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(events, "events must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t *which = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    double *when = PyMem_Malloc((n ? n : 1) * sizeof(double));
+    p->times = PyMem_Malloc((n ? n : 1) * sizeof(double));
+    if (!which || !when || !p->times) { PyErr_NoMemory(); goto fail; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *at = slot_attr(items[i], str_at, &event_at);
+        if (!at) goto fail;
+        if (!PyDateTime_CheckExact(at)) {  /* odd data: checked as the interpreted engine does (it may raise) */
+            PyObject *t = PyObject_CallOneArg(py_epoch, at);
+            if (!t) { Py_DECREF(at); goto fail; }
+            Py_DECREF(t);
+        }
+        PyObject *kind = slot_attr(items[i], str_type, &event_type);
+        if (!kind) { Py_DECREF(at); goto fail; }
+        Py_ssize_t k = key_of(p->key_index, kind);
+        Py_DECREF(kind);
+        if (k == -2 || (k >= p->nkeys)) { Py_DECREF(at); if (k >= p->nkeys) PyErr_SetString(PyExc_SystemError, "bad key"); goto fail; }
+        which[i] = k;
+        if (k >= 0) {
+            int rc = epoch_double(at, &when[i]);
+            if (rc < 0) { Py_DECREF(at); goto fail; }
+            p->offset[k + 1]++;
+        }
+        Py_DECREF(at);
+    }
+    for (Py_ssize_t k = 0; k < p->nkeys; k++) p->offset[k + 1] += p->offset[k];
+    {
+        Py_ssize_t *fill = PyMem_Malloc((p->nkeys ? p->nkeys : 1) * sizeof(Py_ssize_t));
+        if (!fill) { PyErr_NoMemory(); goto fail; }
+        memcpy(fill, p->offset, p->nkeys * sizeof(Py_ssize_t));
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (which[i] >= 0) p->times[fill[which[i]]++] = when[i];
+        PyMem_Free(fill);
+    }
+    for (Py_ssize_t k = 0; k < p->nkeys; k++) {
+        double *seg = p->times + p->offset[k];
+        Py_ssize_t len = p->offset[k + 1] - p->offset[k];
+        for (Py_ssize_t i = 1; i < len; i++)
+            if (seg[i - 1] > seg[i]) { qsort(seg, len, sizeof(double), cmp_double); break; }
+    }
+    PyMem_Free(which);
+    PyMem_Free(when);
+    Py_DECREF(seq);
+    return 0;
+fail:
+    PyMem_Free(which);
+    PyMem_Free(when);
+    Py_DECREF(seq);
+    return -1;
+}
+
+static int prepare_acts(Prepared *p, PyObject *activities) {
+    if (activities == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(activities, "activities must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    p->acts = PyMem_Calloc(n ? n : 1, sizeof(ActRow));
+    if (!p->acts) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+    int sorted = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ActRow *r = &p->acts[i];
+        p->nacts = i + 1; /* dealloc releases what this row holds so far */
+        r->order = i;
+        PyObject *at = slot_attr(items[i], str_at, &act_at);
+        if (!at) goto fail;
+        int rc = epoch_double(at, &r->ts);
+        Py_DECREF(at);
+        if (rc < 0) goto fail;
+        if (!(r->kind = slot_attr(items[i], str_kind, &act_fields[0]))) goto fail;
+        if (!(r->by = slot_attr(items[i], str_by, &act_fields[1]))) goto fail;
+        if (!(r->direction = slot_attr(items[i], str_direction, &act_fields[2]))) goto fail;
+        if (!(r->done = slot_attr(items[i], str_done, &act_fields[3]))) goto fail;
+        if (!(r->automated = slot_attr(items[i], str_automated, &act_fields[4]))) goto fail;
+        if (i && p->acts[i - 1].ts > r->ts) sorted = 0;
+    }
+    if (!sorted) qsort(p->acts, n, sizeof(ActRow), cmp_row);
+    Py_DECREF(seq);
+    return 0;
+fail:
+    Py_DECREF(seq);
+    return -1;
+}
+
+/* prepare(events, activities, key_index, keys) -> Prepared */
+static PyObject *prepare(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyDict_Check(args[2]) || !PyTuple_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "prepare(events, activities, key_index, keys)");
+        return NULL;
+    }
+    Prepared *p = PyObject_New(Prepared, &PreparedType);
+    if (!p) return NULL;
+    p->key_index = Py_NewRef(args[2]);
+    p->keys = Py_NewRef(args[3]);
+    p->nkeys = PyTuple_GET_SIZE(args[3]);
+    p->offset = NULL; p->times = NULL; p->acts = NULL; p->nacts = 0;
+    if (prepare_events(p, args[0]) < 0 || prepare_acts(p, args[1]) < 0) {
+        Py_DECREF(p);
+        return NULL;
+    }
+    return (PyObject *)p;
+}
+
+/* Prepared.ev() -> {type: [epoch, ...]}: the engine's Python buckets (only types that have events) */
+static PyObject *prepared_ev(Prepared *p, PyObject *unused) {
+    PyObject *ev = PyDict_New();
+    if (!ev) return NULL;
+    for (Py_ssize_t k = 0; k < p->nkeys; k++) {
+        Py_ssize_t lo = p->offset[k], hi = p->offset[k + 1];
+        if (hi == lo) continue;
+        PyObject *list = PyList_New(hi - lo);
+        if (!list) { Py_DECREF(ev); return NULL; }
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            PyObject *f = PyFloat_FromDouble(p->times[i]);
+            if (!f) { Py_DECREF(list); Py_DECREF(ev); return NULL; }
+            PyList_SET_ITEM(list, i - lo, f);
+        }
+        int rc = PyDict_SetItem(ev, PyTuple_GET_ITEM(p->keys, k), list);
+        Py_DECREF(list);
+        if (rc < 0) { Py_DECREF(ev); return NULL; }
+    }
+    return ev;
+}
+
+/* Prepared.acts() -> [(epoch, kind, by, direction, done, automated), ...] sorted by time */
+static PyObject *prepared_acts(Prepared *p, PyObject *unused) {
+    PyObject *rows = PyList_New(p->nacts);
+    if (!rows) return NULL;
+    for (Py_ssize_t i = 0; i < p->nacts; i++) {
+        ActRow *r = &p->acts[i];
+        PyObject *ts = PyFloat_FromDouble(r->ts);
+        PyObject *row = ts ? PyTuple_Pack(6, ts, r->kind, r->by, r->direction, r->done, r->automated) : NULL;
+        Py_XDECREF(ts);
+        if (!row) { Py_DECREF(rows); return NULL; }
+        PyList_SET_ITEM(rows, i, row);
+    }
+    return rows;
+}
+
+static PyMethodDef prepared_methods[] = {
+    {"ev", (PyCFunction)prepared_ev, METH_NOARGS, "the engine's event buckets as Python lists"},
+    {"acts", (PyCFunction)prepared_acts, METH_NOARGS, "the engine's activity rows as Python tuples"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PreparedType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sync.rules._native.Prepared",
+    .tp_basicsize = sizeof(Prepared),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "one contact's event times and activity rows as C arrays (from prepare())",
+    .tp_dealloc = (destructor)prepared_dealloc,
+    .tp_methods = prepared_methods,
+};
 
 /* ------------------------------------------------------------------------------------------ programs */
 
@@ -472,6 +714,7 @@ static int program_init(Program *self, PyObject *args, PyObject *kwds) {
 /* What the nodes read of one contact, taken from the engine's Ctx once per call. */
 typedef struct {
     PyObject *ctx, *contact, *fields, *ev, *acts, *owner;
+    Prepared *prep;  /* set when the engine passed a Prepared for ev and acts: read the C arrays */
     double now;
 } View;
 
@@ -499,6 +742,10 @@ static int view_init(View *v, PyObject *ctx, PyObject *const *given) {
         if (!(v->owner = PyObject_GetAttr(ctx, str_owner))) return -1;
     }
     if (v->now == -1.0 && PyErr_Occurred()) return -1;
+    if (Py_IS_TYPE(v->ev, &PreparedType) && v->acts == v->ev) {
+        v->prep = (Prepared *)v->ev;
+        return 0;
+    }
     if (!PyDict_Check(v->ev) || !PyList_Check(v->acts)) {
         PyErr_SetString(PyExc_TypeError, "ctx.ev must be a dict and ctx.acts a list");
         return -1;
@@ -660,7 +907,36 @@ static int all_floats(PyObject *list) {
 }
 
 /* The events in bucket `key` at or before now (and within `span` seconds, when given). -1 on error. */
+/* bisect over a sorted double array */
+static Py_ssize_t bisect_left_d(const double *a, double x, Py_ssize_t lo, Py_ssize_t hi) {
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (a[mid] < x) lo = mid + 1; else hi = mid; }
+    return lo;
+}
+
+static Py_ssize_t bisect_right_d(const double *a, double x, Py_ssize_t lo, Py_ssize_t hi) {
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (x < a[mid]) hi = mid; else lo = mid + 1; }
+    return lo;
+}
+
+/* The prepared bucket of `key`: *times and *n (0 when no rule reads that key or no event has it). */
+static int prepared_bucket(Prepared *p, PyObject *key, const double **times, Py_ssize_t *n) {
+    Py_ssize_t k = key_of(p->key_index, key);
+    if (k == -2) return -1;
+    if (k < 0 || k >= p->nkeys) { *times = NULL; *n = 0; return 0; }
+    *times = p->times + p->offset[k];
+    *n = p->offset[k + 1] - p->offset[k];
+    return 0;
+}
+
 static long long count_bucket(View *v, PyObject *key, int has_span, double span) {
+    if (v->prep) {
+        const double *a;
+        Py_ssize_t n;
+        if (prepared_bucket(v->prep, key, &a, &n) < 0) return -1;
+        if (!n) return 0;
+        Py_ssize_t hi = a[n - 1] <= v->now ? n : bisect_right_d(a, v->now, 0, n);
+        return hi - (has_span ? bisect_left_d(a, v->now - span, 0, n) : 0);
+    }
     PyObject *times = PyDict_GetItemWithError(v->ev, key);
     if (!times) return PyErr_Occurred() ? -1 : 0;
     if (!PyList_CheckExact(times) || !all_floats(times)) {
@@ -690,36 +966,55 @@ static int eval_events(Node *n, View *v) {
     return count_ok(n, total);
 }
 
+/* One activity row, whichever form it comes in. */
+typedef struct { double ts; PyObject *kind, *by, *direction, *done, *automated; } Row;
+
+static int row_at(View *v, Py_ssize_t i, Row *out) {
+    if (v->prep) {
+        ActRow *r = &v->prep->acts[i];
+        out->ts = r->ts; out->kind = r->kind; out->by = r->by; out->direction = r->direction;
+        out->done = r->done; out->automated = r->automated;
+        return 0;
+    }
+    PyObject *row = PyList_GET_ITEM(v->acts, i);
+    if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6 || !PyFloat_CheckExact(ITEM(row, 0))) {
+        PyErr_SetString(PyExc_TypeError, "activity rows must be (epoch, kind, by, direction, done, automated)");
+        return -1;
+    }
+    out->ts = PyFloat_AS_DOUBLE(ITEM(row, 0)); out->kind = ITEM(row, 1); out->by = ITEM(row, 2);
+    out->direction = ITEM(row, 3); out->done = ITEM(row, 4); out->automated = ITEM(row, 5);
+    return 0;
+}
+
+static Py_ssize_t rows_in(View *v) { return v->prep ? v->prep->nacts : PyList_GET_SIZE(v->acts); }
+
 static int eval_acts(Node *n, View *v) {
     double now = v->now, start = n->has_span ? now - n->span : -INFINITY;
     long long count = 0;
-    Py_ssize_t len = PyList_GET_SIZE(v->acts);
+    Py_ssize_t len = rows_in(v);
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *row = PyList_GET_ITEM(v->acts, i);
-        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6 || !PyFloat_CheckExact(ITEM(row, 0))) {
-            PyErr_SetString(PyExc_TypeError, "activity rows must be (epoch, kind, by, direction, done, automated)");
-            return -1;
-        }
-        double at = PyFloat_AS_DOUBLE(ITEM(row, 0));
+        Row row;
+        if (row_at(v, i, &row) < 0) return -1;
+        double at = row.ts;
         if (at > now) break;
         if (at < start) continue;
         if (n->kinds) {
-            int in = PySet_Contains(n->kinds, ITEM(row, 1));
+            int in = PySet_Contains(n->kinds, row.kind);
             if (in < 0) return -1;
             if (!in) continue;
         }
-        int automated = PyObject_IsTrue(ITEM(row, 5));
+        int automated = PyObject_IsTrue(row.automated);
         if (automated < 0) return -1;
         if (automated && !n->automated) continue;
-        int done = PyObject_IsTrue(ITEM(row, 4));
+        int done = PyObject_IsTrue(row.done);
         if (done < 0) return -1;
         if (!done && !n->open) continue;
         if (n->direction) {
-            int same = PyObject_RichCompareBool(ITEM(row, 3), n->direction, Py_EQ);
+            int same = PyObject_RichCompareBool(row.direction, n->direction, Py_EQ);
             if (same < 0) return -1;
             if (!same) continue;
         }
-        PyObject *who = ITEM(row, 2);
+        PyObject *who = row.by;
         if (n->by != BY_ANYONE) {
             if (who == Py_None) continue;
             int is_owner = PyObject_RichCompareBool(who, v->owner, Py_EQ);
@@ -817,7 +1112,25 @@ static PyObject *round2(double value) {
 }
 
 /* Points of a per-event rule with half-life decay over one bucket: a new float, or NULL on error. */
+static PyObject *decayed_total(Scorer *s, double total) {
+    if (total == 0.0) return PyFloat_FromDouble(0.0);
+    double value = s->points * total;
+    if (value > s->limit) value = s->limit;
+    else if (value < -s->limit) value = -s->limit;
+    return round2(value);
+}
+
 static PyObject *decayed_one(Scorer *s, View *v) {
+    if (v->prep) {
+        const double *a;
+        Py_ssize_t n;
+        if (prepared_bucket(v->prep, s->key, &a, &n) < 0) return NULL;
+        if (!n) return PyFloat_FromDouble(0.0);
+        double now = v->now, total = 0.0;
+        Py_ssize_t hi = a[n - 1] <= now ? n : bisect_right_d(a, now, 0, n);
+        for (Py_ssize_t i = bisect_left_d(a, now - s->span, 0, n); i < hi; i++) total += exp((a[i] - now) * s->k);
+        return decayed_total(s, total);
+    }
     PyObject *times = PyDict_GetItemWithError(v->ev, s->key);
     if (!times) return PyErr_Occurred() ? NULL : PyFloat_FromDouble(0.0);
     if (!PyList_CheckExact(times) || !all_floats(times)) {
@@ -939,14 +1252,17 @@ done:
 
 /* program.test(ctx, node) -> bool */
 static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "test(ctx, node)"); return NULL; }
+    if (nargs != 2 && nargs != 2 + VIEW_ARGS) {
+        PyErr_SetString(PyExc_TypeError, "test(ctx, node[, c, f, ev, acts, owner, now])");
+        return NULL;
+    }
     Py_ssize_t node = PyLong_AsSsize_t(args[1]);
     if (node < 0 || node >= self->nnodes) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "node index out of range");
         return NULL;
     }
     View v;
-    if (view_init(&v, args[0], NULL) < 0) { view_clear(&v); return NULL; }
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
     int r = eval_node(self, node, &v);
     view_clear(&v);
     if (r < 0) return NULL;
@@ -981,7 +1297,11 @@ static PyObject *last_active(PyObject *self, PyObject *const *args, Py_ssize_t n
     PyObject *events = args[0], *ignore = args[1], *acts = args[2], *created = args[3];
     double now = PyFloat_AsDouble(args[4]), last = -INFINITY;
     if (now == -1.0 && PyErr_Occurred()) return NULL;
-    if (!PyList_Check(acts)) { PyErr_SetString(PyExc_TypeError, "acts must be a list"); return NULL; }
+    View rows;  /* only its acts or prep: the activity rows, as a list or prepared */
+    memset(&rows, 0, sizeof rows);
+    if (Py_IS_TYPE(acts, &PreparedType)) rows.prep = (Prepared *)acts;
+    else if (PyList_Check(acts)) rows.acts = acts;
+    else { PyErr_SetString(PyExc_TypeError, "acts must be a list or prepared"); return NULL; }
     if (events != Py_None) {
         PyObject *seq = PySequence_Fast(events, "events must be a sequence");
         if (!seq) return NULL;
@@ -1005,21 +1325,17 @@ static PyObject *last_active(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         Py_DECREF(seq);
     }
-    Py_ssize_t n = PyList_GET_SIZE(acts);
+    Py_ssize_t n = rows_in(&rows);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *row = PyList_GET_ITEM(acts, i);
-        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6 || !PyFloat_CheckExact(ITEM(row, 0))) {
-            PyErr_SetString(PyExc_TypeError, "activity rows must be (epoch, kind, by, direction, done, automated)");
-            return NULL;
-        }
-        double t = PyFloat_AS_DOUBLE(ITEM(row, 0));
-        if (t > now) break;
-        int done = PyObject_IsTrue(ITEM(row, 4));
+        Row row;
+        if (row_at(&rows, i, &row) < 0) return NULL;
+        if (row.ts > now) break;
+        int done = PyObject_IsTrue(row.done);
         if (done < 0) return NULL;
         if (!done) continue;
-        int automated = PyObject_IsTrue(ITEM(row, 5));
+        int automated = PyObject_IsTrue(row.automated);
         if (automated < 0) return NULL;
-        if (!automated && t > last) last = t;
+        if (!automated && row.ts > last) last = row.ts;
     }
     if (created != Py_None) {
         PyObject *ts = epoch_of(created);
@@ -1142,6 +1458,8 @@ static PyMethodDef module_methods[] = {
     {"activity_rows", (PyCFunction)activity_rows, METH_O,
      "activity_rows(activities) -> [(epoch, kind, by, direction, done, automated)] sorted by time"},
     {"configure", configure, METH_VARARGS, "configure(epoch, fold, round2)"},
+    {"prepare", (PyCFunction)(void (*)(void))prepare, METH_FASTCALL,
+     "prepare(events, activities, key_index, keys) -> Prepared (event times and activity rows as C arrays)"},
     {"last_active", (PyCFunction)(void (*)(void))last_active, METH_FASTCALL,
      "last_active(events, ignore, acts, created_at, now) -> epoch seconds or None"},
     {"top_text", (PyCFunction)(void (*)(void))top_text, METH_FASTCALL,
@@ -1169,7 +1487,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     by_time = PyObject_CallMethod(operator, "itemgetter", "i", 0);
     Py_DECREF(operator);
     if (!by_time) return NULL;
-    if (PyType_Ready(&ProgramType) < 0) return NULL;
+    if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&PreparedType) < 0) return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m) return NULL;
     Py_INCREF(&ProgramType);

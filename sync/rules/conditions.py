@@ -37,7 +37,7 @@ _FALSE: Final = frozenset({"false", "no", "0", "off", "n"})
 class Ctx:
     """Everything the predicates read about one contact at one instant."""
 
-    __slots__ = ("c", "f", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months")
+    __slots__ = ("c", "f", "now", "ev", "acts", "deals", "owner", "scores", "recurring_months", "prepared")
 
     def __init__(self, contact: Any, now: float, ev: dict[Any, list[float]], acts: list[Any],
                  recurring_months: int) -> None:
@@ -53,6 +53,9 @@ class Ctx:
         self.owner: Any = contact.owner_id
         self.scores: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # total, fit, engagement, intent
         self.recurring_months = recurring_months
+        # the C evaluator's copy of ev and acts (sync.rules.native); while set and ev/acts are not filled in
+        # from it, only C nodes may read this context
+        self.prepared: Any = None
 
 
 Predicate = Callable[[Ctx], bool]

@@ -53,6 +53,9 @@ _NO_MEMORY: Final = ContactMemory()
 _NOT_STARTED: Final = SlaState()
 _BY_TIME: Final = itemgetter(0)
 _NONE: list[Any] = []  # shared empty list for contacts without deals (never mutated)
+# ev and acts of a context whose data the C evaluator holds, until _python_view fills them in (never mutated)
+_UNREAD_EV: Final[dict[Any, list[float]]] = {}
+_UNREAD_ACTS: Final[list[Any]] = []
 _MAX_REPLAY: Final = 512  # most recent dated signals examined when looking for the hand-off moment
 
 
@@ -293,11 +296,20 @@ class CompiledRules:
         events = contact.events
         activities = contact.activities
         if nat is not None:
-            return Ctx(contact, now,
-                       nat.bucket_events(events, self._types) if events and self._by_type_only
-                       else self._buckets(events),
+            if self._by_type_only:  # C arrays; the Python lists only if a Python consumer asks (_python_view)
+                ctx = Ctx(contact, now, _UNREAD_EV, _UNREAD_ACTS, self.recurring_months)
+                ctx.prepared = nat.prepare(events, activities, nat.key_index, nat.keys)
+                return ctx
+            return Ctx(contact, now, self._buckets(events),
                        nat.activity_rows(activities) if activities else [], self.recurring_months)
         return Ctx(contact, now, self._buckets(events), self._activity_rows(activities), self.recurring_months)
+
+    def _python_view(self, ctx: Ctx) -> None:
+        """Fill ctx.ev and ctx.acts from the C evaluator's arrays, before Python code reads them."""
+        prepared = ctx.prepared
+        if prepared is not None and ctx.ev is _UNREAD_EV:
+            ctx.ev = prepared.ev()
+            ctx.acts = prepared.acts()
 
     def _buckets(self, events: Any) -> dict[Any, list[float]]:
         ev: dict[Any, list[float]] = {}
@@ -367,8 +379,8 @@ class CompiledRules:
         Computed only for contacts where nurture is possible."""
         nat = self._native
         if nat is not None:
-            found: float | None = nat.last_active(ctx.c.events, self.ignore_events, ctx.acts, ctx.c.created_at,
-                                                  ctx.now)
+            rows: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
+            found: float | None = nat.last_active(ctx.c.events, self.ignore_events, rows, ctx.c.created_at, ctx.now)
             return found
         now, ignore, last = ctx.now, self.ignore_events, -math.inf
         for event in ctx.c.events or ():
@@ -460,7 +472,9 @@ class CompiledRules:
         nat = self._native
         try:
             if nat is not None:  # the same sums and tests, at `at` (static rules simply evaluate again)
-                c, f, ev, acts, owner = ctx.c, ctx.f, ctx.ev, ctx.acts, ctx.owner
+                c, f, owner = ctx.c, ctx.f, ctx.owner
+                ev: Any = ctx.prepared if ctx.prepared is not None else ctx.ev
+                acts: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
                 total, fit, eng, intent = self._capped(nat.program.score(ctx, None, c, f, ev, acts, owner, at))
                 ctx.scores = (float(total), float(fit), float(eng), float(intent))
                 required = nat.required_nodes
@@ -476,6 +490,7 @@ class CompiledRules:
         """When the data shows the contact became a prospect: the dated signal (event or activity) from which
         it qualifies, within its current run of activity (no gap longer than the nurture window). None when
         it qualified before any dated signal (from profile and fields alone): then the time is unknown."""
+        self._python_view(ctx)
         now = ctx.now
         times = {t for bucket in ctx.ev.values() for t in bucket if t <= now}
         times.update(a[0] for a in ctx.acts if a[0] <= now)
@@ -511,7 +526,11 @@ class CompiledRules:
         fired: list[FiredRule] = []
         nat = self._native
         if nat is not None:
-            c, f, ev, acts, owner = ctx.c, ctx.f, ctx.ev, ctx.acts, ctx.owner
+            if nat.python_per_event:
+                self._python_view(ctx)
+            c, f, owner = ctx.c, ctx.f, ctx.owner
+            ev: Any = ctx.prepared if ctx.prepared is not None else ctx.ev
+            acts: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
             raw = nat.program.score(ctx, fired, c, f, ev, acts, owner, now)
         else:
             raw = self._score(ctx, fired)
@@ -562,8 +581,14 @@ class CompiledRules:
 
         maturity = client_kind = None
         if stage is _PROSPECT:
-            maturity = (_HOT if self.hot is not None and self.hot(ctx)
-                        else _WARM if self.warm is not None and self.warm(ctx) else _COLD)
+            if nat is not None:
+                test = nat.program.test
+                maturity = (_HOT if nat.hot_node >= 0 and test(ctx, nat.hot_node, c, f, ev, acts, owner, now)
+                            else _WARM if nat.warm_node >= 0 and test(ctx, nat.warm_node, c, f, ev, acts, owner, now)
+                            else _COLD)
+            else:
+                maturity = (_HOT if self.hot is not None and self.hot(ctx)
+                            else _WARM if self.warm is not None and self.warm(ctx) else _COLD)
         if won:
             months = self.recurring_months
             recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(d, months) for d in won)
@@ -579,6 +604,7 @@ class CompiledRules:
                 started = datetime.fromtimestamp(handoff, UTC) if handoff is not None else now_dt.astimezone(UTC)
             qualified_at = started
             if self.sla.enabled:
+                self._python_view(ctx)
                 sla = self.sla.state(ctx.acts, ctx.owner, started, maturity, now)
 
         reason = self._reason(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,

@@ -188,7 +188,15 @@ class NativeRules:
         self.required_names = tuple(self.criteria_names[i] for i in chosen)
         c = spec.classification
         self.disqualify_nodes = tuple(builder.node(rule.when) for rule in c.disqualify)
+        maturity = c.maturity
+        self.hot_node = builder.node(maturity.hot) if maturity.hot is not None else -1
+        self.warm_node = builder.node(maturity.warm) if maturity.warm is not None else -1
         self.program = module.Program(tuple(builder.nodes), tuple(specs), FiredRule)
+        # bucket keys of the by-type plan (the engine prepares C arrays only for that plan)
+        self.keys = tuple(sorted(plan.types))
+        self.key_index = {key: index for index, key in enumerate(self.keys)}
+        self.python_per_event = any(spec[1] == -1 and spec[4] is None for spec in specs)
+        self.prepare = module.prepare
         self.bucket_events = module.bucket_events
         self.activity_rows = module.activity_rows
         self.top_text = module.top_text
