@@ -9,7 +9,8 @@ with 403 REQUEST_LIMIT_EXCEEDED. Salesforce has no per-second limit to enforce: 
 (25 requests running 20 s or more) is not emulated, since nothing here runs that long; schedule it
 with `faults.add("rate_limit")`, which answers in the same shape.
 
-TLS comes from a throw-away local CA; `settings()` hands the connector its `ca_bundle`.
+TLS comes from a throw-away local CA, made by each `start()` and removed by `stop()`; `settings()` hands
+the connector its `ca_bundle`.
 """
 
 from __future__ import annotations
@@ -166,9 +167,12 @@ class SalesforceSandbox:
         return self
 
     def stop(self) -> None:
+        """Stop serving and remove the run's CA directory (a new `start()` makes a new CA)."""
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._ca is not None:
+            self._ca.close()
 
     def __enter__(self) -> Self:
         return self.start()
