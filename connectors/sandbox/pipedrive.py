@@ -10,7 +10,7 @@ here in Pipedrive's own shapes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any
 
 from pydantic import SecretStr
 from werkzeug.wrappers import Request, Response
@@ -28,7 +28,8 @@ from connectors.pipedrive.settings import (
 from connectors.sandbox.pipedrive_app import Credentials, Limits, PipedriveApp, error_response, unauthorized
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
-from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.server import SandboxServer
 from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
@@ -60,7 +61,7 @@ class PipedriveStyle:
         return unauthorized()
 
 
-class PipedriveSandbox:
+class PipedriveSandbox(ServedSandbox):
     """A Pipedrive company on 127.0.0.1. `plan`, `seats`, `daily_tokens` and `burst` set the limits it
     enforces when `enforce_limits` is on (defaults: the documented Lite plan for one seat)."""
 
@@ -102,7 +103,6 @@ class PipedriveSandbox:
             daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
             enforce=enforce_limits,
         )
-        self._server: SandboxServer | None = None
         self._app = PipedriveApp(
             self.store,
             self.credentials_,
@@ -113,43 +113,13 @@ class PipedriveSandbox:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        self._server = SandboxServer(
+    def _serve(self) -> SandboxServer:
+        return SandboxServer(
             self._app,
             style=PipedriveStyle(),
             port=self.port,
             is_authenticated_call=lambda r: r.path != "/oauth/token",
         )
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _running(self) -> SandboxServer:
-        if self._server is None:
-            raise RuntimeError("the Pipedrive sandbox is not started")
-        return self._server
-
-    @property
-    def base_url(self) -> str:
-        return self._running().base_url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._running().faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self._running().requests
 
     @property
     def exchanges(self) -> list[tuple[Request, Response]]:

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -37,7 +37,8 @@ from connectors.sandbox import salesforce_soap as soap
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
 from connectors.sandbox.salesforce_store import Org
-from connectors.sandbox.server import Fault, FaultPlan, LocalCA, RequestLog, SandboxServer, json_response
+from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.server import Fault, LocalCA, SandboxServer, json_response
 
 API_VERSION = "59.0"
 DEFAULT_DAILY_LIMIT = 100_000
@@ -90,7 +91,7 @@ class SalesforceStyle:
         )
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(ServedSandbox):
     crm = "salesforce"
 
     def __init__(
@@ -128,7 +129,6 @@ class SalesforceSandbox:
         self._usage: deque[datetime] = deque()
         self._lock = threading.Lock()
         self._ca: LocalCA | None = None
-        self._server: SandboxServer | None = None
         self.map = Map(
             [
                 Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
@@ -151,52 +151,24 @@ class SalesforceSandbox:
         )
 
     # --- lifecycle --------------------------------------------------------------------------------------
-    def start(self) -> Self:
+    def _serve(self) -> SandboxServer:
         logging.getLogger("werkzeug").setLevel(
             logging.WARNING
         )  # one access-log line per call drowns the tests
         self._ca = LocalCA()
-        self._server = SandboxServer(
+        return SandboxServer(
             self._wsgi,
             style=SalesforceStyle(self),
             port=self._port,
             tls=self._ca,
             is_authenticated_call=lambda r: r.path.startswith(("/services/data", "/services/Soap")),
         )
-        self._server.start()
-        return self
 
     def stop(self) -> None:
         """Stop serving and remove the run's CA directory (a new `start()` makes a new CA)."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        super().stop()
         if self._ca is not None:
             self._ca.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def _running(self) -> SandboxServer:
-        if self._server is None:
-            raise RuntimeError("the Salesforce sandbox is not started")
-        return self._server
-
-    @property
-    def base_url(self) -> str:
-        return self._running.base_url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._running.faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self._running.requests
 
     @property
     def ca_path(self) -> str:
