@@ -19,7 +19,8 @@ from pydantic import SecretStr
 
 from connectors.hubspot.settings import DEFAULT_FIELD_PROPERTIES, HubSpotSettings
 from connectors.sandbox import hubspot_seed as seed_map
-from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp, Limits
+from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp
+from connectors.sandbox.hubspot_limits import Limits
 from connectors.sandbox.hubspot_store import HubSpotStore, to_ms
 from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.server import SandboxServer
