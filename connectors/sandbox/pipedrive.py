@@ -4,7 +4,7 @@ Uniform with the other sandboxes: start it, seed neutral contacts, hand `setting
 act like a CRM user (`record_event`, `log_activity`, `upsert_deal`, `set_field`, `delete_contact`) and
 read back what crmsync wrote (`written`). Data lives in `pipedrive_store`, neutral-to-native seeding in
 `pipedrive_seed`, the HTTP API in `pipedrive_app`; faults come from the shared harness and are rendered
-here in Pipedrive's own shapes.
+in Pipedrive's own shapes by `pipedrive_errors.PipedriveStyle`.
 """
 
 from __future__ import annotations
@@ -25,40 +25,15 @@ from connectors.pipedrive.settings import (
     Plan,
     effective_daily_tokens,
 )
-from connectors.sandbox.pipedrive_app import Credentials, Limits, PipedriveApp, error_response, unauthorized
+from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
+from connectors.sandbox.pipedrive_errors import PipedriveStyle
+from connectors.sandbox.pipedrive_limits import Limits
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
-from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.server import SandboxServer
 from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
-
-
-class PipedriveStyle:
-    """Injected faults in Pipedrive's shapes: 429 with `x-ratelimit-*` (or a daily-budget 429), 5xx
-    with the error envelope, and the gateway's 401 for an expired token."""
-
-    def rate_limited(self, request: Request, fault: Any) -> Response:
-        params = fault.params
-        headers = {
-            "x-ratelimit-limit": str(params.get("limit", 20)),
-            "x-ratelimit-remaining": "0",
-            "x-ratelimit-reset": str(params.get("reset", 2)),
-        }
-        if "retry_after" in params:
-            headers["Retry-After"] = str(params["retry_after"])
-        if params.get("daily"):
-            headers["x-daily-ratelimit-token-limit"] = "30000"
-            headers["x-daily-ratelimit-token-remaining"] = "0"
-            return error_response(429, "Daily token budget exceeded", headers=headers)
-        return error_response(429, "Request over limit", headers=headers)
-
-    def server_error(self, request: Request, fault: Any) -> Response:
-        status = int(fault.params.get("status", 500))
-        return error_response(status, "Internal server error" if status == 500 else "Service unavailable")
-
-    def auth_expired(self, request: Request) -> Response:
-        return unauthorized()
 
 
 class PipedriveSandbox(ServedSandbox):

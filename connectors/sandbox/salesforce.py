@@ -34,10 +34,10 @@ from sync.model import Activity, Contact, Deal, EngagementEvent
 from connectors.salesforce.mapping import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
 from connectors.sandbox import salesforce_soap as soap
+from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
 from connectors.sandbox.salesforce_store import Org
-from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.server import Fault, LocalCA, SandboxServer, json_response
 
 API_VERSION = "59.0"
