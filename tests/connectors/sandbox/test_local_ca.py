@@ -55,8 +55,9 @@ def test_a_ca_nobody_closed_is_removed_when_collected(private_tmp):
 
 def test_a_ca_nobody_closed_is_removed_at_interpreter_exit(tmp_path):
     script = "from connectors.sandbox.server import LocalCA\nca = LocalCA()\nprint(ca.ca_path)\n"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)},
-                          capture_output=True, text=True, timeout=60, check=True)
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True,
+                          text=True, timeout=60, check=True)
     made = Path(done.stdout.strip())
     assert made.parent.parent == tmp_path and not made.parent.exists()
 
