@@ -13,21 +13,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from connectors.hubspot.settings import DEFAULT_FIELD_PROPERTIES, HubSpotSettings
 from connectors.sandbox import hubspot_seed as seed_map
-from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp, Limits
+from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp
+from connectors.sandbox.hubspot_limits import Limits
 from connectors.sandbox.hubspot_store import HubSpotStore, to_ms
-from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.server import SandboxServer
 from sync.clock import Clock, SystemClock
 from sync.contract import CanonicalField
 from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(ServedSandbox):
     """One HubSpot account on a local port. Use as a context manager or `start()` / `stop()`."""
 
     crm = "hubspot"
@@ -43,54 +45,26 @@ class HubSpotSandbox:
         self.limits = Limits()
         self._port = port
         self._enforce = enforce_limits
-        self._server: SandboxServer | None = None
         self._app: HubSpotApp | None = None
         self._deal_ids: dict[str, str] = {}
         self._contact_ids: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    def start(self) -> Self:
+    def _serve(self) -> SandboxServer:
         app = HubSpotApp(self.store, self._credentials, enforce_limits=self._enforce, limits=self.limits)
         server = SandboxServer(app, style=app.style, is_authenticated_call=app.is_authenticated_call,
                                port=self._port)
         app.faults = server.faults  # a refresh ends the token expiry a test scheduled in the harness's plan
-        self._server, self._app = server, app
-        server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def _running(self) -> tuple[SandboxServer, HubSpotApp]:
-        if self._server is None or self._app is None:
-            raise RuntimeError("start() the sandbox first")
-        return self._server, self._app
-
-    @property
-    def base_url(self) -> str:
-        return self._running[0].base_url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._running[0].faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self._running[0].requests
+        self._app = app
+        return server
 
     @property
     def exchanges(self) -> list[Exchange]:
         """Every request the app itself answered, with its answer (faults injected by the harness excluded)."""
-        return list(self._running[1].exchanges)
+        if self._app is None:
+            raise RuntimeError("start() the hubspot sandbox first")
+        return list(self._app.exchanges)
 
     # -- configuration ---------------------------------------------------------------------------------
 

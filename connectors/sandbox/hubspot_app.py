@@ -12,6 +12,10 @@ Every non-search answer carries X-HubSpot-RateLimit-{Max,Remaining,Interval-Mill
 -Daily/-Daily-Remaining for private-app tokens); with `enforce_limits` the 10-second, per-second search
 and daily limits are answered 429 with HubSpot's own bodies. Errors use HubSpot's envelope
 `{status, message, correlationId, category, ...}`.
+
+This module routes, authenticates and serves the object endpoints; the limits are counted in
+`hubspot_limits`, the error bodies written in `hubspot_errors`, the schema endpoints (pipelines,
+properties, groups) served by `hubspot_metadata`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import base64
 import hashlib
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,36 +32,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.hubspot_errors import HubSpotApiStyle, error_response
+from connectors.sandbox.hubspot_limits import Limits, RateCounter
+from connectors.sandbox.hubspot_metadata import HubSpotMetadataApi
 from connectors.sandbox.hubspot_search import matches, sort_key
-from connectors.sandbox.hubspot_store import (
-    DEAL_STAGES,
-    OBJECT_TYPES,
-    HubSpotStore,
-    ValidationFailure,
-    iso,
-)
-from connectors.sandbox.server import Fault, FaultPlan, json_response
+from connectors.sandbox.hubspot_store import OBJECT_TYPES, HubSpotStore, ValidationFailure, iso
+from connectors.sandbox.server import FaultPlan, json_response
 
 SINGULAR = {"contacts": "contact", "deals": "deal", "calls": "call", "emails": "email", "meetings": "meeting",
             "notes": "note", "tasks": "task"}
 ASSOCIATION_TYPE_IDS = {"deals": 4, "calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
-
-
-@dataclass
-class Limits:
-    """HubSpot's Free/Starter private-app limits; tests shrink them to reach them quickly."""
-
-    burst: int = 100
-    burst_window_ms: int = 10_000
-    search_per_second: int = 5
-    daily: int = 250_000
-    search_result_cap: int = 10_000
-    list_max: int = 100
-    search_max: int = 200
-    batch_max: int = 100
-    association_batch_max: int = 1000
-    association_page: int = 500
-    inline_association_cap: int = 100
 
 
 @dataclass(frozen=True)
@@ -85,49 +68,6 @@ class Credentials:
     issued: int = 0
 
 
-class HubSpotApiStyle:
-    """HubSpot's bodies for the faults the harness injects."""
-
-    def __init__(self, correlation: Callable[[], str]) -> None:
-        self._correlation = correlation
-
-    def rate_limited(self, request: Request, fault: Fault) -> Response:
-        search = request.path.endswith("/search")
-        policy = str(fault.params.get("policy") or ("SECONDLY" if search else "TEN_SECONDLY_ROLLING"))
-        return rate_limit_response(policy, self._correlation(), headers=fault.params.get("headers"))
-
-    def server_error(self, request: Request, fault: Fault) -> Response:
-        status = int(fault.params.get("status", 500))
-        if status == 500:
-            return json_response({"status": "error", "message": "internal error", "correlationId": self._correlation(),
-                                  "category": "INTERNAL_ERROR"}, status=500)
-        return Response(f"<html><body><h1>{status}</h1>The server is temporarily unavailable.</body></html>",
-                        status=status, content_type="text/html")
-
-    def auth_expired(self, request: Request) -> Response:
-        return error_response(401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired 1 "
-                              "second(s) ago.", self._correlation(), context={"expire time": ["1970-01-01T00:00:00Z"]})
-
-
-def error_response(status: int, category: str, message: str, correlation: str, *, context: dict[str, Any] | None
-                   = None, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
-                   ) -> Response:
-    body: dict[str, Any] = {"status": "error", "message": message, "correlationId": correlation, "category": category}
-    if context:
-        body["context"] = context
-    if errors:
-        body["errors"] = errors
-    return json_response(body, status=status, headers=headers)
-
-
-def rate_limit_response(policy: str, correlation: str, headers: dict[str, str] | None = None) -> Response:
-    message = {"DAILY": "You have reached your daily limit.", "SECONDLY": "You have reached your secondly limit.",
-               }.get(policy, "You have reached your ten_secondly_rolling limit.")
-    return json_response({"status": "error", "message": message, "errorType": "RATE_LIMIT",
-                          "correlationId": correlation, "policyName": policy, "requestId": correlation},
-                         status=429, headers=headers)
-
-
 class HubSpotApp:
     """The WSGI application. Thread-safe: the store has its own lock, the limiters and logs theirs."""
 
@@ -136,16 +76,19 @@ class HubSpotApp:
         self.store = store
         self.credentials = credentials
         self.faults = faults or FaultPlan()
-        self.enforce_limits = enforce_limits
         self.limits = limits or Limits()
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
-        self._burst: deque[int] = deque()
-        self._search: deque[int] = deque()
-        self._daily_used = 0
-        self._day = -1
         self._correlations = 0
         self.style = HubSpotApiStyle(self.correlation)
+        self.rates = RateCounter(self.limits, enforce=enforce_limits, now=store.now, correlation=self.correlation)
+        metadata = HubSpotMetadataApi(store, self.correlation)
+        self._endpoints: dict[str, Callable[..., Response]] = {
+            "list": self.list, "search": self.search, "batch_read": self.batch_read,
+            "batch_update": self.batch_update, "associations": self.associations,
+            "pipelines": metadata.pipelines, "groups": metadata.groups, "group": metadata.group,
+            "properties": metadata.properties, "property": metadata.property,
+        }
         self.url_map = Map([
             Rule("/oauth/v1/token", methods=["POST"], endpoint="token"),
             Rule("/crm/v3/objects/<object_type>", methods=["GET"], endpoint="list"),
@@ -192,17 +135,18 @@ class HubSpotApp:
         if denied is not None:
             return denied
         search = endpoint == "search"
-        throttled = self.throttle(search)
+        throttled = self.rates.admit(search)
         if throttled is not None:
             return throttled
         try:
-            response = getattr(self, endpoint)(request, **args)
+            response = self._endpoints[endpoint](request, **args)
         except ValidationFailure as exc:
             response = error_response(400, "VALIDATION_ERROR", exc.message, self.correlation(), errors=exc.details)
         except (ValueError, KeyError, TypeError) as exc:
             response = error_response(400, "VALIDATION_ERROR", f"Invalid input: {exc}", self.correlation())
         if not search:
-            response.headers.update(self.rate_headers(request))
+            private_app = self._token_of(request) == self.credentials.private_token
+            response.headers.update(self.rates.headers(daily=private_app))
         return response
 
     # -- auth and limits -----------------------------------------------------------------------------------
@@ -231,46 +175,6 @@ class HubSpotApp:
 
     def is_authenticated_call(self, request: Request) -> bool:
         return not request.path.startswith("/oauth/")
-
-    def throttle(self, search: bool) -> Response | None:
-        now = self.store.now()
-        with self._lock:
-            day = now // 86_400_000
-            if day != self._day:
-                self._day, self._daily_used = day, 0
-            while self._burst and self._burst[0] <= now - self.limits.burst_window_ms:
-                self._burst.popleft()
-            while self._search and self._search[0] <= now - 1000:
-                self._search.popleft()
-            if self.enforce_limits:
-                if self._daily_used >= self.limits.daily:
-                    return rate_limit_response("DAILY", self._next_correlation())
-                if search and len(self._search) >= self.limits.search_per_second:
-                    return rate_limit_response("SECONDLY", self._next_correlation())
-                if not search and len(self._burst) >= self.limits.burst:
-                    return rate_limit_response("TEN_SECONDLY_ROLLING", self._next_correlation(),
-                                               headers=self._headers_locked(now))
-            self._daily_used += 1
-            (self._search if search else self._burst).append(now)
-        return None
-
-    def _next_correlation(self) -> str:
-        self._correlations += 1
-        return str(uuid.UUID(int=self._correlations))
-
-    def rate_headers(self, request: Request) -> dict[str, str]:
-        with self._lock:
-            headers = self._headers_locked(self.store.now())
-        if self._token_of(request) != self.credentials.private_token:
-            headers = {k: v for k, v in headers.items() if "Daily" not in k}  # OAuth apps get no daily headers
-        return headers
-
-    def _headers_locked(self, now: int) -> dict[str, str]:
-        return {"X-HubSpot-RateLimit-Max": str(self.limits.burst),
-                "X-HubSpot-RateLimit-Remaining": str(max(self.limits.burst - len(self._burst), 0)),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.limits.burst_window_ms),
-                "X-HubSpot-RateLimit-Daily": str(self.limits.daily),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.limits.daily - self._daily_used, 0))}
 
     def token(self, request: Request) -> Response:
         form, creds = request.form, self.credentials
@@ -453,59 +357,6 @@ class HubSpotApp:
                         "toObjectType": [SINGULAR[to_type]]}, "errors": [], "links": {}} for native_id in empty])
         return json_response(body, status=207)
 
-    # -- metadata ------------------------------------------------------------------------------------------
-
-    def pipelines(self, request: Request, object_type: str) -> Response:
-        created = iso(0)
-        stages = [{"id": sid, "label": label, "displayOrder": i, "metadata": {"isClosed": closed,
-                                                                              "probability": probability},
-                   "archived": False, "createdAt": created, "updatedAt": created,
-                   "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
-                  for i, (sid, label, closed, probability) in enumerate(DEAL_STAGES)]
-        return json_response({"results": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0,
-                                           "archived": False, "createdAt": created, "updatedAt": created,
-                                           "stages": stages if object_type == "deals" else []}]})
-
-    def properties(self, request: Request, object_type: str) -> Response:
-        if request.method == "GET":
-            return json_response({"results": list(self.store.properties.values()) if object_type == "contacts"
-                                  else []})
-        body = request.get_json(force=True)
-        with self.store.lock:
-            if body.get("name") in self.store.properties:
-                return error_response(409, "OBJECT_ALREADY_EXISTS", f"A property named '{body['name']}' already "
-                                      "exists.", self.correlation(), context={"name": [str(body["name"])]})
-            definition = self.store.create_property(body)
-        return json_response(definition, status=201)
-
-    def property(self, request: Request, object_type: str, name: str) -> Response:
-        definition = self.store.properties.get(name) if object_type == "contacts" else None
-        if definition is None:
-            return error_response(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}.", self.correlation())
-        return json_response(definition)
-
-    def groups(self, request: Request, object_type: str) -> Response:
-        if request.method == "GET":
-            return json_response({"results": list(self.store.groups.values())})
-        body = request.get_json(force=True)
-        with self.store.lock:
-            if not body.get("name") or not body.get("label"):
-                raise ValidationFailure("name and label are required")
-            if body["name"] in self.store.groups:
-                return error_response(409, "OBJECT_ALREADY_EXISTS", f"A property group named '{body['name']}' "
-                                      "already exists.", self.correlation(), context={"name": [str(body["name"])]})
-            group = {"name": body["name"], "label": body["label"], "displayOrder": int(body.get("displayOrder", -1)),
-                     "archived": False}
-            self.store.groups[body["name"]] = group
-        return json_response(group, status=201)
-
-    def group(self, request: Request, object_type: str, name: str) -> Response:
-        group = self.store.groups.get(name)
-        if group is None:
-            return error_response(404, "OBJECT_NOT_FOUND", f"Unable to find property group {name}.", self.correlation())
-        return json_response(group)
-
-
 def _multi(values: list[str]) -> list[str]:
     """Query arrays arrive as repeated keys (what the SDK sends) or comma-separated: accept both."""
     return [part for value in values for part in value.split(",") if part]
@@ -522,4 +373,4 @@ def _unwrap(token: str) -> str:
         raise ValidationFailure("Invalid paging cursor") from None
 
 
-__all__ = ["Credentials", "Exchange", "HubSpotApp", "Limits"]
+__all__ = ["Credentials", "Exchange", "HubSpotApp"]

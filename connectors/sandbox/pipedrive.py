@@ -4,13 +4,13 @@ Uniform with the other sandboxes: start it, seed neutral contacts, hand `setting
 act like a CRM user (`record_event`, `log_activity`, `upsert_deal`, `set_field`, `delete_contact`) and
 read back what crmsync wrote (`written`). Data lives in `pipedrive_store`, neutral-to-native seeding in
 `pipedrive_seed`, the HTTP API in `pipedrive_app`; faults come from the shared harness and are rendered
-here in Pipedrive's own shapes.
+in Pipedrive's own shapes by `pipedrive_errors.PipedriveStyle`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any
 
 from pydantic import SecretStr
 from werkzeug.wrappers import Request, Response
@@ -25,42 +25,18 @@ from connectors.pipedrive.settings import (
     Plan,
     effective_daily_tokens,
 )
-from connectors.sandbox.pipedrive_app import Credentials, Limits, PipedriveApp, error_response, unauthorized
+from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
+from connectors.sandbox.pipedrive_errors import PipedriveStyle
+from connectors.sandbox.pipedrive_limits import Limits
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
-from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from connectors.sandbox.server import SandboxServer
 from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
 
-class PipedriveStyle:
-    """Injected faults in Pipedrive's shapes: 429 with `x-ratelimit-*` (or a daily-budget 429), 5xx
-    with the error envelope, and the gateway's 401 for an expired token."""
-
-    def rate_limited(self, request: Request, fault: Any) -> Response:
-        params = fault.params
-        headers = {
-            "x-ratelimit-limit": str(params.get("limit", 20)),
-            "x-ratelimit-remaining": "0",
-            "x-ratelimit-reset": str(params.get("reset", 2)),
-        }
-        if "retry_after" in params:
-            headers["Retry-After"] = str(params["retry_after"])
-        if params.get("daily"):
-            headers["x-daily-ratelimit-token-limit"] = "30000"
-            headers["x-daily-ratelimit-token-remaining"] = "0"
-            return error_response(429, "Daily token budget exceeded", headers=headers)
-        return error_response(429, "Request over limit", headers=headers)
-
-    def server_error(self, request: Request, fault: Any) -> Response:
-        status = int(fault.params.get("status", 500))
-        return error_response(status, "Internal server error" if status == 500 else "Service unavailable")
-
-    def auth_expired(self, request: Request) -> Response:
-        return unauthorized()
-
-
-class PipedriveSandbox:
+class PipedriveSandbox(ServedSandbox):
     """A Pipedrive company on 127.0.0.1. `plan`, `seats`, `daily_tokens` and `burst` set the limits it
     enforces when `enforce_limits` is on (defaults: the documented Lite plan for one seat)."""
 
@@ -102,7 +78,6 @@ class PipedriveSandbox:
             daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
             enforce=enforce_limits,
         )
-        self._server: SandboxServer | None = None
         self._app = PipedriveApp(
             self.store,
             self.credentials_,
@@ -113,43 +88,13 @@ class PipedriveSandbox:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        self._server = SandboxServer(
+    def _serve(self) -> SandboxServer:
+        return SandboxServer(
             self._app,
             style=PipedriveStyle(),
             port=self.port,
             is_authenticated_call=lambda r: r.path != "/oauth/token",
         )
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _running(self) -> SandboxServer:
-        if self._server is None:
-            raise RuntimeError("the Pipedrive sandbox is not started")
-        return self._server
-
-    @property
-    def base_url(self) -> str:
-        return self._running().base_url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._running().faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self._running().requests
 
     @property
     def exchanges(self) -> list[tuple[Request, Response]]:

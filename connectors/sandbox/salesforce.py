@@ -9,7 +9,8 @@ with 403 REQUEST_LIMIT_EXCEEDED. Salesforce has no per-second limit to enforce: 
 (25 requests running 20 s or more) is not emulated, since nothing here runs that long; schedule it
 with `faults.add("rate_limit")`, which answers in the same shape.
 
-TLS comes from a throw-away local CA; `settings()` hands the connector its `ca_bundle`.
+TLS comes from a throw-away local CA, made by each `start()` and removed by `stop()`; `settings()` hands
+the connector its `ca_bundle`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -33,10 +34,11 @@ from sync.model import Activity, Contact, Deal, EngagementEvent
 from connectors.salesforce.mapping import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
 from connectors.sandbox import salesforce_soap as soap
+from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
 from connectors.sandbox.salesforce_store import Org
-from connectors.sandbox.server import Fault, FaultPlan, LocalCA, RequestLog, SandboxServer, json_response
+from connectors.sandbox.server import Fault, LocalCA, SandboxServer, json_response
 
 API_VERSION = "59.0"
 DEFAULT_DAILY_LIMIT = 100_000
@@ -89,7 +91,7 @@ class SalesforceStyle:
         )
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(ServedSandbox):
     crm = "salesforce"
 
     def __init__(
@@ -127,7 +129,6 @@ class SalesforceSandbox:
         self._usage: deque[datetime] = deque()
         self._lock = threading.Lock()
         self._ca: LocalCA | None = None
-        self._server: SandboxServer | None = None
         self.map = Map(
             [
                 Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
@@ -150,49 +151,24 @@ class SalesforceSandbox:
         )
 
     # --- lifecycle --------------------------------------------------------------------------------------
-    def start(self) -> Self:
+    def _serve(self) -> SandboxServer:
         logging.getLogger("werkzeug").setLevel(
             logging.WARNING
         )  # one access-log line per call drowns the tests
         self._ca = LocalCA()
-        self._server = SandboxServer(
+        return SandboxServer(
             self._wsgi,
             style=SalesforceStyle(self),
             port=self._port,
             tls=self._ca,
             is_authenticated_call=lambda r: r.path.startswith(("/services/data", "/services/Soap")),
         )
-        self._server.start()
-        return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def _running(self) -> SandboxServer:
-        if self._server is None:
-            raise RuntimeError("the Salesforce sandbox is not started")
-        return self._server
-
-    @property
-    def base_url(self) -> str:
-        return self._running.base_url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._running.faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self._running.requests
+        """Stop serving and remove the run's CA directory (a new `start()` makes a new CA)."""
+        super().stop()
+        if self._ca is not None:
+            self._ca.close()
 
     @property
     def ca_path(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage
 from sync.synthetic import OWNERS
 
+from connectors.salesforce.mapping import PROFILE_ATTRIBUTES
 from connectors.salesforce.settings import (
     DEFAULT_CAMPAIGN_EVENTS,
     DEFAULT_CONTACT_FIELDS,
@@ -105,24 +106,9 @@ class Seeder:
         return self.users.get(neutral_owner or "", self.integration_user)
 
     def seed(self, contact: Contact) -> str:
-        fields: dict[str, Any] = {
-            **contact.fields,
-            **{
-                k: getattr(contact, k)
-                for k in (
-                    "first_name",
-                    "last_name",
-                    "email",
-                    "company",
-                    "industry",
-                    "company_size",
-                    "job_title",
-                    "seniority",
-                    "country",
-                    "source",
-                )
-            },
-        }
+        # neutral name -> value; the field maps below pick what each object stores (not owner_id or
+        # created_at: those become OwnerId and CreatedDate)
+        fields: dict[str, Any] = {**contact.fields, **{k: getattr(contact, k) for k in PROFILE_ATTRIBUTES}}
         odd = contact.id.isdigit() and int(contact.id) % 2 == 1
         as_contact = bool(contact.deals) or contact.company is None or odd
         created = contact.created_at or self.org.now()

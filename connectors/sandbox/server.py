@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
 import ssl
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,13 +224,24 @@ class FaultInjector:
 
 class LocalCA:
     """A throw-away certificate authority and a server certificate for 127.0.0.1 / localhost.
-    Clients trust it through `ca_path` (requests' `verify=`), never by disabling verification."""
+    Clients trust it through `ca_path` (requests' `verify=`), never by disabling verification.
+
+    The CA file must be a real file (requests reads `verify=` from a path), so it lives in a temporary
+    directory that `close()` removes: the owner closes it when its server stops. A CA never closed (a
+    process that dies before its sandbox stops, a test that forgets) is removed when it is garbage
+    collected or at interpreter exit, so runs do not leave `crmsync-ca-*` directories behind. A
+    `directory` given by the caller is the caller's: it is never removed."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self._ca = trustme.CA()
         self._cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
-        self._dir = Path(directory or tempfile.mkdtemp(prefix="crmsync-ca-"))
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._remove_dir: Callable[[], object] | None = None
+        if directory is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="crmsync-ca-"))
+            self._remove_dir = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        else:
+            self._dir = Path(directory)
+            self._dir.mkdir(parents=True, exist_ok=True)
         self.ca_path = self._dir / "crmsync-sandbox-ca.pem"
         self._ca.cert_pem.write_to_path(str(self.ca_path))
 
@@ -236,6 +249,12 @@ class LocalCA:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._cert.configure_cert(context)
         return context
+
+    def close(self) -> None:
+        """Remove the temporary directory holding `ca_path` (idempotent). Servers already configured keep
+        their certificate; only new clients can no longer load the CA file."""
+        if self._remove_dir is not None:
+            self._remove_dir()
 
 
 class SandboxServer:

@@ -1,8 +1,9 @@
 """Fixtures for the HubSpot connector tests: a sandbox on the test clock, a connector on virtual time, and
 OpenAPI validation of every request the connector sent and every answer the sandbox gave.
 
-The official OpenAPI files live at `<repo root>/../shared/specs/hubspot`. Outside CI a checkout without
-them skips the validation with a reason; under CI=true their absence fails the run. Endpoints with no
+The official OpenAPI files live at `<repo root>/../shared/specs/hubspot` (found by the shared `find_specs`
+fixture). Outside CI a checkout without them runs the tests without the validation; under CI=true their
+absence fails the run. Endpoints with no
 file there are not validated: `POST /oauth/v1/token` (not in HubSpot's public spec collection) and
 `GET /crm/v3/pipelines/deals` (its spec file was not copied into shared/).
 """
@@ -10,10 +11,8 @@ file there are not validated: `POST /oauth/v1/token` (not in HubSpot's public sp
 from __future__ import annotations
 
 import json
-import os
 import warnings
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.hubspot import HubSpotSandbox
 from sync.clock import FrozenClock
 
-SPEC_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "hubspot"
 API_HOST = "https://api.hubapi.com"
 SPEC_FILES = {"/crm/v3/objects/contacts": "contacts.v3.json", "/crm/v3/objects/deals": "deals.v3.json",
               "/crm/v3/objects/calls": "calls.v3.json", "/crm/v3/objects/emails": "emails.v3.json",
@@ -40,39 +38,41 @@ SPEC_FILES = {"/crm/v3/objects/contacts": "contacts.v3.json", "/crm/v3/objects/d
 UNSPECIFIED = ("/oauth/v1/token", "/crm/v3/pipelines/")
 
 
-def specs_available() -> bool:
-    """True when the spec files are there; under CI their absence is a failure, not a skip."""
-    present = SPEC_DIR.is_dir() and all((SPEC_DIR / name).is_file() for name in SPEC_FILES.values())
-    if not present and os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but the HubSpot OpenAPI files are missing from {SPEC_DIR}")
-    return present
+@pytest.fixture(scope="session")
+def hubspot_specs(find_specs: Callable[..., Path]) -> Path | None:
+    """The folder of HubSpot's spec files; None when they are missing outside CI (the tests then run without
+    the validation; under CI the shared fixture fails instead)."""
+    try:
+        return find_specs("hubspot", *SPEC_FILES.values())
+    except pytest.skip.Exception:
+        return None
 
 
 @cache
-def spec(name: str) -> OpenAPI:
-    return OpenAPI.from_file_path(str(SPEC_DIR / name))
+def spec(directory: Path, name: str) -> OpenAPI:
+    return OpenAPI.from_file_path(str(directory / name))
 
 
 @cache
-def error_schema(name: str) -> dict[str, Any]:
+def error_schema(directory: Path, name: str) -> dict[str, Any]:
     """The spec's `Error` schema, with the components its references point into."""
-    document = json.loads((SPEC_DIR / name).read_text())
+    document = json.loads((directory / name).read_text())
     return {"$ref": "#/components/schemas/Error", "components": document["components"]}
 
 
-def error_problem(name: str, body: bytes) -> str | None:
+def error_problem(directory: Path, name: str, body: bytes) -> str | None:
     """Error answers are declared as `*/*`, which openapi-core leaves unparsed: check them against `Error`."""
     try:
-        validate(json.loads(body), error_schema(name), cls=OAS30Validator)
+        validate(json.loads(body), error_schema(directory, name), cls=OAS30Validator)
     except (ValueError, ValidationError) as exc:
         return str(exc).splitlines()[0]
     return None
 
 
-def spec_for(path: str) -> OpenAPI | None:
+def spec_for(directory: Path, path: str) -> OpenAPI | None:
     for prefix, name in SPEC_FILES.items():
         if path == prefix or path.startswith(prefix + "/"):
-            return spec(name)
+            return spec(directory, name)
     if path.startswith(UNSPECIFIED):
         return None
     raise AssertionError(f"no OpenAPI file covers {path}; add it to SPEC_FILES or UNSPECIFIED with a reason")
@@ -91,13 +91,14 @@ def as_request(method: str, path: str, query: str, body: bytes, content_type: st
                           headers=headers).get_request()
 
 
-def validation_problems(sandbox: HubSpotSandbox) -> list[str]:
-    """Every recorded request, and every answer the sandbox app gave, checked against HubSpot's spec."""
+def validation_problems(sandbox: HubSpotSandbox, specs: Path) -> list[str]:
+    """Every recorded request, and every answer the sandbox app gave, checked against HubSpot's spec files
+    in `specs`."""
     problems = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openapi-core cannot evaluate the oauth2 scheme: auth is tested apart
         for sent in sandbox.requests.all():
-            api = spec_for(sent.path)
+            api = spec_for(specs, sent.path)
             if api is None:
                 continue
             try:
@@ -106,12 +107,12 @@ def validation_problems(sandbox: HubSpotSandbox) -> list[str]:
             except Exception as exc:  # openapi-core raises one class per kind of mismatch
                 problems.append(f"request {sent.method} {sent.path}: {type(exc).__name__}: {exc.__cause__ or exc}")
         for exchange in sandbox.exchanges:
-            api = spec_for(exchange.path)
+            api = spec_for(specs, exchange.path)
             if api is None or exchange.status == 429:
                 continue  # 429 bodies have HubSpot's rate-limit shape (policyName, errorType), not `Error`
             if exchange.status >= 400:
                 name = next(n for prefix, n in SPEC_FILES.items() if exchange.path.startswith(prefix))
-                problem = error_problem(name, exchange.response)
+                problem = error_problem(specs, name, exchange.response)
                 if problem:
                     problems.append(f"error {exchange.status} to {exchange.method} {exchange.path}: {problem}")
                 continue
@@ -126,36 +127,18 @@ def validation_problems(sandbox: HubSpotSandbox) -> list[str]:
     return problems
 
 
-class VirtualSleep:
-    """Stands in for time.sleep: records each wait and moves the shared clock instead of waiting, so the
-    sandbox's rate-limit windows and token lifetimes see the time pass."""
-
-    def __init__(self, clock: FrozenClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(timedelta(seconds=seconds))
-
-
 @pytest.fixture
-def virtual_sleep(clock: FrozenClock) -> VirtualSleep:
-    return VirtualSleep(clock)
-
-
-@pytest.fixture
-def sandbox(clock: FrozenClock) -> Iterator[HubSpotSandbox]:
+def sandbox(clock: FrozenClock, hubspot_specs: Path | None) -> Iterator[HubSpotSandbox]:
     """A started sandbox; on teardown every request and answer is validated against the OpenAPI files."""
     with HubSpotSandbox(clock=clock) as box:
         yield box
-        if specs_available():
-            problems = validation_problems(box)
+        if hubspot_specs is not None:
+            problems = validation_problems(box, hubspot_specs)
             assert not problems, "\n".join(p[:400] for p in problems[:10])
 
 
 @pytest.fixture
-def connect(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: VirtualSleep) -> Iterator[Any]:
+def connect(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]) -> Iterator[Any]:
     """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
     made: list[HubSpotConnector] = []
 

@@ -1,7 +1,8 @@
 """Fixtures for the Pipedrive connector tests: a started sandbox sharing the test's frozen clock, a
-connector factory whose sleep moves that clock (so pacing and retries take no real time), and the
-official OpenAPI files, loaded once per worker, against which every request the connector sent and
-every answer the sandbox gave are validated when the test ends.
+connector factory whose sleep moves that clock (the shared `virtual_sleep`: pacing and retries take no
+real time), and the official OpenAPI files (found by the shared `find_specs`), loaded once per worker,
+against which every request the connector sent and every answer the sandbox gave are validated when the
+test ends.
 
 The published specs need three documented corrections before a validator can read them as the API
 behaves (each is stated in the spec's own prose, only the schema disagrees):
@@ -16,11 +17,9 @@ behaves (each is stated in the spec's own prose, only the schema disagrees):
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +34,9 @@ from connectors.pipedrive import PipedriveConnector, PipedriveSettings
 from connectors.sandbox.pipedrive import PipedriveSandbox
 from sync.clock import FrozenClock
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "specs" / "pipedrive"
+SPEC_FILES = ("openapi-v2.yml", "openapi-v1.yml")
 CONNECTOR_UA = PipedriveSettings.model_fields["user_agent"].default
 LIST_PARAMS = frozenset({"include_fields", "status"})
-
-
-def spec_dir(directory: Path = SPEC_DIR) -> Path:
-    """The specs beside the checkout; missing specs fail in CI and skip, with the reason, elsewhere."""
-    if (directory / "openapi-v2.yml").is_file() and (directory / "openapi-v1.yml").is_file():
-        return directory
-    message = f"Pipedrive OpenAPI files not found at {directory} (shared/specs must sit beside the clone)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _correct(node: Any, *, in_response: bool, v1: bool) -> Any:
@@ -88,16 +76,16 @@ def _specs(directory: str) -> tuple[OpenAPI, OpenAPI]:
 
 
 @pytest.fixture(scope="session")
-def openapi() -> tuple[OpenAPI, OpenAPI]:
+def openapi(find_specs: Callable[..., Path]) -> tuple[OpenAPI, OpenAPI]:
     """(v2, v1) validators built from the official files, once per worker."""
-    return _specs(str(spec_dir()))
+    return _specs(str(find_specs("pipedrive", *SPEC_FILES)))
 
 
 def as_spec_request(
-    method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    openapi: tuple[OpenAPI, OpenAPI], method: str, path: str, query: str, headers: dict[str, str], body: bytes
 ) -> tuple[Any, OpenAPI | None]:
     """A recorded request re-addressed to the host and base path the spec's `servers` name."""
-    v2, v1 = _specs(str(spec_dir()))
+    v2, v1 = openapi
     if path.startswith("/api/v2/"):
         spec, base = v2, "https://api.pipedrive.com"
     elif path == "/oauth/token":
@@ -117,13 +105,14 @@ def as_spec_request(
     return WerkzeugOpenAPIRequest(Request(builder.get_environ())), spec
 
 
-def validate_traffic(sandbox: PipedriveSandbox) -> list[str]:
+def validate_traffic(sandbox: PipedriveSandbox, openapi: tuple[OpenAPI, OpenAPI]) -> list[str]:
     """Problems in what the connector sent and in the 2xx answers the sandbox gave it."""
     problems = []
     for recorded in sandbox.requests.all():
         if recorded.headers.get("User-Agent") != CONNECTOR_UA:
             continue  # a test poking the sandbox directly, on purpose
         request, spec = as_spec_request(
+            openapi,
             recorded.method, recorded.path, recorded.query, recorded.headers, recorded.body
         )
         if spec is None:
@@ -139,6 +128,7 @@ def validate_traffic(sandbox: PipedriveSandbox) -> list[str]:
         if http_request.headers.get("User-Agent") != CONNECTOR_UA or http_response.status_code >= 300:
             continue
         request, spec = as_spec_request(
+            openapi,
             http_request.method,
             http_request.path,
             http_request.query_string.decode(),
@@ -154,29 +144,12 @@ def validate_traffic(sandbox: PipedriveSandbox) -> list[str]:
     return problems
 
 
-class Sleeper:
-    """The connector's `sleep`: records each wait and moves the shared frozen clock instead of waiting."""
-
-    def __init__(self, clock: FrozenClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(timedelta(seconds=seconds))
-
-
-@pytest.fixture
-def sleeper(clock: FrozenClock) -> Sleeper:
-    return Sleeper(clock)
-
-
 def _sandbox(
     clock: FrozenClock, openapi: tuple[OpenAPI, OpenAPI], **options: Any
 ) -> Iterator[PipedriveSandbox]:
     with PipedriveSandbox(clock=clock, record_exchanges=True, **options) as sandbox:
         yield sandbox
-        problems = validate_traffic(sandbox)
+        problems = validate_traffic(sandbox, openapi)
         assert not problems, "traffic off the official OpenAPI files:\n" + "\n".join(problems[:20])
 
 
@@ -192,14 +165,9 @@ def limited_sandbox(clock: FrozenClock, openapi: tuple[OpenAPI, OpenAPI]) -> Ite
 
 
 @pytest.fixture
-def find_specs() -> Callable[[Path], Path]:
-    return spec_dir
-
-
-@pytest.fixture
 def spec_request(openapi: tuple[OpenAPI, OpenAPI]) -> Callable[..., tuple[Any, OpenAPI | None]]:
     """Builds a spec-addressed request from recorded parts (see `as_spec_request`)."""
-    return as_spec_request
+    return partial(as_spec_request, openapi)
 
 
 ConnectorFactory = Callable[..., PipedriveConnector]
@@ -207,7 +175,7 @@ ConnectorFactory = Callable[..., PipedriveConnector]
 
 @pytest.fixture
 def make_connector(
-    sandbox: PipedriveSandbox, clock: FrozenClock, sleeper: Sleeper
+    sandbox: PipedriveSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]
 ) -> Iterator[ConnectorFactory]:
     made: list[PipedriveConnector] = []
 
@@ -216,7 +184,7 @@ def make_connector(
     ) -> PipedriveConnector:
         box = target or sandbox
         settings = box.oauth_settings(**overrides) if oauth else box.settings(**overrides)
-        connector = PipedriveConnector(settings, account="acme", clock=clock, sleep=sleeper)
+        connector = PipedriveConnector(settings, account="acme", clock=clock, sleep=virtual_sleep)
         made.append(connector)
         return connector
 

@@ -22,26 +22,26 @@ def count(sandbox, path, method="GET"):
     return sum(1 for r in sandbox.requests.all() if r.path == path and r.method == method)
 
 
-def test_a_429_waits_the_reset_pipedrive_announced(sandbox, make_connector, sleeper):
+def test_a_429_waits_the_reset_pipedrive_announced(sandbox, make_connector, virtual_sleep):
     ids = sandbox.seed(synthetic_contacts(3))
     sandbox.faults.add("rate_limit", 2, path="/api/v2/persons", reset=3)
     assert pull_ids(make_connector()) == sorted(ids.values())
-    assert sleeper.waits == [3.0, 3.0]
+    assert virtual_sleep.waits == [3.0, 3.0]
     assert count(sandbox, "/api/v2/persons") == 3
 
 
-def test_retry_after_wins_when_present(sandbox, make_connector, sleeper):
+def test_retry_after_wins_when_present(sandbox, make_connector, virtual_sleep):
     sandbox.seed(synthetic_contacts(1))
     sandbox.faults.add("rate_limit", 1, path="/api/v2/deals", reset=2, retry_after=7)
     pull_ids(make_connector())
-    assert sleeper.waits == [7.0]
+    assert virtual_sleep.waits == [7.0]
 
 
-def test_server_errors_back_off_then_succeed(sandbox, make_connector, sleeper):
+def test_server_errors_back_off_then_succeed(sandbox, make_connector, virtual_sleep):
     ids = sandbox.seed(synthetic_contacts(2))
     sandbox.faults.add("server_error", 2, path="/api/v2/activities", status=503)
     assert pull_ids(make_connector()) == sorted(ids.values())
-    assert len(sleeper.waits) == 2 and all(0 < w <= 120 for w in sleeper.waits)
+    assert len(virtual_sleep.waits) == 2 and all(0 < w <= 120 for w in virtual_sleep.waits)
 
 
 def test_persistent_server_errors_give_up_with_a_transient_error(sandbox, make_connector):
@@ -97,51 +97,51 @@ def test_a_revoked_refresh_token_stops_the_account(sandbox, make_connector):
         pull_ids(connector)
 
 
-def test_a_rejected_api_token_fails_without_retrying(sandbox, make_connector, sleeper):
+def test_a_rejected_api_token_fails_without_retrying(sandbox, make_connector, virtual_sleep):
     sandbox.faults.add("expire_token", 1)
     with pytest.raises(AuthFailed) as caught:
         pull_ids(make_connector())
-    assert caught.value.status == 401 and sleeper.waits == []
+    assert caught.value.status == 401 and virtual_sleep.waits == []
     assert len(sandbox.requests.all()) == 1
 
 
-def test_the_local_daily_budget_refuses_without_sleeping(sandbox, make_connector, sleeper):
+def test_the_local_daily_budget_refuses_without_sleeping(sandbox, make_connector, virtual_sleep):
     sandbox.seed(synthetic_contacts(2))
     connector = make_connector(daily_token_budget=25)  # personFields 20 + stages 5, then nothing
     with pytest.raises(RateLimited) as caught:
         pull_ids(connector)
     assert caught.value.scope == "daily" and 0 < caught.value.retry_after <= 86_400
-    assert sleeper.waits == [] and count(sandbox, "/api/v2/deals") == 0
+    assert virtual_sleep.waits == [] and count(sandbox, "/api/v2/deals") == 0
 
 
-def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, sleeper):
+def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, virtual_sleep):
     limited_sandbox.seed(synthetic_contacts(2))
     connector = make_connector(target=limited_sandbox, daily_token_budget=1_000_000)
     with pytest.raises(RateLimited) as caught:
         for _ in range(20):
             pull_ids(connector)
-    assert caught.value.scope == "daily" and sleeper.waits == []
+    assert caught.value.scope == "daily" and virtual_sleep.waits == []
     assert connector.client.daily.remaining < 10  # what Pipedrive counted left, not our own allowance
 
 
-def test_an_injected_daily_429_is_not_retried(sandbox, make_connector, sleeper):
+def test_an_injected_daily_429_is_not_retried(sandbox, make_connector, virtual_sleep):
     sandbox.faults.add("rate_limit", 1, path="/api/v1/personFields", daily=True)
     with pytest.raises(RateLimited) as caught:
         make_connector().ensure_fields()
-    assert caught.value.scope == "daily" and sleeper.waits == []
+    assert caught.value.scope == "daily" and virtual_sleep.waits == []
 
 
-def test_pacing_keeps_a_lite_account_under_its_burst_limit(limited_sandbox, make_connector, sleeper):
+def test_pacing_keeps_a_lite_account_under_its_burst_limit(limited_sandbox, make_connector, virtual_sleep):
     ids = list(limited_sandbox.seed(synthetic_contacts(3)).values())
     connector = make_connector(target=limited_sandbox, daily_token_budget=10_000_000)
     limited_sandbox.limits.daily_tokens = 10_000_000
     connector.ensure_fields()
     connector.push([FieldUpdate(contact_id=ids[i % 3], values={"score": i}) for i in range(45)])
     assert all(r.status != 429 for r in limited_sandbox.requests.all())
-    assert sum(sleeper.waits) >= 2.0  # 60 calls at 20 per 2 s
+    assert sum(virtual_sleep.waits) >= 2.0  # 60 calls at 20 per 2 s
 
 
-def test_a_too_generous_burst_setting_is_corrected_by_the_headers(limited_sandbox, make_connector, sleeper):
+def test_a_too_generous_burst_setting_is_corrected_by_the_headers(limited_sandbox, make_connector, virtual_sleep):
     ids = list(limited_sandbox.seed(synthetic_contacts(2)).values())
     limited_sandbox.limits.daily_tokens = 10_000_000
     connector = make_connector(target=limited_sandbox, burst_limit=500, daily_token_budget=10_000_000)
@@ -150,7 +150,7 @@ def test_a_too_generous_burst_setting_is_corrected_by_the_headers(limited_sandbo
     assert all(r.ok for r in results)
     statuses = [r.status for r in limited_sandbox.requests.all()]
     assert 429 not in statuses and 403 not in statuses  # x-ratelimit-remaining 0 held it back in time
-    assert sum(sleeper.waits) >= 2.0
+    assert sum(virtual_sleep.waits) >= 2.0
 
 
 def test_the_sandbox_blocks_a_client_that_ignores_429s(limited_sandbox):

@@ -14,16 +14,17 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_specs_are_found_beside_the_checkout(find_specs):
-    assert find_specs() == REPO_ROOT.parent / "shared" / "specs" / "pipedrive"
+    found = find_specs("pipedrive", "openapi-v2.yml", "openapi-v1.yml")
+    assert found == REPO_ROOT.parent / "shared" / "specs" / "pipedrive"
 
 
 def test_missing_specs_fail_in_ci_and_skip_elsewhere(find_specs, monkeypatch, tmp_path):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="not found"):
-        find_specs(tmp_path / "nowhere")
+        find_specs("pipedrive", "openapi-v2.yml", root=tmp_path / "nowhere")
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="shared/specs"):
-        find_specs(tmp_path / "nowhere")
+        find_specs("pipedrive", "openapi-v2.yml", root=tmp_path / "nowhere")
 
 
 @pytest.mark.filterwarnings("ignore:Unsupported scheme type")

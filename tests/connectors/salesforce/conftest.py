@@ -9,10 +9,8 @@ to the shapes of the API documentation (facts file §2) instead: `check_request`
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,23 +23,10 @@ from connectors.salesforce import SalesforceConnector
 from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sandbox.server import RecordedRequest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SPECS = REPO_ROOT.parent / "shared" / "specs"
 DATA = re.compile(
     r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|"
     r"sobjects/(Lead|Contact|Opportunity)/describe)$"
 )
-
-
-@pytest.fixture
-def specs_dir() -> Path:
-    """`<repo root>/../shared/specs`: required in CI, skipped with a reason on a bare checkout."""
-    if not SPECS.is_dir():
-        message = f"API specs not found at {SPECS} (CI lays shared/ beside the clone)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return SPECS
 
 
 def check_request(request: RecordedRequest) -> list[str]:

@@ -141,7 +141,7 @@ def test_all_or_none_rolls_back_every_record(sandbox, http, clock):
     assert all("id" not in s for s in saves)
 
 
-def test_the_specs_folder_has_no_salesforce_openapi(specs_dir):
-    specs = specs_dir
+def test_the_specs_folder_has_no_salesforce_openapi(find_specs):
+    specs = find_specs()
     assert not (specs / "salesforce").exists(), "a Salesforce spec appeared: validate requests against it"
     assert "Salesforce publishes no static OpenAPI" in (specs / "README.md").read_text()
