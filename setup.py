@@ -24,6 +24,7 @@ HOT_MODULES = [
     "sync/rules/engine.py",
     "sync/rules/sla.py",
     "sync/rules/calendar.py",
+    "sync/rules/native.py",
 ]
 
 

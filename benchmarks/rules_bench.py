@@ -2,6 +2,7 @@
 
     python benchmarks/rules_bench.py                      # 50,000 timed, 1,000,000 streamed
     python benchmarks/rules_bench.py --contacts 20000 --stream 0 --json
+    python benchmarks/rules_bench.py --no-native              # the compiled engine without its C evaluator
 
 Contacts come from `sync.synthetic` (about 20 profile fields, 0-30 events, 0-10 activities, 0-3 deals) and
 are generated before the clock starts: only `evaluate` is timed, with the shipped default rules and
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import sync.rules.engine
 from sync.model import Contact
 from sync.rules import CompiledRules, ContactMemory, load_rules
 from sync.synthetic import synthetic_contacts
@@ -94,11 +96,16 @@ def main() -> int:
     parser.add_argument("--stream", type=int, default=1_000_000, help="contacts streamed for peak memory (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
+    parser.add_argument("--no-native", action="store_true", help="without the C evaluator (sync/rules/_native.c)")
     args = parser.parse_args()
 
     pinned = pin_to_one_core()
-    rules = load_rules(None)
-    print(f"rules {rules.version}, {len(rules.scorers)} scoring rules; Python {platform.python_version()}; {pinned}")
+    shipped = load_rules(None)
+    rules = CompiledRules(shipped.spec, shipped.source, native=False) if args.no_native else shipped
+    engine = ("mypyc-compiled" if not sync.rules.engine.__file__.endswith(".py") else "pure Python") + \
+        (" + C evaluator" if rules.native else "")
+    print(f"rules {rules.version}, {len(rules.scorers)} scoring rules; engine {engine}; "
+          f"Python {platform.python_version()}; {pinned}")
     started = time.perf_counter()
     contacts = list(synthetic_contacts(args.contacts, now=NOW))
     if contacts:
@@ -115,7 +122,8 @@ def main() -> int:
     peak_mb = None
     if args.stream and args.contacts:
         # a fresh process, so its peak is the streaming one and not the in-memory run's above
-        child = subprocess.run([sys.executable, __file__, "--contacts", "0", "--stream", str(args.stream), "--json"],
+        child = subprocess.run([sys.executable, __file__, "--contacts", "0", "--stream", str(args.stream), "--json",
+                                *(["--no-native"] if args.no_native else [])],
                                check=True, capture_output=True, text=True)
         print(child.stdout.rsplit("\n", 2)[0])
         peak_mb = json.loads(child.stdout.strip().splitlines()[-1])["peak_rss_mb"]
@@ -135,7 +143,7 @@ def main() -> int:
         print(f"streamed {seen:,} contacts in pages of 100 (generated and evaluated) in {elapsed:.0f} s; "
               f"peak RSS {peak_mb:,.0f} MB (after loading the rules: {baseline:,.0f} MB)")
     if args.json:
-        print(json.dumps({"first_sync_per_s": round(cold), "steady_state_per_s": round(warm),
+        print(json.dumps({"engine": engine, "first_sync_per_s": round(cold), "steady_state_per_s": round(warm),
                           "evaluate_many_per_s": round(batch), "stream": args.stream, "peak_rss_mb": peak_mb}))
     return 0
 

@@ -42,6 +42,7 @@ typedef struct {
     PyTypeObject *type;
     unsigned int tag;
     Py_ssize_t offset;
+    int none_if_unset; /* T_OBJECT (msgspec's kind): an unset slot reads as None; T_OBJECT_EX raises */
 } SlotCache;
 
 static PyObject *slot_attr(PyObject *obj, PyObject *name, SlotCache *cache) {
@@ -49,16 +50,18 @@ static PyObject *slot_attr(PyObject *obj, PyObject *name, SlotCache *cache) {
     if (tp == cache->type && tp->tp_version_tag == cache->tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
         PyObject *value = *(PyObject **)((char *)obj + cache->offset);
         if (value) return Py_NewRef(value);
+        if (cache->none_if_unset) Py_RETURN_NONE;
         return PyObject_GetAttr(obj, name); /* unset slot: the usual AttributeError */
     }
     if (tp->tp_getattro == PyObject_GenericGetAttr) {
         PyObject *descr = _PyType_Lookup(tp, name); /* borrowed */
         if (descr && Py_IS_TYPE(descr, &PyMemberDescr_Type) && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
             PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-            if (member->type == T_OBJECT_EX && !(member->flags & PY_AUDIT_READ)) {
+            if ((member->type == T_OBJECT_EX || member->type == T_OBJECT) && !(member->flags & PY_AUDIT_READ)) {
                 cache->type = tp; /* borrowed: compared by address only, and the tag guards reuse */
                 cache->tag = tp->tp_version_tag;
                 cache->offset = member->offset;
+                cache->none_if_unset = member->type == T_OBJECT;
             }
         }
     }
@@ -493,6 +496,7 @@ typedef struct {
     long long at_least, at_most;
     int has_most;
     PyObject *keys;     /* tuple of event bucket keys */
+    Py_ssize_t *key_ids;/* their indices in the prepared buckets (-1: not a by-type key) */
     PyObject *kinds;    /* frozenset or NULL */
     PyObject *direction;/* str or NULL */
     PyObject *team;     /* frozenset */
@@ -512,6 +516,7 @@ typedef struct {
     PyObject *fired;    /* the shared FiredRule of a fixed rule */
     /* per-event, half-life decay, one bucket */
     PyObject *key;      /* NULL: call `per_event` (Python) instead */
+    Py_ssize_t key_id;  /* its index in the prepared buckets (-1: not a by-type key) */
     double span, k, limit;
     PyObject *per_event;
     PyObject *dim_name, *rule_name;
@@ -524,6 +529,7 @@ typedef struct {
     Scorer *scorers;
     Py_ssize_t nscorers;
     PyObject *fired_type;
+    PyObject *key_index; /* the bucket numbering of the contacts it reads prepared */
 } Program;
 
 static void program_clear(Program *p) {
@@ -532,6 +538,7 @@ static void program_clear(Program *p) {
         Py_XDECREF(n->arg); Py_XDECREF(n->obj); Py_XDECREF(n->fallback); Py_XDECREF(n->keys);
         Py_XDECREF(n->kinds); Py_XDECREF(n->direction); Py_XDECREF(n->team); Py_XDECREF(n->memo);
         PyMem_Free(n->children);
+        PyMem_Free(n->key_ids);
     }
     PyMem_Free(p->nodes);
     p->nodes = NULL; p->nnodes = 0;
@@ -543,6 +550,7 @@ static void program_clear(Program *p) {
     PyMem_Free(p->scorers);
     p->scorers = NULL; p->nscorers = 0;
     Py_CLEAR(p->fired_type);
+    Py_CLEAR(p->key_index);
 }
 
 static void program_dealloc(Program *p) {
@@ -692,8 +700,10 @@ static int parse_scorer(Scorer *s, PyObject *spec, Py_ssize_t nnodes) {
 }
 
 static int program_init(Program *self, PyObject *args, PyObject *kwds) {
-    PyObject *nodes, *scorers, *fired_type;
-    if (!PyArg_ParseTuple(args, "O!O!O", &PyTuple_Type, &nodes, &PyTuple_Type, &scorers, &fired_type)) return -1;
+    PyObject *nodes, *scorers, *fired_type, *key_index;
+    if (!PyArg_ParseTuple(args, "O!O!OO!", &PyTuple_Type, &nodes, &PyTuple_Type, &scorers, &fired_type,
+                          &PyDict_Type, &key_index))
+        return -1;
     program_clear(self);
     Py_ssize_t nn = PyTuple_GET_SIZE(nodes), ns = PyTuple_GET_SIZE(scorers);
     self->nodes = PyMem_Calloc(nn ? nn : 1, sizeof(Node));
@@ -705,7 +715,28 @@ static int program_init(Program *self, PyObject *args, PyObject *kwds) {
         if (parse_node(&self->nodes[i], PyTuple_GET_ITEM(nodes, i), nn) < 0) return -1;
     for (Py_ssize_t i = 0; i < ns; i++)
         if (parse_scorer(&self->scorers[i], PyTuple_GET_ITEM(scorers, i), nn) < 0) return -1;
+    /* bucket keys resolved once: a prepared contact's buckets are read by index, not looked up by key */
+    for (Py_ssize_t i = 0; i < nn; i++) {
+        Node *n = &self->nodes[i];
+        if (n->op != OP_EVENTS) continue;
+        Py_ssize_t nk = PyTuple_GET_SIZE(n->keys);
+        n->key_ids = PyMem_Malloc((nk ? nk : 1) * sizeof(Py_ssize_t));
+        if (!n->key_ids) { PyErr_NoMemory(); return -1; }
+        for (Py_ssize_t j = 0; j < nk; j++) {
+            n->key_ids[j] = key_of(key_index, PyTuple_GET_ITEM(n->keys, j));
+            if (n->key_ids[j] == -2) { PyErr_Clear(); n->key_ids[j] = -1; } /* unhashable: never a by-type key */
+        }
+    }
+    for (Py_ssize_t i = 0; i < ns; i++) {
+        Scorer *s = &self->scorers[i];
+        s->key_id = -1;
+        if (s->key) {
+            s->key_id = key_of(key_index, s->key);
+            if (s->key_id == -2) { PyErr_Clear(); s->key_id = -1; }
+        }
+    }
     self->fired_type = ref(fired_type);
+    self->key_index = ref(key_index);
     return 0;
 }
 
@@ -722,7 +753,7 @@ typedef struct {
  * has at hand); called with the context alone, they are read from its attributes. */
 #define VIEW_ARGS 6
 
-static int view_init(View *v, PyObject *ctx, PyObject *const *given) {
+static int view_init(View *v, PyObject *ctx, PyObject *const *given, PyObject *key_index) {
     memset(v, 0, sizeof(*v));
     v->ctx = ctx;
     if (given) {
@@ -744,6 +775,10 @@ static int view_init(View *v, PyObject *ctx, PyObject *const *given) {
     if (v->now == -1.0 && PyErr_Occurred()) return -1;
     if (Py_IS_TYPE(v->ev, &PreparedType) && v->acts == v->ev) {
         v->prep = (Prepared *)v->ev;
+        if (v->prep->key_index != key_index) {
+            PyErr_SetString(PyExc_ValueError, "contact prepared with another program's buckets");
+            return -1;
+        }
         return 0;
     }
     if (!PyDict_Check(v->ev) || !PyList_Check(v->acts)) {
@@ -918,21 +953,17 @@ static Py_ssize_t bisect_right_d(const double *a, double x, Py_ssize_t lo, Py_ss
     return lo;
 }
 
-/* The prepared bucket of `key`: *times and *n (0 when no rule reads that key or no event has it). */
-static int prepared_bucket(Prepared *p, PyObject *key, const double **times, Py_ssize_t *n) {
-    Py_ssize_t k = key_of(p->key_index, key);
-    if (k == -2) return -1;
-    if (k < 0 || k >= p->nkeys) { *times = NULL; *n = 0; return 0; }
+static void bucket_by_id(Prepared *p, Py_ssize_t k, const double **times, Py_ssize_t *n) {
+    if (k < 0 || k >= p->nkeys) { *times = NULL; *n = 0; return; }
     *times = p->times + p->offset[k];
     *n = p->offset[k + 1] - p->offset[k];
-    return 0;
 }
 
-static long long count_bucket(View *v, PyObject *key, int has_span, double span) {
+static long long count_bucket(View *v, PyObject *key, Py_ssize_t key_id, int has_span, double span) {
     if (v->prep) {
         const double *a;
         Py_ssize_t n;
-        if (prepared_bucket(v->prep, key, &a, &n) < 0) return -1;
+        bucket_by_id(v->prep, key_id, &a, &n);
         if (!n) return 0;
         Py_ssize_t hi = a[n - 1] <= v->now ? n : bisect_right_d(a, v->now, 0, n);
         return hi - (has_span ? bisect_left_d(a, v->now - span, 0, n) : 0);
@@ -959,7 +990,7 @@ static int eval_events(Node *n, View *v) {
     long long total = 0;
     Py_ssize_t nk = PyTuple_GET_SIZE(n->keys);
     for (Py_ssize_t i = 0; i < nk; i++) {
-        long long c = count_bucket(v, PyTuple_GET_ITEM(n->keys, i), n->has_span, n->span);
+        long long c = count_bucket(v, PyTuple_GET_ITEM(n->keys, i), n->key_ids[i], n->has_span, n->span);
         if (c < 0) return -1;
         total += c;
     }
@@ -1124,7 +1155,7 @@ static PyObject *decayed_one(Scorer *s, View *v) {
     if (v->prep) {
         const double *a;
         Py_ssize_t n;
-        if (prepared_bucket(v->prep, s->key, &a, &n) < 0) return NULL;
+        bucket_by_id(v->prep, s->key_id, &a, &n);
         if (!n) return PyFloat_FromDouble(0.0);
         double now = v->now, total = 0.0;
         Py_ssize_t hi = a[n - 1] <= now ? n : bisect_right_d(a, now, 0, n);
@@ -1159,7 +1190,7 @@ static PyObject *program_score(Program *self, PyObject *const *args, Py_ssize_t 
     }
     PyObject *fired = args[1] == Py_None ? NULL : args[1];
     View v;
-    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
     double raw[3] = {0.0, 0.0, 0.0};
     for (Py_ssize_t i = 0; i < self->nscorers; i++) {
         Scorer *s = &self->scorers[i];
@@ -1203,7 +1234,7 @@ static PyObject *program_first(Program *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     View v;
-    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
     Py_ssize_t n = PyTuple_GET_SIZE(args[1]);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t node = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], i));
@@ -1228,7 +1259,7 @@ static PyObject *program_which(Program *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     View v;
-    if (view_init(&v, args[0], nargs > 3 ? args + 3 : NULL) < 0) { view_clear(&v); return NULL; }
+    if (view_init(&v, args[0], nargs > 3 ? args + 3 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
     Py_ssize_t n = PyTuple_GET_SIZE(args[1]), count = 0;
     PyObject *hits[64];
     PyObject *out = NULL;
@@ -1262,7 +1293,7 @@ static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     View v;
-    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL) < 0) { view_clear(&v); return NULL; }
+    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
     int r = eval_node(self, node, &v);
     view_clear(&v);
     if (r < 0) return NULL;

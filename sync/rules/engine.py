@@ -42,7 +42,7 @@ from sync.rules.badinput import diagnose
 from sync.rules.checks import CHECKS
 from sync.rules.conditions import ANY_TYPE, DAY, Compiler, Ctx, Plan, deal_is_recurring
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
-from sync.rules.native import native_rules
+from sync.rules.native import NativeRules, native_rules
 from sync.rules.qualification import compile_framework
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import SlaPolicy
@@ -236,7 +236,7 @@ class CompiledRules:
         self._any_sources = frozenset(plan.any_type_sources)
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
         # last: it reads the plan the Python compiler filled in
-        self._native: Any = native_rules(spec, compiler, self.scorers, self.framework, native)
+        self._native: NativeRules | None = native_rules(spec, compiler, self.scorers, self.framework, native)
         self._top_text: Any = self._native.top_text if self._native is not None else None
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
         self._lead_reasons: dict[tuple[int, tuple[str, ...]], str] = {}  # a lead's reason, by score and criteria met

@@ -179,28 +179,28 @@ class NativeRules:
             else:
                 specs.append((index, -1, 0.0, None, None, None, 0.0, 0.0, scorer.per_event, dim, rule.name))
         framework = getattr(spec.qualification, spec.qualification.framework)
-        self.criteria_nodes = tuple(builder.node(cond) for cond in framework.criteria.values())
-        self.criteria_names = tuple(name for name, _ in compiled_framework.criteria)
+        self.criteria_nodes: tuple[int, ...] = tuple(builder.node(cond) for cond in framework.criteria.values())
+        self.criteria_names: tuple[str, ...] = tuple(name for name, _ in compiled_framework.criteria)
         assert self.criteria_names == tuple(framework.criteria)
         required = compiled_framework.required
         chosen = [i for i, name in enumerate(self.criteria_names) if name in required]
-        self.required_nodes = tuple(self.criteria_nodes[i] for i in chosen)
-        self.required_names = tuple(self.criteria_names[i] for i in chosen)
+        self.required_nodes: tuple[int, ...] = tuple(self.criteria_nodes[i] for i in chosen)
+        self.required_names: tuple[str, ...] = tuple(self.criteria_names[i] for i in chosen)
         c = spec.classification
-        self.disqualify_nodes = tuple(builder.node(rule.when) for rule in c.disqualify)
+        self.disqualify_nodes: tuple[int, ...] = tuple(builder.node(rule.when) for rule in c.disqualify)
         maturity = c.maturity
-        self.hot_node = builder.node(maturity.hot) if maturity.hot is not None else -1
-        self.warm_node = builder.node(maturity.warm) if maturity.warm is not None else -1
-        self.program = module.Program(tuple(builder.nodes), tuple(specs), FiredRule)
+        self.hot_node: int = builder.node(maturity.hot) if maturity.hot is not None else -1
+        self.warm_node: int = builder.node(maturity.warm) if maturity.warm is not None else -1
         # bucket keys of the by-type plan (the engine prepares C arrays only for that plan)
-        self.keys = tuple(sorted(plan.types))
-        self.key_index = {key: index for index, key in enumerate(self.keys)}
-        self.python_per_event = any(spec[1] == -1 and spec[4] is None for spec in specs)
-        self.prepare = module.prepare
-        self.bucket_events = module.bucket_events
-        self.activity_rows = module.activity_rows
-        self.top_text = module.top_text
-        self.last_active = module.last_active
+        self.keys: tuple[str, ...] = tuple(sorted(plan.types))
+        self.key_index: dict[str, int] = {key: index for index, key in enumerate(self.keys)}
+        self.program: Any = module.Program(tuple(builder.nodes), tuple(specs), FiredRule, self.key_index)
+        self.python_per_event: bool = any(spec[1] == -1 and spec[4] is None for spec in specs)
+        self.prepare: Any = module.prepare
+        self.bucket_events: Any = module.bucket_events
+        self.activity_rows: Any = module.activity_rows
+        self.top_text: Any = module.top_text
+        self.last_active: Any = module.last_active
 
 
 def native_rules(spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, ...],

@@ -55,8 +55,8 @@ def test_a_failed_push_is_resent_because_collection_updates_are_idempotent(
 
 
 def test_a_slow_answer_times_out_and_is_retried(sandbox, seeded, make_connector, no_sleep):
-    sandbox.faults.add("slow", path=QUERY, seconds=0.6)
-    connector = make_connector(timeout_s=0.2)
+    sandbox.faults.add("slow", path=QUERY, seconds=2.5)
+    connector = make_connector(timeout_s=1.0)
     assert len(pulled(connector)) == len(seeded)
     assert len(no_sleep.waits) == 1
 
