@@ -3,7 +3,12 @@
 # environment onto a clean slim image, so no compiler, pip cache or source tree ships in the final image.
 #
 #   docker build -t crmsync .
-#   docker run --rm -p 127.0.0.1:8080:8080 -v "$PWD/config:/config:ro" -v crmsync-data:/data crmsync
+#   docker run --rm -p 127.0.0.1:8080:8080 crmsync          # the built-in defaults: three sandbox CRMs
+#   docker run -d --stop-timeout 40 -p 127.0.0.1:8080:8080 \
+#       -v /path/to/your/config:/config:ro -v crmsync-data:/data --env-file crmsync.env crmsync
+#
+# Your config's crmsync.yaml must listen on 0.0.0.0 (`http.host`). --stop-timeout: Docker's default of 10 s
+# kills a daemon still finishing its batch in flight (it takes up to 25 s); compose sets 40 s itself.
 #
 # See docs/operations.md for the endpoints, metrics, signals and log format.
 
@@ -23,6 +28,13 @@ COPY sync ./sync
 COPY connectors ./connectors
 # a regular (non-editable) install: the image runs exactly what a user installs from the wheel
 RUN /opt/crmsync/bin/pip install .
+# setup.py falls back to the pure-Python rules engine without failing, and pip hides why: this stage has the
+# compiler, so a fallback here is a build defect, not an option. Fail the image instead of shipping it slower.
+# (-I: import the installed package, not the source tree in this WORKDIR)
+RUN /opt/crmsync/bin/python -I -c "import importlib, sys; \
+mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar']; \
+pure = [m for m in mods if not importlib.import_module('sync.rules.' + m).__file__.endswith('.so')]; \
+sys.exit(f'crmsync: sync.rules {pure} not compiled by mypyc; see why with: pip wheel -v --no-deps .' if pure else 0)"
 
 
 FROM python:3.11-slim AS runtime
@@ -44,6 +56,10 @@ RUN groupadd --system --gid 10001 crmsync \
 COPY --from=build /opt/crmsync /opt/crmsync
 # the shipped defaults and examples; production mounts its own directory over /config, read-only
 COPY config/ /config/
+# the shipped default settings listen on 127.0.0.1 (right on a laptop); in a container that is unreachable
+# through a published port, while the HEALTHCHECK, probing 127.0.0.1 from inside, still says healthy
+RUN sed -i 's/^  host: 127\.0\.0\.1$/  host: 0.0.0.0/' /config/crmsync.yaml \
+ && grep -q '^  host: 0\.0\.0\.0$' /config/crmsync.yaml
 # numeric, so an orchestrator's "run as non-root" check can verify it without reading /etc/passwd
 USER 10001:10001
 WORKDIR /data

@@ -88,7 +88,8 @@ def _mypyc_modules() -> list[object]:
     try:
         os.chdir(here)
         # only the compiled modules are type-checked: the rest of the package (pydantic models...) is read for
-        # its types, silently, and the build environment need not hold the runtime dependencies
+        # its types, silently, and the build environment need not hold the runtime dependencies -- except
+        # msgspec (in pyproject's build requires), whose Struct class keywords mypy must know to accept
         return list(mypycify(["--follow-imports=silent", "--ignore-missing-imports", *HOT_MODULES], opt_level="3",
                                   group_name="crmsync_rules"))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - mypyc exits on a type error
