@@ -121,77 +121,7 @@ static int epoch_double(PyObject *at, double *out) {
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-/* Whether a list of floats is already in order (the usual case: CRMs return history sorted). */
-static int floats_sorted(PyObject *list) {
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    for (Py_ssize_t i = 1; i < n; i++) {
-        PyObject *a = PyList_GET_ITEM(list, i - 1), *b = PyList_GET_ITEM(list, i);
-        if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b)) return 0;
-        if (PyFloat_AS_DOUBLE(a) > PyFloat_AS_DOUBLE(b)) return 0;
-    }
-    return 1;
-}
-
-/* ------------------------------------------------------------------------------------------ bucketing */
-
-/* bucket_events(events, types) -> {type: [epoch, ...] sorted}: the engine's by-type-only plan. Every event's
- * time is converted only when its type is one the rules read; the bucket lists come out sorted. */
-static PyObject *bucket_events(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "bucket_events(events, types)"); return NULL; }
-    PyObject *events = args[0], *types = args[1];
-    PyObject *ev = PyDict_New();
-    if (!ev) return NULL;
-    PyObject *seq = PySequence_Fast(events, "events must be a sequence");
-    if (!seq) { Py_DECREF(ev); return NULL; }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *event = items[i];
-        PyObject *at = slot_attr(event, str_at, &event_at);
-        if (!at) goto fail;
-        if (!PyDateTime_CheckExact(at)) {
-            /* odd data: let Python check it exactly as the interpreted engine does (it may raise) */
-            PyObject *t = PyObject_CallOneArg(py_epoch, at);
-            if (!t) { Py_DECREF(at); goto fail; }
-            Py_DECREF(t);
-        }
-        PyObject *kind = slot_attr(event, str_type, &event_type);
-        if (!kind) { Py_DECREF(at); goto fail; }
-        PyObject *times = PyDict_GetItemWithError(ev, kind); /* borrowed */
-        if (!times && PyErr_Occurred()) { Py_DECREF(at); Py_DECREF(kind); goto fail; }
-        if (!times) {
-            int wanted = PySet_Contains(types, kind);
-            if (wanted < 0) { Py_DECREF(at); Py_DECREF(kind); goto fail; }
-            if (!wanted) { Py_DECREF(at); Py_DECREF(kind); continue; }
-            times = PyList_New(0);
-            if (!times || PyDict_SetItem(ev, kind, times) < 0) {
-                Py_XDECREF(times); Py_DECREF(at); Py_DECREF(kind); goto fail;
-            }
-            Py_DECREF(times); /* the dict holds it */
-        }
-        Py_DECREF(kind);
-        PyObject *ts = epoch_of(at);
-        Py_DECREF(at);
-        if (!ts) goto fail;
-        int rc = PyList_Append(times, ts);
-        Py_DECREF(ts);
-        if (rc < 0) goto fail;
-    }
-    Py_DECREF(seq);
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(ev, &pos, &key, &value)) {
-        if (PyList_GET_SIZE(value) > 1 && !floats_sorted(value) && PyList_Sort(value) < 0) {
-            Py_DECREF(ev);
-            return NULL;
-        }
-    }
-    return ev;
-fail:
-    Py_DECREF(seq);
-    Py_DECREF(ev);
-    return NULL;
-}
+/* ------------------------------------------------------------------------------------------ activity rows */
 
 /* activity_rows(activities) -> [(epoch, kind, by, direction, done, automated), ...] sorted by time (stable) */
 static PyObject *activity_rows(PyObject *self, PyObject *activities) {
@@ -1484,8 +1414,6 @@ static PyObject *configure(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef module_methods[] = {
-    {"bucket_events", (PyCFunction)(void (*)(void))bucket_events, METH_FASTCALL,
-     "bucket_events(events, types) -> {type: sorted epoch seconds}"},
     {"activity_rows", (PyCFunction)activity_rows, METH_O,
      "activity_rows(activities) -> [(epoch, kind, by, direction, done, automated)] sorted by time"},
     {"configure", configure, METH_VARARGS, "configure(epoch, fold, round2)"},

@@ -197,7 +197,6 @@ class NativeRules:
         self.program: Any = module.Program(tuple(builder.nodes), tuple(specs), FiredRule, self.key_index)
         self.python_per_event: bool = any(spec[1] == -1 and spec[4] is None for spec in specs)
         self.prepare: Any = module.prepare
-        self.bucket_events: Any = module.bucket_events
         self.activity_rows: Any = module.activity_rows
         self.top_text: Any = module.top_text
         self.last_active: Any = module.last_active
