@@ -378,7 +378,31 @@ static PyObject *prepared_acts(Prepared *p, PyObject *unused) {
     return rows;
 }
 
+/* Prepared.signal_times(now) -> sorted distinct times at or before `now` of every bucketed event and every
+ * activity: the instants the hand-off search replays (engine._handoff builds the same from ev and acts). */
+static PyObject *prepared_signal_times(Prepared *p, PyObject *arg) {
+    double now = PyFloat_AsDouble(arg);
+    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    Py_ssize_t total = p->offset[p->nkeys] + p->nacts, n = 0;
+    double *all = PyMem_Malloc((total ? total : 1) * sizeof(double));
+    if (!all) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < p->offset[p->nkeys]; i++) if (p->times[i] <= now) all[n++] = p->times[i];
+    for (Py_ssize_t i = 0; i < p->nacts; i++) if (p->acts[i].ts <= now) all[n++] = p->acts[i].ts;
+    qsort(all, n, sizeof(double), cmp_double);
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (!distinct || all[i] != all[distinct - 1]) all[distinct++] = all[i];
+    PyObject *out = PyList_New(distinct);
+    for (Py_ssize_t i = 0; out && i < distinct; i++) {
+        PyObject *f = PyFloat_FromDouble(all[i]);
+        if (!f) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, f);
+    }
+    PyMem_Free(all);
+    return out;
+}
+
 static PyMethodDef prepared_methods[] = {
+    {"signal_times", (PyCFunction)prepared_signal_times, METH_O, "sorted distinct signal times up to now"},
     {"ev", (PyCFunction)prepared_ev, METH_NOARGS, "the engine's event buckets as Python lists"},
     {"acts", (PyCFunction)prepared_acts, METH_NOARGS, "the engine's activity rows as Python tuples"},
     {NULL, NULL, 0, NULL},

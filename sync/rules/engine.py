@@ -490,13 +490,15 @@ class CompiledRules:
         """When the data shows the contact became a prospect: the dated signal (event or activity) from which
         it qualifies, within its current run of activity (no gap longer than the nurture window). None when
         it qualified before any dated signal (from profile and fields alone): then the time is unknown."""
-        self._python_view(ctx)
         now = ctx.now
-        times = {t for bucket in ctx.ev.values() for t in bucket if t <= now}
-        times.update(a[0] for a in ctx.acts if a[0] <= now)
-        if not times:
+        if ctx.prepared is not None:
+            ordered: list[float] = ctx.prepared.signal_times(now)[-_MAX_REPLAY:]
+        else:
+            times = {t for bucket in ctx.ev.values() for t in bucket if t <= now}
+            times.update(a[0] for a in ctx.acts if a[0] <= now)
+            ordered = sorted(times)[-_MAX_REPLAY:]
+        if not ordered:
             return None
-        ordered = sorted(times)[-_MAX_REPLAY:]
         start = len(ordered) - 1
         while start > 0 and ordered[start] - ordered[start - 1] <= self.inactive_seconds:
             start -= 1
