@@ -10,6 +10,7 @@ import pytest
 
 from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent
 from sync.rules import CompiledRules, load_rules, rules_from_text
+from sync.rules.native import native_module
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Paris
 
@@ -118,7 +119,10 @@ def rules() -> CompiledRules:
 
 @pytest.fixture(scope="session", params=["shipped", "every-condition"])
 def both_paths(request: pytest.FixtureRequest) -> tuple[CompiledRules, CompiledRules]:
-    """The same rules twice: through the C evaluator (required: the test install builds it) and without."""
+    """The same rules twice: through the C evaluator and without. An install without it (pure-Python, editable)
+    has nothing to compare; test_native.py fails CI and compiled installs that lack it."""
+    if native_module() is None:
+        pytest.skip("the C evaluator is not built in this install (pure-Python or editable)")
     spec = load_rules(None).spec if request.param == "shipped" else \
         rules_from_text(EVERY_CONDITION_RULES, "every-condition.yaml").spec
     return CompiledRules(spec, request.param, native=True), CompiledRules(spec, request.param, native=False)
