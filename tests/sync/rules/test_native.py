@@ -19,7 +19,6 @@ import pytest
 import sync.rules.engine
 from sync.model import Activity, ActivityKind, Contact, EngagementEvent
 from sync.rules import FiredRule, load_rules
-from sync.rules.native import native_module
 from sync.synthetic import synthetic_contacts
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
