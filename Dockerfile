@@ -32,7 +32,7 @@ RUN /opt/crmsync/bin/pip install .
 # compiler, so a fallback here is a build defect, not an option. Fail the image instead of shipping it slower.
 # (-I: import the installed package, not the source tree in this WORKDIR)
 RUN /opt/crmsync/bin/python -I -c "import importlib, sys; \
-mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar', 'native', '_native']; \
+mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar', 'native', 'reasons', '_native']; \
 pure = [m for m in mods if not importlib.import_module('sync.rules.' + m).__file__.endswith('.so')]; \
 sys.exit(f'crmsync: sync.rules {pure} not compiled (mypyc, C evaluator); see why with: pip wheel -v --no-deps .' if pure else 0)"
 

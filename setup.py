@@ -25,6 +25,7 @@ HOT_MODULES = [
     "sync/rules/sla.py",
     "sync/rules/calendar.py",
     "sync/rules/native.py",
+    "sync/rules/reasons.py",
 ]
 
 

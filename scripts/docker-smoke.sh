@@ -40,7 +40,7 @@ uid=$(docker run --rm --entrypoint id "$IMAGE" -u)
 ok "runs as uid $uid (USER $user)"
 
 docker run --rm --entrypoint python "$IMAGE" -I -c "import importlib, sys
-mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar', 'native', '_native']
+mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar', 'native', 'reasons', '_native']
 pure = [m for m in mods if not importlib.import_module('sync.rules.' + m).__file__.endswith('.so')]
 sys.exit(f'pure-Python sync.rules modules: {pure}' if pure else 0)" || fail "the rules engine is not mypyc-compiled"
 ok "rules engine: mypyc-compiled (.so) modules"

@@ -19,31 +19,26 @@ Precedence of stages, first match wins:
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
 import math
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from importlib import resources
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 import msgspec
-from pydantic import BaseModel
 
-from sync.configfile import PositionedDocument, parse_yaml, read_yaml, validate
-from sync.errors import ConfigError, ConfigIssue, CrmsyncError
+from sync.configfile import parse_yaml, read_yaml
+from sync.errors import CrmsyncError
 from sync.model import ClientKind, Contact, DealStatus, Maturity, Stage
 from sync.rules import schema as s
 from sync.rules.badinput import diagnose
-from sync.rules.checks import CHECKS
 from sync.rules.conditions import ANY_TYPE, DAY, Compiler, Ctx, Plan, deal_is_recurring
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
+from sync.rules.loading import default_rules_path, parse_rules, rules_version
 from sync.rules.native import NativeRules, native_rules
 from sync.rules.qualification import compile_framework
+from sync.rules.reasons import ReasonWriter
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import SlaPolicy
 
@@ -71,7 +66,6 @@ _COLD: Final = Maturity.COLD
 _RECURRING: Final = ClientKind.RECURRING
 _ONE_OFF: Final = ClientKind.ONE_OFF
 _WON: Final = DealStatus.WON
-_OPEN: Final = DealStatus.OPEN
 
 
 class ContactError(msgspec.Struct, frozen=True):
@@ -90,81 +84,6 @@ class InvalidContact(CrmsyncError):
         super().__init__(f"contact {contact_id}: {message}")
         self.contact_id = contact_id
         self.message = message
-
-
-def default_rules_path() -> Path:
-    """The shipped default rules (config/rules.yaml, installed as package data sync.defaults)."""
-    return Path(str(resources.files("sync.defaults").joinpath("rules.yaml")))
-
-
-def rules_version(spec: s.RulesFile) -> str:
-    """Content hash of the rules' meaning: the validated model with defaults filled in, as canonical JSON.
-
-    Comments, whitespace, key order and spelling out a default do not change it; any change of a value
-    does. 12 hex digits of SHA-256: short enough for a CRM field, long enough never to collide in practice.
-    """
-    canonical = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-
-
-def parse_rules(document: PositionedDocument) -> s.RulesFile:
-    """Validate a parsed rules document; ConfigError with every problem located, typos given a suggestion."""
-    try:
-        return validate(document, s.RulesFile, checks=CHECKS)
-    except ConfigError as exc:
-        raise ConfigError([_suggest(issue) for issue in exc.issues]) from None
-
-
-def _known_keys() -> frozenset[str]:
-    keys: set[str] = set()
-    models: list[type[BaseModel]] = [s.RulesFile]
-    seen: set[type[BaseModel]] = set()
-    while models:
-        model = models.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        for name, info in model.model_fields.items():
-            keys.add(info.alias or name)
-            models.extend(_model_args(info.annotation))
-    return frozenset(keys)
-
-
-def _model_args(annotation: Any) -> Iterator[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-    for arg in get_args(annotation):
-        yield from _model_args(arg)
-
-
-_UNKNOWN_KEY = re.compile(r"^unknown key '([^']*)'$")
-
-
-def _suggest(issue: ConfigIssue) -> ConfigIssue:
-    """`unknown key 'equals'` -> `unknown key 'equals' (did you mean 'eq'?)` when a known key is close."""
-    match = _UNKNOWN_KEY.match(issue.message)
-    if not match:
-        return issue
-    key = match.group(1)
-    guess = _SYNONYMS.get(key.lower())
-    if guess is None:
-        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1, cutoff=0.8)
-        guess = close[0] if close else None
-    if guess is None:
-        return issue
-    return ConfigIssue(issue.path, issue.line, issue.column, f"{issue.message} (did you mean {guess!r}?)")
-
-
-# operator spellings admins reach for first; a close-spelling guess would mislead here (equals -> deals)
-_SYNONYMS = {
-    "equals": "eq", "equal": "eq", "is": "eq", "==": "eq", "not_equals": "ne", "not_equal": "ne", "!=": "ne",
-    "is_not": "ne", "one_of": "in", "any_of": "in", "none_of": "not_in", "regex": "matches", "match": "matches",
-    "pattern": "matches", "includes": "contains", "min": "gte", "max": "lte", "greater_than": "gt",
-    "less_than": "lt", "at_least_days": "older_than_days", "last_days": "within_days", "and": "all", "or": "any",
-}
-
-
-_KNOWN_KEYS = _known_keys()
 
 
 def load_rules(path: str | Path | None = None) -> CompiledRules:
@@ -218,11 +137,6 @@ class CompiledRules:
         self._static_criteria = tuple(compiler.is_static(cond) for cond in framework_spec.criteria.values())
         assert len(self._static_rules) == len(self.scorers)
         assert len(self._static_criteria) == len(self.framework.criteria)
-        self._fw = self.framework.name.upper()
-        # the reason's text of each fixed-point rule, by the identity of its shared FiredRule (alive as long as
-        # these rules, so no other object can have its id)
-        self._labels = {id(sc.fixed): f"{sc.fixed.name} {round(sc.fixed.points):+d}" for sc in self.scorers
-                        if sc.fixed is not None}
         # (dimension, when, its FiredRule, per_event, points) -- or for per_event rules
         # (dimension, None, dimension name, per_event, rule name): tuples unpack faster than attributes
         self._flat: tuple[tuple[Any, ...], ...] = tuple(
@@ -237,9 +151,9 @@ class CompiledRules:
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
         # last: it reads the plan the Python compiler filled in
         self._native: NativeRules | None = native_rules(spec, compiler, self.scorers, self.framework, native)
-        self._top_text: Any = self._native.top_text if self._native is not None else None
+        self._reasons = ReasonWriter(self.framework, self.scorers, self.threshold, self.qualify_on,
+                                     self.inactive_days, self._native.top_text if self._native is not None else None)
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
-        self._lead_reasons: dict[tuple[int, tuple[str, ...]], str] = {}  # a lead's reason, by score and criteria met
         # the memory of a contact never qualified, by stage and whether it was a prospect: immutable, shared
         self._memories: dict[tuple[Stage, bool], ContactMemory] = {}
 
@@ -609,7 +523,7 @@ class CompiledRules:
                 self._python_view(ctx)
                 sla = self.sla.state(ctx.acts, ctx.owner, started, maturity, now)
 
-        reason = self._reason(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,
+        reason = self._reasons.write(stage, ruled, override is not None, total, framework_met, met, maturity, client_kind,
                               won, deals, disqualified_by, inactive_days, sticky, fired)
         if stage is not _CLIENT:
             client_kind = None  # the rules' kind stays in the reason when a person pinned another stage
@@ -630,57 +544,6 @@ class CompiledRules:
         if shared is None:
             shared = self._memories[key] = ContactMemory(stage=stage, was_prospect=was_prospect)
         return shared
-
-    def _reason(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
-                met: tuple[str, ...], maturity: Maturity | None, client_kind: ClientKind | None,
-                won: list[Any], deals: Any, disqualified_by: str | None, inactive_days: float | None,
-                sticky: bool, fired: list[FiredRule]) -> str:
-        """One short line a salesperson can read in the CRM: why this stage, then the biggest contributors."""
-        fw = self._fw
-        if ruled is _CLIENT:
-            why = f"client ({client_kind}): {len(won)} won deal{'s' if len(won) > 1 else ''}"
-            if any(deal.status == _OPEN for deal in deals):
-                why += ", upsell deal open"
-        elif ruled is _DISQUALIFIED:
-            why = f"disqualified: {disqualified_by}"
-        elif ruled is _NURTURE:
-            why = f"nurture: no activity for {int(inactive_days or 0)} days (> {self.inactive_days})"
-        elif ruled is _PROSPECT:
-            if sticky:
-                why = f"prospect: still active since qualifying (score {total} < {self.threshold})"
-            elif total >= self.threshold and self.qualify_on != "framework":
-                why = f"prospect: score {total} >= {self.threshold}"
-                if framework_met:
-                    why += f", {fw} met"
-            else:
-                why = f"prospect: {fw} met ({', '.join(met)})"
-        else:
-            known = self._lead_reasons.get((total, met))
-            if known is None:
-                missing = self.framework.missing(met)
-                known = f"lead: score {total} < {self.threshold}, {fw} missing {', '.join(missing)}"
-                if len(self._lead_reasons) < 4096:  # at most 101 scores x the criteria combinations
-                    self._lead_reasons[(total, met)] = known
-            why = known
-        if overridden:
-            why = f"{stage} pinned in the CRM (rules: {why})"
-        elif maturity is not None:
-            why = why.replace("prospect:", f"prospect ({maturity}):", 1)
-        if fired:
-            labels = self._labels
-            text = self._top_text(fired, labels) if self._top_text is not None else None
-            if text is None:
-                top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
-                # whole points: the reason is written to the CRM, and decayed points drift every second (a
-                # "+6.41" turning "+6.4" would rewrite the field on every run for nothing)
-                text = ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
-            why += "; top: " + text
-        return why
-
-
-def _weight(fired: FiredRule) -> float:
-    """Sort key of the reason's top contributors: biggest absolute points first (ties keep rule order)."""
-    return -abs(fired.points)
 
 
 def _text(value: Any) -> str:
