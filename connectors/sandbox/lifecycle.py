@@ -11,21 +11,22 @@ After `stop()` those still answer for the run that ended, so a test can read wha
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Self
 
 from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
 
 
-class ServedSandbox:
+class ServedSandbox(ABC):
     """Start/stop and context-manager plumbing shared by the sandbox CRMs. Subclasses implement `_serve`."""
 
     crm: str
     _server: SandboxServer | None = None  # the harness of the current (or last) run
     _serving: bool = False
 
+    @abstractmethod
     def _serve(self) -> SandboxServer:
         """Build (do not start) the harness for one run: the app, its fault style, the port, TLS."""
-        raise NotImplementedError
 
     def start(self) -> Self:
         server = self._serve()
