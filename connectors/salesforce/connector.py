@@ -5,13 +5,18 @@ Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPag
 1. Leads, then Contacts, changed since their own watermark (`SystemModstamp >= T ORDER BY SystemModstamp,
    Id`, ids already read at T skipped). A full pull skips converted leads; an incremental one reports a
    lead converted since as merged into its Contact. Contact pull costs ceil(N / page_size) calls per object.
+   An incremental pull reads each stream through `queryAll`, so the same query also returns the rows
+   deleted since the watermark (a deletion moves SystemModstamp; `IsDeleted` tells them apart) and merged
+   away (`MasterRecordId` -> survivor): one call per object, not a second query for the deletions.
+   Salesforce keeps deleted rows in the recycle bin for 15 days: a pull later than that misses them.
 2. For the parents of each page, their related records in separate batched SOQL (`... IN (ids)`, cut to
    the URI limit): Tasks and Events (`WhoId`), responded CampaignMembers, and for Contacts the
    OpportunityContactRoles with their Opportunity fields (deal reads need no separate association call).
 3. Incremental pulls only: parents whose *related* records changed since the last pull (a logged call,
-   a new campaign response, an opportunity moving stage do not move the parent's SystemModstamp), read by
-   id; then deletions and merges from `queryAll ... IsDeleted = true` (`MasterRecordId` -> survivor).
-   The last page carries the cursor that starts the next pull here.
+   a new campaign response, an opportunity moving stage do not move the parent's SystemModstamp), one
+   query per related object, then read by id. The last page carries the cursor that starts the next pull.
+   With nothing changed, an incremental pull is one call per object: Lead, Contact, Task, Event,
+   CampaignMember, OpportunityContactRole.
 
 Push goes through sObject Collections (200 records a call, Leads and Contacts mixed, `allOrNone: false`),
 results matched by position. Custom fields are created through the Metadata API.
@@ -97,30 +102,36 @@ class SalesforceConnector:
         for sobject in PARENTS:
             initial = state.mark(sobject)
             mark = initial
-            for records in self._query("contacts", self._stream_soql(sobject, initial, incremental)):
+            soql = self._stream_soql(sobject, initial, incremental)
+            for records in self._query("contacts", soql, include_deleted=incremental):
                 fresh = []
+                gone: dict[str, str | None] = {}
                 for record in records:
                     record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
-                    mark = mark.advance(record_id, stamp, started)
-                    if not initial.already_read(record_id, stamp):
+                    deleted = bool(record.get("IsDeleted"))
+                    mark = mark.advance(record_id, stamp, started, deleted=deleted)
+                    if initial.already_read(record_id, stamp, deleted=deleted):
+                        continue
+                    if deleted:
+                        master = record.get("MasterRecordId")
+                        gone[record_id] = to18(master) if master else None
+                    else:
                         fresh.append(record)
-                contacts, merged = self._page(sobject, fresh)
-                emitted.update(c.id for c in contacts)
+                contacts, converted = self._page(sobject, fresh)
+                merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
+                if incremental:  # only an incremental pull looks related changes up, skipping these
+                    emitted.update(c.id for c in contacts)
                 state = state.with_mark(sobject, mark)
-                yield PullPage(contacts, state.encode(), deleted_ids=list(merged), merged_into=merged,
+                yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-        deleted: list[str] = []
-        merged_into: dict[str, str] = {}
         if incremental and state.since is not None:
             for page in self._touched_pages(state.since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-            deleted, merged_into = self._deletions(state.since)
         final = PullCursor(state.marks, since=started)
-        yield PullPage([], final.encode(), deleted_ids=deleted, merged_into=merged_into,
-                       api_calls=self._calls() - spent)
+        yield PullPage([], final.encode(), api_calls=self._calls() - spent)
 
     def _calls(self) -> int:
         return sum(self.api_calls.values())
@@ -129,12 +140,13 @@ class SalesforceConnector:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
         where = [w for w in (mark.where(), skip_converted) if w]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        columns = ", ".join(self._columns(sobject))
+        columns = ", ".join(self._columns(sobject, deletions=incremental))  # queryAll: deleted rows too
         return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
 
-    def _columns(self, sobject: str) -> list[str]:
+    def _columns(self, sobject: str, *, deletions: bool = False) -> list[str]:
         extra = ["IsConverted", "ConvertedContactId"] if sobject == "Lead" else []
-        return select_list(["Id", "SystemModstamp", *extra, *self._field_paths()[sobject].values()])
+        gone = ["IsDeleted", "MasterRecordId"] if deletions else []
+        return select_list(["Id", "SystemModstamp", *gone, *extra, *self._field_paths()[sobject].values()])
 
     def _field_paths(self) -> dict[str, dict[str, str]]:
         """The mapped field paths the integration user can read, checked once by describe: a mapped field
@@ -265,20 +277,6 @@ class SalesforceConnector:
                 contacts, merged = self._page(sobject, records)
                 emitted.update(c.id for c in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
-
-    def _deletions(self, since: Any) -> tuple[list[str], dict[str, str]]:
-        deleted: list[str] = []
-        merged: dict[str, str] = {}
-        for sobject in PARENTS:
-            soql = (f"SELECT Id, MasterRecordId FROM {sobject} WHERE IsDeleted = true "
-                    f"AND SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp, Id")
-            for records in self._query("contacts", soql, include_deleted=True):
-                for record in records:
-                    record_id = to18(record["Id"])
-                    deleted.append(record_id)
-                    if record.get("MasterRecordId"):
-                        merged[record_id] = to18(record["MasterRecordId"])
-        return deleted, merged
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
