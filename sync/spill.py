@@ -174,6 +174,11 @@ class ScratchSet(Generic[K]):
         self._scratch = scratch
         self._table = _table(name)
 
+    @property
+    def scratch(self) -> Scratch:
+        """The file it lives in: another set of the same file can be compared with it (`difference`)."""
+        return self._scratch
+
     def _create(self) -> None:
         self._scratch.ensure(f"CREATE TABLE IF NOT EXISTS {self._table} (k UNIQUE)")
 
@@ -194,6 +199,25 @@ class ScratchSet(Generic[K]):
     def __contains__(self, key: object) -> bool:
         self._create()
         return bool(self._scratch.execute(f"SELECT 1 FROM {self._table} WHERE k = ?", (key,)))
+
+    def difference(self, other: ScratchSet[K], *, prefix: str | None = None, page: int = 1000) -> Iterator[K]:
+        """The keys not in `other` (a set of the same `Scratch`), in the order they were first added, read
+        `page` at a time; `prefix`: only the str keys that start with it."""
+        if other._scratch is not self._scratch:
+            raise ValueError("both sets must live in the same scratch file")
+        self._create()
+        other._create()
+        where = "AND substr(k, 1, ?) = ?" if prefix else ""
+        after = 0
+        while True:
+            rows = self._scratch.execute(
+                f"SELECT rowid, k FROM {self._table} WHERE rowid > ? {where} "
+                f"AND k NOT IN (SELECT k FROM {other._table}) ORDER BY rowid LIMIT ?",
+                (after, *((len(prefix), prefix) if prefix else ()), page))
+            yield from (key for _, key in rows)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def __len__(self) -> int:
         self._create()

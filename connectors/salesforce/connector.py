@@ -18,6 +18,10 @@ Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPag
    With nothing changed, an incremental pull is one call per object: Lead, Contact, Task, Event,
    CampaignMember, OpportunityContactRole.
 
+Memory does not grow with the org: what a pull must remember about every parent (the ids an incremental
+pull emitted, the parents whose related records changed) and the leads known converted live on disk
+(`sync.spill`), not in sets.
+
 Push goes through sObject Collections (200 records a call, Leads and Contacts mixed, `allOrNone: false`),
 results matched by position. Custom fields are created through the Metadata API.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -45,11 +49,13 @@ from sync.contract import (
 )
 from sync.errors import AuthFailed, ConnectorError, PermanentError, RateLimited, RecordError
 from sync.model import Contact
+from sync.spill import Scratch, ScratchSet
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import (
     CRM,
     FIELD_SPECS,
+    KEY_PREFIXES,
     RecordMapper,
     native_record,
     parse_datetime,
@@ -64,6 +70,7 @@ from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
 log = structlog.get_logger("crmsync.salesforce")
 
 PARENTS = ("Lead", "Contact")
+KEY_PREFIX = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}  # "Lead" -> "00Q"
 RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", "IsClosed", "ActivityDate",
                 "CompletedDateTime", "CreatedDate"]
@@ -90,14 +97,23 @@ class SalesforceConnector:
         self.api_calls: Counter[str] = self.client.api_calls
         self.mapper = RecordMapper(settings, account)
         self._paths: dict[str, dict[str, str]] | None = None
-        self._converted: set[str] = set()  # leads known converted: read-only in Salesforce
+        self._scratch = Scratch(prefix="crmsync-salesforce-")
+        self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
 
     # --- pull -------------------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         state = PullCursor.decode(cursor)
+        # an incremental pull remembers the parents it emitted (so related changes do not read them again)
+        # on disk: after a bulk change that is every parent of the org
+        scratch = Scratch(prefix="crmsync-salesforce-pull-")
+        try:
+            yield from self._pull(state, ScratchSet(scratch, "emitted"))
+        finally:
+            scratch.close()
+
+    def _pull(self, state: PullCursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         started = self._clock.now().replace(microsecond=0)
         incremental = state.since is not None
-        emitted: set[str] = set()
         spent = self._calls()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
             initial = state.mark(sobject)
@@ -120,7 +136,7 @@ class SalesforceConnector:
                 contacts, converted = self._page(sobject, fresh)
                 merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
                 if incremental:  # only an incremental pull looks related changes up, skipping these
-                    emitted.update(c.id for c in contacts)
+                    emitted.add_many(c.id for c in contacts)
                 state = state.with_mark(sobject, mark)
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self._calls() - spent)
@@ -195,14 +211,17 @@ class SalesforceConnector:
         """Parents of one page -> contacts with their related records; converted leads -> merges."""
         merged: dict[str, str] = {}
         live: list[dict[str, Any]] = []
+        converted: list[str] = []
         for record in records:
             if sobject == "Lead" and record.get("IsConverted"):
                 lead_id = to18(record["Id"])
-                self._converted.add(lead_id)
+                converted.append(lead_id)
                 if record.get("ConvertedContactId"):
                     merged[lead_id] = to18(record["ConvertedContactId"])
                 continue
             live.append(record)
+        if converted:
+            self._converted.add_many(converted)
         if not live:
             return [], merged
         paths = self._field_paths()[sobject]
@@ -246,10 +265,10 @@ class SalesforceConnector:
             contact.activities.sort(key=lambda a: a.at)
             contact.events.sort(key=lambda e: e.at)
 
-    def _touched_pages(self, since: Any, emitted: set[str]) -> Iterator[PullPage]:
-        """Parents whose related records changed since the last pull, re-read by id."""
+    def _touched_pages(self, since: Any, emitted: ScratchSet[str]) -> Iterator[PullPage]:
+        """Parents whose related records changed since the last pull, re-read by id (those not emitted)."""
         stamp = soql_datetime(since)
-        touched: dict[str, None] = {}
+        touched: ScratchSet[str] = ScratchSet(emitted.scratch, "touched")
         queries = [
             *(("activities", f"SELECT WhoId FROM {sobject} WHERE SystemModstamp >= {stamp} AND WhoId != null",
                 ("WhoId",)) for sobject in ("Task", "Event")),
@@ -260,12 +279,10 @@ class SalesforceConnector:
         ]
         for category, soql, columns in queries:
             for records in self._query(category, soql):
-                for record in records:
-                    for column in columns:
-                        if record.get(column):
-                            touched.setdefault(to18(record[column]), None)
+                touched.add_many(to18(record[column]) for record in records for column in columns
+                                 if record.get(column))
         for sobject in PARENTS:
-            ids = [i for i in touched if sobject_of(i) == sobject and i not in emitted]
+            ids = touched.difference(emitted, prefix=KEY_PREFIX[sobject])
             select = ", ".join(self._columns(sobject))
 
             def by_id(chunk: list[str], select: str = select, sobject: str = sobject) -> str:
@@ -275,13 +292,14 @@ class SalesforceConnector:
             for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
                 records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
                 contacts, merged = self._page(sobject, records)
-                emitted.update(c.id for c in contacts)
+                emitted.add_many(c.id for c in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
         pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        converted = self._converted.present(_valid_ids(u.contact_id for u in updates))
         for index, update in enumerate(updates):
             try:
                 record_id = to18(update.contact_id)
@@ -292,7 +310,7 @@ class SalesforceConnector:
             if sobject not in PARENTS:
                 results[index] = _failed(update.contact_id, "INVALID_TYPE",
                                          "only Leads and Contacts are scored")
-            elif record_id in self._converted:
+            elif record_id in converted:
                 results[index] = _failed(update.contact_id, "CANNOT_UPDATE_CONVERTED_LEAD",
                                          "the lead was converted; its Contact is scored instead")
             else:
@@ -318,7 +336,7 @@ class SalesforceConnector:
                         continue
                     error = _record_error(contact_id, save)
                     if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":
-                        self._converted.add(entry["id"])
+                        self._converted.add_many([entry["id"]])
                     if error.retryable and attempt == 0:
                         retry_later.append((index, entry, carried))
                     results[index] = PushResult(contact_id, False, error=error)
@@ -425,6 +443,18 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.client.close()
+        self._scratch.close()
+
+
+def _valid_ids(ids: Iterable[str]) -> list[str]:
+    """The 18-character form of each id that is a Salesforce id."""
+    valid = []
+    for record_id in ids:
+        try:
+            valid.append(to18(record_id))
+        except ValueError:
+            continue
+    return valid
 
 
 def _failed(contact_id: str, code: str, message: str) -> PushResult:

@@ -62,6 +62,20 @@ def test_set_membership_by_the_page(tmp_path):
         assert emitted.present(["a", "c", "b"]) == {"a", "b"}
 
 
+def test_difference_pages_in_insertion_order(tmp_path):
+    with Scratch(directory=tmp_path) as scratch:
+        touched: ScratchSet[str] = ScratchSet(scratch, "touched")
+        emitted: ScratchSet[str] = ScratchSet(scratch, "emitted")
+        touched.add_many(f"{'00Q' if i % 2 else '003'}{i:05d}" for i in range(25))
+        emitted.add_many(["00300004", "00Q00005"])
+        leads = list(touched.difference(emitted, prefix="00Q", page=4))
+        assert leads == [f"00Q{i:05d}" for i in range(1, 25, 2) if i != 5]
+        assert len(list(touched.difference(emitted, page=3))) == 23
+        assert list(touched.difference(emitted, prefix="00q")) == []  # key prefixes are case-sensitive
+        with pytest.raises(ValueError):
+            list(touched.difference(ScratchSet(Scratch(directory=tmp_path), "other")))
+
+
 def test_usable_from_another_thread(tmp_path):
     """A connector's runs may come from different worker threads (never two at once)."""
     with Scratch(directory=tmp_path) as scratch:
