@@ -263,8 +263,10 @@ class PipedriveConnector:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
                     resumed = updated == mark.after_time and pid in mark.after_ids
                     overlap = ("p", pid, updated) in mark.seen and not window.history.is_triggered(pid)
-                    if resumed or overlap:
-                        continue  # emitted before a resume, or unchanged in the previous window's overlap
+                    if resumed or overlap:  # emitted before a resume, or unchanged in the previous overlap
+                        if tail_from and updated >= tail_from:  # and still in this window's tail: the next
+                            window.seen_tail.add(("p", pid, updated))  # window must skip it as well
+                        continue
                     emitted.append(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
                     after_time = updated
@@ -376,8 +378,8 @@ class PipedriveConnector:
                 history.add_deal(int(person), deal)
             if ("d", int(row["id"]), updated) not in mark.seen:
                 history.trigger([int(person)])
-                if tail_from and updated >= tail_from:
-                    window.seen_tail.add(("d", int(row["id"]), updated))
+            if tail_from and updated >= tail_from:  # seen now or by the previous window: skipped by the next
+                window.seen_tail.add(("d", int(row["id"]), updated))
         for row in self._list_window("/api/v2/activities", mark, "activities", {}):
             people = activity_person_ids(row)
             updated = str(row.get("update_time") or "")
@@ -387,8 +389,8 @@ class PipedriveConnector:
                     history.add_activity(person, activity)
             if ("a", int(row["id"]), updated) not in mark.seen:
                 history.trigger(people)
-                if tail_from and updated >= tail_from:
-                    window.seen_tail.add(("a", int(row["id"]), updated))
+            if tail_from and updated >= tail_from:
+                window.seen_tail.add(("a", int(row["id"]), updated))
         history.flush()
 
     @staticmethod
