@@ -13,6 +13,9 @@ file that reaches the sandboxes as ordinary accounts (connector default budgets,
 2. the echo: the next incremental pull sees crmsync's own writes as changes, decides them again, writes
    nothing (they are exactly what was pushed);
 3. the steady state: nothing changed anywhere, so zero push calls, and one pull call per CRM object.
+Calls per object are counted where the CRM sees them: after each run the server process tallies the requests
+each sandbox received during it by what they read (`request_object`: contacts, Lead, Task, persons...) or did
+(push, setup, auth, health); crmsync's own count by category is reported next to it.
 Peak memory is the maximum resident set size of the crmsync process of run 1 (from `wait4`), measured at
 two sizes: it must not grow with N, because pages are streamed and state lives in the store.
 
@@ -34,6 +37,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -44,6 +48,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 CRMS = ("hubspot", "salesforce", "pipedrive")
 CRMSYNC = str(Path(sys.executable).with_name("crmsync"))
@@ -57,6 +62,50 @@ PIPEDRIVE = {"window_s": 2.0, "list_page": 500, "daily_tokens": 30_000, "list_to
 
 
 # --- the server process ------------------------------------------------------------------------------------
+
+NOT_PULLS = frozenset({"push", "setup", "auth", "health", "other"})
+
+
+def request_object(crm: str, method: str, path: str, query: str) -> str:
+    """What one request a sandbox received was for: the CRM object it read (HubSpot `contacts`, `deals`...;
+    Salesforce the SOQL `FROM` object, `(next page)` for a query_more; Pipedrive `persons`, `deals`...), or
+    `push`, `setup`, `auth`, `health`."""
+    if crm == "hubspot":
+        if path.startswith("/oauth"):
+            return "auth"
+        if path.endswith("/batch/update"):
+            return "push"
+        if path.startswith("/crm/v4/associations/"):
+            return "associations"
+        listed = re.match(r"^/crm/v3/objects/(\w+)", path)
+        if listed:
+            params = parse_qs(query)
+            if method == "GET" and params.get("limit") == ["1"] and "properties" not in params:
+                return "health"  # the connector's probe: one contact, for the rate-limit headers
+            return listed.group(1)
+        return "setup"
+    if crm == "salesforce":
+        if path.startswith("/services/oauth2"):
+            return "auth"
+        if path.endswith("/composite/sobjects"):
+            return "push"
+        if path.endswith("/limits/"):
+            return "health"
+        if path.endswith(("/query/", "/queryAll/")):
+            soql = parse_qs(query).get("q", [""])[0]
+            found = re.search(r"\bFROM\s+(\w+)", soql)
+            return found.group(1) if found else "other"
+        if "/query/" in path or "/queryAll/" in path:
+            return "(next page)"
+        return "setup"
+    if path.startswith("/oauth"):
+        return "auth"
+    if method == "PATCH":
+        return "push"
+    if path.endswith("/users/me"):
+        return "health"
+    listed = re.match(r"^/api/v2/(persons|deals|activities|organizations)$", path)
+    return listed.group(1) if listed else "setup"
 
 
 def population(crm_index: int, per_crm: int) -> dict[str, Any]:
@@ -80,16 +129,28 @@ def serve(args: argparse.Namespace) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     out = Path(args.serve)
     options = {"pipedrive": {"plan": args.pipedrive_plan, "seats": args.seats}}
-    stop = {"now": False}
+    stop = {"now": False, "tallies": 0}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGUSR1, lambda *_: stop.update(tallies=stop["tallies"] + 1))
     with SandboxCrms(CRMS, contacts=args.per_crm, clock=SystemClock(), enforce_limits=not args.no_limits,
                      options=options) as crms:
         env = crms.settings_file(out / "crmsync.json", state_url=f"sqlite:///{out / 'state.db'}")
         (out / "env.json").write_text(json.dumps(env))
         seeded = {crm: population(i, args.per_crm) for i, crm in enumerate(CRMS)}
         (out / "seeded.json").write_text(json.dumps(seeded))
+        counted = {crm: 0 for crm in CRMS}
+        written = 0
         print("READY", flush=True)
         while not stop["now"]:
+            while written < stop["tallies"]:  # SIGUSR1: the requests each sandbox received since the last one
+                tally = {}
+                for crm in CRMS:
+                    received = crms[crm].requests.all()[counted[crm]:]
+                    counted[crm] += len(received)
+                    tally[crm] = dict(Counter(request_object(crm, r.method, r.path, r.query) for r in received))
+                (out / f"tally-{written}.tmp").write_text(json.dumps(tally))
+                (out / f"tally-{written}.tmp").rename(out / f"tally-{written}.json")
+                written += 1
             time.sleep(0.2)
         answered = {crm: dict(Counter(r.status for r in crms[crm].requests.all())) for crm in CRMS}
         (out / "requests.json").write_text(json.dumps(answered))
@@ -115,6 +176,19 @@ class Run:
     peak_rss_mb: float
     exit_code: int
     crms: list[CrmRun] = field(default_factory=list)
+    received: dict[str, dict[str, int]] = field(default_factory=dict)  # per CRM: requests by object
+
+
+def tally(server: subprocess.Popen[str], workdir: Path, number: int) -> dict[str, dict[str, int]]:
+    """Ask the server for the requests each sandbox received since the previous tally, and wait for them."""
+    server.send_signal(signal.SIGUSR1)
+    path = workdir / f"tally-{number}.json"
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError("the sandbox server did not write its request tally")
+        time.sleep(0.05)
+    return json.loads(path.read_text())
 
 
 @dataclass
@@ -215,6 +289,7 @@ def measure(contacts: int, args: argparse.Namespace, runs: int) -> Size:
             raise RuntimeError("the sandbox server did not start")
         seed_s = time.perf_counter() - started
         env = json.loads((workdir / "env.json").read_text())
+        tally(server, workdir, 0)  # whatever seeding sent: not a run's
         done: list[Run] = []
         # the full sync; then runs until one writes nothing (the echo of the full sync's writes, and what
         # the clock changed meanwhile: SLA due times passed, engagement decayed); the run after that one is
@@ -222,7 +297,8 @@ def measure(contacts: int, args: argparse.Namespace, runs: int) -> Size:
         while len(done) < runs or (runs > 1 and _pushed(done[-2]) and len(done) < runs + 3):
             before = len(runs_in(workdir / "state.db", 0)) if (workdir / "state.db").exists() else 0
             wall, rss, code = run_crmsync(workdir / "crmsync.json", env, workdir / "crmsync.log")
-            done.append(Run(wall, rss, code, runs_in(workdir / "state.db", before)))
+            done.append(Run(wall, rss, code, runs_in(workdir / "state.db", before),
+                            tally(server, workdir, len(done) + 1)))
             print(f"  {contacts:>7} contacts, run {len(done)}: {wall:8.1f} s, peak {rss:6.0f} MB, exit {code}, "
                   f"pushed {_pushed(done[-1])}", file=sys.stderr, flush=True)
     finally:
@@ -256,15 +332,21 @@ def report(main: Size, small: Size | None, args: argparse.Namespace) -> str:
         f"{s.contacts:,} contacts: {s.runs[0].peak_rss_mb:.0f} MB" for s in sizes))
     if len(main.runs) >= 3:
         steady = main.runs[-1]
-        pushes = {r.crm: r.api_calls.get("push", 0) for r in steady.crms}
-        pulls = {r.crm: {k: v for k, v in r.api_calls.items() if k not in ("push", "setup", "auth")}
-                 for r in steady.crms}
         for number, run in enumerate(main.runs[1:-1], start=2):
             lines.append(f"run {number} (the echo of the writes before it): {run.wall_s:.1f} s, pulled "
                          f"{sum(r.pulled for r in run.crms):,}, pushed {sum(r.pushed for r in run.crms)} "
                          "(what the clock changed since: SLA due times passed, engagement decayed)")
         lines.append(f"steady state (run {len(main.runs)}, nothing changed since the previous run): {steady.wall_s:.1f} s, "
-                     f"pulled {sum(r.pulled for r in steady.crms)}; push calls {pushes}; pull calls by object {pulls}")
+                     f"pulled {sum(r.pulled for r in steady.crms)}, pushed {sum(r.pushed for r in steady.crms)}")
+        lines.append(f"  {'CRM':11} {'push calls':>10}  pull calls per object, as the CRM received them "
+                     "(crmsync's own count by category)")
+        for r in steady.crms:
+            received = steady.received.get(r.crm, {})
+            pulls = {k: v for k, v in sorted(received.items()) if k not in NOT_PULLS}
+            counted = {k: v for k, v in sorted(r.api_calls.items()) if k not in NOT_PULLS}
+            lines.append(f"  {r.crm:11} {received.get('push', 0):>10}  "
+                         + ", ".join(f"{k} {v}" for k, v in pulls.items())
+                         + f" ({', '.join(f'{k} {v}' for k, v in counted.items())})")
     return "\n".join(lines)
 
 

@@ -13,6 +13,9 @@ Deletions: search never returns archived contacts, so at most every `archived_sw
 default) a pull lists `?archived=true` (HubSpot keeps them 90 days) and reports those archived since the
 last sweep; merges come from `hs_merged_object_ids` on the surviving contact.
 
+Memory does not grow with the account: the lifecycle stage last pulled for each contact (what a push plans a
+backward move from) is kept on disk (`sync.spill`), not in a dict of every contact.
+
 Push: `POST /crm/v3/objects/contacts/batch/update`, 100 inputs a call, only values that changed. A 207
 reports failed ids in `errors[].context.ids`: those records fail, the rest are done and nothing is resent.
 A 400 rejects the whole batch without naming the culprit: the batch is split in halves until the bad
@@ -48,12 +51,12 @@ from sync.contract import (
 )
 from sync.errors import AuthFailed, ConnectorError, RateLimited, RecordError
 from sync.model import Activity, Contact, Deal, DealStatus
+from sync.spill import Scratch, ScratchMap
 
 _CONTACTS_CFG = contacts_sdk.Configuration()
 _OBJECTS_CFG = objects_sdk.Configuration()
 _ASSOC_CFG = assoc_sdk.Configuration()
 _PROPS_CFG = properties_sdk.Configuration()
-LIFECYCLE_CACHE_MAX = 100_000
 
 
 class HubSpotConnector:
@@ -73,7 +76,9 @@ class HubSpotConnector:
         self._lifecycle = mapping.Lifecycle()
         self._outcomes: dict[str, DealStatus] | None = None
         self._outcomes_at = 0.0
-        self._lifecycle_seen: dict[str, str] = {}  # contact id -> lifecyclestage as last pulled
+        # contact id -> lifecyclestage as last pulled, for every contact of the account: on disk
+        self._scratch = Scratch(prefix="crmsync-hubspot-")
+        self._lifecycle_seen: ScratchMap[str, str] = ScratchMap(self._scratch, "lifecycle_seen")
 
     # -- pull ------------------------------------------------------------------------------------------
 
@@ -198,10 +203,9 @@ class HubSpotConnector:
         activities: dict[str, Activity] = {}
         for object_type in self.settings.engagement_types:
             activities.update(self._read_activities(object_type, links[object_type]))
+        self._remember_lifecycle(records, ids)
         contacts = []
         for record, contact_id in zip(records, ids):
-            lifecycle = (record.get("properties") or {}).get(mapping.LIFECYCLE)
-            self._remember_lifecycle(contact_id, lifecycle)
             contact_deals = [deals[d] for d in links["deals"].get(contact_id, []) if d in deals]
             contact_activities = [activities[a] for t in self.settings.engagement_types
                                   for a in links[t].get(contact_id, []) if a in activities]
@@ -294,12 +298,11 @@ class HubSpotConnector:
             self._schema_at = now
         return self._types
 
-    def _remember_lifecycle(self, contact_id: str, value: str | None) -> None:
-        self._lifecycle_seen.pop(contact_id, None)
-        if value is not None:
-            self._lifecycle_seen[contact_id] = value
-            if len(self._lifecycle_seen) > LIFECYCLE_CACHE_MAX:
-                self._lifecycle_seen.pop(next(iter(self._lifecycle_seen)))
+    def _remember_lifecycle(self, records: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> None:
+        """The lifecycle stage each contact has in HubSpot now: a push plans backward moves from it."""
+        stages = [(record.get("properties") or {}).get(mapping.LIFECYCLE) for record in records]
+        self._lifecycle_seen.put_many((i, str(stage)) for i, stage in zip(ids, stages) if stage is not None)
+        self._lifecycle_seen.discard_many(i for i, stage in zip(ids, stages) if stage is None)
 
     def _calls(self) -> int:
         return sum(self.api_calls.values())
@@ -309,11 +312,12 @@ class HubSpotConnector:
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         types = {**(self._types or {}), **mapping.owned_property_types(self.settings)}
         plans: list[mapping.PlannedUpdate | RecordError] = []
+        lifecycle_seen = self._lifecycle_seen.get_many(u.contact_id for u in updates)
         for update in updates:
             try:
                 plans.append(mapping.plan_update(update, settings=self.settings, types=types,
                                                  lifecycle=self._lifecycle,
-                                                 current_lifecycle=self._lifecycle_seen.get(update.contact_id)))
+                                                 current_lifecycle=lifecycle_seen.get(update.contact_id)))
             except ValueError:
                 unknown = sorted(set(update.values) - {f.value for f in self.settings.field_properties})
                 plans.append(RecordError(update.contact_id, "UNKNOWN_FIELD", f"not a canonical field: {unknown}"))
@@ -361,7 +365,7 @@ class HubSpotConnector:
         value = stored.get(mapping.LIFECYCLE)
         contact_id = plans[0].contact_id
         if value is not None:
-            self._remember_lifecycle(contact_id, value)
+            self._lifecycle_seen.put_many([(contact_id, str(value))])
         target = sent.get(mapping.LIFECYCLE)
         if not target or value is None or value == target:
             return
@@ -472,6 +476,7 @@ class HubSpotConnector:
 
     def close(self) -> None:
         self._client.close()
+        self._scratch.close()
 
 
 def _next_after(data: Mapping[str, Any]) -> str | None:

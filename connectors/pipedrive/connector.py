@@ -12,6 +12,10 @@ Pull, in the fewest calls the API allows (⌈N/500⌉ for N changed persons):
 change and ties at the boundary are neither lost nor emitted twice. Each page's cursor resumes inside the
 window: a crash re-reads at most one page.
 
+Memory does not grow with the account: the window's deals and activities wait on disk (`history.py`) and
+each page of persons takes only its own; the organization names and the label ids a push needs are kept on
+disk too (`sync.spill`), for the connector's life, so they cost no call twice.
+
 Deletions: deals deleted in the last 30 days are listed with `status=deleted` and drop out of their
 person's deals; a person row that says `is_deleted` is reported in `deleted_ids`. Pipedrive's list API
 does not list deleted or merged-away persons, and a merge is visible only in webhooks (`merged_to_id`):
@@ -42,6 +46,7 @@ from connectors.pipedrive.client import (
     COST_V2_UPDATE,
     PipedriveClient,
 )
+from connectors.pipedrive.history import WindowHistory
 from connectors.pipedrive.mapping import (
     INCLUDE_FIELDS,
     FieldCatalog,
@@ -79,6 +84,7 @@ from sync.contract import (
 )
 from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError, TransientError
 from sync.model import Activity, Contact, Deal, PipelineStage, Stage
+from sync.spill import Scratch, ScratchMap
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
@@ -87,14 +93,16 @@ RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; t
 
 
 class _Window:
-    """What the prefetch of one window found: changed deals and activities per person, and who they touch."""
+    """What the prefetch of one window found: changed deals and activities per person and who they touch
+    (on disk, see `history.py`), and the changes in the overlap tail (few: the last `overlap_s` seconds)."""
 
     def __init__(self) -> None:
-        self.deals: dict[int, list[Deal]] = collections.defaultdict(list)
-        self.activities: dict[int, list[Activity]] = collections.defaultdict(list)
-        self.triggered: set[int] = set()
+        self.history = WindowHistory()
         self.seen_tail: set[Seen] = set()
         self.complete = False  # a full pull: every deal and activity is in the window
+
+    def close(self) -> None:
+        self.history.close()
 
 
 class PipedriveConnector:
@@ -118,8 +126,11 @@ class PipedriveConnector:
         self._catalog: FieldCatalog | None = None
         self._stage_map: dict[int, PipelineStage] | None = None
         self._stage_names: dict[int, str] = {}
-        self._org_names: dict[int, str] = {}
-        self._labels: dict[int, list[int]] = {}  # label ids per person, as last pulled
+        # kept on disk for the connector's life (one row per organization / person): what a dict would
+        # hold for every person the account has
+        self._scratch = Scratch(prefix="crmsync-pipedrive-")
+        self._org_names: ScratchMap[int, str] = ScratchMap(self._scratch, "org_names")
+        self._labels: ScratchMap[int, str] = ScratchMap(self._scratch, "labels")  # label ids, as last pulled
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -217,8 +228,16 @@ class PipedriveConnector:
         calls_before = sum(self.api_calls.values())
         catalog = self.field_catalog()
         stage_map = self._stages()
-        window = self._prefetch(mark, stage_map)
-        emitted: set[int] = set()
+        window = _Window()
+        try:
+            self._prefetch(window, mark, stage_map)
+            yield from self._pull_window(mark, window, catalog, calls_before)
+        finally:
+            window.close()  # the window's file goes, however the pull ends
+
+    def _pull_window(
+        self, mark: Bookmark, window: _Window, catalog: FieldCatalog, calls_before: int
+    ) -> Iterator[PullPage]:
         tail_from = self._tail_start(mark)
 
         def page(contacts: list[Contact], deleted: list[str], cursor_mark: Bookmark) -> PullPage:
@@ -239,13 +258,16 @@ class PipedriveConnector:
             for rows in paginator:
                 fresh: list[dict[str, Any]] = []
                 deleted: list[str] = []
+                emitted: list[int] = []
                 for row in rows:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
                     resumed = updated == mark.after_time and pid in mark.after_ids
-                    overlap = ("p", pid, updated) in mark.seen and pid not in window.triggered
-                    if resumed or overlap:
-                        continue  # emitted before a resume, or unchanged in the previous window's overlap
-                    emitted.add(pid)
+                    overlap = ("p", pid, updated) in mark.seen and not window.history.is_triggered(pid)
+                    if resumed or overlap:  # emitted before a resume, or unchanged in the previous overlap
+                        if tail_from and updated >= tail_from:  # and still in this window's tail: the next
+                            window.seen_tail.add(("p", pid, updated))  # window must skip it as well
+                        continue
+                    emitted.append(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
                     after_time = updated
                     if tail_from and updated >= tail_from:
@@ -254,6 +276,7 @@ class PipedriveConnector:
                         deleted.append(str(pid))
                     else:
                         fresh.append(row)
+                window.history.emit(emitted)
                 contacts = self._contacts(fresh, catalog, window)
                 if not paginator.done:
                     yield page(
@@ -263,11 +286,11 @@ class PipedriveConnector:
                     )
                     continue
                 mark = mark.moved(phase=PHASE_TRIGGERED, after_time=None, after_ids=(), after_id=0)
-                final = not self._pending(window, emitted, mark)
+                final = not window.history.pending(mark.after_id, 1)
                 yield page(contacts, deleted, self._finish(mark, window) if final else mark)
                 if final:
                     return
-        yield from self._triggered(mark, window, emitted, catalog, page)
+        yield from self._triggered(mark, window, catalog, page)
 
     def _tail_start(self, mark: Bookmark) -> str | None:
         until = parse_time(mark.until)
@@ -276,31 +299,30 @@ class PipedriveConnector:
     def _finish(self, mark: Bookmark, window: _Window) -> Bookmark:
         return Bookmark(until=mark.until, phase=PHASE_DONE, seen=frozenset(window.seen_tail))
 
-    def _pending(self, window: _Window, emitted: set[int], mark: Bookmark) -> list[int]:
-        return sorted(pid for pid in window.triggered - emitted if pid > mark.after_id)
-
     def _triggered(
         self,
         mark: Bookmark,
         window: _Window,
-        emitted: set[int],
         catalog: FieldCatalog,
         page: Callable[[list[Contact], list[str], Bookmark], PullPage],
     ) -> Iterator[PullPage]:
-        pending = self._pending(window, emitted, mark)
+        """Persons touched only by a deal or activity change, by id, a page at a time; the persons stream of
+        this window carried the others (after a resume, `_in_window` tells them apart)."""
         per_page = max(self.settings.page_size // self.settings.ids_per_call, 1) * self.settings.ids_per_call
-        batches = list(chunked(pending, per_page))
-        if not batches:
+        batch = window.history.pending(mark.after_id, per_page)
+        if not batch:
             yield page([], [], self._finish(mark, window))
             return
-        for index, batch in enumerate(batches):
+        include = ",".join(INCLUDE_FIELDS)
+        while batch:
             contacts: list[Contact] = []
-            include = ",".join(INCLUDE_FIELDS)
             for found in self._by_ids("/api/v2/persons", batch, "contacts", include_fields=include):
-                rows = [r for r in found if int(r["id"]) not in emitted and not self._in_window(r, mark)]
+                rows = [r for r in found if not self._in_window(r, mark)]
                 contacts.extend(self._contacts(rows, catalog, window))
-            last = index == len(batches) - 1
-            yield page(contacts, [], self._finish(mark, window) if last else mark.moved(after_id=batch[-1]))
+            following = window.history.pending(batch[-1], per_page)
+            resume = mark.moved(after_id=batch[-1]) if following else self._finish(mark, window)
+            yield page(contacts, [], resume)
+            batch = following
 
     def _persons_page(self, mark: Bookmark, api_cursor: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -330,15 +352,21 @@ class PipedriveConnector:
         }
         return self._iter_all(path, params, category)
 
-    def _prefetch(self, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> _Window:
-        window = _Window()
+    def _prefetch(self, window: _Window, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> None:
+        """List the window's deals and activities once, each row mapped and put on disk as it comes."""
         tail_from = self._tail_start(mark)
         incremental = mark.since is not None
         window.complete = not incremental
+        history = window.history
         if window.complete and self.settings.resolve_organizations:
             # a full pull names every company: one 500-row list beats 100-id look-ups page after page
+            names: list[tuple[int, str]] = []
             for org in self._iter_all("/api/v2/organizations", {}, "associations"):
-                self._org_names[int(org["id"])] = str(org.get("name") or "")
+                names.append((int(org["id"]), str(org.get("name") or "")))
+                if len(names) >= self.settings.page_size:
+                    self._org_names.put_many(names)
+                    names = []
+            self._org_names.put_many(names)
         deal_extra = {"status": "open,won,lost,deleted"} if incremental else {}
         for row in self._list_window("/api/v2/deals", mark, "deals", deal_extra):
             person = row.get("person_id")
@@ -347,23 +375,23 @@ class PipedriveConnector:
                 continue
             deal = deal_to_neutral(row, stage_map, self._stage_names)
             if deal is not None:
-                window.deals[int(person)].append(deal)
+                history.add_deal(int(person), deal)
             if ("d", int(row["id"]), updated) not in mark.seen:
-                window.triggered.add(int(person))
-                if tail_from and updated >= tail_from:
-                    window.seen_tail.add(("d", int(row["id"]), updated))
+                history.trigger([int(person)])
+            if tail_from and updated >= tail_from:  # seen now or by the previous window: skipped by the next
+                window.seen_tail.add(("d", int(row["id"]), updated))
         for row in self._list_window("/api/v2/activities", mark, "activities", {}):
             people = activity_person_ids(row)
             updated = str(row.get("update_time") or "")
             activity = activity_to_neutral(row, self.settings)
-            for person in people:
-                if activity is not None:
-                    window.activities[person].append(activity)
+            if activity is not None:
+                for person in people:
+                    history.add_activity(person, activity)
             if ("a", int(row["id"]), updated) not in mark.seen:
-                window.triggered.update(people)
-                if tail_from and updated >= tail_from:
-                    window.seen_tail.add(("a", int(row["id"]), updated))
-        return window
+                history.trigger(people)
+            if tail_from and updated >= tail_from:
+                window.seen_tail.add(("a", int(row["id"]), updated))
+        history.flush()
 
     @staticmethod
     def _in_window(row: dict[str, Any], mark: Bookmark) -> bool:
@@ -381,48 +409,58 @@ class PipedriveConnector:
         )
 
     def _contacts(self, rows: list[dict[str, Any]], catalog: FieldCatalog, window: _Window) -> list[Contact]:
-        """Rows to contacts; organization names resolved first in `ids=` batches and cached."""
-        if self.settings.resolve_organizations:
-            missing = sorted(
-                {int(r["org_id"]) for r in rows if r.get("org_id") is not None} - set(self._org_names)
-            )
-            for found in self._by_ids("/api/v2/organizations", missing, "associations"):
-                self._org_names.update({int(org["id"]): str(org.get("name") or "") for org in found})
+        """Rows to contacts with their window's deals and activities (read from disk for these rows only);
+        organization names resolved first in `ids=` batches, for the organizations not known yet."""
+        if not rows:
+            return []
+        org_names = self._organizations(rows) if self.settings.resolve_organizations else {}
+        pids = [int(row["id"]) for row in rows]
+        deals, activities = window.history.related(pids)
         if self.settings.complete_history and not window.complete:
             for row in rows:
-                self._complete_history(row, window)
-        contacts = []
-        for row in rows:
-            pid = int(row["id"])
-            self._labels[pid] = [int(i) for i in row.get("label_ids") or []]
-            contacts.append(
-                person_to_contact(
-                    row,
-                    catalog=catalog,
-                    settings=self.settings,
-                    account=self.account,
-                    deals=window.deals.get(pid, ()),
-                    activities=window.activities.get(pid, ()),
-                    org_names=self._org_names,
-                )
+                self._complete_history(row, deals, activities)
+        self._labels.put_many((pid, _labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
+        return [
+            person_to_contact(
+                row,
+                catalog=catalog,
+                settings=self.settings,
+                account=self.account,
+                deals=deals.get(pid, ()),
+                activities=activities.get(pid, ()),
+                org_names=org_names,
             )
-        return contacts
+            for pid, row in zip(pids, rows)
+        ]
 
-    def _complete_history(self, row: dict[str, Any], window: _Window) -> None:
+    def _organizations(self, rows: list[dict[str, Any]]) -> dict[int, str]:
+        """The names of the rows' organizations: from what the connector already knows, else by `ids=`."""
+        wanted = sorted({int(r["org_id"]) for r in rows if r.get("org_id") is not None})
+        known = self._org_names.get_many(wanted)
+        missing = [org_id for org_id in wanted if org_id not in known]
+        for found in self._by_ids("/api/v2/organizations", missing, "associations"):
+            names = {int(org["id"]): str(org.get("name") or "") for org in found}
+            self._org_names.put_many(names.items())
+            known.update(names)
+        return known
+
+    def _complete_history(
+        self, row: dict[str, Any], deals: dict[int, list[Deal]], activities: dict[int, list[Activity]]
+    ) -> None:
         """All of a person's deals and activities when its counters say the window carries fewer."""
         pid = int(row["id"])
-        deals = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
-        if deals > len(window.deals.get(pid, ())):
+        count = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
+        if count > len(deals.get(pid, ())):
             listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
             found = (deal_to_neutral(r, self._stages(), self._stage_names) for r in listed)
-            window.deals[pid] = [deal for deal in found if deal is not None]
-        if int(row.get("activities_count") or 0) > len(window.activities.get(pid, ())):
-            known = {a.id: a for a in window.activities.get(pid, ())}
+            deals[pid] = [deal for deal in found if deal is not None]
+        if int(row.get("activities_count") or 0) > len(activities.get(pid, ())):
+            known = {a.id: a for a in activities.get(pid, ())}
             for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
                 activity = activity_to_neutral(listed_row, self.settings)
                 if activity is not None:
                     known[activity.id] = activity
-            window.activities[pid] = list(known.values())
+            activities[pid] = list(known.values())
 
     def _list_all(
         self, path: str, params: dict[str, Any], category: str, *, cost: int = COST_V2_LIST
@@ -459,11 +497,12 @@ class PipedriveConnector:
         maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
         if maturity_labels:
             self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values])
+        labels = self._labels.get_many(int(u.contact_id) for u in updates if u.contact_id.isdigit())
         results: list[PushResult] = []
         for update in updates:
             try:
                 labels_now = (
-                    self._labels.get(int(update.contact_id), []) if update.contact_id.isdigit() else []
+                    _label_ids(labels.get(int(update.contact_id))) if update.contact_id.isdigit() else []
                 )
                 body, written = patch_body(
                     update, catalog, self.settings.write_fields, labels_now, maturity_labels
@@ -489,8 +528,9 @@ class PipedriveConnector:
                 code = {404: "not_found", 410: "gone", 403: "forbidden"}.get(exc.status or 0, "rejected")
                 results.append(self._failed(update, code, exc.user_message))
                 continue
-            if "label_ids" in body:
-                self._labels[int(update.contact_id)] = list(body["label_ids"])
+            if "label_ids" in body:  # a later update of the same person in this batch starts from these
+                labels[int(update.contact_id)] = _labels_text(body["label_ids"])
+                self._labels.put_many([(int(update.contact_id), labels[int(update.contact_id)])])
             results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
         return results
 
@@ -504,11 +544,10 @@ class PipedriveConnector:
     def _load_labels(self, updates: Sequence[FieldUpdate]) -> None:
         """Labels of persons not seen in a pull, read in `ids=` batches: a PATCH of `label_ids` replaces
         them all, and crmsync must keep the labels people set."""
-        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - set(self._labels))
+        ids = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()})
+        unknown = sorted(set(ids) - set(self._labels.get_many(ids)))
         for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
-            self._labels.update(
-                {int(row["id"]): [int(i) for i in row.get("label_ids") or []] for row in found}
-            )
+            self._labels.put_many((int(row["id"]), _labels_text(row.get("label_ids"))) for row in found)
 
     def health(self) -> Health:
         budget = Budget(
@@ -529,6 +568,16 @@ class PipedriveConnector:
 
     def close(self) -> None:
         self.client.close()
+        self._scratch.close()
+
+
+def _labels_text(label_ids: Any) -> str:
+    """A person's label ids as stored on disk: `"3,7"`, or `""` for none (known to have none)."""
+    return ",".join(str(int(i)) for i in label_ids or [])
+
+
+def _label_ids(text: str | None) -> list[int]:
+    return [int(i) for i in text.split(",")] if text else []
 
 
 __all__ = ["PipedriveConnector"]

@@ -5,13 +5,22 @@ Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPag
 1. Leads, then Contacts, changed since their own watermark (`SystemModstamp >= T ORDER BY SystemModstamp,
    Id`, ids already read at T skipped). A full pull skips converted leads; an incremental one reports a
    lead converted since as merged into its Contact. Contact pull costs ceil(N / page_size) calls per object.
+   An incremental pull reads each stream through `queryAll`, so the same query also returns the rows
+   deleted since the watermark (a deletion moves SystemModstamp; `IsDeleted` tells them apart) and merged
+   away (`MasterRecordId` -> survivor): one call per object, not a second query for the deletions.
+   Salesforce keeps deleted rows in the recycle bin for 15 days: a pull later than that misses them.
 2. For the parents of each page, their related records in separate batched SOQL (`... IN (ids)`, cut to
    the URI limit): Tasks and Events (`WhoId`), responded CampaignMembers, and for Contacts the
    OpportunityContactRoles with their Opportunity fields (deal reads need no separate association call).
 3. Incremental pulls only: parents whose *related* records changed since the last pull (a logged call,
-   a new campaign response, an opportunity moving stage do not move the parent's SystemModstamp), read by
-   id; then deletions and merges from `queryAll ... IsDeleted = true` (`MasterRecordId` -> survivor).
-   The last page carries the cursor that starts the next pull here.
+   a new campaign response, an opportunity moving stage do not move the parent's SystemModstamp), one
+   query per related object, then read by id. The last page carries the cursor that starts the next pull.
+   With nothing changed, an incremental pull is one call per object: Lead, Contact, Task, Event,
+   CampaignMember, OpportunityContactRole.
+
+Memory does not grow with the org: what a pull must remember about every parent (the ids an incremental
+pull emitted, the parents whose related records changed) and the leads known converted live on disk
+(`sync.spill`), not in sets.
 
 Push goes through sObject Collections (200 records a call, Leads and Contacts mixed, `allOrNone: false`),
 results matched by position. Custom fields are created through the Metadata API.
@@ -22,7 +31,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -40,11 +49,13 @@ from sync.contract import (
 )
 from sync.errors import AuthFailed, ConnectorError, PermanentError, RateLimited, RecordError
 from sync.model import Contact
+from sync.spill import Scratch, ScratchSet
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import (
     CRM,
     FIELD_SPECS,
+    KEY_PREFIXES,
     RecordMapper,
     native_record,
     parse_datetime,
@@ -59,6 +70,7 @@ from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
 log = structlog.get_logger("crmsync.salesforce")
 
 PARENTS = ("Lead", "Contact")
+KEY_PREFIX = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}  # "Lead" -> "00Q"
 RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", "IsClosed", "ActivityDate",
                 "CompletedDateTime", "CreatedDate"]
@@ -85,42 +97,57 @@ class SalesforceConnector:
         self.api_calls: Counter[str] = self.client.api_calls
         self.mapper = RecordMapper(settings, account)
         self._paths: dict[str, dict[str, str]] | None = None
-        self._converted: set[str] = set()  # leads known converted: read-only in Salesforce
+        self._scratch = Scratch(prefix="crmsync-salesforce-")
+        self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
 
     # --- pull -------------------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         state = PullCursor.decode(cursor)
+        # an incremental pull remembers the parents it emitted (so related changes do not read them again)
+        # on disk: after a bulk change that is every parent of the org
+        scratch = Scratch(prefix="crmsync-salesforce-pull-")
+        try:
+            yield from self._pull(state, ScratchSet(scratch, "emitted"))
+        finally:
+            scratch.close()
+
+    def _pull(self, state: PullCursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         started = self._clock.now().replace(microsecond=0)
         incremental = state.since is not None
-        emitted: set[str] = set()
         spent = self._calls()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
             initial = state.mark(sobject)
             mark = initial
-            for records in self._query("contacts", self._stream_soql(sobject, initial, incremental)):
+            soql = self._stream_soql(sobject, initial, incremental)
+            for records in self._query("contacts", soql, include_deleted=incremental):
                 fresh = []
+                gone: dict[str, str | None] = {}
                 for record in records:
                     record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
-                    mark = mark.advance(record_id, stamp, started)
-                    if not initial.already_read(record_id, stamp):
+                    deleted = bool(record.get("IsDeleted"))
+                    mark = mark.advance(record_id, stamp, started, deleted=deleted)
+                    if initial.already_read(record_id, stamp, deleted=deleted):
+                        continue
+                    if deleted:
+                        master = record.get("MasterRecordId")
+                        gone[record_id] = to18(master) if master else None
+                    else:
                         fresh.append(record)
-                contacts, merged = self._page(sobject, fresh)
-                emitted.update(c.id for c in contacts)
+                contacts, converted = self._page(sobject, fresh)
+                merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
+                if incremental:  # only an incremental pull looks related changes up, skipping these
+                    emitted.add_many(c.id for c in contacts)
                 state = state.with_mark(sobject, mark)
-                yield PullPage(contacts, state.encode(), deleted_ids=list(merged), merged_into=merged,
+                yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-        deleted: list[str] = []
-        merged_into: dict[str, str] = {}
         if incremental and state.since is not None:
             for page in self._touched_pages(state.since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-            deleted, merged_into = self._deletions(state.since)
         final = PullCursor(state.marks, since=started)
-        yield PullPage([], final.encode(), deleted_ids=deleted, merged_into=merged_into,
-                       api_calls=self._calls() - spent)
+        yield PullPage([], final.encode(), api_calls=self._calls() - spent)
 
     def _calls(self) -> int:
         return sum(self.api_calls.values())
@@ -129,12 +156,13 @@ class SalesforceConnector:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
         where = [w for w in (mark.where(), skip_converted) if w]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        columns = ", ".join(self._columns(sobject))
+        columns = ", ".join(self._columns(sobject, deletions=incremental))  # queryAll: deleted rows too
         return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
 
-    def _columns(self, sobject: str) -> list[str]:
+    def _columns(self, sobject: str, *, deletions: bool = False) -> list[str]:
         extra = ["IsConverted", "ConvertedContactId"] if sobject == "Lead" else []
-        return select_list(["Id", "SystemModstamp", *extra, *self._field_paths()[sobject].values()])
+        gone = ["IsDeleted", "MasterRecordId"] if deletions else []
+        return select_list(["Id", "SystemModstamp", *gone, *extra, *self._field_paths()[sobject].values()])
 
     def _field_paths(self) -> dict[str, dict[str, str]]:
         """The mapped field paths the integration user can read, checked once by describe: a mapped field
@@ -183,14 +211,17 @@ class SalesforceConnector:
         """Parents of one page -> contacts with their related records; converted leads -> merges."""
         merged: dict[str, str] = {}
         live: list[dict[str, Any]] = []
+        converted: list[str] = []
         for record in records:
             if sobject == "Lead" and record.get("IsConverted"):
                 lead_id = to18(record["Id"])
-                self._converted.add(lead_id)
+                converted.append(lead_id)
                 if record.get("ConvertedContactId"):
                     merged[lead_id] = to18(record["ConvertedContactId"])
                 continue
             live.append(record)
+        if converted:
+            self._converted.add_many(converted)
         if not live:
             return [], merged
         paths = self._field_paths()[sobject]
@@ -234,10 +265,10 @@ class SalesforceConnector:
             contact.activities.sort(key=lambda a: a.at)
             contact.events.sort(key=lambda e: e.at)
 
-    def _touched_pages(self, since: Any, emitted: set[str]) -> Iterator[PullPage]:
-        """Parents whose related records changed since the last pull, re-read by id."""
+    def _touched_pages(self, since: Any, emitted: ScratchSet[str]) -> Iterator[PullPage]:
+        """Parents whose related records changed since the last pull, re-read by id (those not emitted)."""
         stamp = soql_datetime(since)
-        touched: dict[str, None] = {}
+        touched: ScratchSet[str] = ScratchSet(emitted.scratch, "touched")
         queries = [
             *(("activities", f"SELECT WhoId FROM {sobject} WHERE SystemModstamp >= {stamp} AND WhoId != null",
                 ("WhoId",)) for sobject in ("Task", "Event")),
@@ -248,12 +279,10 @@ class SalesforceConnector:
         ]
         for category, soql, columns in queries:
             for records in self._query(category, soql):
-                for record in records:
-                    for column in columns:
-                        if record.get(column):
-                            touched.setdefault(to18(record[column]), None)
+                touched.add_many(to18(record[column]) for record in records for column in columns
+                                 if record.get(column))
         for sobject in PARENTS:
-            ids = [i for i in touched if sobject_of(i) == sobject and i not in emitted]
+            ids = touched.difference(emitted, prefix=KEY_PREFIX[sobject])
             select = ", ".join(self._columns(sobject))
 
             def by_id(chunk: list[str], select: str = select, sobject: str = sobject) -> str:
@@ -263,27 +292,14 @@ class SalesforceConnector:
             for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
                 records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
                 contacts, merged = self._page(sobject, records)
-                emitted.update(c.id for c in contacts)
+                emitted.add_many(c.id for c in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
-
-    def _deletions(self, since: Any) -> tuple[list[str], dict[str, str]]:
-        deleted: list[str] = []
-        merged: dict[str, str] = {}
-        for sobject in PARENTS:
-            soql = (f"SELECT Id, MasterRecordId FROM {sobject} WHERE IsDeleted = true "
-                    f"AND SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp, Id")
-            for records in self._query("contacts", soql, include_deleted=True):
-                for record in records:
-                    record_id = to18(record["Id"])
-                    deleted.append(record_id)
-                    if record.get("MasterRecordId"):
-                        merged[record_id] = to18(record["MasterRecordId"])
-        return deleted, merged
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
         pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        converted = self._converted.present(_valid_ids(u.contact_id for u in updates))
         for index, update in enumerate(updates):
             try:
                 record_id = to18(update.contact_id)
@@ -294,7 +310,7 @@ class SalesforceConnector:
             if sobject not in PARENTS:
                 results[index] = _failed(update.contact_id, "INVALID_TYPE",
                                          "only Leads and Contacts are scored")
-            elif record_id in self._converted:
+            elif record_id in converted:
                 results[index] = _failed(update.contact_id, "CANNOT_UPDATE_CONVERTED_LEAD",
                                          "the lead was converted; its Contact is scored instead")
             else:
@@ -320,7 +336,7 @@ class SalesforceConnector:
                         continue
                     error = _record_error(contact_id, save)
                     if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":
-                        self._converted.add(entry["id"])
+                        self._converted.add_many([entry["id"]])
                     if error.retryable and attempt == 0:
                         retry_later.append((index, entry, carried))
                     results[index] = PushResult(contact_id, False, error=error)
@@ -427,6 +443,18 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.client.close()
+        self._scratch.close()
+
+
+def _valid_ids(ids: Iterable[str]) -> list[str]:
+    """The 18-character form of each id that is a Salesforce id."""
+    valid = []
+    for record_id in ids:
+        try:
+            valid.append(to18(record_id))
+        except ValueError:
+            continue
+    return valid
 
 
 def _failed(contact_id: str, code: str, message: str) -> PushResult:

@@ -8,8 +8,9 @@ Three small pieces, each testable without a connector:
 * `chunk_ids` cuts an `Id IN (...)` list so the encoded query URL stays under Salesforce's URI limit.
 * `Watermark` / `PullCursor`: the bookmark. `SystemModstamp` is not unique (a bulk update stamps thousands
   of rows with the same second), so a pull reads `SystemModstamp >= T` again and skips the ids already
-  seen *at* T; ids modified at T but not yet seen are not lost. The watermark never passes the moment the
-  pull started, so a row committed late with an earlier stamp is read by the next pull.
+  seen *at* T (live and deleted ones apart: incremental pulls read deletions in the same stream); ids
+  modified at T but not yet seen are not lost. The watermark never passes the moment the pull started,
+  so a row committed late with an earlier stamp is read by the next pull.
 """
 
 from __future__ import annotations
@@ -94,36 +95,49 @@ def in_list(ids: Iterable[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """Everything up to `at` is read, and of the rows stamped exactly `at`, those in `ids`."""
+    """Everything up to `at` is read, and of the rows stamped exactly `at`, those in `ids` (live) and those in
+    `gone` (read as deleted). Kept apart because a record read live at `at` and deleted within the same second
+    comes back with the same stamp: its deletion must still be reported, once."""
 
     at: datetime | None = None
     ids: frozenset[str] = frozenset()
+    gone: frozenset[str] = frozenset()
 
     def where(self) -> str | None:
         return f"SystemModstamp >= {soql_datetime(self.at)}" if self.at else None
 
-    def already_read(self, record_id: str, stamp: datetime | None) -> bool:
-        return self.at is not None and stamp == self.at and record_id in self.ids
+    def already_read(self, record_id: str, stamp: datetime | None, *, deleted: bool = False) -> bool:
+        return self.at is not None and stamp == self.at and record_id in (self.gone if deleted else self.ids)
 
-    def advance(self, record_id: str, stamp: datetime | None, cap: datetime) -> Watermark:
+    def advance(
+        self, record_id: str, stamp: datetime | None, cap: datetime, *, deleted: bool = False
+    ) -> Watermark:
         """After reading a row: stamps past `cap` (written while this pull runs) do not move it further."""
         if stamp is None:
             return self
         stamp = min(stamp, cap)
+        added = frozenset({record_id})
         if self.at is None or stamp > self.at:
-            return Watermark(stamp, frozenset({record_id}))
+            return Watermark(stamp, frozenset() if deleted else added, added if deleted else frozenset())
         if stamp == self.at:
-            return Watermark(stamp, self.ids | {record_id})
+            if deleted:
+                return Watermark(stamp, self.ids, self.gone | added)
+            return Watermark(stamp, self.ids | added, self.gone)
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": format_datetime(self.at) if self.at else None, "ids": sorted(self.ids)}
+        out: dict[str, Any] = {"at": format_datetime(self.at) if self.at else None, "ids": sorted(self.ids)}
+        if self.gone:
+            out["gone"] = sorted(self.gone)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Watermark:
         if not data:
             return cls()
-        return cls(parse_datetime(data.get("at")), frozenset(data.get("ids", ())))
+        return cls(
+            parse_datetime(data.get("at")), frozenset(data.get("ids", ())), frozenset(data.get("gone", ()))
+        )
 
 
 @dataclass(frozen=True, slots=True)

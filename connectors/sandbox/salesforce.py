@@ -1,7 +1,8 @@
 """The Salesforce sandbox: an HTTPS org on 127.0.0.1 that the real simple-salesforce client talks to.
 
 It serves the OAuth token endpoint (its base URL is both the login and the instance URL), SOQL
-query/queryAll with `nextRecordsUrl` paging (batchSize 200-2000), describe, limits, sObject Collections
+query/queryAll with `nextRecordsUrl` paging (batchSize 200-2000; queryAll adds the recycle bin: records
+deleted or merged away in the last 15 days, `IsDeleted = true`), describe, limits, sObject Collections
 update (at most 200 records, at most 10 type chunks) and the Metadata API's createMetadata, with the
 org's error bodies, `Sforce-Limit-Info: api-usage=used/max` on every REST answer, sessions that time out
 on the injected clock (2 h by default) and, with `enforce_limits`, the rolling 24 h allocation answered
@@ -248,6 +249,10 @@ class SalesforceSandbox(ServedSandbox):
         sobject, loser = self._person(loser_id)
         self.org.delete(sobject, loser["Id"], master=to18(winner_id))
         self.org.update(sobject, to18(winner_id), {})
+
+    def empty_recycle_bin(self) -> None:
+        """Deleted and merged-away records leave the recycle bin: `queryAll` no longer returns them."""
+        self.org.empty_recycle_bin()
 
     def convert_lead(self, lead_id: str) -> str:
         """Convert a lead; returns the new Contact's id."""

@@ -2,8 +2,11 @@
 
 Records live in memory as dicts of Python values (aware datetimes cut to whole seconds, as Salesforce
 stores them). Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's now,
-crmsync's own writes included, so the connector meets its own echo. Deleted records stay with
-`IsDeleted = true` (the recycle bin `queryAll` reads). Ids are 18-character with the real key prefixes
+crmsync's own writes included, so the connector meets its own echo. A deleted record (a merge's loser
+too) goes to the recycle bin: `IsDeleted = true`, its SystemModstamp moved to the deletion, hidden from
+`query` and returned by `queryAll` for `RECYCLE_BIN_DAYS` (15) days, after which (or once the bin is
+emptied) it is gone for good and no query returns it: a pull that comes back later than that cannot see
+the deletion. Ids are 18-character with the real key prefixes
 and checksum. Field-level security is modelled per field: a hidden field exists in the org but the
 integration user cannot see it (describe omits it, SOQL and writes answer "No such column").
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sync.clock import Clock
@@ -184,6 +187,7 @@ READ_ONLY = frozenset(
     }
 )
 PICKLISTS = {("Lead", "Rating"): ("Hot", "Warm", "Cold")}
+RECYCLE_BIN_DAYS = 15  # how long queryAll still returns a deleted record
 
 
 def _base62(number: int, width: int) -> str:
@@ -216,6 +220,8 @@ class Org:
         self.hidden: set[tuple[str, str]] = set()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
+        self.recycle_bin: dict[str, datetime] = {}  # deleted record id -> when it was deleted
+        self.purged: set[str] = set()  # deleted and out of the recycle bin: no query returns them
         # (object, reference field) -> normalised id -> record ids: what answers `IN (ids)` without a scan
         self._index: dict[tuple[str, str], dict[Any, set[str]]] = {
             (name, field): {}
@@ -275,7 +281,27 @@ class Org:
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
     def delete(self, sobject: str, record_id: str, *, master: str | None = None) -> None:
-        self.update(sobject, record_id, {"IsDeleted": True, "MasterRecordId": master})
+        """To the recycle bin: `IsDeleted`, the survivor of a merge in `MasterRecordId`, a new SystemModstamp."""
+        with self.lock:
+            self.update(sobject, record_id, {"IsDeleted": True, "MasterRecordId": master})
+            self.recycle_bin[record_id] = self.records[sobject][record_id]["SystemModstamp"]
+
+    def empty_recycle_bin(self) -> None:
+        """Every deleted record leaves the recycle bin now (as "Empty your org's recycle bin" or a hard delete)."""
+        with self.lock:
+            self.purged.update(self.recycle_bin)
+            self.recycle_bin.clear()
+
+    def _in_recycle_bin(self, record_id: str) -> bool:
+        """Deleted less than RECYCLE_BIN_DAYS ago and not purged; expired entries are purged on the way."""
+        deleted_at = self.recycle_bin.get(record_id)
+        if deleted_at is None:
+            return False
+        if deleted_at < self.now() - timedelta(days=RECYCLE_BIN_DAYS):
+            del self.recycle_bin[record_id]
+            self.purged.add(record_id)
+            return False
+        return True
 
     def find(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
         for sobject, prefix in PREFIX.items():
@@ -341,7 +367,8 @@ class Org:
             rows = [
                 r
                 for r in self._candidates(query)
-                if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))
+                if (not r.get("IsDeleted") or (include_deleted and self._in_recycle_bin(r["Id"])))
+                and (query.where is None or query.where(r))
             ]
             for path, descending in reversed(query.order):
                 rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)

@@ -15,6 +15,7 @@ from sync.contract import FieldUpdate
 from sync.errors import PermanentError, RateLimited
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce.paging import PullCursor, Watermark
 
 LOGIN = "https://login.salesforce.com"
 INSTANCE = "https://acme.my.salesforce.com"
@@ -140,6 +141,43 @@ def test_query_and_query_more_follow_next_records_url(connector):
         pages = list(connector.pull(None))
     assert [[c.email for c in p.contacts] for p in pages] == [["a@x.io"], ["b@x.io"], [], []]
     assert connector.client.budget.remaining == 100_000 - 18
+
+
+def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_object(connector):
+    """Six calls when nothing changed but one merge: Lead and Contact through queryAll (changed, deleted and
+    merged rows in one stream), then one query per related object. A deleted row is a deletion, its
+    MasterRecordId a merge."""
+    empty = {"totalSize": 0, "done": True, "records": []}
+    since = "2026-11-02T08:00:00Z"
+    cursor = PullCursor({"Lead": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc)),
+                         "Contact": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc))},
+                        since=datetime(2026, 11, 2, 8, tzinfo=timezone.utc)).encode()
+    merged = {**lead(LEAD_B, "b@x.io", "2026-11-02T08:30:00.000+0000"), "IsDeleted": True,
+              "MasterRecordId": LEAD_A}
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        token(mock)
+        mock.get(f"{DATA}/sobjects/Lead/describe", json=describe("Lead", ["Id", "Email"]), headers=LIMITS)
+        mock.get(
+            f"{DATA}/sobjects/Contact/describe", json=describe("Contact", ["Id", "Email"]), headers=LIMITS
+        )
+        soql(mock, "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, IsConverted, ConvertedContactId, "
+             f"Email FROM Lead WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id",
+             {"totalSize": 1, "done": True, "records": [merged]}, path="queryAll/")
+        soql(mock, "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, Email FROM Contact "
+             f"WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id", empty, path="queryAll/")
+        for related in (
+            f"SELECT WhoId FROM Task WHERE SystemModstamp >= {since} AND WhoId != null",
+            f"SELECT WhoId FROM Event WHERE SystemModstamp >= {since} AND WhoId != null",
+            f"SELECT LeadId, ContactId FROM CampaignMember WHERE SystemModstamp >= {since}",
+            f"SELECT ContactId FROM OpportunityContactRole WHERE SystemModstamp >= {since} "
+            f"OR Opportunity.SystemModstamp >= {since}",
+        ):
+            soql(mock, related, empty)
+        pages = list(connector.pull(cursor))
+    assert [d for p in pages for d in p.deleted_ids] == [LEAD_B]
+    assert {k: v for p in pages for k, v in p.merged_into.items()} == {LEAD_B: LEAD_A}
+    assert connector.api_calls["contacts"] == 2 and connector.api_calls["activities"] == 3
+    assert connector.api_calls["deals"] == 1
 
 
 def test_collections_update_body_and_save_results_by_position(connector):

@@ -77,6 +77,18 @@ def test_watermark_skips_only_ids_already_read_at_the_boundary():
     assert mark.where() == "SystemModstamp >= 2026-11-02T09:00:00Z"
 
 
+def test_watermark_keeps_live_and_deleted_reads_apart():
+    cap = T0 + timedelta(hours=1)
+    mark = Watermark().advance("a", T0, cap=cap).advance("b", T0, cap=cap, deleted=True)
+    assert mark.ids == {"a"} and mark.gone == {"b"}
+    assert mark.already_read("b", T0, deleted=True) and not mark.already_read("b", T0)
+    assert not mark.already_read("a", T0, deleted=True)  # read live, deleted in the same second: report it
+    later = mark.advance("c", T0 + timedelta(seconds=1), cap=cap, deleted=True)
+    assert later.ids == frozenset() and later.gone == {"c"}
+    assert Watermark.from_json(mark.to_json()) == mark
+    assert "gone" not in Watermark(T0, frozenset({"a"})).to_json()  # cursors without deletions read as before
+
+
 def test_watermark_never_passes_the_pull_start():
     mark = Watermark().advance("a", T0 + timedelta(minutes=5), cap=T0)
     assert mark.at == T0 and mark.ids == {"a"}

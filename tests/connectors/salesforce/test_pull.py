@@ -4,7 +4,9 @@ bookmark, resumes, conversions, deletions and merges, related-record changes."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 from sync.model import Activity, ActivityKind, Deal, DealStatus, EngagementEvent, PipelineStage
 from sync.synthetic import synthetic_contacts
@@ -54,6 +56,78 @@ def test_incremental_pull_returns_only_what_changed(sandbox, seeded, make_connec
     pages, _ = pull_all(connector, cursor2)
     assert [c.id for c in contacts_of(pages)] == [changed]
     assert contacts_of(pages)[0].fields["need"] == "replace legacy SIEM"
+
+
+def soql_objects(requests):
+    """The object each SOQL request read (`FROM X`), `query_more` pages under the query they continue."""
+    objects = []
+    for request in requests:
+        if request.path.endswith(("/query/", "/queryAll/")):
+            soql = parse_qs(request.query)["q"][0]
+            objects.append((re.search(r" FROM (\w+)", soql).group(1), request.path.rsplit("/", 2)[-2]))
+        elif "/query/01g" in request.path:
+            objects.append(("(next page)", "query"))
+    return objects
+
+
+def test_an_incremental_pull_with_nothing_changed_is_one_request_per_object(
+    sandbox, seeded, make_connector, pull_all, clock
+):
+    connector = make_connector()
+    _, cursor = pull_all(connector)
+    clock.advance(timedelta(minutes=5))
+    _, cursor = pull_all(connector, cursor)  # the watermarks are now at the last change of each object
+    clock.advance(timedelta(minutes=5))
+    before = len(sandbox.requests.all())
+    pages, _ = pull_all(connector, cursor)
+    sent = sandbox.requests.all()[before:]
+    assert contacts_of(pages) == [] and not any(p.deleted_ids for p in pages)
+    assert sorted(soql_objects(sent)) == [
+        ("CampaignMember", "query"), ("Contact", "queryAll"), ("Event", "query"), ("Lead", "queryAll"),
+        ("OpportunityContactRole", "query"), ("Task", "query"),
+    ]
+    assert len(sent) == 6 == sum(p.api_calls for p in pages)
+
+
+def test_deletions_and_merges_come_in_the_stream_of_their_object(
+    sandbox, seeded, make_connector, pull_all, clock
+):
+    connector = make_connector()
+    _, cursor = pull_all(connector)
+    clock.advance(timedelta(minutes=1))
+    lead = next(i for i in seeded.values() if i.startswith("00Q"))
+    sandbox.delete_contact(lead)
+    before = len(sandbox.requests.all())
+    pages, cursor = pull_all(connector, cursor)
+    assert [d for p in pages for d in p.deleted_ids] == [lead]
+    assert [o for o, _ in soql_objects(sandbox.requests.all()[before:])].count("Lead") == 1
+    pages, _ = pull_all(connector, cursor)  # reported once: the watermark remembers it was read deleted
+    assert not any(p.deleted_ids for p in pages)
+
+
+def test_a_record_deleted_in_the_second_it_was_read_is_still_reported(
+    sandbox, seeded, make_connector, pull_all, clock
+):
+    connector = make_connector()
+    _, cursor = pull_all(connector)
+    clock.advance(timedelta(minutes=1))
+    contact = next(i for i in seeded.values() if i.startswith("003"))
+    sandbox.set_field(contact, "need", "replace legacy SIEM")
+    pages, cursor = pull_all(connector, cursor)  # reads it live at second T
+    assert contact in [c.id for c in contacts_of(pages)]
+    sandbox.delete_contact(contact)  # deleted within the same second T: same SystemModstamp
+    pages, _ = pull_all(connector, cursor)
+    assert [d for p in pages for d in p.deleted_ids] == [contact]
+
+
+def test_a_deletion_older_than_the_recycle_bin_is_not_seen(sandbox, seeded, make_connector, pull_all, clock):
+    connector = make_connector()
+    _, cursor = pull_all(connector)
+    contact = next(i for i in seeded.values() if i.startswith("003"))
+    sandbox.delete_contact(contact)
+    clock.advance(timedelta(days=16))  # Salesforce purged it from the recycle bin before this pull
+    pages, _ = pull_all(connector, cursor)
+    assert not any(p.deleted_ids for p in pages)
 
 
 def test_ties_at_the_bookmark_are_neither_lost_nor_repeated(sandbox, clock, make_connector, pull_all):

@@ -4,6 +4,7 @@ them against: the specs folder says so, and this test fails if that changes, so 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import requests
@@ -20,8 +21,8 @@ def sandbox(clock):
         yield box
 
 
-@pytest.fixture
-def http(sandbox):
+def login(sandbox):
+    """A requests session holding a fresh access token (the sandbox's sessions expire after 2 h)."""
     session = requests.Session()
     session.verify = sandbox.ca_path
     creds = sandbox.credentials()
@@ -38,6 +39,12 @@ def http(sandbox):
     assert set(token) >= {"access_token", "instance_url", "id", "token_type", "issued_at", "signature"}
     assert "expires_in" not in token and token["token_type"] == "Bearer"
     session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    return session
+
+
+@pytest.fixture
+def http(sandbox):
+    session = login(sandbox)
     yield session
     session.close()
 
@@ -139,6 +146,33 @@ def test_all_or_none_rolls_back_every_record(sandbox, http, clock):
     codes = sorted(s["errors"][0]["statusCode"] for s in saves)
     assert codes == ["ALL_OR_NONE_OPERATION_ROLLED_BACK"] * 3 + ["ENTITY_IS_DELETED"]
     assert all("id" not in s for s in saves)
+
+
+def test_query_all_returns_the_recycle_bin_for_15_days_then_forgets(sandbox, clock):
+    ids = sorted(sandbox.seed(synthetic_contacts(20, now=clock.now())).values())
+    contacts = [i for i in ids if i.startswith("003")]
+    clock.advance(timedelta(minutes=1))
+    sandbox.delete_contact(contacts[0])
+    sandbox.merge(contacts[1], contacts[2])
+    soql = {"q": "SELECT Id, IsDeleted, MasterRecordId FROM Contact ORDER BY SystemModstamp, Id"}
+
+    def rows(path):
+        with login(sandbox) as http:
+            answer = http.get(data(sandbox, path), params=soql, verify=sandbox.ca_path)
+        return {r["Id"]: r for r in answer.json()["records"]}
+
+    live, everything = rows("query/"), rows("queryAll/")
+    assert contacts[0] not in live and contacts[2] not in live and contacts[1] in live
+    assert everything[contacts[0]]["IsDeleted"] is True and everything[contacts[0]]["MasterRecordId"] is None
+    assert everything[contacts[2]]["MasterRecordId"] == contacts[1]
+    assert set(everything) == set(live) | {contacts[0], contacts[2]}
+    clock.advance(timedelta(days=14, hours=23))
+    assert {contacts[0], contacts[2]} <= set(rows("queryAll/"))  # still in the recycle bin
+    clock.advance(timedelta(hours=2))
+    assert set(rows("queryAll/")) == set(live)  # 15 days on: purged, no query returns them
+    sandbox.delete_contact(contacts[3])
+    sandbox.empty_recycle_bin()
+    assert contacts[3] not in rows("queryAll/") and contacts[3] not in rows("query/")
 
 
 def test_the_specs_folder_has_no_salesforce_openapi(find_specs):
