@@ -27,7 +27,7 @@
 /* ------------------------------------------------------------------------------------------ module state */
 
 static PyObject *str_at, *str_type, *str_kind, *str_by, *str_direction, *str_done, *str_automated;
-static PyObject *str_points, *str_name;
+static PyObject *str_points, *str_name, *str_scores, *str_comma;
 static PyObject *str_ev, *str_acts, *str_now, *str_f, *str_c, *str_owner, *str_sort, *str_key;
 static PyObject *py_epoch = NULL;   /* sync.rules.native.epoch(at): the Python conversion, for odd values */
 static PyObject *py_round2 = NULL;  /* sync.rules.scoring.round2 */
@@ -231,6 +231,33 @@ static Py_ssize_t key_of(PyObject *key_index, PyObject *kind) {
     return PyLong_AsSsize_t(i);
 }
 
+/* Event types recur as the same str objects (literals, a decoder's string cache): a few (type -> bucket)
+ * pairs are remembered by identity before the dict is asked. The strong references keep a remembered str
+ * (and the dict) alive, so no other object can take its address. The bucket numbering never changes after
+ * a Program is built. */
+#define KIND_CACHE 16
+static PyObject *kind_cache_index;
+static PyObject *kind_cache_key[KIND_CACHE];
+static Py_ssize_t kind_cache_value[KIND_CACHE];
+static unsigned kind_cache_next;
+
+static Py_ssize_t cached_key_of(PyObject *key_index, PyObject *kind) {
+    if (key_index == kind_cache_index) {
+        for (int i = 0; i < KIND_CACHE; i++)
+            if (kind_cache_key[i] == kind) return kind_cache_value[i];
+    } else {
+        for (int i = 0; i < KIND_CACHE; i++) Py_CLEAR(kind_cache_key[i]);
+        Py_XSETREF(kind_cache_index, Py_NewRef(key_index));
+    }
+    Py_ssize_t k = key_of(key_index, kind);
+    if (k >= -1 && PyUnicode_CheckExact(kind)) {
+        unsigned slot = kind_cache_next++ % KIND_CACHE;
+        Py_XSETREF(kind_cache_key[slot], Py_NewRef(kind));
+        kind_cache_value[slot] = k;
+    }
+    return k;
+}
+
 static int prepare_events(Prepared *p, PyObject *events) {
     p->offset = PyMem_Calloc(p->nkeys + 1, sizeof(Py_ssize_t));
     if (!p->offset) { PyErr_NoMemory(); return -1; }
@@ -253,7 +280,7 @@ static int prepare_events(Prepared *p, PyObject *events) {
         }
         PyObject *kind = slot_attr(items[i], str_type, &event_type);
         if (!kind) { Py_DECREF(at); goto fail; }
-        Py_ssize_t k = key_of(p->key_index, kind);
+        Py_ssize_t k = cached_key_of(p->key_index, kind);
         Py_DECREF(kind);
         if (k == -2 || (k >= p->nkeys)) { Py_DECREF(at); if (k >= p->nkeys) PyErr_SetString(PyExc_SystemError, "bad key"); goto fail; }
         which[i] = k;
@@ -484,7 +511,20 @@ typedef struct {
     Py_ssize_t nscorers;
     PyObject *fired_type;
     PyObject *key_index; /* the bucket numbering of the contacts it reads prepared */
+    /* what turns the sums into a decision (Program.configure): engine._capped, _qualifies, the framework */
+    int decision_ready;
+    double caps[3];
+    long long threshold;
+    int qualify_on;              /* QUALIFY_* */
+    Py_ssize_t *criteria;        /* the framework's criteria nodes, in the file's order */
+    Py_ssize_t ncriteria;
+    PyObject *criteria_names;    /* tuple of str */
+    unsigned long long required; /* bit i: criterion i is required */
+    PyObject *met_cache[256];    /* the `met` tuple per bit mask (eight criteria or fewer): shared, immutable */
+    PyObject **labels;           /* per scorer: the reason's text of a fixed rule ("name +10"), or NULL */
 } Program;
+
+enum { QUALIFY_SCORE_OR_FRAMEWORK = 0, QUALIFY_SCORE = 1, QUALIFY_FRAMEWORK = 2, QUALIFY_SCORE_AND_FRAMEWORK = 3 };
 
 static void program_clear(Program *p) {
     for (Py_ssize_t i = 0; i < p->nnodes; i++) {
@@ -501,10 +541,19 @@ static void program_clear(Program *p) {
         Py_XDECREF(s->fired); Py_XDECREF(s->key); Py_XDECREF(s->per_event);
         Py_XDECREF(s->dim_name); Py_XDECREF(s->rule_name);
     }
+    if (p->labels)
+        for (Py_ssize_t i = 0; i < p->nscorers; i++) Py_XDECREF(p->labels[i]);
+    PyMem_Free(p->labels);
+    p->labels = NULL;
     PyMem_Free(p->scorers);
     p->scorers = NULL; p->nscorers = 0;
     Py_CLEAR(p->fired_type);
     Py_CLEAR(p->key_index);
+    PyMem_Free(p->criteria);
+    p->criteria = NULL; p->ncriteria = 0;
+    Py_CLEAR(p->criteria_names);
+    for (int i = 0; i < 256; i++) Py_CLEAR(p->met_cache[i]);
+    p->decision_ready = 0;
 }
 
 static void program_dealloc(Program *p) {
@@ -1135,6 +1184,40 @@ static PyObject *decayed_one(Scorer *s, View *v) {
     return round2(value);
 }
 
+/* The scoring rules' raw (uncapped) dimension sums, added in the engine's order; what fired is appended to
+ * `fired` when it is a list. */
+static int score_into(Program *self, View *v, PyObject *ctx, PyObject *fired, double raw[3]) {
+    for (Py_ssize_t i = 0; i < self->nscorers; i++) {
+        Scorer *s = &self->scorers[i];
+        if (s->node >= 0) {
+            int r = eval_node(self, s->node, v);
+            if (r < 0) return -1;
+            if (r) {
+                raw[s->dim] += s->points;
+                if (fired && PyList_Append(fired, s->fired) < 0) return -1;
+            }
+            continue;
+        }
+        PyObject *value = s->key ? decayed_one(s, v) : PyObject_CallOneArg(s->per_event, ctx);
+        if (!value) return -1;
+        int nonzero = PyObject_IsTrue(value);
+        if (nonzero < 0) { Py_DECREF(value); return -1; }
+        if (nonzero) {
+            double d = PyFloat_AsDouble(value);
+            if (d == -1.0 && PyErr_Occurred()) { Py_DECREF(value); return -1; }
+            raw[s->dim] += d;
+            if (fired) {
+                PyObject *rule = PyObject_CallFunctionObjArgs(self->fired_type, s->dim_name, s->rule_name, value,
+                                                              NULL);
+                if (!rule || PyList_Append(fired, rule) < 0) { Py_XDECREF(rule); Py_DECREF(value); return -1; }
+                Py_DECREF(rule);
+            }
+        }
+        Py_DECREF(value);
+    }
+    return 0;
+}
+
 /* program.score(ctx, fired) -> (fit, engagement, intent) raw sums; appends what fired to `fired` (a list,
  * or None for no explanation). */
 static PyObject *program_score(Program *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -1146,39 +1229,228 @@ static PyObject *program_score(Program *self, PyObject *const *args, Py_ssize_t 
     View v;
     if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
     double raw[3] = {0.0, 0.0, 0.0};
-    for (Py_ssize_t i = 0; i < self->nscorers; i++) {
-        Scorer *s = &self->scorers[i];
-        if (s->node >= 0) {
-            int r = eval_node(self, s->node, &v);
-            if (r < 0) goto fail;
-            if (r) {
-                raw[s->dim] += s->points;
-                if (fired && PyList_Append(fired, s->fired) < 0) goto fail;
-            }
-            continue;
-        }
-        PyObject *value = s->key ? decayed_one(s, &v) : PyObject_CallOneArg(s->per_event, args[0]);
-        if (!value) goto fail;
-        int nonzero = PyObject_IsTrue(value);
-        if (nonzero < 0) { Py_DECREF(value); goto fail; }
-        if (nonzero) {
-            double d = PyFloat_AsDouble(value);
-            if (d == -1.0 && PyErr_Occurred()) { Py_DECREF(value); goto fail; }
-            raw[s->dim] += d;
-            if (fired) {
-                PyObject *rule = PyObject_CallFunctionObjArgs(self->fired_type, s->dim_name, s->rule_name, value,
-                                                              NULL);
-                if (!rule || PyList_Append(fired, rule) < 0) { Py_XDECREF(rule); Py_DECREF(value); goto fail; }
-                Py_DECREF(rule);
-            }
-        }
-        Py_DECREF(value);
+    int rc = score_into(self, &v, args[0], fired, raw);
+    view_clear(&v);
+    if (rc < 0) return NULL;
+    return Py_BuildValue("(ddd)", raw[0], raw[1], raw[2]);
+}
+
+/* round(x) of a float, as Python does it: half to even; NaN and infinities raise as int() would. */
+static int round_half_even(double x, long long *out) {
+    if (isnan(x)) { PyErr_SetString(PyExc_ValueError, "cannot convert float NaN to integer"); return -1; }
+    if (isinf(x)) { PyErr_SetString(PyExc_OverflowError, "cannot convert float infinity to integer"); return -1; }
+    double rounded = round(x);
+    if (fabs(x - rounded) == 0.5) rounded = 2.0 * round(x / 2.0);
+    if (!(fabs(rounded) < 9e18)) { PyErr_SetString(PyExc_OverflowError, "score out of range"); return -1; }
+    *out = (long long)rounded;
+    return 0;
+}
+
+/* engine._capped: each dimension clamped to [0, cap] (Python's max/min, NaN included) and rounded; out is
+ * (total, fit, engagement, intent). */
+static int capped(Program *self, const double raw[3], long long out[4]) {
+    out[0] = 0;
+    for (int d = 0; d < 3; d++) {
+        double value = raw[d];
+        if (0.0 > value) value = 0.0;
+        if (self->caps[d] < value) value = self->caps[d];
+        if (round_half_even(value, &out[d + 1]) < 0) return -1;
+        out[0] += out[d + 1];
+    }
+    return 0;
+}
+
+/* ctx.scores = (total, fit, engagement, intent) as floats: what score conditions (Python closures) read */
+static int set_scores(PyObject *ctx, const long long s[4]) {
+    PyObject *scores = Py_BuildValue("(dddd)", (double)s[0], (double)s[1], (double)s[2], (double)s[3]);
+    if (!scores) return -1;
+    int rc = PyObject_SetAttr(ctx, str_scores, scores);
+    Py_DECREF(scores);
+    return rc;
+}
+
+/* engine._qualifies */
+static int qualifies(Program *self, long long total, int framework_met) {
+    switch (self->qualify_on) {
+    case QUALIFY_SCORE_OR_FRAMEWORK: return total >= self->threshold || framework_met;
+    case QUALIFY_SCORE: return total >= self->threshold;
+    case QUALIFY_FRAMEWORK: return framework_met;
+    default: return total >= self->threshold && framework_met;
+    }
+}
+
+/* Bit i set when criterion i holds; only the criteria in `only` when it is not all ones (every one of
+ * them evaluated, as `which` does: an error in any surfaces as it would in Python). */
+static int criteria_mask(Program *self, View *v, unsigned long long only, unsigned long long *mask) {
+    *mask = 0;
+    for (Py_ssize_t i = 0; i < self->ncriteria; i++) {
+        if (!(only >> i & 1ULL)) continue;
+        int r = eval_node(self, self->criteria[i], v);
+        if (r < 0) return -1;
+        if (r) *mask |= 1ULL << i;
+    }
+    return 0;
+}
+
+/* The names of the criteria in `mask`, in order: a new reference (shared per mask for small frameworks). */
+static PyObject *met_names(Program *self, unsigned long long mask) {
+    if (mask < 256 && self->met_cache[mask]) return Py_NewRef(self->met_cache[mask]);
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < self->ncriteria; i++) count += (mask >> i) & 1ULL;
+    PyObject *out = PyTuple_New(count);
+    if (!out) return NULL;
+    for (Py_ssize_t i = 0, j = 0; i < self->ncriteria; i++)
+        if (mask >> i & 1ULL) PyTuple_SET_ITEM(out, j++, Py_NewRef(PyTuple_GET_ITEM(self->criteria_names, i)));
+    if (self->ncriteria <= 8) self->met_cache[mask] = Py_NewRef(out);
+    return out;
+}
+
+#define DECISION_READY(self) \
+    if (!(self)->decision_ready) { PyErr_SetString(PyExc_RuntimeError, "Program.configure was not called"); return NULL; }
+
+/* program.assess(ctx, fired, c, f, ev, acts, owner, now)
+ *   -> (total, fit, engagement, intent, met, framework_met, qualifies)
+ * What engine._evaluate does first, in one call: the scores (fired rules appended to `fired`), capped and
+ * rounded, set on ctx.scores; the framework's criteria that hold; whether the framework is met; whether
+ * the contact qualifies as a prospect. */
+static PyObject *program_assess(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    DECISION_READY(self);
+    if (nargs != 2 + VIEW_ARGS) {
+        PyErr_SetString(PyExc_TypeError, "assess(ctx, fired, c, f, ev, acts, owner, now)");
+        return NULL;
+    }
+    PyObject *fired = args[1] == Py_None ? NULL : args[1];
+    View v;
+    if (view_init(&v, args[0], args + 2, self->key_index) < 0) { view_clear(&v); return NULL; }
+    double raw[3] = {0.0, 0.0, 0.0};
+    long long s[4];
+    unsigned long long mask;
+    if (score_into(self, &v, args[0], fired, raw) < 0 || capped(self, raw, s) < 0 || set_scores(args[0], s) < 0 ||
+        criteria_mask(self, &v, ~0ULL, &mask) < 0) {
+        view_clear(&v);
+        return NULL;
     }
     view_clear(&v);
-    return Py_BuildValue("(ddd)", raw[0], raw[1], raw[2]);
-fail:
+    int framework_met = (mask & self->required) == self->required;
+    PyObject *out = PyTuple_New(7);
+    if (!out) return NULL;
+    for (int i = 0; i < 4; i++) {
+        PyObject *n = PyLong_FromLongLong(s[i]);
+        if (!n) { Py_DECREF(out); return NULL; }
+        PyTuple_SET_ITEM(out, i, n);
+    }
+    PyObject *met = met_names(self, mask);
+    if (!met) { Py_DECREF(out); return NULL; }
+    PyTuple_SET_ITEM(out, 4, met);
+    PyTuple_SET_ITEM(out, 5, PyBool_FromLong(framework_met));
+    PyTuple_SET_ITEM(out, 6, PyBool_FromLong(qualifies(self, s[0], framework_met)));
+    return out;
+}
+
+/* program.qualifies_at(ctx, at, c, f, ev, acts, owner) -> bool: engine._qualifies_at, whether the contact
+ * qualified as of `at` (seeing only what was dated at or before it). ctx.now and ctx.scores are set for
+ * the Python closures during the call and restored after it, error or not. */
+static PyObject *program_qualifies_at(Program *self, PyObject *const *args, Py_ssize_t nargs) {
+    DECISION_READY(self);
+    if (nargs != 2 + VIEW_ARGS - 1 || !PyFloat_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "qualifies_at(ctx, at: float, c, f, ev, acts, owner)");
+        return NULL;
+    }
+    PyObject *ctx = args[0];
+    PyObject *saved_now = PyObject_GetAttr(ctx, str_now);
+    if (!saved_now) return NULL;
+    PyObject *saved_scores = PyObject_GetAttr(ctx, str_scores);
+    if (!saved_scores) { Py_DECREF(saved_now); return NULL; }
+    PyObject *given[VIEW_ARGS] = {args[2], args[3], args[4], args[5], args[6], args[1]};
+    PyObject *result = NULL;
+    View v;
+    memset(&v, 0, sizeof v);
+    int ok = PyObject_SetAttr(ctx, str_now, args[1]) == 0 && view_init(&v, ctx, given, self->key_index) == 0;
+    if (ok) {
+        double raw[3] = {0.0, 0.0, 0.0};
+        long long s[4];
+        unsigned long long mask;
+        if (score_into(self, &v, ctx, NULL, raw) == 0 && capped(self, raw, s) == 0 && set_scores(ctx, s) == 0 &&
+            criteria_mask(self, &v, self->required, &mask) == 0)
+            result = PyBool_FromLong(qualifies(self, s[0], mask == self->required));
+    }
     view_clear(&v);
-    return NULL;
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    int restored = PyObject_SetAttr(ctx, str_now, saved_now) == 0 && PyObject_SetAttr(ctx, str_scores, saved_scores) == 0;
+    Py_DECREF(saved_now);
+    Py_DECREF(saved_scores);
+    if (type) {
+        PyErr_Restore(type, value, traceback);  /* the first error wins */
+        Py_XDECREF(result);
+        return NULL;
+    }
+    if (!restored) { Py_XDECREF(result); return NULL; }
+    return result;
+}
+
+/* program.configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels): what turns
+ * sums into a decision. `qualify_on` is QUALIFY_*, `required` a tuple of bools per criterion, `labels` one
+ * str or None per scorer (the reason's text of a fixed rule). */
+static PyObject *program_configure(Program *self, PyObject *args) {
+    PyObject *caps, *nodes, *names, *required, *labels;
+    long long threshold;
+    int qualify_on;
+    if (!PyArg_ParseTuple(args, "O!LiO!O!O!O!", &PyTuple_Type, &caps, &threshold, &qualify_on, &PyTuple_Type, &nodes,
+                          &PyTuple_Type, &names, &PyTuple_Type, &required, &PyTuple_Type, &labels))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(nodes);
+    if (PyTuple_GET_SIZE(caps) != 3 || PyTuple_GET_SIZE(names) != n || PyTuple_GET_SIZE(required) != n ||
+        n > 64 || PyTuple_GET_SIZE(labels) != self->nscorers || qualify_on < 0 || qualify_on > 3) {
+        PyErr_SetString(PyExc_ValueError, "configure: inconsistent sizes (at most 64 criteria)");
+        return NULL;
+    }
+    double cap[3];
+    for (int d = 0; d < 3; d++) {
+        cap[d] = PyFloat_AsDouble(PyTuple_GET_ITEM(caps, d));
+        if (cap[d] == -1.0 && PyErr_Occurred()) return NULL;
+    }
+    Py_ssize_t *criteria = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    PyObject **text = PyMem_Calloc(self->nscorers ? self->nscorers : 1, sizeof(PyObject *));
+    if (!criteria || !text) { PyMem_Free(criteria); PyMem_Free(text); return PyErr_NoMemory(); }
+    unsigned long long mask = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        criteria[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(nodes, i));
+        int need = PyObject_IsTrue(PyTuple_GET_ITEM(required, i));
+        if (criteria[i] < 0 || criteria[i] >= self->nnodes || need < 0 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(names, i))) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "configure: bad criterion");
+            PyMem_Free(criteria); PyMem_Free(text);
+            return NULL;
+        }
+        if (need) mask |= 1ULL << i;
+    }
+    for (Py_ssize_t i = 0; i < self->nscorers; i++) {
+        PyObject *label = PyTuple_GET_ITEM(labels, i);
+        if (label != Py_None && !(PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label))) {
+            for (Py_ssize_t j = 0; j < i; j++) Py_XDECREF(text[j]);
+            PyMem_Free(criteria); PyMem_Free(text);
+            PyErr_SetString(PyExc_ValueError, "configure: a label is a non-empty str or None");
+            return NULL;
+        }
+        text[i] = label == Py_None ? NULL : Py_NewRef(label);
+    }
+    /* replace any previous configuration */
+    if (self->labels)
+        for (Py_ssize_t i = 0; i < self->nscorers; i++) Py_XDECREF(self->labels[i]);
+    PyMem_Free(self->labels);
+    PyMem_Free(self->criteria);
+    Py_XSETREF(self->criteria_names, Py_NewRef(names));
+    for (int i = 0; i < 256; i++) Py_CLEAR(self->met_cache[i]);
+    self->labels = text;
+    self->criteria = criteria;
+    self->ncriteria = n;
+    self->required = mask;
+    memcpy(self->caps, cap, sizeof cap);
+    self->threshold = threshold;
+    self->qualify_on = qualify_on;
+    self->decision_ready = 1;
+    Py_RETURN_NONE;
 }
 
 /* program.first(ctx, nodes) -> index in `nodes` of the first node that holds, or -1 */
@@ -1254,11 +1526,20 @@ static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t n
     return PyBool_FromLong(r);
 }
 
+static PyObject *program_top_text(Program *self, PyObject *fired);
+
 static PyMethodDef program_methods[] = {
     {"score", (PyCFunction)(void (*)(void))program_score, METH_FASTCALL, "raw dimension sums; fills `fired`"},
     {"first", (PyCFunction)(void (*)(void))program_first, METH_FASTCALL, "index of the first node that holds"},
     {"which", (PyCFunction)(void (*)(void))program_which, METH_FASTCALL, "names of the nodes that hold"},
     {"test", (PyCFunction)(void (*)(void))program_test, METH_FASTCALL, "whether one node holds"},
+    {"assess", (PyCFunction)(void (*)(void))program_assess, METH_FASTCALL,
+     "(total, fit, engagement, intent, met, framework_met, qualifies); sets ctx.scores"},
+    {"qualifies_at", (PyCFunction)(void (*)(void))program_qualifies_at, METH_FASTCALL,
+     "whether the contact qualified as of `at`"},
+    {"configure", (PyCFunction)program_configure, METH_VARARGS,
+     "configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels)"},
+    {"top_text", (PyCFunction)program_top_text, METH_O, "the reason's top contributors as text (None: in Python)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1374,29 +1655,33 @@ static PyObject *top3(PyObject *self, PyObject *fired) {
     return out;
 }
 
-/* top_text(fired, labels) -> "name +10, name +6, name +4" for the three biggest contributors: the label of a
- * fixed rule by the identity of its shared FiredRule, else the name and the points rounded half-even, as
- * engine._reason writes them. None when something is off the usual path (the caller formats in Python). */
-static PyObject *top_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "top_text(fired, labels)");
-        return NULL;
-    }
+/* The reason's top contributors as text: "name +10, name +6, name +4" for the three biggest, a fixed rule by
+ * its label, the others by name and points rounded half-even, as reasons.ReasonWriter writes them. Labels
+ * come from the program (per scorer, by the identity of its shared FiredRule) or from a dict keyed by id().
+ * None when something is off the usual path (the caller formats in Python). */
+static PyObject *format_top(PyObject *fired, Program *program, PyObject *labels_by_id) {
     static SlotCache name_slot, points_slot;
     PyObject *best[3];
-    int count = select_top3(args[0], best);
+    int count = select_top3(fired, best);
     if (count == -1) return NULL;
     if (count == -2) Py_RETURN_NONE;
-    PyObject *parts = PyList_New(0);
+    PyObject *parts = PyTuple_New(count);
     if (!parts) return NULL;
     for (int j = 0; j < count; j++) {
-        PyObject *key = PyLong_FromVoidPtr(best[j]);
-        if (!key) goto fail;
-        PyObject *label = PyDict_GetItemWithError(args[1], key); /* borrowed */
-        Py_DECREF(key);
-        if (!label && PyErr_Occurred()) goto fail;
-        if (label && PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label)) {
-            if (PyList_Append(parts, label) < 0) goto fail;
+        PyObject *label = NULL; /* borrowed */
+        if (program) {
+            for (Py_ssize_t i = 0; i < program->nscorers && !label; i++)
+                if (program->scorers[i].node >= 0 && program->scorers[i].fired == best[j]) label = program->labels[i];
+        } else {
+            PyObject *key = PyLong_FromVoidPtr(best[j]);
+            if (!key) goto fail;
+            label = PyDict_GetItemWithError(labels_by_id, key);
+            Py_DECREF(key);
+            if (!label && PyErr_Occurred()) goto fail;
+            if (label && !(PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label))) label = NULL;
+        }
+        if (label) {
+            PyTuple_SET_ITEM(parts, j, Py_NewRef(label));
             continue;
         }
         PyObject *name = slot_attr(best[j], str_name, &name_slot);
@@ -1413,18 +1698,31 @@ static PyObject *top_text(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyObject *text = PyUnicode_FromFormat("%U %s", name, number);
         Py_DECREF(name);
         if (!text) goto fail;
-        int rc = PyList_Append(parts, text);
-        Py_DECREF(text);
-        if (rc < 0) goto fail;
+        PyTuple_SET_ITEM(parts, j, text);
     }
-    PyObject *sep = PyUnicode_FromString(", ");
-    PyObject *out = sep ? PyUnicode_Join(sep, parts) : NULL;
-    Py_XDECREF(sep);
+    PyObject *out = count == 1 ? Py_NewRef(PyTuple_GET_ITEM(parts, 0)) : PyUnicode_Join(str_comma, parts);
     Py_DECREF(parts);
     return out;
 fail:
     Py_DECREF(parts);
     return NULL;
+}
+
+/* top_text(fired, labels) -> the top contributors as text, labels keyed by id(FiredRule) (None: format in
+ * Python) */
+static PyObject *top_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "top_text(fired, labels)");
+        return NULL;
+    }
+    return format_top(args[0], NULL, args[1]);
+}
+
+/* program.top_text(fired) -> the same, with the labels given to Program.configure */
+static PyObject *program_top_text(Program *self, PyObject *fired) {
+    DECISION_READY(self);
+    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top_text(list)"); return NULL; }
+    return format_top(fired, self, NULL);
 }
 
 /* configure(epoch, fold, round2): the Python functions the C code defers to for the uncommon cases */
@@ -1465,6 +1763,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(str_direction, "direction"); INTERN(str_done, "done"); INTERN(str_automated, "automated");
     INTERN(str_ev, "ev"); INTERN(str_acts, "acts"); INTERN(str_now, "now"); INTERN(str_f, "f");
     INTERN(str_c, "c"); INTERN(str_owner, "owner"); INTERN(str_sort, "sort"); INTERN(str_key, "key"); INTERN(str_points, "points"); INTERN(str_name, "name");
+    INTERN(str_scores, "scores"); INTERN(str_comma, ", ");
     PyObject *operator = PyImport_ImportModule("operator");
     if (!operator) return NULL;
     by_time = PyObject_CallMethod(operator, "itemgetter", "i", 0);

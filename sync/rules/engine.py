@@ -381,19 +381,15 @@ class CompiledRules:
 
     def _qualifies_at(self, ctx: Ctx, at: float, known: tuple[list[Any], list[Any]]) -> bool:
         """Whether the contact qualified as of `at`, seeing only what was dated at or before it."""
+        nat = self._native
+        if nat is not None:  # the same sums and tests in C, at `at` (static rules simply evaluate again)
+            ev: Any = ctx.prepared if ctx.prepared is not None else ctx.ev
+            acts: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
+            qualified: bool = nat.program.qualifies_at(ctx, at, ctx.c, ctx.f, ev, acts, ctx.owner)
+            return qualified
         saved_now, saved_scores = ctx.now, ctx.scores
         ctx.now = at
-        nat = self._native
         try:
-            if nat is not None:  # the same sums and tests, at `at` (static rules simply evaluate again)
-                c, f, owner = ctx.c, ctx.f, ctx.owner
-                ev: Any = ctx.prepared if ctx.prepared is not None else ctx.ev
-                acts: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
-                total, fit, eng, intent = self._capped(nat.program.score(ctx, None, c, f, ev, acts, owner, at))
-                ctx.scores = (float(total), float(fit), float(eng), float(intent))
-                required = nat.required_nodes
-                met = nat.program.which(ctx, required, nat.required_names, c, f, ev, acts, owner, at)
-                return self._qualifies(total, len(met) == len(required))
             total, fit, eng, intent = self._capped(self._replay_score(ctx, known[0]))
             ctx.scores = (float(total), float(fit), float(eng), float(intent))
             return self._qualifies(total, self.framework.is_met_with(ctx, self._static_criteria, known[1]))
@@ -447,18 +443,14 @@ class CompiledRules:
             c, f, owner = ctx.c, ctx.f, ctx.owner
             ev: Any = ctx.prepared if ctx.prepared is not None else ctx.ev
             acts: Any = ctx.prepared if ctx.prepared is not None else ctx.acts
-            raw = nat.program.score(ctx, fired, c, f, ev, acts, owner, now)
+            total, fit, eng, intent, met, framework_met, qualifies = nat.program.assess(
+                ctx, fired, c, f, ev, acts, owner, now)  # scores (ctx.scores set), criteria, qualification
         else:
-            raw = self._score(ctx, fired)
-        total, fit, eng, intent = self._capped(raw)
-        ctx.scores = (float(total), float(fit), float(eng), float(intent))
+            total, fit, eng, intent = self._capped(self._score(ctx, fired))
+            ctx.scores = (float(total), float(fit), float(eng), float(intent))
+            met, framework_met = self.framework.evaluate(ctx)
+            qualifies = self._qualifies(total, framework_met)
         framework = self.framework
-        if nat is not None:
-            met = nat.program.which(ctx, nat.criteria_nodes, nat.criteria_names, c, f, ev, acts, owner, now)
-            framework_met = framework.required.issubset(met)
-        else:
-            met, framework_met = framework.evaluate(ctx)
-        qualifies = self._qualifies(total, framework_met)
 
         deals = ctx.deals
         won = [deal for deal in deals if deal.status == _WON] if deals else _NONE

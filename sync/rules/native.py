@@ -25,11 +25,13 @@ from sync.rules.conditions import (DAY, TEXT_LIMIT, Compiler, _Equals, _as_list,
                                    is_empty, to_number)
 from sync.rules.decision import FiredRule
 from sync.rules.qualification import CompiledFramework
+from sync.rules.reasons import fixed_label
 from sync.rules.scoring import DIMENSIONS, Scorer, round2
 
 OP_PY, OP_ALL, OP_ANY, OP_NOT, OP_TEXT_IN, OP_VALUE, OP_EXISTS, OP_RANGE, OP_EVENTS, OP_ACTS = range(10)
 GET_ATTR, GET_FIELD, GET_PY = range(3)
 _BY = {"anyone": 0, "owner": 1, "sales": 2}
+QUALIFY_ON = {"score_or_framework": 0, "score": 1, "framework": 2, "score_and_framework": 3}
 _UTC = timezone.utc
 
 
@@ -195,10 +197,17 @@ class NativeRules:
         self.keys: tuple[str, ...] = tuple(sorted(plan.types))
         self.key_index: dict[str, int] = {key: index for index, key in enumerate(self.keys)}
         self.program: Any = module.Program(tuple(builder.nodes), tuple(specs), FiredRule, self.key_index)
+        # what turns the sums into a decision: the same caps, threshold, criteria and labels the engine and
+        # the reason writer use on the Python path
+        self.program.configure(
+            tuple(float(getattr(spec.scoring, dim).cap) for dim in DIMENSIONS), spec.scoring.threshold,
+            QUALIFY_ON[c.prospect.qualify_on], self.criteria_nodes, self.criteria_names,
+            tuple(name in required for name in self.criteria_names),
+            tuple(fixed_label(sc.fixed) if sc.fixed is not None else None for sc in scorers))
         self.python_per_event: bool = any(spec[1] == -1 and spec[4] is None for spec in specs)
         self.prepare: Any = module.prepare
         self.activity_rows: Any = module.activity_rows
-        self.top_text: Any = module.top_text
+        self.top_text: Any = self.program.top_text
         self.last_active: Any = module.last_active
 
 

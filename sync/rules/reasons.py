@@ -33,9 +33,8 @@ class ReasonWriter:
         self.inactive_days = inactive_days
         # the text of each fixed-point rule, by the identity of its shared FiredRule (alive as long as these
         # rules, so no other object can have its id)
-        self.labels = {id(sc.fixed): f"{sc.fixed.name} {round(sc.fixed.points):+d}" for sc in scorers
-                       if sc.fixed is not None}
-        self.top_text = top_text  # the C evaluator's, or None: formatted here
+        self.labels = {id(sc.fixed): fixed_label(sc.fixed) for sc in scorers if sc.fixed is not None}
+        self.top_text = top_text  # the C evaluator's top_text(fired) (same labels), or None: formatted here
         self._lead_reasons: dict[tuple[int, tuple[str, ...]], str] = {}  # a lead's reason, by score and criteria met
 
     def write(self, stage: Stage, ruled: Stage, overridden: bool, total: int, framework_met: bool,
@@ -75,7 +74,7 @@ class ReasonWriter:
             why = why.replace("prospect:", f"prospect ({maturity}):", 1)
         if fired:
             labels = self.labels
-            text = self.top_text(fired, labels) if self.top_text is not None else None
+            text = self.top_text(fired) if self.top_text is not None else None
             if text is None:
                 top = sorted(fired, key=_weight)[:3] if len(fired) > 1 else fired
                 # whole points: the reason is written to the CRM, and decayed points drift every second (a
@@ -85,9 +84,14 @@ class ReasonWriter:
         return why
 
 
+def fixed_label(fired: FiredRule) -> str:
+    """The reason's text for a fixed-points rule: its name and whole points."""
+    return f"{fired.name} {round(fired.points):+d}"
+
+
 def _weight(fired: FiredRule) -> float:
     """Sort key of the reason's top contributors: biggest absolute points first (ties keep rule order)."""
     return -abs(fired.points)
 
 
-__all__ = ["ReasonWriter"]
+__all__ = ["ReasonWriter", "fixed_label"]

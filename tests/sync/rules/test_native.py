@@ -100,3 +100,68 @@ def test_the_top_contributors_text_is_the_python_formatting_of_a_stable_sort_by_
             [labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
     assert module.top3([FiredRule("fit", "nan", float("nan")), FiredRule("fit", "x", 1.0)]) is None
     assert module.top_text([FiredRule("fit", "inf", float("inf"))], {}) is None
+
+
+HALVES_RULES = """
+scoring:
+  threshold: 3
+  fit:
+    cap: 40
+    rules:
+      - {name: half, when: {field: industry, eq: software}, points: 2.5}
+      - {name: another_half, when: {field: country, eq: FR}, points: 1.0}
+  engagement:
+    cap: 30
+    rules:
+      - {name: minus, when: {field: seniority, eq: student}, points: -7.5}
+  intent:
+    cap: 30
+    rules:
+      - {name: over, when: {field: job_title, exists: true}, points: 30}
+      - {name: more, when: {field: company, exists: true}, points: 0.5}
+qualification:
+  framework: bant
+  bant:
+    criteria:
+      need: {field: fields.need, exists: true}
+      authority: {field: fields.decision_role, exists: true}
+      timing: {field: fields.timing, exists: true}
+"""
+
+
+@pytest.mark.parametrize(("industry", "country", "expected_fit"), [("software", None, 2), ("software", "FR", 4),
+                                                                  ("retail", "FR", 1)])
+def test_capped_scores_round_half_to_even_and_clamp_as_python_does(both_paths, industry, country,
+                                                                  expected_fit) -> None:
+    from sync.rules import CompiledRules, rules_from_text
+
+    spec = rules_from_text(HALVES_RULES, "halves.yaml").spec
+    native, python = CompiledRules(spec, "halves", native=True), CompiledRules(spec, "halves", native=False)
+    person = Contact(crm="h", id="1", industry=industry, country=country, seniority="student", job_title="CTO",
+                     company="Acme")
+    fast, reference = native.evaluate(person, NOW), python.evaluate(person, NOW)
+    assert fast == reference
+    assert (fast.fit, fast.engagement, fast.intent) == (expected_fit, 0, 30)  # 30.5 capped, -7.5 floored at 0
+
+
+def test_qualifying_at_an_earlier_instant_restores_the_context_and_agrees_with_python(both_paths) -> None:
+    native, python = both_paths
+    person = _person([NOW - timedelta(days=d) for d in (1, 2, 5, 9, 30)])
+    for rules in (native, python):
+        rules.evaluate(person, NOW)  # warm the per-rules caches the same way
+    fast_ctx, slow_ctx = native._prepare(person, NOW.timestamp()), python._prepare(person, NOW.timestamp())
+    fast_ctx.scores = slow_ctx.scores = (1.0, 2.0, 3.0, 4.0)
+    for days in (0, 1, 2, 4, 6, 31):
+        at = (NOW - timedelta(days=days)).timestamp()
+        expected = python._qualifies_at(slow_ctx, at, python._static_values(slow_ctx))
+        assert native._qualifies_at(fast_ctx, at, ([], [])) is expected
+        assert (fast_ctx.now, fast_ctx.scores) == (NOW.timestamp(), (1.0, 2.0, 3.0, 4.0))
+
+
+def test_the_program_must_be_configured_before_it_decides() -> None:
+    module = importlib.import_module("sync.rules._native")
+    bare = module.Program((), (), FiredRule, {})
+    with pytest.raises(RuntimeError, match="configure"):
+        bare.top_text([])
+    with pytest.raises(ValueError, match="at most 64"):
+        bare.configure((40.0, 30.0, 30.0), 70, 0, (), ("x",), (), ())
