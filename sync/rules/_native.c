@@ -195,6 +195,11 @@ typedef struct {
     double *times;        /* every bucket's times, sorted within each bucket */
     ActRow *acts;
     Py_ssize_t nacts;
+    /* results of the program's static rules and criteria (they read neither the clock nor the scores) for
+     * this contact, -1 until evaluated: the hand-off search replays the rules at several instants */
+    PyObject *memo_program;
+    unsigned long memo_generation;
+    signed char *memo;
 } Prepared;
 
 static PyTypeObject PreparedType;
@@ -210,6 +215,8 @@ static void prepared_dealloc(Prepared *p) {
     PyMem_Free(p->times);
     Py_XDECREF(p->key_index);
     Py_XDECREF(p->keys);
+    Py_XDECREF(p->memo_program);
+    PyMem_Free(p->memo);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
@@ -362,6 +369,7 @@ static PyObject *prepare(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     p->keys = Py_NewRef(args[3]);
     p->nkeys = PyTuple_GET_SIZE(args[3]);
     p->offset = NULL; p->times = NULL; p->acts = NULL; p->nacts = 0;
+    p->memo_program = NULL; p->memo = NULL; p->memo_generation = 0;
     if (prepare_events(p, args[0]) < 0 || prepare_acts(p, args[1]) < 0) {
         Py_DECREF(p);
         return NULL;
@@ -522,6 +530,8 @@ typedef struct {
     unsigned long long required; /* bit i: criterion i is required */
     PyObject *met_cache[256];    /* the `met` tuple per bit mask (eight criteria or fewer): shared, immutable */
     PyObject **labels;           /* per scorer: the reason's text of a fixed rule ("name +10"), or NULL */
+    signed char *statics;        /* per scorer, then per criterion: 1 when it reads neither clock nor scores */
+    unsigned long generation;    /* counts configure() calls: a contact's memo is for one configuration */
 } Program;
 
 enum { QUALIFY_SCORE_OR_FRAMEWORK = 0, QUALIFY_SCORE = 1, QUALIFY_FRAMEWORK = 2, QUALIFY_SCORE_AND_FRAMEWORK = 3 };
@@ -545,6 +555,8 @@ static void program_clear(Program *p) {
         for (Py_ssize_t i = 0; i < p->nscorers; i++) Py_XDECREF(p->labels[i]);
     PyMem_Free(p->labels);
     p->labels = NULL;
+    PyMem_Free(p->statics);
+    p->statics = NULL;
     PyMem_Free(p->scorers);
     p->scorers = NULL; p->nscorers = 0;
     Py_CLEAR(p->fired_type);
@@ -1184,13 +1196,42 @@ static PyObject *decayed_one(Scorer *s, View *v) {
     return round2(value);
 }
 
+/* The contact's memo of static results for this program (scorers, then criteria), or NULL: only prepared
+ * contacts have one, made on first use. */
+static signed char *static_memo(Program *self, View *v) {
+    Prepared *p = v->prep;
+    if (!p || !self->statics) return NULL;
+    if (p->memo_program == (PyObject *)self && p->memo_generation == self->generation) return p->memo;
+    Py_ssize_t n = self->nscorers + self->ncriteria;
+    signed char *memo = PyMem_Malloc(n ? n : 1);
+    if (!memo) return NULL;  /* no memo: simply evaluated again */
+    memset(memo, -1, n);
+    PyMem_Free(p->memo);
+    p->memo = memo;
+    Py_XSETREF(p->memo_program, Py_NewRef((PyObject *)self));
+    p->memo_generation = self->generation;
+    return memo;
+}
+
+/* eval_node through the memo when the rule or criterion `slot` is static */
+static int eval_static(Program *self, Py_ssize_t node, View *v, signed char *memo, Py_ssize_t slot) {
+    if (memo && self->statics[slot]) {
+        if (memo[slot] >= 0) return memo[slot];
+        int r = eval_node(self, node, v);
+        if (r >= 0) memo[slot] = (signed char)r;
+        return r;
+    }
+    return eval_node(self, node, v);
+}
+
 /* The scoring rules' raw (uncapped) dimension sums, added in the engine's order; what fired is appended to
  * `fired` when it is a list. */
 static int score_into(Program *self, View *v, PyObject *ctx, PyObject *fired, double raw[3]) {
+    signed char *memo = static_memo(self, v);
     for (Py_ssize_t i = 0; i < self->nscorers; i++) {
         Scorer *s = &self->scorers[i];
         if (s->node >= 0) {
-            int r = eval_node(self, s->node, v);
+            int r = eval_static(self, s->node, v, memo, i);
             if (r < 0) return -1;
             if (r) {
                 raw[s->dim] += s->points;
@@ -1283,9 +1324,10 @@ static int qualifies(Program *self, long long total, int framework_met) {
  * them evaluated, as `which` does: an error in any surfaces as it would in Python). */
 static int criteria_mask(Program *self, View *v, unsigned long long only, unsigned long long *mask) {
     *mask = 0;
+    signed char *memo = static_memo(self, v);
     for (Py_ssize_t i = 0; i < self->ncriteria; i++) {
         if (!(only >> i & 1ULL)) continue;
-        int r = eval_node(self, self->criteria[i], v);
+        int r = eval_static(self, self->criteria[i], v, memo, self->nscorers + i);
         if (r < 0) return -1;
         if (r) *mask |= 1ULL << i;
     }
@@ -1389,19 +1431,23 @@ static PyObject *program_qualifies_at(Program *self, PyObject *const *args, Py_s
     return result;
 }
 
-/* program.configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels): what turns
- * sums into a decision. `qualify_on` is QUALIFY_*, `required` a tuple of bools per criterion, `labels` one
- * str or None per scorer (the reason's text of a fixed rule). */
+/* program.configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels, statics):
+ * what turns sums into a decision. `qualify_on` is QUALIFY_*, `required` a tuple of bools per criterion,
+ * `labels` one str or None per scorer (the reason's text of a fixed rule), `statics` one bool per scorer then
+ * per criterion: true when it reads neither the clock nor the scores (Compiler.is_static), so that its
+ * result for a contact holds at every instant. */
 static PyObject *program_configure(Program *self, PyObject *args) {
-    PyObject *caps, *nodes, *names, *required, *labels;
+    PyObject *caps, *nodes, *names, *required, *labels, *statics;
     long long threshold;
     int qualify_on;
-    if (!PyArg_ParseTuple(args, "O!LiO!O!O!O!", &PyTuple_Type, &caps, &threshold, &qualify_on, &PyTuple_Type, &nodes,
-                          &PyTuple_Type, &names, &PyTuple_Type, &required, &PyTuple_Type, &labels))
+    if (!PyArg_ParseTuple(args, "O!LiO!O!O!O!O!", &PyTuple_Type, &caps, &threshold, &qualify_on, &PyTuple_Type,
+                          &nodes, &PyTuple_Type, &names, &PyTuple_Type, &required, &PyTuple_Type, &labels,
+                          &PyTuple_Type, &statics))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(nodes);
     if (PyTuple_GET_SIZE(caps) != 3 || PyTuple_GET_SIZE(names) != n || PyTuple_GET_SIZE(required) != n ||
-        n > 64 || PyTuple_GET_SIZE(labels) != self->nscorers || qualify_on < 0 || qualify_on > 3) {
+        n > 64 || PyTuple_GET_SIZE(labels) != self->nscorers || qualify_on < 0 || qualify_on > 3 ||
+        PyTuple_GET_SIZE(statics) != self->nscorers + n) {
         PyErr_SetString(PyExc_ValueError, "configure: inconsistent sizes (at most 64 criteria)");
         return NULL;
     }
@@ -1412,7 +1458,17 @@ static PyObject *program_configure(Program *self, PyObject *args) {
     }
     Py_ssize_t *criteria = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
     PyObject **text = PyMem_Calloc(self->nscorers ? self->nscorers : 1, sizeof(PyObject *));
-    if (!criteria || !text) { PyMem_Free(criteria); PyMem_Free(text); return PyErr_NoMemory(); }
+    signed char *fixed = PyMem_Malloc(self->nscorers + n + 1);
+    if (!criteria || !text || !fixed) {
+        PyMem_Free(criteria); PyMem_Free(text); PyMem_Free(fixed);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < self->nscorers + n; i++) {
+        int flag = PyObject_IsTrue(PyTuple_GET_ITEM(statics, i));
+        if (flag < 0) { PyMem_Free(criteria); PyMem_Free(text); PyMem_Free(fixed); return NULL; }
+        /* a per-event rule reads the clock whatever it is told */
+        fixed[i] = (signed char)(flag && (i >= self->nscorers || self->scorers[i].node >= 0));
+    }
     unsigned long long mask = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         criteria[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(nodes, i));
@@ -1420,7 +1476,7 @@ static PyObject *program_configure(Program *self, PyObject *args) {
         if (criteria[i] < 0 || criteria[i] >= self->nnodes || need < 0 ||
             !PyUnicode_Check(PyTuple_GET_ITEM(names, i))) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "configure: bad criterion");
-            PyMem_Free(criteria); PyMem_Free(text);
+            PyMem_Free(criteria); PyMem_Free(text); PyMem_Free(fixed);
             return NULL;
         }
         if (need) mask |= 1ULL << i;
@@ -1429,7 +1485,7 @@ static PyObject *program_configure(Program *self, PyObject *args) {
         PyObject *label = PyTuple_GET_ITEM(labels, i);
         if (label != Py_None && !(PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label))) {
             for (Py_ssize_t j = 0; j < i; j++) Py_XDECREF(text[j]);
-            PyMem_Free(criteria); PyMem_Free(text);
+            PyMem_Free(criteria); PyMem_Free(text); PyMem_Free(fixed);
             PyErr_SetString(PyExc_ValueError, "configure: a label is a non-empty str or None");
             return NULL;
         }
@@ -1440,6 +1496,9 @@ static PyObject *program_configure(Program *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < self->nscorers; i++) Py_XDECREF(self->labels[i]);
     PyMem_Free(self->labels);
     PyMem_Free(self->criteria);
+    PyMem_Free(self->statics);
+    self->statics = fixed;
+    self->generation++;
     Py_XSETREF(self->criteria_names, Py_NewRef(names));
     for (int i = 0; i < 256; i++) Py_CLEAR(self->met_cache[i]);
     self->labels = text;
@@ -1538,7 +1597,7 @@ static PyMethodDef program_methods[] = {
     {"qualifies_at", (PyCFunction)(void (*)(void))program_qualifies_at, METH_FASTCALL,
      "whether the contact qualified as of `at`"},
     {"configure", (PyCFunction)program_configure, METH_VARARGS,
-     "configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels)"},
+     "configure(caps, threshold, qualify_on, criteria_nodes, criteria_names, required, labels, statics)"},
     {"top_text", (PyCFunction)program_top_text, METH_O, "the reason's top contributors as text (None: in Python)"},
     {NULL, NULL, 0, NULL},
 };

@@ -203,7 +203,9 @@ class NativeRules:
             tuple(float(getattr(spec.scoring, dim).cap) for dim in DIMENSIONS), spec.scoring.threshold,
             QUALIFY_ON[c.prospect.qualify_on], self.criteria_nodes, self.criteria_names,
             tuple(name in required for name in self.criteria_names),
-            tuple(fixed_label(sc.fixed) if sc.fixed is not None else None for sc in scorers))
+            tuple(fixed_label(sc.fixed) if sc.fixed is not None else None for sc in scorers),
+            tuple(rule.when is not None and compiler.is_static(rule.when) for _, _, rule in rules)
+            + tuple(compiler.is_static(cond) for cond in framework.criteria.values()))
         self.python_per_event: bool = any(spec[1] == -1 and spec[4] is None for spec in specs)
         self.prepare: Any = module.prepare
         self.activity_rows: Any = module.activity_rows

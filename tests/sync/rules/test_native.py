@@ -164,4 +164,4 @@ def test_the_program_must_be_configured_before_it_decides() -> None:
     with pytest.raises(RuntimeError, match="configure"):
         bare.top_text([])
     with pytest.raises(ValueError, match="at most 64"):
-        bare.configure((40.0, 30.0, 30.0), 70, 0, (), ("x",), (), ())
+        bare.configure((40.0, 30.0, 30.0), 70, 0, (), ("x",), (), (), ())
