@@ -102,7 +102,7 @@ def test_the_top_contributors_text_is_the_python_formatting_of_a_stable_sort_by_
     assert module.top_text([FiredRule("fit", "inf", float("inf"))], {}) is None
 
 
-HALVES_RULES = """
+HALVES_SCORING = """
 scoring:
   threshold: 3
   fit:
@@ -119,23 +119,17 @@ scoring:
     rules:
       - {name: over, when: {field: job_title, exists: true}, points: 30}
       - {name: more, when: {field: company, exists: true}, points: 0.5}
-qualification:
-  framework: bant
-  bant:
-    criteria:
-      need: {field: fields.need, exists: true}
-      authority: {field: fields.decision_role, exists: true}
-      timing: {field: fields.timing, exists: true}
 """
 
 
 @pytest.mark.parametrize(("industry", "country", "expected_fit"), [("software", None, 2), ("software", "FR", 4),
                                                                   ("retail", "FR", 1)])
-def test_capped_scores_round_half_to_even_and_clamp_as_python_does(both_paths, industry, country,
-                                                                  expected_fit) -> None:
+def test_capped_scores_round_half_to_even_and_clamp_as_python_does(both_paths, minimal_rules_text, industry,
+                                                                  country, expected_fit) -> None:
     from sync.rules import CompiledRules, rules_from_text
 
-    spec = rules_from_text(HALVES_RULES, "halves.yaml").spec
+    text = HALVES_SCORING + minimal_rules_text[minimal_rules_text.index("qualification:"):]
+    spec = rules_from_text(text, "halves.yaml").spec
     native, python = CompiledRules(spec, "halves", native=True), CompiledRules(spec, "halves", native=False)
     person = Contact(crm="h", id="1", industry=industry, country=country, seniority="student", job_title="CTO",
                      company="Acme")
