@@ -141,7 +141,7 @@ def test_everything_the_image_copies_is_in_the_build_context():
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
         assert dockerignore_allows(source), f"COPY {source}: excluded by .dockerignore"
-    for private in (".venv", ".git", "tests", "crmsync.env", "var"):
+    for private in (".venv", ".git", "tests", "crmsync.env", "postgres.env", "var"):
         assert not dockerignore_allows(private), f"{private} would be sent to the build context"
 
 
@@ -163,16 +163,21 @@ def test_compose_runs_crmsync_next_to_a_healthy_postgres_16():
     assert named <= set(compose()["volumes"])
 
 
-def test_compose_keeps_secrets_in_the_env_file():
+def test_compose_keeps_secrets_in_env_files_each_service_reading_only_its_own():
     services = compose()["services"]
+    assert services["crmsync"]["env_file"] == ["crmsync.env"]
+    assert services["postgres"]["env_file"] == ["postgres.env"]  # the database never receives a CRM token
     for service in services.values():
-        assert service["env_file"] == ["crmsync.env"]
         for key, value in (service.get("environment") or {}).items():
             assert not any(word in key.upper() for word in ("PASSWORD", "TOKEN", "SECRET")), key
             assert "://" not in str(value) or "@" not in str(value), f"{key} carries credentials"
-    assert "crmsync.env" in (ROOT / ".gitignore").read_text().split()
-    example = (ROOT / "crmsync.env.example").read_text()
-    assert "POSTGRES_PASSWORD=" in example and "PGPASSWORD=" in example
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "crmsync.env" in ignored and "postgres.env" in ignored
+    crmsync_env = (ROOT / "crmsync.env.example").read_text()
+    postgres_env = [line for line in (ROOT / "postgres.env.example").read_text().splitlines()
+                    if line and not line.startswith("#")]
+    assert "PGPASSWORD=" in crmsync_env and "POSTGRES_PASSWORD=" not in crmsync_env
+    assert [line.split("=")[0] for line in postgres_env] == ["POSTGRES_PASSWORD"]
 
 
 def test_compose_grace_period_exceeds_the_daemon_shutdown_bound():
