@@ -165,26 +165,30 @@ class StateStore:
         in ONE transaction."""
         now = self.clock.now()
         with self.engine.begin() as conn:
-            contacts, timers = [], []
-            for item in write.decided:
-                d, c = item.decision, item.contact
-                contacts.append({
-                    "crm": ref.crm, "account": ref.account, "contact_id": c.id,
-                    "snapshot": encode(c).decode(), "memory": encode(d.memory).decode(),
-                    "crm_updated_at": c.updated_at, "stage": d.stage.value, "score": d.score,
-                    "maturity": d.maturity.value if d.maturity else None,
-                    "client_kind": d.client_kind.value if d.client_kind else None,
-                    "rules_version": d.rules_version, "sla_status": d.sla.status.value, "sla_due_at": d.sla.due_at,
-                    "next_review_at": item.next_review_at, "decided_at": now, "seen_at": now,
-                    "tombstoned_at": None, "merged_into": None,
-                })
-                timers.append({
-                    "crm": ref.crm, "account": ref.account, "contact_id": c.id, "status": d.sla.status.value,
-                    "started_at": d.sla.started_at, "due_at": d.sla.due_at, "touched_at": d.sla.touched_at,
-                    "touched_by": d.sla.touched_by, "updated_at": now,
-                })
-            self._upsert(conn, ContactRow, contacts, ["crm", "account", "contact_id"])
-            self._upsert(conn, SlaTimerRow, timers, ["crm", "account", "contact_id"])
+            # rows built and sent _CHUNK contacts at a time, inside the one transaction: a page of 2,000
+            # Salesforce parents as 26,000 outbox rows (and SQLAlchemy's bound parameters for all of them)
+            # was the largest allocation of a sync
+            for decided in _chunks(write.decided):
+                contacts, timers = [], []
+                for item in decided:
+                    d, c = item.decision, item.contact
+                    contacts.append({
+                        "crm": ref.crm, "account": ref.account, "contact_id": c.id,
+                        "snapshot": encode(c).decode(), "memory": encode(d.memory).decode(),
+                        "crm_updated_at": c.updated_at, "stage": d.stage.value, "score": d.score,
+                        "maturity": d.maturity.value if d.maturity else None,
+                        "client_kind": d.client_kind.value if d.client_kind else None,
+                        "rules_version": d.rules_version, "sla_status": d.sla.status.value,
+                        "sla_due_at": d.sla.due_at, "next_review_at": item.next_review_at, "decided_at": now,
+                        "seen_at": now, "tombstoned_at": None, "merged_into": None,
+                    })
+                    timers.append({
+                        "crm": ref.crm, "account": ref.account, "contact_id": c.id, "status": d.sla.status.value,
+                        "started_at": d.sla.started_at, "due_at": d.sla.due_at, "touched_at": d.sla.touched_at,
+                        "touched_by": d.sla.touched_by, "updated_at": now,
+                    })
+                self._upsert(conn, ContactRow, contacts, ["crm", "account", "contact_id"])
+                self._upsert(conn, SlaTimerRow, timers, ["crm", "account", "contact_id"])
             gone = list(write.tombstones)
             for cid, survivor in write.tombstones.items():
                 conn.execute(update(ContactRow).where(self._of(ContactRow, ref), ContactRow.contact_id == cid)
@@ -195,16 +199,16 @@ class StateStore:
             for cid, names in write.cancel.items():
                 conn.execute(delete(OutboxRow).where(self._of(OutboxRow, ref), OutboxRow.contact_id == cid,
                                                      OutboxRow.field.in_(names)))
-            rows = [{"crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
-                     "value": encode_value(value), "version": 1, "rules_version": write.rules_version,
-                     "run_id": write.run_id, "created_at": now, "attempts": 0, "last_error": None}
-                    for cid, values in write.enqueue.items() for name, value in values.items()]
-            if rows:
-                stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(OutboxRow)
-                self._upsert(conn, OutboxRow, rows, ["crm", "account", "contact_id", "field"], {
-                    "value": stmt.excluded.value, "version": OutboxRow.version + 1,
-                    "rules_version": stmt.excluded.rules_version, "run_id": stmt.excluded.run_id,
-                    "created_at": stmt.excluded.created_at, "attempts": 0, "last_error": None})
+            stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(OutboxRow)
+            on_conflict = {"value": stmt.excluded.value, "version": OutboxRow.version + 1,
+                           "rules_version": stmt.excluded.rules_version, "run_id": stmt.excluded.run_id,
+                           "created_at": stmt.excluded.created_at, "attempts": 0, "last_error": None}
+            for enqueued in _chunks(list(write.enqueue.items())):
+                rows = [{"crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
+                         "value": encode_value(value), "version": 1, "rules_version": write.rules_version,
+                         "run_id": write.run_id, "created_at": now, "attempts": 0, "last_error": None}
+                        for cid, values in enqueued for name, value in values.items()]
+                self._upsert(conn, OutboxRow, rows, ["crm", "account", "contact_id", "field"], on_conflict)
             if write.advance_cursor:
                 self._upsert(conn, CursorRow, [{
                     "crm": ref.crm, "account": ref.account, "stream": write.stream, "cursor": write.cursor,
