@@ -39,13 +39,12 @@ from typing import Any
 import structlog
 
 from connectors.pipedrive.client import (
-    COST_V1_CREATE,
-    COST_V1_LIST,
     COST_V2_LIST,
     COST_V2_STAGES,
     COST_V2_UPDATE,
     PipedriveClient,
 )
+from connectors.pipedrive.fields import PersonFields
 from connectors.pipedrive.history import WindowHistory
 from connectors.pipedrive.mapping import (
     INCLUDE_FIELDS,
@@ -68,10 +67,9 @@ from connectors.pipedrive.paging import (
     PHASE_TRIGGERED,
     Bookmark,
     CursorPaginator,
-    OffsetPaginator,
     chunked,
 )
-from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
+from connectors.pipedrive.settings import PipedriveSettings
 from sync.clock import Clock, SystemClock
 from sync.contract import (
     Budget,
@@ -82,8 +80,8 @@ from sync.contract import (
     PullPage,
     PushResult,
 )
-from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError, TransientError
-from sync.model import Activity, Contact, Deal, PipelineStage, Stage
+from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError
+from sync.model import Activity, Contact, Deal, PipelineStage
 from sync.spill import Scratch, ScratchMap
 
 CRM = "pipedrive"
@@ -123,7 +121,7 @@ class PipedriveConnector:
         self._clock = clock
         self.client = PipedriveClient(settings, clock=clock, sleep=sleep)
         self.api_calls: collections.Counter[str] = self.client.api_calls
-        self._catalog: FieldCatalog | None = None
+        self._fields = PersonFields(self.client, settings)
         self._stage_map: dict[int, PipelineStage] | None = None
         self._stage_names: dict[int, str] = {}
         # kept on disk for the connector's life (one row per organization / person): what a dict would
@@ -135,21 +133,12 @@ class PipedriveConnector:
     # -- setup -----------------------------------------------------------------------------------------
 
     def field_catalog(self, *, refresh: bool = False) -> FieldCatalog:
-        """Person fields from `GET /v1/personFields` (start/limit pages), cached for the connector's life."""
-        if self._catalog is None or refresh:
-            limit = self.settings.fields_page_size
-            rows: list[dict[str, Any]] = []
-            for page in OffsetPaginator(
-                lambda start: self.client.get(
-                    self.client.v1("/personFields"),
-                    {"start": start, "limit": limit},
-                    category="setup",
-                    cost=COST_V1_LIST,
-                )
-            ):
-                rows.extend(page)
-            self._catalog = FieldCatalog.from_api(rows)
-        return self._catalog
+        """Person fields, cached for the connector's life (see `PersonFields`)."""
+        return self._fields.catalog(refresh=refresh)
+
+    def ensure_fields(self) -> FieldSetupReport:
+        """Find crmsync's person fields by name, create the missing ones (see `PersonFields.ensure`)."""
+        return self._fields.ensure()
 
     def _stages(self) -> dict[int, PipelineStage]:
         if self._stage_map is None:
@@ -157,62 +146,6 @@ class PipedriveConnector:
             self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
             self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
         return self._stage_map
-
-    def _written_specs(self) -> dict[str, FieldSpec]:
-        specs = {str(k): v for k, v in self.settings.write_fields.items()}
-        if self.settings.override_stage_field:
-            specs["override_stage"] = FieldSpec(
-                name=self.settings.override_stage_field,
-                field_type="enum",
-                options=tuple(str(s) for s in Stage),
-            )
-        return specs
-
-    def ensure_fields(self) -> FieldSetupReport:
-        """Find crmsync's fields by name; create the missing ones with `POST /v1/personFields`. Idempotent:
-        a second run finds them all and creates nothing."""
-        catalog = self.field_catalog(refresh=True)
-        created: list[str] = []
-        existing: list[str] = []
-        problems: list[str] = []
-        for spec in self._written_specs().values():
-            found = catalog.named(spec.name)
-            if found is None:
-                self._create_field(spec)
-                created.append(spec.name)
-                continue
-            existing.append(spec.name)
-            if found.field_type != spec.field_type:
-                problems.append(
-                    f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}"
-                )
-            missing = [o for o in spec.options if found.option_id(o) is None]
-            if missing:
-                problems.append(f"field {spec.name!r} lacks options {missing}")
-        if created:
-            self.field_catalog(refresh=True)
-        if self.settings.maturity_labels:
-            labels = set(self.field_catalog().label_options().values())
-            for maturity, label in self.settings.maturity_labels.items():
-                if label not in labels:
-                    problems.append(f"person label {label!r} for {maturity} maturity does not exist")
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
-
-    def _create_field(self, spec: FieldSpec) -> None:
-        body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
-        if spec.options:
-            body["options"] = [{"label": label} for label in spec.options]
-        path = self.client.v1("/personFields")
-        try:
-            self.client.request(
-                "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
-            )
-        except TransientError:
-            # the create may have landed before the failure: look before sending it again
-            if self.field_catalog(refresh=True).named(spec.name) is None:
-                self.client.request(
-                    "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False
-                )
 
     # -- pull ------------------------------------------------------------------------------------------
 
