@@ -1197,7 +1197,7 @@ static PyObject *decayed_one(Scorer *s, View *v) {
 }
 
 /* The contact's memo of static results for this program (scorers, then criteria), or NULL: only prepared
- * contacts have one, made on first use. */
+ * contacts have one, made by the first hand-off replay (most contacts never replay). */
 static signed char *static_memo(Program *self, View *v) {
     Prepared *p = v->prep;
     if (!p || !self->statics) return NULL;
@@ -1225,9 +1225,8 @@ static int eval_static(Program *self, Py_ssize_t node, View *v, signed char *mem
 }
 
 /* The scoring rules' raw (uncapped) dimension sums, added in the engine's order; what fired is appended to
- * `fired` when it is a list. */
-static int score_into(Program *self, View *v, PyObject *ctx, PyObject *fired, double raw[3]) {
-    signed char *memo = static_memo(self, v);
+ * `fired` when it is a list; static rules read through `memo` when it is given. */
+static int score_into(Program *self, View *v, PyObject *ctx, PyObject *fired, signed char *memo, double raw[3]) {
     for (Py_ssize_t i = 0; i < self->nscorers; i++) {
         Scorer *s = &self->scorers[i];
         if (s->node >= 0) {
@@ -1257,23 +1256,6 @@ static int score_into(Program *self, View *v, PyObject *ctx, PyObject *fired, do
         Py_DECREF(value);
     }
     return 0;
-}
-
-/* program.score(ctx, fired) -> (fit, engagement, intent) raw sums; appends what fired to `fired` (a list,
- * or None for no explanation). */
-static PyObject *program_score(Program *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 && nargs != 2 + VIEW_ARGS) {
-        PyErr_SetString(PyExc_TypeError, "score(ctx, fired[, c, f, ev, acts, owner, now])");
-        return NULL;
-    }
-    PyObject *fired = args[1] == Py_None ? NULL : args[1];
-    View v;
-    if (view_init(&v, args[0], nargs > 2 ? args + 2 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
-    double raw[3] = {0.0, 0.0, 0.0};
-    int rc = score_into(self, &v, args[0], fired, raw);
-    view_clear(&v);
-    if (rc < 0) return NULL;
-    return Py_BuildValue("(ddd)", raw[0], raw[1], raw[2]);
 }
 
 /* round(x) of a float, as Python does it: half to even; NaN and infinities raise as int() would. */
@@ -1321,10 +1303,11 @@ static int qualifies(Program *self, long long total, int framework_met) {
 }
 
 /* Bit i set when criterion i holds; only the criteria in `only` when it is not all ones (every one of
- * them evaluated, as `which` does: an error in any surfaces as it would in Python). */
-static int criteria_mask(Program *self, View *v, unsigned long long only, unsigned long long *mask) {
+ * them evaluated, as the Python framework does: an error in any surfaces as it would in Python); static
+ * criteria read through `memo` when it is given. */
+static int criteria_mask(Program *self, View *v, unsigned long long only, signed char *memo,
+                         unsigned long long *mask) {
     *mask = 0;
-    signed char *memo = static_memo(self, v);
     for (Py_ssize_t i = 0; i < self->ncriteria; i++) {
         if (!(only >> i & 1ULL)) continue;
         int r = eval_static(self, self->criteria[i], v, memo, self->nscorers + i);
@@ -1367,8 +1350,8 @@ static PyObject *program_assess(Program *self, PyObject *const *args, Py_ssize_t
     double raw[3] = {0.0, 0.0, 0.0};
     long long s[4];
     unsigned long long mask;
-    if (score_into(self, &v, args[0], fired, raw) < 0 || capped(self, raw, s) < 0 || set_scores(args[0], s) < 0 ||
-        criteria_mask(self, &v, ~0ULL, &mask) < 0) {
+    if (score_into(self, &v, args[0], fired, NULL, raw) < 0 || capped(self, raw, s) < 0 ||
+        set_scores(args[0], s) < 0 || criteria_mask(self, &v, ~0ULL, NULL, &mask) < 0) {
         view_clear(&v);
         return NULL;
     }
@@ -1412,8 +1395,9 @@ static PyObject *program_qualifies_at(Program *self, PyObject *const *args, Py_s
         double raw[3] = {0.0, 0.0, 0.0};
         long long s[4];
         unsigned long long mask;
-        if (score_into(self, &v, ctx, NULL, raw) == 0 && capped(self, raw, s) == 0 && set_scores(ctx, s) == 0 &&
-            criteria_mask(self, &v, self->required, &mask) == 0)
+        signed char *memo = static_memo(self, &v);  /* the replays of one contact share it */
+        if (score_into(self, &v, ctx, NULL, memo, raw) == 0 && capped(self, raw, s) == 0 && set_scores(ctx, s) == 0 &&
+            criteria_mask(self, &v, self->required, memo, &mask) == 0)
             result = PyBool_FromLong(qualifies(self, s[0], mask == self->required));
     }
     view_clear(&v);
@@ -1536,36 +1520,6 @@ static PyObject *program_first(Program *self, PyObject *const *args, Py_ssize_t 
     return PyLong_FromLong(-1);
 }
 
-/* program.which(ctx, nodes, names) -> tuple of the names whose node holds, in order */
-static PyObject *program_which(Program *self, PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 3 && nargs != 3 + VIEW_ARGS) || !PyTuple_Check(args[1]) || !PyTuple_Check(args[2]) ||
-        PyTuple_GET_SIZE(args[1]) != PyTuple_GET_SIZE(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "which(ctx, nodes, names[, c, f, ev, acts, owner, now])");
-        return NULL;
-    }
-    View v;
-    if (view_init(&v, args[0], nargs > 3 ? args + 3 : NULL, self->key_index) < 0) { view_clear(&v); return NULL; }
-    Py_ssize_t n = PyTuple_GET_SIZE(args[1]), count = 0;
-    PyObject *hits[64];
-    PyObject *out = NULL;
-    if (n > 64) { PyErr_SetString(PyExc_ValueError, "at most 64 criteria"); goto done; }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t node = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], i));
-        if (node < 0 || node >= self->nnodes) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "node index out of range");
-            goto done;
-        }
-        int r = eval_node(self, node, &v);
-        if (r < 0) goto done;
-        if (r) hits[count++] = PyTuple_GET_ITEM(args[2], i);
-    }
-    out = PyTuple_New(count);
-    if (out) for (Py_ssize_t i = 0; i < count; i++) PyTuple_SET_ITEM(out, i, ref(hits[i]));
-done:
-    view_clear(&v);
-    return out;
-}
-
 /* program.test(ctx, node) -> bool */
 static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 && nargs != 2 + VIEW_ARGS) {
@@ -1588,9 +1542,7 @@ static PyObject *program_test(Program *self, PyObject *const *args, Py_ssize_t n
 static PyObject *program_top_text(Program *self, PyObject *fired);
 
 static PyMethodDef program_methods[] = {
-    {"score", (PyCFunction)(void (*)(void))program_score, METH_FASTCALL, "raw dimension sums; fills `fired`"},
     {"first", (PyCFunction)(void (*)(void))program_first, METH_FASTCALL, "index of the first node that holds"},
-    {"which", (PyCFunction)(void (*)(void))program_which, METH_FASTCALL, "names of the nodes that hold"},
     {"test", (PyCFunction)(void (*)(void))program_test, METH_FASTCALL, "whether one node holds"},
     {"assess", (PyCFunction)(void (*)(void))program_assess, METH_FASTCALL,
      "(total, fit, engagement, intent, met, framework_met, qualifies); sets ctx.scores"},
@@ -1714,11 +1666,13 @@ static PyObject *top3(PyObject *self, PyObject *fired) {
     return out;
 }
 
-/* The reason's top contributors as text: "name +10, name +6, name +4" for the three biggest, a fixed rule by
- * its label, the others by name and points rounded half-even, as reasons.ReasonWriter writes them. Labels
- * come from the program (per scorer, by the identity of its shared FiredRule) or from a dict keyed by id().
- * None when something is off the usual path (the caller formats in Python). */
-static PyObject *format_top(PyObject *fired, Program *program, PyObject *labels_by_id) {
+/* program.top_text(fired) -> the reason's top contributors as text: "name +10, name +6, name +4" for the three
+ * biggest, a fixed rule by its label (given to Program.configure, found by the identity of its shared
+ * FiredRule), the others by name and points rounded half-even, as reasons.ReasonWriter writes them. None
+ * when something is off the usual path (the caller formats in Python). */
+static PyObject *program_top_text(Program *self, PyObject *fired) {
+    DECISION_READY(self);
+    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top_text(list)"); return NULL; }
     static SlotCache name_slot, points_slot;
     PyObject *best[3];
     int count = select_top3(fired, best);
@@ -1728,17 +1682,8 @@ static PyObject *format_top(PyObject *fired, Program *program, PyObject *labels_
     if (!parts) return NULL;
     for (int j = 0; j < count; j++) {
         PyObject *label = NULL; /* borrowed */
-        if (program) {
-            for (Py_ssize_t i = 0; i < program->nscorers && !label; i++)
-                if (program->scorers[i].node >= 0 && program->scorers[i].fired == best[j]) label = program->labels[i];
-        } else {
-            PyObject *key = PyLong_FromVoidPtr(best[j]);
-            if (!key) goto fail;
-            label = PyDict_GetItemWithError(labels_by_id, key);
-            Py_DECREF(key);
-            if (!label && PyErr_Occurred()) goto fail;
-            if (label && !(PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label))) label = NULL;
-        }
+        for (Py_ssize_t i = 0; i < self->nscorers && !label; i++)
+            if (self->scorers[i].node >= 0 && self->scorers[i].fired == best[j]) label = self->labels[i];
         if (label) {
             PyTuple_SET_ITEM(parts, j, Py_NewRef(label));
             continue;
@@ -1767,23 +1712,6 @@ fail:
     return NULL;
 }
 
-/* top_text(fired, labels) -> the top contributors as text, labels keyed by id(FiredRule) (None: format in
- * Python) */
-static PyObject *top_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "top_text(fired, labels)");
-        return NULL;
-    }
-    return format_top(args[0], NULL, args[1]);
-}
-
-/* program.top_text(fired) -> the same, with the labels given to Program.configure */
-static PyObject *program_top_text(Program *self, PyObject *fired) {
-    DECISION_READY(self);
-    if (!PyList_Check(fired)) { PyErr_SetString(PyExc_TypeError, "top_text(list)"); return NULL; }
-    return format_top(fired, self, NULL);
-}
-
 /* configure(epoch, fold, round2): the Python functions the C code defers to for the uncommon cases */
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *epoch, *fold, *r2;
@@ -1802,8 +1730,6 @@ static PyMethodDef module_methods[] = {
      "prepare(events, activities, key_index, keys) -> Prepared (event times and activity rows as C arrays)"},
     {"last_active", (PyCFunction)(void (*)(void))last_active, METH_FASTCALL,
      "last_active(events, ignore, acts, created_at, now) -> epoch seconds or None"},
-    {"top_text", (PyCFunction)(void (*)(void))top_text, METH_FASTCALL,
-     "top_text(fired, labels) -> the reason's top contributors as text (None: format in Python)"},
     {"top3", (PyCFunction)top3, METH_O, "top3(fired) -> the three biggest contributors, ties in rule order (None: use sorted)"},
     {NULL, NULL, 0, NULL},
 };

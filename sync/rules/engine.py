@@ -150,7 +150,8 @@ class CompiledRules:
         self._any_sources = frozenset(plan.any_type_sources)
         self._by_type_only = not (self._any_type or self._pairs or self._any_sources)
         # last: it reads the plan the Python compiler filled in
-        self._native: NativeRules | None = native_rules(spec, compiler, self.scorers, self.framework, native)
+        self._native: NativeRules | None = native_rules(spec, compiler, self.scorers, self.framework,
+                                                        self._static_rules + self._static_criteria, native)
         self._reasons = ReasonWriter(self.framework, self.scorers, self.threshold, self.qualify_on,
                                      self.inactive_days, self._native.top_text if self._native is not None else None)
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds

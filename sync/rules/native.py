@@ -152,10 +152,13 @@ def _range_value(in_range: Callable[[float], bool], typed: bool) -> Callable[[An
 
 
 class NativeRules:
-    """What the engine calls per contact: the program, and the node lists of the criteria and disqualifiers."""
+    """What the engine calls per contact: the program, and the nodes of the disqualifiers and maturity bands.
+
+    `statics`: per scoring rule, then per criterion, whether it reads neither the clock nor the scores (the
+    engine's `Compiler.is_static` answers), so that the hand-off replays evaluate it once per contact."""
 
     def __init__(self, module: Any, spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, ...],
-                 compiled_framework: CompiledFramework) -> None:
+                 compiled_framework: CompiledFramework, statics: tuple[bool, ...]) -> None:
         builder = ProgramBuilder(compiler)
         plan = compiler.plan
         specs: list[tuple[Any, ...]] = []
@@ -181,13 +184,9 @@ class NativeRules:
             else:
                 specs.append((index, -1, 0.0, None, None, None, 0.0, 0.0, scorer.per_event, dim, rule.name))
         framework = getattr(spec.qualification, spec.qualification.framework)
-        self.criteria_nodes: tuple[int, ...] = tuple(builder.node(cond) for cond in framework.criteria.values())
-        self.criteria_names: tuple[str, ...] = tuple(name for name, _ in compiled_framework.criteria)
-        assert self.criteria_names == tuple(framework.criteria)
-        required = compiled_framework.required
-        chosen = [i for i, name in enumerate(self.criteria_names) if name in required]
-        self.required_nodes: tuple[int, ...] = tuple(self.criteria_nodes[i] for i in chosen)
-        self.required_names: tuple[str, ...] = tuple(self.criteria_names[i] for i in chosen)
+        criteria_nodes = tuple(builder.node(cond) for cond in framework.criteria.values())
+        criteria_names = tuple(name for name, _ in compiled_framework.criteria)
+        assert criteria_names == tuple(framework.criteria)
         c = spec.classification
         self.disqualify_nodes: tuple[int, ...] = tuple(builder.node(rule.when) for rule in c.disqualify)
         maturity = c.maturity
@@ -201,11 +200,9 @@ class NativeRules:
         # the reason writer use on the Python path
         self.program.configure(
             tuple(float(getattr(spec.scoring, dim).cap) for dim in DIMENSIONS), spec.scoring.threshold,
-            QUALIFY_ON[c.prospect.qualify_on], self.criteria_nodes, self.criteria_names,
-            tuple(name in required for name in self.criteria_names),
-            tuple(fixed_label(sc.fixed) if sc.fixed is not None else None for sc in scorers),
-            tuple(rule.when is not None and compiler.is_static(rule.when) for _, _, rule in rules)
-            + tuple(compiler.is_static(cond) for cond in framework.criteria.values()))
+            QUALIFY_ON[c.prospect.qualify_on], criteria_nodes, criteria_names,
+            tuple(name in compiled_framework.required for name in criteria_names),
+            tuple(fixed_label(sc.fixed) if sc.fixed is not None else None for sc in scorers), statics)
         self.python_per_event: bool = any(spec[1] == -1 and spec[4] is None for spec in specs)
         self.prepare: Any = module.prepare
         self.activity_rows: Any = module.activity_rows
@@ -214,7 +211,8 @@ class NativeRules:
 
 
 def native_rules(spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, ...],
-                 framework: CompiledFramework, enabled: bool | None = None) -> NativeRules | None:
+                 framework: CompiledFramework, statics: tuple[bool, ...],
+                 enabled: bool | None = None) -> NativeRules | None:
     """The C evaluator for these rules; None when disabled or not installed (`enabled=None`: when available)."""
     if enabled is False:
         return None
@@ -223,7 +221,7 @@ def native_rules(spec: s.RulesFile, compiler: Compiler, scorers: tuple[Scorer, .
         if enabled:
             raise RuntimeError("the C rules evaluator (sync.rules._native) is not installed")
         return None
-    return NativeRules(module, spec, compiler, scorers, framework)
+    return NativeRules(module, spec, compiler, scorers, framework, statics)
 
 
 __all__ = ["NativeRules", "epoch", "fold", "native_module", "native_rules"]

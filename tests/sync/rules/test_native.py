@@ -85,21 +85,22 @@ def test_remembered_text_tests_stay_right_past_the_memo_limit(both_paths) -> Non
     assert native.evaluate_many(people, NOW) == python.evaluate_many(people, NOW)
 
 
-def test_the_top_contributors_text_is_the_python_formatting_of_a_stable_sort_by_weight() -> None:
-    module = importlib.import_module("sync.rules._native")  # whatever CRMSYNC_NATIVE says
+def test_the_top_contributors_text_is_the_python_formatting_of_a_stable_sort_by_weight(both_paths) -> None:
+    native, _ = both_paths
+    module = importlib.import_module("sync.rules._native")
+    top_text = native._native.top_text  # the program's, with the labels of its fixed rules
+    labels = native._reasons.labels  # the Python formatter's: id(shared FiredRule) -> text
+    shared = [sc.fixed for sc in native.scorers if sc.fixed is not None]
     rng = random.Random(5)
-    shared = [FiredRule("fit", f"fixed{i}", points) for i, points in enumerate([10.0, -5.0, 6.0])]
-    labels = {id(f): f"{f.name} {round(f.points):+d}" for f in shared}
     for _ in range(1000):
         fired = [rng.choice(shared) if rng.random() < 0.3 else
                  FiredRule("engagement", f"r{i}", rng.choice([-6.0, -4.0, 0.5, -0.5, 1.5, 2.5, 4.0, 6.0, 10.0, 2.25]))
                  for i in range(rng.randint(0, 9))]
         top = sorted(fired, key=lambda f: -abs(f.points))[:3]
         assert module.top3(fired) == top
-        assert module.top_text(fired, labels) == ", ".join(
-            [labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
+        assert top_text(fired) == ", ".join([labels.get(id(f)) or f"{f.name} {round(f.points):+d}" for f in top])
     assert module.top3([FiredRule("fit", "nan", float("nan")), FiredRule("fit", "x", 1.0)]) is None
-    assert module.top_text([FiredRule("fit", "inf", float("inf"))], {}) is None
+    assert top_text([FiredRule("fit", "inf", float("inf"))]) is None
 
 
 HALVES_SCORING = """
