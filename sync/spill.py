@@ -31,13 +31,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+T = TypeVar("T")
 K = TypeVar("K", str, int)
 V = TypeVar("V", str, bytes)
-_CHUNK = 500  # keys per `IN (...)`: old SQLite builds accept 999 variables at most
+_CHUNK = 500  # keys per `IN (...)` or rows per statement: old SQLite builds accept 999 variables at most
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in slices of `size`: the unit of an `IN (...)` list, here and in the state store."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import msgspec
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
@@ -28,6 +28,7 @@ from sync.contract import FieldValue, Health
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.model import Contact, decode_contact, encode
 from sync.rules.decision import ContactMemory
+from sync.spill import chunks
 from sync.state import migrate
 from sync.state.engine import make_engine
 from sync.state.records import (
@@ -58,14 +59,7 @@ from sync.state.tables import (
 )
 from sync.state.values import decode_value, encode_value
 
-T = TypeVar("T")
-_CHUNK = 500  # ids per IN (...) clause: far below SQLite's bound-parameter limit
 _memory_decoder = msgspec.json.Decoder(ContactMemory)
-
-
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _no_fault(_point: str) -> None:
@@ -147,7 +141,7 @@ class StateStore:
         pushed: dict[str, dict[str, str]] = defaultdict(dict)
         pending: dict[str, dict[str, str]] = defaultdict(dict)
         with self.engine.connect() as conn:
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 for cid, memory in conn.execute(select(ContactRow.contact_id, ContactRow.memory).where(
                         self._of(ContactRow, ref), ContactRow.contact_id.in_(chunk))):
                     memories[cid] = _memory_decoder.decode(memory)
@@ -165,10 +159,10 @@ class StateStore:
         in ONE transaction."""
         now = self.clock.now()
         with self.engine.begin() as conn:
-            # rows built and sent _CHUNK contacts at a time, inside the one transaction: a page of 2,000
+            # rows built and sent 500 contacts at a time (`chunks`), inside the one transaction: a page of 2,000
             # Salesforce parents as 26,000 outbox rows (and SQLAlchemy's bound parameters for all of them)
             # was the largest allocation of a sync
-            for decided in _chunks(write.decided):
+            for decided in chunks(write.decided):
                 contacts, timers = [], []
                 for item in decided:
                     d, c = item.decision, item.contact
@@ -193,7 +187,7 @@ class StateStore:
             for cid, survivor in write.tombstones.items():
                 conn.execute(update(ContactRow).where(self._of(ContactRow, ref), ContactRow.contact_id == cid)
                              .values(tombstoned_at=now, merged_into=survivor, next_review_at=None))
-            for chunk in _chunks(gone):
+            for chunk in chunks(gone):
                 conn.execute(delete(OutboxRow).where(self._of(OutboxRow, ref), OutboxRow.contact_id.in_(chunk)))
                 conn.execute(delete(SlaTimerRow).where(self._of(SlaTimerRow, ref), SlaTimerRow.contact_id.in_(chunk)))
             for cid, names in write.cancel.items():
@@ -203,7 +197,7 @@ class StateStore:
             on_conflict = {"value": stmt.excluded.value, "version": OutboxRow.version + 1,
                            "rules_version": stmt.excluded.rules_version, "run_id": stmt.excluded.run_id,
                            "created_at": stmt.excluded.created_at, "attempts": 0, "last_error": None}
-            for enqueued in _chunks(list(write.enqueue.items())):
+            for enqueued in chunks(list(write.enqueue.items())):
                 rows = [{"crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
                          "value": encode_value(value), "version": 1, "rules_version": write.rules_version,
                          "run_id": write.run_id, "created_at": now, "attempts": 0, "last_error": None}
