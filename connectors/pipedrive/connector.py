@@ -428,9 +428,9 @@ class PipedriveConnector:
             return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
         catalog = self.field_catalog()
         maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
-        if maturity_labels:
-            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values])
         labels = self._labels.get_many(int(u.contact_id) for u in updates if u.contact_id.isdigit())
+        if maturity_labels:
+            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values], labels)
         results: list[PushResult] = []
         for update in updates:
             try:
@@ -474,13 +474,14 @@ class PipedriveConnector:
         )
         return PushResult(contact_id=update.contact_id, ok=False, error=error)
 
-    def _load_labels(self, updates: Sequence[FieldUpdate]) -> None:
-        """Labels of persons not seen in a pull, read in `ids=` batches: a PATCH of `label_ids` replaces
-        them all, and crmsync must keep the labels people set."""
-        ids = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()})
-        unknown = sorted(set(ids) - set(self._labels.get_many(ids)))
+    def _load_labels(self, updates: Sequence[FieldUpdate], labels: dict[int, str]) -> None:
+        """Labels of persons not seen in a pull (not in `labels`), read in `ids=` batches into `labels` and
+        the disk: a PATCH of `label_ids` replaces them all, and crmsync must keep the labels people set."""
+        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - labels.keys())
         for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
-            self._labels.put_many((int(row["id"]), _labels_text(row.get("label_ids"))) for row in found)
+            texts = {int(row["id"]): _labels_text(row.get("label_ids")) for row in found}
+            self._labels.put_many(texts.items())
+            labels.update(texts)
 
     def health(self) -> Health:
         budget = Budget(
