@@ -221,7 +221,6 @@ class Org:
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
         self.recycle_bin: dict[str, datetime] = {}  # deleted record id -> when it was deleted
-        self.purged: set[str] = set()  # deleted and out of the recycle bin: no query returns them
         # (object, reference field) -> normalised id -> record ids: what answers `IN (ids)` without a scan
         self._index: dict[tuple[str, str], dict[Any, set[str]]] = {
             (name, field): {}
@@ -289,17 +288,16 @@ class Org:
     def empty_recycle_bin(self) -> None:
         """Every deleted record leaves the recycle bin now (as "Empty your org's recycle bin" or a hard delete)."""
         with self.lock:
-            self.purged.update(self.recycle_bin)
             self.recycle_bin.clear()
 
     def _in_recycle_bin(self, record_id: str) -> bool:
-        """Deleted less than RECYCLE_BIN_DAYS ago and not purged; expired entries are purged on the way."""
+        """Deleted less than RECYCLE_BIN_DAYS ago and not purged (out of the bin, a deleted record is returned
+        by no query); expired entries leave the bin on the way."""
         deleted_at = self.recycle_bin.get(record_id)
         if deleted_at is None:
             return False
         if deleted_at < self.now() - timedelta(days=RECYCLE_BIN_DAYS):
             del self.recycle_bin[record_id]
-            self.purged.add(record_id)
             return False
         return True
 
