@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sync.errors import ConfigError, ConfigIssue
+from sync.errors import ConfigError, ConfigIssue, UnreadableFile
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 Loc = tuple[str | int, ...]
@@ -114,11 +114,13 @@ def read_yaml(path: str | Path) -> PositionedDocument:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+    except IsADirectoryError:
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "is a folder, not a file")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, f"not UTF-8 text ({exc.reason})")]) from None
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror}")]) from None
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror}")]) from None
     return parse_yaml(text, str(p))
 
 

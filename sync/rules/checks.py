@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from sync.configfile import Loc, PositionedDocument
 from sync.errors import ConfigIssue
 from sync.rules import schema as s
-from sync.rules.calendar import supported_countries
+from sync.rules.calendar import country_subdivisions
 
 DIMENSIONS = ("fit", "engagement", "intent")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -210,12 +210,12 @@ def check_sla(rules: s.RulesFile, doc: PositionedDocument) -> list[ConfigIssue]:
     spec = rules.sla.calendar.holidays
     if spec is None:
         return []
-    countries = supported_countries()
-    if spec.country not in countries:
+    subdivisions = country_subdivisions(spec.country)
+    if subdivisions is None:
         return [doc.issue(("sla", "calendar", "holidays", "country"),
                           f"no public holidays known for country {spec.country!r} (use an ISO code such as FR, DE, US)")]
-    if spec.subdivision is not None and spec.subdivision not in countries[spec.country]:
-        listed = ", ".join(countries[spec.country][:12]) or "none"
+    if spec.subdivision is not None and spec.subdivision not in subdivisions:
+        listed = ", ".join(subdivisions[:12]) or "none"
         return [doc.issue(("sla", "calendar", "holidays", "subdivision"),
                           f"unknown subdivision {spec.subdivision!r} for {spec.country} (known: {listed}...)")]
     return []
