@@ -217,10 +217,11 @@ def test_a_sqlite_store_on_a_read_only_filesystem_is_4_and_says_read_only(comman
 
 
 @needs_mounts
-def test_a_sqlite_store_in_a_folder_that_cannot_be_created_is_4_and_names_it(tmp_path):
+@pytest.mark.parametrize("command", ["resync", "run"])
+def test_a_sqlite_store_in_a_folder_that_cannot_be_created_is_4_and_names_it(command, tmp_path):
     folder = tmp_path / "ro"
     config = settings(tmp_path, f"sqlite:///{folder / 'sub' / 'state.db'}")
-    result = crmsync_on_tmpfs(folder, "resync", "--config", str(config), prepare=READ_ONLY)
+    result = crmsync_on_tmpfs(folder, command, "--config", str(config), prepare=READ_ONLY)
     message = one_clear_message(result)
     assert result.returncode == 4, message
     assert f"the folder {folder / 'sub'} does not exist and cannot be created (Read-only file system)" in message
