@@ -1,12 +1,14 @@
-"""`crmsync demo`: the README's first command. Three sandbox CRMs seeded with synthetic contacts, one full
-sync cycle on each with the shipped rules, then what came of it: the funnel per CRM, the maturity of the
+"""The work of `crmsync demo` (declared in sync.cli.commands), the README's first command. Three sandbox CRMs
+seeded with synthetic contacts, one full sync cycle on each with the rules of the demo's `my-rules.yaml` (a
+copy of the shipped ones, made once), then what came of it: the funnel per CRM, the maturity of the
 prospects, the kinds of clients, the SLA clocks and open breaches, the API calls each CRM took, and the
-commands to try next on what the demo left behind.
+commands to try next on what the demo left behind, written with the `crmsync` the user ran so that they run
+as printed.
 
-Everything runs in this process (the sandboxes on free local ports) against a fresh SQLite file in a new
-temporary directory that is kept, with a settings file describing the same accounts, so `status`,
-`resync` and `run` can be pointed at it afterwards. Log lines go to stderr at WARNING, so the tables are
-all that is printed on a normal run.
+Everything runs in this process (the sandboxes on free local ports) against a SQLite file in the demo's
+directory (`--dir`, else a new temporary one, kept), with a settings file describing the same accounts, so
+`status`, `resync` and `run` can be pointed at it afterwards. Log lines go to stderr at WARNING, so the
+tables are all that is printed on a normal run.
 """
 
 from __future__ import annotations
