@@ -16,7 +16,6 @@ This module imports pygal at import time: only the report command and the daemon
 from __future__ import annotations
 
 import html
-import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -47,9 +46,10 @@ _PATTERNS = (
     '<rect x="2" y="2" width="4" height="4" fill="#fff" fill-opacity=".7"/>',
 )
 _FONT = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif"
-_serial = itertools.count(1)
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_CHART_ID = re.compile(r'id="chart-([0-9a-f-]{36})"')
 
 
 def _style(colours: Sequence[str]) -> Style:
@@ -63,7 +63,7 @@ def _style(colours: Sequence[str]) -> Style:
 def _patterned(name: str, colours: Sequence[str]) -> tuple[list[str], list[str], str]:
     """SVG pattern definitions, the CSS that fills series i (bars and legend box) with pattern i, and the
     class that scopes that CSS to this chart."""
-    scope = f"crmsync-{name}-{next(_serial)}"
+    scope = f"crmsync-{_UNSAFE.sub('-', name)}"  # unique per page; ids and classes from account names: ASCII only
     defs, css = [], []
     for index, colour in enumerate(colours):
         overlay = _PATTERNS[index % len(_PATTERNS)]
@@ -89,9 +89,14 @@ def _chart(kind: Any, name: str, colours: Sequence[str], **options: Any) -> Any:
 
 
 def _svg(chart: Any, description: str) -> str:
-    """The chart's SVG without scripts or comments, titled for screen readers."""
+    """The chart's SVG without scripts or comments, titled for screen readers, with the random id pygal
+    gives each chart replaced by its name: the same data draws the same page."""
     text = chart.render(is_unicode=True)
     text = _COMMENT.sub("", _SCRIPT.sub("", text))
+    scope = next(c for c in chart.config.classes if c.startswith("crmsync-"))
+    random_id = _CHART_ID.search(text)
+    if random_id is not None:
+        text = text.replace(random_id.group(1), scope)
     label = html.escape(description, quote=True)
     text = text.replace("<title>Pygal</title>", f"<title>{label}</title>", 1)
     return text.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
