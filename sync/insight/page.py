@@ -35,7 +35,7 @@ figure{margin:0}svg{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;font-size:.86rem;margin:.3em 0 1em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #bbb;padding:3px 7px;text-align:right;vertical-align:top}
 th{background:#eef3f8}td.name,th.name{text-align:left}tr.total td{font-weight:bold;background:#f6f6f6}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto}table.text-last td:last-child,table.text-last th:last-child{text-align:left}
 .small{font-size:.8rem;color:#555}
 .badge{display:inline-block;padding:0 .4em;border:1px solid #555;border-radius:3px;font-size:.75rem}
 @media (max-width:900px){.pair{grid-template-columns:minmax(0,1fr)}}
@@ -63,8 +63,9 @@ def when(value: datetime | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: str = "", caption: str = "",
-          total: Sequence[str] | None = None, names: int = 1) -> str:
-    """A table whose cells are already HTML; the first `names` columns are left-aligned labels."""
+          total: Sequence[str] | None = None, names: int = 1, text_last: bool = False) -> str:
+    """A table whose cells are already HTML; the first `names` columns are left-aligned labels (and the last
+    one when it is text, `text_last`)."""
     head = "".join(f'<th{" class=name" if i < names else ""} scope="col">{esc(h)}</th>'
                    for i, h in enumerate(headers))
     body = []
@@ -75,6 +76,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: st
         body.append('<tr class="total">' + "".join(f'<td class="name">{c}</td>' if i < names else f"<td>{c}</td>"
                                                    for i, c in enumerate(total)) + "</tr>")
     ident = f' id="{esc(table_id)}"' if table_id else ""
+    ident += ' class="text-last"' if text_last else ""
     cap = f"<caption class=small>{esc(caption)}</caption>" if caption else ""
     return f'<div class="scroll"><table{ident}>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
@@ -208,7 +210,7 @@ def versions(data: ReportData) -> str:
         rows.append([f"<code>{esc(use.version)}</code>", str(use.contacts_now), esc(when(use.first_run)),
                      esc(when(use.last_run)), moves or "-"])
     text = table(["rules version", "contacts decided now", "first run", "last run", "stage moves in the period"],
-                 rows, table_id="versions", caption="which rules decided what")
+                 rows, table_id="versions", caption="which rules decided what", text_last=True)
     if data.changes:
         items = "".join(f"<li>{esc(when(c.at))}: {esc(c.crm)}/{esc(c.account)} "
                         f"{'started with' if c.before is None else f'<code>{esc(c.before)}</code> →'} "
@@ -258,7 +260,7 @@ def calibration(data: ReportData) -> str:
                      str(fired.get("open", 0)), str(r.get("sample", 0)), lift, f"{r.get('current', 0):g}", proposed,
                      esc(r.get("verdict", ""))])
     rules_table = table(["rule", "dimension", "fired: won", "lost", "open", "n", "lift [95% CI]", "points",
-                         "proposed", "verdict"], body, table_id="calibration-rules", names=2)
+                         "proposed", "verdict"], body, table_id="calibration-rules", names=2, text_last=True)
     return head + (pair(chart, rules_table, wide=True) if chart else rules_table)
 
 

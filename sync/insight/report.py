@@ -15,8 +15,7 @@ from sync.insight.period import Period, Week
 from sync.insight.sla import Overdue, TouchTimes, owner_key, team_key, touch_times, weekly_outcomes
 from sync.insight.sla import overdue as overdue_breaches
 from sync.insight.stats import quantile
-from sync.state import AccountRef, StateStore
-from sync.state import reporting
+from sync.state import AccountRef, StateStore, reporting
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,7 @@ from sync.insight.period import Period
 from sync.insight.proposal import propose, read_rule_specs
 from sync.model import Contact, Deal, DealStatus, EngagementEvent
 from sync.rules.engine import default_rules_path, load_rules, rules_from_text
-from sync.state import AccountRef, Decided, PageWrite, StateStore
-from sync.state import reporting
+from sync.state import AccountRef, Decided, PageWrite, StateStore, reporting
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 CLOSED = NOW - timedelta(days=30)

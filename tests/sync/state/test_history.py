@@ -9,8 +9,7 @@ import msgspec
 
 from sync.model import Deal, DealStatus, Stage
 from sync.rules.decision import ContactMemory, Decision, SlaState, SlaStatus
-from sync.state import AccountRef, Decided, PageWrite
-from sync.state import reporting
+from sync.state import AccountRef, Decided, PageWrite, reporting
 from sync.state.history import DATA, FIRST_SEEN, OBSERVED
 from sync.synthetic import synthetic_contact
 
