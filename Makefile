@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench install
+.PHONY: demo test bench install chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ install: $(BIN)/python
 demo: install
 	$(BIN)/crmsync demo
 
-test: install
+# The report's browser test renders it in Debian's headless Chromium (and the DejaVu font the page names first):
+# installed here when missing, as root; idempotent.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+test: install chromium
 	$(BIN)/pytest -n 2 -m "not slow" tests
 
 bench: install

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
@@ -116,6 +117,7 @@ class DemoReport:
     example_id: str | None = None
     sample: Path | None = None  # every synced contact as JSON lines, as `rules diff --contacts` reads them
     my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
+    report_page: Path | None = None  # the funnel and SLA report of what the demo left in the store
     seconds: float = 0.0
 
 
@@ -168,6 +170,7 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
                                       for r in failures))
         report.example, report.example_id = _example(store, runners, directory)
         report.sample = _sample(store, runners, directory / "contacts.jsonl")
+        report.report_page = _report_page(store, clock, directory / "report.html")
     report.my_rules = _copy_rules(report.rules_path, directory)
     report.seconds = time.perf_counter() - started
     return report
@@ -204,6 +207,14 @@ def _copy_rules(shipped: str, directory: Path) -> Path | None:
     if cases.exists():
         shutil.copyfile(cases, directory / "my-rules.cases.yaml")
     return target
+
+
+def _report_page(store: StateStore, clock: Clock, path: Path) -> Path:
+    """The report `crmsync report` would write on the demo's state store."""
+    from sync.insight.served import report_html  # draws charts: imported only when a report is written
+
+    path.write_text(report_html(store, now=clock.now(), since=timedelta(days=90)), encoding="utf-8")
+    return path
 
 
 def _sample(store: StateStore, runners: list[AccountRunner], path: Path) -> Path:

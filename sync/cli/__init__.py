@@ -7,6 +7,7 @@ import typer
 from sync.cli import daemon as daemon_commands
 from sync.cli import demo as demo_command
 from sync.cli import ops, rules
+from sync.cli import report as report_command
 from sync.cli import run as run_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ run_command.register(app)
 demo_command.register(app)
 daemon_commands.register(app)
 ops.register(app)
+report_command.register(app)
 
 
 def main() -> None:

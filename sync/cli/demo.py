@@ -95,12 +95,17 @@ def next_steps(report: DemoReport) -> list[str]:
     """Commands to try on what the demo left behind; printed unwrapped so they can be copied whole."""
     config = shlex.quote(str(report.config))
     rules = shlex.quote(report.rules_path)
+    page = shlex.quote(str(report.directory / "report.html"))
+    proposed = shlex.quote(str(report.directory / "proposed-rules.yaml"))
     lines = []
     if report.example is not None:
         lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
                   f"crmsync rules explain --contact {shlex.quote(str(report.example))}", ""]
     lines += ["# the demo's state store: last runs, contacts per stage, open breaches",
               f"crmsync status --config {config}", "",
+              "# the funnel and SLA report again (one HTML file), and weights proposed from won and lost deals",
+              f"crmsync report --config {config} --since 90d --output {page}",
+              f"crmsync rules calibrate --config {config} --since 180d --output {proposed}", "",
               "# the field-level diff a sync of fresh sandboxes would push (writes nothing)",
               f"crmsync resync --config {config} --dry-run", "",
               "# the daemon on these accounts (/healthz /readyz /metrics on port 8080)",
@@ -132,6 +137,9 @@ def render(report: DemoReport, console: Console) -> None:
         work_table(report.results),
     ))
     console.print(f"State store: {report.state_url}   settings: {report.config}")
+    if report.report_page is not None:
+        console.print(f"Report: {report.report_page}  (open it in a browser; the daemon serves it at /report)",
+                      markup=False, highlight=False, soft_wrap=True)
     console.rule("Where to look next", align="left")
     for line in next_steps(report):
         console.print(line, style="dim" if line.startswith("#") else "bold", markup=False, highlight=False,

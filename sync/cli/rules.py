@@ -148,6 +148,72 @@ def diff_cmd(
 
 
 @app.command()
+def calibrate(
+    path: RulesPath = None,
+    since: Annotated[str, typer.Option(help="the period of history: 180d, 26w, 6m...")] = "180d",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write the proposed rules here (the rules in force are never changed)")] = None,
+    contacts_out: Annotated[Path | None, typer.Option(
+        "--contacts-out", help="the sampled contacts as JSON lines, for `rules diff` (default: beside --output)")] = None,
+    min_sample: Annotated[int, typer.Option(
+        min=1, help="closed contacts needed on each side of a rule (fired / not fired) to propose a weight")] = 20,
+    account: Annotated[list[str] | None, typer.Option(help="only this account: CRM/NAME, NAME or a CRM")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="settings (state store, rules path)")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="state store URL (default: the settings')")] = None,
+    now: NowOption = None,
+) -> None:
+    """Measure each scoring rule against won and lost deals; propose weights in a new file for a person to review."""
+    import msgspec
+
+    from sync.cli.report import state_url
+    from sync.insight import calibration, proposal
+    from sync.insight.period import Period, parse_span
+    from sync.state import StateStore
+    from sync.state import reporting
+
+    try:
+        span = parse_span(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    if path is None and config is not None:
+        from sync.settings import load_settings
+        try:
+            path = load_settings(config).rules.path
+        except ConfigError as exc:
+            _fail(exc)
+    rules = _load(path)
+    text = Path(rules.source).read_text(encoding="utf-8")
+    at = _now(now)
+    period = Period.since(span, at)
+    with StateStore(state_url(config, state)) as store:
+        selected = reporting.select_accounts(store, account) if account else None
+        result = calibration.calibrate(rules, text, reporting.contacts(store, selected), period,
+                                       min_sample=min_sample)
+        typer.echo(calibration.render(result))
+        summary = result.to_json()
+        if output is not None and result.proposed_text is not None:
+            proposal.write_proposal(output, result.proposed_text)
+            sample_path = contacts_out or output.with_name(output.stem + ".contacts.jsonl")
+            with sample_path.open("wb") as out:
+                for item in result.contacts:
+                    out.write(msgspec.json.encode(item.contact) + b"\n")
+            typer.echo("")
+            typer.echo(proposal.unified_diff(text, result.proposed_text, str(rules.source), str(output)).rstrip())
+            proposed = load_rules(output)
+            moves = rules_diff.diff_rules(rules, proposed, (item.contact for item in result.contacts), at, limit=0)
+            typer.echo("")
+            typer.echo(f"wrote {output} (rules version {proposed.version}): {moves.changed} of {moves.contacts} "
+                       f"sampled contacts would change stage. Review it, then publish it yourself; see the moves with")
+            typer.echo(f"  crmsync rules diff {rules.source} {output} --contacts {sample_path}")
+            summary["proposed_file"] = str(output)
+        elif output is not None:
+            typer.echo(f"no weight to change: {output} not written")
+        reporting.save_calibration(store, created_at=datetime.now(timezone.utc), period_start=period.start,
+                                   period_end=period.end, rules_version=rules.version,
+                                   proposed_version=result.proposed_version, result=summary)
+
+
+@app.command()
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     check_only: Annotated[bool, typer.Option("--check", help="exit 1 if OUTPUT is not up to date")] = False,

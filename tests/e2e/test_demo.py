@@ -25,6 +25,9 @@ def test_the_demo_syncs_the_three_crms_and_its_next_steps_work(tmp_path, monkeyp
     for crm in ("hubspot", "salesforce", "pipedrive"):
         assert re.search(rf"│ {crm}\s+│\s+40 │\s+40 │\s+520 │", out), crm  # pulled, written, fields (13 each)
 
+    report = re.search(r"Report: (\S+report\.html)", out)
+    assert report is not None and (tmp_path / "report.html").exists() and report.group(1).endswith("report.html")
+
     explain = re.search(r"crmsync rules explain --contact (\S+)", out)
     assert explain is not None
     shown = CliRunner().invoke(app, ["rules", "explain", "--contact", explain.group(1)])
