@@ -11,24 +11,24 @@ the due time), breached (due passed, untouched), late (touched after the due).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any
 
 from sync.model import Maturity
-from sync.rules import schema as s
+from sync.rules import schema
 from sync.rules.calendar import Calendar
 from sync.rules.decision import SlaState, SlaStatus
 
-UTC: Final = timezone.utc
-# enum members as C statics (Python 3.11 looks `SlaStatus.MET` up through EnumType.__getattr__)
-_MET: Final = SlaStatus.MET
-_LATE: Final = SlaStatus.LATE
-_RUNNING: Final = SlaStatus.RUNNING
-_BREACHED: Final = SlaStatus.BREACHED
-_COLD: Final = Maturity.COLD
+UTC = timezone.utc
+# enum members as module constants (Python 3.11 looks `SlaStatus.MET` up through EnumType.__getattr__)
+_MET = SlaStatus.MET
+_LATE = SlaStatus.LATE
+_RUNNING = SlaStatus.RUNNING
+_BREACHED = SlaStatus.BREACHED
+_COLD = Maturity.COLD
 
 
 class SlaPolicy:
-    def __init__(self, spec: s.Sla) -> None:
+    def __init__(self, spec: schema.Sla) -> None:
         self.enabled = spec.enabled
         self.calendar = Calendar(spec.calendar)
         self.hours = {Maturity.COLD: spec.response_hours.cold, Maturity.WARM: spec.response_hours.warm,

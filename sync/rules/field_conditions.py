@@ -1,0 +1,204 @@
+"""Field conditions compiled into predicates: one test on one contact attribute or custom field.
+
+`{field: industry, in: [software, finance]}` becomes a closure that reads the
+attribute and looks it up in a frozen set; the getter, the set and the
+comparison are chosen once, when the rules load. Comparisons follow the type
+of the expected value, because CRMs return everything as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+from sync.rules import schema
+from sync.rules.context import DAY, TEXT_LIMIT, Context, Predicate
+from sync.rules.values import is_empty, to_bool, to_epoch, to_number
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def getter(name: str) -> Callable[[Context], Any]:
+    """The function reading field `name` (already validated by the schema) from the context's contact."""
+    if name.startswith("fields."):
+        key = name[len("fields."):]
+        return lambda context: context.fields.get(key)
+    if name == "email_domain":
+        def domain(context: Context) -> Any:
+            email = context.contact.email
+            if isinstance(email, str) and "@" in email:
+                return email[-TEXT_LIMIT:].rpartition("@")[2].strip()
+            return None
+        return domain
+    read = attrgetter(name)
+    return lambda context: read(context.contact)
+
+
+class ValueSet:
+    """Membership of a value in a set of expected scalars, each compared by its own type: text ignoring case
+    (unless case-sensitive), numbers numerically (numeric text accepted), booleans as true/false/yes/no."""
+
+    __slots__ = ("texts", "numbers", "flags", "fold")
+
+    def __init__(self, expected: list[Any], case_sensitive: bool) -> None:
+        self.fold: Callable[[str], str] = _same if case_sensitive else str.casefold
+        self.texts = frozenset(self.fold(value.strip()) for value in expected if isinstance(value, str))
+        self.numbers = frozenset(float(value) for value in expected
+                                 if isinstance(value, (int, float)) and not isinstance(value, bool))
+        self.flags = frozenset(value for value in expected if isinstance(value, bool))
+
+    def holds_for_one(self, value: Any) -> bool:
+        if isinstance(value, str):
+            if self.texts and self.fold(value[:TEXT_LIMIT].strip()) in self.texts:
+                return True
+            if self.numbers:
+                number = to_number(value)
+                if number is not None and number in self.numbers:
+                    return True
+            if self.flags:
+                flag = to_bool(value)
+                return flag is not None and flag in self.flags
+            return False
+        if isinstance(value, bool):
+            return value in self.flags or (bool(self.texts) and ("true" if value else "false") in self.texts)
+        if isinstance(value, (int, float)):
+            if value in self.numbers:
+                return True
+            if self.flags and value in (0, 1) and bool(value) in self.flags:
+                return True
+            return bool(self.texts) and self.fold(repr(value) if isinstance(value, float) else str(value)) in self.texts
+        return False
+
+    def __call__(self, value: Any) -> bool:
+        if isinstance(value, (list, tuple, set)):
+            return any(self.holds_for_one(item) for item in value)
+        return self.holds_for_one(value)
+
+
+def _text_test(condition: schema.FieldCondition) -> Callable[[Any], bool]:
+    fold: Callable[[str], str] = _same if condition.case_sensitive else str.casefold
+    if condition.contains is not None:
+        needle = fold(condition.contains)
+
+        def contains(value: Any) -> bool:
+            if isinstance(value, (list, tuple, set)):  # a multi-select: an item equal to the needle
+                return any(isinstance(item, str) and fold(item[:TEXT_LIMIT].strip()) == needle for item in value)
+            return isinstance(value, str) and needle in fold(value[:TEXT_LIMIT])
+        return contains
+    assert condition.matches is not None
+    search = re.compile(condition.matches, 0 if condition.case_sensitive else re.IGNORECASE).search
+
+    def matches(value: Any) -> bool:
+        if isinstance(value, str):
+            return search(value[:TEXT_LIMIT]) is not None
+        if isinstance(value, (list, tuple, set)):
+            return any(isinstance(item, str) and search(item[:TEXT_LIMIT]) is not None for item in value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return search(str(value)) is not None
+        return False
+    return matches
+
+
+def range_test(above: float | None, at_least: float | None, below: float | None, at_most: float | None
+               ) -> Callable[[float], bool]:
+    """The number test of `gt`, `gte`, `lt`, `lte` (at least one given)."""
+    low = above if above is not None else at_least
+    high = below if below is not None else at_most
+    low_open, high_open = above is not None, below is not None
+    if low is not None and high is not None:
+        if low_open or high_open:
+            return lambda number: (number > low if low_open else number >= low) and (number < high if high_open else number <= high)
+        return lambda number: low <= number <= high
+    if low is not None:
+        return (lambda number: number > low) if low_open else (lambda number: number >= low)
+    assert high is not None
+    return (lambda number: number < high) if high_open else (lambda number: number <= high)
+
+
+def _text_in(name: str, expected: ValueSet) -> Predicate:
+    """The common case, inlined: a text field against a set of texts, ignoring case. Reads the attribute or
+    custom field directly (one call less per contact than going through `getter`)."""
+    texts = expected.texts
+    if name.startswith("fields."):
+        key = name[len("fields."):]
+
+        def custom(context: Context) -> bool:
+            value = context.fields.get(key)
+            if isinstance(value, str):
+                return value[:TEXT_LIMIT].strip().casefold() in texts
+            return expected(value)
+        return custom
+    if name == "email_domain":
+        domain = getter(name)
+
+        def derived(context: Context) -> bool:
+            value = domain(context)
+            if isinstance(value, str):
+                return value[:TEXT_LIMIT].strip().casefold() in texts
+            return expected(value)
+        return derived
+    attribute = attrgetter(name)
+
+    def profile(context: Context) -> bool:
+        value = attribute(context.contact)
+        if isinstance(value, str):
+            return value[:TEXT_LIMIT].strip().casefold() in texts
+        return expected(value)
+    return profile
+
+
+def compile_field(condition: schema.FieldCondition) -> Predicate:
+    read = getter(condition.field)
+    operator = condition.operators[0]
+    if operator in ("eq", "ne", "in", "not_in"):
+        values = ([condition.eq] if operator == "eq" else [condition.ne] if operator == "ne"
+                  else list(condition.in_ or condition.not_in or []))
+        expected = ValueSet(values, condition.case_sensitive)
+        if not expected.numbers and not expected.flags and not condition.case_sensitive:
+            positive: Predicate = _text_in(condition.field, expected)
+        else:
+            positive = lambda context: expected(read(context))
+        if operator in ("ne", "not_in"):
+            return lambda context: not positive(context)
+        return positive
+    if operator in ("contains", "matches"):
+        test = _text_test(condition)
+        return lambda context: test(read(context))
+    if operator == "exists":
+        want = bool(condition.exists)
+        return lambda context: is_empty(read(context)) is not want
+    if operator in ("within_days", "older_than_days"):
+        span = (condition.within_days or condition.older_than_days or 0.0) * DAY
+        if operator == "within_days":
+            def within(context: Context) -> bool:
+                when = to_epoch(read(context))
+                return when is not None and context.now - span <= when <= context.now
+            return within
+
+        def older(context: Context) -> bool:
+            when = to_epoch(read(context))
+            return when is not None and when < context.now - span
+        return older
+    in_range = range_test(condition.gt, condition.gte, condition.lt, condition.lte)
+    if condition.field in schema.NUMBER_FIELDS:
+        attribute = attrgetter(condition.field)
+
+        def number_attribute(context: Context) -> bool:  # a typed number attribute: no conversion usually
+            value = attribute(context.contact)
+            if value.__class__ is int or value.__class__ is float:
+                return in_range(value)
+            number = to_number(value)
+            return number is not None and in_range(number)
+        return number_attribute
+
+    def ranged(context: Context) -> bool:
+        number = to_number(read(context))
+        return number is not None and in_range(number)
+    return ranged
+
+
+__all__ = ["ValueSet", "compile_field", "getter", "range_test"]
