@@ -114,25 +114,25 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def _check_unique_names(spec: CasesFile, doc: PositionedDocument) -> list[ConfigIssue]:
+def _check_unique_names(spec: CasesFile, document: PositionedDocument) -> list[ConfigIssue]:
     seen: set[str] = set()
     issues = []
-    for i, case in enumerate(spec.cases):
+    for index, case in enumerate(spec.cases):
         if case.name in seen:
-            issues.append(doc.issue(("cases", i, "name"), f"duplicate case name {case.name!r}"))
+            issues.append(document.issue(("cases", index, "name"), f"duplicate case name {case.name!r}"))
         seen.add(case.name)
     return issues
 
 
 def load_cases(path: str | Path) -> list[LoadedCase]:
     """Validate a cases file and build its contacts; ConfigError with every problem located."""
-    doc = read_yaml(path)
-    spec = validate(doc, CasesFile, checks=[_check_unique_names])
+    document = read_yaml(path)
+    spec = validate(document, CasesFile, checks=[_check_unique_names])
     loaded, issues = [], []
-    for i, case in enumerate(spec.cases):
+    for index, case in enumerate(spec.cases):
         now = _utc(case.now or spec.now)
         try:
-            contact = contact_from_data(case.contact, now, doc, ("cases", i, "contact"))
+            contact = contact_from_data(case.contact, now, document, ("cases", index, "contact"))
         except ConfigError as exc:
             issues.extend(exc.issues)
             continue
@@ -141,7 +141,7 @@ def load_cases(path: str | Path) -> list[LoadedCase]:
             raw = resolve_times(case.memory.model_dump(), now)
             qualified_at = raw["qualified_at"]
             if isinstance(qualified_at, str):
-                issues.append(doc.issue(("cases", i, "memory", "qualified_at"),
+                issues.append(document.issue(("cases", index, "memory", "qualified_at"),
                                         f"not a time: {qualified_at!r} (use an ISO time or -3d, now-2h...)"))
                 continue
             memory = ContactMemory(qualified_at=qualified_at, stage=raw["stage"], was_prospect=raw["was_prospect"])
@@ -157,7 +157,7 @@ def _show(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, (list, tuple, set, frozenset)):
-        return "[" + ", ".join(sorted(str(v) for v in value)) + "]"
+        return "[" + ", ".join(sorted(str(item) for item in value)) + "]"
     return str(value)
 
 
@@ -182,8 +182,8 @@ def compare(expect: Expect, decision: Decision) -> list[tuple[str, str, str]]:
 
     check("stage", expect.stage, decision.stage)
     check("overridden", expect.overridden, decision.overridden)
-    for dim in ("score", "fit", "engagement", "intent"):
-        check(dim, getattr(expect, dim), getattr(decision, dim))
+    for dimension in ("score", "fit", "engagement", "intent"):
+        check(dimension, getattr(expect, dimension), getattr(decision, dimension))
     check("maturity", expect.maturity, decision.maturity)
     check("client_kind", expect.client_kind, decision.client_kind)
     check("qualified", expect.qualified, decision.qualified)

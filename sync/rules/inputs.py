@@ -81,7 +81,7 @@ def contact_from_data(data: Any, now: datetime, doc: PositionedDocument | None =
         if doc is None:
             raise ConfigError([ConfigIssue("<contact>", 1, 1, f"contact: {message} at {'.'.join(map(str, where))}")]
                               ) from None
-        path = ".".join(str(p) for p in where)
+        path = ".".join(str(part) for part in where)
         raise ConfigError([doc.issue((*loc, *where), f"contact{'.' if path else ''}{path}: {message}")]) from None
 
 
