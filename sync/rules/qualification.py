@@ -1,7 +1,7 @@
 """Qualification frameworks (BANT, MEDDIC, GPCT): named criteria, each a condition, and the set required.
 
 All criteria of the chosen framework are evaluated and reported (budget is
-reported under BANT even though the seed does not require it); the framework
+reported under BANT even though a lead may qualify while its budget is still being framed); the framework
 is met when every required criterion is.
 """
 

@@ -51,8 +51,8 @@ FRAMEWORK_CRITERIA: dict[str, tuple[str, ...]] = {
     "meddic": ("metrics", "economic_buyer", "decision_criteria", "decision_process", "identify_pain", "champion"),
     "gpct": ("goals", "plans", "challenges", "timeline"),
 }
-# What the method requires when the file does not say: BANT per the seed (need, a role in the decision and
-# a credible timing; budget is reported but optional), MEDDIC and GPCT in full.
+# What qualifies when the file does not say: under BANT a concrete need, a role in the decision and a credible
+# timing (budget may still be being framed: reported, not required); MEDDIC and GPCT in full.
 FRAMEWORK_REQUIRED: dict[str, tuple[str, ...]] = {
     "bant": ("need", "authority", "timing"),
     "meddic": FRAMEWORK_CRITERIA["meddic"],
