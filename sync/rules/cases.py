@@ -66,6 +66,8 @@ class Expect(_Model):
     sla: SlaStatus | None = None
     sla_started_at: datetime | None = None
     sla_due_at: datetime | None = None
+    sla_handoff: Literal["marketing", "sales", "first_seen"] | None = Field(
+        None, description="how the hand-off was dated: a marketing signal, sales found it, or first seen")
     fired: list[str] | None = Field(None, description="rules that must fire (others may too)")
     not_fired: list[str] | None = Field(None, description="rules that must not fire")
     reason_contains: str | None = None
@@ -75,6 +77,7 @@ class MemorySpec(_Model):
     qualified_at: datetime | str | None = None
     stage: Stage | None = None
     was_prospect: bool = False
+    handoff: Literal["marketing", "sales", "first_seen"] | None = None
 
 
 class Case(_Model):
@@ -144,7 +147,8 @@ def load_cases(path: str | Path) -> list[LoadedCase]:
                 issues.append(document.issue(("cases", index, "memory", "qualified_at"),
                                         f"not a time: {qualified_at!r} (use an ISO time or -3d, now-2h...)"))
                 continue
-            memory = ContactMemory(qualified_at=qualified_at, stage=raw["stage"], was_prospect=raw["was_prospect"])
+            memory = ContactMemory(qualified_at=qualified_at, stage=raw["stage"], was_prospect=raw["was_prospect"],
+                                   handoff=raw["handoff"])
         loaded.append(LoadedCase(case, contact, now, memory))
     if issues:
         raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column)))
@@ -192,6 +196,7 @@ def compare(expect: Expect, decision: Decision) -> list[tuple[str, str, str]]:
     check("sla", expect.sla, decision.sla.status)
     check("sla_started_at", expect.sla_started_at, decision.sla.started_at)
     check("sla_due_at", expect.sla_due_at, decision.sla.due_at)
+    check("sla_handoff", expect.sla_handoff, decision.sla.handoff)
     names = {rule.name for rule in decision.fired}
     if expect.fired is not None:
         missing = [name for name in expect.fired if name not in names]

@@ -9,18 +9,32 @@ form is in `sync.rules.conditions`.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from sync.model import ActivityKind, DealStatus, PipelineStage
+from sync.rules.patterns import PatternError, check_pattern
+from sync.rules.text import fold_pattern
 
 Scalar = Union[bool, int, float, str]  # bool first: YAML true must stay a bool, not become 1
+# Numbers are strict: `points: true` or `cap: "40"` is a mistake to point at, not a 1 or a 40 to guess
+Number = Annotated[float, Strict()]
+Integer = Annotated[int, Strict()]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$",
                             description="letters, digits, _ . -; starts with a letter; at most 64 characters")]
-Days = Annotated[float, Field(gt=0, le=36_500)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Days = Annotated[float, Strict(), Field(gt=0, le=36_500)]
+Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
+Months = Annotated[int, Strict(), Field(ge=1, le=120)]
 
 # The contact attributes a field condition may name, by type. `fields.<name>` reaches the CRM's custom and
 # qualification fields (type unknown until run time); `email_domain` is derived from `email`.
@@ -32,10 +46,11 @@ NUMBER_FIELDS = frozenset({"company_size"})
 DATE_FIELDS = frozenset({"created_at", "updated_at"})
 KNOWN_FIELDS = TEXT_FIELDS | NUMBER_FIELDS | DATE_FIELDS
 
-TEXT_OPS = ("eq", "ne", "in", "not_in", "contains", "matches")
+TEXT_OPS = ("eq", "ne", "in", "not_in", "contains", "matches", "buying_window")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 DATE_OPS = ("within_days", "older_than_days")
 FIELD_OPS = (*TEXT_OPS, *RANGE_OPS, *DATE_OPS, "exists")
+CLOCK_OPS = (*DATE_OPS, "buying_window")  # operators whose answer depends on the evaluation instant
 
 
 class RulesModel(BaseModel):
@@ -51,22 +66,27 @@ class RulesModel(BaseModel):
 class FieldCondition(RulesModel):
     """A test on one contact attribute or custom field: `{field: industry, in: [software, finance]}`."""
 
-    field: str = Field(description="a contact attribute (industry, company_size, job_title, email_domain...) "
-                                    "or fields.<name> for a custom or qualification field")
-    eq: Scalar | None = Field(None, description="equal to (text ignores case unless case_sensitive)")
+    field: str = Field(max_length=200,
+                       description="a contact attribute (industry, company_size, job_title, email_domain...) "
+                                   "or fields.<name> for a custom or qualification field")
+    eq: Scalar | None = Field(None, description="equal to (text ignores case and accents unless case_sensitive)")
     ne: Scalar | None = Field(None, description="not equal to (exactly the opposite of eq)")
     in_: list[Scalar] | None = Field(None, alias="in", min_length=1, description="equal to one of")
     not_in: list[Scalar] | None = Field(None, min_length=1, description="equal to none of")
     contains: str | None = Field(None, min_length=1, description="text containing this (or a list holding it)")
-    matches: str | None = Field(None, min_length=1, description="text matching this regular expression (search)")
+    matches: str | None = Field(None, min_length=1, description="text in which this regular expression is found "
+                                                                "(RE2 syntax: linear time, no backreferences)")
+    buying_window: Literal[True] | Months | None = Field(
+        None, description="text (or a date) naming a buying window that closes within this many months; true: "
+                          "within qualification.timing_horizon_months")
     exists: bool | None = Field(None, description="true: has a non-empty value; false: empty or missing")
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: Number | None = None
+    gte: Number | None = None
+    lt: Number | None = None
+    lte: Number | None = None
     within_days: Days | None = Field(None, description="a date no older than N days (and not in the future)")
     older_than_days: Days | None = Field(None, description="a date more than N days ago")
-    case_sensitive: bool = Field(False, description="text comparisons ignore case unless this is true")
+    case_sensitive: bool = Field(False, description="text comparisons ignore case and accents unless this is true")
 
     @field_validator("field")
     @classmethod
@@ -82,12 +102,12 @@ class FieldCondition(RulesModel):
 
     @field_validator("matches")
     @classmethod
-    def _regex_compiles(cls, value: str | None) -> str | None:
+    def _regex_runs(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regular expression does not compile: {exc}") from None
+                check_pattern(fold_pattern(value))
+            except PatternError as exc:
+                raise ValueError(f"regular expression rejected: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -133,6 +153,8 @@ class ActivityQuery(RulesModel):
     within_days: Days | None = None
     include_automated: bool = Field(False, description="count sequences, automation and auto-replies too")
     include_open: bool = Field(False, description="count tasks and meetings not done yet too")
+    accepted: bool = Field(False, description="only meetings the contact accepted, counted from the moment they "
+                                              "accepted (held or not yet; a canceled or declined one does not count)")
     at_least: Count = 1
     at_most: Count | None = None
 
@@ -146,8 +168,8 @@ class DealQuery(RulesModel):
 
     status: DealStatus | list[DealStatus] | None = None
     stage: PipelineStage | list[PipelineStage] | None = None
-    amount_gte: float | None = None
-    amount_lte: float | None = None
+    amount_gte: Number | None = None
+    amount_lte: Number | None = None
     recurring: bool | None = Field(None, description="the deal is (true) or is not (false) recurring, by the "
                                                      "client rules: its recurring flag, else its contract length")
     closed_within_days: Days | None = Field(None, description="close date in the last N days")
@@ -163,10 +185,10 @@ class ScoreCondition(RulesModel):
     """Tests a score: `{score: engagement, gte: 15}`. Not allowed inside scoring rules (it would be circular)."""
 
     score: Literal["total", "fit", "engagement", "intent"]
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: Number | None = None
+    gte: Number | None = None
+    lt: Number | None = None
+    lte: Number | None = None
 
     @model_validator(mode="after")
     def _has_bound(self) -> ScoreCondition:
@@ -178,7 +200,7 @@ class ScoreCondition(RulesModel):
 class RefCondition(RulesModel):
     """Reuses a named condition from the top-level `conditions:` section: `{ref: decision_maker}`."""
 
-    ref: str
+    ref: str = Field(max_length=200)
 
 
 class AllCondition(RulesModel):
@@ -239,8 +261,8 @@ AnyConditionModel = Union[AllCondition, AnyCondition, NotCondition, FieldConditi
 
 
 __all__ = [
-    "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "KNOWN_FIELDS", "NUMBER_FIELDS", "RANGE_OPS",
+    "CLOCK_OPS", "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "KNOWN_FIELDS", "NUMBER_FIELDS", "RANGE_OPS",
     "TEXT_FIELDS", "TEXT_OPS", "ActivitiesCondition", "ActivityQuery", "AllCondition", "AnyCondition",
     "AnyConditionModel", "Condition", "Count", "Days", "DealQuery", "DealsCondition", "EventQuery", "EventsCondition",
-    "FieldCondition", "Name", "NotCondition", "RefCondition", "RulesModel", "Scalar", "ScoreCondition",
+    "FieldCondition", "Integer", "Months", "Name", "NotCondition", "Number", "RefCondition", "RulesModel", "Scalar", "ScoreCondition",
 ]

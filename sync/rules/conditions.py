@@ -21,18 +21,19 @@ from sync.rules.field_conditions import compile_field
 class Compiler:
     """Turns condition models into predicates, resolving `ref`s to the named conditions (each compiled once)."""
 
-    def __init__(self, named: Mapping[str, schema.AnyConditionModel], plan: Plan) -> None:
+    def __init__(self, named: Mapping[str, schema.AnyConditionModel], plan: Plan, horizon_months: int = 12) -> None:
         self.named = named
         self.plan = plan
+        self.horizon_months = horizon_months  # what `buying_window: true` means
         self._compiled: dict[str, Predicate] = {}
         self._static: dict[str, bool] = {}
 
     def is_static(self, condition: schema.AnyConditionModel) -> bool:
         """Whether a condition's truth is the same at every instant: it reads neither the clock (events,
-        activities, date windows, deals closed within a window) nor the scores. The engine evaluates such
+        activities, date and buying windows, deals closed within a window) nor the scores. The engine evaluates such
         conditions once per contact when it replays the contact's history, instead of at every instant."""
         if isinstance(condition, schema.FieldCondition):
-            return not any(operator in schema.DATE_OPS for operator in condition.operators)
+            return not any(operator in schema.CLOCK_OPS for operator in condition.operators)
         if isinstance(condition, schema.DealsCondition):
             return not condition.deals.closed_within_days
         if isinstance(condition, schema.RefCondition):
@@ -50,7 +51,7 @@ class Compiler:
 
     def compile(self, condition: schema.AnyConditionModel) -> Predicate:
         if isinstance(condition, schema.FieldCondition):
-            return compile_field(condition)
+            return compile_field(condition, self.horizon_months)
         if isinstance(condition, schema.EventsCondition):
             return compile_events(condition, self.plan)
         if isinstance(condition, schema.ActivitiesCondition):

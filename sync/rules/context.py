@@ -22,21 +22,49 @@ ANY_TYPE = "*"  # bucket holding every event, for queries without a type
 class Context:
     """Everything the predicates read about one contact at one instant."""
 
-    __slots__ = ("contact", "fields", "now", "event_times", "activity_rows", "deals", "owner", "scores",
-                 "recurring_months")
+    __slots__ = ("activity_rows", "contact", "deals", "derived", "event_times", "fields", "now", "owner",
+                 "recurring_months", "scores", "title_levels")
 
     def __init__(self, contact: Any, now: float, event_times: dict[Any, list[float]], activity_rows: list[Any],
-                 recurring_months: int) -> None:
+                 recurring_months: int, title_levels: Callable[[Any], str | None] | None = None) -> None:
         self.contact: Any = contact  # typed Any: bad data must reach the predicates, which treat it as no signal
         fields = contact.fields
         self.fields: Any = fields if fields else {}
         self.now = now
         self.event_times = event_times  # event type (or (type, source)) -> sorted epoch seconds
-        self.activity_rows: list[Any] = activity_rows  # (epoch, kind, by, direction, done, automated), by time
+        # (epoch, kind, by, direction, done, automated, accepted epoch or None, withdrawn), sorted by time
+        self.activity_rows: list[Any] = activity_rows
         self.deals: Any = contact.deals or []
         self.owner: Any = contact.owner_id
         self.scores: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # total, fit, engagement, intent
         self.recurring_months = recurring_months
+        self.title_levels = title_levels  # job title -> seniority level, from the rules' seniority_from_title
+        # what this contact's evaluation worked out once and reads again (a title's level, a timing's window):
+        # made on first use, gone with the context, never shared between contacts
+        self.derived: dict[Any, Any] | None = None
+
+    def seniority(self) -> Any:
+        """The CRM's seniority; when it has none, the level the rules derive from the job title."""
+        given = self.contact.seniority
+        if self.title_levels is None or (isinstance(given, str) and given.strip()):
+            return given
+        derived = self.derived
+        if derived is None:
+            derived = self.derived = {}
+        elif "seniority" in derived:
+            return derived["seniority"]
+        level = derived["seniority"] = self.title_levels(self.contact.job_title) or given
+        return level
+
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """`compute()` the first time `key` is asked for during this evaluation, the same value afterwards."""
+        derived = self.derived
+        if derived is None:
+            derived = self.derived = {}
+        elif key in derived:
+            return derived[key]
+        value = derived[key] = compute()
+        return value
 
 
 Predicate = Callable[[Context], bool]

@@ -78,18 +78,22 @@ def compile_activities(condition: schema.ActivitiesCondition, plan: Plan) -> Pre
     kinds = frozenset(str(kind) for kind in as_list(query.kind) or ()) if query.kind is not None else None
     span = query.within_days * DAY if query.within_days else None
     by, direction, team = query.by, query.direction, plan.team
-    with_automated, with_open = query.include_automated, query.include_open
+    with_automated, with_open, accepted_only = query.include_automated, query.include_open, query.accepted
     check = count_test(query.at_least, query.at_most)
 
     def count(context: Context) -> int:
         now, owner, total = context.now, context.owner, 0
         start = now - span if span is not None else -math.inf
-        for at, kind, user, way, done, automated in context.activity_rows:
-            if at > now:
-                break
-            if at < start or (kinds is not None and kind not in kinds):
-                continue
-            if (automated and not with_automated) or (not done and not with_open):
+        for at, kind, user, way, done, automated, accepted, withdrawn in context.activity_rows:
+            if accepted_only:  # meetings the contact accepted, from the moment they did, held or not yet
+                if accepted is None or withdrawn or not start <= accepted <= now:
+                    continue
+            else:
+                if at > now:
+                    break
+                if at < start or (not done and not with_open):
+                    continue
+            if (kinds is not None and kind not in kinds) or (automated and not with_automated):
                 continue
             if direction is not None and way != direction:
                 continue

@@ -35,13 +35,14 @@ from sync.rules.conditions import Compiler
 from sync.rules.context import DAY, Plan
 from sync.rules.count_conditions import deal_is_recurring
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
-from sync.rules.handoff import find_handoff
+from sync.rules.handoff import HandoffFinder
 from sync.rules.history import HistoryReader, aware
 from sync.rules.loading import default_rules_path, parse_rules, rules_version
 from sync.rules.qualification import compile_framework
 from sync.rules.reasons import ReasonWriter
 from sync.rules.scoring import DIMENSIONS, compile_scoring
-from sync.rules.sla import SlaPolicy
+from sync.rules.sla import FIRST_SEEN, SlaPolicy
+from sync.rules.titles import compile_title_levels
 
 UTC = timezone.utc
 _NO_MEMORY = ContactMemory()
@@ -103,7 +104,7 @@ class CompiledRules:
         classification = spec.classification
         self.plan = Plan(team=frozenset(spec.sla.touch.team),
                          recurring_months=classification.client.recurring_min_contract_months)
-        compiler = Compiler(spec.conditions, self.plan)
+        compiler = Compiler(spec.conditions, self.plan, spec.qualification.timing_horizon_months)
         self.scorers = compile_scoring(spec.scoring, compiler)
         self.caps = tuple(float(getattr(spec.scoring, dimension).cap) for dimension in DIMENSIONS)
         self.threshold = spec.scoring.threshold
@@ -129,7 +130,9 @@ class CompiledRules:
         self.assessor = Assessor(self.scorers, self.caps, self.threshold, self.framework, self.qualify_on,
                                  static_rules, static_criteria)
         # built last: it reads the plan the compiler filled in
-        self.history = HistoryReader(self.plan, self.recurring_months, frozenset(classification.nurture.ignore_events))
+        self.history = HistoryReader(self.plan, self.recurring_months, frozenset(classification.nurture.ignore_events),
+                                     compile_title_levels(spec.seniority_from_title))
+        self.handoffs = HandoffFinder(self.assessor, self.history, self.sla, self.inactive_seconds)
         self._reasons = ReasonWriter(self.framework, self.scorers, self.threshold, self.qualify_on,
                                      self.inactive_days)
         self._now: tuple[Any, float] = (None, 0.0)  # the last `now` given and its epoch seconds
@@ -232,16 +235,11 @@ class CompiledRules:
             client_kind = _RECURRING if recurring else _ONE_OFF
 
         sla = _NOT_STARTED
-        qualified_at = None
+        qualified_at = handoff = None
         if stage is _PROSPECT:
-            if memory.qualified_at is not None:
-                started = aware(memory.qualified_at)
-            else:
-                handoff = find_handoff(context, assessor, self.inactive_seconds) if qualifies else None
-                started = datetime.fromtimestamp(handoff, UTC) if handoff is not None else now_moment.astimezone(UTC)
-            qualified_at = started
+            qualified_at, handoff = self._handoff(context, memory, qualifies, now_moment)
             if self.sla.enabled:
-                sla = self.sla.state(context.activity_rows, context.owner, started, maturity, now)
+                sla = self.sla.state(context.activity_rows, context.owner, qualified_at, handoff, maturity, now)
 
         reason = self._reasons.write(stage, ruled, override is not None, total, framework_met, met, maturity,
                                      client_kind, won, deals, disqualified_by, inactive_days, sticky, fired)
@@ -253,12 +251,28 @@ class CompiledRules:
             stage=stage, overridden=override is not None, maturity=maturity, client_kind=client_kind,
             framework=self.framework.name, criteria_met=met, qualified=framework_met, sla=sla,
             fired=tuple(fired), reason=reason, rules_version=self.version,
-            memory=self._memory(qualified_at, stage, memory.was_prospect or stage is _PROSPECT),
+            memory=self._memory(qualified_at, handoff, stage, memory.was_prospect or stage is _PROSPECT),
         )
 
-    def _memory(self, qualified_at: datetime | None, stage: Stage, was_prospect: bool) -> ContactMemory:
+    def _handoff(self, context: Any, memory: Any, qualifies: bool, now_moment: Any) -> tuple[datetime, str | None]:
+        """When this prospect was handed off, and how that was dated (sync.rules.handoff)."""
+        remembered = memory.qualified_at
+        if remembered is not None:
+            remembered = aware(remembered)
+            start, had_earlier_run = self.handoffs.run_start(context)
+            if start is None or not had_earlier_run or remembered.timestamp() >= start - 1.0:
+                return remembered, memory.handoff
+            # since then it went quiet for longer than the nurture window and came back: a new hand-off
+        if qualifies:
+            found = self.handoffs.find(context)
+            if found is not None:
+                return datetime.fromtimestamp(found.at, UTC), found.kind
+        return now_moment.astimezone(UTC), FIRST_SEEN  # no dated hand-off: crmsync sees it qualify now
+
+    def _memory(self, qualified_at: datetime | None, handoff: str | None, stage: Stage,
+                was_prospect: bool) -> ContactMemory:
         if qualified_at is not None:
-            return ContactMemory(qualified_at=qualified_at, stage=stage, was_prospect=was_prospect)
+            return ContactMemory(qualified_at=qualified_at, stage=stage, was_prospect=was_prospect, handoff=handoff)
         key = (stage, was_prospect)
         shared = self._memories.get(key)
         if shared is None:

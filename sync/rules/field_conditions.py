@@ -3,19 +3,28 @@
 `{field: industry, in: [software, finance]}` becomes a closure that reads the
 attribute and looks it up in a frozen set; the getter, the set and the
 comparison are chosen once, when the rules load. Comparisons follow the type
-of the expected value, because CRMs return everything as text.
+of the expected value, because CRMs return everything as text. Text is
+compared without case and without accents (`sync.rules.text.fold`) unless the
+condition is `case_sensitive`; regular expressions run on RE2
+(`sync.rules.patterns`), so no pattern can hang the engine.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
 
 from sync.rules import schema
 from sync.rules.context import DAY, TEXT_LIMIT, Context, Predicate
+from sync.rules.patterns import compile_search
+from sync.rules.text import fold, fold_pattern
+from sync.rules.timing import value_window, within_horizon
 from sync.rules.values import is_empty, to_bool, to_epoch, to_number
+
+UTC = timezone.utc
+DERIVED_FIELDS = frozenset({"email_domain", "seniority"})  # read through the context, not straight off the contact
 
 
 def _same(text: str) -> str:
@@ -34,18 +43,21 @@ def getter(name: str) -> Callable[[Context], Any]:
                 return email[-TEXT_LIMIT:].rpartition("@")[2].strip()
             return None
         return domain
+    if name == "seniority":
+        return Context.seniority
     read = attrgetter(name)
     return lambda context: read(context.contact)
 
 
 class ValueSet:
     """Membership of a value in a set of expected scalars, each compared by its own type: text ignoring case
-    (unless case-sensitive), numbers numerically (numeric text accepted), booleans as true/false/yes/no."""
+    and accents (unless case-sensitive), numbers numerically (numeric text accepted), booleans as
+    true/false/yes/no."""
 
     __slots__ = ("texts", "numbers", "flags", "fold")
 
     def __init__(self, expected: list[Any], case_sensitive: bool) -> None:
-        self.fold: Callable[[str], str] = _same if case_sensitive else str.casefold
+        self.fold: Callable[[str], str] = _same if case_sensitive else fold
         self.texts = frozenset(self.fold(value.strip()) for value in expected if isinstance(value, str))
         self.numbers = frozenset(float(value) for value in expected
                                  if isinstance(value, (int, float)) and not isinstance(value, bool))
@@ -80,27 +92,52 @@ class ValueSet:
 
 
 def _text_test(condition: schema.FieldCondition) -> Callable[[Any], bool]:
-    fold: Callable[[str], str] = _same if condition.case_sensitive else str.casefold
+    folding: Callable[[str], str] = _same if condition.case_sensitive else fold
     if condition.contains is not None:
-        needle = fold(condition.contains)
+        needle = folding(condition.contains)
 
         def contains(value: Any) -> bool:
             if isinstance(value, (list, tuple, set)):  # a multi-select: an item equal to the needle
-                return any(isinstance(item, str) and fold(item[:TEXT_LIMIT].strip()) == needle for item in value)
-            return isinstance(value, str) and needle in fold(value[:TEXT_LIMIT])
+                return any(isinstance(item, str) and folding(item[:TEXT_LIMIT].strip()) == needle
+                           for item in value)
+            return isinstance(value, str) and needle in folding(value[:TEXT_LIMIT])
         return contains
     assert condition.matches is not None
-    search = re.compile(condition.matches, 0 if condition.case_sensitive else re.IGNORECASE).search
+    found = text_search(condition.matches, condition.case_sensitive)
 
     def matches(value: Any) -> bool:
         if isinstance(value, str):
-            return search(value[:TEXT_LIMIT]) is not None
+            return found(value)
         if isinstance(value, (list, tuple, set)):
-            return any(isinstance(item, str) and search(item[:TEXT_LIMIT]) is not None for item in value)
+            return any(isinstance(item, str) and found(item) for item in value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return search(str(value)) is not None
+            return found(str(value))
         return False
     return matches
+
+
+def text_search(pattern: str, case_sensitive: bool = False) -> Callable[[str], bool]:
+    """Whether `pattern` (RE2) is found in a text's first 4096 characters, without case and accents unless
+    `case_sensitive` (the pattern's own letters are folded the same way)."""
+    if case_sensitive:
+        exact = compile_search(pattern, case_sensitive=True)
+        return lambda text: exact(text[:TEXT_LIMIT])
+    folded = compile_search(fold_pattern(pattern))
+    return lambda text: folded(fold(text[:TEXT_LIMIT]))
+
+
+def _buying_window(read: Callable[[Context], Any], months: float, key: str) -> Predicate:
+    """The value names a buying window that closes within `months` of the evaluation instant."""
+    def names_window(context: Context) -> bool:
+        value = read(context)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return False
+        window = context.remember(key, lambda: value_window(value))
+        if window is None:
+            return False
+        now = context.remember(("now", context.now), lambda: datetime.fromtimestamp(context.now, UTC))
+        return within_horizon(window, now, months)
+    return names_window
 
 
 def range_test(above: float | None, at_least: float | None, below: float | None, at_most: float | None
@@ -129,16 +166,16 @@ def _text_in(name: str, expected: ValueSet) -> Predicate:
         def custom(context: Context) -> bool:
             value = context.fields.get(key)
             if isinstance(value, str):
-                return value[:TEXT_LIMIT].strip().casefold() in texts
+                return fold(value[:TEXT_LIMIT].strip()) in texts
             return expected(value)
         return custom
-    if name == "email_domain":
-        domain = getter(name)
+    if name in DERIVED_FIELDS:
+        read = getter(name)
 
         def derived(context: Context) -> bool:
-            value = domain(context)
+            value = read(context)
             if isinstance(value, str):
-                return value[:TEXT_LIMIT].strip().casefold() in texts
+                return fold(value[:TEXT_LIMIT].strip()) in texts
             return expected(value)
         return derived
     attribute = attrgetter(name)
@@ -146,14 +183,18 @@ def _text_in(name: str, expected: ValueSet) -> Predicate:
     def profile(context: Context) -> bool:
         value = attribute(context.contact)
         if isinstance(value, str):
-            return value[:TEXT_LIMIT].strip().casefold() in texts
+            return fold(value[:TEXT_LIMIT].strip()) in texts
         return expected(value)
     return profile
 
 
-def compile_field(condition: schema.FieldCondition) -> Predicate:
+def compile_field(condition: schema.FieldCondition, horizon_months: int = 12) -> Predicate:
+    """The predicate of one field condition; `horizon_months` is what `buying_window: true` means."""
     read = getter(condition.field)
     operator = condition.operators[0]
+    if operator == "buying_window":
+        months = horizon_months if condition.buying_window is True else condition.buying_window
+        return _buying_window(read, float(months or horizon_months), ("window", condition.field))
     if operator in ("eq", "ne", "in", "not_in"):
         values = ([condition.eq] if operator == "eq" else [condition.ne] if operator == "ne"
                   else list(condition.in_ or condition.not_in or []))
@@ -201,4 +242,4 @@ def compile_field(condition: schema.FieldCondition) -> Predicate:
     return ranged
 
 
-__all__ = ["ValueSet", "compile_field", "getter", "range_test"]
+__all__ = ["DERIVED_FIELDS", "ValueSet", "compile_field", "getter", "range_test", "text_search"]

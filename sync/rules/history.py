@@ -10,6 +10,7 @@ activity, which decides nurture, is read from the same data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timezone
 from operator import itemgetter
 from typing import Any
@@ -18,6 +19,7 @@ from sync.rules.context import ANY_TYPE, Context, Plan
 
 UTC = timezone.utc
 _BY_TIME = itemgetter(0)
+WITHDRAWN = frozenset({"canceled", "cancelled", "declined"})  # meeting outcomes that undo an acceptance
 
 
 def aware(moment: Any) -> Any:
@@ -28,9 +30,11 @@ def aware(moment: Any) -> Any:
 class HistoryReader:
     """Builds the evaluation context of a contact for one rules version (what it buckets comes from the plan)."""
 
-    def __init__(self, plan: Plan, recurring_months: int, ignore_events: frozenset[str]) -> None:
+    def __init__(self, plan: Plan, recurring_months: int, ignore_events: frozenset[str],
+                 title_levels: Callable[[Any], str | None] | None = None) -> None:
         self.recurring_months = recurring_months
         self.ignore_events = ignore_events
+        self.title_levels = title_levels
         self._types = frozenset(plan.types)
         self._by_type_only = plan.by_type_only
         self._any_type = plan.any_type
@@ -39,7 +43,7 @@ class HistoryReader:
 
     def context(self, contact: Any, now: float) -> Context:
         return Context(contact, now, self.event_times(contact.events), self.activity_rows(contact.activities),
-                       self.recurring_months)
+                       self.recurring_months, self.title_levels)
 
     def event_times(self, events: Any) -> dict[Any, list[float]]:
         buckets: dict[Any, list[float]] = {}
@@ -89,7 +93,8 @@ class HistoryReader:
 
     @staticmethod
     def activity_rows(activities: Any) -> list[Any]:
-        """(epoch, kind, by, direction, done, automated) per activity, sorted by time."""
+        """(epoch, kind, by, direction, done, automated, accepted epoch or None, withdrawn) per activity,
+        sorted by time. `withdrawn`: a canceled or declined meeting, whose acceptance no longer counts."""
         rows: list[Any] = []
         if activities:
             append = rows.append
@@ -97,15 +102,20 @@ class HistoryReader:
                 at = activity.at
                 if at.tzinfo is None:
                     at = at.replace(tzinfo=UTC)
+                accepted = activity.accepted_at
+                if accepted is not None:
+                    accepted = aware(accepted).timestamp()
+                outcome = activity.outcome
                 append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
-                        activity.automated))
+                        activity.automated, accepted, outcome is not None and outcome in WITHDRAWN))
             if len(rows) > 1:
                 rows.sort(key=_BY_TIME)
         return rows
 
     def last_active(self, context: Context) -> float | None:
         """The last time (at or before now) the contact did anything that counts as activity, or a person
-        logged a done activity with them; the creation time when nothing else is dated; None when nothing is.
+        logged a done activity with them, or they accepted a meeting; the creation time when nothing else is
+        dated; None when nothing is.
         Computed only for contacts where nurture is possible."""
         now, ignore, last = context.now, self.ignore_events, -math.inf
         for event in context.contact.events or ():
@@ -113,11 +123,11 @@ class HistoryReader:
                 at = aware(event.at).timestamp()
                 if last < at <= now:
                     last = at
-        for at, _, _, _, done, automated in context.activity_rows:
-            if at > now:
-                break
-            if done and not automated and at > last:
+        for at, _, _, _, done, automated, accepted, withdrawn in context.activity_rows:
+            if done and not automated and last < at <= now:
                 last = at
+            if accepted is not None and not withdrawn and last < accepted <= now:
+                last = accepted  # the contact accepted a meeting: their own doing
         created = context.contact.created_at
         if created is not None:
             at = aware(created).timestamp()
@@ -126,4 +136,4 @@ class HistoryReader:
         return last if last > -math.inf else None
 
 
-__all__ = ["HistoryReader", "aware"]
+__all__ = ["WITHDRAWN", "HistoryReader", "aware"]

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sync.model import ActivityKind
 from sync.rules.condition_schema import (
+    CLOCK_OPS,
     CONDITION_KINDS,
     DATE_FIELDS,
     DATE_OPS,
@@ -39,12 +40,17 @@ from sync.rules.condition_schema import (
     EventQuery,
     EventsCondition,
     FieldCondition,
+    Integer,
+    Months,
     Name,
     NotCondition,
+    Number,
     RefCondition,
     RulesModel,
     ScoreCondition,
 )
+from sync.rules.patterns import PatternError, check_pattern
+from sync.rules.text import fold_pattern
 
 FRAMEWORK_CRITERIA: dict[str, tuple[str, ...]] = {
     "bant": ("budget", "authority", "need", "timing"),
@@ -75,10 +81,10 @@ class PerEvent(RulesModel):
 class ScoringRule(RulesModel):
     name: Name
     description: str | None = None
-    points: float = Field(ge=-100, le=100, description="negative for a negative signal")
+    points: Number = Field(ge=-100, le=100, description="negative for a negative signal")
     when: Condition | None = Field(None, description="the points once when this holds")
     per_event: PerEvent | None = Field(None, description="the points for each matching event, decayed by age")
-    max_points: float | None = Field(None, gt=0, le=100, description="per_event only: at most this many points "
+    max_points: Number | None = Field(None, gt=0, le=100, description="per_event only: at most this many points "
                                                                     "(in absolute value)")
 
     @model_validator(mode="after")
@@ -92,7 +98,7 @@ class ScoringRule(RulesModel):
 
 class DecayWindow(RulesModel):
     within_days: Days
-    factor: float = Field(ge=0, le=1)
+    factor: Number = Field(ge=0, le=1)
 
 
 class Decay(RulesModel):
@@ -109,13 +115,13 @@ class Decay(RulesModel):
 
 
 class Dimension(RulesModel):
-    cap: int = Field(ge=0, le=100, description="most points this dimension can give; the three caps add up to 100")
+    cap: Integer = Field(ge=0, le=100, description="most points this dimension can give; the three caps add up to 100")
     decay: Decay | None = Field(None, description="applies to per_event rules of this dimension")
     rules: list[ScoringRule] = Field(default_factory=list)
 
 
 class Scoring(RulesModel):
-    threshold: int = Field(70, ge=1, le=100, description="a score at or above this qualifies a prospect")
+    threshold: Integer = Field(70, ge=1, le=100, description="a score at or above this qualifies a prospect")
     fit: Dimension
     engagement: Dimension
     intent: Dimension
@@ -132,6 +138,9 @@ class Framework(RulesModel):
 
 class Qualification(RulesModel):
     framework: Literal["bant", "meddic", "gpct"] = "bant"
+    timing_horizon_months: Months = Field(
+        12, description="a stated timing is credible when the buying window it names closes within this many "
+                        "months (`buying_window: true`)")
     bant: Framework | None = None
     meddic: Framework | None = None
     gpct: Framework | None = None
@@ -147,9 +156,9 @@ class NamedCondition(RulesModel):
 
 
 class ClientRules(RulesModel):
-    recurring_min_contract_months: int = Field(
+    recurring_min_contract_months: Integer = Field(
         12, ge=1, le=1200, description="a won deal without a recurring flag is recurring from this contract length")
-    recurring_min_won_deals: int = Field(2, ge=2, le=1000, description="this many won deals make a recurring client")
+    recurring_min_won_deals: Integer = Field(2, ge=2, le=1000, description="this many won deals make a recurring client")
 
 
 class ProspectRules(RulesModel):
@@ -164,7 +173,7 @@ class MaturityRules(RulesModel):
 
 
 class NurtureRules(RulesModel):
-    inactive_days: int = Field(90, ge=1, le=3650)
+    inactive_days: Integer = Field(90, ge=1, le=3650)
     ignore_events: list[str] = Field(default_factory=lambda: ["email_open"],
                                      description="event types that do not count as activity")
 
@@ -186,12 +195,13 @@ _WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Holidays(RulesModel):
-    country: str = Field(description="ISO 3166 code, as the holidays library knows it (FR, DE, US...)")
-    subdivision: str | None = Field(None, description="state or region code where holidays differ (US: CA...)")
+    country: str = Field(max_length=16, description="ISO 3166 code, as the holidays library knows it (FR, DE, US...)")
+    subdivision: str | None = Field(None, max_length=16,
+                                    description="state or region code where holidays differ (US: CA...)")
 
 
 class BusinessCalendar(RulesModel):
-    timezone: str = "Europe/Paris"
+    timezone: str = Field("Europe/Paris", max_length=64, description="an IANA time zone name")
     working_days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK), min_length=1)
     day_start: str = Field("09:00", pattern=_HHMM)
     day_end: str = Field("18:00", pattern=_HHMM)
@@ -203,7 +213,7 @@ class BusinessCalendar(RulesModel):
     def _known_zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the OS cannot open
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
         return value
 
@@ -219,9 +229,9 @@ class BusinessCalendar(RulesModel):
 class ResponseHours(RulesModel):
     """Business hours allowed before the first sales touch, by maturity."""
 
-    cold: float = Field(24, gt=0, le=2000)
-    warm: float = Field(24, gt=0, le=2000)
-    hot: float = Field(8, gt=0, le=2000)
+    cold: Number = Field(24, gt=0, le=2000)
+    warm: Number = Field(24, gt=0, le=2000)
+    hot: Number = Field(8, gt=0, le=2000)
 
 
 class Touch(RulesModel):
@@ -232,11 +242,44 @@ class Touch(RulesModel):
     direction: Literal["any", "outbound"] = "any"
 
 
+class Handoff(RulesModel):
+    """How the hand-off is dated: the SLA measures sales' reaction to marketing's hand-off."""
+
+    sales_events: list[str] = Field(
+        default_factory=lambda: ["email_reply", "social_message"],
+        description="event types that are the contact's side of a conversation with sales: they score, but they "
+                    "are sales' doing, never the marketing signal that starts the clock")
+    recent_touch_days: Number = Field(
+        14, ge=0, le=365, description="a contact that qualified from undated data and that sales touched in this "
+                                      "many days before crmsync first saw it qualify is already in sales' hands: met")
+
+
 class Sla(RulesModel):
     enabled: bool = True
     response_hours: ResponseHours = ResponseHours()
     calendar: BusinessCalendar = BusinessCalendar()
     touch: Touch = Touch()
+    handoff: Handoff = Handoff()
+
+
+# ---------------------------------------------------------------------------------------------- titles
+
+
+class TitleLevel(RulesModel):
+    """One level of seniority and the job titles that carry it: `{level: director, matches: "directeur|head of"}`."""
+
+    level: Name
+    matches: str = Field(min_length=1, description="regular expression (RE2) found in the job title, compared "
+                                                   "without case and accents")
+
+    @field_validator("matches")
+    @classmethod
+    def _regex_runs(cls, value: str) -> str:
+        try:
+            check_pattern(fold_pattern(value))
+        except PatternError as exc:
+            raise ValueError(f"regular expression rejected: {exc}") from None
+        return value
 
 
 # ---------------------------------------------------------------------------------------------- the file
@@ -255,6 +298,9 @@ class RulesFile(RulesModel):
     qualification: Qualification = Qualification()
     classification: Classification = Classification()
     sla: Sla = Sla()
+    seniority_from_title: list[TitleLevel] = Field(
+        default_factory=list, description="when the CRM gives no seniority, the first level whose pattern is found "
+                                          "in the job title")
 
 
 def json_schema() -> dict[str, Any]:
@@ -263,12 +309,12 @@ def json_schema() -> dict[str, Any]:
 
 
 __all__ = [
-    "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "FRAMEWORK_CRITERIA", "FRAMEWORK_REQUIRED",
+    "CLOCK_OPS", "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "FRAMEWORK_CRITERIA", "FRAMEWORK_REQUIRED",
     "KNOWN_FIELDS", "NUMBER_FIELDS", "RANGE_OPS", "TEXT_FIELDS", "TEXT_OPS", "WEEKDAYS",
     "ActivitiesCondition", "ActivityQuery", "AllCondition", "AnyCondition", "AnyConditionModel",
     "BusinessCalendar", "Classification", "ClientRules", "Condition", "DealQuery", "DealsCondition", "Decay",
-    "DecayWindow", "Dimension", "EventQuery", "EventsCondition", "FieldCondition", "Framework", "Holidays",
+    "DecayWindow", "Dimension", "EventQuery", "EventsCondition", "FieldCondition", "Framework", "Handoff", "Holidays",
     "MaturityRules", "NamedCondition", "NotCondition", "NurtureRules", "PerEvent", "ProspectRules",
     "Qualification", "RefCondition", "ResponseHours", "RulesFile", "ScoreCondition", "Scoring", "ScoringRule",
-    "Sla", "Touch", "json_schema",
+    "Sla", "TitleLevel", "Touch", "json_schema",
 ]

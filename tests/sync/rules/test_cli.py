@@ -120,7 +120,7 @@ def test_explain_says_how_late_a_touch_was(cli, tmp_path) -> None:
     person = tmp_path / "contact.yaml"
     person.write_text(
         "crm: demo\nid: late\nowner_id: '1003'\nindustry: finance\ncompany_size: 800\nseniority: c_level\n"
-        "job_title: CISO\ncountry: DE\nfields: {decision_role: co_decider, need: SIEM, timing: within 3 months}\n"
+        "job_title: CISO\ncountry: DE\nfields: {decision_role: co_decider, timing: within 3 months}\n"
         "events: [{type: meeting_booked, at: 2026-11-06T16:00:00Z}]\n"
         "activities: [{kind: email, at: 2026-11-12T15:00:00Z, by: '1003'}]\n")
     result = cli("explain", "--contact", str(person), "--now", "2026-11-13T09:00:00+00:00")

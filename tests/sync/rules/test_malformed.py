@@ -25,7 +25,8 @@ EXPECTED = {
     "unknown_field": "6:16: scoring.fit.rules.0.when.field: unknown field 'indstry'",
     "wrong_type_points": "7:9: scoring.fit.rules.0.points: Input should be a valid number",
     "duplicate_rule_names": "11:9: duplicate rule name 'target_industry' (first used on line 5)",
-    "regex_does_not_compile": "6:34: scoring.fit.rules.0.when.matches: regular expression does not compile",
+    "regex_does_not_compile": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: not a pattern "
+                              "RE2 can run: missing ): (ciso|cto",
     "caps_do_not_add_up": "1:1: the dimension caps must add up to 100",
     "unknown_framework": "11:3: qualification.framework: Input should be 'bant', 'meddic' or 'gpct'",
     "bad_time_zone": "19:5: sla.calendar.timezone: unknown time zone 'Europe/Pariss'",
