@@ -70,6 +70,10 @@ def diagnose(contact: Any) -> str | None:
         problem = _check_time(activity.at, f"activities[{index}].at", required=True)
         if problem:
             return problem
+        problem = _check_time(getattr(activity, "accepted_at", None), f"activities[{index}].accepted_at",
+                              required=False)
+        if problem:
+            return problem
         if activity.by is not None and not isinstance(activity.by, str):
             return f"activities[{index}].by: expected a user id as text, got {_kind(activity.by)}"
     for index, deal in enumerate(contact.deals or ()):

@@ -23,6 +23,7 @@ from sync.rules.engine import CompiledRules, InvalidContact
 from sync.rules.inputs import contact_from_data, resolve_times
 
 NoneWord = Literal["none"]
+CASES_MAX_BYTES = 4_194_304  # cases are run by an admin on purpose, never by the daemon: 4 MiB
 
 
 class _Model(BaseModel):
@@ -129,7 +130,7 @@ def _check_unique_names(spec: CasesFile, document: PositionedDocument) -> list[C
 
 def load_cases(path: str | Path) -> list[LoadedCase]:
     """Validate a cases file and build its contacts; ConfigError with every problem located."""
-    document = read_yaml(path)
+    document = read_yaml(path, max_bytes=CASES_MAX_BYTES)
     spec = validate(document, CasesFile, checks=[_check_unique_names])
     loaded, issues = [], []
     for index, case in enumerate(spec.cases):

@@ -1,10 +1,10 @@
 """Whole-file checks on a validated rules file, each problem located at the key that causes it.
 
 The schema checks each piece in isolation; these check how pieces fit: the
-dimension caps add up to 100, names are unique, every `ref` names a condition
-and none refers to itself, an operator suits its field's type, scores are not
-tested inside the scoring rules, the chosen framework is defined, the holiday
-country exists.
+dimension caps add up to 100, names are unique, every `ref` names a condition,
+no references loop and none nest too deep (`sync.rules.references`), an
+operator suits its field's type, scores are not tested inside the scoring
+rules, the chosen framework is defined, the holiday country exists.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from sync.configfile import Loc, PositionedDocument
 from sync.errors import ConfigIssue
 from sync.rules import schema
 from sync.rules.calendar import supported_countries
+from sync.rules.references import (
+    MAX_CONDITION_DEPTH,
+    MAX_CONDITION_TESTS,
+    find_cycles,
+    measure,
+    measure_named,
+    reference_graph,
+    score_testing,
+)
 
 DIMENSIONS = ("fit", "engagement", "intent")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -61,7 +70,7 @@ def _field_issue(condition: schema.FieldCondition) -> tuple[str, str] | None:
     for operator in condition.operators:
         if field in schema.TEXT_FIELDS and operator in (*schema.RANGE_OPS, *schema.DATE_OPS):
             return operator, f"{operator} needs a number or date field; {field!r} is text"
-        if field in schema.NUMBER_FIELDS and operator in ("contains", "matches", *schema.DATE_OPS):
+        if field in schema.NUMBER_FIELDS and operator in ("contains", "matches", "buying_window", *schema.DATE_OPS):
             return operator, f"{operator} does not apply to {field!r}, a number (use eq, in, gt, gte, lt, lte)"
         if field in schema.DATE_FIELDS and operator in (*schema.TEXT_OPS, *schema.RANGE_OPS):
             return operator, f"{operator} does not apply to {field!r}, a date (use within_days or older_than_days)"
@@ -78,77 +87,67 @@ def check_conditions(rules: schema.RulesFile, document: PositionedDocument) -> l
     issues = []
     for key in rules.conditions:
         if not _valid_name(key):
-            issues.append(document.issue(("conditions", key), f"condition name {key!r}: use letters, digits, _ . - "
-                                                         "and start with a letter"))
-    uses_score: dict[str, bool] = {}
+            issues.append(document.issue(("conditions", key), f"condition name {key!r}: use letters, digits, "
+                                                              "_ . - and start with a letter"))
+    graph = reference_graph(rules)
+    cycles = find_cycles(graph)
+    for cycle in cycles:
+        issues.append(document.issue(("conditions", cycle[0]), "conditions refer to each other in a loop: "
+                                                               + " -> ".join(cycle)))
+    measured = measure_named(rules, graph) if not cycles else None
+    tests_score = score_testing(rules, graph)
+    named_reported = False  # one named condition past a limit is reported, not each one up a chain
     for where, root, root_loc in roots(rules):
+        if measured is not None and (where != "named" or not named_reported):
+            problem = _size_issue(*measure(root, measured))
+            if problem:
+                named_reported = named_reported or where == "named"
+                issues.append(document.issue(root_loc, problem))
         for condition, loc in walk(root, root_loc):
-            if isinstance(condition, schema.FieldCondition):
-                problem = _field_issue(condition)
-                if problem:
-                    issues.append(document.issue((*loc, problem[0]), problem[1]))
-            elif isinstance(condition, (schema.EventsCondition, schema.ActivitiesCondition, schema.DealsCondition)):
-                query = condition.events if isinstance(condition, schema.EventsCondition) else (
-                    condition.activities if isinstance(condition, schema.ActivitiesCondition) else condition.deals)
-                problem_text = _count_issue(query)
-                if problem_text:
-                    kind = "events" if isinstance(condition, schema.EventsCondition) else (
-                        "activities" if isinstance(condition, schema.ActivitiesCondition) else "deals")
-                    issues.append(document.issue((*loc, kind, "at_most"), problem_text))
-            elif isinstance(condition, schema.RefCondition):
-                if condition.ref not in rules.conditions:
-                    known = ", ".join(sorted(rules.conditions)) or "none defined"
-                    issues.append(document.issue((*loc, "ref"), f"unknown condition {condition.ref!r} (conditions: {known})"))
-                elif where == "scoring" and _refers_to_score(condition.ref, rules, uses_score, ()):
-                    issues.append(document.issue((*loc, "ref"), f"condition {condition.ref!r} tests a score, which scoring "
-                                                           "rules cannot use (the score is what they compute)"))
-            elif isinstance(condition, schema.ScoreCondition) and where == "scoring":
-                issues.append(document.issue((*loc, "score"), "scoring rules cannot test a score (the score is what "
-                                                         "they compute)"))
-    for name in rules.conditions:
-        cycle = _find_cycle(name, rules, ())
-        if cycle:
-            issues.append(document.issue(("conditions", name), "conditions refer to each other in a loop: "
-                                                          + " -> ".join(cycle)))
+            issues.extend(_condition_issues(condition, loc, where, rules, tests_score, document))
     return issues
+
+
+def _size_issue(depth: int, size: int) -> str | None:
+    if depth > MAX_CONDITION_DEPTH:
+        return (f"conditions nest {depth:,} levels deep, counting the named conditions they refer to (at most "
+                f"{MAX_CONDITION_DEPTH})")
+    if size > MAX_CONDITION_TESTS:
+        return (f"this condition takes more than {MAX_CONDITION_TESTS:,} tests to evaluate, counting each use of "
+                "the named conditions it refers to (references doubling at each step?)")
+    return None
+
+
+def _condition_issues(condition: schema.AnyConditionModel, loc: Loc, where: str, rules: schema.RulesFile,
+                      tests_score: set[str], document: PositionedDocument) -> list[ConfigIssue]:
+    if isinstance(condition, schema.FieldCondition):
+        problem = _field_issue(condition)
+        return [document.issue((*loc, problem[0]), problem[1])] if problem else []
+    if isinstance(condition, (schema.EventsCondition, schema.ActivitiesCondition, schema.DealsCondition)):
+        if isinstance(condition, schema.EventsCondition):
+            kind, query = "events", condition.events
+        elif isinstance(condition, schema.ActivitiesCondition):
+            kind, query = "activities", condition.activities
+        else:
+            kind, query = "deals", condition.deals
+        problem_text = _count_issue(query)
+        return [document.issue((*loc, kind, "at_most"), problem_text)] if problem_text else []
+    if isinstance(condition, schema.RefCondition):
+        if condition.ref not in rules.conditions:
+            known = ", ".join(sorted(rules.conditions)[:20]) or "none defined"
+            return [document.issue((*loc, "ref"), f"unknown condition {condition.ref[:80]!r} (conditions: {known})")]
+        if where == "scoring" and condition.ref in tests_score:
+            return [document.issue((*loc, "ref"), f"condition {condition.ref!r} tests a score, which scoring rules "
+                                                  "cannot use (the score is what they compute)")]
+        return []
+    if isinstance(condition, schema.ScoreCondition) and where == "scoring":
+        return [document.issue((*loc, "score"), "scoring rules cannot test a score (the score is what they "
+                                                "compute)")]
+    return []
 
 
 def _valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
-
-
-def _refs(condition: schema.AnyConditionModel) -> Iterator[str]:
-    for inner, _ in walk(condition, ()):
-        if isinstance(inner, schema.RefCondition):
-            yield inner.ref
-
-
-def _find_cycle(name: str, rules: schema.RulesFile, path: tuple[str, ...]) -> tuple[str, ...] | None:
-    if name in path:
-        return (*path[path.index(name):], name) if path and path[0] == name else None
-    condition = rules.conditions.get(name)
-    if condition is None:
-        return None
-    for ref in _refs(condition):
-        found = _find_cycle(ref, rules, (*path, name))
-        if found:
-            return found
-    return None
-
-
-def _refers_to_score(name: str, rules: schema.RulesFile, memo: dict[str, bool], path: tuple[str, ...]) -> bool:
-    if name in memo:
-        return memo[name]
-    if name in path or name not in rules.conditions:
-        return False
-    result = False
-    for inner, _ in walk(rules.conditions[name], ()):
-        if isinstance(inner, schema.ScoreCondition) or (
-                isinstance(inner, schema.RefCondition) and _refers_to_score(inner.ref, rules, memo, (*path, name))):
-            result = True
-            break
-    memo[name] = result
-    return result
 
 
 def check_scoring(rules: schema.RulesFile, document: PositionedDocument) -> list[ConfigIssue]:

@@ -15,6 +15,13 @@ from sync.rules.engine import CompiledRules
 from sync.rules.scoring import DIMENSIONS
 
 
+_HANDOFF = {
+    "marketing": " (a marketing signal)",
+    "sales": " (sales found it: met at hand-off)",
+    "first_seen": " (first seen qualifying: no dated signal)",
+}
+
+
 def _when(value: datetime | None) -> str:
     if value is None:
         return "-"
@@ -39,6 +46,11 @@ def render(decision: Decision, rules: CompiledRules, contact: Contact | None = N
     if decision.overridden:
         stage += "  [pinned in the CRM: wins over the rules]"
     lines.append(f"stage     {stage}")
+    if contact is not None and rules.history.title_levels is not None and not (
+            isinstance(contact.seniority, str) and contact.seniority.strip()):
+        level = rules.history.title_levels(contact.job_title)
+        if level is not None:
+            lines.append(f"seniority {level} (from the job title; the CRM gives none)")
     lines.append(f"score     {decision.score} / 100   (prospect at {rules.threshold})")
     for index, dimension in enumerate(DIMENSIONS):
         fired = [rule for rule in decision.fired if rule.dimension == dimension]
@@ -57,7 +69,8 @@ def render(decision: Decision, rules: CompiledRules, contact: Contact | None = N
     if sla.status is SlaStatus.NOT_STARTED:
         lines.append("SLA       not started (not a prospect)")
     else:
-        text = f"SLA       {sla.status}: handed off {_when(sla.started_at)}, due {_when(sla.due_at)}"
+        text = f"SLA       {sla.status}: handed off {_when(sla.started_at)}{_HANDOFF.get(sla.handoff or '', '')}, " \
+               f"due {_when(sla.due_at)}"
         if sla.touched_at is not None:
             text += f", first touch {_when(sla.touched_at)} by {sla.touched_by}"
         if sla.status is SlaStatus.LATE and sla.due_at is not None and sla.touched_at is not None:

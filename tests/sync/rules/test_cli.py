@@ -124,5 +124,6 @@ def test_explain_says_how_late_a_touch_was(cli, tmp_path) -> None:
         "events: [{type: meeting_booked, at: 2026-11-06T16:00:00Z}]\n"
         "activities: [{kind: email, at: 2026-11-12T15:00:00Z, by: '1003'}]\n")
     result = cli("explain", "--contact", str(person), "--now", "2026-11-13T09:00:00+00:00")
-    assert "SLA       late: handed off 2026-11-06 16:00 UTC, due 2026-11-12 13:00 UTC" in result.output
+    assert ("SLA       late: handed off 2026-11-06 16:00 UTC (a marketing signal), due 2026-11-12 13:00 UTC"
+            in result.output)
     assert "(2.0 business hours late)" in result.output
