@@ -180,9 +180,16 @@ def parse_yaml(text: str, path: str, max_length: int = MAX_BYTES) -> PositionedD
         raise ConfigError([ConfigIssue(path, line, col, f"YAML syntax error: {problem}")]) from None
     except YAMLError as exc:
         raise ConfigError([ConfigIssue(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")]) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a value ruamel cannot construct
-        raise ConfigError([ConfigIssue(path, 1, 1, f"YAML error: {type(exc).__name__}: {str(exc)[:200]}")]
-                          ) from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ruamel's own faults (NotImplementedError on some comment layouts,
+        # ValueError on values it cannot construct): the admin gets a message, never a traceback
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        detail = str(exc).splitlines()[0][:200] if isinstance(exc, (ValueError, OverflowError)) and str(exc) else \
+            f"the YAML parser could not read this layout ({type(exc).__name__}); check the indentation around " \
+            "comments and blank lines"
+        raise ConfigError([ConfigIssue(path, line, col, f"YAML error: {detail}")]) from None
     positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
     try:
         data = _Converter(positions).plain(root, ())
@@ -246,7 +253,7 @@ def _clean_loc(loc: Sequence[Any]) -> Loc:
     for part in loc:
         if isinstance(part, int):
             out.append(part)
-        elif isinstance(part, str) and not (part.startswith("function-") or "[" in part or part in {
+        elif isinstance(part, str) and not (part.startswith(("function-", "constrained-")) or "[" in part or part in {
                 "tagged-union", "union"}):
             out.append(part)
     return tuple(out)

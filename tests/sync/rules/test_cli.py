@@ -127,3 +127,43 @@ def test_explain_says_how_late_a_touch_was(cli, tmp_path) -> None:
     assert ("SLA       late: handed off 2026-11-06 16:00 UTC (a marketing signal), due 2026-11-12 13:00 UTC"
             in result.output)
     assert "(2.0 business hours late)" in result.output
+
+
+def test_check_answers_every_malformed_file_with_located_messages(cli) -> None:
+    for path in sorted(MALFORMED.glob("*.yaml")):
+        result = cli("check", str(path))
+        assert result.exit_code == 1, path.name
+        assert result.output.startswith(f"{path}:"), (path.name, result.output[:300])
+        assert "Traceback" not in result.output
+
+
+def test_diff_locates_unreadable_lines_and_fails_when_none_could_be_read(cli, tmp_path) -> None:
+    good = encode(next(iter(synthetic_contacts(1))))
+    sample = tmp_path / "contacts.jsonl"
+    sample.write_bytes(good + b"\n" + b'{"crm": "x", "id": "caf\xe9"}\n' + b'{"crm": "x", "id": "d", "created_at": '
+                       b'"2026-02-30T10:00:00Z"}\n' + b"[1, 2\n")
+    result = cli("diff", str(default_rules_path()), str(default_rules_path()), "--contacts", str(sample), "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "1 contacts" in result.output and "3 unreadable" in result.output
+    assert f"skipped: {sample}:2:24: not UTF-8 text (invalid continuation byte)" in result.output
+    assert f"skipped: {sample}:3:1: contact.created_at: Invalid RFC3339 encoded datetime" in result.output
+    assert f"skipped: {sample}:4:1: not JSON:" in result.output
+    unreadable = tmp_path / "unreadable.jsonl"
+    unreadable.write_bytes(b"\xff\xfe not a contact\n")
+    result = cli("diff", str(default_rules_path()), str(default_rules_path()), "--contacts", str(unreadable),
+                 "--now", NOW)
+    assert result.exit_code == 1
+    assert "no contact could be read (1 lines rejected)" in result.output
+
+
+def test_test_locates_an_impossible_date_in_a_cases_file(cli, tmp_path) -> None:
+    cases = tmp_path / "rules.cases.yaml"
+    cases.write_text("now: 2026-11-02T09:00:00Z\ncases:\n  - name: impossible\n    contact:\n      crm: demo\n"
+                     "      id: x\n      events: [{type: download, at: 2026-02-30T10:00:00Z}]\n    expect: {stage: lead}\n")
+    result = cli("test", str(default_rules_path()), "--cases", str(cases))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{cases}:7:")
+    assert "contact.events.0.at: Invalid RFC3339 encoded datetime" in result.output
+    cases.write_bytes(b"now: 2026-11-02T09:00:00Z\n# \xe9t\xe9\ncases: []\n")
+    result = cli("test", str(default_rules_path()), "--cases", str(cases))
+    assert result.exit_code == 1 and result.output.startswith(f"{cases}:2:3: not UTF-8 text")
