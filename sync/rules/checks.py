@@ -185,7 +185,8 @@ def check_qualification(rules: schema.RulesFile, document: PositionedDocument) -
     qualification = rules.qualification
     if getattr(qualification, qualification.framework) is None:
         issues.append(document.issue(("qualification", "framework"),
-                                f"framework {qualification.framework!r} is chosen but has no section qualification.{qualification.framework} "
+                                f"framework {qualification.framework!r} is chosen but has no section "
+                                f"qualification.{qualification.framework} "
                                 f"defining its criteria"))
     for framework_name, vocabulary in schema.FRAMEWORK_CRITERIA.items():
         framework = getattr(qualification, framework_name)
@@ -194,13 +195,15 @@ def check_qualification(rules: schema.RulesFile, document: PositionedDocument) -
         for name in framework.criteria:
             if name not in vocabulary:
                 issues.append(document.issue(("qualification", framework_name, "criteria", name),
-                                        f"unknown {framework_name.upper()} criterion {name!r} (expected {', '.join(vocabulary)})"))
+                                        f"unknown {framework_name.upper()} criterion {name!r} "
+                                        f"(expected {', '.join(vocabulary)})"))
         required = framework.required if framework.required is not None else schema.FRAMEWORK_REQUIRED[framework_name]
         for index, name in enumerate(required):
             if name not in framework.criteria:
                 loc = ("qualification", framework_name, "required", index) if framework.required is not None else (
                     "qualification", framework_name, "criteria")
-                issues.append(document.issue(loc, f"required {framework_name.upper()} criterion {name!r} has no condition under "
+                issues.append(document.issue(loc, f"required {framework_name.upper()} criterion {name!r} has no "
+                                                  "condition under "
                                              f"criteria"))
     return issues
 
@@ -212,7 +215,8 @@ def check_sla(rules: schema.RulesFile, document: PositionedDocument) -> list[Con
     countries = supported_countries()
     if spec.country not in countries:
         return [document.issue(("sla", "calendar", "holidays", "country"),
-                          f"no public holidays known for country {spec.country!r} (use an ISO code such as FR, DE, US)")]
+                          f"no public holidays known for country {spec.country!r} (use an ISO code such as FR, "
+                          "DE, US)")]
     if spec.subdivision is not None and spec.subdivision not in countries[spec.country]:
         listed = ", ".join(countries[spec.country][:12]) or "none"
         return [document.issue(("sla", "calendar", "holidays", "subdivision"),

@@ -112,7 +112,7 @@ class FieldCondition(RulesModel):
 
     @model_validator(mode="after")
     def _one_operator(self) -> FieldCondition:
-        given = [operator for operator in FIELD_OPS if getattr(self, "in_" if operator == "in" else operator) is not None]
+        given = list(self.operators)
         if not given:
             raise ValueError(f"field condition on {self.field!r} needs an operator: one of {', '.join(FIELD_OPS)}")
         ranges = [operator for operator in given if operator in RANGE_OPS]
@@ -261,8 +261,10 @@ AnyConditionModel = Union[AllCondition, AnyCondition, NotCondition, FieldConditi
 
 
 __all__ = [
-    "CLOCK_OPS", "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "KNOWN_FIELDS", "NUMBER_FIELDS", "RANGE_OPS",
+    "CLOCK_OPS", "CONDITION_KINDS", "DATE_FIELDS", "DATE_OPS", "FIELD_OPS", "KNOWN_FIELDS", "NUMBER_FIELDS",
+    "RANGE_OPS",
     "TEXT_FIELDS", "TEXT_OPS", "ActivitiesCondition", "ActivityQuery", "AllCondition", "AnyCondition",
     "AnyConditionModel", "Condition", "Count", "Days", "DealQuery", "DealsCondition", "EventQuery", "EventsCondition",
-    "FieldCondition", "Integer", "Months", "Name", "NotCondition", "Number", "RefCondition", "RulesModel", "Scalar", "ScoreCondition",
+    "FieldCondition", "Integer", "Months", "Name", "NotCondition", "Number", "RefCondition", "RulesModel", "Scalar",
+    "ScoreCondition",
 ]

@@ -5,26 +5,33 @@ bool), built once when the rules load: regexes compiled, value sets frozen,
 windows turned into seconds, the field getter chosen. Per contact there is no
 YAML, no pydantic and no dispatch on the condition's kind, only the closures.
 The field tests live in `field_conditions`, the counts in `count_conditions`;
-this module combines them (all / any / not) and resolves named conditions.
+this module combines them (all / any / not) and resolves named conditions,
+whose answers an evaluation remembers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from sync.rules import schema
 from sync.rules.context import Context, Plan, Predicate
 from sync.rules.count_conditions import compile_activities, compile_deals, compile_events, compile_score
 from sync.rules.field_conditions import compile_field
+from sync.rules.references import nodes
 
 
 class Compiler:
     """Turns condition models into predicates, resolving `ref`s to the named conditions (each compiled once)."""
 
-    def __init__(self, named: Mapping[str, schema.AnyConditionModel], plan: Plan, horizon_months: int = 12) -> None:
+    def __init__(self, named: Mapping[str, schema.AnyConditionModel], plan: Plan, horizon_months: int = 12,
+                 shared: frozenset[str] = frozenset()) -> None:
+        """`shared`: the named conditions used in more than one place, whose answers an evaluation remembers
+        (for one used once, remembering costs more than it saves)."""
         self.named = named
         self.plan = plan
         self.horizon_months = horizon_months  # what `buying_window: true` means
+        self.shared = shared
         self._compiled: dict[str, Predicate] = {}
         self._static: dict[str, bool] = {}
 
@@ -63,7 +70,11 @@ class Compiler:
         if isinstance(condition, schema.RefCondition):
             compiled = self._compiled.get(condition.ref)
             if compiled is None:  # cycles are rejected at load
-                compiled = self._compiled[condition.ref] = self.compile(self.named[condition.ref])
+                named = self.named[condition.ref]
+                compiled = self.compile(named)
+                if condition.ref in self.shared:
+                    compiled = _remembered(condition.ref, compiled, self.is_static(named))
+                self._compiled[condition.ref] = compiled
             return compiled
         if isinstance(condition, schema.NotCondition):
             inner = self.compile(condition.not_)
@@ -73,6 +84,31 @@ class Compiler:
         if isinstance(condition, schema.AnyCondition):
             return _any(tuple(self.compile(part) for part in condition.any))
         raise TypeError(f"not a condition: {type(condition).__name__}")
+
+
+def shared_references(conditions: Iterable[schema.AnyConditionModel]) -> frozenset[str]:
+    """The named conditions referred to more than once in these condition trees (every use counted)."""
+    uses: Counter[str] = Counter()
+    for condition in conditions:
+        uses.update(node.ref for node in nodes(condition) if isinstance(node, schema.RefCondition))
+    return frozenset(name for name, count in uses.items() if count > 1)
+
+
+def _remembered(name: str, test: Predicate, static: bool) -> Predicate:
+    """A named condition used in several places answers once per evaluation (per instant, unless it reads
+    neither the clock nor the scores): the shipped rules use `decision_role` in a fit rule and in BANT."""
+    static_key = ("ref", name)
+
+    def remembered(context: Context) -> bool:
+        derived = context.derived
+        if derived is None:
+            derived = context.derived = {}
+        key = static_key if static else ("ref", name, context.now)
+        answer = derived.get(key)
+        if answer is None:
+            answer = derived[key] = test(context)
+        return bool(answer)
+    return remembered
 
 
 def _all(parts: tuple[Predicate, ...]) -> Predicate:
@@ -93,4 +129,4 @@ def _any(parts: tuple[Predicate, ...]) -> Predicate:
     return lambda context: any(part(context) for part in parts)
 
 
-__all__ = ["Compiler", "Context", "Plan", "Predicate"]
+__all__ = ["Compiler", "Context", "Plan", "Predicate", "shared_references"]

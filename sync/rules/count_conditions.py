@@ -116,7 +116,8 @@ def deal_is_recurring(deal: Any, min_months: int) -> bool:
 
 def compile_deals(condition: schema.DealsCondition) -> Predicate:
     query = condition.deals
-    statuses = frozenset(DealStatus(status) for status in as_list(query.status) or ()) if query.status is not None else None
+    statuses = (frozenset(DealStatus(status) for status in as_list(query.status) or ())
+                if query.status is not None else None)
     stages = frozenset(as_list(query.stage) or ()) if query.stage is not None else None
     lowest, highest, recurring = query.amount_gte, query.amount_lte, query.recurring
     span = query.closed_within_days * DAY if query.closed_within_days else None

@@ -31,7 +31,8 @@ from sync.model import ClientKind, Contact, DealStatus, Maturity, Stage
 from sync.rules import schema
 from sync.rules.assessment import Assessor
 from sync.rules.badinput import diagnose
-from sync.rules.conditions import Compiler
+from sync.rules.checks import roots
+from sync.rules.conditions import Compiler, shared_references
 from sync.rules.context import DAY, Plan
 from sync.rules.count_conditions import deal_is_recurring
 from sync.rules.decision import ContactMemory, Decision, FiredRule, SlaState
@@ -104,7 +105,8 @@ class CompiledRules:
         classification = spec.classification
         self.plan = Plan(team=frozenset(spec.sla.touch.team),
                          recurring_months=classification.client.recurring_min_contract_months)
-        compiler = Compiler(spec.conditions, self.plan, spec.qualification.timing_horizon_months)
+        compiler = Compiler(spec.conditions, self.plan, spec.qualification.timing_horizon_months,
+                            shared_references(condition for _, condition, _ in roots(spec)))
         self.scorers = compile_scoring(spec.scoring, compiler)
         self.caps = tuple(float(getattr(spec.scoring, dimension).cap) for dimension in DIMENSIONS)
         self.threshold = spec.scoring.threshold

@@ -14,7 +14,6 @@ from sync.rules.decision import Decision, SlaStatus
 from sync.rules.engine import CompiledRules
 from sync.rules.scoring import DIMENSIONS
 
-
 _HANDOFF = {
     "marketing": " (a marketing signal)",
     "sales": " (sales found it: met at hand-off)",

@@ -126,17 +126,23 @@ def text_search(pattern: str, case_sensitive: bool = False) -> Callable[[str], b
     return lambda text: folded(fold(text[:TEXT_LIMIT]))
 
 
-def _buying_window(read: Callable[[Context], Any], months: float, key: str) -> Predicate:
-    """The value names a buying window that closes within `months` of the evaluation instant."""
+def _buying_window(read: Callable[[Context], Any], months: float, key: Any) -> Predicate:
+    """The value names a buying window that closes within `months` of the evaluation instant. The window a
+    value names is read once per evaluation, the answer once per instant."""
     def names_window(context: Context) -> bool:
         value = read(context)
         if value is None or (isinstance(value, str) and not value.strip()):
             return False
-        window = context.remember(key, lambda: value_window(value))
-        if window is None:
-            return False
-        now = context.remember(("now", context.now), lambda: datetime.fromtimestamp(context.now, UTC))
-        return within_horizon(window, now, months)
+        derived = context.derived
+        if derived is None:
+            derived = context.derived = {}
+        answer_key = (key, months, context.now)
+        answer = derived.get(answer_key)
+        if answer is None:
+            window = derived[key] if key in derived else derived.setdefault(key, value_window(value))
+            answer = derived[answer_key] = window is not None and within_horizon(
+                window, datetime.fromtimestamp(context.now, UTC), months)
+        return bool(answer)
     return names_window
 
 
@@ -148,7 +154,8 @@ def range_test(above: float | None, at_least: float | None, below: float | None,
     low_open, high_open = above is not None, below is not None
     if low is not None and high is not None:
         if low_open or high_open:
-            return lambda number: (number > low if low_open else number >= low) and (number < high if high_open else number <= high)
+            return lambda number: ((number > low if low_open else number >= low)
+                                   and (number < high if high_open else number <= high))
         return lambda number: low <= number <= high
     if low is not None:
         return (lambda number: number > low) if low_open else (lambda number: number >= low)

@@ -81,6 +81,10 @@ class HandoffFinder:
             qualified = instants[0]  # (after a long silence, the signal that brought it back)
         else:
             qualified = _earliest(instants, lambda at: assessor.qualifies_at(context, at, known), failing=0)
+        if not self._sales_side_before(context, qualified):
+            # nothing sales did is dated up to then: the marketing view is the same contact, which did not
+            # qualify before `qualified` (the search above)
+            return Handoff(qualified, MARKETING)
         marketing = self._marketing_view(context)
         if assessor.qualifies_at(marketing, qualified, known):
             signals = [at for at in self._instants(marketing, start, qualified) if at <= qualified]
@@ -91,6 +95,15 @@ class HandoffFinder:
         if first_signal is not None and (not touches or first_signal < touches[0][0]):
             return Handoff(first_signal, MARKETING)
         return Handoff(qualified, SALES)
+
+    def _sales_side_before(self, context: Context, moment: float) -> bool:
+        """Whether anything the marketing view hides is dated at or before `moment`."""
+        for at, _, _, _, _, _, accepted, _ in context.activity_rows:
+            if at <= moment or (accepted is not None and accepted <= moment):
+                return True
+        sales_events = self.sales_events
+        return any(event.type in sales_events and aware(event.at).timestamp() <= moment
+                   for event in context.contact.events or ())
 
     def _activity_times(self, context: Context) -> list[float]:
         """When the contact was active, as nurture sees it: events but the quiet ones, done activities by a
@@ -127,10 +140,9 @@ class HandoffFinder:
         """The same contact with the sales side hidden: no logged activities, no conversation events."""
         sales_events = self.sales_events
         events = [event for event in context.contact.events or () if event.type not in sales_events]
-        view = Context(context.contact, context.now, self.history.event_times(events), [],
+        # a context of its own: what the full view remembered (named conditions' answers) does not hold here
+        return Context(context.contact, context.now, self.history.event_times(events), [],
                        context.recurring_months, context.title_levels)
-        view.derived = context.derived  # what was derived from the profile holds for both views
-        return view
 
     def _first_marketing_signal(self, context: Context, start: float, end: float) -> float | None:
         """The earliest event in [start, end) that is marketing's: not a conversation with sales, not quiet."""

@@ -80,10 +80,12 @@ _PARTS = (
     ("bare", rf"\b(?P<bare_number>\d{{1,3}}(?:[.,]5)?)\s*-?\s*(?P<bare_unit>{_UNIT})\b"),
     ("asap", r"\b(?:asap|as soon as possible|immediately|immediate|urgent|urgently|right away|right now|"
              r"des que possible|au plus vite|immediatement|urgente?|tout de suite)\b"),
-    ("end_next", r"\b(?:by |before |until |avant |d'ici )?(?:the )?end of next (?P<end_next_unit>month|quarter|year)\b"),
+    ("end_next", r"\b(?:by |before |until |avant |d'ici )?(?:the )?end of next "
+                 r"(?P<end_next_unit>month|quarter|year)\b"),
     ("end_this", r"\b(?:by |before |until )?(?:the )?end of (?:the |this )?(?P<end_this_unit>month|quarter|year)\b"
                  r"|\b(?:by )?(?P<year_end>year[- ]end|eoy|eoq)\b"
-                 r"|\b(?:d'ici |avant )?(?:la )?fin (?:de l'|d'|du |de la )?(?P<fin_unit>annee|an|mois|trimestre|semestre)"
+                 r"|\b(?:d'ici |avant )?(?:la )?fin (?:de l'|d'|du |de la )?"
+                 r"(?P<fin_unit>annee|an|mois|trimestre|semestre)"
                  r"(?: en cours)?\b"),
     ("this", r"\b(?:this|current|cette|ce) (?P<this_unit>week|month|quarter|half|year|semaine|mois|trimestre|semestre"
              r"|annee)\b"),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import re2
+
 from sync.rules import schema
 from sync.rules.context import TEXT_LIMIT
 from sync.rules.patterns import compile_search
@@ -24,16 +26,24 @@ def compile_title_levels(levels: Sequence[schema.TitleLevel]) -> Callable[[Any],
     None when the rules list no levels."""
     if not levels:
         return None
-    tests = tuple((level.level, compile_search(fold_pattern(level.matches))) for level in levels)
+    names = tuple(level.level for level in levels)
+    patterns = [fold_pattern(level.matches) for level in levels]
+    for pattern in patterns:
+        compile_search(pattern)  # raises PatternError like any rule's pattern (validated at load already)
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    every = re2.Set.SearchSet(options)  # one pass over the title for all the levels
+    for pattern in patterns:
+        every.Add(pattern)
+    every.Compile()
+    match = every.Match
 
     def level_of(title: Any) -> str | None:
         if not isinstance(title, str) or not title.strip():
             return None
-        folded = fold(title[:TEXT_LIMIT])
-        for level, found in tests:
-            if found(folded):
-                return level
-        return None
+        found = match(fold(title[:TEXT_LIMIT]))
+        return names[min(found)] if found else None
     return level_of
 
 
