@@ -167,3 +167,13 @@ def test_test_locates_an_impossible_date_in_a_cases_file(cli, tmp_path) -> None:
     cases.write_bytes(b"now: 2026-11-02T09:00:00Z\n# \xe9t\xe9\ncases: []\n")
     result = cli("test", str(default_rules_path()), "--cases", str(cases))
     assert result.exit_code == 1 and result.output.startswith(f"{cases}:2:3: not UTF-8 text")
+
+
+def test_explain_shows_the_seniority_a_title_gives_and_how_the_hand_off_was_dated(cli, tmp_path) -> None:
+    person = tmp_path / "contact.yaml"
+    person.write_text("crm: demo\nid: dsi\nowner_id: '1'\njob_title: Directrice des systèmes d’information\n"
+                      "company: Azur SAS\nfields: {need: SIEM, timing: dans 3 mois}\n", encoding="utf-8")
+    result = cli("explain", "--contact", str(person), "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "seniority c_level (from the job title; the CRM gives none)" in result.output
+    assert "handed off 2026-11-02 09:00 UTC (first seen qualifying: no dated signal)" in result.output
