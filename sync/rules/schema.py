@@ -243,7 +243,7 @@ class Touch(RulesModel):
     direction: Literal["any", "outbound"] = "any"
 
 
-class Handoff(RulesModel):
+class HandoffRules(RulesModel):
     """How the hand-off is dated: the SLA measures sales' reaction to marketing's hand-off."""
 
     sales_events: list[str] = Field(
@@ -260,7 +260,7 @@ class Sla(RulesModel):
     response_hours: ResponseHours = ResponseHours()
     calendar: BusinessCalendar = BusinessCalendar()
     touch: Touch = Touch()
-    handoff: Handoff = Handoff()
+    handoff: HandoffRules = HandoffRules()
 
 
 # ---------------------------------------------------------------------------------------------- titles
@@ -314,8 +314,8 @@ __all__ = [
     "KNOWN_FIELDS", "NUMBER_FIELDS", "RANGE_OPS", "TEXT_FIELDS", "TEXT_OPS", "WEEKDAYS",
     "ActivitiesCondition", "ActivityQuery", "AllCondition", "AnyCondition", "AnyConditionModel",
     "BusinessCalendar", "Classification", "ClientRules", "Condition", "DealQuery", "DealsCondition", "Decay",
-    "DecayWindow", "Dimension", "EventQuery", "EventsCondition", "FieldCondition", "Framework", "Handoff", "Holidays",
-    "MaturityRules", "NamedCondition", "NotCondition", "NurtureRules", "PerEvent", "ProspectRules",
+    "DecayWindow", "Dimension", "EventQuery", "EventsCondition", "FieldCondition", "Framework", "HandoffRules",
+    "Holidays", "MaturityRules", "NamedCondition", "NotCondition", "NurtureRules", "PerEvent", "ProspectRules",
     "Qualification", "RefCondition", "ResponseHours", "RulesFile", "ScoreCondition", "Scoring", "ScoringRule",
     "Sla", "TitleLevel", "Touch", "json_schema",
 ]
