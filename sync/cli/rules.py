@@ -145,6 +145,9 @@ def diff_cmd(
     stream = (item for _, item in iter_contacts_jsonl(contacts, at))
     result = rules_diff.diff_rules(before, after, stream, at, limit=limit)
     typer.echo(json.dumps(result.summary(), indent=2) if as_json else rules_diff.render(result))
+    if result.contacts == 0:  # nothing was compared: a wrong file, not a change without impact
+        typer.echo(f"{contacts}: no contact could be read ({len(result.errors)} lines rejected)", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
