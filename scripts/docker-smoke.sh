@@ -7,7 +7,7 @@
 #   scripts/docker-smoke.sh --pull --no-cache      # extra arguments go to `docker build`
 #   scripts/docker-smoke.sh --print-readme-block   # print the README block it runs, and stop
 #
-# Checks: uid 10001; the mypyc-compiled rules engine; `crmsync config check` and `crmsync demo`; the daemon
+# Checks: uid 10001; `crmsync config check` and `crmsync demo`; the daemon
 # with a read-only root filesystem answers /healthz and /readyz on the published port, writes its state to
 # /data, turns `healthy`; `docker stop` (SIGTERM) exits 0. Then README's container block, run as written
 # (in a scratch copy of the repository's files, under a compose project name of its own; it needs
@@ -57,12 +57,6 @@ user=$(docker image inspect --format '{{.Config.User}}' "$IMAGE")
 uid=$(docker run --rm --entrypoint id "$IMAGE" -u)
 [[ $uid == 10001 ]] || fail "the container runs as uid $uid"
 ok "runs as uid $uid (USER $user)"
-
-docker run --rm --entrypoint python "$IMAGE" -I -c "import importlib, sys
-mods = ['conditions', 'scoring', 'qualification', 'engine', 'sla', 'calendar', 'native', 'reasons', '_native']
-pure = [m for m in mods if not importlib.import_module('sync.rules.' + m).__file__.endswith('.so')]
-sys.exit(f'pure-Python sync.rules modules: {pure}' if pure else 0)" || fail "the rules engine is not mypyc-compiled"
-ok "rules engine: mypyc-compiled (.so) modules"
 
 docker run --rm "$IMAGE" config check >/dev/null || fail "crmsync config check rejects the image's /config/crmsync.yaml"
 ok "crmsync config check: the image's default settings are valid"

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
@@ -119,6 +120,7 @@ class DemoReport:
     sample: Path | None = None  # every synced contact as JSON lines, as `rules diff --contacts` reads them
     my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
     shipped_rules: Path | None = None  # the shipped rules as they are, to diff an edit against
+    report_page: Path | None = None  # the funnel and SLA report of what the demo left in the store
     seconds: float = 0.0
 
 
@@ -174,6 +176,7 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
                                       for r in failures))
         report.example, report.example_id = _example(store, runners, directory)
         report.sample = _sample(store, runners, directory / "contacts.jsonl")
+        report.report_page = _report_page(store, clock, directory / "report.html")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -218,6 +221,14 @@ def _copy_rules(shipped: str, directory: Path) -> Path | None:
     if cases.exists() and not mine.exists():
         shutil.copyfile(cases, mine)
     return target
+
+
+def _report_page(store: StateStore, clock: Clock, path: Path) -> Path:
+    """The report `crmsync report` would write on the demo's state store."""
+    from sync.insight.served import report_html  # draws charts: imported only when a report is written
+
+    path.write_text(report_html(store, now=clock.now(), since=timedelta(days=90)), encoding="utf-8")
+    return path
 
 
 def _sample(store: StateStore, runners: list[AccountRunner], path: Path) -> Path:

@@ -61,8 +61,10 @@ class ActivityKind(enum.StrEnum):
 
 
 class EngagementEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """Something the contact did: `type` is an open vocabulary (download, webinar, visit, form, email_reply,
-    demo_request, pricing_view...) so that rules, not code, decide what each is worth."""
+    """Something the contact did: `type` is an open vocabulary (download, webinar, visit, form, email_open,
+    email_reply, demo_request, pricing_request, pricing_view, meeting_booked, trade_show, social_message...) so
+    that rules, not code, decide what each is worth. `social_message` is an exchange on LinkedIn or another
+    social network recorded in the CRM (`source` names the network)."""
 
     type: str
     at: datetime
@@ -71,7 +73,13 @@ class EngagementEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 class Activity(msgspec.Struct, frozen=True, kw_only=True):
     """A sales activity logged in the CRM. `by` is the CRM user id that performed it; `automated` marks
-    sequences, marketing automation and auto-replies, which never count as a sales touch."""
+    sequences, marketing automation and auto-replies, which never count as a sales touch.
+
+    For a meeting, `at` is when it takes (or took) place; `accepted_at` is when the contact accepted the
+    invitation or booked it, when the CRM records it (a meeting accepted and not yet held is `done: false`
+    with `accepted_at` set); `outcome` is what became of it, in the CRM-neutral words `scheduled`,
+    `completed`, `rescheduled`, `no_show`, `canceled` or `declined` (None: the CRM does not say). A canceled or
+    declined meeting no longer counts as accepted."""
 
     kind: ActivityKind
     at: datetime
@@ -81,6 +89,8 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True):
     automated: bool = False
     id: str | None = None
     subject: str | None = None
+    accepted_at: datetime | None = None
+    outcome: str | None = None
 
 
 class Deal(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,5 +1,5 @@
 """`make test` reinstalls the package only when what it is built from changed: a stamp named after the
-content of pyproject.toml, setup.py and the package files. Checked on a copy of the Makefile in a tree of
+content of pyproject.toml and the package files. Checked on a copy of the Makefile in a tree of
 stand-in files, with `make -q` (is the target up to date?) and `make -n` (what would it run?)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The `crmsync` command. `sync.cli.commands` declares every command (and imports only the CLI library); each
-command's work lives in its own module (`rules`, `ops`, `run`, `demo`, `daemon`), imported when it runs."""
+command's work lives in its own module (`rules`, `ops`, `run`, `demo`, `daemon`, `report`), imported when it
+runs."""
 
 from __future__ import annotations
 

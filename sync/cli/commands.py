@@ -29,8 +29,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-rules_app = typer.Typer(help="Check, explain, test and diff scoring and classification rules.", no_args_is_help=True,
-                        rich_markup_mode=None)
+rules_app = typer.Typer(help="Check, explain, test, diff and calibrate scoring and classification rules.",
+                        no_args_is_help=True, rich_markup_mode=None)
 config_app = typer.Typer(help="Check crmsync's settings file.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
 app.add_typer(config_app, name="config")
@@ -40,6 +40,9 @@ ConfigOption = Annotated[Path | None, typer.Option(
 RulesPath = Annotated[Path | None, typer.Argument(help="rules file (default: the shipped config/rules.yaml)",
                                                   show_default=False)]
 NowOption = Annotated[str | None, typer.Option("--now", help="evaluate at this ISO time (default: now, UTC)")]
+StateOption = Annotated[str | None, typer.Option("--state", help="state store URL (default: the settings')")]
+AccountsOption = Annotated[list[str] | None, typer.Option(
+    "--account", help="only this account: CRM/NAME, NAME or a CRM (repeatable)")]
 
 
 def _print_version(value: bool) -> None:
@@ -148,6 +151,24 @@ def status(config: ConfigOption = None) -> None:
     ops.status(config)
 
 
+@app.command("report")
+@guarded
+def report(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
+    since: Annotated[str, typer.Option(help="the period: 90d, 12w, 36h, 6m")] = "90d",
+    account: AccountsOption = None,
+    teams: Annotated[Path | None, typer.Option(
+        help="YAML `team: [owner ids]` (default: each CRM account is a team)")] = None,
+    config: ConfigOption = None,
+    state: StateOption = None,
+) -> None:
+    """Write the funnel and SLA report: one HTML file that opens offline and travels by mail."""
+    from sync.cli import report as implementation
+
+    implementation.report(output=output, since=since, accounts=tuple(account or ()), teams=teams, config=config,
+                          state=state)
+
+
 # --- rules --------------------------------------------------------------------------------------------------
 
 
@@ -214,3 +235,28 @@ def rules_schema(
     from sync.cli import rules
 
     rules.schema(output=output, check_only=check_only)
+
+
+@rules_app.command("calibrate")
+@guarded
+def rules_calibrate(
+    path: RulesPath = None,
+    since: Annotated[str, typer.Option(help="the period of history: 180d, 26w, 6m")] = "180d",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write the proposed rules here (the rules in force are never changed)")] = None,
+    contacts_out: Annotated[Path | None, typer.Option(
+        "--contacts-out", help="the sampled contacts as JSON lines, for `rules diff` (default: beside "
+                               "--output)")] = None,
+    min_sample: Annotated[int, typer.Option(
+        min=1, help="closed contacts needed on each side of a rule (fired / not fired) to propose a weight")] = 20,
+    account: AccountsOption = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="settings: the state store, and the rules file when none is given")] = None,
+    state: StateOption = None,
+    now: NowOption = None,
+) -> None:
+    """Measure each scoring rule against won and lost deals; propose weights in a new file for a person to review."""
+    from sync.cli import rules
+
+    rules.calibrate(path=path, since=since, output=output, contacts_out=contacts_out, min_sample=min_sample,
+                    accounts=tuple(account or ()), config=config, state=state, now=now)

@@ -14,8 +14,6 @@ tables are all that is printed on a normal run.
 from __future__ import annotations
 
 import shlex
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sync.cli.exits import ExitCode, Failure
+from sync.cli.invocation import crmsync_command
 from sync.clock import SystemClock
 from sync.daemon.report import RunSummary
 from sync.demo import CrmResult, DemoError, DemoReport, run_demo
@@ -94,23 +93,6 @@ def work_table(results: list[CrmResult]) -> Table:
     return table
 
 
-def crmsync_command() -> str:
-    """How to type `crmsync` in this shell: plain `crmsync` when that is the one on the PATH, else the path
-    of the virtual environment's script (relative to the working directory when it is under it), never a
-    path into site-packages."""
-    script = Path(sys.argv[0])
-    if script.name != "crmsync" or not script.exists():
-        script = Path(sys.executable).parent / "crmsync"
-    found = shutil.which("crmsync")
-    if found is not None and Path(found).resolve() == script.resolve():
-        return "crmsync"
-    absolute = script.absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(absolute)
-
-
 def next_steps(report: DemoReport, crmsync: str = "crmsync") -> list[str]:
     """Commands to try on what the demo left behind, to be copied whole (printed unwrapped) and run as they
     are from the same directory."""
@@ -118,12 +100,17 @@ def next_steps(report: DemoReport, crmsync: str = "crmsync") -> list[str]:
     me = shlex.quote(crmsync) if crmsync != "crmsync" else crmsync
     mine = shlex.quote(str(report.my_rules)) if report.my_rules is not None else None
     rules_arg = f" {mine}" if mine else ""
+    page = shlex.quote(str(report.directory / "report.html"))
+    proposed = shlex.quote(str(report.directory / "proposed-rules.yaml"))
     lines = []
     if report.example is not None:
         lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
                   f"{me} rules explain --contact {shlex.quote(str(report.example))}{rules_arg}", ""]
     lines += ["# the demo's state store: last runs, contacts per stage, open breaches",
               f"{me} status --config {config}", "",
+              "# the funnel and SLA report again (one HTML file), and weights proposed from won and lost deals",
+              f"{me} report --config {config} --since 90d --output {page}",
+              f"{me} rules calibrate --config {config} --since 180d --output {proposed}", "",
               "# the field-level diff a sync of fresh sandboxes would push (writes nothing)",
               f"{me} resync --config {config} --dry-run", ""]
     if mine is not None:
@@ -159,6 +146,9 @@ def render(report: DemoReport, console: Console) -> None:
         work_table(report.results),
     ))
     console.print(f"State store: {report.state_url}   settings: {report.config}")
+    if report.report_page is not None:
+        console.print(f"Report: {report.report_page}  (open it in a browser; the daemon serves it at /report)",
+                      markup=False, highlight=False, soft_wrap=True)
     console.rule("Where to look next", align="left")
     for line in next_steps(report, crmsync_command()):
         console.print(line, style="dim" if line.startswith("#") else "bold", markup=False, highlight=False,

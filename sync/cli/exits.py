@@ -33,7 +33,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1  # the command ran and what it checked or synced failed: an account's run, a rules case
     USAGE = 2  # the command line is wrong: an unknown option, a bad value, an unknown account or contact
-    CONFIG = 3  # the settings or rules file does not validate: every problem printed as PATH:LINE:COL
+    CONFIG = 3  # the settings, rules or another input file does not validate: every problem at PATH:LINE:COL
     STATE_STORE = 4  # the state store cannot be used: unreachable, read-only, missing folder, disk full
     FILE = 5  # a file or folder named on the command line cannot be read or written
     NOT_INSTALLED = 6  # a dependency, connector or the rules engine is not installed
@@ -46,8 +46,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.FAILED: "the command ran and something it checked or synced failed (an account's run, a rules "
                      "test case, an out-of-date schema file, a shutdown that outlived its bound)",
     ExitCode.USAGE: "usage error: an unknown option or a bad value, an account or contact that does not exist",
-    ExitCode.CONFIG: "the settings file or the rules file it names does not validate (each problem printed "
-                     "as PATH:LINE:COL: message)",
+    ExitCode.CONFIG: "the settings file, the rules file it names or another input file (a contact, cases, "
+                     "teams) does not validate (each problem printed as PATH:LINE:COL: message)",
     ExitCode.STATE_STORE: "the state store cannot be used: unreachable, read-only, a missing folder, disk full, "
                           "or a schema this crmsync does not know",
     ExitCode.FILE: "a file or folder named on the command line cannot be read or written",

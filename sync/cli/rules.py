@@ -1,4 +1,5 @@
-"""`crmsync rules ...`: check, explain, test and diff the admin's rules file, and export its JSON Schema.
+"""The work of `crmsync rules ...` (declared in sync.cli.commands): check, explain, test and diff the admin's
+rules file, export its JSON Schema, and calibrate its weights on the stored history.
 
 Every command takes the rules file as its first argument; omitted, it is the shipped default. Problems in
 any file are printed as `PATH:LINE:COL: message` on stderr and the command exits 3 (sync.cli.exits); a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,6 +101,69 @@ def diff(*, old: Path, new: Path, contacts: Path, now: str | None, limit: int, a
     stream = (item for _, item in iter_contacts_jsonl(contacts, at))
     result = rules_diff.diff_rules(before, after, stream, at, limit=limit)
     typer.echo(json.dumps(result.summary(), indent=2) if as_json else rules_diff.render(result))
+    if result.contacts == 0:  # nothing was compared: a wrong file, not a change without impact
+        raise Failure(ExitCode.FAILED, f"{contacts}: no contact could be read ({len(result.errors)} lines rejected)")
+
+
+def calibrate(*, path: Path | None, since: str, output: Path | None, contacts_out: Path | None, min_sample: int,
+              accounts: Sequence[str], config: Path | None, state: str | None, now: str | None) -> None:
+    """Measure the scoring rules on the stored history; the proposal goes to a new file, never the rules in
+    force. Every file is checked before the work starts and written after it, outside the store's errors,
+    so a folder that does not exist is the file's problem (exit 5), not the store's (exit 4)."""
+    import shlex
+
+    import msgspec
+
+    from sync.cli.invocation import crmsync_command
+    from sync.cli.report import parse_since, selected_accounts, state_url, writable_file, write_file
+    from sync.insight import calibration, proposal
+    from sync.insight.period import Period
+    from sync.rules import diff as rules_diff
+    from sync.state import StateStore, reporting
+    from sync.state.problems import store_errors
+
+    span = parse_since(since)
+    at = _now(now)
+    for target, option in ((output, "--output"), (contacts_out, "--contacts-out")):
+        if target is not None:
+            writable_file(target, option)
+    if path is None and config is not None:
+        from sync.settings import load_settings
+
+        path = load_settings(config).rules.path
+    rules = load_rules(path)
+    text = Path(rules.source).read_text(encoding="utf-8")
+    period = Period.since(span, at)
+    url = state_url(config, state)
+    with store_errors(url):
+        store = StateStore(url)
+    with store:
+        with store_errors(url):
+            result = calibration.calibrate(rules, text, reporting.contacts(store, selected_accounts(store, accounts)),
+                                           period, min_sample=min_sample)
+        typer.echo(calibration.render(result))
+        summary = result.to_json()
+        if output is not None and result.proposed_text is not None:
+            write_file(output, result.proposed_text)
+            sample_path = contacts_out or output.with_name(output.stem + ".contacts.jsonl")
+            write_file(sample_path, b"".join(msgspec.json.encode(item.contact) + b"\n" for item in result.contacts))
+            typer.echo("")
+            typer.echo(proposal.unified_diff(text, result.proposed_text, str(rules.source), str(output)).rstrip())
+            proposed = load_rules(output)
+            moves = rules_diff.diff_rules(rules, proposed, (item.contact for item in result.contacts), at, limit=0)
+            typer.echo("")
+            typer.echo(f"wrote {output} (rules version {proposed.version}): {moves.changed} of {moves.contacts} "
+                       "sampled contacts would change stage. Review it, then publish it yourself; see the moves with")
+            quoted = " ".join(shlex.quote(str(part)) for part in (rules.source, output))
+            typer.echo(f"  {shlex.quote(crmsync_command())} rules diff {quoted} --contacts "
+                       f"{shlex.quote(str(sample_path))}")
+            summary["proposed_file"] = str(output)
+        elif output is not None:
+            typer.echo(f"no weight to change: {output} not written")
+        with store_errors(url):
+            reporting.save_calibration(store, created_at=datetime.now(timezone.utc), period_start=period.start,
+                                       period_end=period.end, rules_version=rules.version,
+                                       proposed_version=result.proposed_version, result=summary)
 
 
 def schema(*, output: Path | None, check_only: bool) -> None:
@@ -130,4 +195,4 @@ def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-__all__ = ["check", "default_rules_path", "diff", "explain", "schema", "schema_text", "test_cases"]
+__all__ = ["calibrate", "check", "default_rules_path", "diff", "explain", "schema", "schema_text", "test_cases"]

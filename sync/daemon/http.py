@@ -11,6 +11,8 @@ so a probe never waits on a slow API and never spends an API budget.
   reachable and authorised at its last health check); else 503 with a JSON body naming each check
   that is not ready and why.
 - `/metrics`: the Prometheus text exposition format.
+- `/report` (when the daemon is given one): the funnel and SLA report page; unlike the probes it reads the
+  state store, so it is rendered on request and briefly cached by its provider (`sync.insight.served`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sync.daemon.readiness import CheckResult
 
 log = structlog.get_logger("crmsync.daemon.http")
 Checks = Callable[[], Mapping[str, CheckResult]]
+ReportProvider = Callable[[Mapping[str, str]], str]  # query arguments -> HTML; ValueError: a bad argument
 
 
 def _checks_response(checks: Mapping[str, CheckResult], *, ok_key: str) -> Response:
@@ -44,8 +47,9 @@ class OpsApp:
     """The WSGI application, separate from the server so tests can call it with werkzeug's test client."""
 
     def __init__(self, *, liveness: Checks, readiness: Checks, metrics: Callable[[], bytes],
-                 metrics_content_type: str) -> None:
+                 metrics_content_type: str, report: ReportProvider | None = None) -> None:
         self.liveness = liveness
+        self.report = report
         self.readiness = readiness
         self.metrics = metrics
         self.metrics_content_type = metrics_content_type
@@ -60,11 +64,20 @@ class OpsApp:
                 return _checks_response(self.readiness(), ok_key="ready")
             if request.path == "/metrics":
                 return Response(self.metrics(), content_type=self.metrics_content_type)
+            if request.path == "/report" and self.report is not None:
+                return self._report(request)
         except Exception as exc:  # a failing check must answer 500, not kill the server thread
             log.exception("ops_endpoint_failed", path=request.path, error_type=type(exc).__name__)
             return Response(json.dumps({"error": type(exc).__name__}) + "\n", status=500,
                             content_type="application/json")
         return Response("not found: try /healthz, /readyz or /metrics\n", status=404)
+
+    def _report(self, request: Request) -> Response:
+        try:
+            page = self.report(dict(request.args)) if self.report is not None else ""
+        except ValueError as exc:
+            return Response(f"{exc}\n", status=400, content_type="text/plain; charset=utf-8")
+        return Response(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         response: Iterable[bytes] = self.respond(Request(environ))(environ, start_response)

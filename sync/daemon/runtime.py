@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from sync.clock import Clock, SystemClock
-from sync.daemon.http import OpsApp, OpsServer
+from sync.daemon.http import OpsApp, OpsServer, ReportProvider
 from sync.daemon.metrics import CONTENT_TYPE, Metrics
 from sync.daemon.readiness import CheckResult, HealthMonitor, ReadinessCheck
 from sync.daemon.reload import RulesWatcher
@@ -56,7 +56,7 @@ class Daemon:
                  health: HealthMonitor | None = None, health_interval: timedelta = timedelta(minutes=1),
                  host: str = "127.0.0.1", port: int = 8080, clock: Clock | None = None,
                  metrics: Metrics | None = None, observers: Sequence[Callable[[RunSummary], None]] = (),
-                 workers: int = 4,
+                 workers: int = 4, report: ReportProvider | None = None,
                  shutdown_timeout: timedelta = timedelta(seconds=25),
                  park_check: timedelta = timedelta(seconds=30), heartbeat: timedelta = timedelta(seconds=5),
                  force_exit: Callable[[int], Any] = hard_exit) -> None:
@@ -83,7 +83,7 @@ class Daemon:
             self.scheduler.add_periodic(Periodic("health", health_interval,
                                                  lambda: health.refresh(skip=self.scheduler.in_flight())))
         self.http = OpsServer(OpsApp(liveness=self.liveness, readiness=self.readiness, metrics=self.metrics.render,
-                                     metrics_content_type=CONTENT_TYPE), host=host, port=port)
+                                     metrics_content_type=CONTENT_TYPE, report=report), host=host, port=port)
 
     # -- probes -------------------------------------------------------------------------------------
     def liveness(self) -> dict[str, CheckResult]:

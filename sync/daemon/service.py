@@ -159,6 +159,9 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
         readiness.append(lambda: {key: CheckResult(False, f"could not be opened: {why}")
                                   for key, why in unopened.items()})
     daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1)
+    from sync.insight.served import ReportPage  # the report's modules load with the daemon, not with every command
+
+    daemon_options.setdefault("report", ReportPage(store, clock))
     daemon = Daemon(jobs, watcher=watcher, sweep=sweep, readiness=readiness, health=health, clock=clock,
                     host=settings.http.host, port=settings.http.port if port is None else port, **daemon_options)
     for extra in extra_sweeps:

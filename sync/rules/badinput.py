@@ -56,32 +56,36 @@ def diagnose(contact: Any) -> str | None:
     for name, items in (("events", contact.events), ("activities", contact.activities), ("deals", contact.deals)):
         if items is not None and not isinstance(items, (list, tuple)):
             return f"{name}: expected a list, got {_kind(items)}"
-    for i, event in enumerate(contact.events or ()):
+    for index, event in enumerate(contact.events or ()):
         if not hasattr(event, "type") or not hasattr(event, "at"):
-            return f"events[{i}]: expected an event, got {_kind(event)}"
+            return f"events[{index}]: expected an event, got {_kind(event)}"
         if not isinstance(event.type, str):
-            return f"events[{i}].type: expected text, got {_kind(event.type)}"
-        problem = _check_time(event.at, f"events[{i}].at", required=True)
+            return f"events[{index}].type: expected text, got {_kind(event.type)}"
+        problem = _check_time(event.at, f"events[{index}].at", required=True)
         if problem:
             return problem
-    for i, activity in enumerate(contact.activities or ()):
+    for index, activity in enumerate(contact.activities or ()):
         if not hasattr(activity, "kind") or not hasattr(activity, "at"):
-            return f"activities[{i}]: expected an activity, got {_kind(activity)}"
-        problem = _check_time(activity.at, f"activities[{i}].at", required=True)
+            return f"activities[{index}]: expected an activity, got {_kind(activity)}"
+        problem = _check_time(activity.at, f"activities[{index}].at", required=True)
+        if problem:
+            return problem
+        problem = _check_time(getattr(activity, "accepted_at", None), f"activities[{index}].accepted_at",
+                              required=False)
         if problem:
             return problem
         if activity.by is not None and not isinstance(activity.by, str):
-            return f"activities[{i}].by: expected a user id as text, got {_kind(activity.by)}"
-    for i, deal in enumerate(contact.deals or ()):
+            return f"activities[{index}].by: expected a user id as text, got {_kind(activity.by)}"
+    for index, deal in enumerate(contact.deals or ()):
         if not hasattr(deal, "status"):
-            return f"deals[{i}]: expected a deal, got {_kind(deal)}"
+            return f"deals[{index}]: expected a deal, got {_kind(deal)}"
         if deal.status not in tuple(DealStatus):
-            return f"deals[{i}].status: expected open, won or lost, got {deal.status!r}"[:200]
+            return f"deals[{index}].status: expected open, won or lost, got {deal.status!r}"[:200]
         if deal.close_date is not None and not isinstance(deal.close_date, date):
-            return f"deals[{i}].close_date: expected a date, got {_kind(deal.close_date)}"
+            return f"deals[{index}].close_date: expected a date, got {_kind(deal.close_date)}"
         months = deal.contract_months
         if months is not None and (isinstance(months, bool) or not isinstance(months, int)):
-            return f"deals[{i}].contract_months: expected a whole number, got {_kind(months)}"
+            return f"deals[{index}].contract_months: expected a whole number, got {_kind(months)}"
     return None
 
 

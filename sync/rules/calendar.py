@@ -12,16 +12,16 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any
 
 import holidays as holidays_lib
 
 from sync.rules.schema import WEEKDAYS, BusinessCalendar
 
 _MAX_DAYS = 3 * 366  # a calendar that cannot fit the hours in three years is misconfigured, not slow
-_DAY_US: Final = 86_400_000_000
-_MICROSECOND: Final = timedelta(microseconds=1)
-_UTC: Final = timezone.utc
+_DAY_US = 86_400_000_000
+_MICROSECOND = timedelta(microseconds=1)
+_UTC = timezone.utc
 
 
 def _time_us(moment: time) -> int:
@@ -56,8 +56,7 @@ class Calendar:
         self.day_start = time.fromisoformat(spec.day_start)
         self.day_end = time.fromisoformat(spec.day_end)
         self.closed = frozenset(spec.closed_dates)
-        # Any, not HolidayBase: compiled with mypyc, `in` on a known dict subclass would skip its __contains__
-        # (which loads each year's holidays on first use) and miss every public holiday
+        # HolidayBase loads each year's holidays on first use, in its __contains__ and get
         self._holidays: Any = (holidays_lib.country_holidays(spec.holidays.country, subdiv=spec.holidays.subdivision)
                           if spec.holidays is not None else None)
         # bound per instance so two calendars never share answers

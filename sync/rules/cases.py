@@ -23,6 +23,7 @@ from sync.rules.engine import CompiledRules, InvalidContact
 from sync.rules.inputs import contact_from_data, resolve_times
 
 NoneWord = Literal["none"]
+CASES_MAX_BYTES = 4_194_304  # cases are run by an admin on purpose, never by the daemon: 4 MiB
 
 
 class _Model(BaseModel):
@@ -66,6 +67,8 @@ class Expect(_Model):
     sla: SlaStatus | None = None
     sla_started_at: datetime | None = None
     sla_due_at: datetime | None = None
+    sla_handoff: Literal["marketing", "sales", "first_seen"] | None = Field(
+        None, description="how the hand-off was dated: a marketing signal, sales found it, or first seen")
     fired: list[str] | None = Field(None, description="rules that must fire (others may too)")
     not_fired: list[str] | None = Field(None, description="rules that must not fire")
     reason_contains: str | None = None
@@ -75,6 +78,7 @@ class MemorySpec(_Model):
     qualified_at: datetime | str | None = None
     stage: Stage | None = None
     was_prospect: bool = False
+    handoff: Literal["marketing", "sales", "first_seen"] | None = None
 
 
 class Case(_Model):
@@ -114,25 +118,25 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def _check_unique_names(spec: CasesFile, doc: PositionedDocument) -> list[ConfigIssue]:
+def _check_unique_names(spec: CasesFile, document: PositionedDocument) -> list[ConfigIssue]:
     seen: set[str] = set()
     issues = []
-    for i, case in enumerate(spec.cases):
+    for index, case in enumerate(spec.cases):
         if case.name in seen:
-            issues.append(doc.issue(("cases", i, "name"), f"duplicate case name {case.name!r}"))
+            issues.append(document.issue(("cases", index, "name"), f"duplicate case name {case.name!r}"))
         seen.add(case.name)
     return issues
 
 
 def load_cases(path: str | Path) -> list[LoadedCase]:
     """Validate a cases file and build its contacts; ConfigError with every problem located."""
-    doc = read_yaml(path)
-    spec = validate(doc, CasesFile, checks=[_check_unique_names])
+    document = read_yaml(path, max_bytes=CASES_MAX_BYTES)
+    spec = validate(document, CasesFile, checks=[_check_unique_names])
     loaded, issues = [], []
-    for i, case in enumerate(spec.cases):
+    for index, case in enumerate(spec.cases):
         now = _utc(case.now or spec.now)
         try:
-            contact = contact_from_data(case.contact, now, doc, ("cases", i, "contact"))
+            contact = contact_from_data(case.contact, now, document, ("cases", index, "contact"))
         except ConfigError as exc:
             issues.extend(exc.issues)
             continue
@@ -141,10 +145,11 @@ def load_cases(path: str | Path) -> list[LoadedCase]:
             raw = resolve_times(case.memory.model_dump(), now)
             qualified_at = raw["qualified_at"]
             if isinstance(qualified_at, str):
-                issues.append(doc.issue(("cases", i, "memory", "qualified_at"),
+                issues.append(document.issue(("cases", index, "memory", "qualified_at"),
                                         f"not a time: {qualified_at!r} (use an ISO time or -3d, now-2h...)"))
                 continue
-            memory = ContactMemory(qualified_at=qualified_at, stage=raw["stage"], was_prospect=raw["was_prospect"])
+            memory = ContactMemory(qualified_at=qualified_at, stage=raw["stage"], was_prospect=raw["was_prospect"],
+                                   handoff=raw["handoff"])
         loaded.append(LoadedCase(case, contact, now, memory))
     if issues:
         raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column)))
@@ -157,7 +162,7 @@ def _show(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, (list, tuple, set, frozenset)):
-        return "[" + ", ".join(sorted(str(v) for v in value)) + "]"
+        return "[" + ", ".join(sorted(str(item) for item in value)) + "]"
     return str(value)
 
 
@@ -182,8 +187,8 @@ def compare(expect: Expect, decision: Decision) -> list[tuple[str, str, str]]:
 
     check("stage", expect.stage, decision.stage)
     check("overridden", expect.overridden, decision.overridden)
-    for dim in ("score", "fit", "engagement", "intent"):
-        check(dim, getattr(expect, dim), getattr(decision, dim))
+    for dimension in ("score", "fit", "engagement", "intent"):
+        check(dimension, getattr(expect, dimension), getattr(decision, dimension))
     check("maturity", expect.maturity, decision.maturity)
     check("client_kind", expect.client_kind, decision.client_kind)
     check("qualified", expect.qualified, decision.qualified)
@@ -192,6 +197,7 @@ def compare(expect: Expect, decision: Decision) -> list[tuple[str, str, str]]:
     check("sla", expect.sla, decision.sla.status)
     check("sla_started_at", expect.sla_started_at, decision.sla.started_at)
     check("sla_due_at", expect.sla_due_at, decision.sla.due_at)
+    check("sla_handoff", expect.sla_handoff, decision.sla.handoff)
     names = {rule.name for rule in decision.fired}
     if expect.fired is not None:
         missing = [name for name in expect.fired if name not in names]

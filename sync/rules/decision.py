@@ -34,6 +34,9 @@ class SlaState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     due_at: datetime | None = None
     touched_at: datetime | None = None  # first qualifying sales touch after the hand-off
     touched_by: str | None = None
+    # how the hand-off was dated: "marketing" (a marketing signal), "sales" (sales found the prospect itself:
+    # met at hand-off), "first_seen" (qualified from undated data: when crmsync first saw it)
+    handoff: str | None = None
 
     @property
     def breached(self) -> bool:
@@ -50,9 +53,10 @@ class FiredRule(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class ContactMemory(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    qualified_at: datetime | None = None  # first time crmsync saw the contact qualify
+    qualified_at: datetime | None = None  # the hand-off of the current prospect streak (the SLA clock's start)
     stage: Stage | None = None  # stage of the previous decision
     was_prospect: bool = False  # ever been a prospect (nurture applies to former prospects only)
+    handoff: str | None = None  # how qualified_at was dated (SlaState.handoff); None: by an earlier version
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, gc=False):

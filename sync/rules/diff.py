@@ -50,7 +50,8 @@ class RulesDiff:
         return {
             "old_version": self.old_version, "new_version": self.new_version, "contacts": self.contacts,
             "errors": self.errors, "changed_stage": self.changed,
-            "transitions": [{"from": a, "to": b, "count": n} for (a, b), n in sorted(self.transitions.items())],
+            "transitions": [{"from": old, "to": new, "count": count}
+                            for (old, new), count in sorted(self.transitions.items())],
             "score_shift": {"buckets": {label: self.shifts.get(label, 0) for label, _, _ in SHIFT_BUCKETS},
                             "mean": round(statistics.fmean(values), 2), "median": statistics.median(values),
                             "min": min(values), "max": max(values)},
@@ -90,11 +91,11 @@ def diff_rules(old: CompiledRules, new: CompiledRules, contacts: Iterable[Contac
 def render(diff: RulesDiff) -> str:
     lines = [f"rules {diff.old_version} -> {diff.new_version}: {diff.contacts} contacts, "
              f"{diff.changed} change stage" + (f", {len(diff.errors)} unreadable" if diff.errors else "")]
-    present = [s.value for s in STAGES if any(s.value in pair for pair in diff.transitions)]
+    present = [stage.value for stage in STAGES if any(stage.value in pair for pair in diff.transitions)]
     lines.append("")
     lines.append("stage transitions (rows: old, columns: new)")
-    width = max([len(s) for s in present] + [10]) + 2
-    lines.append(" " * width + "".join(f"{s:>{width}}" for s in present))
+    width = max([len(stage) for stage in present] + [10]) + 2
+    lines.append(" " * width + "".join(f"{stage:>{width}}" for stage in present))
     for old in present:
         lines.append(f"{old:<{width}}" + "".join(f"{diff.transitions.get((old, new), 0):>{width}}" for new in present))
     lines.append("")

@@ -25,7 +25,7 @@ from sync.rules.decision import ContactMemory
 
 _RELATIVE = re.compile(r"^\s*(now)?\s*([+-]\s*\d+(?:\.\d+)?\s*[wdhm])?\s*$")
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
-_TIME_KEYS = frozenset({"at", "created_at", "updated_at", "qualified_at"})
+_TIME_KEYS = frozenset({"at", "created_at", "updated_at", "qualified_at", "accepted_at"})
 _DATE_KEYS = frozenset({"close_date"})
 
 
@@ -38,7 +38,10 @@ def relative_time(text: str, now: datetime) -> datetime | None:
     if not offset:
         return now
     offset = offset.replace(" ", "")
-    return now + float(offset[:-1]) * _UNITS[offset[-1]]
+    try:
+        return now + float(offset[:-1]) * _UNITS[offset[-1]]
+    except (OverflowError, ValueError):  # "-99999999999w": before year 1
+        return None
 
 
 def resolve_times(data: Any, now: datetime) -> Any:
@@ -81,7 +84,7 @@ def contact_from_data(data: Any, now: datetime, doc: PositionedDocument | None =
         if doc is None:
             raise ConfigError([ConfigIssue("<contact>", 1, 1, f"contact: {message} at {'.'.join(map(str, where))}")]
                               ) from None
-        path = ".".join(str(p) for p in where)
+        path = ".".join(str(part) for part in where)
         raise ConfigError([doc.issue((*loc, *where), f"contact{'.' if path else ''}{path}: {message}")]) from None
 
 
@@ -101,17 +104,49 @@ def read_contact(path: str | Path, now: datetime) -> Contact:
     return contact_from_data(doc.data, now, doc)
 
 
+MAX_LINE = 1_048_576  # bytes of one contact line: a contact with its history is a few KB
+
+
 def iter_contacts_jsonl(path: str | Path, now: datetime) -> Iterator[tuple[int, Contact | str]]:
-    """(line number, contact or the error text) for each non-empty line of a JSON-lines file, lazily."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    """(line number, contact or the error text) for each non-empty line of a JSON-lines file, lazily. Each
+    error is located, `PATH:LINE:COL: message`: a line that is not UTF-8, not JSON, or not a contact is
+    skipped and reported, the others are still read."""
+    with open(path, "rb") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_LINE + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = handle.readline(MAX_LINE)
+                yield number, f"{path}:{number}:1: line longer than {MAX_LINE:,} bytes, skipped"
                 continue
-            try:
-                data = json.loads(line)
-                yield number, msgspec.convert(resolve_times(data, now), Contact)
-            except (json.JSONDecodeError, msgspec.ValidationError) as exc:
-                yield number, f"{path}:{number}: {exc}"
+            if not raw.strip():
+                continue
+            yield number, _contact_line(raw, number, path, now)
+
+
+def _contact_line(raw: bytes, number: int, path: str | Path, now: datetime) -> Contact | str:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{path}:{number}:{exc.start + 1}: not UTF-8 text ({exc.reason})"
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"{path}:{number}:{exc.colno}: not JSON: {exc.msg}"
+    except RecursionError:
+        return f"{path}:{number}:1: not JSON: nested too deeply"
+    try:
+        return msgspec.convert(resolve_times(data, now), Contact)
+    except msgspec.ValidationError as exc:
+        where, message = _msgspec_loc(exc)
+        at = ".".join(str(part) for part in where)
+        return f"{path}:{number}:1: contact{'.' if at else ''}{at}: {message}"
+    except RecursionError:
+        return f"{path}:{number}:1: contact nested too deeply"
 
 
 __all__ = ["contact_from_data", "iter_contacts_jsonl", "memory_from_data", "read_contact", "relative_time",

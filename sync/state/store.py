@@ -31,6 +31,7 @@ from sync.rules.decision import ContactMemory
 from sync.spill import chunks
 from sync.state import migrate
 from sync.state.engine import make_engine
+from sync.state.history import record_history
 from sync.state.records import (
     CONTACTS_STREAM,
     AccountRef,
@@ -50,12 +51,14 @@ from sync.state.tables import (
     AuditRow,
     ContactRow,
     CursorRow,
+    HandoffRow,
     HealthRow,
     OutboxRow,
     PushedRow,
     RejectionRow,
     RunRow,
     SlaTimerRow,
+    StageTransitionRow,
 )
 from sync.state.values import decode_value, encode_value
 
@@ -181,6 +184,7 @@ class StateStore:
                         "started_at": d.sla.started_at, "due_at": d.sla.due_at, "touched_at": d.sla.touched_at,
                         "touched_by": d.sla.touched_by, "updated_at": now,
                     })
+                record_history(conn, ref, decided, run_id=write.run_id, now=now)  # reads the stages replaced
                 self._upsert(conn, ContactRow, contacts, ["crm", "account", "contact_id"])
                 self._upsert(conn, SlaTimerRow, timers, ["crm", "account", "contact_id"])
             gone = list(write.tombstones)
@@ -406,10 +410,12 @@ class StateStore:
 
     def forget_account(self, ref: AccountRef) -> None:
         """Drop what the store knows of an account's CRM (cursors, snapshots, pushed values, outbox, SLA timers,
-        health), keeping its history (runs, audit, rejections). For a sandbox account: its CRM is a new,
+        health, and the stage and hand-off history of its contacts), keeping its history of runs, audit and
+        rejections. For a sandbox account: its CRM is a new,
         freshly seeded one each time the process starts it, so the previous one's state would be wrong."""
         with self.engine.begin() as conn:
-            for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow):
+            for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow, StageTransitionRow,
+                          HandoffRow):
                 conn.execute(delete(table).where(self._of(table, ref)))
 
     def classification_counts(self) -> dict[AccountRef, Counter[Classification]]:

@@ -208,3 +208,62 @@ class HealthRow(Base):
     budget_window: Mapped[str] = mapped_column(NAME)
     budget_resets_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StageTransitionRow(Base):
+    """One change of a contact's lifecycle stage, kept for the funnel over time and the time spent in each
+    stage. `at` is when the contact entered `to_stage` as best known: what the CRM's data dates (creation for
+    a lead, the hand-off signal for a prospect, the first won deal for a client) or else when crmsync decided
+    it; `basis` says which (`observed`: decided live, `data`: dated by the CRM's data, `first_seen`: the
+    stage a contact already had when crmsync first saw it, with no date in the data)."""
+
+    __tablename__ = "stage_transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(NAME)
+    account: Mapped[str] = mapped_column(NAME)
+    contact_id: Mapped[str] = mapped_column(ID)
+    from_stage: Mapped[str | None] = mapped_column(NAME)
+    to_stage: Mapped[str] = mapped_column(NAME)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    basis: Mapped[str] = mapped_column(NAME)
+    score: Mapped[int] = mapped_column(Integer)
+    rules_version: Mapped[str] = mapped_column(NAME)
+    run_id: Mapped[str] = mapped_column(NAME)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "crm", "account", "at"), Index(None, "crm", "account", "contact_id"))
+
+
+class HandoffRow(Base):
+    """One marketing -> sales hand-off and how its SLA ended (or stands): unlike `sla_timers`, which holds
+    only the current clock and is reset when the contact moves on, these rows stay, so SLA performance and
+    time to first touch can be reported per week and per owner after the prospect became a client."""
+
+    __tablename__ = "sla_handoffs"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(NAME)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    touched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    touched_by: Mapped[str | None] = mapped_column(ID)
+    rules_version: Mapped[str] = mapped_column(NAME)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "crm", "account", "due_at"),)
+
+
+class CalibrationRow(Base):
+    """One `crmsync rules calibrate` result, kept so the report can show the latest one. `result` is the
+    calibration as JSON (per rule: fire counts, lift and its interval, proposed weight; precision/recall)."""
+
+    __tablename__ = "calibrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    rules_version: Mapped[str] = mapped_column(NAME)
+    proposed_version: Mapped[str | None] = mapped_column(NAME)
+    result: Mapped[str] = mapped_column(Text)

@@ -31,10 +31,15 @@ def test_the_demo_syncs_the_three_crms_and_its_next_steps_run_as_printed(tmp_pat
     for crm in ("hubspot", "salesforce", "pipedrive"):
         assert re.search(rf"│ {crm}\s+│\s+40 │\s+40 │\s+520 │", out), crm  # pulled, written, fields (13 each)
 
+    report = re.search(r"Report: (\S+report\.html)", out)
+    assert report is not None and Path(report.group(1)) == where / "report.html" and (where / "report.html").exists()
+
     steps = out.split("Where to look next", 1)[1].splitlines()
     commands = [line for line in steps if line.strip() and not line.startswith("#") and "─" not in line]
-    assert len(commands) >= 9 and all(c.startswith(CRMSYNC + " ") for c in commands), commands
+    assert len(commands) >= 11 and all(c.startswith(CRMSYNC + " ") for c in commands), commands
     assert not [c for c in commands if "site-packages" in c]
+    assert [c for c in commands if c.startswith(f"{CRMSYNC} report ")]
+    assert [c for c in commands if c.startswith(f"{CRMSYNC} rules calibrate ")]
     for command in commands:
         if any(word in f"{command} " for word in BLOCKING):
             continue

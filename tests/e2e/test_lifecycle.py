@@ -6,7 +6,8 @@ awaited through the daemon's run observers, so nothing sleeps. Every change is m
 through their helpers, as a person working in the CRM would; every assertion reads what the CRM stores.
 
 The story, per CRM:
-1. a lead that fits (an IT director at a 200-person software company) but shows no intent yet: a lead;
+1. a lead that fits (an IT director at a 200-person software company, a timing stated) but has stated no
+   need yet: a lead;
    a prospect that is active (a demo request, a meeting, a call by its owner): a prospect;
 2. the lead downloads a white paper and books a meeting: engagement and intent up, it becomes a prospect,
    and its SLA clock starts (stage prospect, SLA running, a due time);
@@ -55,14 +56,15 @@ CRMS = ("hubspot", "salesforce", "pipedrive")
 
 
 def person(index: int, **changes: Any) -> Contact:
-    """An IT director at a 200-person software company in France: fits the target, no intent shown yet."""
+    """An IT director at a 200-person software company in France: fits the target, a buying window stated,
+    no need shown yet (no need field, no demo or pricing request, no meeting)."""
     base: dict[str, Any] = {
         "crm": "seed", "id": str(900_000 + index), "email": f"it.director{index}@nordazur{index}.example",
         "owner_id": OWNER, "first_name": "Léa", "last_name": f"Martin{index}", "company": f"Nordazur{index} SAS",
         "industry": "software", "company_size": 200, "job_title": "IT Director", "seniority": "director",
         "country": "FR", "source": "website_form", "created_at": NOW - timedelta(days=40),
         "updated_at": NOW - timedelta(days=40),
-        "fields": {"need": "strengthen security", "timing": "within 3 months"}}
+        "fields": {"timing": "within 3 months"}}
     base.update(changes)
     return Contact(**base)
 

@@ -35,6 +35,7 @@ def test_the_report_adds_up_and_leaves_what_the_next_commands_need(tmp_path):
     assert [a.name for a in load_settings(report.config).accounts] == ["fake-sandbox"]
     assert report.state_url == f"sqlite:///{tmp_path / 'state.db'}"
     assert report.example is not None and report.example.exists() and report.example_id.startswith("fake/")
+    assert report.report_page == tmp_path / "report.html" and "fake/fake-sandbox" in report.report_page.read_text()
 
 
 def test_a_second_demo_on_the_same_state_starts_fresh(tmp_path):

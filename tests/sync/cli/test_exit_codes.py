@@ -77,7 +77,7 @@ BROKEN = "state:\n  url: sqlite:///x.db\naccounts:\n  - name: alpha\n    crm: zo
 
 
 @pytest.mark.parametrize("command", [["config", "check"], ["status"], ["resync"], ["resync", "--dry-run"],
-                                     ["run"]])
+                                     ["run"], ["report"], ["rules", "calibrate"]])
 def test_a_settings_file_that_does_not_validate_is_3_in_every_command(command, tmp_path):
     config = tmp_path / "crmsync.yaml"
     config.write_text(BROKEN)
@@ -87,7 +87,8 @@ def test_a_settings_file_that_does_not_validate_is_3_in_every_command(command, t
     assert f"{config}:5:5: accounts.0.crm" in out and "1 problem in" in out
 
 
-@pytest.mark.parametrize("command", [["config", "check"], ["status"], ["resync", "--dry-run"], ["run"]])
+@pytest.mark.parametrize("command", [["config", "check"], ["status"], ["resync", "--dry-run"], ["run"],
+                                     ["report"], ["rules", "calibrate"]])
 def test_a_settings_file_that_does_not_exist_is_5_in_every_command(command, tmp_path):
     missing = tmp_path / "nope.yaml"
     args = [*command, str(missing)] if command == ["config", "check"] else [*command, "--config", str(missing)]
@@ -115,6 +116,36 @@ def test_rules_schema_output_into_a_missing_folder_or_onto_a_folder_is_5(tmp_pat
     assert code == 5 and f"the folder {tmp_path / 'nowhere'} does not exist" in out and "mkdir -p" in out
     code, out = invoke("rules", "schema", "--output", str(tmp_path))
     assert code == 5 and f"{tmp_path}: is a folder" in out
+
+
+@pytest.mark.parametrize("command", [["report"], ["rules", "calibrate"]])
+def test_an_output_that_cannot_be_a_file_is_5_before_any_work(command, tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    code, out = invoke(*command, "--state", url, "--output", str(tmp_path))
+    assert code == 5 and f"{tmp_path}: is a folder: give --output a file name" in out
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    code, out = invoke(*command, "--state", url, "--output", str(afile / "out.html"))
+    assert code == 5 and f"{afile} is a file, not a folder" in out
+    assert not (tmp_path / "state.db").exists()  # refused before the store was opened
+
+
+def test_report_s_own_inputs_exit_with_the_code_of_their_problem(tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    page = str(tmp_path / "report.html")
+    code, out = invoke("report", "--state", url, "--output", page, "--since", "a while")
+    assert code == 2 and "'a while' is not a period" in out
+    code, out = invoke("report", "--state", url, "--output", page, "--account", "nope")
+    assert code == 2 and "no account matches nope in the state store" in out
+    teams = tmp_path / "teams.yaml"
+    code, out = invoke("report", "--state", url, "--output", page, "--teams", str(teams))
+    assert code == 5 and f"{teams}:1:1: file not found" in out
+    teams.write_text("- just a list\n")
+    code, out = invoke("report", "--state", url, "--output", page, "--teams", str(teams))
+    assert code == 3 and f"{teams}:1:1: expected a mapping of team names to lists of owner ids" in out
+    teams.write_text("east: [owner-1]\n")
+    code, out = invoke("report", "--state", url, "--output", page, "--teams", str(teams))
+    assert code == 0 and Path(page).is_file(), out
 
 
 def test_demo_dir_naming_a_file_is_5(tmp_path):
@@ -161,7 +192,8 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [["status"], ["resync"], ["resync", "--dry-run"], ["demo"]])
+@pytest.mark.parametrize("command", [["status"], ["resync"], ["resync", "--dry-run"], ["demo"], ["report"],
+                                     ["rules", "calibrate"]])
 def test_a_postgresql_store_nothing_listens_for_is_4_and_says_unreachable(command, tmp_path):
     url = f"postgresql://crmsync@127.0.0.1:{closed_port()}/crmsync"
     args = (["demo", "--contacts", "3", "--dir", str(tmp_path / "demo"), "--state", url] if command == ["demo"]

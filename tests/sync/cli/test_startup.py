@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from sync.cli import app
 
 #: what a command that needs none of them must not pay for: SQLAlchemy and alembic (the state store),
-#: werkzeug (the sandboxes and the ops server), the engine, the rules' libraries
-HEAVY = ("sqlalchemy", "alembic", "werkzeug", "sync.rules", "sync.state", "sync.daemon", "connectors", "holidays",
-         "structlog", "ruamel", "msgspec")
+#: werkzeug (the sandboxes and the ops server), the engine, the rules' libraries (RE2 among them), the report's
+HEAVY = ("sqlalchemy", "alembic", "werkzeug", "sync.rules", "sync.state", "sync.daemon", "sync.insight", "connectors",
+         "holidays", "structlog", "ruamel", "msgspec", "re2", "pygal")
 #: typer's own cost for a command's help: it converts each parameter through pydantic (typer >= 0.2x) and
 #: formats with rich unless told not to; the top-level --help and --version need neither
 TYPER_EXTRAS = ("pydantic", "rich")
@@ -56,7 +56,8 @@ def test_help_and_version_import_only_the_cli_library(args):
 
 
 @pytest.mark.parametrize("args", [("rules", "--help"), ("resync", "-h"), ("status", "--help"),
-                                  ("config", "check", "--help"), ("demo", "-h"), ("run", "-h")])
+                                  ("config", "check", "--help"), ("demo", "-h"), ("run", "-h"), ("report", "-h"),
+                                  ("rules", "calibrate", "--help")])
 def test_a_command_s_help_imports_no_engine_code(args):
     code, modules = modules_loaded_by(*args)
     assert code in (0, None)
@@ -69,10 +70,11 @@ def test_a_usage_error_imports_no_engine_code_either():
     assert not [m for m in modules if m.startswith(("sqlalchemy", "alembic", "werkzeug", "sync.rules"))]
 
 
-def test_rules_check_imports_no_state_store_nor_server():
+def test_rules_check_imports_no_state_store_nor_server_nor_report():
     code, modules = modules_loaded_by("rules", "check")
     assert code in (0, None)
-    assert not [m for m in modules if m.startswith(("sqlalchemy", "alembic", "werkzeug", "connectors"))]
+    assert not [m for m in modules if m.startswith(("sqlalchemy", "alembic", "werkzeug", "connectors", "pygal",
+                                                    "sync.insight"))]
 
 
 def test_version_is_the_installed_distribution_s():

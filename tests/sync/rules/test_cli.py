@@ -121,9 +121,60 @@ def test_explain_says_how_late_a_touch_was(cli, tmp_path) -> None:
     person = tmp_path / "contact.yaml"
     person.write_text(
         "crm: demo\nid: late\nowner_id: '1003'\nindustry: finance\ncompany_size: 800\nseniority: c_level\n"
-        "job_title: CISO\ncountry: DE\nfields: {decision_role: co_decider, need: SIEM, timing: within 3 months}\n"
+        "job_title: CISO\ncountry: DE\nfields: {decision_role: co_decider, timing: within 3 months}\n"
         "events: [{type: meeting_booked, at: 2026-11-06T16:00:00Z}]\n"
         "activities: [{kind: email, at: 2026-11-12T15:00:00Z, by: '1003'}]\n")
     result = cli("explain", "--contact", str(person), "--now", "2026-11-13T09:00:00+00:00")
-    assert "SLA       late: handed off 2026-11-06 16:00 UTC, due 2026-11-12 13:00 UTC" in result.output
+    assert ("SLA       late: handed off 2026-11-06 16:00 UTC (a marketing signal), due 2026-11-12 13:00 UTC"
+            in result.output)
     assert "(2.0 business hours late)" in result.output
+
+
+def test_check_answers_every_malformed_file_with_located_messages(cli) -> None:
+    for path in sorted(MALFORMED.glob("*.yaml")):
+        result = cli("check", str(path))
+        assert result.exit_code == 3, path.name  # a file that does not validate (sync.cli.exits)
+        assert result.output.startswith(f"{path}:"), (path.name, result.output[:300])
+        assert "Traceback" not in result.output
+
+
+def test_diff_locates_unreadable_lines_and_fails_when_none_could_be_read(cli, tmp_path) -> None:
+    good = encode(next(iter(synthetic_contacts(1))))
+    sample = tmp_path / "contacts.jsonl"
+    sample.write_bytes(good + b"\n" + b'{"crm": "x", "id": "caf\xe9"}\n' + b'{"crm": "x", "id": "d", "created_at": '
+                       b'"2026-02-30T10:00:00Z"}\n' + b"[1, 2\n")
+    result = cli("diff", str(default_rules_path()), str(default_rules_path()), "--contacts", str(sample), "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "1 contacts" in result.output and "3 unreadable" in result.output
+    assert f"skipped: {sample}:2:24: not UTF-8 text (invalid continuation byte)" in result.output
+    assert f"skipped: {sample}:3:1: contact.created_at: Invalid RFC3339 encoded datetime" in result.output
+    assert f"skipped: {sample}:4:1: not JSON:" in result.output
+    unreadable = tmp_path / "unreadable.jsonl"
+    unreadable.write_bytes(b"\xff\xfe not a contact\n")
+    result = cli("diff", str(default_rules_path()), str(default_rules_path()), "--contacts", str(unreadable),
+                 "--now", NOW)
+    assert result.exit_code == 1
+    assert "no contact could be read (1 lines rejected)" in result.output
+
+
+def test_test_locates_an_impossible_date_in_a_cases_file(cli, tmp_path) -> None:
+    cases = tmp_path / "rules.cases.yaml"
+    cases.write_text("now: 2026-11-02T09:00:00Z\ncases:\n  - name: impossible\n    contact:\n      crm: demo\n"
+                     "      id: x\n      events: [{type: download, at: 2026-02-30T10:00:00Z}]\n    expect: {stage: lead}\n")
+    result = cli("test", str(default_rules_path()), "--cases", str(cases))
+    assert result.exit_code == 3
+    assert result.output.startswith(f"{cases}:7:")
+    assert "contact.events.0.at: Invalid RFC3339 encoded datetime" in result.output
+    cases.write_bytes(b"now: 2026-11-02T09:00:00Z\n# \xe9t\xe9\ncases: []\n")
+    result = cli("test", str(default_rules_path()), "--cases", str(cases))
+    assert result.exit_code == 3 and result.output.startswith(f"{cases}:2:3: not UTF-8 text")
+
+
+def test_explain_shows_the_seniority_a_title_gives_and_how_the_hand_off_was_dated(cli, tmp_path) -> None:
+    person = tmp_path / "contact.yaml"
+    person.write_text("crm: demo\nid: dsi\nowner_id: '1'\njob_title: Directrice des systèmes d’information\n"
+                      "company: Azur SAS\nfields: {need: SIEM, timing: dans 3 mois}\n", encoding="utf-8")
+    result = cli("explain", "--contact", str(person), "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "seniority c_level (from the job title; the CRM gives none)" in result.output
+    assert "handed off 2026-11-02 09:00 UTC (first seen qualifying: no dated signal)" in result.output

@@ -57,6 +57,21 @@ def fires(compile_rules, base):
     ("{all: [{field: industry, eq: software}, {field: country, eq: FR}]}", {"industry": "software",
                                                                             "country": "DE"}, False),
     ("{any: [{field: industry, eq: software}, {field: country, eq: FR}]}", {"industry": "x", "country": "fr"}, True),
+    # text compares without case and without accents, on both sides, unless case_sensitive
+    ("{field: job_title, eq: etudiante}", {"job_title": "Étudiante"}, True),
+    ("{field: job_title, in: [Gérant, PDG]}", {"job_title": "GERANT"}, True),
+    ("{field: job_title, contains: systèmes d'information}", {"job_title": "DSI (Systemes d’Information)"}, True),
+    ("{field: job_title, matches: '^[ée]tudiant'}", {"job_title": "ÉTUDIANTE en M2"}, True),
+    ("{field: job_title, matches: '\\brssi\\b'}", {"job_title": "RSSI Groupe"}, True),
+    ("{field: job_title, eq: Étudiante, case_sensitive: true}", {"job_title": "Etudiante"}, False),
+    # seniority read from the title when the CRM gives none (the minimal rules list no levels: nothing derived)
+    ("{field: seniority, exists: false}", {"job_title": "Directeur", "seniority": None}, True),
+    # a stated timing names a buying window within the horizon
+    ("{field: fields.timing, buying_window: true}", {"fields": {"timing": "dans 3 mois"}}, True),
+    ("{field: fields.timing, buying_window: true}", {"fields": {"timing": "within 36 months"}}, False),
+    ("{field: fields.timing, buying_window: 3}", {"fields": {"timing": "within 6 months"}}, False),
+    ("{field: fields.timing, buying_window: true}", {"fields": {"timing": NOW.date() + timedelta(days=40)}}, True),
+    ("{field: fields.timing, buying_window: true}", {"fields": {"timing": 6}}, False),
 ])
 def test_field_operators(fires, contact, condition, attrs, expected) -> None:
     assert fires(condition, contact(**attrs)) is expected
@@ -95,6 +110,28 @@ def test_event_source_filter(fires, contact) -> None:
 ])
 def test_activity_counts(fires, contact, condition, activities, expected) -> None:
     assert fires(condition, contact(owner_id="owner-1", activities=activities)) is expected
+
+
+def test_accepted_meetings_count_from_acceptance(fires, contact) -> None:
+    from sync.model import Activity, ActivityKind
+    person = contact(owner_id="owner-1")
+    person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW + timedelta(days=5), done=False, by="owner-1",
+                                  accepted_at=NOW - timedelta(days=2))]
+    assert fires("{activities: {kind: meeting, accepted: true, within_days: 7}}", person)
+    assert not fires("{activities: {kind: meeting, accepted: true, within_days: 1}}", person)
+    assert not fires("{activities: {kind: meeting}}", person)  # not held yet
+    person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW + timedelta(days=5), done=False, by="owner-1",
+                                  accepted_at=NOW + timedelta(days=1))]
+    assert not fires("{activities: {kind: meeting, accepted: true}}", person)  # accepted in the future: not yet
+
+
+def test_seniority_is_read_from_the_title_when_the_crm_gives_none(compile_rules, base, contact) -> None:
+    rules = compile_rules(base.replace("{field: industry, eq: software}", "{field: seniority, eq: director}")
+                          + "seniority_from_title:\n  - {level: director, matches: '\\bdirect(eur|rice|or)\\b'}\n")
+    fired = lambda person: "software" in {f.name for f in rules.evaluate(person, NOW).fired}  # noqa: E731
+    assert fired(contact(job_title="Directrice Générale Adjointe"))
+    assert not fired(contact(job_title="Directrice", seniority="manager"))  # the CRM's seniority wins
+    assert fired(contact(job_title="Engineer", seniority="Director"))
 
 
 def test_activities_skip_automation_and_open_tasks_unless_asked(fires, contact) -> None:

@@ -25,7 +25,8 @@ EXPECTED = {
     "unknown_field": "6:16: scoring.fit.rules.0.when.field: unknown field 'indstry'",
     "wrong_type_points": "7:9: scoring.fit.rules.0.points: Input should be a valid number",
     "duplicate_rule_names": "11:9: duplicate rule name 'target_industry' (first used on line 5)",
-    "regex_does_not_compile": "6:34: scoring.fit.rules.0.when.matches: regular expression does not compile",
+    "regex_does_not_compile": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: not a pattern "
+                              "RE2 can run: missing ): (ciso|cto",
     "caps_do_not_add_up": "1:1: the dimension caps must add up to 100",
     "unknown_framework": "11:3: qualification.framework: Input should be 'bant', 'meddic' or 'gpct'",
     "bad_time_zone": "19:5: sla.calendar.timezone: unknown time zone 'Europe/Pariss'",
@@ -50,12 +51,34 @@ EXPECTED = {
     "cap_above_100": "3:5: scoring.fit.cap: Input should be less than or equal to 100",
     "unknown_activity_kind": "6:42: scoring.fit.rules.0.when.activities.kind.1: Input should be 'call', 'email'",
     "bad_rule_name": "5:9: scoring.fit.rules.0.name: String should match pattern",
+    # files no input can break: each answered quickly, in bounded memory, with a located message
+    "points_true": "7:9: scoring.fit.rules.0.points: Input should be a valid number",
+    "regex_repeat_count_2_32": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: repeat count "
+                               "4294967296 is above 1000",
+    "regex_nested_groups_5000": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: the pattern "
+                                "is 10,001 characters long",
+    "regex_backreference": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: not a pattern RE2 "
+                           "can run: invalid escape sequence: \\1 (backreferences are not supported",
+    "regex_look_ahead": "6:34: scoring.fit.rules.0.when.matches: regular expression rejected: not a pattern RE2 can "
+                        "run: invalid perl operator: (?= (look-ahead and look-behind are not supported",
+    "nested_not_300": "6:369: nested more than 64 levels deep",
+    "deep_yaml": "1:73: nested more than 64 levels deep",
+    "billion_laughs": "2:56: aliases expand to more than 200,000 values",
+    "ref_chain_5000": "2:3: conditions nest 5,001 levels deep, counting the named conditions they refer to",
+    "ref_doubling": "2:3: this condition takes more than 10,000 tests to evaluate",
+    "closed_date_does_not_exist": "19:32: sla.calendar.closed_dates.1: Input should be a valid date or datetime, "
+                                  "day value is outside expected range",
+    "time_zone_5000_characters": "19:5: sla.calendar.timezone: String should have at most 64 characters",
+    "buying_window_on_a_number": "6:37: buying_window does not apply to 'company_size', a number",
+    "buying_window_over_120_months": "6:38: scoring.fit.rules.0.when.buying_window: Input should be less than or "
+                                     "equal to 120",
+    "not_utf8": "5:18: not UTF-8 text (invalid continuation byte at byte 56)",
 }
 
 
 def test_every_file_has_an_expectation() -> None:
     files = {path.stem for path in MALFORMED.glob("*.yaml")}
-    assert len(files) >= 20
+    assert len(files) >= 45
     assert files == set(EXPECTED)
 
 
@@ -67,3 +90,17 @@ def test_malformed_file_is_rejected_at_the_right_place(name: str) -> None:
     reported = [str(issue) for issue in info.value.issues]
     assert all(line.startswith(f"{path}:") for line in reported)
     assert any(EXPECTED[name] in line for line in reported), reported
+
+
+def test_a_10_mb_rules_file_is_refused_for_its_size(tmp_path: Path) -> None:
+    """Generated here rather than kept in the corpus: 10 MB of valid rules (they took 7 minutes and 1.5 GB)."""
+    rule = "      - {name: extra_%d, when: {field: industry, in: [software, finance]}, points: 0.01}\n"
+    body = "".join(rule % index for index in range(140_000))
+    path = tmp_path / "huge.yaml"
+    path.write_text((MALFORMED.parent / "malformed" / "wrong_type_points.yaml").read_text()
+                    .replace("    rules:\n", "    rules:\n" + body, 1))
+    assert path.stat().st_size > 10_000_000
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    assert [str(issue) for issue in info.value.issues] == [
+        f"{path}:1:1: the file is larger than 262,144 bytes, the most crmsync reads (this kind of file is a few KB)"]
