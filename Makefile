@@ -22,8 +22,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Installs the package (not editable: tests run against what a user installs) with its test extras.
+# setuptools builds in ./build and never empties it: a module deleted from the sources (or left there by
+# another branch) would still be copied into the wheel, so the build starts from nothing.
 $(STAMP): $(BIN)/python
 	rm -f $(VENV)/.installed-*
+	rm -rf build
 	$(BIN)/python -m pip install --quiet '.[test]'
 	touch $@
 

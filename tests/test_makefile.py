@@ -67,3 +67,10 @@ def test_a_new_file_in_a_package_reinstalls(tree: Path):
     install_as_done(tree)
     (tree / "connectors" / "zoho.py").write_text("")
     assert not up_to_date(tree)
+
+
+def test_the_install_builds_from_nothing_so_a_deleted_module_never_reaches_the_wheel(tree: Path):
+    """setuptools copies the sources into ./build and never removes what is no longer there."""
+    planned = make(tree, "-n", "install").stdout.splitlines()
+    pip = next(i for i, line in enumerate(planned) if "pip install" in line)
+    assert "rm -rf build" in planned[:pip]
