@@ -1,5 +1,6 @@
 """Every benchmark, one after the other, each in a process of its own (so each measures its own memory):
-the rules engine, the API efficiency of the three connectors, and the full resync through the daemon.
+the CLI's start-up, the rules engine, the API efficiency of the three connectors, and the full resync
+through the daemon.
 
     python benchmarks/run_all.py                 # what `make bench` runs: the sizes each benchmark defaults to
     python benchmarks/run_all.py --quick         # small sizes, a few minutes: a smoke run of the benchmarks
@@ -22,10 +23,11 @@ HERE = Path(__file__).resolve().parent
 
 def benchmarks(quick: bool) -> list[list[str]]:
     if quick:
-        return [["rules_bench.py", "--contacts", "5000", "--stream", "20000"],
+        return [["cli_startup.py", "--runs", "5"],
+                ["rules_bench.py", "--contacts", "5000", "--stream", "20000"],
                 ["api_efficiency.py", "1000"],
                 ["full_resync.py", "--contacts", "3000", "--memory-at", "900"]]
-    return [["rules_bench.py"], ["api_efficiency.py"], ["full_resync.py"]]
+    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["full_resync.py"]]
 
 
 def main() -> int:

@@ -5,17 +5,36 @@
 #   scripts/docker-smoke.sh                        # build crmsync:smoke from the repository, then check it
 #   SKIP_BUILD=1 IMAGE=crmsync:1.2 scripts/docker-smoke.sh   # check an image you already have
 #   scripts/docker-smoke.sh --pull --no-cache      # extra arguments go to `docker build`
+#   scripts/docker-smoke.sh --print-readme-block   # print the README block it runs, and stop
 #
 # Checks: uid 10001; `crmsync config check` and `crmsync demo`; the daemon
 # with a read-only root filesystem answers /healthz and /readyz on the published port, writes its state to
-# /data, turns `healthy`; `docker stop` (SIGTERM) exits 0. Exits non-zero at the first failed check.
-# Not part of the test suite: it needs Docker.
+# /data, turns `healthy`; `docker stop` (SIGTERM) exits 0. Then README's container block, run as written
+# (in a scratch copy of the repository's files, under a compose project name of its own; it needs
+# 127.0.0.1:8080 free and no `crmsync-sandbox` container nor `crmsync-data` volume, which it refuses to
+# touch): the compose stack answers /healthz on the published port, `crmsync config check` accepts the
+# settings the block copied (the rules file and the mounted secret included), the state store is
+# PostgreSQL, and `docker compose stop` exits 0. Exits non-zero at the first failed check.
+# Not part of the test suite (it needs Docker); tests/test_container.py checks the README block against
+# the Dockerfile and compose.yaml without it.
 set -euo pipefail
 
 IMAGE=${IMAGE:-crmsync:smoke}
 PORT=${PORT:-18080}                  # host port published to the container's 8080 (on 127.0.0.1 only)
 HEALTH_WAIT=${HEALTH_WAIT:-100}      # seconds: start period 60 s, interval 30 s
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+# README's container block: the first ```sh block after the heading "### The container"
+readme_block() {
+    awk '/^### The container/ { section = 1; next }
+         section && /^```sh$/ { inside = 1; next }
+         inside && /^```$/ { exit }
+         inside { print }' "$ROOT/README.md"
+}
+if [[ ${1:-} == --print-readme-block ]]; then
+    readme_block
+    exit 0
+fi
 NAME=crmsync-smoke-$$
 VOLUME=crmsync-smoke-data-$$
 
@@ -84,4 +103,39 @@ code=$(docker inspect --format '{{.State.ExitCode}}' "$NAME")
 [[ $code == 0 ]] || { docker logs "$NAME" 2>&1 | tail -n 20 >&2; fail "docker stop: exit code $code after ${took}s"; }
 docker logs "$NAME" 2>&1 | grep -q '"shutdown_complete"' || fail "no shutdown_complete in the log"
 ok "docker stop: exit 0 after ${took}s (shutdown_complete logged)"
+
+# --- README's container block, as written ----------------------------------------------------------------
+SCRATCH=$(mktemp -d)
+export COMPOSE_PROJECT_NAME=crmsync-smoke-$$
+readme_cleanup() {
+    (cd "$SCRATCH" && docker compose down -v --timeout 40 >/dev/null 2>&1) || true
+    docker rm -f crmsync-sandbox >/dev/null 2>&1 || true
+    docker volume rm crmsync-data >/dev/null 2>&1 || true
+    rm -rf "$SCRATCH"
+}
+if docker container inspect crmsync-sandbox >/dev/null 2>&1 || docker volume inspect crmsync-data >/dev/null 2>&1; then
+    fail "README block: a crmsync-sandbox container or a crmsync-data volume exists already; not touching them"
+fi
+if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/ || true) != 000 ]]; then
+    fail "README block: 127.0.0.1:8080 is in use"
+fi
+trap 'readme_cleanup; cleanup' EXIT
+git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 tar -cf -) | tar -xf - -C "$SCRATCH"
+(cd "$SCRATCH" && bash -euxo pipefail -c "$(readme_block)") || fail "README's container block stopped on an error"
+ok "README's container block ran top to bottom"
+compose() { (cd "$SCRATCH" && docker compose "$@"); }
+[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:8080/healthz) == 200 ]] \
+    || { compose logs crmsync >&2; fail "compose: /healthz on the published port 127.0.0.1:8080"; }
+ok "compose: /healthz answers 200 on the published port"
+compose exec -T crmsync crmsync config check || fail "compose: crmsync config check rejects the settings the block copied"
+compose exec -T crmsync test -s /run/secrets/salesforce_client_secret || fail "compose: the secret is not mounted"
+ok "compose: config check accepts the copied settings, rules file and mounted secret"
+state=$(curl -s --max-time 3 http://127.0.0.1:8080/readyz)
+tr -d ' \n' <<<"$state" | grep -q '"state_store":{"ok":true' || { echo "$state" >&2; fail "compose: the state store (PostgreSQL) is not ready"; }
+ok "compose: the state store in PostgreSQL is at its schema"
+start=$SECONDS
+compose stop crmsync >/dev/null
+code=$(docker inspect --format '{{.State.ExitCode}}' "$(compose ps -a -q crmsync)")
+[[ $code == 0 ]] || fail "compose stop: exit code $code after $((SECONDS - start))s"
+ok "compose stop: exit 0 after $((SECONDS - start))s"
 echo "all checks passed"

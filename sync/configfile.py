@@ -32,7 +32,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
-from sync.errors import ConfigError, ConfigIssue
+from sync.errors import ConfigError, ConfigIssue, UnreadableFile
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 Loc = tuple[str | int, ...]
@@ -202,15 +202,19 @@ def parse_yaml(text: str, path: str, max_length: int = MAX_BYTES) -> PositionedD
 
 
 def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
-    """A UTF-8 text file of at most `max_bytes`; ConfigError (located where it can be) otherwise."""
+    """A UTF-8 text file of at most `max_bytes`. UnreadableFile when there is nothing to read (missing, a
+    folder, no permission); ConfigError, located where it can be, when what is there is too large or not
+    UTF-8: the admin fixes the file, not the path."""
     p = Path(path)
     try:
         with p.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+    except IsADirectoryError:
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "is a folder, not a file")]) from None
     except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+        raise UnreadableFile([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
     if len(raw) > max_bytes:
         raise ConfigError([ConfigIssue(str(p), 1, 1, f"the file is larger than {max_bytes:,} bytes, the most "
                                                      "crmsync reads (this kind of file is a few KB)")])

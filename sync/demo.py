@@ -2,15 +2,17 @@
 
 The demo goes through exactly what the daemon uses, nothing demo-only: it writes a settings file with one
 sandbox account per CRM into its own directory and loads it like any other (so `crmsync status --config`,
-`resync --config` and `run --config` work on it afterwards); it loads the shipped rules through the registry;
-opens the accounts (each sandbox starts in-process on a free port and is seeded with its own slice of the
-synthetic population); and runs `AccountRunner.cycle` on the three at once against a fresh state store.
-What it reports comes from the state store (the decisions) and the run summaries (what was written, and the
-API calls it took).
+`resync --config` and `run --config` work on it afterwards); the settings name `my-rules.yaml` in the same
+directory (a copy of the shipped rules, made once: a second demo in the same directory keeps the admin's
+edits), so the daemon run on them hot-reloads an edit of that file; it opens the accounts (each sandbox
+starts in-process on a free port and is seeded with its own slice of the synthetic population) and runs
+`AccountRunner.cycle` on the three at once against a fresh state store. What it reports comes from the
+state store (the decisions) and the run summaries (what was written, and the API calls it took).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -42,7 +44,7 @@ SETTINGS_TEMPLATE = """\
 state:
   url: {state_url}
 rules:
-  path: null             # the rules shipped with crmsync
+  path: {rules}   # edit it while `crmsync run` runs: it is reloaded
 http:
   port: {port}
 accounts:
@@ -117,16 +119,21 @@ class DemoReport:
     example_id: str | None = None
     sample: Path | None = None  # every synced contact as JSON lines, as `rules diff --contacts` reads them
     my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
+    shipped_rules: Path | None = None  # the shipped rules as they are, to diff an edit against
     report_page: Path | None = None  # the funnel and SLA report of what the demo left in the store
     seconds: float = 0.0
 
 
 def write_settings(directory: Path, *, state_url: str, contacts: int, port: int = 8080,
-                   crms: tuple[str, ...] | None = None) -> Path:
+                   crms: tuple[str, ...] | None = None, rules: Path | None = None) -> Path:
+    """The demo's settings file; `rules` None means the shipped rules. Paths and URLs are written as quoted
+    YAML strings, so a directory with spaces or colons in its name stays one value."""
     config = directory / "crmsync.yaml"
     accounts = "".join(ACCOUNT_TEMPLATE.format(crm=crm, contacts=contacts, settings=ACCOUNT_SETTINGS.get(crm, ""))
                        for crm in (crms or registry.SANDBOX_CRMS))
-    config.write_text(SETTINGS_TEMPLATE.format(config=config, state_url=state_url, port=port, accounts=accounts))
+    config.write_text(SETTINGS_TEMPLATE.format(config=config, state_url=json.dumps(state_url), port=port,
+                                               accounts=accounts,
+                                               rules=json.dumps(str(rules)) if rules is not None else "null"))
     return config
 
 
@@ -136,15 +143,14 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
     started = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
     state_url = state_url or f"sqlite:///{directory / 'state.db'}"
-    config = write_settings(directory, state_url=state_url, contacts=contacts, crms=crms)
+    shipped = str(getattr(registry.rules_loader()(None), "source", "") or "")
+    my_rules = _copy_rules(shipped, directory)
+    config = write_settings(directory, state_url=state_url, contacts=contacts, crms=crms, rules=my_rules)
     settings = load_settings(config)
-    try:
-        rules = registry.rules_loader()(settings.rules.path)
-    except registry.NotInstalled as exc:
-        raise DemoError(f"the rules engine is not installed: {exc}") from None
+    rules = registry.rules_loader()(settings.rules.path)
     report = DemoReport(directory=directory, config=config, state_url=state_url,
-                        rules_version=str(rules.version), rules_path=str(getattr(rules, "source", "") or ""),
-                        contacts_per_crm=contacts)
+                        rules_version=str(rules.version), rules_path=shipped, contacts_per_crm=contacts,
+                        my_rules=my_rules, shipped_rules=directory / SHIPPED_COPY if my_rules else None)
     with StateStore(state_url, clock=clock) as store:
         opened, failed = open_accounts(select_accounts(settings), clock=clock, sleep=time.sleep)
         try:
@@ -171,7 +177,6 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
         report.example, report.example_id = _example(store, runners, directory)
         report.sample = _sample(store, runners, directory / "contacts.jsonl")
         report.report_page = _report_page(store, clock, directory / "report.html")
-    report.my_rules = _copy_rules(report.rules_path, directory)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -195,17 +200,26 @@ def _run_all(runners: list[AccountRunner], progress: ProgressCallback | None) ->
         return list(pool.map(one, runners))
 
 
+MY_RULES = "my-rules.yaml"
+SHIPPED_COPY = "shipped-rules.yaml"
+
+
 def _copy_rules(shipped: str, directory: Path) -> Path | None:
-    """The shipped rules as `my-rules.yaml`, with their cases as `my-rules.cases.yaml` beside them (where
-    `rules test` looks), for an admin to edit, check, test and diff against the shipped ones."""
+    """`my-rules.yaml` (with its cases as `my-rules.cases.yaml` beside it, where `rules test` looks) for an
+    admin to edit, check, test and diff: copied from the shipped rules only when it is not there yet, so a
+    second demo in the same directory never overwrites an edit. `shipped-rules.yaml` is refreshed each time:
+    it is what an edit is diffed against."""
     if not shipped or not Path(shipped).exists():
         return None
     source = Path(shipped)
-    target = directory / "my-rules.yaml"
-    shutil.copyfile(source, target)
+    shutil.copyfile(source, directory / SHIPPED_COPY)
+    target = directory / MY_RULES
+    if not target.exists():
+        shutil.copyfile(source, target)
     cases = source.with_name(f"{source.stem}.cases.yaml")
-    if cases.exists():
-        shutil.copyfile(cases, directory / "my-rules.cases.yaml")
+    mine = directory / f"{target.stem}.cases.yaml"
+    if cases.exists() and not mine.exists():
+        shutil.copyfile(cases, mine)
     return target
 
 

@@ -42,6 +42,12 @@ class ConfigError(CrmsyncError):
         super().__init__("\n".join(str(i) for i in issues) or "invalid configuration")
 
 
+class UnreadableFile(ConfigError):
+    """A file crmsync was told to read cannot be read at all (missing, a folder, no permission): nothing in
+    it to fix line by line, so the CLI reports it apart from a file that does not validate (a file too large
+    or not UTF-8 is one that does not validate: its problem is located in it)."""
+
+
 class ConnectorError(CrmsyncError):
     """A CRM call failed. `crm` names the connector kind (hubspot, salesforce, pipedrive)."""
 

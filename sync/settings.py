@@ -32,6 +32,11 @@ from sync.secrets import SecretProblem, is_reference, resolve_reference, secret_
 from sync.state.records import AccountRef
 
 CONFIG_ENV = "CRMSYNC_CONFIG"
+# The ops server's address from the environment, over `http:` in the file: the container image sets them
+# (0.0.0.0:8080), so a mounted settings file written for a laptop (127.0.0.1) still listens on the published
+# port, and the HEALTHCHECK, which reads CRMSYNC_HTTP_PORT, probes the port the daemon really listens on.
+HTTP_HOST_ENV = "CRMSYNC_HTTP_HOST"
+HTTP_PORT_ENV = "CRMSYNC_HTTP_PORT"
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
                        r"(?:(\d+(?:\.\d+)?)s)?\s*$")
 DURATION_PATTERN = r"^(\d+(\.\d+)?d)?(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"
@@ -97,8 +102,9 @@ class RulesSettings(_Frozen):
 
 
 class HttpSettings(_Frozen):
-    host: str = Field("127.0.0.1", description="0.0.0.0 in a container so the health check can reach it")
-    port: int = Field(8080, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="the address /healthz, /readyz and /metrics listen on; "
+                                               "$CRMSYNC_HTTP_HOST overrides it (the container image sets 0.0.0.0)")
+    port: int = Field(8080, ge=0, le=65535, description="$CRMSYNC_HTTP_PORT overrides it")
 
 
 class LoggingSettings(_Frozen):
@@ -330,12 +336,30 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
                    connector=connector, overrides=resolved if raw.sandbox else {}), []
 
 
+def _http_from_environment(file: SettingsFile, doc: PositionedDocument,
+                           environ: Mapping[str, str]) -> tuple[SettingsFile, list[ConfigIssue]]:
+    """`http:` with $CRMSYNC_HTTP_HOST / $CRMSYNC_HTTP_PORT over it, when they are set and not empty."""
+    update: dict[str, Any] = {}
+    if environ.get(HTTP_HOST_ENV, "").strip():
+        update["host"] = environ[HTTP_HOST_ENV].strip()
+    if environ.get(HTTP_PORT_ENV, "").strip():
+        text = environ[HTTP_PORT_ENV].strip()
+        if not text.isdigit() or int(text) > 65535:
+            return file, [doc.issue(("http", "port"), f"{HTTP_PORT_ENV}={text!r} in the environment is not a port "
+                                                      "number (0-65535)")]
+        update["port"] = int(text)
+    if not update:
+        return file, []
+    return file.model_copy(update={"http": file.http.model_copy(update=update)}), []
+
+
 def validate_settings(doc: PositionedDocument, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate a parsed settings document; ConfigError lists every problem, located."""
     environ = os.environ if environ is None else environ
     file = validate(doc, SettingsFile, checks=[_cross_checks])
+    file, issues = _http_from_environment(file, doc, environ)
     base = Path(doc.path).resolve().parent
-    accounts, issues = [], []
+    accounts = []
     for index in range(len(file.accounts)):
         account, problems = _account(doc, file, index, environ, base)
         issues += problems

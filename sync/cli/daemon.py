@@ -1,4 +1,5 @@
-"""`crmsync sandbox`: the three sandbox CRMs on local ports, seeded with synthetic contacts, for manual use.
+"""The work of `crmsync sandbox` (declared in sync.cli.commands): the three sandbox CRMs on local ports, seeded
+with synthetic contacts, for manual use.
 
 Point a browser, curl, an SDK or a crmsync config at them: the command prints each base URL, the
 credentials each accepts and the CA bundle that the HTTPS sandbox (Salesforce forces TLS) is signed
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.console import Console
-from rich.table import Table
 
 from sync import registry
+from sync.cli.exits import ExitCode, Failure
+from sync.cli.layout import Column, fitted
 from sync.clock import Clock, SystemClock
 from sync.daemon.signals import GracefulShutdown
 from sync.synthetic import synthetic_contacts
@@ -76,19 +77,16 @@ def stop_sandboxes(running: list[RunningSandbox]) -> None:
 
 
 def describe(running: list[RunningSandbox], console: Console) -> None:
-    table = Table(title="crmsync sandbox CRMs", title_justify="left")
-    for column in ("CRM", "base URL", "credentials", "contacts"):
-        table.add_column(column)
-    bundles: set[str] = set()
-    for item in running:
-        creds = "\n".join(f"{name}={value}" for name, value in sorted(item.credentials().items()))
-        table.add_row(item.crm, item.base_url, creds, str(item.seeded))
-        bundle = ca_bundle(item.sandbox)
-        if bundle:
-            bundles.add(bundle)
-    console.print(table)
-    for bundle in sorted(bundles):
-        console.print(f"CA bundle (trust it for HTTPS, e.g. REQUESTS_CA_BUNDLE): {Path(bundle)}")
+    """What to point a client at: URLs and credentials whole at any width (a token cut short fails with 401)."""
+    rows = [[item.crm, item.base_url,
+             "\n".join(f"{name}={value}" for name, value in sorted(item.credentials().items())), str(item.seeded)]
+            for item in running]
+    console.print(fitted("crmsync sandbox CRMs", [Column("CRM", "id"), Column("base URL", "id"),
+                                                  Column("credentials", "id"), Column("contacts", "number")],
+                         rows, console.width))
+    for bundle in sorted({b for b in (ca_bundle(item.sandbox) for item in running) if b}):
+        console.print("CA bundle (trust it for HTTPS, e.g. REQUESTS_CA_BUNDLE):", markup=False, highlight=False)
+        console.print(str(Path(bundle)), markup=False, highlight=False, soft_wrap=True)
     console.print("Serving until Ctrl-C.")
 
 
@@ -99,27 +97,20 @@ def wait_for_interrupt() -> None:
             pass
 
 
-def register(app: typer.Typer) -> None:
-    """Add `crmsync sandbox` to the main app."""
-
-    @app.command("sandbox")
-    def sandbox(
-        port_base: int = typer.Option(8600, "--port-base", help="First port; the CRMs take consecutive ports "
-                                      "(hubspot, salesforce, pipedrive). 0 picks free ports."),
-        contacts: int = typer.Option(200, "--contacts", min=0, help="Synthetic contacts seeded in each CRM."),
-        seed: int = typer.Option(7, "--seed", help="Seed of the synthetic population (same seed, same people)."),
-    ) -> None:
-        """Start the three sandbox CRMs, seeded with synthetic contacts, and serve them until Ctrl-C."""
-        console = Console()
-        try:
-            factories = registry.sandbox_classes()
-        except registry.NotInstalled as exc:
-            console.print(f"[red]sandbox not available:[/] {exc}")
-            raise typer.Exit(1) from None
+def sandbox(*, port_base: int, contacts: int, seed: int) -> None:
+    console = Console()
+    try:
+        factories = registry.sandbox_classes()
+    except registry.NotInstalled as exc:
+        raise Failure(ExitCode.NOT_INSTALLED, f"sandbox not available: {exc}") from None
+    try:
         running = start_sandboxes(factories, port_base=port_base, contacts=contacts, seed=seed, clock=SystemClock())
-        try:
-            describe(running, console)
-            wait_for_interrupt()
-        finally:
-            stop_sandboxes(running)
-            console.print("Sandboxes stopped.")
+    except OSError as exc:
+        raise Failure(ExitCode.FAILED, f"--port-base {port_base}: cannot listen there ({exc.strerror or exc}): "
+                                      "choose another first port, or 0 for free ports") from None
+    try:
+        describe(running, console)
+        wait_for_interrupt()
+    finally:
+        stop_sandboxes(running)
+        console.print("Sandboxes stopped.")

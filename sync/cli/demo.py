@@ -1,12 +1,14 @@
-"""`crmsync demo`: the README's first command. Three sandbox CRMs seeded with synthetic contacts, one full
-sync cycle on each with the shipped rules, then what came of it: the funnel per CRM, the maturity of the
+"""The work of `crmsync demo` (declared in sync.cli.commands), the README's first command. Three sandbox CRMs
+seeded with synthetic contacts, one full sync cycle on each with the rules of the demo's `my-rules.yaml` (a
+copy of the shipped ones, made once), then what came of it: the funnel per CRM, the maturity of the
 prospects, the kinds of clients, the SLA clocks and open breaches, the API calls each CRM took, and the
-commands to try next on what the demo left behind.
+commands to try next on what the demo left behind, written with the `crmsync` the user ran so that they run
+as printed.
 
-Everything runs in this process (the sandboxes on free local ports) against a fresh SQLite file in a new
-temporary directory that is kept, with a settings file describing the same accounts, so `status`,
-`resync` and `run` can be pointed at it afterwards. Log lines go to stderr at WARNING, so the tables are
-all that is printed on a normal run.
+Everything runs in this process (the sandboxes on free local ports) against a SQLite file in the demo's
+directory (`--dir`, else a new temporary one, kept), with a settings file describing the same accounts, so
+`status`, `resync` and `run` can be pointed at it afterwards. Log lines go to stderr at WARNING, so the
+tables are all that is printed on a normal run.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from __future__ import annotations
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from rich.console import Console, Group
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sync.cli.exits import ExitCode, Failure
+from sync.cli.invocation import crmsync_command
 from sync.clock import SystemClock
 from sync.daemon.report import RunSummary
 from sync.demo import CrmResult, DemoError, DemoReport, run_demo
-from sync.errors import ConfigError
 from sync.log import configure_logging
+from sync.state.problems import store_errors
 
 STAGES = ("lead", "prospect", "client", "nurture", "disqualified")
 MATURITIES = ("hot", "warm", "cold")
@@ -91,35 +93,42 @@ def work_table(results: list[CrmResult]) -> Table:
     return table
 
 
-def next_steps(report: DemoReport) -> list[str]:
-    """Commands to try on what the demo left behind; printed unwrapped so they can be copied whole."""
+def next_steps(report: DemoReport, crmsync: str = "crmsync") -> list[str]:
+    """Commands to try on what the demo left behind, to be copied whole (printed unwrapped) and run as they
+    are from the same directory."""
     config = shlex.quote(str(report.config))
-    rules = shlex.quote(report.rules_path)
+    me = shlex.quote(crmsync) if crmsync != "crmsync" else crmsync
+    mine = shlex.quote(str(report.my_rules)) if report.my_rules is not None else None
+    rules_arg = f" {mine}" if mine else ""
     page = shlex.quote(str(report.directory / "report.html"))
     proposed = shlex.quote(str(report.directory / "proposed-rules.yaml"))
     lines = []
     if report.example is not None:
         lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
-                  f"crmsync rules explain --contact {shlex.quote(str(report.example))}", ""]
+                  f"{me} rules explain --contact {shlex.quote(str(report.example))}{rules_arg}", ""]
     lines += ["# the demo's state store: last runs, contacts per stage, open breaches",
-              f"crmsync status --config {config}", "",
+              f"{me} status --config {config}", "",
               "# the funnel and SLA report again (one HTML file), and weights proposed from won and lost deals",
-              f"crmsync report --config {config} --since 90d --output {page}",
-              f"crmsync rules calibrate --config {config} --since 180d --output {proposed}", "",
+              f"{me} report --config {config} --since 90d --output {page}",
+              f"{me} rules calibrate --config {config} --since 180d --output {proposed}", "",
               "# the field-level diff a sync of fresh sandboxes would push (writes nothing)",
-              f"crmsync resync --config {config} --dry-run", "",
-              "# the daemon on these accounts (/healthz /readyz /metrics on port 8080)",
-              f"crmsync run --config {config}", "",
-              "# the rules: check, test and diff a copy of the shipped ones after editing it"]
-    if report.my_rules is not None and report.sample is not None:
-        mine = shlex.quote(str(report.my_rules))
-        lines += [f"crmsync rules check {mine}", f"crmsync rules test {mine}",
-                  f"crmsync rules diff {rules} {mine} --contacts {shlex.quote(str(report.sample))}",
-                  f"crmsync rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
+              f"{me} resync --config {config} --dry-run", ""]
+    if mine is not None:
+        lines += [f"# the daemon on these accounts (/healthz /readyz /metrics on port 8080); edit {mine}",
+                  "# while it runs: the edit is reloaded (a broken one is rejected, the last good rules stay)"]
     else:
-        lines += ["crmsync rules check"]
+        lines += ["# the daemon on these accounts (/healthz /readyz /metrics on port 8080)"]
+    lines += [f"{me} run --config {config}", ""]
+    if mine is not None and report.sample is not None:
+        shipped = shlex.quote(str(report.shipped_rules))
+        lines += ["# the rules: check, test and diff your copy against the shipped ones after editing it",
+                  f"{me} rules check {mine}", f"{me} rules test {mine}",
+                  f"{me} rules diff {shipped} {mine} --contacts {shlex.quote(str(report.sample))}",
+                  f"{me} rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
+    else:
+        lines += ["# the rules", f"{me} rules check"]
     lines += ["", "# the sandbox CRMs alone, on local ports, to point other tools at (Ctrl-C stops them)",
-              "crmsync sandbox"]
+              f"{me} sandbox"]
     return lines
 
 
@@ -141,22 +150,15 @@ def render(report: DemoReport, console: Console) -> None:
         console.print(f"Report: {report.report_page}  (open it in a browser; the daemon serves it at /report)",
                       markup=False, highlight=False, soft_wrap=True)
     console.rule("Where to look next", align="left")
-    for line in next_steps(report):
+    for line in next_steps(report, crmsync_command()):
         console.print(line, style="dim" if line.startswith("#") else "bold", markup=False, highlight=False,
                       soft_wrap=True)
 
 
-def demo(
-    contacts: Annotated[int, typer.Option(min=1, max=20_000, help="synthetic contacts seeded in each CRM")] = 200,
-    state: Annotated[str | None, typer.Option(help="state store URL (default: a fresh SQLite file in a new "
-                                                   "temporary directory)")] = None,
-    directory: Annotated[Path | None, typer.Option("--dir", help="where to write the demo's settings, state and "
-                                                   "example contact (default: a new temporary directory)")] = None,
-) -> None:
-    """Start the three sandbox CRMs with synthetic contacts, run one full cycle on each, print the funnel."""
+def demo(*, contacts: int, state: str | None, directory: Path | None) -> None:
     console, err = Console(), Console(stderr=True)
     configure_logging(level="WARNING")
-    where = directory or Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
+    where = _directory(directory)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True) as progress:
         task = progress.add_task("starting the sandbox CRMs and syncing them...", total=None)
@@ -165,17 +167,24 @@ def demo(
             progress.update(task, description=f"{summary.crm}: {summary.pulled} pulled, {summary.pushed} written")
 
         try:
-            report = run_demo(where, clock=SystemClock(), contacts=contacts, state_url=state, progress=done)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            with store_errors(state or f"sqlite:///{where / 'state.db'}"):
+                report = run_demo(where, clock=SystemClock(), contacts=contacts, state_url=state, progress=done)
         except DemoError as exc:
-            err.print(f"[red]the demo could not run:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise Failure(ExitCode.FAILED, f"the demo could not run: {exc}") from None
     render(report, console)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `crmsync demo` to the main app."""
-    app.command("demo")(demo)
+def _directory(directory: Path | None) -> Path:
+    """The demo's folder: made when missing; a file of that name is a usage problem said plainly."""
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
+    if directory.exists() and not directory.is_dir():
+        raise Failure(ExitCode.FILE, f"{directory}: is a file, not a folder: give --dir a folder (it is created "
+                                     "when missing)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from sync.cli.failures import explain
+
+        raise Failure(ExitCode.FILE, *explain(exc)[1], "give --dir a folder this user can write") from None
+    return directory

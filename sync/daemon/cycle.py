@@ -25,6 +25,7 @@ from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
 from sync.log import bind_run, unbind_run
 from sync.state import StateStore
+from sync.state.problems import classify_store_error
 
 
 def new_run_id() -> str:
@@ -64,8 +65,16 @@ def guarded(sync_: AccountSync, body: Callable[[], None]) -> RunSummary:
         sync_.log.error("run_failed", error=type(exc).__name__, message=exc.user_message, **summary.counts())
     except Exception as exc:  # one account's bug must not take the daemon down; the traceback goes to the log
         summary.outcome = RunOutcome.FAILED
-        summary.errors.append(f"internal error ({type(exc).__name__}); see the log of run {summary.run_id}")
-        sync_.log.exception("run_failed", error=type(exc).__name__, **summary.counts())
+        url = getattr(getattr(sync_.store, "engine", None), "url", None)
+        problem = classify_store_error(exc, url) if url is not None else None
+        if problem is not None:  # disk full, read-only...: said as such, not as a bug
+            summary.store_problem = problem.kind.value
+            summary.errors.append(problem.message)
+            sync_.log.error("run_failed", error="StateStoreUnavailable", store_problem=problem.kind.value,
+                            message=problem.message, **summary.counts())
+        else:
+            summary.errors.append(f"internal error ({type(exc).__name__}); see the log of run {summary.run_id}")
+            sync_.log.exception("run_failed", error=type(exc).__name__, **summary.counts())
     sync_.finish()
     return summary
 

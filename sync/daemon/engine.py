@@ -64,6 +64,9 @@ class Plan:
     """What a dry run collects instead of writing anything: the last diff per contact and field."""
 
     entries: dict[tuple[str, str, str, str], FieldDiff] = field(default_factory=dict)
+    # whether each contact decided in the run is breached: the store's open breaches after the run, had it
+    # been written, are these plus the stored ones of contacts the run did not decide
+    breached: dict[tuple[str, str, str], bool] = field(default_factory=dict)
 
     def add(self, diff: FieldDiff, *, replace: bool = True) -> None:
         key = (diff.crm, diff.account, diff.contact_id, diff.field)
@@ -152,6 +155,8 @@ class AccountSync:
                                  message=getattr(result, "message", str(result)))
                 continue
             self.summary.decided += 1
+            if self.plan is not None:
+                self.plan.breached[(self.ref.crm, self.ref.account, contact.id)] = result.sla.status is SlaStatus.BREACHED
             write.decided.append(Decided(contact, result, next_review_at(result, now, self.options.review_within)))
             self._diff(contact.id, result, states.get(contact.id, ContactState()), write)
         if self.plan is None:
@@ -269,6 +274,11 @@ class AccountSync:
         if self.plan is None:
             summary.breaches_open = len(self.store.open_breaches(self.ref))
             self._record_health(now)
+        else:  # what the summary would say had the run been written, so it agrees with the plan's diff
+            decided = {cid: hit for (crm, account, cid), hit in self.plan.breached.items()
+                       if (crm, account) == (self.ref.crm, self.ref.account)}
+            stored = {b.contact_id for b in self.store.open_breaches(self.ref) if b.contact_id not in decided}
+            summary.breaches_open = len(stored) + sum(decided.values())
         summary.finished_at = now
         if summary.outcome is RunOutcome.OK and (summary.errors or summary.push_failed):
             summary.outcome = RunOutcome.PARTIAL

@@ -38,6 +38,7 @@ class RunSummary:
     cursor_lag_seconds: float | None = None  # now minus the cursor's high-water mark
     breaches_open: int = 0
     rules_version: str = ""
+    store_problem: str | None = None  # the state store ended the run: its kind (sync.state.problems), e.g. disk full
 
     def counts(self) -> dict[str, int]:
         """The numbers bound to every log line about this run."""

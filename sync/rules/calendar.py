@@ -33,6 +33,15 @@ def _wall(moment: datetime) -> int:
     return moment.toordinal() * _DAY_US + _time_us(moment.time())
 
 
+def country_subdivisions(country: str) -> list[str] | None:
+    """The subdivision codes of `country`, or None when the holidays library does not know it. Loads that
+    one country only: `supported_countries` imports all of them (about 0.1 s, on every `rules check`)."""
+    try:
+        return list(holidays_lib.country_holidays(country).subdivisions)
+    except NotImplementedError:
+        return None
+
+
 def supported_countries() -> dict[str, list[str]]:
     """Country code -> its subdivision codes, as the installed holidays library knows them."""
     return {code: list(subdivisions) for code, subdivisions in holidays_lib.list_supported_countries().items()}
@@ -129,4 +138,4 @@ class Calendar:
         return total.total_seconds() / 3600
 
 
-__all__ = ["Calendar", "supported_countries"]
+__all__ = ["Calendar", "country_subdivisions", "supported_countries"]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from sync.configfile import Loc, PositionedDocument
 from sync.errors import ConfigIssue
 from sync.rules import schema
-from sync.rules.calendar import supported_countries
+from sync.rules.calendar import country_subdivisions
 from sync.rules.references import (
     MAX_CONDITION_DEPTH,
     MAX_CONDITION_TESTS,
@@ -212,15 +212,15 @@ def check_sla(rules: schema.RulesFile, document: PositionedDocument) -> list[Con
     spec = rules.sla.calendar.holidays
     if spec is None:
         return []
-    countries = supported_countries()
-    if spec.country not in countries:
+    subdivisions = country_subdivisions(spec.country)
+    if subdivisions is None:
         return [document.issue(("sla", "calendar", "holidays", "country"),
-                          f"no public holidays known for country {spec.country!r} (use an ISO code such as FR, "
-                          "DE, US)")]
-    if spec.subdivision is not None and spec.subdivision not in countries[spec.country]:
-        listed = ", ".join(countries[spec.country][:12]) or "none"
+                               f"no public holidays known for country {spec.country!r} (use an ISO code such as "
+                               "FR, DE, US)")]
+    if spec.subdivision is not None and spec.subdivision not in subdivisions:
+        listed = ", ".join(subdivisions[:12]) or "none"
         return [document.issue(("sla", "calendar", "holidays", "subdivision"),
-                          f"unknown subdivision {spec.subdivision!r} for {spec.country} (known: {listed}...)")]
+                               f"unknown subdivision {spec.subdivision!r} for {spec.country} (known: {listed}...)")]
     return []
 
 

@@ -1,14 +1,13 @@
 """Fixtures every connector's tests share: where the official API descriptions are, and a sleep that moves
 the test clock instead of waiting.
 
-The API descriptions (OpenAPI files) are not in this repository: CI lays `shared/specs` beside the clone,
-at `<repo root>/../shared/specs`. Each CRM has its own folder there (Salesforce has none: it publishes no
-OpenAPI for its REST sObject API, see `shared/specs/README.md`).
+The API descriptions (the CRMs' OpenAPI files, cut down to what a validator reads) are in this repository,
+under tests/specs/, one folder per CRM, written by scripts/extract_specs.py with where each came from
+(tests/specs/README.md). Salesforce has none: it publishes no OpenAPI for its REST sObject API.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,20 +16,17 @@ import pytest
 
 from sync.clock import FrozenClock
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
 def find_specs(folder: str = "", *files: str, root: Path = SPECS) -> Path:
-    """`root / folder` when it holds every one of `files`. When it does not, the test fails under CI=true
-    (a missing spec must not pass unnoticed there) and is skipped elsewhere, with where it looked."""
+    """`root / folder` when it holds every one of `files`; otherwise the test fails, saying where it looked
+    (the files are part of the repository: a missing one is a defect, never a reason to skip)."""
     directory = root / folder
     missing = [name for name in files if not (directory / name).is_file()]
     if not directory.is_dir() or missing:
-        message = (f"API specs not found at {directory}{f' ({missing})' if missing else ''}: "
-                   "shared/specs must sit beside the clone")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(f"API specs not found at {directory}{f' ({missing})' if missing else ''}: "
+                    "tests/specs is written by scripts/extract_specs.py")
     return directory
 
 

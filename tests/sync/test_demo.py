@@ -52,3 +52,28 @@ def test_the_command_prints_every_section(tmp_path):
                  "crmsync rules explain --contact", f"crmsync status --config {tmp_path / 'crmsync.yaml'}",
                  "--dry-run", "crmsync run --config"):
         assert text in result.output, text
+
+
+def test_the_settings_name_my_rules_and_a_second_demo_keeps_an_edit_of_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "RULES_LOADER", "sync.rules:load_rules")  # the real rules: they have a file
+    first = run_demo(tmp_path, clock=SystemClock(), contacts=5, crms=("fake",))
+    mine = tmp_path / "my-rules.yaml"
+    assert first.my_rules == mine and load_settings(first.config).rules.path == mine  # what `run` hot-reloads
+    assert (tmp_path / "my-rules.cases.yaml").is_file() and first.shipped_rules == tmp_path / "shipped-rules.yaml"
+    edited = mine.read_text().replace("threshold: 70", "threshold: 72", 1)
+    assert edited != mine.read_text()
+    mine.write_text(edited)
+    again = run_demo(tmp_path, clock=SystemClock(), contacts=5, crms=("fake",))
+    assert mine.read_text() == edited and again.rules_version != first.rules_version  # the edit is in force
+
+
+def test_next_steps_name_the_crmsync_that_ran_never_site_packages(tmp_path, monkeypatch):
+    from sync.cli.demo import crmsync_command, next_steps
+
+    monkeypatch.setattr(registry, "RULES_LOADER", "sync.rules:load_rules")
+    report = run_demo(tmp_path, clock=SystemClock(), contacts=5, crms=("fake",))
+    command = crmsync_command()
+    lines = [line for line in next_steps(report, command) if line and not line.startswith("#")]
+    assert all(line.startswith(command.split()[0]) for line in lines)
+    assert not [line for line in lines if "site-packages" in line]
+    assert f"rules diff {tmp_path / 'shipped-rules.yaml'} {tmp_path / 'my-rules.yaml'}" in "\n".join(lines)

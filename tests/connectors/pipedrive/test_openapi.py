@@ -1,5 +1,5 @@
-"""The OpenAPI check itself: it finds the official files the documented way, it is not vacuous, and a
-missing spec fails in CI instead of skipping."""
+"""The OpenAPI check itself: it finds the official files in the repository, it is not vacuous, and a
+missing spec fails instead of skipping."""
 
 from __future__ import annotations
 
@@ -13,18 +13,16 @@ from sync.synthetic import synthetic_contacts
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_the_specs_are_found_beside_the_checkout(find_specs):
+def test_the_specs_are_found_in_the_repository(find_specs):
     found = find_specs("pipedrive", "openapi-v2.yml", "openapi-v1.yml")
-    assert found == REPO_ROOT.parent / "shared" / "specs" / "pipedrive"
+    assert found == REPO_ROOT / "tests" / "specs" / "pipedrive"
 
 
-def test_missing_specs_fail_in_ci_and_skip_elsewhere(find_specs, monkeypatch, tmp_path):
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="not found"):
-        find_specs("pipedrive", "openapi-v2.yml", root=tmp_path / "nowhere")
-    monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception, match="shared/specs"):
-        find_specs("pipedrive", "openapi-v2.yml", root=tmp_path / "nowhere")
+def test_missing_specs_fail_and_never_skip(find_specs, monkeypatch, tmp_path):
+    for ci in ("true", "false"):
+        monkeypatch.setenv("CI", ci)
+        with pytest.raises(pytest.fail.Exception, match="not found"):
+            find_specs("pipedrive", "openapi-v2.yml", root=tmp_path / "nowhere")
 
 
 @pytest.mark.filterwarnings("ignore:Unsupported scheme type")

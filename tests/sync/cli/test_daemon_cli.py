@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import sync.cli.daemon as daemon_cli
 from sync import registry
 from sync.cli import app
+from sync.cli.exits import ExitCode
 
 FAKE_SANDBOX = textwrap.dedent('''
     STARTED = []
@@ -94,10 +95,10 @@ def test_a_sandbox_that_fails_to_start_stops_the_others(fake_module, monkeypatch
     assert fake_module.STARTED == []
 
 
-def test_a_missing_sandbox_is_named_and_exits_1(monkeypatch):
+def test_a_missing_sandbox_is_named_and_exits_6(monkeypatch):
     use_sandboxes(monkeypatch, {"x": "crmsync_no_such_module:Sandbox"})
     result = CliRunner().invoke(app, ["sandbox"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_INSTALLED == 6
     assert "crmsync_no_such_module:Sandbox is not installed" in result.output
 
 

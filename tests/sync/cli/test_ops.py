@@ -49,7 +49,7 @@ def test_config_check_says_ok_or_lists_every_problem_located(config: Path):
     config.write_text(config.read_text().replace("sandbox_contacts: 12", "sandbox_contacts: many")
                       .replace("name: beta", "name: Beta!"))
     code, out = run("config", "check", str(config))
-    assert code == 1
+    assert code == 3
     assert f"{config}:8:5: accounts.0.sandbox_contacts: Input should be a valid integer" in out
     assert f"{config}:9:5: accounts.1.name: String should match pattern" in out
     assert "2 problems in" in out
@@ -91,9 +91,13 @@ def test_resync_pushes_then_status_shows_runs_stages_and_budget(config: Path):
 def test_resync_of_one_contact_needs_one_account_and_a_known_contact(config: Path):
     code, out = run("resync", "--config", str(config), "--contact", "fk100001")
     assert code == 2 and "--contact needs exactly one account" in out
-    code, out = run("resync", "--config", str(config), "--account", "alpha", "--contact", "fk100001")
-    assert code == 1 and "not known for account alpha" in out
     run("resync", "--config", str(config), "--account", "alpha")
+    with StateStore(f"sqlite:///{config.parent / 'state' / 'crmsync.db'}") as store:
+        before = store.runs(limit=50)
+    code, out = run("resync", "--config", str(config), "--account", "alpha", "--contact", "fk1000001")
+    assert code == 2 and "no contact 'fk1000001' is known for account alpha" in out  # a usage error...
+    with StateStore(f"sqlite:///{config.parent / 'state' / 'crmsync.db'}") as store:
+        assert store.runs(limit=50) == before  # ...not a failed run recorded as the account's last
     code, out = run("resync", "--config", str(config), "--account", "alpha", "--contact", "fk100001")
     assert code == 0, out
 
@@ -107,7 +111,7 @@ def test_status_without_any_state_creates_nothing(config: Path):
 def test_a_broken_settings_file_stops_resync_with_located_problems(config: Path):
     config.write_text(config.read_text().replace("crm: fake", "crm: zoho", 1))
     code, out = run("resync", "--config", str(config))
-    assert code == 2 and f"{config}:6:5: accounts.0.crm" in out
+    assert code == 3 and f"{config}:6:5: accounts.0.crm" in out
 
 
 def test_each_resync_of_a_sandbox_account_writes_every_field_to_its_fresh_sandbox(config: Path):

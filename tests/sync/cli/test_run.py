@@ -1,4 +1,4 @@
-"""`crmsync run` through the typer app: it refuses to start on bad settings or bad rules (exit 1, the located
+"""`crmsync run` through the typer app: it refuses to start on bad settings or bad rules (exit 3, the located
 messages on stderr), and otherwise runs every account until SIGTERM, then exits 0. The rules are the real
 engine's (the shipped file, or a broken copy of it); the accounts are fake sandbox CRMs."""
 
@@ -56,22 +56,22 @@ def write_config(tmp_path: Path, rules_text: str | None = None) -> Path:
     return config
 
 
-def test_bad_settings_exit_1_with_located_messages(tmp_path):
+def test_bad_settings_exit_3_with_located_messages(tmp_path):
     config = tmp_path / "crmsync.yaml"
     config.write_text("accounts:\n  - name: eu\n    crm: nosuch\n")
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert f"{config}:3:5: accounts.0.crm: " in result.output
 
 
-def test_a_bad_rules_file_at_start_exits_1_with_located_messages_and_opens_nothing(tmp_path, monkeypatch):
+def test_a_bad_rules_file_at_start_exits_3_with_located_messages_and_opens_nothing(tmp_path, monkeypatch):
     broken = shipped_rules().replace("  threshold: 70\n", "  threshold: lots\n  treshold: 65\n", 1)
     config = write_config(tmp_path, broken)
     line = broken.splitlines().index("  threshold: lots") + 1
     opened: list[object] = []
     monkeypatch.setattr(run_cli, "build_service", lambda *a, **k: opened.append(a))
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     for where in (f"{tmp_path / 'rules.yaml'}:{line}:", f"{tmp_path / 'rules.yaml'}:{line + 1}:"):
         assert where in result.output  # every problem, located
     assert opened == []  # no sandbox started, no store opened
