@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 import hubspot.crm.associations.v4 as assoc_sdk
@@ -38,20 +36,23 @@ import hubspot.crm.properties as properties_sdk
 
 from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.paging import AfterPaginator, KeysetSearch, PullCursor, Row, SearchQuery
+from connectors.hubspot.paging import (
+    ARCHIVED,
+    CONTACTS,
+    CRM,
+    KeysetSearch,
+    Row,
+    SearchQuery,
+    legacy_cursor,
+)
 from connectors.hubspot.settings import HubSpotSettings
 from sync.clock import Clock, SystemClock
-from sync.contract import (
-    Budget,
-    FieldSetupReport,
-    FieldUpdate,
-    Health,
-    PullPage,
-    PushResult,
-)
-from sync.errors import AuthFailed, ConnectorError, RateLimited, RecordError
+from sync.contract import FieldSetupReport, FieldUpdate, Health, PullPage, PushResult
+from sync.errors import RecordError
 from sync.model import Activity, Contact, Deal, DealStatus
 from sync.spill import Scratch, ScratchMap
+from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
+from sync.toolkit.paging import PagingLoop, TokenPaginator
 
 _CONTACTS_CFG = contacts_sdk.Configuration()
 _OBJECTS_CFG = objects_sdk.Configuration()
@@ -69,7 +70,7 @@ class HubSpotConnector:
         self.settings = settings
         self.account = account
         self._clock = clock
-        self._client = HubSpotClient(settings, account=account, clock=clock, sleep=sleep)
+        self._client = HubSpotClient(settings, clock=clock, sleep=sleep)
         self.api_calls = self._client.api_calls
         self._types: dict[str, str] | None = None
         self._schema_at = 0.0
@@ -84,40 +85,41 @@ class HubSpotConnector:
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         started = mapping.epoch_ms(self._clock.now())
-        start = PullCursor.decode(cursor) if cursor else None
-        if start is None or start.list_after is not None:
+        start = Cursor.decode(cursor, crm=CRM, legacy=legacy_cursor) if cursor else None
+        if start is None or "list_after" in start.position:
             last = yield from self._full_pull(start, started)
         else:
             last = yield from self._incremental_pull(start, started)
         yield from self._archived_sweep(last, started)
 
-    def _full_pull(self, start: PullCursor | None, started: int) -> Iterator[PullPage]:
+    def _full_pull(self, start: Cursor | None, started: int) -> Iterator[PullPage]:
+        """The whole account through the list endpoint; the contacts modified within the overlap before the
+        pull started are remembered, so the next (incremental) pull does not emit them again."""
         horizon = started - int(self.settings.search_overlap_s * 1000)
-        cursor = start or PullCursor(since=horizon)
+        cursor = start.copy() if start else Cursor({CONTACTS: Watermark(from_epoch_ms(horizon))})
+        mark = cursor.mark(CONTACTS)
         properties = mapping.contact_properties(self.settings)
         associations = ["deals", *self.settings.engagement_types]
 
-        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self._client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=properties, associations=associations)
-            return list(data.get("results") or []), _next_after(data)
 
         buffer: list[dict[str, Any]] = []
-        seen = dict(cursor.seen)
         calls = self._calls()
-        for records, following in AfterPaginator(fetch, what="contact list", after=cursor.list_after):
+        pages = TokenPaginator(fetch, crm=CRM, what="contact list", find=_next_after, items_key="results",
+                               start=cursor.position.get("list_after"))
+        for records in pages:
             buffer.extend(records)
             for record in records:
-                modified = _modified(record)
-                if modified >= cursor.since:
-                    seen[str(record["id"])] = modified
-            if len(buffer) >= self.settings.pull_chunk_size or following is None:
-                cursor = replace(cursor, seen=dict(seen), list_after=following)
+                mark.remember(str(record["id"]), from_epoch_ms(_modified(record)))
+            if len(buffer) >= self.settings.pull_chunk_size or pages.done:
+                cursor.position = {"list_after": pages.token} if pages.token else {}
                 yield self._page(buffer, cursor, inline=True, calls_before=calls)
                 buffer, calls = [], self._calls()
         return cursor
 
-    def _incremental_pull(self, start: PullCursor, started: int) -> Iterator[PullPage]:
+    def _incremental_pull(self, start: Cursor, started: int) -> Iterator[PullPage]:
         properties = mapping.contact_properties(self.settings)
         search = KeysetSearch(fetch=lambda q: self._search(q, properties), start=start, until=started,
                               page_size=self.settings.search_page_size,
@@ -155,7 +157,7 @@ class HubSpotConnector:
         data = self._client.search_contacts(request)
         return [Row(id=str(r["id"]), modified=_modified(r), record=r) for r in data.get("results") or []]
 
-    def _page(self, records: list[dict[str, Any]], cursor: PullCursor, *, inline: bool,
+    def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
               calls_before: int) -> PullPage:
         contacts = self._enrich(records, inline=inline)
         merged: dict[str, str] = {}
@@ -165,25 +167,28 @@ class HubSpotConnector:
         return PullPage(contacts=contacts, cursor=cursor.encode(), deleted_ids=sorted(merged),
                         merged_into=merged, api_calls=self._calls() - calls_before)
 
-    def _archived_sweep(self, cursor: PullCursor, started: int) -> Iterator[PullPage]:
+    def _archived_sweep(self, cursor: Cursor, started: int) -> Iterator[PullPage]:
         interval_ms = int(self.settings.archived_sweep_interval_s * 1000)
-        if cursor.archived_checked is not None and started - cursor.archived_checked < interval_ms:
+        swept = cursor.marks[ARCHIVED].at if ARCHIVED in cursor.marks else None
+        checked = to_epoch_ms(swept) if swept is not None else None
+        if checked is not None and started - checked < interval_ms:
             return
-        floor = (cursor.archived_checked or 0) - int(self.settings.search_overlap_s * 1000)
+        floor = (checked or 0) - int(self.settings.search_overlap_s * 1000)
         calls = self._calls()
 
-        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self._client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=["hs_object_id"], associations=[], archived=True)
-            return list(data.get("results") or []), _next_after(data)
 
         deleted = []
-        for records, _ in AfterPaginator(fetch, what="archived contact list"):
+        for records in TokenPaginator(fetch, crm=CRM, what="archived contact list", find=_next_after,
+                                      items_key="results"):
             for record in records:
                 archived_at = mapping.parse_time(record.get("archivedAt"))
                 if archived_at is None or mapping.epoch_ms(archived_at) >= floor:
                     deleted.append(str(record["id"]))
-        final = replace(cursor, archived_checked=started)
+        final = cursor.copy()
+        final.marks[ARCHIVED] = Watermark(from_epoch_ms(started))
         yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self._calls() - calls)
 
     # -- enrichment ------------------------------------------------------------------------------------
@@ -241,7 +246,7 @@ class HubSpotConnector:
                 after = _next_after(result)
                 if after is not None:
                     if (source, after) in followed:
-                        raise ConnectorError("HubSpot association paging repeated a cursor", crm=self.crm)
+                        raise PagingLoop(CRM, "hubspot association read: the same page token came back twice")
                     followed.add((source, after))
                     pending.append((source, after))
             # errors[] here are NO_ASSOCIATIONS_FOUND for contacts without any: that is an empty list
@@ -458,21 +463,7 @@ class HubSpotConnector:
             existing.append(name)
 
     def health(self) -> Health:
-        try:
-            self._client.probe()
-        except AuthFailed as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message, budget=self._budget())
-        except RateLimited as exc:
-            return Health(reachable=True, authorised=True, message=exc.user_message, budget=self._budget())
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message, budget=self._budget())
-        return Health(reachable=True, authorised=True, message="ok", budget=self._budget())
-
-    def _budget(self) -> Budget:
-        daily = self._client.daily
-        resets = daily.resets_at
-        return Budget(remaining=daily.remaining, limit=daily.limit, window="daily",
-                      resets_at=None if resets is None else datetime.fromtimestamp(resets, tz=timezone.utc))
+        return self._client.gateway.health(self._client.probe)
 
     def close(self) -> None:
         self._client.close()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
+from sync.toolkit.settings import ConnectorSettings
 
 API_HOST = "https://api.hubapi.com"
 
@@ -114,7 +115,7 @@ class HubSpotLimits(BaseModel):
     account_timezone: str = "UTC"  # the daily counter resets at midnight in the account's time zone
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(ConnectorSettings):
     """One HubSpot account. Either a private-app token (`access_token` alone) or OAuth (`refresh_token`,
     `client_id`, `client_secret`, optionally a current `access_token` with its expiry)."""
 
@@ -128,9 +129,6 @@ class HubSpotSettings(BaseModel):
     client_secret: SecretStr | None = None
     refresh_margin_s: float = Field(300.0, ge=0)  # refresh this long before `expires_in` runs out
 
-    timeout_s: float = Field(30.0, gt=0)
-    retry_attempts: int = Field(5, ge=1, le=10)
-    retry_max_wait_s: float = Field(120.0, gt=0)
     limits: HubSpotLimits = HubSpotLimits()
 
     search_page_size: int = Field(SEARCH_PAGE_MAX, ge=1, le=SEARCH_PAGE_MAX)
