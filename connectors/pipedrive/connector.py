@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -62,17 +62,18 @@ from connectors.pipedrive.mapping import (
     person_to_contact,
 )
 from connectors.pipedrive.paging import (
-    PHASE_DONE,
+    ACTIVITIES,
+    DEALS,
+    PERSONS,
     PHASE_PERSONS,
     PHASE_TRIGGERED,
-    Bookmark,
-    CursorPaginator,
-    chunked,
+    Seen,
+    Window,
+    list_pages,
 )
 from connectors.pipedrive.settings import PipedriveSettings
 from sync.clock import Clock, SystemClock
 from sync.contract import (
-    Budget,
     CanonicalField,
     FieldSetupReport,
     FieldUpdate,
@@ -80,13 +81,12 @@ from sync.contract import (
     PullPage,
     PushResult,
 )
-from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError
+from sync.errors import PermanentError, RecordError
 from sync.model import Activity, Contact, Deal, PipelineStage
-from sync.spill import Scratch, ScratchMap
+from sync.spill import Scratch, ScratchMap, chunks
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
-Seen = tuple[str, int, str]
 RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
 
 
@@ -150,14 +150,10 @@ class PipedriveConnector:
     # -- pull ------------------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
-        mark = Bookmark.decode(cursor)
-        if mark.phase == PHASE_DONE:
+        mark = Window.decode(cursor, overlap=self._overlap)
+        if mark.phase is None:  # start the next window where the last one's overlap begins
             now = self._clock.now().replace(microsecond=0)
-            since = None
-            if mark.until is not None:
-                start = parse_time(mark.until)
-                since = format_rfc3339(start - timedelta(seconds=self.settings.overlap_s)) if start else None
-            mark = Bookmark(since=since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
+            mark = Window(since=mark.since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
         calls_before = sum(self.api_calls.values())
         catalog = self.field_catalog()
         stage_map = self._stages()
@@ -169,11 +165,11 @@ class PipedriveConnector:
             window.close()  # the window's file goes, however the pull ends
 
     def _pull_window(
-        self, mark: Bookmark, window: _Window, catalog: FieldCatalog, calls_before: int
+        self, mark: Window, window: _Window, catalog: FieldCatalog, calls_before: int
     ) -> Iterator[PullPage]:
         tail_from = self._tail_start(mark)
 
-        def page(contacts: list[Contact], deleted: list[str], cursor_mark: Bookmark) -> PullPage:
+        def page(contacts: list[Contact], deleted: list[str], cursor_mark: Window) -> PullPage:
             nonlocal calls_before
             total = sum(self.api_calls.values())
             made, calls_before = total - calls_before, total
@@ -186,7 +182,7 @@ class PipedriveConnector:
             )
 
         if mark.phase == PHASE_PERSONS:
-            paginator = CursorPaginator(lambda c: self._persons_page(mark, c))
+            paginator = list_pages(lambda c: self._persons_page(mark, c), what="persons")
             after_time, after_ids = mark.after_time, set(mark.after_ids)
             for rows in paginator:
                 fresh: list[dict[str, Any]] = []
@@ -195,16 +191,16 @@ class PipedriveConnector:
                 for row in rows:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
                     resumed = updated == mark.after_time and pid in mark.after_ids
-                    overlap = ("p", pid, updated) in mark.seen and not window.history.is_triggered(pid)
+                    overlap = mark.already_read(PERSONS, pid, updated) and not window.history.is_triggered(pid)
                     if resumed or overlap:  # emitted before a resume, or unchanged in the previous overlap
                         if tail_from and updated >= tail_from:  # and still in this window's tail: the next
-                            window.seen_tail.add(("p", pid, updated))  # window must skip it as well
+                            window.seen_tail.add((PERSONS, pid, updated))  # window must skip it as well
                         continue
                     emitted.append(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
                     after_time = updated
                     if tail_from and updated >= tail_from:
-                        window.seen_tail.add(("p", pid, updated))
+                        window.seen_tail.add((PERSONS, pid, updated))
                     if row.get("is_deleted"):
                         deleted.append(str(pid))
                     else:
@@ -225,19 +221,23 @@ class PipedriveConnector:
                     return
         yield from self._triggered(mark, window, catalog, page)
 
-    def _tail_start(self, mark: Bookmark) -> str | None:
-        until = parse_time(mark.until)
-        return format_rfc3339(until - timedelta(seconds=self.settings.overlap_s)) if until else None
+    @property
+    def _overlap(self) -> timedelta:
+        return timedelta(seconds=self.settings.overlap_s)
 
-    def _finish(self, mark: Bookmark, window: _Window) -> Bookmark:
-        return Bookmark(until=mark.until, phase=PHASE_DONE, seen=frozenset(window.seen_tail))
+    def _tail_start(self, mark: Window) -> str | None:
+        until = parse_time(mark.until)
+        return format_rfc3339(until - self._overlap) if until else None
+
+    def _finish(self, mark: Window, window: _Window) -> Window:
+        return mark.finished(window.seen_tail, self._overlap)
 
     def _triggered(
         self,
-        mark: Bookmark,
+        mark: Window,
         window: _Window,
         catalog: FieldCatalog,
-        page: Callable[[list[Contact], list[str], Bookmark], PullPage],
+        page: Callable[[list[Contact], list[str], Window], PullPage],
     ) -> Iterator[PullPage]:
         """Persons touched only by a deal or activity change, by id, a page at a time; the persons stream of
         this window carried the others (after a resume, `_in_window` tells them apart)."""
@@ -257,7 +257,7 @@ class PipedriveConnector:
             yield page(contacts, [], resume)
             batch = following
 
-    def _persons_page(self, mark: Bookmark, api_cursor: str | None) -> dict[str, Any]:
+    def _persons_page(self, mark: Window, api_cursor: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "sort_by": "update_time",
             "sort_direction": "asc",
@@ -273,7 +273,7 @@ class PipedriveConnector:
         return self.client.get("/api/v2/persons", params, category="contacts", cost=COST_V2_LIST)
 
     def _list_window(
-        self, path: str, mark: Bookmark, category: str, extra: dict[str, Any]
+        self, path: str, mark: Window, category: str, extra: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         """The window's rows, one API page at a time: a full pull lists every deal and activity of the
         account, and holding all their raw rows at once (before mapping them) is what made the connector's
@@ -285,7 +285,7 @@ class PipedriveConnector:
         }
         return self._iter_all(path, params, category)
 
-    def _prefetch(self, window: _Window, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> None:
+    def _prefetch(self, window: _Window, mark: Window, stage_map: dict[int, PipelineStage]) -> None:
         """List the window's deals and activities once, each row mapped and put on disk as it comes."""
         tail_from = self._tail_start(mark)
         incremental = mark.since is not None
@@ -309,10 +309,10 @@ class PipedriveConnector:
             deal = deal_to_neutral(row, stage_map, self._stage_names)
             if deal is not None:
                 history.add_deal(int(person), deal)
-            if ("d", int(row["id"]), updated) not in mark.seen:
+            if not mark.already_read(DEALS, int(row["id"]), updated):
                 history.trigger([int(person)])
             if tail_from and updated >= tail_from:  # seen now or by the previous window: skipped by the next
-                window.seen_tail.add(("d", int(row["id"]), updated))
+                window.seen_tail.add((DEALS, int(row["id"]), updated))
         for row in self._list_window("/api/v2/activities", mark, "activities", {}):
             people = activity_person_ids(row)
             updated = str(row.get("update_time") or "")
@@ -320,14 +320,14 @@ class PipedriveConnector:
             if activity is not None:
                 for person in people:
                     history.add_activity(person, activity)
-            if ("a", int(row["id"]), updated) not in mark.seen:
+            if not mark.already_read(ACTIVITIES, int(row["id"]), updated):
                 history.trigger(people)
             if tail_from and updated >= tail_from:
-                window.seen_tail.add(("a", int(row["id"]), updated))
+                window.seen_tail.add((ACTIVITIES, int(row["id"]), updated))
         history.flush()
 
     @staticmethod
-    def _in_window(row: dict[str, Any], mark: Bookmark) -> bool:
+    def _in_window(row: dict[str, Any], mark: Window) -> bool:
         """True when the persons stream of this window carries the row (so the `ids=` look-up skips it)."""
         updated, since, until = (
             parse_time(row.get("update_time")),
@@ -404,10 +404,11 @@ class PipedriveConnector:
         self, path: str, params: dict[str, Any], category: str, *, cost: int = COST_V2_LIST
     ) -> Iterator[dict[str, Any]]:
         base = {"limit": self.settings.page_size, **params}
-        for page in CursorPaginator(
+        for page in list_pages(
             lambda cursor: self.client.get(
                 path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=cost
-            )
+            ),
+            what=path,
         ):
             yield from page
 
@@ -415,7 +416,7 @@ class PipedriveConnector:
         self, path: str, ids: list[int], category: str, **extra: str
     ) -> Iterator[list[dict[str, Any]]]:
         """`ids=` look-ups, 100 ids a call; yields each call's rows."""
-        for chunk in chunked(ids, self.settings.ids_per_call):
+        for chunk in chunks(ids, self.settings.ids_per_call):
             params = {"ids": ",".join(map(str, chunk)), **extra}
             yield self.client.get(path, params, category=category, cost=COST_V2_LIST).get("data") or []
 
@@ -484,21 +485,7 @@ class PipedriveConnector:
             labels.update(texts)
 
     def health(self) -> Health:
-        budget = Budget(
-            remaining=self.client.daily.remaining,
-            limit=self.client.daily.limit,
-            window="daily",
-            resets_at=datetime.fromtimestamp(self.client.daily.resets_at, tz=self._clock.now().tzinfo)
-            if self.client.daily.resets_at
-            else None,
-        )
-        try:
-            self.client.get(self.client.v1("/users/me"), category="setup", cost=2)
-        except (AuthFailed, AuthExpired) as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message, budget=budget)
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message, budget=budget)
-        return Health(reachable=True, authorised=True, message="ok", budget=budget)
+        return self.client.gateway.health(self.client.probe)
 
     def close(self) -> None:
         self.client.close()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.pipedrive.client import COST_V1_CREATE, COST_V1_LIST, PipedriveClient
+from connectors.pipedrive.client import COST_V1_CREATE, COST_V1_LIST, CRM, PipedriveClient
 from connectors.pipedrive.mapping import FieldCatalog
-from connectors.pipedrive.paging import OffsetPaginator
 from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
 from sync.contract import FieldSetupReport
 from sync.errors import TransientError
 from sync.model import Stage
+from sync.toolkit.paging import OffsetPaginator
 
 
 class PersonFields:
@@ -36,7 +36,9 @@ class PersonFields:
                     {"start": start, "limit": limit},
                     category="setup",
                     cost=COST_V1_LIST,
-                )
+                ),
+                crm=CRM,
+                what="person fields",
             ):
                 rows.extend(page)
             self._catalog = FieldCatalog.from_api(rows)

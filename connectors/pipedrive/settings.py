@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, Maturity, PipelineStage
+from sync.toolkit.settings import ConnectorSettings
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
@@ -142,7 +143,7 @@ class PipedriveOAuth(BaseModel):
     refresh_margin_s: float = Field(default=120.0, ge=0)  # refresh this long before expiry
 
 
-class PipedriveSettings(BaseModel):
+class PipedriveSettings(ConnectorSettings):
     """One Pipedrive company account, as crmsync talks to it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -164,9 +165,7 @@ class PipedriveSettings(BaseModel):
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     ids_per_call: int = Field(default=MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL)
     fields_page_size: int = Field(default=MAX_FIELDS_PAGE_SIZE, ge=1, le=MAX_FIELDS_PAGE_SIZE)
-    timeout_s: float = Field(default=30.0, gt=0)
     user_agent: str = "crmsync/0.1 (+pipedrive connector)"
-    retry_attempts: int = Field(default=5, ge=1)
     overlap_s: int = Field(default=60, ge=0)  # re-read window behind the bookmark, for clock skew
 
     write_fields: dict[CanonicalField, FieldSpec] = Field(default_factory=lambda: dict(DEFAULT_WRITE_FIELDS))

@@ -15,8 +15,8 @@ them by name with `position`, the connector's place inside an unfinished pull (a
 a crash re-reads at most one page. dlt's `Incremental` (its `last_value` and the hashes of the records at
 it) is the model.
 
-On the wire: compact JSON, `{"v": 2, "marks": {stream: {"at": ISO-8601, "seen": {ISO-8601: [ids]}}},
-"position": {...}}`, stamps in UTC. Cursors stored by earlier versions are read once through the
+On the wire: compact JSON, `{"v": 2, "marks": {stream: {"at": ISO-8601, "seen": {ISO-8601: "id,id"}}},
+"position": {...}}`, stamps in UTC, keys (record ids, never containing a comma) grouped by stamp. Cursors stored by earlier versions are read once through the
 connector's `legacy` reader (migration on read), so an upgrade never forces a full resync; the next page
 stores the new form.
 """
@@ -95,14 +95,15 @@ class Watermark:
         for key, stamp in self.seen.items():
             grouped.setdefault(format_stamp(stamp), []).append(key)
         wire: dict[str, Any] = {"at": format_stamp(self.at) if self.at else None}
-        if grouped:
-            wire["seen"] = {stamp: sorted(keys) for stamp, keys in sorted(grouped.items())}
+        if grouped:  # keys by stamp, comma-joined: a bulk update puts thousands of ids on one stamp
+            wire["seen"] = {stamp: ",".join(sorted(keys)) for stamp, keys in sorted(grouped.items())}
         return wire
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> Watermark:
         at = wire.get("at")
-        seen = {str(key): parse_stamp(stamp) for stamp, keys in (wire.get("seen") or {}).items() for key in keys}
+        seen = {key: parse_stamp(stamp) for stamp, keys in (wire.get("seen") or {}).items()
+                for key in str(keys).split(",")}
         return cls(parse_stamp(at) if at else None, seen)
 
     @classmethod

@@ -110,8 +110,8 @@ class TokenPaginator(Paginator[str]):
 class OffsetPaginator(Paginator[int]):
     """A numeric offset: Pipedrive v1 lists (`additional_data.pagination`)."""
 
-    def __init__(self, fetch: Callable[[int | None], Page], *, crm: str, what: str) -> None:
-        super().__init__(fetch, crm=crm, what=what)
+    def __init__(self, fetch: Callable[[int], Page], *, crm: str, what: str) -> None:
+        super().__init__(fetch, crm=crm, what=what, start=0)  # type: ignore[arg-type]
 
     def items(self, page: Page) -> list[Any]:
         return list(page.get("data") or [])

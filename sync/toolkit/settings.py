@@ -6,7 +6,9 @@ under the same names with the same bounds, and the gateway installs one retry po
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sync import retry
 from sync.toolkit.gateway import RetrySettings
@@ -27,3 +29,16 @@ class ConnectorSettings(BaseModel):
 
     def retries(self) -> RetrySettings:
         return RetrySettings(attempts=self.retry_attempts, max_wait_s=self.retry_max_wait_s)
+
+    def secrets(self) -> list[str]:
+        """Every credential value, nested ones included, for the log masker."""
+        return list(_secret_values(self))
+
+
+def _secret_values(model: BaseModel) -> Any:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            yield value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            yield from _secret_values(value)
