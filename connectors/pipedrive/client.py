@@ -29,7 +29,6 @@ from connectors.pipedrive.settings import PipedriveSettings
 from sync.clock import Clock, SystemClock
 from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RateLimited, TransientError
 from sync.log import register_secret
-from sync.ratelimit import DailyBudget
 from sync.toolkit.gateway import AUTH, Answer, Call, Dialect, Gateway, Limits, Pacing
 from sync.toolkit.headers import header_number, retry_after
 from sync.toolkit.tokens import Credentials, Grant, RefreshingToken, StaticToken
@@ -175,10 +174,6 @@ class PipedriveClient:
             access_token=oauth.access_token.get_secret_value() if oauth.access_token else None)
 
     # -- public ----------------------------------------------------------------------------------------
-
-    @property
-    def daily(self) -> DailyBudget:
-        return self.gateway.pacing.daily
 
     def v1(self, path: str) -> str:
         """A v1 path on the current base URL (which an OAuth refresh may move to the company's domain)."""

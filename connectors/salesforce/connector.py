@@ -39,7 +39,6 @@ from simple_salesforce import Salesforce
 
 from sync.clock import Clock, SystemClock
 from sync.contract import (
-    Budget,
     CanonicalField,
     FieldSetupReport,
     FieldUpdate,
@@ -47,7 +46,7 @@ from sync.contract import (
     PullPage,
     PushResult,
 )
-from sync.errors import AuthFailed, ConnectorError, PermanentError, RateLimited, RecordError
+from sync.errors import PermanentError, RecordError
 from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 
@@ -64,7 +63,17 @@ from connectors.salesforce.mapping import (
     soql_datetime,
     to18,
 )
-from connectors.salesforce.paging import PullCursor, SoqlPaginator, Watermark, chunk_ids, in_list
+from connectors.salesforce.paging import (
+    RELATED,
+    chunk_ids,
+    in_list,
+    legacy_cursor,
+    related_since,
+    since_clause,
+    soql_pages,
+    stream_key,
+)
+from sync.toolkit.cursor import Cursor, Watermark
 from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
 
 log = structlog.get_logger("crmsync.salesforce")
@@ -102,7 +111,7 @@ class SalesforceConnector:
 
     # --- pull -------------------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
-        state = PullCursor.decode(cursor)
+        state = Cursor.decode(cursor, crm=CRM, legacy=legacy_cursor)
         # an incremental pull remembers the parents it emitted (so related changes do not read them again)
         # on disk: after a bulk change that is every parent of the org
         scratch = Scratch(prefix="crmsync-salesforce-pull-")
@@ -111,23 +120,25 @@ class SalesforceConnector:
         finally:
             scratch.close()
 
-    def _pull(self, state: PullCursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
+    def _pull(self, state: Cursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         started = self._clock.now().replace(microsecond=0)
-        incremental = state.since is not None
+        since = related_since(state)
+        incremental = since is not None
         spent = self._calls()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
-            initial = state.mark(sobject)
-            mark = initial
-            soql = self._stream_soql(sobject, initial, incremental)
+            mark = state.mark(sobject)
+            soql = self._stream_soql(sobject, mark, incremental)
             for records in self._query("contacts", soql, include_deleted=incremental):
                 fresh = []
                 gone: dict[str, str | None] = {}
                 for record in records:
                     record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
                     deleted = bool(record.get("IsDeleted"))
-                    mark = mark.advance(record_id, stamp, started, deleted=deleted)
-                    if initial.already_read(record_id, stamp, deleted=deleted):
+                    key = stream_key(record_id, deleted=deleted)
+                    if mark.already_read(key, stamp):
                         continue
+                    if stamp is not None:
+                        mark.read(key, stamp, cap=started)
                     if deleted:
                         master = record.get("MasterRecordId")
                         gone[record_id] = to18(master) if master else None
@@ -137,24 +148,23 @@ class SalesforceConnector:
                 merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
                 if incremental:  # only an incremental pull looks related changes up, skipping these
                     emitted.add_many(c.id for c in contacts)
-                state = state.with_mark(sobject, mark)
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-        if incremental and state.since is not None:
-            for page in self._touched_pages(state.since, emitted):
+        if since is not None:
+            for page in self._touched_pages(since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
                                api_calls=self._calls() - spent)
                 spent = self._calls()
-        final = PullCursor(state.marks, since=started)
-        yield PullPage([], final.encode(), api_calls=self._calls() - spent)
+        state.marks[RELATED] = Watermark(started)
+        yield PullPage([], state.encode(), api_calls=self._calls() - spent)
 
     def _calls(self) -> int:
         return sum(self.api_calls.values())
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
-        where = [w for w in (mark.where(), skip_converted) if w]
+        where = [w for w in (since_clause(mark), skip_converted) if w]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         columns = ", ".join(self._columns(sobject, deletions=incremental))  # queryAll: deleted rows too
         return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
@@ -199,7 +209,7 @@ class SalesforceConnector:
             return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True,
                                                                        headers=headers))
 
-        yield from SoqlPaginator(first, more)
+        yield from soql_pages(first, more)
 
     def _query_by_ids(self, category: str, ids: Sequence[str],
                       render: Callable[[list[str]], str]) -> Iterator[dict[str, Any]]:
@@ -428,18 +438,7 @@ class SalesforceConnector:
 
     # --- health -----------------------------------------------------------------------------------------
     def health(self) -> Health:
-        try:
-            limits = self.client.call("health", lambda sf: sf.limits())
-        except AuthFailed as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message)
-        except RateLimited as exc:
-            return Health(reachable=True, authorised=True, message=exc.user_message,
-                          budget=Budget(remaining=0, limit=self.client.budget.limit, window="rolling_24h"))
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message)
-        daily = limits.get("DailyApiRequests", {}) if isinstance(limits, Mapping) else {}
-        budget = Budget(remaining=daily.get("Remaining"), limit=daily.get("Max"), window="rolling_24h")
-        return Health(reachable=True, authorised=True, message="ok", budget=budget)
+        return self.client.gateway.health(lambda: self.client.call("health", lambda sf: sf.limits()))
 
     def close(self) -> None:
         self.client.close()

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
+from sync.toolkit.settings import ConnectorSettings
 
 API_MAX_QUERY_BATCH = 2000  # Sforce-Query-Options batchSize maximum (and default)
 API_MIN_QUERY_BATCH = 200  # ... and minimum
@@ -129,7 +130,7 @@ def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str 
     return dict(defaults)
 
 
-class SalesforceSettings(BaseModel):
+class SalesforceSettings(ConnectorSettings):
     """One Salesforce org. Immutable once validated; a reload builds a new instance."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -151,9 +152,6 @@ class SalesforceSettings(BaseModel):
     ca_bundle: Path | None = Field(
         None,
         description="PEM bundle to trust (a private CA or the sandbox's); verification is never switched off",
-    )
-    timeout_s: float = Field(
-        30.0, gt=0, le=600, description="per HTTP request; Salesforce itself stops at 10 min"
     )
 
     # --- budgets -----------------------------------------------------------------------------------

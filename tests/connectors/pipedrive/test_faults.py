@@ -121,7 +121,7 @@ def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, v
         for _ in range(20):
             pull_ids(connector)
     assert caught.value.scope == "daily" and virtual_sleep.waits == []
-    assert connector.client.daily.remaining < 10  # what Pipedrive counted left, not our own allowance
+    assert connector.client.gateway.budget().remaining < 10  # what Pipedrive counted left, not our own allowance
 
 
 def test_an_injected_daily_429_is_not_retried(sandbox, make_connector, virtual_sleep):

@@ -15,7 +15,8 @@ from sync.contract import FieldUpdate
 from sync.errors import PermanentError, RateLimited
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.salesforce.paging import PullCursor, Watermark
+from connectors.salesforce.paging import RELATED
+from sync.toolkit.cursor import Cursor, Watermark
 
 LOGIN = "https://login.salesforce.com"
 INSTANCE = "https://acme.my.salesforce.com"
@@ -140,7 +141,7 @@ def test_query_and_query_more_follow_next_records_url(connector):
         soql(mock, "SELECT Id, SystemModstamp, Email FROM Contact ORDER BY SystemModstamp, Id", empty)
         pages = list(connector.pull(None))
     assert [[c.email for c in p.contacts] for p in pages] == [["a@x.io"], ["b@x.io"], [], []]
-    assert connector.client.budget.remaining == 100_000 - 18
+    assert connector.client.gateway.budget().remaining == 100_000 - 18
 
 
 def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_object(connector):
@@ -149,9 +150,8 @@ def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_ob
     MasterRecordId a merge."""
     empty = {"totalSize": 0, "done": True, "records": []}
     since = "2026-11-02T08:00:00Z"
-    cursor = PullCursor({"Lead": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc)),
-                         "Contact": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc))},
-                        since=datetime(2026, 11, 2, 8, tzinfo=timezone.utc)).encode()
+    eight = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+    cursor = Cursor({"Lead": Watermark(eight), "Contact": Watermark(eight), RELATED: Watermark(eight)}).encode()
     merged = {**lead(LEAD_B, "b@x.io", "2026-11-02T08:30:00.000+0000"), "IsDeleted": True,
               "MasterRecordId": LEAD_A}
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
@@ -254,7 +254,7 @@ def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, no_slee
         with pytest.raises(RateLimited) as caught:
             connector.client.call("health", lambda sf: sf.limits())
     assert caught.value.scope == "daily" and no_sleep.waits == []
-    assert connector.client.budget.remaining == 0
+    assert connector.client.gateway.budget().remaining == 0
 
 
 def test_no_such_column_names_the_missing_field_level_security(connector):
