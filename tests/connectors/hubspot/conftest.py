@@ -138,7 +138,7 @@ def sandbox(clock: FrozenClock, hubspot_specs: Path | None) -> Iterator[HubSpotS
 
 
 @pytest.fixture
-def connect(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]) -> Iterator[Any]:
+def make_connector(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]) -> Iterator[Any]:
     """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
     made: list[HubSpotConnector] = []
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import requests
 
-from connectors.pipedrive.mapping import format_rfc3339, parse_time
+from connectors.pipedrive.mapping import format_rfc3339
 from connectors.pipedrive.paging import Window
 from sync.contract import FieldUpdate
 from sync.model import Activity, ActivityKind, Deal, DealStatus, PipelineStage

@@ -85,13 +85,13 @@ def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
 
 @pytest.fixture
 def make_connector(
-    sandbox: SalesforceSandbox, clock: FrozenClock, no_sleep: Any
+    sandbox: SalesforceSandbox, clock: FrozenClock, virtual_sleep: Any
 ) -> Callable[..., SalesforceConnector]:
     built: list[SalesforceConnector] = []
 
     def make(**overrides: Any) -> SalesforceConnector:
         connector = SalesforceConnector(
-            sandbox.settings(**overrides), account="acme", clock=clock, sleep=no_sleep
+            sandbox.settings(**overrides), account="acme", clock=clock, sleep=virtual_sleep
         )
         built.append(connector)
         return connector

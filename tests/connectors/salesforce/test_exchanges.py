@@ -66,7 +66,7 @@ def describe(sobject: str, fields: list[str]) -> dict:
 
 
 @pytest.fixture
-def connector(no_sleep):
+def connector(virtual_sleep):
     settings = SalesforceSettings(
         client_id=TOKEN_FORM["client_id"],
         client_secret=TOKEN_FORM["client_secret"],
@@ -75,7 +75,7 @@ def connector(no_sleep):
         contact_fields={"email": "Email"},
     )
     made = SalesforceConnector(
-        settings, clock=FrozenClock(datetime(2026, 11, 2, 9, tzinfo=timezone.utc)), sleep=no_sleep
+        settings, clock=FrozenClock(datetime(2026, 11, 2, 9, tzinfo=timezone.utc)), sleep=virtual_sleep
     )
     yield made
     made.close()
@@ -242,7 +242,7 @@ def test_invalid_session_is_renewed_once_and_the_call_resent(connector):
     assert connector.api_calls["auth"] == 2 and connector.api_calls["push"] == 2
 
 
-def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, no_sleep):
+def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, virtual_sleep):
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token(mock)
         mock.get(
@@ -253,7 +253,7 @@ def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, no_slee
         )
         with pytest.raises(RateLimited) as caught:
             connector.client.call("health", lambda sf: sf.limits())
-    assert caught.value.scope == "daily" and no_sleep.waits == []
+    assert caught.value.scope == "daily" and virtual_sleep.waits == []
     assert connector.client.gateway.budget().remaining == 0
 
 
