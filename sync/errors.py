@@ -97,10 +97,3 @@ class RecordError:
     retryable: bool = False
     fields: tuple[str, ...] = field(default_factory=tuple)
 
-
-class PartialFailure(ConnectorError):
-    """Some records of a batch failed. Raised only where a caller cannot take per-record results directly."""
-
-    def __init__(self, user_message: str, *, crm: str, errors: list[RecordError]) -> None:
-        super().__init__(user_message, crm=crm)
-        self.errors = errors

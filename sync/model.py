@@ -147,22 +147,12 @@ def merge_related(fresh: Contact, previous: Contact) -> Contact:
 
 
 _contact_decoder = msgspec.json.Decoder(Contact)
-_contact_list_decoder = msgspec.json.Decoder(list[Contact])
 _encoder = msgspec.json.Encoder()
 
 
 def decode_contact(raw: bytes | str) -> Contact:
     """Decode and type-check one contact from JSON; raises msgspec.ValidationError with a `$.path` on bad input."""
     return _contact_decoder.decode(raw)
-
-
-def decode_contacts(raw: bytes | str) -> list[Contact]:
-    return _contact_list_decoder.decode(raw)
-
-
-def contact_from_dict(data: dict[str, Any]) -> Contact:
-    """Build a contact from already-parsed data (YAML, JSON lines), with the same validation as `decode_contact`."""
-    return msgspec.convert(data, Contact)
 
 
 def encode(value: Any) -> bytes:

@@ -19,7 +19,7 @@ backward move from) is kept on disk (`sync.spill`), not in a dict of every conta
 Push: `POST /crm/v3/objects/contacts/batch/update`, 100 inputs a call, only values that changed. A 207
 reports failed ids in `errors[].context.ids`: those records fail, the rest are done and nothing is resent.
 A 400 rejects the whole batch without naming the culprit: the batch is split in halves until the bad
-records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.plan_update`; a
+records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.to_write`; a
 backward move HubSpot ignored is detected by reading the answer back.
 """
 
@@ -320,7 +320,7 @@ class HubSpotConnector:
         lifecycle_seen = self._lifecycle_seen.get_many(u.contact_id for u in updates)
         for update in updates:
             try:
-                plans.append(mapping.plan_update(update, settings=self.settings, types=types,
+                plans.append(mapping.to_write(update, settings=self.settings, types=types,
                                                  lifecycle=self._lifecycle,
                                                  current_lifecycle=lifecycle_seen.get(update.contact_id)))
             except ValueError:

@@ -34,7 +34,7 @@ What maps to what (pull side):
 
 Push side: canonical fields go to crmsync's own properties (`settings.field_properties`), values as HubSpot
 strings (numbers "17", booleans "true"/"false", datetimes epoch-ms, None -> "" which clears). The stage also
-moves HubSpot's own `lifecyclestage` (forward only; see `plan_update`) and, for nurture / disqualified,
+moves HubSpot's own `lifecyclestage` (forward only; see `to_write`) and, for nurture / disqualified,
 `hs_lead_status`.
 """
 
@@ -71,10 +71,6 @@ EVENT_DATES: tuple[tuple[str, str], ...] = (
 CONVERSIONS = (("first_conversion_event_name", "first_conversion_date"),
                ("recent_conversion_event_name", "recent_conversion_date"))
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "lastmodifieddate", LIFECYCLE, LEAD_STATUS, MERGED_IDS)
-
-#: numemployees options (lower bound, option value), ascending
-EMPLOYEE_RANGES = ((1, "1-5"), (5, "5-25"), (25, "25-50"), (50, "50-100"), (100, "100-500"), (500, "500-1000"),
-                   (1000, "1000-5000"), (5000, "5000-10000"), (10000, "10000+"))
 
 
 @dataclass(frozen=True)
@@ -159,14 +155,6 @@ def encode_value(value: FieldValue, kind: str | None) -> str:
         return str(int(value))
     text = str(value)
     return text[:MAX_TEXT]
-
-
-def employee_range(size: int) -> str:
-    label = EMPLOYEE_RANGES[0][1]
-    for lower, option in EMPLOYEE_RANGES:
-        if size >= lower:
-            label = option
-    return label
 
 
 def employees_from_range(raw: str | None) -> int | None:
@@ -370,7 +358,7 @@ class Lifecycle:
         return self.rank[target] < self.rank[current]
 
 
-def plan_update(update: FieldUpdate, *, settings: HubSpotSettings, types: Mapping[str, str],
+def to_write(update: FieldUpdate, *, settings: HubSpotSettings, types: Mapping[str, str],
                 lifecycle: Lifecycle, current_lifecycle: str | None) -> PlannedUpdate:
     """Only values that differ from `previous` are sent; unchanged ones are reported written as they are."""
     changed = {k: v for k, v in update.values.items() if k not in update.previous or update.previous[k] != v}

@@ -51,15 +51,15 @@ from connectors.pipedrive.mapping import (
     FieldCatalog,
     ValueRejected,
     activity_person_ids,
-    activity_to_neutral,
+    to_activity,
     changed_values,
-    deal_to_neutral,
+    to_deal,
     default_stage_map,
     format_rfc3339,
     maturity_label_ids,
     parse_time,
-    patch_body,
-    person_to_contact,
+    to_write,
+    to_contact,
 )
 from connectors.pipedrive.paging import (
     ACTIVITIES,
@@ -306,7 +306,7 @@ class PipedriveConnector:
             updated = str(row.get("update_time") or "")
             if person is None:
                 continue
-            deal = deal_to_neutral(row, stage_map, self._stage_names)
+            deal = to_deal(row, stage_map, self._stage_names)
             if deal is not None:
                 history.add_deal(int(person), deal)
             if not mark.already_read(DEALS, int(row["id"]), updated):
@@ -316,7 +316,7 @@ class PipedriveConnector:
         for row in self._list_window("/api/v2/activities", mark, "activities", {}):
             people = activity_person_ids(row)
             updated = str(row.get("update_time") or "")
-            activity = activity_to_neutral(row, self.settings)
+            activity = to_activity(row, self.settings)
             if activity is not None:
                 for person in people:
                     history.add_activity(person, activity)
@@ -354,7 +354,7 @@ class PipedriveConnector:
                 self._complete_history(row, deals, activities)
         self._labels.put_many((pid, _labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
         return [
-            person_to_contact(
+            to_contact(
                 row,
                 catalog=catalog,
                 settings=self.settings,
@@ -385,12 +385,12 @@ class PipedriveConnector:
         count = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
         if count > len(deals.get(pid, ())):
             listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
-            found = (deal_to_neutral(r, self._stages(), self._stage_names) for r in listed)
+            found = (to_deal(r, self._stages(), self._stage_names) for r in listed)
             deals[pid] = [deal for deal in found if deal is not None]
         if int(row.get("activities_count") or 0) > len(activities.get(pid, ())):
             known = {a.id: a for a in activities.get(pid, ())}
             for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
-                activity = activity_to_neutral(listed_row, self.settings)
+                activity = to_activity(listed_row, self.settings)
                 if activity is not None:
                     known[activity.id] = activity
             activities[pid] = list(known.values())
@@ -438,7 +438,7 @@ class PipedriveConnector:
                 labels_now = (
                     _label_ids(labels.get(int(update.contact_id))) if update.contact_id.isdigit() else []
                 )
-                body, written = patch_body(
+                body, written = to_write(
                     update, catalog, self.settings.write_fields, labels_now, maturity_labels
                 )
             except ValueRejected as exc:

@@ -144,7 +144,7 @@ class FieldCatalog:
         return {}
 
 
-def decode_custom(spec: PersonField, raw: Any) -> Any:
+def decode_value(spec: PersonField, raw: Any) -> Any:
     """A stored custom-field value as plain Python: option ids become labels, Yes/No enums booleans."""
     if raw is None:
         return None
@@ -178,7 +178,7 @@ def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, Pipeline
     return mapping
 
 
-def deal_to_neutral(
+def to_deal(
     row: Mapping[str, Any], stage_map: Mapping[int, PipelineStage], stage_names: Mapping[int, str]
 ) -> Deal | None:
     """None for a deleted deal: it no longer counts for its person."""
@@ -220,7 +220,7 @@ def activity_person_ids(row: Mapping[str, Any]) -> set[int]:
     return ids
 
 
-def activity_to_neutral(row: Mapping[str, Any], settings: PipedriveSettings) -> Activity | None:
+def to_activity(row: Mapping[str, Any], settings: PipedriveSettings) -> Activity | None:
     if row.get("is_deleted"):
         return None
     done = bool(row.get("done"))
@@ -271,7 +271,7 @@ def _profile_value(attribute: str, value: Any) -> Any:
     return str(value)
 
 
-def person_to_contact(
+def to_contact(
     row: Mapping[str, Any],
     *,
     catalog: FieldCatalog,
@@ -296,7 +296,7 @@ def person_to_contact(
         if spec is None:
             continue
         name = spec.name.casefold()
-        value = decode_custom(spec, raw)
+        value = decode_value(spec, raw)
         if name in managed or value is None:
             continue
         if name == override_name:
@@ -396,7 +396,7 @@ def maturity_label_ids(catalog: FieldCatalog, labels: Mapping[Maturity, str] | N
     return {str(m): by_label[label] for m, label in labels.items() if label in by_label}
 
 
-def patch_body(
+def to_write(
     update: FieldUpdate,
     catalog: FieldCatalog,
     write_fields: Mapping[CanonicalField, FieldSpec],

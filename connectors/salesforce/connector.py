@@ -56,8 +56,8 @@ from connectors.salesforce.mapping import (
     FIELD_SPECS,
     KEY_PREFIXES,
     RecordMapper,
-    native_record,
-    parse_datetime,
+    to_write,
+    parse_time,
     select_list,
     sobject_of,
     soql_datetime,
@@ -132,7 +132,7 @@ class SalesforceConnector:
                 fresh = []
                 gone: dict[str, str | None] = {}
                 for record in records:
-                    record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
+                    record_id, stamp = to18(record["Id"]), parse_time(record.get("SystemModstamp"))
                     deleted = bool(record.get("IsDeleted"))
                     key = stream_key(record_id, deleted=deleted)
                     if mark.already_read(key, stamp):
@@ -235,7 +235,7 @@ class SalesforceConnector:
         if not live:
             return [], merged
         paths = self._field_paths()[sobject]
-        contacts = {c.id: c for c in (self.mapper.contact(sobject, r, paths) for r in live)}
+        contacts = {c.id: c for c in (self.mapper.to_contact(sobject, r, paths) for r in live)}
         self._attach_related(sobject, contacts)
         return list(contacts.values()), merged
 
@@ -245,17 +245,17 @@ class SalesforceConnector:
         tasks = self._query_by_ids("activities", ids, lambda c: (
             f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(c)})"))
         for record in tasks:
-            contacts[to18(record["WhoId"])].activities.append(self.mapper.task(record))
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Task", record, now))
         events = self._query_by_ids("activities", ids, lambda c: (
             f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(c)})"))
         for record in events:
-            contacts[to18(record["WhoId"])].activities.append(self.mapper.event(record, now))
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Event", record, now))
         parent_field = "LeadId" if sobject == "Lead" else "ContactId"
         members = self._query_by_ids("activities", ids, lambda c: (
             f"SELECT {', '.join(MEMBER_COLUMNS)} FROM CampaignMember "
             f"WHERE {parent_field} IN ({in_list(c)}) AND HasResponded = true"))
         for record in members:
-            event = self.mapper.campaign_event(record)
+            event = self.mapper.to_event(record)
             if event is not None:
                 contacts[to18(record[parent_field])].events.append(event)
         if sobject == "Contact":
@@ -267,7 +267,7 @@ class SalesforceConnector:
             roles = self._query_by_ids("deals", ids, lambda c: (
                 f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(c)})"))
             for record in roles:
-                deal = self.mapper.deal(record)
+                deal = self.mapper.to_deal(record)
                 contact = contacts[to18(record["ContactId"])]
                 if deal is not None and all(d.id != deal.id for d in contact.deals):
                     contact.deals.append(deal)
@@ -325,7 +325,7 @@ class SalesforceConnector:
                                          "the lead was converted; its Contact is scored instead")
             else:
                 try:
-                    entry, carried = native_record(sobject, record_id, update.values, self.settings)
+                    entry, carried = to_write(sobject, record_id, update.values, self.settings)
                 except ValueError as exc:
                     results[index] = _failed(update.contact_id, "INVALID_VALUE", str(exc))
                     continue

@@ -24,7 +24,7 @@ from urllib.parse import quote_plus
 from sync.toolkit.cursor import Cursor, Watermark
 from sync.toolkit.paging import NextUrlPaginator
 
-from connectors.salesforce.mapping import CRM, parse_datetime, soql_datetime
+from connectors.salesforce.mapping import CRM, parse_time, soql_datetime
 
 RELATED = "related"  # at: the start of the last finished pull
 LEGACY_VERSION = 1
@@ -82,13 +82,13 @@ def legacy_cursor(raw: str) -> Cursor | None:
         return None
     marks: dict[str, Watermark] = {}
     for sobject, old in (wire.get("marks") or {}).items():
-        at = parse_datetime(old.get("at"))
+        at = parse_time(old.get("at"))
         seen = [] if at is None else [
             *((stream_key(i), at) for i in old.get("ids", ())),
             *((stream_key(i, deleted=True), at) for i in old.get("gone", ())),
         ]
         marks[str(sobject)] = Watermark.of(at, seen)
-    since = parse_datetime(wire.get("since"))
+    since = parse_time(wire.get("since"))
     if since is not None:
         marks[RELATED] = Watermark(since)
     return Cursor(marks)

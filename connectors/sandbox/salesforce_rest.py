@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.salesforce.mapping import parse_datetime, to18
+from connectors.salesforce.mapping import parse_time, to18
 from connectors.sandbox.salesforce_soql import SoqlError
 from connectors.sandbox.salesforce_store import PICKLISTS, PREFIX, READ_ONLY, Org, _base62
 
@@ -216,7 +216,7 @@ class RestApi:
             return int(value) if field_type == "int" or meta.get("scale") == "0" else float(value)
         if field_type == "datetime":
             try:
-                parsed = parse_datetime(str(value))
+                parsed = parse_time(str(value))
             except ValueError:
                 parsed = None
             if parsed is None:
