@@ -1,6 +1,6 @@
 """crmsync's settings: the admin's YAML validated into typed, frozen objects before anything runs.
 
-The pipeline (style.md, "config pipeline"): read the YAML keeping positions;
+The pipeline: read the YAML keeping positions;
 validate the file's own shape (`SettingsFile`); then, per account, validate
 its `settings:` block with that CRM connector's settings model (found through
 `sync.registry`), after merging the per-CRM `crm_defaults:` under it and

@@ -285,7 +285,7 @@ class FakeConnector:
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         after = int(cursor) if cursor else 0
-        upto = self._server().high_water()  # capped at the pull's start, as bookmarks must be (style.md §8)
+        upto = self._server().high_water()  # capped at the pull's start, as bookmarks must be
         while True:
             server = self._server()
             self.api_calls["contacts"] += 1

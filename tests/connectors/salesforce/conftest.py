@@ -2,8 +2,9 @@
 the way the daemon builds it (real simple-salesforce, only the base URL changed), and a check, run after
 every test, that each request the connector sent has the documented shape.
 
-Salesforce publishes no OpenAPI for its REST sObject API (`shared/specs/README.md`), so requests are held
-to the shapes of the API documentation (facts file §2) instead: `check_request` below.
+Salesforce publishes no OpenAPI for its REST sObject API, so requests are held to the shapes of the API
+documentation instead (REST API Developer Guide: "Query", "sObject Collections"; Salesforce Help: "OAuth 2.0
+Refresh Token Flow"; Metadata API Developer Guide: "createMetadata()"): `check_request` below.
 """
 
 from __future__ import annotations
