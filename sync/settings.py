@@ -352,8 +352,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the settings file (editor validation; `config/crmsync.schema.json`)."""
-    schema = SettingsFile.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "crmsync settings"
-    return schema
+    """The JSON Schema of the settings file (editor validation; `config/crmsync.schema.json`), each connector's
+    `settings:` block included (`sync.settings_schema`)."""
+    from sync.settings_schema import settings_schema  # it reads every connector's settings model
+
+    return settings_schema(SettingsFile)

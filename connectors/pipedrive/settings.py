@@ -1,9 +1,10 @@
 """Settings for one Pipedrive company account.
 
 The daemon resolves environment-variable and file references into the `SecretStr` fields; nothing here
-reads the environment. Defaults come from Pipedrive's documentation (crm-api-facts §3): the token-based
-rate limits per plan, the v2 list maximum of 500, the 100-ids cap of `ids=` look-ups. Every budget can be
-overridden, because companies buy top-ups and share their budget with other integrations.
+reads the environment. Defaults come from Pipedrive's documentation ("Rate limiting": the token-based
+limits per plan; "Pagination": the v2 list maximum of 500; the 100-ids cap of `ids=` look-ups). Every budget can be
+overridden, because companies buy top-ups and share their budget with other integrations. Every option
+carries a description and an example: they are what the published settings schema shows in an editor.
 
 Custom fields are addressed BY NAME here: their 40-character hash keys differ per company, so the
 connector resolves names to keys through `GET /v1/personFields` and never stores keys in configuration.
@@ -51,9 +52,12 @@ class FieldSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    field_type: str = Field(pattern="^(double|enum|varchar|text|date)$")
-    options: tuple[str, ...] = ()  # enum option labels, created with the field
+    name: str = Field(min_length=1, max_length=255, description="the field's name in Pipedrive",
+                      examples=["crmsync score"])
+    field_type: str = Field(pattern="^(double|enum|varchar|text|date)$", description=(
+        "how Pipedrive stores it: double, enum, varchar, text or date"), examples=["double"])
+    options: tuple[str, ...] = Field((), description="an enum field's option labels, created with the field",
+                                     examples=[["cold", "warm", "hot"]])
 
 
 def _enum(name: str, labels: tuple[str, ...]) -> FieldSpec:
@@ -135,12 +139,17 @@ class PipedriveOAuth(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    refresh_token: SecretStr
-    access_token: SecretStr | None = None  # None: refresh before the first call
-    oauth_url: str = DEFAULT_OAUTH_URL
-    refresh_margin_s: float = Field(default=120.0, ge=0)  # refresh this long before expiry
+    client_id: str = Field(min_length=1, description="the app's client id", examples=["c0ffee0123456789"])
+    client_secret: SecretStr = Field(description="the app's client secret",
+                                     examples=[{"env": "PIPEDRIVE_CLIENT_SECRET"}])
+    refresh_token: SecretStr = Field(description="the installation's refresh token",
+                                     examples=[{"env": "PIPEDRIVE_REFRESH_TOKEN"}])
+    access_token: SecretStr | None = Field(None, description=(
+        "the current access token; null: one is fetched before the first call"), examples=[None])
+    oauth_url: str = Field(DEFAULT_OAUTH_URL, description="Pipedrive's OAuth host", examples=[DEFAULT_OAUTH_URL])
+    refresh_margin_s: float = Field(default=120.0, ge=0, description=(
+        "refresh the access token this many seconds before the expiry its token answer announced"),
+        examples=[120])
 
 
 class PipedriveSettings(ConnectorSettings):
@@ -148,40 +157,77 @@ class PipedriveSettings(ConnectorSettings):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = DEFAULT_BASE_URL  # the company domain (`https://acme.pipedrive.com`) is faster
-    # None: `/v1` on api.pipedrive.com (the v1 spec's server), `/api/v1` on a company domain (`api_domain`)
-    v1_prefix: str | None = None
-    api_token: SecretStr | None = None
-    oauth: PipedriveOAuth | None = None
+    base_url: str = Field(DEFAULT_BASE_URL, description=(
+        "the API host; the company domain (https://acme.pipedrive.com) answers faster"),
+        examples=["https://acme.pipedrive.com"])
+    v1_prefix: str | None = Field(None, description=(
+        "path prefix of v1 endpoints; null: /v1 on api.pipedrive.com, /api/v1 on a company domain"),
+        examples=["/api/v1"])
+    api_token: SecretStr | None = Field(None, description=(
+        "a user's API token (sent in the x-api-token header, never in the URL); or give `oauth`"),
+        examples=[{"env": "PIPEDRIVE_API_TOKEN"}])
+    oauth: PipedriveOAuth | None = Field(None, description="an OAuth app installation instead of an API token",
+                                         examples=[{"client_id": "c0ffee0123456789"}])
 
-    plan: Plan = Plan.LITE
-    seats: int = Field(default=1, ge=1)
-    burst_limit: int | None = Field(default=None, ge=1)  # None: the plan's documented burst
-    burst_window_s: float = Field(default=2.0, gt=0)
-    daily_token_budget: int | None = Field(default=None, ge=1)  # None: 30 000 x multiplier x seats
-    daily_reserve_tokens: int = Field(default=0, ge=0)  # left for people and other integrations
-    cloudflare_block_wait_s: float = Field(default=60.0, gt=0)
+    plan: Plan = Field(Plan.LITE, description=(
+        "the company's plan: it sets the documented burst limit and daily token budget"), examples=["growth"])
+    seats: int = Field(default=1, ge=1, description="seats bought: the daily token budget grows with them",
+                       examples=[5])
+    burst_limit: int | None = Field(default=None, ge=1, description=(
+        "requests per burst window; null: the plan's documented figure"), examples=[40])
+    burst_window_s: float = Field(default=2.0, gt=0, description="the rolling burst window, in seconds",
+                                  examples=[2])
+    daily_token_budget: int | None = Field(default=None, ge=1, description=(
+        "tokens per day for the company; null: 30,000 x the plan's multiplier x seats (top-ups raise it)"),
+        examples=[300_000])
+    daily_reserve_tokens: int = Field(default=0, ge=0, description=(
+        "tokens of the daily budget left untouched for people and other integrations"), examples=[10_000])
+    cloudflare_block_wait_s: float = Field(default=60.0, gt=0, description=(
+        "seconds to wait after Cloudflare's 403 block (what follows ignored 429s)"), examples=[60])
 
-    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    ids_per_call: int = Field(default=MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL)
-    fields_page_size: int = Field(default=MAX_FIELDS_PAGE_SIZE, ge=1, le=MAX_FIELDS_PAGE_SIZE)
-    user_agent: str = "crmsync/0.1 (+pipedrive connector)"
-    overlap_s: int = Field(default=60, ge=0)  # re-read window behind the bookmark, for clock skew
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description=(
+        "rows per v2 list page; Pipedrive's maximum is 500"), examples=[500])
+    ids_per_call: int = Field(default=MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL, description=(
+        "ids per `ids=` look-up; Pipedrive's maximum is 100"), examples=[100])
+    fields_page_size: int = Field(default=MAX_FIELDS_PAGE_SIZE, ge=1, le=MAX_FIELDS_PAGE_SIZE, description=(
+        "person fields per v1 page"), examples=[500])
+    user_agent: str = Field("crmsync/0.1 (+pipedrive connector)", description="the User-Agent header sent",
+                            examples=["crmsync/0.1 (+pipedrive connector)"])
+    overlap_s: int = Field(default=60, ge=0, description=(
+        "seconds each pull re-reads before the previous pull's start, against clock skew; what was already "
+        "emitted is skipped"), examples=[60])
 
-    write_fields: dict[CanonicalField, FieldSpec] = Field(default_factory=lambda: dict(DEFAULT_WRITE_FIELDS))
-    maturity_labels: dict[Maturity, str] | None = Field(default_factory=lambda: dict(DEFAULT_MATURITY_LABELS))
-    profile_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_FIELDS))
-    qualification_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUALIFICATION_FIELDS))
-    event_date_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_DATE_FIELDS))
-    override_stage_field: str | None = "crmsync stage override"
-    activity_types: dict[str, ActivityKind] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_TYPES))
-    automation_user_ids: frozenset[int] = frozenset()  # activities they create are never a sales touch
-    stage_map: dict[int, PipelineStage] = Field(default_factory=dict)  # stage_id -> canonical; else by order
-    resolve_organizations: bool = True  # company name from the person's organization (ids= look-ups)
-    # incremental pulls carry the deals and activities that changed in the window (the page says so, and
-    # the engine completes each person's history from its snapshot); with this on, a person whose counters
-    # show more gets all of them from Pipedrive (2 calls per such person, primary-participant activities)
-    complete_history: bool = False
+    write_fields: dict[CanonicalField, FieldSpec] = Field(
+        default_factory=lambda: dict(DEFAULT_WRITE_FIELDS), description=(
+            "what crmsync writes: canonical field -> person field (by name, with its type)"),
+        examples=[{"score": {"name": "Lead score", "field_type": "double"}}])
+    maturity_labels: dict[Maturity, str] | None = Field(
+        default_factory=lambda: dict(DEFAULT_MATURITY_LABELS), description=(
+            "maturity -> person label mirrored into the person's labels; null: labels untouched"),
+        examples=[{"hot": "Hot lead", "warm": "Warm lead", "cold": "Cold lead"}])
+    profile_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_FIELDS), description=(
+        "contact attribute -> person custom field name it is read from"), examples=[{"company_size": "Employees"}])
+    qualification_fields: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_QUALIFICATION_FIELDS), description=(
+            "qualification answer the rules read -> person custom field name"), examples=[{"budget": "Budget"}])
+    event_date_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_DATE_FIELDS), description=(
+        "engagement event type -> date field holding the latest such event (one event each, day precision)"),
+        examples=[{"webinar": "Last webinar"}])
+    override_stage_field: str | None = Field("crmsync stage override", description=(
+        "a person field sales sets to force a stage; null: no override"), examples=["crmsync stage override"])
+    activity_types: dict[str, ActivityKind] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_TYPES), description=(
+        "activity type key -> activity kind"), examples=[{"demo": "meeting"}])
+    automation_user_ids: frozenset[int] = Field(frozenset(), description=(
+        "users whose activities are automation, never a sales touch"), examples=[[12345]])
+    stage_map: dict[int, PipelineStage] = Field(default_factory=dict, description=(
+        "deal stage id -> canonical pipeline stage; stages not named here map by their order"),
+        examples=[{7: "negotiation"}])
+    resolve_organizations: bool = Field(True, description=(
+        "read each person's company name from its organization (ids= look-ups)"), examples=[True])
+    complete_history: bool = Field(False, description=(
+        "incremental pulls carry the deals and activities that changed (the engine completes each person's "
+        "history from its snapshot); on: a person whose counters show more gets all of them (2 calls each)"),
+        examples=[False])
 
     @field_validator("base_url")
     @classmethod

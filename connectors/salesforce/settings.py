@@ -1,7 +1,8 @@
 """Settings of one Salesforce org (one crmsync account), validated at the boundary.
 
 Credentials arrive as `SecretStr`: the daemon resolves environment-variable or file references into
-them, and they never print in a repr, a log line or a validation error. Defaults follow the API facts:
+them, and they never print in a repr, a log line or a validation error. Defaults follow the API documentation
+("API Request Limits and Allocations", "Query Options Header", "sObject Collections"):
 the REST API version simple-salesforce targets (59.0), SOQL pages of 2,000 records (the documented
 maximum of `Sforce-Query-Options: batchSize`), sObject Collections batches of 200 records, and the base
 daily allocation of an Enterprise org (100,000 calls per rolling 24 h) until the first
@@ -136,89 +137,85 @@ class SalesforceSettings(ConnectorSettings):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- where and who -----------------------------------------------------------------------------
-    login_url: str = Field(
-        "https://login.salesforce.com",
-        description="OAuth host: login., test. or the org's My Domain; the token answer names "
-        "the instance every later call goes to",
-    )
-    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$")
-    auth_flow: Literal["refresh_token", "client_credentials"] = "refresh_token"
-    client_id: SecretStr = Field(description="connected app consumer key")
-    client_secret: SecretStr | None = Field(
-        None,
-        description="consumer secret (client_credentials; optional for refresh_token with a public client)",
-    )
-    refresh_token: SecretStr | None = None
-    ca_bundle: Path | None = Field(
-        None,
-        description="PEM bundle to trust (a private CA or the sandbox's); verification is never switched off",
-    )
+    login_url: str = Field("https://login.salesforce.com", description=(
+        "OAuth host: login., test. or the org's My Domain; the token answer names the instance every later "
+        "call goes to"), examples=["https://acme.my.salesforce.com"])
+    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$", description="the REST API version called",
+                             examples=["59.0"])
+    auth_flow: Literal["refresh_token", "client_credentials"] = Field("refresh_token", description=(
+        "OAuth 2.0 flow: refresh_token (a user authorised the connected app) or client_credentials (the "
+        "app runs as its integration user)"), examples=["client_credentials"])
+    client_id: SecretStr = Field(description="connected app consumer key", examples=[{"env": "SALESFORCE_CLIENT_ID"}])
+    client_secret: SecretStr | None = Field(None, description=(
+        "consumer secret (client_credentials; optional for refresh_token with a public client)"),
+        examples=[{"file": "/run/secrets/salesforce_client_secret"}])
+    refresh_token: SecretStr | None = Field(None, description="the refresh token of the refresh_token flow",
+                                            examples=[{"env": "SALESFORCE_REFRESH_TOKEN"}])
+    ca_bundle: Path | None = Field(None, description=(
+        "PEM bundle to trust (a private CA or the sandbox's); verification is never switched off"),
+        examples=["/etc/ssl/certs/corporate-ca.pem"])
 
     # --- budgets -----------------------------------------------------------------------------------
-    daily_limit: int = Field(
-        100_000, gt=0, description="rolling-24 h org allocation until Sforce-Limit-Info says"
-    )
-    daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations")
-    daily_retry_after_s: float = Field(
-        3600.0,
-        gt=0,
-        description="when to look again once the allocation is spent "
-        "(the window rolls; Salesforce names no reset)",
-    )
-    burst_calls: int = Field(
-        25,
-        gt=0,
-        description="client-side pacing: Salesforce documents no per-second limit, "
-        "only 25 concurrent long requests per org",
-    )
-    burst_window_s: float = Field(1.0, gt=0)
-    throttle_retry_after_s: float = Field(
-        20.0,
-        gt=0,
-        description="wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)",
-    )
+    daily_limit: int = Field(100_000, gt=0, description=(
+        "rolling-24 h org allocation, until Sforce-Limit-Info reports the org's own"), examples=[100_000])
+    daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations",
+                               examples=[5_000])
+    daily_retry_after_s: float = Field(3600.0, gt=0, description=(
+        "when to look again once the allocation is spent (the window rolls; Salesforce names no reset)"),
+        examples=[3600])
+    burst_calls: int = Field(25, gt=0, description=(
+        "client-side pacing: Salesforce documents no per-second limit, only 25 concurrent long requests per "
+        "org"), examples=[25])
+    burst_window_s: float = Field(1.0, gt=0, description="the pacing window, in seconds", examples=[1])
+    throttle_retry_after_s: float = Field(20.0, gt=0, description=(
+        "wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)"),
+        examples=[20])
 
     # --- sizes -------------------------------------------------------------------------------------
-    page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
-    batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION)
-    max_query_chars: int = Field(
-        15_000,
-        ge=2_000,
-        le=16_000,
-        description="encoded length of one SOQL URL with an Id IN (...) list; "
-        "Salesforce answers 414 past ~16 kB",
-    )
+    page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH, description=(
+        "records per SOQL page (Sforce-Query-Options batchSize, 200 to 2,000)"), examples=[2000])
+    batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION, description=(
+        "records per sObject Collections update; Salesforce's maximum is 200"), examples=[200])
+    max_query_chars: int = Field(15_000, ge=2_000, le=16_000, description=(
+        "encoded length of one SOQL URL with an Id IN (...) list; Salesforce answers 414 past ~16 kB"),
+        examples=[15_000])
 
     # --- write-back mapping --------------------------------------------------------------------------
     field_map: dict[CanonicalField, str | None] = Field(
-        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP),
-        description="canonical field -> custom field on Lead and Contact; None: not written",
-    )
-    lead_rating_field: str | None = Field(
-        "Rating", description="Lead field that receives maturity as Hot/Warm/Cold; None: not written"
-    )
-    lead_status_by_stage: dict[Stage, str] = Field(
-        default_factory=dict,
-        description="Lead Status value per crmsync stage; empty: Status is left to sales",
-    )
+        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP), description=(
+            "canonical field -> custom field on Lead and Contact; null: not written"),
+        examples=[{"score": "Lead_Score__c", "sla_breached": None}])
+    lead_rating_field: str | None = Field("Rating", description=(
+        "Lead field that receives maturity as Hot/Warm/Cold; null: not written"), examples=["Rating"])
+    lead_status_by_stage: dict[Stage, str] = Field(default_factory=dict, description=(
+        "Lead Status value per crmsync stage; empty: Status is left to sales"),
+        examples=[{"prospect": "Working - Contacted"}])
 
     # --- pull mapping ------------------------------------------------------------------------------
-    lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS))
-    contact_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT_FIELDS))
-    stage_map: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_STAGE_MAP))
-    campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS))
-    recurring_opportunity_types: tuple[str, ...] = ("Subscription", "Renewal", "Existing Customer - Renewal")
-    one_off_opportunity_types: tuple[str, ...] = ("New Business", "One-off")
-    contract_months_field: str | None = Field(
-        "Contract_Term_Months__c", description="Opportunity number field with the contract length"
-    )
-    corporate_currency: str | None = Field(
-        None, description="currency of single-currency orgs (no CurrencyIsoCode column exists there)"
-    )
-    multi_currency: bool = False
-    automation_user_ids: tuple[str, ...] = Field(
-        (), description="users whose tasks are marketing automation, never a sales touch"
-    )
+    lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS), description=(
+        "neutral name -> Lead field it is read from (contact attributes, or `fields` keys the rules read)"),
+        examples=[{"seniority": "Level__c"}])
+    contact_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT_FIELDS), description=(
+        "neutral name -> Contact field or relationship path it is read from"),
+        examples=[{"company_size": "Account.NumberOfEmployees"}])
+    stage_map: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_STAGE_MAP), description=(
+        "Opportunity StageName -> one of the five canonical pipeline stages"),
+        examples=[{"Discovery Call": "discovery"}])
+    campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS), description=(
+        "Campaign Type -> engagement event type of a response"), examples=[{"Webinar": "webinar"}])
+    recurring_opportunity_types: tuple[str, ...] = Field(
+        ("Subscription", "Renewal", "Existing Customer - Renewal"), description=(
+            "Opportunity Type values that make a deal recurring"), examples=[["Subscription", "Renewal"]])
+    one_off_opportunity_types: tuple[str, ...] = Field(("New Business", "One-off"), description=(
+        "Opportunity Type values that make a deal one-off"), examples=[["New Business"]])
+    contract_months_field: str | None = Field("Contract_Term_Months__c", description=(
+        "Opportunity number field with the contract length; null: unknown"), examples=["Contract_Term_Months__c"])
+    corporate_currency: str | None = Field(None, description=(
+        "currency of single-currency orgs (no CurrencyIsoCode column exists there)"), examples=["EUR"])
+    multi_currency: bool = Field(False, description="the org has multiple currencies enabled (CurrencyIsoCode)",
+                                 examples=[False])
+    automation_user_ids: tuple[str, ...] = Field((), description=(
+        "users whose tasks are marketing automation, never a sales touch"), examples=[["005000000000AUTAAA"]])
 
     @field_validator("login_url")
     @classmethod
