@@ -79,20 +79,18 @@ def _error_details(body: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 class HubSpotDialect(Dialect):
-    """What HubSpot's answers mean."""
+    """What HubSpot's answers mean: budgets in `X-HubSpot-RateLimit-*` headers (none on search answers), the
+    error envelope's `category` (EXPIRED_AUTHENTICATION, VALIDATION_ERROR...) and `policyName` on a 429."""
 
     crm = CRM
     name = "HubSpot"
-
-    def __init__(self, settings: HubSpotSettings, clock: Clock) -> None:
-        self._settings = settings
-        self._clock = clock
-        self._zone = ZoneInfo(settings.limits.account_timezone)
+    settings: HubSpotSettings
 
     def seconds_to_daily_reset(self) -> float:
         """The daily counter resets at midnight in the account's time zone."""
-        local = self._clock.now().astimezone(self._zone)
-        midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=self._zone)
+        zone = ZoneInfo(self.settings.limits.account_timezone)
+        local = self.clock.now().astimezone(zone)
+        midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
         return max((midnight - local).total_seconds(), 1.0)
 
     def observe(self, answer: Answer, call: Call, pacing: Pacing) -> None:
@@ -111,7 +109,7 @@ class HubSpotDialect(Dialect):
         remaining_now = header_number(headers, "X-HubSpot-RateLimit-Remaining")
         if remaining_now is not None and remaining_now <= 0:
             interval = header_number(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
-            burst.hold_off(interval / 1000 if interval else self._settings.limits.burst_window_s)
+            burst.hold_off(interval / 1000 if interval else self.settings.limits.burst_window_s)
 
     def error(self, answer: Answer, call: Call, wait: float | None) -> ConnectorError:
         """One HubSpot error answer as the recovery-strategy error it means."""

@@ -47,10 +47,11 @@ from connectors.hubspot.paging import (
 )
 from connectors.hubspot.settings import HubSpotSettings
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, Health, PullPage, PushResult
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult
 from sync.errors import RecordError
 from sync.model import Activity, Contact, Deal, DealStatus
-from sync.spill import Scratch, ScratchMap
+from sync.spill import ScratchMap
+from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
 from sync.toolkit.paging import PagingLoop, TokenPaginator
 
@@ -60,25 +61,23 @@ _ASSOC_CFG = assoc_sdk.Configuration()
 _PROPS_CFG = properties_sdk.Configuration()
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorBase):
     """One HubSpot account. Raises only `sync.errors` types; `api_calls` counts requests per category."""
 
-    crm = "hubspot"
+    crm = CRM
+    client: HubSpotClient
+    settings: HubSpotSettings
 
     def __init__(self, settings: HubSpotSettings, *, account: str = "default", clock: Clock = SystemClock(),
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self._client = HubSpotClient(settings, clock=clock, sleep=sleep)
-        self.api_calls = self._client.api_calls
+        super().__init__(HubSpotClient(settings, clock=clock, sleep=sleep), settings=settings, account=account,
+                         clock=clock)
         self._types: dict[str, str] | None = None
         self._schema_at = 0.0
         self._lifecycle = mapping.Lifecycle()
         self._outcomes: dict[str, DealStatus] | None = None
         self._outcomes_at = 0.0
         # contact id -> lifecyclestage as last pulled, for every contact of the account: on disk
-        self._scratch = Scratch(prefix="crmsync-hubspot-")
         self._lifecycle_seen: ScratchMap[str, str] = ScratchMap(self._scratch, "lifecycle_seen")
 
     # -- pull ------------------------------------------------------------------------------------------
@@ -102,11 +101,11 @@ class HubSpotConnector:
         associations = ["deals", *self.settings.engagement_types]
 
         def fetch(after: str | None) -> dict[str, Any]:
-            return self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+            return self.client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=properties, associations=associations)
 
         buffer: list[dict[str, Any]] = []
-        calls = self._calls()
+        calls = self.calls_made()
         pages = TokenPaginator(fetch, crm=CRM, what="contact list", find=_next_after, items_key="results",
                                start=cursor.position.get("list_after"))
         for records in pages:
@@ -116,7 +115,7 @@ class HubSpotConnector:
             if len(buffer) >= self.settings.pull_chunk_size or pages.done:
                 cursor.position = {"list_after": pages.token} if pages.token else {}
                 yield self._page(buffer, cursor, inline=True, calls_before=calls)
-                buffer, calls = [], self._calls()
+                buffer, calls = [], self.calls_made()
         return cursor
 
     def _incremental_pull(self, start: Cursor, started: int) -> Iterator[PullPage]:
@@ -126,12 +125,12 @@ class HubSpotConnector:
                               overlap_ms=int(self.settings.search_overlap_s * 1000))
         buffer: list[dict[str, Any]] = []
         cursor, yielded = start, None
-        calls = self._calls()
+        calls = self.calls_made()
         for rows, cursor in search:
             buffer.extend(row.record for row in rows)
             if len(buffer) >= self.settings.pull_chunk_size:
                 yield self._page(buffer, cursor, inline=False, calls_before=calls)
-                buffer, yielded, calls = [], cursor, self._calls()
+                buffer, yielded, calls = [], cursor, self.calls_made()
         if buffer or yielded != cursor:
             yield self._page(buffer, cursor, inline=False, calls_before=calls)
         return cursor
@@ -154,7 +153,7 @@ class HubSpotConnector:
             filter_groups=[contacts_sdk.FilterGroup(filters=filters, local_vars_configuration=_CONTACTS_CFG)],
             sorts=[sort], properties=properties, limit=self.settings.search_page_size, after="0",
             local_vars_configuration=_CONTACTS_CFG)
-        data = self._client.search_contacts(request)
+        data = self.client.search_contacts(request)
         return [Row(id=str(r["id"]), modified=_modified(r), record=r) for r in data.get("results") or []]
 
     def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
@@ -165,7 +164,7 @@ class HubSpotConnector:
             for old in mapping.merged_ids(record.get("properties") or {}):
                 merged[old] = str(record["id"])
         return PullPage(contacts=contacts, cursor=cursor.encode(), deleted_ids=sorted(merged),
-                        merged_into=merged, api_calls=self._calls() - calls_before)
+                        merged_into=merged, api_calls=self.calls_made() - calls_before)
 
     def _archived_sweep(self, cursor: Cursor, started: int) -> Iterator[PullPage]:
         interval_ms = int(self.settings.archived_sweep_interval_s * 1000)
@@ -174,10 +173,10 @@ class HubSpotConnector:
         if checked is not None and started - checked < interval_ms:
             return
         floor = (checked or 0) - int(self.settings.search_overlap_s * 1000)
-        calls = self._calls()
+        calls = self.calls_made()
 
         def fetch(after: str | None) -> dict[str, Any]:
-            return self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+            return self.client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=["hs_object_id"], associations=[], archived=True)
 
         deleted = []
@@ -189,7 +188,7 @@ class HubSpotConnector:
                     deleted.append(str(record["id"]))
         final = cursor.copy()
         final.marks[ARCHIVED] = Watermark(from_epoch_ms(started))
-        yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self._calls() - calls)
+        yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self.calls_made() - calls)
 
     # -- enrichment ------------------------------------------------------------------------------------
 
@@ -239,7 +238,7 @@ class HubSpotConnector:
                       for cid, after in batch]
             request = assoc_sdk.BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs,
                                                                               local_vars_configuration=_ASSOC_CFG)
-            data = self._client.read_associations(to_type, request).data or {}
+            data = self.client.read_associations(to_type, request).data or {}
             for result in data.get("results") or []:
                 source = str((result.get("from") or {}).get("id"))
                 links.setdefault(source, []).extend(str(t["toObjectId"]) for t in result.get("to") or [])
@@ -263,7 +262,7 @@ class HubSpotConnector:
             request = objects_sdk.BatchReadInputSimplePublicObjectId(
                 inputs=inputs, properties=properties, properties_with_history=[],
                 local_vars_configuration=_OBJECTS_CFG)
-            data = self._client.batch_read(category, object_type, request).data or {}
+            data = self.client.batch_read(category, object_type, request).data or {}
             found.extend(data.get("results") or [])  # a 207 lists ids deleted meanwhile: they are simply gone
         return found
 
@@ -286,7 +285,7 @@ class HubSpotConnector:
     def _deal_outcomes(self) -> dict[str, DealStatus]:
         now = time.monotonic()
         if self._outcomes is None or now - self._outcomes_at > self.settings.pipeline_cache_s:
-            self._outcomes = mapping.stage_outcomes(self._client.deal_pipelines())
+            self._outcomes = mapping.stage_outcomes(self.client.deal_pipelines())
             self._outcomes_at = now
         return self._outcomes
 
@@ -294,7 +293,7 @@ class HubSpotConnector:
         """Contact property types (and the lifecycle order), read once and cached."""
         now = time.monotonic()
         if refresh or self._types is None or now - self._schema_at > self.settings.pipeline_cache_s:
-            definitions = self._client.contact_properties().get("results") or []
+            definitions = self.client.contact_properties().get("results") or []
             self._types = {str(p.get("name")): str(p.get("type")) for p in definitions}
             for definition in definitions:
                 if definition.get("name") == mapping.LIFECYCLE and definition.get("options"):
@@ -308,9 +307,6 @@ class HubSpotConnector:
         stages = [(record.get("properties") or {}).get(mapping.LIFECYCLE) for record in records]
         self._lifecycle_seen.put_many((i, str(stage)) for i, stage in zip(ids, stages) if stage is not None)
         self._lifecycle_seen.discard_many(i for i, stage in zip(ids, stages) if stage is None)
-
-    def _calls(self) -> int:
-        return sum(self.api_calls.values())
 
     # -- push ------------------------------------------------------------------------------------------
 
@@ -387,7 +383,7 @@ class HubSpotConnector:
             contacts_sdk.SimplePublicObjectBatchInput(id=cid, properties=props, local_vars_configuration=_CONTACTS_CFG)
             for cid, props in inputs], local_vars_configuration=_CONTACTS_CFG)
         try:
-            data = self._client.update_contacts(request).data or {}
+            data = self.client.update_contacts(request).data or {}
         except HubSpotRejected as exc:
             if len(inputs) > 1 and exc.category == "VALIDATION_ERROR" and "PROPERTY_DOESNT_EXIST" not in exc.codes:
                 half = len(inputs) // 2
@@ -422,11 +418,11 @@ class HubSpotConnector:
         existing: list[str] = []
         problems: list[str] = []
         group = self.settings.property_group
-        groups = {str(g.get("name")) for g in self._client.contact_property_groups().get("results") or []}
+        groups = {str(g.get("name")) for g in self.client.contact_property_groups().get("results") or []}
         if group not in groups:
             body = properties_sdk.PropertyGroupCreate(name=group, label=self.settings.property_group_label,
                                                       display_order=-1, local_vars_configuration=_PROPS_CFG)
-            self._create(lambda: self._client.create_property_group(body), f"group {group}", created, existing)
+            self._create(lambda: self.client.create_property_group(body), f"group {group}", created, existing)
         types = self._schema(refresh=True)
         wanted = {self.settings.field_properties[f]: spec for f, spec in mapping.PROPERTY_SPECS.items()}
         if self.settings.override_stage_property:
@@ -444,7 +440,7 @@ class HubSpotConnector:
                     properties_sdk.OptionInput(label=o["label"], value=o["value"], hidden=o["hidden"],
                                                display_order=o["displayOrder"], local_vars_configuration=_PROPS_CFG)
                     for o in body.get("options", [])])
-            self._create(lambda m=model: self._client.create_property(m), name, created, existing)
+            self._create(lambda m=model: self.client.create_property(m), name, created, existing)
         for native in (mapping.LIFECYCLE, mapping.LEAD_STATUS):
             if native not in types:
                 problems.append(f"HubSpot property {native} is not visible to this app")
@@ -462,12 +458,6 @@ class HubSpotConnector:
                 raise
             existing.append(name)
 
-    def health(self) -> Health:
-        return self._client.gateway.health(self._client.probe)
-
-    def close(self) -> None:
-        self._client.close()
-        self._scratch.close()
 
 
 def _next_after(data: Mapping[str, Any]) -> str | None:

@@ -60,17 +60,15 @@ def _error_text(body: Any) -> str:
 
 
 class PipedriveDialect(Dialect):
-    """What Pipedrive's answers mean."""
+    """What Pipedrive's answers mean: the burst window in `x-ratelimit-*`, the company's daily tokens in
+    `x-daily-ratelimit-token-remaining`, the `{success: false, error}` envelope, Cloudflare's HTML block."""
 
     crm = CRM
     name = "Pipedrive"
-
-    def __init__(self, settings: PipedriveSettings, clock: Clock) -> None:
-        self._settings = settings
-        self._clock = clock
+    settings: PipedriveSettings
 
     def seconds_to_daily_reset(self) -> float:
-        return seconds_to_utc_midnight(self._clock.now())
+        return seconds_to_utc_midnight(self.clock.now())
 
     def observe(self, answer: Answer, call: Call, pacing: Pacing) -> None:
         """Adopt what Pipedrive reports: other integrations spend the same budgets."""
@@ -92,10 +90,10 @@ class PipedriveDialect(Dialect):
             pacing.daily.observe(int(daily_left), resets_in=self.seconds_to_daily_reset())
 
     def _burst_wait(self, headers: Mapping[str, str]) -> float:
-        wait = retry_after(headers, self._clock.now())
+        wait = retry_after(headers, self.clock.now())
         if wait is None:
             wait = header_number(headers, "x-ratelimit-reset")
-        return wait if wait is not None else self._settings.burst_window_s
+        return wait if wait is not None else self.settings.burst_window_s
 
     def error(self, answer: Answer, call: Call, wait: float | None) -> ConnectorError:
         status = answer.status
@@ -117,7 +115,7 @@ class PipedriveDialect(Dialect):
         if status == 403 and body is None:
             # Cloudflare's HTML block page after ignored 429s: a throttle, not a permission problem.
             return RateLimited(f"{where}: blocked by Cloudflare after repeated 429s", crm=CRM,
-                               retry_after=self._settings.cloudflare_block_wait_s, status=403)
+                               retry_after=self.settings.cloudflare_block_wait_s, status=403)
         if status == 401:
             return AuthExpired(f"{where}: token expired or rejected", crm=CRM, status=401, detail=detail)
         if status >= 500:
@@ -126,7 +124,7 @@ class PipedriveDialect(Dialect):
 
     def transport_error(self, exc: Exception, call: Call) -> ConnectorError | None:
         if isinstance(exc, requests.Timeout):
-            return TransientError(f"Pipedrive {call.operation} timed out after {self._settings.timeout_s}s", crm=CRM)
+            return TransientError(f"Pipedrive {call.operation} timed out after {self.settings.timeout_s}s", crm=CRM)
         if isinstance(exc, requests.RequestException):
             return TransientError(f"Pipedrive {call.operation}: connection failed", crm=CRM,
                                   detail=type(exc).__name__)

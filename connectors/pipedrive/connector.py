@@ -30,7 +30,6 @@ budget. Nothing to write means no call at all.
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -51,15 +50,15 @@ from connectors.pipedrive.mapping import (
     FieldCatalog,
     ValueRejected,
     activity_person_ids,
-    to_activity,
     changed_values,
-    to_deal,
     default_stage_map,
     format_rfc3339,
     maturity_label_ids,
     parse_time,
-    to_write,
+    to_activity,
     to_contact,
+    to_deal,
+    to_write,
 )
 from connectors.pipedrive.paging import (
     ACTIVITIES,
@@ -77,13 +76,13 @@ from sync.contract import (
     CanonicalField,
     FieldSetupReport,
     FieldUpdate,
-    Health,
     PullPage,
     PushResult,
 )
 from sync.errors import PermanentError, RecordError
 from sync.model import Activity, Contact, Deal, PipelineStage
-from sync.spill import Scratch, ScratchMap, chunks
+from sync.spill import ScratchMap, chunks
+from sync.toolkit.connector import ConnectorBase
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
@@ -103,10 +102,12 @@ class _Window:
         self.history.close()
 
 
-class PipedriveConnector:
+class PipedriveConnector(ConnectorBase):
     """One Pipedrive company account. Raises only `sync.errors` types."""
 
     crm = CRM
+    client: PipedriveClient
+    settings: PipedriveSettings
 
     def __init__(
         self,
@@ -116,17 +117,13 @@ class PipedriveConnector:
         clock: Clock = SystemClock(),  # noqa: B008 - the constructor signature every connector shares
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self.client = PipedriveClient(settings, clock=clock, sleep=sleep)
-        self.api_calls: collections.Counter[str] = self.client.api_calls
+        super().__init__(PipedriveClient(settings, clock=clock, sleep=sleep), settings=settings,
+                         account=account, clock=clock)
         self._fields = PersonFields(self.client, settings)
         self._stage_map: dict[int, PipelineStage] | None = None
         self._stage_names: dict[int, str] = {}
         # kept on disk for the connector's life (one row per organization / person): what a dict would
         # hold for every person the account has
-        self._scratch = Scratch(prefix="crmsync-pipedrive-")
         self._org_names: ScratchMap[int, str] = ScratchMap(self._scratch, "org_names")
         self._labels: ScratchMap[int, str] = ScratchMap(self._scratch, "labels")  # label ids, as last pulled
 
@@ -154,7 +151,7 @@ class PipedriveConnector:
         if mark.phase is None:  # start the next window where the last one's overlap begins
             now = self._clock.now().replace(microsecond=0)
             mark = Window(since=mark.since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
-        calls_before = sum(self.api_calls.values())
+        calls_before = self.calls_made()
         catalog = self.field_catalog()
         stage_map = self._stages()
         window = _Window()
@@ -171,7 +168,7 @@ class PipedriveConnector:
 
         def page(contacts: list[Contact], deleted: list[str], cursor_mark: Window) -> PullPage:
             nonlocal calls_before
-            total = sum(self.api_calls.values())
+            total = self.calls_made()
             made, calls_before = total - calls_before, total
             return PullPage(
                 contacts=contacts,
@@ -484,12 +481,6 @@ class PipedriveConnector:
             self._labels.put_many(texts.items())
             labels.update(texts)
 
-    def health(self) -> Health:
-        return self.client.gateway.health(self.client.probe)
-
-    def close(self) -> None:
-        self.client.close()
-        self._scratch.close()
 
 
 def _labels_text(label_ids: Any) -> str:

@@ -85,7 +85,7 @@ class SalesforceClient:
             on_response=self._keep_headers,
         )
         self.gateway = Gateway(
-            SalesforceDialect(settings), RefreshingToken(self._fetch_token, clock=clock, margin=timedelta(0),
+            SalesforceDialect(settings, clock), RefreshingToken(self._fetch_token, clock=clock, margin=timedelta(0),
                                                          crm=CRM),
             Limits(daily=settings.daily_limit, daily_reserve=settings.daily_reserve,
                    windows={"burst": (settings.burst_calls, settings.burst_window_s)}),
@@ -160,19 +160,22 @@ class SalesforceClient:
         result: T = self.gateway.call(Call(category, category, idempotent=idempotent), send).data
         return result
 
+    def probe(self) -> Any:
+        """The cheapest authenticated request: the org's limits."""
+        return self.call("health", lambda sf: sf.limits())
+
     def close(self) -> None:
         self.http.close()
 
 
 class SalesforceDialect(Dialect):
-    """What Salesforce's answers mean."""
+    """What Salesforce's answers mean: the org's allocation in `Sforce-Limit-Info`, errors as an array of
+    `{errorCode, message}`, session expiry as INVALID_SESSION_ID (a SOAP fault on the Metadata API)."""
 
     crm = CRM
     name = "Salesforce"
     budget_window = "rolling_24h"  # "API Request Limits and Allocations": a rolling 24-hour allocation
-
-    def __init__(self, settings: SalesforceSettings) -> None:
-        self._settings = settings
+    settings: SalesforceSettings
 
     def observe(self, answer: Answer, call: Call, pacing: Pacing) -> None:
         match = _LIMIT_INFO.search(header(answer.headers, "Sforce-Limit-Info") or "")
@@ -183,7 +186,7 @@ class SalesforceDialect(Dialect):
     def error(self, answer: Answer, call: Call, wait: float | None) -> ConnectorError:
         if call.category == AUTH:
             return _oauth_error(answer)
-        return _rest_error(answer.status, answer.json(), wait, self._settings)
+        return _rest_error(answer.status, answer.json(), wait, self.settings)
 
     def transport_error(self, exc: Exception, call: Call) -> ConnectorError | None:
         return _transport_error(exc)

@@ -30,25 +30,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
 from simple_salesforce import Salesforce
-
-from sync.clock import Clock, SystemClock
-from sync.contract import (
-    CanonicalField,
-    FieldSetupReport,
-    FieldUpdate,
-    Health,
-    PullPage,
-    PushResult,
-)
-from sync.errors import PermanentError, RecordError
-from sync.model import Contact
-from sync.spill import Scratch, ScratchSet
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import (
@@ -56,12 +42,12 @@ from connectors.salesforce.mapping import (
     FIELD_SPECS,
     KEY_PREFIXES,
     RecordMapper,
-    to_write,
     parse_time,
     select_list,
     sobject_of,
     soql_datetime,
     to18,
+    to_write,
 )
 from connectors.salesforce.paging import (
     RELATED,
@@ -73,8 +59,20 @@ from connectors.salesforce.paging import (
     soql_pages,
     stream_key,
 )
-from sync.toolkit.cursor import Cursor, Watermark
 from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
+from sync.clock import Clock, SystemClock
+from sync.contract import (
+    CanonicalField,
+    FieldSetupReport,
+    FieldUpdate,
+    PullPage,
+    PushResult,
+)
+from sync.errors import PermanentError, RecordError
+from sync.model import Contact
+from sync.spill import Scratch, ScratchSet
+from sync.toolkit.connector import ConnectorBase
+from sync.toolkit.cursor import Cursor, Watermark
 
 log = structlog.get_logger("crmsync.salesforce")
 
@@ -92,21 +90,19 @@ ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f i
 _METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
 
 
-class SalesforceConnector:
+class SalesforceConnector(ConnectorBase):
     """One Salesforce org behind the crmsync connector protocol."""
 
     crm = CRM
+    client: SalesforceClient
+    settings: SalesforceSettings
 
     def __init__(self, settings: SalesforceSettings, *, account: str = "default",
                  clock: Clock = SystemClock(), sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self.client = SalesforceClient(settings, clock=clock, sleep=sleep)
-        self.api_calls: Counter[str] = self.client.api_calls
+        super().__init__(SalesforceClient(settings, clock=clock, sleep=sleep), settings=settings,
+                         account=account, clock=clock)
         self.mapper = RecordMapper(settings, account)
         self._paths: dict[str, dict[str, str]] | None = None
-        self._scratch = Scratch(prefix="crmsync-salesforce-")
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
 
     # --- pull -------------------------------------------------------------------------------------------
@@ -124,7 +120,7 @@ class SalesforceConnector:
         started = self._clock.now().replace(microsecond=0)
         since = related_since(state)
         incremental = since is not None
-        spent = self._calls()  # each page reports the calls made since the previous page was handed out
+        spent = self.calls_made()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
             mark = state.mark(sobject)
             soql = self._stream_soql(sobject, mark, incremental)
@@ -149,18 +145,15 @@ class SalesforceConnector:
                 if incremental:  # only an incremental pull looks related changes up, skipping these
                     emitted.add_many(c.id for c in contacts)
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
-                               api_calls=self._calls() - spent)
-                spent = self._calls()
+                               api_calls=self.calls_made() - spent)
+                spent = self.calls_made()
         if since is not None:
             for page in self._touched_pages(since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
-                               api_calls=self._calls() - spent)
-                spent = self._calls()
+                               api_calls=self.calls_made() - spent)
+                spent = self.calls_made()
         state.marks[RELATED] = Watermark(started)
-        yield PullPage([], state.encode(), api_calls=self._calls() - spent)
-
-    def _calls(self) -> int:
-        return sum(self.api_calls.values())
+        yield PullPage([], state.encode(), api_calls=self.calls_made() - spent)
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
@@ -436,13 +429,6 @@ class SalesforceConnector:
             return failures
         return {}
 
-    # --- health -----------------------------------------------------------------------------------------
-    def health(self) -> Health:
-        return self.client.gateway.health(lambda: self.client.call("health", lambda sf: sf.limits()))
-
-    def close(self) -> None:
-        self.client.close()
-        self._scratch.close()
 
 
 def _valid_ids(ids: Iterable[str]) -> list[str]:

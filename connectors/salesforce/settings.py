@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
-from sync.toolkit.settings import ConnectorSettings
+from sync.toolkit.settings import ConnectorSettings, option
 
 API_MAX_QUERY_BATCH = 2000  # Sforce-Query-Options batchSize maximum (and default)
 API_MIN_QUERY_BATCH = 200  # ... and minimum
@@ -137,85 +137,81 @@ class SalesforceSettings(ConnectorSettings):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- where and who -----------------------------------------------------------------------------
-    login_url: str = Field("https://login.salesforce.com", description=(
-        "OAuth host: login., test. or the org's My Domain; the token answer names the instance every later "
-        "call goes to"), examples=["https://acme.my.salesforce.com"])
-    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$", description="the REST API version called",
-                             examples=["59.0"])
-    auth_flow: Literal["refresh_token", "client_credentials"] = Field("refresh_token", description=(
-        "OAuth 2.0 flow: refresh_token (a user authorised the connected app) or client_credentials (the "
-        "app runs as its integration user)"), examples=["client_credentials"])
-    client_id: SecretStr = Field(description="connected app consumer key", examples=[{"env": "SALESFORCE_CLIENT_ID"}])
-    client_secret: SecretStr | None = Field(None, description=(
-        "consumer secret (client_credentials; optional for refresh_token with a public client)"),
-        examples=[{"file": "/run/secrets/salesforce_client_secret"}])
-    refresh_token: SecretStr | None = Field(None, description="the refresh token of the refresh_token flow",
-                                            examples=[{"env": "SALESFORCE_REFRESH_TOKEN"}])
-    ca_bundle: Path | None = Field(None, description=(
-        "PEM bundle to trust (a private CA or the sandbox's); verification is never switched off"),
-        examples=["/etc/ssl/certs/corporate-ca.pem"])
+    login_url: str = option(
+        "https://login.salesforce.com", "OAuth host: login., test. or the org's My Domain; the token answer "
+        "names the instance every later call goes to", "https://acme.my.salesforce.com")
+    api_version: str = option("59.0", "the REST API version called", "59.0", pattern=r"^\d{2,3}\.0$")
+    auth_flow: Literal["refresh_token", "client_credentials"] = option(
+        "refresh_token", "OAuth 2.0 flow: refresh_token (a user authorised the connected app) or "
+        "client_credentials (the app runs as its integration user)", "client_credentials")
+    client_id: SecretStr = Field(
+        description="connected app consumer key", examples=[{"env": "SALESFORCE_CLIENT_ID"}]
+    )
+    client_secret: SecretStr | None = option(None, "consumer secret (client_credentials; optional for "
+                                                   "refresh_token with a public client)",
+                                                   {"file": "/run/secrets/salesforce_client_secret"})
+    refresh_token: SecretStr | None = option(None, "the refresh token of the refresh_token flow",
+                                                   {"env": "SALESFORCE_REFRESH_TOKEN"})
+    ca_bundle: Path | None = option(None, "PEM bundle to trust (a private CA or the sandbox's); verification "
+                                          "is never switched off", "/etc/ssl/certs/corporate-ca.pem")
 
     # --- budgets -----------------------------------------------------------------------------------
-    daily_limit: int = Field(100_000, gt=0, description=(
-        "rolling-24 h org allocation, until Sforce-Limit-Info reports the org's own"), examples=[100_000])
-    daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations",
-                               examples=[5_000])
-    daily_retry_after_s: float = Field(3600.0, gt=0, description=(
-        "when to look again once the allocation is spent (the window rolls; Salesforce names no reset)"),
-        examples=[3600])
-    burst_calls: int = Field(25, gt=0, description=(
-        "client-side pacing: Salesforce documents no per-second limit, only 25 concurrent long requests per "
-        "org"), examples=[25])
-    burst_window_s: float = Field(1.0, gt=0, description="the pacing window, in seconds", examples=[1])
-    throttle_retry_after_s: float = Field(20.0, gt=0, description=(
-        "wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)"),
-        examples=[20])
+    daily_limit: int = option(100_000, "rolling-24 h org allocation, until Sforce-Limit-Info reports the "
+                                       "org's own", 100_000, gt=0)
+    daily_reserve: int = option(1_000, "calls left for people and other integrations", 5_000, ge=0)
+    daily_retry_after_s: float = option(3600.0, "when to look again once the allocation is spent (the window "
+                                                "rolls; Salesforce names no reset)", 3600, gt=0)
+    burst_calls: int = option(25, "client-side pacing: Salesforce documents no per-second limit, only 25 "
+                                  "concurrent long requests per org", 25, gt=0)
+    burst_window_s: float = option(1.0, "the pacing window, in seconds", 1, gt=0)
+    throttle_retry_after_s: float = option(20.0, "wait after a concurrency refusal that names no Retry-After "
+                                                 "(long requests run >= 20 s)", 20, gt=0)
 
     # --- sizes -------------------------------------------------------------------------------------
-    page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH, description=(
-        "records per SOQL page (Sforce-Query-Options batchSize, 200 to 2,000)"), examples=[2000])
-    batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION, description=(
-        "records per sObject Collections update; Salesforce's maximum is 200"), examples=[200])
-    max_query_chars: int = Field(15_000, ge=2_000, le=16_000, description=(
-        "encoded length of one SOQL URL with an Id IN (...) list; Salesforce answers 414 past ~16 kB"),
-        examples=[15_000])
+    page_size: int = option(API_MAX_QUERY_BATCH, "records per SOQL page (Sforce-Query-Options batchSize, 200 "
+                                                 "to 2,000)",
+                                                 2000, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
+    batch_size: int = option(API_MAX_COLLECTION, "records per sObject Collections update; Salesforce's "
+                                                 "maximum is 200", 200, ge=1, le=API_MAX_COLLECTION)
+    max_query_chars: int = option(15_000, "encoded length of one SOQL URL with an Id IN (...) list; "
+                                          "Salesforce answers 414 past ~16 kB", 15_000, ge=2_000, le=16_000)
 
     # --- write-back mapping --------------------------------------------------------------------------
-    field_map: dict[CanonicalField, str | None] = Field(
-        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP), description=(
-            "canonical field -> custom field on Lead and Contact; null: not written"),
-        examples=[{"score": "Lead_Score__c", "sla_breached": None}])
-    lead_rating_field: str | None = Field("Rating", description=(
-        "Lead field that receives maturity as Hot/Warm/Cold; null: not written"), examples=["Rating"])
-    lead_status_by_stage: dict[Stage, str] = Field(default_factory=dict, description=(
-        "Lead Status value per crmsync stage; empty: Status is left to sales"),
-        examples=[{"prospect": "Working - Contacted"}])
+    field_map: dict[CanonicalField, str | None] = option(
+        DEFAULT_FIELD_MAP, "canonical field -> custom field on Lead and Contact; null: not written",
+        {"score": "Lead_Score__c", "sla_breached": None})
+    lead_rating_field: str | None = option("Rating", "Lead field that receives maturity as Hot/Warm/Cold; "
+                                                     "null: not written", "Rating")
+    lead_status_by_stage: dict[Stage, str] = option({}, "Lead Status value per crmsync stage; empty: Status "
+                                                        "is left to sales",
+                                                        {"prospect": "Working - Contacted"})
 
     # --- pull mapping ------------------------------------------------------------------------------
-    lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS), description=(
-        "neutral name -> Lead field it is read from (contact attributes, or `fields` keys the rules read)"),
-        examples=[{"seniority": "Level__c"}])
-    contact_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT_FIELDS), description=(
-        "neutral name -> Contact field or relationship path it is read from"),
-        examples=[{"company_size": "Account.NumberOfEmployees"}])
-    stage_map: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_STAGE_MAP), description=(
-        "Opportunity StageName -> one of the five canonical pipeline stages"),
-        examples=[{"Discovery Call": "discovery"}])
-    campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS), description=(
-        "Campaign Type -> engagement event type of a response"), examples=[{"Webinar": "webinar"}])
-    recurring_opportunity_types: tuple[str, ...] = Field(
-        ("Subscription", "Renewal", "Existing Customer - Renewal"), description=(
-            "Opportunity Type values that make a deal recurring"), examples=[["Subscription", "Renewal"]])
-    one_off_opportunity_types: tuple[str, ...] = Field(("New Business", "One-off"), description=(
-        "Opportunity Type values that make a deal one-off"), examples=[["New Business"]])
-    contract_months_field: str | None = Field("Contract_Term_Months__c", description=(
-        "Opportunity number field with the contract length; null: unknown"), examples=["Contract_Term_Months__c"])
-    corporate_currency: str | None = Field(None, description=(
-        "currency of single-currency orgs (no CurrencyIsoCode column exists there)"), examples=["EUR"])
-    multi_currency: bool = Field(False, description="the org has multiple currencies enabled (CurrencyIsoCode)",
-                                 examples=[False])
-    automation_user_ids: tuple[str, ...] = Field((), description=(
-        "users whose tasks are marketing automation, never a sales touch"), examples=[["005000000000AUTAAA"]])
+    lead_fields: dict[str, str] = option(
+        DEFAULT_LEAD_FIELDS, "neutral name -> Lead field it is read from (contact attributes, or `fields` "
+        "keys the rules read)", {"seniority": "Level__c"})
+    contact_fields: dict[str, str] = option(
+        DEFAULT_CONTACT_FIELDS, "neutral name -> Contact field or relationship path it is read from",
+        {"company_size": "Account.NumberOfEmployees"})
+    stage_map: dict[str, PipelineStage] = option(
+        DEFAULT_STAGE_MAP, "Opportunity StageName -> one of the five canonical pipeline stages",
+        {"Discovery Call": "discovery"})
+    campaign_events: dict[str, str] = option(
+        DEFAULT_CAMPAIGN_EVENTS, "Campaign Type -> engagement event type of a response",
+        {"Webinar": "webinar"})
+    recurring_opportunity_types: tuple[str, ...] = option(
+        ("Subscription", "Renewal", "Existing Customer - Renewal"), "Opportunity Type values that make a "
+        "deal recurring", ["Subscription", "Renewal"])
+    one_off_opportunity_types: tuple[str, ...] = option(
+        ("New Business", "One-off"), "Opportunity Type values that make a deal one-off", ["New Business"])
+    contract_months_field: str | None = option(
+        "Contract_Term_Months__c", "Opportunity number field with the contract length; null: unknown",
+        "Contract_Term_Months__c")
+    corporate_currency: str | None = option(None, "currency of single-currency orgs (no CurrencyIsoCode "
+                                                  "column exists there)", "EUR")
+    multi_currency: bool = option(False, "the org has multiple currencies enabled (CurrencyIsoCode)", False)
+    automation_user_ids: tuple[str, ...] = option((), "users whose tasks are marketing automation, never a "
+                                                      "sales touch", ["005000000000AUTAAA"])
 
     @field_validator("login_url")
     @classmethod

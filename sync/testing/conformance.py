@@ -25,7 +25,8 @@ This module imports pytest: it is for test suites, never imported by crmsync its
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any, ClassVar
@@ -36,6 +37,21 @@ from sync.contract import FieldUpdate, PullPage
 from sync.errors import AuthFailed, RateLimited, TransientError
 from sync.log import configure_logging, reset_logging
 from sync.synthetic import synthetic_contacts
+
+
+@contextmanager
+def closing_factory(build: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """`make_connector` for a test folder's fixture: builds connectors with `build(**options)` and closes
+    each one when the test ends."""
+    built: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        built.append(build(**options))
+        return built[-1]
+
+    yield make
+    for connector in built:
+        connector.close()
 
 
 class Harness:

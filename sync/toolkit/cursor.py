@@ -16,9 +16,9 @@ a crash re-reads at most one page. dlt's `Incremental` (its `last_value` and the
 it) is the model.
 
 On the wire: compact JSON, `{"v": 2, "marks": {stream: {"at": ISO-8601, "seen": {ISO-8601: "id,id"}}},
-"position": {...}}`, stamps in UTC, keys (record ids, never containing a comma) grouped by stamp. Cursors stored by earlier versions are read once through the
-connector's `legacy` reader (migration on read), so an upgrade never forces a full resync; the next page
-stores the new form.
+"position": {...}}`, stamps in UTC, keys (record ids, never containing a comma) grouped by stamp. Cursors
+stored by earlier versions are read once through the connector's `legacy` reader (migration on read), so
+an upgrade never forces a full resync; the next page stores the new form.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class Cursor:
         return json.dumps(wire, separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def decode(cls, raw: str | None, *, crm: str, legacy: Callable[[str], Cursor | None] | None = None) -> Cursor:
+    def decode(cls, raw: str | None, *, crm: str,
+               legacy: Callable[[str], Cursor | None] | None = None) -> Cursor:
         """The cursor a connector stored; an empty one (a full pull) for None. A cursor of an earlier version
         is read by `legacy`, which returns None for text it does not know."""
         if not raw:

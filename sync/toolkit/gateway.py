@@ -39,7 +39,7 @@ import structlog
 import tenacity
 
 from sync import retry
-from sync.clock import Clock
+from sync.clock import Clock, SystemClock
 from sync.contract import Budget, Health
 from sync.errors import (
     AuthExpired,
@@ -69,7 +69,7 @@ class Call:
     cost: int = 1  # units of the daily budget (Pipedrive counts tokens, the others calls)
     window: str = BURST  # the sliding window that paces it
     authenticated: bool = True  # False for the token request itself
-    paced: bool = True  # False for requests that do not spend the API's budget (another host's token endpoint)
+    paced: bool = True  # False where no API budget is spent (another host's token endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,10 @@ class Dialect:
     crm = "crm"
     name = "CRM"  # in messages
     budget_window = "daily"  # how the CRM counts its daily budget ("daily", "rolling_24h")
+
+    def __init__(self, settings: Any = None, clock: Clock = SystemClock()) -> None:  # noqa: B008 (stateless)
+        self.settings = settings  # the connector's settings (its waits, its limits)
+        self.clock = clock
 
     def seconds_to_daily_reset(self) -> float | None:
         """When the daily budget starts again; None where the window rolls."""
@@ -336,7 +340,8 @@ class Gateway:
         is unreachable."""
         last = self.last
         if last is None:
-            return Health(reachable=False, authorised=False, message="no request sent yet", budget=self.budget())
+            return Health(reachable=False, authorised=False, message="no request sent yet",
+                          budget=self.budget())
         error = last.error
         if error is None:
             return Health(reachable=True, authorised=True, message="ok", budget=self.budget())

@@ -73,7 +73,8 @@ class Paginator(Generic[Token]):
             if self.has_more(page):
                 following = self.next(page)
                 if following is None:
-                    raise PagingLoop(self.crm, f"{self.crm} {self.what}: a page says more follow but names none")
+                    raise PagingLoop(self.crm, f"{self.crm} {self.what}: a page says more follow but names "
+                                               "none")
                 if following in self._used:
                     raise PagingLoop(self.crm, f"{self.crm} {self.what}: the same page token came back twice "
                                                f"(after {self.pages} pages); stopping instead of looping")

@@ -128,7 +128,7 @@ def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, 
     again = connector.ensure_fields()
     assert again.created == [] and "crmsync_score" in again.existing
     del sandbox.store.properties["crmsync_reason"]
-    real = connector._client.contact_properties
+    real = connector.client.contact_properties
 
     def racing() -> dict:
         answer = real()  # another worker creates the property between our read and our create
@@ -136,7 +136,7 @@ def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, 
                                        "fieldType": "textarea", "groupName": "crmsync"})
         return answer
 
-    connector._client.contact_properties = racing
+    connector.client.contact_properties = racing
     third = connector.ensure_fields()
     assert "crmsync_reason" in third.existing and third.created == []
 

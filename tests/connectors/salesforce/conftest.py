@@ -19,6 +19,7 @@ import pytest
 
 from sync.clock import FrozenClock
 from sync.synthetic import synthetic_contacts
+from sync.testing.conformance import closing_factory
 
 from connectors.salesforce import SalesforceConnector
 from connectors.sandbox.salesforce import SalesforceSandbox
@@ -85,21 +86,11 @@ def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
 
 
 @pytest.fixture
-def make_connector(
-    sandbox: SalesforceSandbox, clock: FrozenClock, virtual_sleep: Any
-) -> Callable[..., SalesforceConnector]:
-    built: list[SalesforceConnector] = []
-
-    def make(**overrides: Any) -> SalesforceConnector:
-        connector = SalesforceConnector(
-            sandbox.settings(**overrides), account="acme", clock=clock, sleep=virtual_sleep
-        )
-        built.append(connector)
-        return connector
-
-    yield make
-    for connector in built:
-        connector.close()
+def make_connector(sandbox: SalesforceSandbox, clock: FrozenClock, virtual_sleep: Any) -> Iterator[Any]:
+    """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
+    with closing_factory(lambda **overrides: SalesforceConnector(
+            sandbox.settings(**overrides), account="acme", clock=clock, sleep=virtual_sleep)) as make:
+        yield make
 
 
 @pytest.fixture
