@@ -133,6 +133,13 @@ class Contact(msgspec.Struct, kw_only=True):
         return (self.crm, self.account, self.id)
 
 
+#: a `Contact`'s profile attributes: what a CRM holds about the person beyond identity and timestamps; every
+#: other value a connector reads lands in `Contact.fields`
+PROFILE_ATTRIBUTES: tuple[str, ...] = ("email", "owner_id", "first_name", "last_name", "company", "industry",
+                                       "company_size", "job_title", "seniority", "country", "source",
+                                       "created_at")
+
+
 def merge_related(fresh: Contact, previous: Contact) -> Contact:
     """`fresh` with the deals and activities it lacks taken from `previous` (matched by id; the fresh record
     wins). For connectors that can only say what changed since their cursor, not the whole history."""

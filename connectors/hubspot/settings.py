@@ -171,6 +171,7 @@ class HubSpotSettings(ConnectorSettings):
     pipeline_cache_s: float = option(3600.0, "how long deal pipelines and contact property definitions are "
                                              "cached", 3600, ge=0)
 
+    # --- write-back: crmsync's own properties, the lifecycle stage and lead status ---------------------
     property_group: str = option("crmsync", "the contact property group crmsync's properties go in",
                                             "crmsync")
     property_group_label: str = option("crmsync", "that group's label in HubSpot", "Lead scoring (crmsync)")
@@ -189,12 +190,15 @@ class HubSpotSettings(ConnectorSettings):
     allow_backward_lifecycle: bool = option(False, "let crmsync move a lifecycle stage backward (clear, then "
                                                    "set); HubSpot only moves it forward", False)
 
+    # --- pull mapping: profile and qualification data ---------------------------------------------------
     profile_properties: dict[str, str] = option(
         DEFAULT_PROFILE_PROPERTIES, "contact attribute -> property it is read from",
         {"seniority": "hs_seniority"})
     field_sources: dict[str, str] = option(
         DEFAULT_FIELD_SOURCES, "`fields` key the rules read -> property it is read from (qualification "
         "answers, other data)", {"budget": "budget_confirmed"})
+
+    # --- pull mapping: deals, conversions, engagements ------------------------------------------------
     deal_stages: dict[str, PipelineStage] = option(
         DEFAULT_DEAL_STAGES, "deal stage id -> one of the five canonical pipeline stages",
         {"qualifiedtobuy": "discovery"})

@@ -196,12 +196,15 @@ class PipedriveSettings(ConnectorSettings):
     overlap_s: int = option(60, "seconds each pull re-reads before the previous pull's start, against clock "
                                 "skew; what was already emitted is skipped", 60, ge=0)
 
+    # --- write-back: person fields and labels -----------------------------------------------------------
     write_fields: dict[CanonicalField, FieldSpec] = option(
         DEFAULT_WRITE_FIELDS, "what crmsync writes: canonical field -> person field (by name, with its type)",
         {"score": {"name": "Lead score", "field_type": "double"}})
     maturity_labels: dict[Maturity, str] | None = option(
         DEFAULT_MATURITY_LABELS, "maturity -> person label mirrored into the person's labels; null: labels "
         "untouched", {"hot": "Hot lead", "warm": "Warm lead", "cold": "Cold lead"})
+
+    # --- pull mapping: person fields the rules read ---------------------------------------------------
     profile_fields: dict[str, str] = option(
         DEFAULT_PROFILE_FIELDS, "contact attribute -> person custom field name it is read from",
         {"company_size": "Employees"})
@@ -211,6 +214,8 @@ class PipedriveSettings(ConnectorSettings):
     event_date_fields: dict[str, str] = option(
         DEFAULT_EVENT_DATE_FIELDS, "engagement event type -> date field holding the latest such event (one "
         "event each, day precision)", {"webinar": "Last webinar"})
+
+    # --- pull mapping: stages, activities, organizations ----------------------------------------------
     override_stage_field: str | None = option(
         "crmsync stage override", "a person field sales sets to force a stage; null: no override",
         "crmsync stage override")

@@ -47,7 +47,16 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sync.contract import CanonicalField, FieldValue
-from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
+from sync.model import (
+    PROFILE_ATTRIBUTES,
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    DealStatus,
+    EngagementEvent,
+    Maturity,
+)
 
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -63,22 +72,6 @@ KEY_PREFIXES = {
     "005": "User",
 }
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-PROFILE_ATTRIBUTES = frozenset(
-    {
-        "email",
-        "owner_id",
-        "first_name",
-        "last_name",
-        "company",
-        "industry",
-        "company_size",
-        "job_title",
-        "seniority",
-        "country",
-        "source",
-        "created_at",
-    }
-)
 
 
 # --- ids ---------------------------------------------------------------------------------------------

@@ -193,6 +193,8 @@ class SalesforceSettings(ConnectorSettings):
     contact_fields: dict[str, str] = option(
         DEFAULT_CONTACT_FIELDS, "neutral name -> Contact field or relationship path it is read from",
         {"company_size": "Account.NumberOfEmployees"})
+
+    # --- pull mapping: opportunities and campaign responses --------------------------------------------
     stage_map: dict[str, PipelineStage] = option(
         DEFAULT_STAGE_MAP, "Opportunity StageName -> one of the five canonical pipeline stages",
         {"Discovery Call": "discovery"})

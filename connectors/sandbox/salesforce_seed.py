@@ -19,7 +19,7 @@ from typing import Any
 from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage
 from sync.synthetic import OWNERS
 
-from connectors.salesforce.mapping import PROFILE_ATTRIBUTES
+from sync.model import PROFILE_ATTRIBUTES
 from connectors.salesforce.settings import (
     DEFAULT_CAMPAIGN_EVENTS,
     DEFAULT_CONTACT_FIELDS,
