@@ -36,6 +36,7 @@ import hubspot.crm.properties as properties_sdk
 
 from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
+from connectors.hubspot.fields import ContactProperties
 from connectors.hubspot.paging import (
     ARCHIVED,
     CONTACTS,
@@ -411,53 +412,10 @@ class HubSpotConnector(ConnectorBase):
         names = {p.property_fields.get(prop, prop) for p in plans.get(contact_id, []) for prop in properties}
         return RecordError(contact_id, code, message, retryable=retryable, fields=tuple(sorted(names)))
 
-    # -- setup, health -----------------------------------------------------------------------------------
+    # -- setup -----------------------------------------------------------------------------------------
 
     def ensure_fields(self) -> FieldSetupReport:
-        created: list[str] = []
-        existing: list[str] = []
-        problems: list[str] = []
-        group = self.settings.property_group
-        groups = {str(g.get("name")) for g in self.client.contact_property_groups().get("results") or []}
-        if group not in groups:
-            body = properties_sdk.PropertyGroupCreate(name=group, label=self.settings.property_group_label,
-                                                      display_order=-1, local_vars_configuration=_PROPS_CFG)
-            self._create(lambda: self.client.create_property_group(body), f"group {group}", created, existing)
-        types = self._schema(refresh=True)
-        wanted = {self.settings.field_properties[f]: spec for f, spec in mapping.PROPERTY_SPECS.items()}
-        if self.settings.override_stage_property:
-            wanted[self.settings.override_stage_property] = mapping.OVERRIDE_SPEC
-        for name, spec in wanted.items():
-            if name in types:
-                existing.append(name)
-                if types[name] != spec.type:
-                    problems.append(f"{name} exists with type {types[name]}, crmsync writes {spec.type}")
-                continue
-            body = mapping.property_create_body(name, spec, group)
-            model = properties_sdk.PropertyCreate(
-                name=body["name"], label=body["label"], type=body["type"], field_type=body["fieldType"],
-                group_name=group, local_vars_configuration=_PROPS_CFG, options=[
-                    properties_sdk.OptionInput(label=o["label"], value=o["value"], hidden=o["hidden"],
-                                               display_order=o["displayOrder"], local_vars_configuration=_PROPS_CFG)
-                    for o in body.get("options", [])])
-            self._create(lambda m=model: self.client.create_property(m), name, created, existing)
-        for native in (mapping.LIFECYCLE, mapping.LEAD_STATUS):
-            if native not in types:
-                problems.append(f"HubSpot property {native} is not visible to this app")
-        if created:
-            self._schema(refresh=True)
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
-
-    @staticmethod
-    def _create(send: Callable[[], Any], name: str, created: list[str], existing: list[str]) -> None:
-        try:
-            send()
-            created.append(name)
-        except HubSpotRejected as exc:
-            if exc.status != 409:  # OBJECT_ALREADY_EXISTS: another worker created it meanwhile
-                raise
-            existing.append(name)
-
+        return ContactProperties(self.client, self.settings, self._schema).ensure()
 
 
 def _next_after(data: Mapping[str, Any]) -> str | None:

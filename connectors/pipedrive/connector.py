@@ -23,9 +23,9 @@ a merged-away person simply stops appearing, and its deals and activities move t
 pulled again because they changed. On an incremental pull a contact carries the deals and activities that
 changed in the window; the counters in `fields` (won_deals_count, done_activities_count...) are totals.
 
-Push: Pipedrive has no batch update, so one `PATCH /api/v2/persons/{id}` per person with only the changed
-custom fields (and `label_ids` when the maturity label moves), paced to the burst window and daily token
-budget. Nothing to write means no call at all.
+Push (`push.py`): Pipedrive has no batch update, so one `PATCH /api/v2/persons/{id}` per person with only
+the changed custom fields (and `label_ids` when the maturity label moves), paced to the burst window and
+daily token budget. Nothing to write means no call at all.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import structlog
 from connectors.pipedrive.client import (
     COST_V2_LIST,
     COST_V2_STAGES,
-    COST_V2_UPDATE,
     PipedriveClient,
 )
 from connectors.pipedrive.fields import PersonFields
@@ -48,18 +47,15 @@ from connectors.pipedrive.history import WindowHistory
 from connectors.pipedrive.mapping import (
     INCLUDE_FIELDS,
     FieldCatalog,
-    ValueRejected,
     activity_person_ids,
-    changed_values,
     default_stage_map,
     format_rfc3339,
-    maturity_label_ids,
     parse_time,
     to_activity,
     to_contact,
     to_deal,
-    to_write,
 )
+from connectors.pipedrive.push import PersonWriter, labels_text
 from connectors.pipedrive.paging import (
     ACTIVITIES,
     DEALS,
@@ -73,20 +69,17 @@ from connectors.pipedrive.paging import (
 from connectors.pipedrive.settings import PipedriveSettings
 from sync.clock import Clock, SystemClock
 from sync.contract import (
-    CanonicalField,
     FieldSetupReport,
     FieldUpdate,
     PullPage,
     PushResult,
 )
-from sync.errors import PermanentError, RecordError
 from sync.model import Activity, Contact, Deal, PipelineStage
 from sync.spill import ScratchMap, chunks
 from sync.toolkit.connector import ConnectorBase
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
-RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
 
 
 class _Window:
@@ -349,7 +342,7 @@ class PipedriveConnector(ConnectorBase):
         if self.settings.complete_history and not window.complete:
             for row in rows:
                 self._complete_history(row, deals, activities)
-        self._labels.put_many((pid, _labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
+        self._labels.put_many((pid, labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
         return [
             to_contact(
                 row,
@@ -417,79 +410,12 @@ class PipedriveConnector(ConnectorBase):
             params = {"ids": ",".join(map(str, chunk)), **extra}
             yield self.client.get(path, params, category=category, cost=COST_V2_LIST).get("data") or []
 
-    # -- push, health ----------------------------------------------------------------------------------
+    # -- push ------------------------------------------------------------------------------------------
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
-        """One PATCH per person that has something to write; one result per update, in input order. A
-        record Pipedrive rejects (400, 403, 404, 410, 422) is reported and the others go on."""
-        if not any(changed_values(u) for u in updates):
-            return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
-        catalog = self.field_catalog()
-        maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
-        labels = self._labels.get_many(int(u.contact_id) for u in updates if u.contact_id.isdigit())
-        if maturity_labels:
-            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values], labels)
-        results: list[PushResult] = []
-        for update in updates:
-            try:
-                labels_now = (
-                    _label_ids(labels.get(int(update.contact_id))) if update.contact_id.isdigit() else []
-                )
-                body, written = to_write(
-                    update, catalog, self.settings.write_fields, labels_now, maturity_labels
-                )
-            except ValueRejected as exc:
-                results.append(self._failed(update, "invalid_value", str(exc)))
-                continue
-            if not body:
-                results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
-                continue
-            try:
-                self.client.request(
-                    "PATCH",
-                    f"/api/v2/persons/{int(update.contact_id)}",
-                    json=body,
-                    category="push",
-                    cost=COST_V2_UPDATE,
-                    idempotent=True,
-                )
-            except PermanentError as exc:
-                if exc.status not in RECORD_STATUSES:
-                    raise
-                code = {404: "not_found", 410: "gone", 403: "forbidden"}.get(exc.status or 0, "rejected")
-                results.append(self._failed(update, code, exc.user_message))
-                continue
-            if "label_ids" in body:  # a later update of the same person in this batch starts from these
-                labels[int(update.contact_id)] = _labels_text(body["label_ids"])
-                self._labels.put_many([(int(update.contact_id), labels[int(update.contact_id)])])
-            results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
-        return results
-
-    @staticmethod
-    def _failed(update: FieldUpdate, code: str, message: str) -> PushResult:
-        error = RecordError(
-            record_id=update.contact_id, code=code, message=message, fields=tuple(sorted(update.values))
-        )
-        return PushResult(contact_id=update.contact_id, ok=False, error=error)
-
-    def _load_labels(self, updates: Sequence[FieldUpdate], labels: dict[int, str]) -> None:
-        """Labels of persons not seen in a pull (not in `labels`), read in `ids=` batches into `labels` and
-        the disk: a PATCH of `label_ids` replaces them all, and crmsync must keep the labels people set."""
-        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - labels.keys())
-        for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
-            texts = {int(row["id"]): _labels_text(row.get("label_ids")) for row in found}
-            self._labels.put_many(texts.items())
-            labels.update(texts)
-
-
-
-def _labels_text(label_ids: Any) -> str:
-    """A person's label ids as stored on disk: `"3,7"`, or `""` for none (known to have none)."""
-    return ",".join(str(int(i)) for i in label_ids or [])
-
-
-def _label_ids(text: str | None) -> list[int]:
-    return [int(i) for i in text.split(",")] if text else []
+        """One PATCH per person that has something to write (see `PersonWriter`)."""
+        return PersonWriter(self.client, self.settings, self._labels, self._by_ids).push(updates,
+                                                                                         self.field_catalog)
 
 
 __all__ = ["PipedriveConnector"]

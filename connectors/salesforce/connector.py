@@ -28,18 +28,15 @@ results matched by position. Custom fields are created through the Metadata API.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
-from simple_salesforce import Salesforce
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import (
     CRM,
-    FIELD_SPECS,
     KEY_PREFIXES,
     RecordMapper,
     parse_time,
@@ -59,10 +56,10 @@ from connectors.salesforce.paging import (
     soql_pages,
     stream_key,
 )
-from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
+from connectors.salesforce.fields import CustomFields
+from connectors.salesforce.settings import SalesforceSettings
 from sync.clock import Clock, SystemClock
 from sync.contract import (
-    CanonicalField,
     FieldSetupReport,
     FieldUpdate,
     PullPage,
@@ -87,7 +84,6 @@ MEMBER_COLUMNS = ["Id", "LeadId", "ContactId", "HasResponded", "FirstRespondedDa
 ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f in (
     "Id", "StageName", "IsWon", "IsClosed", "Amount", "CloseDate", "CreatedDate", "LastModifiedDate",
     "Type"))]
-_METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
 
 
 class SalesforceConnector(ConnectorBase):
@@ -359,76 +355,9 @@ class SalesforceConnector(ConnectorBase):
 
     # --- fields -----------------------------------------------------------------------------------------
     def ensure_fields(self) -> FieldSetupReport:
-        wanted = {f"{sobject}.{name}": canonical for sobject in PARENTS
-                  for canonical, name in self.settings.field_map.items() if name and name.endswith("__c")}
-        created: list[str] = []
-        existing: list[str] = []
-        problems: list[str] = []
-        visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
-        missing = []
-        for full_name in wanted:
-            sobject, name = full_name.split(".", 1)
-            field = visible[sobject].get(name)
-            if field is None:
-                missing.append(full_name)
-            elif not field.get("updateable", False):
-                problems.append(_fls_problem(full_name, "Edit"))
-            else:
-                existing.append(full_name)
-        for start in range(0, len(missing), API_MAX_METADATA):
-            chunk = missing[start:start + API_MAX_METADATA]
-
-            def create(sf: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
-                return self._create_fields(sf, chunk, wanted)
-
-            failures = self.client.call("setup", create, idempotent=False)
-            for full_name in chunk:
-                code = failures.get(full_name)
-                if code is None:
-                    created.append(full_name)
-                elif code == "DUPLICATE_DEVELOPER_NAME":
-                    problems.append(_fls_problem(full_name, "Read/Edit"))
-                else:
-                    problems.append(f"{full_name}: Salesforce refused to create it ({code})")
-        if created:
-            visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
-            for full_name in created:
-                sobject, name = full_name.split(".", 1)
-                if not visible[sobject].get(name, {}).get("updateable", False):
-                    problems.append(_fls_problem(full_name, "Read/Edit"))
-        self._paths = None
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
-
-    def _create_fields(self, sf: Salesforce, full_names: list[str],
-                       wanted: Mapping[str, CanonicalField]) -> dict[str, str]:
-        """createMetadata for up to 10 fields; returns the failed ones with their status code. The SDK
-        raises a plain Exception listing `fullName: (statusCode, message)` for failed components."""
-        md = self.client.mdapi(sf)
-        components = []
-        for full_name in full_names:
-            spec = FIELD_SPECS[wanted[full_name]]
-            options: dict[str, Any] = {
-                "fullName": full_name, "label": spec.label, "type": spec.type,
-                "description": "Written by crmsync; edits are overwritten on the next sync"}
-            if spec.type == "Text":
-                options["length"] = spec.length
-            elif spec.type == "Number":
-                options.update(precision=spec.precision, scale=spec.scale)
-            elif spec.type == "Checkbox":
-                options["defaultValue"] = "false"
-            components.append(md.CustomField(**options))
-        try:
-            md.CustomField.create(components)
-        except Exception as exc:
-            if type(exc) is not Exception:
-                raise
-            failures = {}
-            for match in _METADATA_FAILURE.finditer(str(exc)):
-                code = re.search(r"\(([A-Z_]+),", match.group("errors"))
-                failures[match.group("name").strip()] = code.group(1) if code else "UNKNOWN"
-            return failures
-        return {}
-
+        report = CustomFields(self.client, self.settings, self._describe).ensure(PARENTS)
+        self._paths = None  # read the mapped fields' visibility again
+        return report
 
 
 def _valid_ids(ids: Iterable[str]) -> list[str]:
@@ -452,9 +381,3 @@ def _record_error(contact_id: str, save: Mapping[str, Any]) -> RecordError:
     code = str(first.get("statusCode", "UNKNOWN"))
     return RecordError(contact_id, code, str(first.get("message", "")),
                        retryable=code in RETRYABLE_RECORD_CODES, fields=tuple(first.get("fields") or ()))
-
-
-def _fls_problem(full_name: str, access: str) -> str:
-    sobject, name = full_name.split(".", 1)
-    return (f"{full_name} exists but the integration user cannot see or edit it: grant {access} field-level "
-            f"security on {name} ({sobject}) to the integration user's profile or a permission set")

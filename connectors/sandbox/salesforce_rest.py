@@ -15,7 +15,8 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce.mapping import parse_time, to18
 from connectors.sandbox.salesforce_soql import SoqlError
-from connectors.sandbox.salesforce_store import PICKLISTS, PREFIX, READ_ONLY, Org, _base62
+from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY
+from connectors.sandbox.salesforce_store import Org, _base62
 
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10
