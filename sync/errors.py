@@ -39,7 +39,7 @@ class ConfigError(CrmsyncError):
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues) or "invalid configuration")
+        super().__init__("\n".join(str(issue) for issue in issues) or "invalid configuration")
 
 
 class ConnectorError(CrmsyncError):

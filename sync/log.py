@@ -57,9 +57,10 @@ def _scrub(value: Any, secrets: Iterable[str]) -> Any:
                 value = value.replace(secret, MASK)
         return value
     if isinstance(value, dict):
-        return {k: (MASK if str(k).lower() in _SENSITIVE_KEYS else _scrub(v, secrets)) for k, v in value.items()}
+        return {key: (MASK if str(key).lower() in _SENSITIVE_KEYS else _scrub(item, secrets))
+                for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_scrub(v, secrets) for v in value)
+        return type(value)(_scrub(item, secrets) for item in value)
     if isinstance(value, BaseException):
         return _scrub(str(value), secrets)
     return value
@@ -194,7 +195,7 @@ def reset_logging() -> None:
     _SINK.stream = None
     _LEVEL["threshold"] = logging.NOTSET
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+    for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
         root.removeHandler(old)
     root.setLevel(logging.WARNING)  # the standard library's default
     logging.captureWarnings(False)
@@ -228,7 +229,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, mask_secrets, renderer]))
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+    for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

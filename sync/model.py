@@ -145,11 +145,12 @@ def merge_related(fresh: Contact, previous: Contact) -> Contact:
     wins). For connectors that can only say what changed since their cursor, not the whole history."""
     fresh_deals = {deal.id for deal in fresh.deals}
     deals = [*fresh.deals, *(deal for deal in previous.deals if deal.id not in fresh_deals)]
-    seen = {(a.id or "", a.kind, a.at) for a in fresh.activities}
-    fresh_ids = {a.id for a in fresh.activities if a.id}
-    older = [a for a in previous.activities
-             if (a.id not in fresh_ids if a.id else (a.id or "", a.kind, a.at) not in seen)]
-    activities = sorted([*fresh.activities, *older], key=lambda a: a.at)
+    seen = {(activity.id or "", activity.kind, activity.at) for activity in fresh.activities}
+    fresh_ids = {activity.id for activity in fresh.activities if activity.id}
+    older = [activity for activity in previous.activities
+             if (activity.id not in fresh_ids if activity.id
+                 else (activity.id or "", activity.kind, activity.at) not in seen)]
+    activities = sorted([*fresh.activities, *older], key=lambda activity: activity.at)
     return msgspec.structs.replace(fresh, deals=deals, activities=activities)
 
 

@@ -47,7 +47,7 @@ def parse_duration(value: Any) -> Any:
         match = _DURATION.match(value)
         if not match or not value.strip() or not any(match.groups()):
             raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 5m, 1h30m, 1d")
-        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        days, hours, minutes, seconds = (float(amount) if amount else 0.0 for amount in match.groups())
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     return value
 
@@ -317,7 +317,7 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
     try:
         if raw.sandbox:
             unknown = sorted(set(resolved) - set(model.model_fields) -
-                             {f.alias for f in model.model_fields.values() if f.alias})
+                             {field_info.alias for field_info in model.model_fields.values() if field_info.alias})
             issues += [sub.issue((key,), f"unknown key {key!r}") for key in unknown]
         else:
             connector = validate(sub, model)
@@ -342,7 +342,7 @@ def validate_settings(doc: PositionedDocument, environ: Mapping[str, str] | None
         if account is not None:
             accounts.append(account)
     if issues:
-        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column)))
+        raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column)))
     return Settings(source=doc.path, file=file, accounts=tuple(accounts))
 
 

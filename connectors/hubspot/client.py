@@ -74,7 +74,7 @@ def _error_details(body: dict[str, Any]) -> tuple[list[str], list[str]]:
             codes.append(str(detail["code"]))
         context = detail.get("context")
         if isinstance(context, dict):
-            names.extend(str(n) for n in context.get("propertyName") or [])
+            names.extend(str(name) for name in context.get("propertyName") or [])
     return sorted(set(names)), sorted(set(codes))
 
 
@@ -117,8 +117,8 @@ class HubSpotDialect(Dialect):
         found = answer.json()
         body = found if isinstance(found, dict) else {}
         category = str(body.get("category") or body.get("status") or "")
-        detail = " ".join(f"{k}={body[k]}" for k in ("correlationId", "category", "subCategory", "policyName")
-                          if body.get(k))
+        detail = " ".join(f"{key}={body[key]}" for key in ("correlationId", "category", "subCategory", "policyName")
+                          if body.get(key))
         where = f"HubSpot {call.operation}"
         if call.category == AUTH and 400 <= status < 500:
             return AuthFailed(f"{where} was refused ({category or status}); re-authorise the app", crm=CRM,
@@ -129,8 +129,8 @@ class HubSpotDialect(Dialect):
             return AuthFailed(f"{where}: credentials rejected ({category or 'unauthorised'})", crm=CRM,
                               status=401, detail=detail)
         if status == 403:
-            scopes = sorted({s for e in body.get("errors") or [] if isinstance(e, dict)
-                             for s in (e.get("context") or {}).get("requiredGranularScopes") or []})
+            scopes = sorted({scope for error in body.get("errors") or [] if isinstance(error, dict)
+                             for scope in (error.get("context") or {}).get("requiredGranularScopes") or []})
             missing = f"; missing scopes {', '.join(scopes)}" if scopes else ""
             return AuthFailed(f"{where}: forbidden ({category or 'FORBIDDEN'}){missing}", crm=CRM, status=403,
                               detail=detail)
@@ -145,7 +145,7 @@ class HubSpotDialect(Dialect):
                                retry_after=wait, scope="daily" if wait > PARK_AFTER_S else "burst", detail=detail)
         if status >= 500 or status == 0:
             return TransientError(f"{where}: HubSpot server error {status}", crm=CRM, status=status, detail=detail)
-        context = {str(k): [str(v) for v in vals] for k, vals in (body.get("context") or {}).items()
+        context = {str(key): [str(value) for value in vals] for key, vals in (body.get("context") or {}).items()
                    if isinstance(vals, list)}
         names, codes = _error_details(body)
         return HubSpotRejected(f"{where} was rejected ({status} {category or 'error'})", status=status,

@@ -26,7 +26,7 @@ backward move HubSpot ignored is detected by reading the answer back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import hubspot.crm.associations.v4 as assoc_sdk
@@ -92,7 +92,7 @@ class HubSpotConnector(ConnectorBase):
             last = yield from self._incremental_pull(start, started)
         yield from self._archived_sweep(last, started)
 
-    def _full_pull(self, start: Cursor | None, started: int) -> Iterator[PullPage]:
+    def _full_pull(self, start: Cursor | None, started: int) -> Generator[PullPage, None, Cursor]:
         """The whole account through the list endpoint; the contacts modified within the overlap before the
         pull started are remembered, so the next (incremental) pull does not emit them again."""
         horizon = started - int(self.settings.search_overlap_s * 1000)
@@ -119,9 +119,9 @@ class HubSpotConnector(ConnectorBase):
                 buffer, calls = [], self.calls_made()
         return cursor
 
-    def _incremental_pull(self, start: Cursor, started: int) -> Iterator[PullPage]:
+    def _incremental_pull(self, start: Cursor, started: int) -> Generator[PullPage, None, Cursor]:
         properties = mapping.contact_properties(self.settings)
-        search = KeysetSearch(fetch=lambda q: self._search(q, properties), start=start, until=started,
+        search = KeysetSearch(fetch=lambda query: self._search(query, properties), start=start, until=started,
                               page_size=self.settings.search_page_size,
                               overlap_ms=int(self.settings.search_overlap_s * 1000))
         buffer: list[dict[str, Any]] = []
@@ -155,7 +155,8 @@ class HubSpotConnector(ConnectorBase):
             sorts=[sort], properties=properties, limit=self.settings.search_page_size, after="0",
             local_vars_configuration=_CONTACTS_CFG)
         data = self.client.search_contacts(request)
-        return [Row(id=str(r["id"]), modified=_modified(r), record=r) for r in data.get("results") or []]
+        return [Row(id=str(result["id"]), modified=_modified(result), record=result)
+                for result in data.get("results") or []]
 
     def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
               calls_before: int) -> PullPage:
@@ -197,11 +198,12 @@ class HubSpotConnector(ConnectorBase):
         if not records:
             return []
         types = self._schema()
-        ids = [str(r["id"]) for r in records]
+        ids = [str(record["id"]) for record in records]
         links: dict[str, dict[str, list[str]]] = {}
         for to_type in ("deals", *self.settings.engagement_types):
             links[to_type] = self._inline_links(records, to_type) if inline else {}
-            missing = ids if not inline else [i for i, r in zip(ids, records) if _truncated(r, to_type)]
+            missing = ids if not inline else [contact_id for contact_id, record in zip(ids, records)
+                                              if _truncated(record, to_type)]
             if missing:
                 links[to_type].update(self._read_links(to_type, missing))
         deals = self._read_deals(links["deals"])
@@ -211,9 +213,10 @@ class HubSpotConnector(ConnectorBase):
         self._remember_lifecycle(records, ids)
         contacts = []
         for record, contact_id in zip(records, ids):
-            contact_deals = [deals[d] for d in links["deals"].get(contact_id, []) if d in deals]
-            contact_activities = [activities[a] for t in self.settings.engagement_types
-                                  for a in links[t].get(contact_id, []) if a in activities]
+            contact_deals = [deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals]
+            contact_activities = [activities[activity_id] for engagement_type in self.settings.engagement_types
+                                  for activity_id in links[engagement_type].get(contact_id, [])
+                                  if activity_id in activities]
             contacts.append(mapping.to_contact(record, settings=self.settings, types=types, account=self.account,
                                                deals=contact_deals, activities=contact_activities))
         return contacts
@@ -242,7 +245,7 @@ class HubSpotConnector(ConnectorBase):
             data = self.client.read_associations(to_type, request).data or {}
             for result in data.get("results") or []:
                 source = str((result.get("from") or {}).get("id"))
-                links.setdefault(source, []).extend(str(t["toObjectId"]) for t in result.get("to") or [])
+                links.setdefault(source, []).extend(str(target["toObjectId"]) for target in result.get("to") or [])
                 after = _next_after(result)
                 if after is not None:
                     if (source, after) in followed:
@@ -258,8 +261,8 @@ class HubSpotConnector(ConnectorBase):
         unique = list(dict.fromkeys(ids))
         size = self.settings.object_batch_size
         for offset in range(0, len(unique), size):
-            inputs = [objects_sdk.SimplePublicObjectId(id=i, local_vars_configuration=_OBJECTS_CFG)
-                      for i in unique[offset:offset + size]]
+            inputs = [objects_sdk.SimplePublicObjectId(id=object_id, local_vars_configuration=_OBJECTS_CFG)
+                      for object_id in unique[offset:offset + size]]
             request = objects_sdk.BatchReadInputSimplePublicObjectId(
                 inputs=inputs, properties=properties, properties_with_history=[],
                 local_vars_configuration=_OBJECTS_CFG)
@@ -268,20 +271,20 @@ class HubSpotConnector(ConnectorBase):
         return found
 
     def _read_deals(self, links: Mapping[str, list[str]]) -> dict[str, Deal]:
-        ids = [d for targets in links.values() for d in targets]
+        ids = [deal_id for targets in links.values() for deal_id in targets]
         if not ids:
             return {}
         outcomes = self._deal_outcomes()
         records = self._batch_read("deals", "deals", ids, mapping.deal_properties(self.settings))
-        return {str(r["id"]): mapping.to_deal(r, outcomes, self.settings) for r in records}
+        return {str(record["id"]): mapping.to_deal(record, outcomes, self.settings) for record in records}
 
     def _read_activities(self, object_type: str, links: Mapping[str, list[str]]) -> dict[str, Activity]:
-        ids = [a for targets in links.values() for a in targets]
+        ids = [activity_id for targets in links.values() for activity_id in targets]
         if not ids:
             return {}
         records = self._batch_read("activities", object_type, ids, mapping.engagement_properties(object_type))
-        activities = (mapping.to_activity(object_type, r, self.settings) for r in records)
-        return {a.id: a for a in activities if a is not None and a.id is not None}
+        activities = (mapping.to_activity(object_type, record, self.settings) for record in records)
+        return {activity.id: activity for activity in activities if activity is not None and activity.id is not None}
 
     def _deal_outcomes(self) -> dict[str, DealStatus]:
         now = time.monotonic()
@@ -295,35 +298,36 @@ class HubSpotConnector(ConnectorBase):
         now = time.monotonic()
         if refresh or self._types is None or now - self._schema_at > self.settings.pipeline_cache_s:
             definitions = self.client.contact_properties().get("results") or []
-            self._types = {str(p.get("name")): str(p.get("type")) for p in definitions}
+            self._types = {str(definition.get("name")): str(definition.get("type")) for definition in definitions}
             for definition in definitions:
                 if definition.get("name") == mapping.LIFECYCLE and definition.get("options"):
-                    options = sorted(definition["options"], key=lambda o: o.get("displayOrder", 0))
-                    self._lifecycle = mapping.Lifecycle([str(o.get("value")) for o in options])
+                    options = sorted(definition["options"], key=lambda option: option.get("displayOrder", 0))
+                    self._lifecycle = mapping.Lifecycle([str(option.get("value")) for option in options])
             self._schema_at = now
         return self._types
 
     def _remember_lifecycle(self, records: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> None:
         """The lifecycle stage each contact has in HubSpot now: a push plans backward moves from it."""
         stages = [(record.get("properties") or {}).get(mapping.LIFECYCLE) for record in records]
-        self._lifecycle_seen.put_many((i, str(stage)) for i, stage in zip(ids, stages) if stage is not None)
-        self._lifecycle_seen.discard_many(i for i, stage in zip(ids, stages) if stage is None)
+        self._lifecycle_seen.put_many((contact_id, str(stage)) for contact_id, stage in zip(ids, stages)
+                                      if stage is not None)
+        self._lifecycle_seen.discard_many(contact_id for contact_id, stage in zip(ids, stages) if stage is None)
 
     # -- push ------------------------------------------------------------------------------------------
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         types = {**(self._types or {}), **mapping.owned_property_types(self.settings)}
         plans: list[mapping.PlannedUpdate | RecordError] = []
-        lifecycle_seen = self._lifecycle_seen.get_many(u.contact_id for u in updates)
+        lifecycle_seen = self._lifecycle_seen.get_many(update.contact_id for update in updates)
         for update in updates:
             try:
                 plans.append(mapping.to_write(update, settings=self.settings, types=types,
                                                  lifecycle=self._lifecycle,
                                                  current_lifecycle=lifecycle_seen.get(update.contact_id)))
             except ValueError:
-                unknown = sorted(set(update.values) - {f.value for f in self.settings.field_properties})
+                unknown = sorted(set(update.values) - {canonical.value for canonical in self.settings.field_properties})
                 plans.append(RecordError(update.contact_id, "UNKNOWN_FIELD", f"not a canonical field: {unknown}"))
-        failures = self._run_rounds([p for p in plans if isinstance(p, mapping.PlannedUpdate)])
+        failures = self._run_rounds([plan for plan in plans if isinstance(plan, mapping.PlannedUpdate)])
         results = []
         for plan in plans:
             if isinstance(plan, RecordError):
@@ -371,7 +375,7 @@ class HubSpotConnector(ConnectorBase):
         target = sent.get(mapping.LIFECYCLE)
         if not target or value is None or value == target:
             return
-        plan = next(p for p in reversed(plans) if p.lifecycle_target == target)
+        plan = next(candidate for candidate in reversed(plans) if candidate.lifecycle_target == target)
         if self.settings.allow_backward_lifecycle and len(plan.steps) < 3:
             plan.steps.extend([{mapping.LIFECYCLE: ""}, {mapping.LIFECYCLE: target}])
         else:
@@ -394,7 +398,7 @@ class HubSpotConnector(ConnectorBase):
             return {}, {cid: self._record_error(cid, exc.codes[0] if exc.codes else exc.category or str(exc.status),
                                                 exc.user_message, exc.property_names, plans)
                         for cid, _ in inputs}
-        stored = {str(r.get("id")): r.get("properties") or {} for r in data.get("results") or []}
+        stored = {str(result.get("id")): result.get("properties") or {} for result in data.get("results") or []}
         failed: dict[str, RecordError] = {}
         for error in data.get("errors") or []:
             category = str(error.get("category") or "ERROR")
@@ -409,7 +413,7 @@ class HubSpotConnector(ConnectorBase):
 
     def _record_error(self, contact_id: str, code: str, message: str, properties: list[str],
                       plans: Mapping[str, list[mapping.PlannedUpdate]], *, retryable: bool = False) -> RecordError:
-        names = {p.property_fields.get(prop, prop) for p in plans.get(contact_id, []) for prop in properties}
+        names = {plan.property_fields.get(prop, prop) for plan in plans.get(contact_id, []) for prop in properties}
         return RecordError(contact_id, code, message, retryable=retryable, fields=tuple(sorted(names)))
 
     # -- setup -----------------------------------------------------------------------------------------

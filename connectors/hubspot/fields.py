@@ -6,6 +6,7 @@ what an admin must fix when one exists with another type or a native property is
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import hubspot.crm.properties as properties_sdk
@@ -34,13 +35,13 @@ class ContactProperties:
         existing: list[str] = []
         problems: list[str] = []
         group = self.settings.property_group
-        groups = {str(g.get("name")) for g in self.client.contact_property_groups().get("results") or []}
+        groups = {str(group.get("name")) for group in self.client.contact_property_groups().get("results") or []}
         if group not in groups:
             body = properties_sdk.PropertyGroupCreate(name=group, label=self.settings.property_group_label,
                                                       display_order=-1, local_vars_configuration=_PROPS_CFG)
             _create(lambda: self.client.create_property_group(body), f"group {group}", created, existing)
         types = self._schema(refresh=True)
-        wanted = {self.settings.field_properties[f]: spec for f, spec in mapping.PROPERTY_SPECS.items()}
+        wanted = {self.settings.field_properties[canonical]: spec for canonical, spec in mapping.PROPERTY_SPECS.items()}
         if self.settings.override_stage_property:
             wanted[self.settings.override_stage_property] = mapping.OVERRIDE_SPEC
         for name, spec in wanted.items():
@@ -53,10 +54,11 @@ class ContactProperties:
             model = properties_sdk.PropertyCreate(
                 name=body["name"], label=body["label"], type=body["type"], field_type=body["fieldType"],
                 group_name=group, local_vars_configuration=_PROPS_CFG, options=[
-                    properties_sdk.OptionInput(label=o["label"], value=o["value"], hidden=o["hidden"],
-                                               display_order=o["displayOrder"], local_vars_configuration=_PROPS_CFG)
-                    for o in body.get("options", [])])
-            _create(lambda m=model: self.client.create_property(m), name, created, existing)
+                    properties_sdk.OptionInput(label=option["label"], value=option["value"], hidden=option["hidden"],
+                                               display_order=option["displayOrder"],
+                                               local_vars_configuration=_PROPS_CFG)
+                    for option in body.get("options", [])])
+            _create(partial(self.client.create_property, model), name, created, existing)
         for native in (mapping.LIFECYCLE, mapping.LEAD_STATUS):
             if native not in types:
                 problems.append(f"HubSpot property {native} is not visible to this app")

@@ -42,7 +42,7 @@ LEGACY_VERSION = 1
 
 def contacts_cursor(since: int, seen: Mapping[str, int] | None = None, **position: Any) -> Cursor:
     """A cursor whose contacts mark is `since` (epoch ms) with `seen` (id -> epoch ms) emitted."""
-    mark = Watermark(from_epoch_ms(since), {key: from_epoch_ms(ms) for key, ms in (seen or {}).items()})
+    mark = Watermark(from_epoch_ms(since), {key: from_epoch_ms(millis) for key, millis in (seen or {}).items()})
     return Cursor({CONTACTS: mark}, {key: value for key, value in position.items() if value is not None})
 
 
@@ -61,7 +61,8 @@ def legacy_cursor(raw: str) -> Cursor | None:
     wire = json.loads(raw)
     if not isinstance(wire, dict) or wire.get("v") != LEGACY_VERSION:
         return None
-    cursor = contacts_cursor(int(wire["since"]), {str(k): int(v) for k, v in (wire.get("seen") or {}).items()},
+    seen = {str(key): int(value) for key, value in (wire.get("seen") or {}).items()}
+    cursor = contacts_cursor(int(wire["since"]), seen,
                              after_ties=True if wire.get("after_ties") else None,
                              tie_after=None if wire.get("tie_after") is None else int(wire["tie_after"]),
                              list_after=None if wire.get("list_after") is None else str(wire["list_after"]))

@@ -246,5 +246,6 @@ class HubSpotSettings(ConnectorSettings):
     def secrets(self) -> list[str]:
         """Every credential value, for the log masker."""
         return [
-            s.get_secret_value() for s in (self.access_token, self.refresh_token, self.client_secret) if s
+            secret.get_secret_value() for secret in (self.access_token, self.refresh_token,
+                                                     self.client_secret) if secret
         ]

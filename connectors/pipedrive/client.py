@@ -173,7 +173,7 @@ class PipedriveClient:
 
     # -- public ----------------------------------------------------------------------------------------
 
-    def v1(self, path: str) -> str:
+    def v1_path(self, path: str) -> str:
         """A v1 path on the current base URL (which an OAuth refresh may move to the company's domain)."""
         prefix = self.settings.v1_prefix
         if prefix is None:
@@ -231,7 +231,7 @@ class PipedriveClient:
 
     def probe(self) -> JsonDict:
         """The cheapest authenticated call: the current user."""
-        return self.get(self.v1("/users/me"), category="health", cost=COST_V1_USER)
+        return self.get(self.v1_path("/users/me"), category="health", cost=COST_V1_USER)
 
     def close(self) -> None:
         self.session.close()

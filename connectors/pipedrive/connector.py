@@ -133,7 +133,7 @@ class PipedriveConnector(ConnectorBase):
     def _stages(self) -> dict[int, PipelineStage]:
         if self._stage_map is None:
             rows = self._list_all("/api/v2/stages", {}, "setup", cost=COST_V2_STAGES)
-            self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
+            self._stage_names = {int(stage["id"]): str(stage.get("name") or stage["id"]) for stage in rows}
             self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
         return self._stage_map
 
@@ -172,7 +172,7 @@ class PipedriveConnector(ConnectorBase):
             )
 
         if mark.phase == PHASE_PERSONS:
-            paginator = list_pages(lambda c: self._persons_page(mark, c), what="persons")
+            paginator = list_pages(lambda token: self._persons_page(mark, token), what="persons")
             after_time, after_ids = mark.after_time, set(mark.after_ids)
             for rows in paginator:
                 fresh: list[dict[str, Any]] = []
@@ -240,7 +240,7 @@ class PipedriveConnector(ConnectorBase):
         while batch:
             contacts: list[Contact] = []
             for found in self._by_ids("/api/v2/persons", batch, "contacts", include_fields=include):
-                rows = [r for r in found if not self._in_window(r, mark)]
+                rows = [row for row in found if not self._in_window(row, mark)]
                 contacts.extend(self._contacts(rows, catalog, window))
             following = window.history.pending(batch[-1], per_page)
             resume = mark.moved(after_id=batch[-1]) if following else self._finish(mark, window)
@@ -358,7 +358,7 @@ class PipedriveConnector(ConnectorBase):
 
     def _organizations(self, rows: list[dict[str, Any]]) -> dict[int, str]:
         """The names of the rows' organizations: from what the connector already knows, else by `ids=`."""
-        wanted = sorted({int(r["org_id"]) for r in rows if r.get("org_id") is not None})
+        wanted = sorted({int(row["org_id"]) for row in rows if row.get("org_id") is not None})
         known = self._org_names.get_many(wanted)
         missing = [org_id for org_id in wanted if org_id not in known]
         for found in self._by_ids("/api/v2/organizations", missing, "associations"):
@@ -372,13 +372,14 @@ class PipedriveConnector(ConnectorBase):
     ) -> None:
         """All of a person's deals and activities when its counters say the window carries fewer."""
         pid = int(row["id"])
-        count = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
+        count = sum(int(row.get(counter) or 0) for counter in ("won_deals_count", "open_deals_count",
+                                                               "lost_deals_count"))
         if count > len(deals.get(pid, ())):
             listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
-            found = (to_deal(r, self._stages(), self._stage_names) for r in listed)
+            found = (to_deal(row, self._stages(), self._stage_names) for row in listed)
             deals[pid] = [deal for deal in found if deal is not None]
         if int(row.get("activities_count") or 0) > len(activities.get(pid, ())):
-            known = {a.id: a for a in activities.get(pid, ())}
+            known = {activity.id: activity for activity in activities.get(pid, ())}
             for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
                 activity = to_activity(listed_row, self.settings)
                 if activity is not None:

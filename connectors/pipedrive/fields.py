@@ -32,7 +32,7 @@ class PersonFields:
             rows: list[dict[str, Any]] = []
             for page in OffsetPaginator(
                 lambda start: self.client.get(
-                    self.client.v1("/personFields"),
+                    self.client.v1_path("/personFields"),
                     {"start": start, "limit": limit},
                     category="setup",
                     cost=COST_V1_LIST,
@@ -45,12 +45,12 @@ class PersonFields:
         return self._catalog
 
     def written_specs(self) -> dict[str, FieldSpec]:
-        specs = {str(k): v for k, v in self.settings.write_fields.items()}
+        specs = {str(canonical): spec for canonical, spec in self.settings.write_fields.items()}
         if self.settings.override_stage_field:
             specs["override_stage"] = FieldSpec(
                 name=self.settings.override_stage_field,
                 field_type="enum",
-                options=tuple(str(s) for s in Stage),
+                options=tuple(str(stage) for stage in Stage),
             )
         return specs
 
@@ -72,7 +72,7 @@ class PersonFields:
                 problems.append(
                     f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}"
                 )
-            missing = [o for o in spec.options if found.option_id(o) is None]
+            missing = [option for option in spec.options if found.option_id(option) is None]
             if missing:
                 problems.append(f"field {spec.name!r} lacks options {missing}")
         if created:
@@ -88,7 +88,7 @@ class PersonFields:
         body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
         if spec.options:
             body["options"] = [{"label": label} for label in spec.options]
-        path = self.client.v1("/personFields")
+        path = self.client.v1_path("/personFields")
         try:
             self.client.request(
                 "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False

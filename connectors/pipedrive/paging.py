@@ -95,7 +95,7 @@ class Window:
         position = cursor.position
         return cls(since=format_rfc3339(at) if at else None, until=position.get("until"),
                    phase=position.get("phase"), after_time=position.get("after_time"),
-                   after_ids=tuple(int(i) for i in position.get("after_ids") or ()),
+                   after_ids=tuple(int(person_id) for person_id in position.get("after_ids") or ()),
                    after_id=int(position.get("after_id") or 0), seen=seen)
 
 
@@ -116,6 +116,6 @@ def legacy_cursor(raw: str, *, overlap: timedelta) -> Cursor | None:
         window = Window(until=old["u"], phase=PHASE_PERSONS).finished(seen, overlap) if old["u"] else Window()
     else:
         window = Window(since=old["s"], until=old["u"], phase=str(old["p"]), after_time=old["at"],
-                        after_ids=tuple(int(i) for i in old["ai"]), after_id=int(old["aid"]), seen=seen)
+                        after_ids=tuple(int(person_id) for person_id in old["ai"]), after_id=int(old["aid"]), seen=seen)
     return Cursor.decode(window.encode(), crm=CRM)
 

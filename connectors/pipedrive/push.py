@@ -27,11 +27,11 @@ ByIds = Callable[[str, list[int], str], Iterator[list[dict[str, Any]]]]
 
 def labels_text(label_ids: Any) -> str:
     """A person's label ids as stored on disk: `"3,7"`, or `""` for none (known to have none)."""
-    return ",".join(str(int(i)) for i in label_ids or [])
+    return ",".join(str(int(label_id)) for label_id in label_ids or [])
 
 
 def label_ids_of(text: str | None) -> list[int]:
-    return [int(i) for i in text.split(",")] if text else []
+    return [int(label_id) for label_id in text.split(",")] if text else []
 
 
 class PersonWriter:
@@ -46,13 +46,13 @@ class PersonWriter:
 
     def push(self, updates: Sequence[FieldUpdate], catalog_of: Callable[[], FieldCatalog]) -> list[PushResult]:
         """One result per update, in input order."""
-        if not any(changed_values(u) for u in updates):
-            return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
+        if not any(changed_values(update) for update in updates):
+            return [PushResult(contact_id=update.contact_id, ok=True) for update in updates]
         catalog = catalog_of()
         maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
-        labels = self._labels.get_many(int(u.contact_id) for u in updates if u.contact_id.isdigit())
+        labels = self._labels.get_many(int(update.contact_id) for update in updates if update.contact_id.isdigit())
         if maturity_labels:
-            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values], labels)
+            self._load_labels([update for update in updates if str(CanonicalField.MATURITY) in update.values], labels)
         return [self._write(update, catalog, maturity_labels, labels) for update in updates]
 
     def _write(self, update: FieldUpdate, catalog: FieldCatalog, maturity_labels: dict[str, int],
@@ -80,7 +80,7 @@ class PersonWriter:
     def _load_labels(self, updates: Sequence[FieldUpdate], labels: dict[int, str]) -> None:
         """Labels of persons not seen in a pull (not in `labels`), read in `ids=` batches into `labels` and
         the disk: a PATCH of `label_ids` replaces them all, and crmsync must keep the labels people set."""
-        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - labels.keys())
+        unknown = sorted({int(update.contact_id) for update in updates if update.contact_id.isdigit()} - labels.keys())
         for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
             texts = {int(row["id"]): labels_text(row.get("label_ids")) for row in found}
             self._labels.put_many(texts.items())

@@ -41,7 +41,7 @@ from sync.toolkit.tokens import Grant, RefreshingToken
 from connectors.salesforce.mapping import CRM
 from connectors.salesforce.settings import SalesforceSettings
 
-T = TypeVar("T")
+Result = TypeVar("Result")
 log = structlog.get_logger("crmsync.salesforce")
 USER_AGENT = "crmsync/0.1 (salesforce connector; simple-salesforce)"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -135,34 +135,34 @@ class SalesforceClient:
             self._mdapi = None
         return self._sf
 
-    def mdapi(self, sf: Salesforce) -> SfdcMetadataApi:
+    def mdapi(self, api: Salesforce) -> SfdcMetadataApi:
         """The Metadata API handle, on our session: zeep builds its own transport session otherwise, which
         would neither trust `ca_bundle` nor report limits nor time out."""
         if self._mdapi is None:
-            self._mdapi = sf.mdapi
+            self._mdapi = api.mdapi
             self._mdapi._client.transport.session = self.http
         return self._mdapi
 
     # --- calls ------------------------------------------------------------------------------------------
-    def call(self, category: str, op: Callable[[Salesforce], T], *, idempotent: bool = True) -> T:
+    def call(self, category: str, operation: Callable[[Salesforce], Result], *, idempotent: bool = True) -> Result:
         """Run `op` (one HTTP request through simple-salesforce) through the gateway."""
 
         def send(grant: Grant | None) -> Answer:
             assert grant is not None
-            sf = self._handle(grant)
+            api = self._handle(grant)
             self._local.last_headers = None
             try:
-                result = op(sf)
+                result = operation(api)
             except SalesforceError as exc:
                 return Answer(exc.status, self._last_headers(), exc.content)
             return Answer(200, self._last_headers(), result)
 
-        result: T = self.gateway.call(Call(category, category, idempotent=idempotent), send).data
+        result: Result = self.gateway.call(Call(category, category, idempotent=idempotent), send).data
         return result
 
     def probe(self) -> Any:
         """The cheapest authenticated request: the org's limits."""
-        return self.call("health", lambda sf: sf.limits())
+        return self.call("health", lambda api: api.limits())
 
     def close(self) -> None:
         self.http.close()

@@ -81,7 +81,7 @@ TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", 
 EVENT_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDateTime", "ActivityDate", "CreatedDate"]
 MEMBER_COLUMNS = ["Id", "LeadId", "ContactId", "HasResponded", "FirstRespondedDate", "CreatedDate",
                   "Campaign.Type", "Campaign.Name"]
-ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f in (
+ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{field}" for field in (
     "Id", "StageName", "IsWon", "IsClosed", "Amount", "CloseDate", "CreatedDate", "LastModifiedDate",
     "Type"))]
 
@@ -137,9 +137,10 @@ class SalesforceConnector(ConnectorBase):
                     else:
                         fresh.append(record)
                 contacts, converted = self._page(sobject, fresh)
-                merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
+                merged = {**{record_id: master for record_id, master in gone.items() if master is not None},
+                          **converted}
                 if incremental:  # only an incremental pull looks related changes up, skipping these
-                    emitted.add_many(c.id for c in contacts)
+                    emitted.add_many(contact.id for contact in contacts)
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self.calls_made() - spent)
                 spent = self.calls_made()
@@ -153,7 +154,7 @@ class SalesforceConnector(ConnectorBase):
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
-        where = [w for w in (since_clause(mark), skip_converted) if w]
+        where = [condition for condition in (since_clause(mark), skip_converted) if condition]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         columns = ", ".join(self._columns(sobject, deletions=incremental))  # queryAll: deleted rows too
         return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
@@ -181,9 +182,9 @@ class SalesforceConnector(ConnectorBase):
         return self._paths
 
     def _describe(self, sobject: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        body = self.client.call("setup", lambda sf: getattr(sf, sobject).describe())
-        fields = {f["name"]: f for f in body.get("fields", [])}
-        relations = {f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")}
+        body = self.client.call("setup", lambda api: getattr(api, sobject).describe())
+        fields = {field["name"]: field for field in body.get("fields", [])}
+        relations = {field["relationshipName"] for field in body.get("fields", []) if field.get("relationshipName")}
         return fields, relations
 
     def _query(self, category: str, soql: str, *,
@@ -191,11 +192,11 @@ class SalesforceConnector(ConnectorBase):
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
         def first() -> Mapping[str, Any]:
-            return self.client.call(category, lambda sf: sf.query(soql, include_deleted=include_deleted,
+            return self.client.call(category, lambda api: api.query(soql, include_deleted=include_deleted,
                                                                   headers=headers))
 
         def more(url: str) -> Mapping[str, Any]:
-            return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True,
+            return self.client.call(category, lambda api: api.query_more(url, identifier_is_url=True,
                                                                        headers=headers))
 
         yield from soql_pages(first, more)
@@ -224,25 +225,26 @@ class SalesforceConnector(ConnectorBase):
         if not live:
             return [], merged
         paths = self._field_paths()[sobject]
-        contacts = {c.id: c for c in (self.mapper.to_contact(sobject, r, paths) for r in live)}
+        contacts = {contact.id: contact for contact in (self.mapper.to_contact(sobject, record, paths)
+                                                        for record in live)}
         self._attach_related(sobject, contacts)
         return list(contacts.values()), merged
 
     def _attach_related(self, sobject: str, contacts: dict[str, Contact]) -> None:
         ids = list(contacts)
         now = self._clock.now()
-        tasks = self._query_by_ids("activities", ids, lambda c: (
-            f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(c)})"))
+        tasks = self._query_by_ids("activities", ids, lambda chunk: (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(chunk)})"))
         for record in tasks:
             contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Task", record, now))
-        events = self._query_by_ids("activities", ids, lambda c: (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(c)})"))
+        events = self._query_by_ids("activities", ids, lambda chunk: (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(chunk)})"))
         for record in events:
             contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Event", record, now))
         parent_field = "LeadId" if sobject == "Lead" else "ContactId"
-        members = self._query_by_ids("activities", ids, lambda c: (
+        members = self._query_by_ids("activities", ids, lambda chunk: (
             f"SELECT {', '.join(MEMBER_COLUMNS)} FROM CampaignMember "
-            f"WHERE {parent_field} IN ({in_list(c)}) AND HasResponded = true"))
+            f"WHERE {parent_field} IN ({in_list(chunk)}) AND HasResponded = true"))
         for record in members:
             event = self.mapper.to_event(record)
             if event is not None:
@@ -253,16 +255,16 @@ class SalesforceConnector(ConnectorBase):
                 columns.append(f"Opportunity.{self.settings.contract_months_field}")
             if self.settings.multi_currency:
                 columns.append("Opportunity.CurrencyIsoCode")
-            roles = self._query_by_ids("deals", ids, lambda c: (
-                f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(c)})"))
+            roles = self._query_by_ids("deals", ids, lambda chunk: (
+                f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(chunk)})"))
             for record in roles:
                 deal = self.mapper.to_deal(record)
                 contact = contacts[to18(record["ContactId"])]
-                if deal is not None and all(d.id != deal.id for d in contact.deals):
+                if deal is not None and all(known.id != deal.id for known in contact.deals):
                     contact.deals.append(deal)
         for contact in contacts.values():
-            contact.activities.sort(key=lambda a: a.at)
-            contact.events.sort(key=lambda e: e.at)
+            contact.activities.sort(key=lambda activity: activity.at)
+            contact.events.sort(key=lambda event: event.at)
 
     def _touched_pages(self, since: Any, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         """Parents whose related records changed since the last pull, re-read by id (those not emitted)."""
@@ -289,16 +291,16 @@ class SalesforceConnector(ConnectorBase):
 
             limit = self.settings.max_query_chars
             for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
-                records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
+                records = [record for page in self._query("contacts", by_id(chunk)) for record in page]
                 contacts, merged = self._page(sobject, records)
-                emitted.add_many(c.id for c in contacts)
+                emitted.add_many(contact.id for contact in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
         pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-        converted = self._converted.present(_valid_ids(u.contact_id for u in updates))
+        converted = self._converted.present(_valid_ids(update.contact_id for update in updates))
         for index, update in enumerate(updates):
             try:
                 record_id = to18(update.contact_id)
@@ -342,11 +344,11 @@ class SalesforceConnector(ConnectorBase):
             pending = retry_later
             if not pending:
                 break
-        return [r for r in results if r is not None]
+        return [result for result in results if result is not None]
 
     def _save(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
         body = {"allOrNone": False, "records": [entry for _, entry, _ in batch]}
-        saves = self.client.call("push", lambda sf: sf.restful("composite/sobjects", method="PATCH",
+        saves = self.client.call("push", lambda api: api.restful("composite/sobjects", method="PATCH",
                                                                json=body))
         if not isinstance(saves, list) or len(saves) != len(batch):
             count = len(saves) if isinstance(saves, list) else "no"

@@ -50,8 +50,8 @@ class CustomFields:
         for start in range(0, len(missing), API_MAX_METADATA):
             chunk = missing[start:start + API_MAX_METADATA]
 
-            def create(sf: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
-                return self._create(sf, chunk, wanted)
+            def create(api: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
+                return self._create(api, chunk, wanted)
 
             failures = self.client.call("setup", create, idempotent=False)
             for full_name in chunk:
@@ -70,11 +70,11 @@ class CustomFields:
                     problems.append(_fls_problem(full_name, "Read/Edit"))
         return FieldSetupReport(created=created, existing=existing, problems=problems)
 
-    def _create(self, sf: Salesforce, full_names: list[str],
+    def _create(self, api: Salesforce, full_names: list[str],
                 wanted: Mapping[str, CanonicalField]) -> dict[str, str]:
         """createMetadata for up to 10 fields; returns the failed ones with their status code. The SDK
         raises a plain Exception listing `fullName: (statusCode, message)` for failed components."""
-        metadata = self.client.mdapi(sf)
+        metadata = self.client.mdapi(api)
         components = []
         for full_name in full_names:
             spec = FIELD_SPECS[wanted[full_name]]

@@ -86,7 +86,8 @@ def to18(record_id: str) -> str:
         raise ValueError(f"not a Salesforce id: {record_id!r}")
     suffix = ""
     for chunk in range(3):
-        bits = sum(1 << i for i, ch in enumerate(record_id[chunk * 5 : chunk * 5 + 5]) if "A" <= ch <= "Z")
+        bits = sum(1 << index for index, character in enumerate(record_id[chunk * 5 : chunk * 5 + 5])
+                   if "A" <= character <= "Z")
         suffix += _CHECKSUM_ALPHABET[bits]
     return record_id + suffix
 
@@ -96,13 +97,13 @@ def sobject_of(record_id: str) -> str | None:
     return KEY_PREFIXES.get(record_id[:3])
 
 
-def same_id(a: str | None, b: str | None) -> bool:
-    if a is None or b is None:
-        return a is b
+def same_id(first: str | None, second: str | None) -> bool:
+    if first is None or second is None:
+        return first is second
     try:
-        return to18(a).lower() == to18(b).lower()
+        return to18(first).lower() == to18(second).lower()
     except ValueError:
-        return a == b
+        return first == second
 
 
 # --- time --------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def chunk_ids(
 
 
 def in_list(ids: Iterable[str]) -> str:
-    return ", ".join(f"'{i}'" for i in ids)
+    return ", ".join(f"'{record_id}'" for record_id in ids)
 
 
 def related_since(cursor: Cursor) -> datetime | None:
@@ -84,8 +84,8 @@ def legacy_cursor(raw: str) -> Cursor | None:
     for sobject, old in (wire.get("marks") or {}).items():
         at = parse_time(old.get("at"))
         seen = [] if at is None else [
-            *((stream_key(i), at) for i in old.get("ids", ())),
-            *((stream_key(i, deleted=True), at) for i in old.get("gone", ())),
+            *((stream_key(record_id), at) for record_id in old.get("ids", ())),
+            *((stream_key(record_id, deleted=True), at) for record_id in old.get("gone", ())),
         ]
         marks[str(sobject)] = Watermark.of(at, seen)
     since = parse_time(wire.get("since"))

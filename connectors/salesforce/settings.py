@@ -239,4 +239,5 @@ class SalesforceSettings(ConnectorSettings):
 
     def secrets(self) -> list[str]:
         """Every credential value, for log masking."""
-        return [s.get_secret_value() for s in (self.client_id, self.client_secret, self.refresh_token) if s]
+        return [secret.get_secret_value() for secret in (self.client_id, self.client_secret,
+                                                         self.refresh_token) if secret]

@@ -111,7 +111,7 @@ class Org:
     ) -> None:
         with self.lock:
             record = self.records[sobject][record_id]
-            old = {field: record.get(field) for (o, field) in self._index if o == sobject}
+            old = {field: record.get(field) for (indexed_sobject, field) in self._index if indexed_sobject == sobject}
             record.update(_whole_seconds(values))
             self._reindex(sobject, record, old)
             stamp = (at or self.now()).replace(microsecond=0)
@@ -201,13 +201,13 @@ class Org:
         query = self.compile(soql)
         with self.lock:
             rows = [
-                r
-                for r in self._candidates(query)
-                if (not r.get("IsDeleted") or (include_deleted and self._in_recycle_bin(r["Id"])))
-                and (query.where is None or query.where(r))
+                candidate
+                for candidate in self._candidates(query)
+                if (not candidate.get("IsDeleted") or (include_deleted and self._in_recycle_bin(candidate["Id"])))
+                and (query.where is None or query.where(candidate))
             ]
             for path, descending in reversed(query.order):
-                rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)
+                rows.sort(key=lambda record: _sort_key(self.resolve(query.sobject, record, path)), reverse=descending)
             if query.limit is not None:
                 rows = rows[: query.limit]
             return [self.render_row(query.sobject, row, query.columns) for row in rows]
@@ -217,13 +217,13 @@ class Org:
         table = self.records[query.sobject]
         for field, values in query.hints:
             if field == "Id":
-                return [r for r in table.values() if _normalise(r["Id"]) in values]
+                return [record for record in table.values() if _normalise(record["Id"]) in values]
             index = self._index.get((query.sobject, field))
             if index is not None:
                 ids: set[str] = set()
                 for value in values:
                     ids |= index.get(value, set())
-                return [table[i] for i in sorted(ids)]
+                return [table[record_id] for record_id in sorted(ids)]
         return list(table.values())
 
     def render_row(self, sobject: str, record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
@@ -274,8 +274,8 @@ class Org:
                     "relationshipName": relation,
                     "referenceTo": [RELATIONSHIPS[(sobject, relation)][1]] if relation else [],
                     "picklistValues": [
-                        {"value": v, "label": v, "active": True, "defaultValue": False}
-                        for v in PICKLISTS.get((sobject, name), ())
+                        {"value": picklist_value, "label": picklist_value, "active": True, "defaultValue": False}
+                        for picklist_value in PICKLISTS.get((sobject, name), ())
                     ],
                 }
             )
@@ -292,7 +292,8 @@ class Org:
 
 def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
     """Salesforce keeps datetimes to the second."""
-    return {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in values.items()}
+    return {key: value.replace(microsecond=0) if isinstance(value, datetime) else value
+            for key, value in values.items()}
 
 
 _PREFIXES = frozenset(PREFIX.values())

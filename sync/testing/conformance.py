@@ -83,7 +83,7 @@ class Harness:
 
 def pull(connector: Any, cursor: str | None = None) -> tuple[list[str], str, list[PullPage]]:
     pages = list(connector.pull(cursor))
-    return [c.id for page in pages for c in page.contacts], pages[-1].cursor, pages
+    return [contact.id for page in pages for contact in page.contacts], pages[-1].cursor, pages
 
 
 class ConformanceSuite:
@@ -119,8 +119,8 @@ class ConformanceSuite:
         ids = list(sandbox.seed(synthetic_contacts(4)).values())
         connector = make_connector()
         connector.ensure_fields()
-        results = connector.push([FieldUpdate(native, {"score": 40 + n}) for n, native in enumerate(ids)])
-        assert [r.contact_id for r in results] == ids and all(r.ok for r in results)
+        results = connector.push([FieldUpdate(native, {"score": 40 + offset}) for offset, native in enumerate(ids)])
+        assert [result.contact_id for result in results] == ids and all(result.ok for result in results)
         assert [sandbox.written(native)["score"] for native in ids] == [40, 41, 42, 43]
 
     def test_a_partial_batch_fails_the_rejected_record_and_lands_the_others(
@@ -130,7 +130,7 @@ class ConformanceSuite:
         connector.ensure_fields()
         sandbox.delete_contact(ids[1])
         results = connector.push([FieldUpdate(native, {"score": 70}) for native in ids])
-        assert [r.ok for r in results] == [True, False, True]
+        assert [result.ok for result in results] == [True, False, True]
         assert results[1].error is not None and results[1].error.record_id == ids[1]
         assert sandbox.written(ids[0])["score"] == 70 and sandbox.written(ids[2])["score"] == 70
 
@@ -190,7 +190,7 @@ class ConformanceSuite:
         connector.ensure_fields()
         sandbox.faults.add("drop", 1, path=self.harness.push_path, method=self.harness.push_method)
         results = connector.push([FieldUpdate(native, {"score": 55}) for native in ids])
-        assert all(r.ok for r in results) and all(sandbox.written(native)["score"] == 55 for native in ids)
+        assert all(result.ok for result in results) and all(sandbox.written(native)["score"] == 55 for native in ids)
 
     def test_an_expired_token_is_renewed_once_and_the_call_sent_once_more(
             self, sandbox: Any, make_connector: Callable[..., Any]) -> None:
@@ -256,6 +256,6 @@ class ConformanceSuite:
         finally:
             reset_logging()
         text = stream.getvalue() + health.message
-        text += " ".join(f"{r.path}?{r.query}" for r in sandbox.requests.all())
+        text += " ".join(f"{request.path}?{request.query}" for request in sandbox.requests.all())
         assert "api_call_retry" in text
         assert all(secret not in text for secret in self.harness.secrets(sandbox))

@@ -199,8 +199,8 @@ def test_settings_defaults_and_validation():
 
 def test_v1_paths_follow_the_host():
     token = SecretStr("t" * 10)
-    assert PipedriveClient(PipedriveSettings(api_token=token)).v1("/personFields") == "/v1/personFields"
+    assert PipedriveClient(PipedriveSettings(api_token=token)).v1_path("/personFields") == "/v1/personFields"
     company = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com")
-    assert PipedriveClient(company).v1("/users/me") == "/api/v1/users/me"
+    assert PipedriveClient(company).v1_path("/users/me") == "/api/v1/users/me"
     forced = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com", v1_prefix="/v1")
-    assert PipedriveClient(forced).v1("/users/me") == "/v1/users/me"
+    assert PipedriveClient(forced).v1_path("/users/me") == "/v1/users/me"
