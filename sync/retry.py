@@ -1,4 +1,4 @@
-"""The single retry layer every connector wraps its calls in.
+"""The single retry layer: `sync.toolkit.gateway.Gateway` installs it once, for every call of every connector.
 
 Retries are driven by what the API said: a `RateLimited` error carries the wait
 the CRM asked for (Retry-After, a rate-limit reset header, a documented
