@@ -227,6 +227,10 @@ class Gateway:
         self._time = _PacingTime(self.clock, self.sleep)
         self.pacing = Pacing(self.dialect.crm, self.limits, clock=self._time.now,
                              wall=lambda: self.clock.now().timestamp(), sleep=self._time.sleep)
+        # the one retry policy, installed once: resending after a transient failure or not
+        self._policies = {idempotent: retry.retrying(idempotent=idempotent, attempts=self.retries.attempts,
+                                                     max_wait=self.retries.max_wait_s, sleep=self._time.sleep)
+                          for idempotent in (True, False)}
 
     # -- sending -----------------------------------------------------------------------------------------
 
@@ -302,8 +306,7 @@ class Gateway:
         self.pacing.window(call.window).acquire()
 
     def _retrying(self, call: Call) -> tenacity.Retrying:
-        return retry.retrying(idempotent=call.idempotent, attempts=self.retries.attempts,
-                              max_wait=self.retries.max_wait_s, sleep=self._time.sleep)
+        return self._policies[call.idempotent].copy()  # as tenacity's own decorator does: state per call
 
     def _rejected_fresh(self, call: Call, exc: AuthExpired) -> AuthFailed:
         return AuthFailed(f"{self.dialect.name} {call.operation}: rejected a token it had just issued",
