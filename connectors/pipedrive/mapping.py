@@ -28,17 +28,8 @@ from typing import Any
 
 from connectors.pipedrive.settings import NO, YES, FieldSpec, PipedriveSettings
 from sync.contract import CanonicalField, FieldUpdate, FieldValue
-from sync.model import (
-    Activity,
-    ActivityKind,
-    Contact,
-    Deal,
-    DealStatus,
-    EngagementEvent,
-    Maturity,
-    PipelineStage,
-    Stage,
-)
+from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
+from sync.model import PipelineStage, Stage
 
 CRM = "pipedrive"
 VARCHAR_MAX = 255

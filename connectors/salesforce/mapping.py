@@ -47,16 +47,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sync.contract import CanonicalField, FieldValue
-from sync.model import (
-    PROFILE_ATTRIBUTES,
-    Activity,
-    ActivityKind,
-    Contact,
-    Deal,
-    DealStatus,
-    EngagementEvent,
-    Maturity,
-)
+from sync.model import PROFILE_ATTRIBUTES, Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
 
 from connectors.salesforce.settings import SalesforceSettings
 

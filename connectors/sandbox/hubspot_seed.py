@@ -144,12 +144,8 @@ def contact_properties(contact: Contact) -> dict[str, str]:
 
 
 def deal_properties(deal: Deal) -> dict[str, str]:
-    if deal.status is DealStatus.WON:
-        stage = "closedwon"
-    elif deal.status is DealStatus.LOST:
-        stage = "closedlost"
-    else:
-        stage = STAGE_IDS.get(deal.stage or PipelineStage.FIRST_CONTACT, "appointmentscheduled")
+    closed = {DealStatus.WON: "closedwon", DealStatus.LOST: "closedlost"}
+    stage = closed.get(deal.status) or STAGE_IDS.get(deal.stage or PipelineStage.FIRST_CONTACT, "appointmentscheduled")
     props = {"dealname": f"Deal {deal.id}", "dealstage": stage, "pipeline": "default",
              "amount": text(deal.amount), "deal_currency_code": text(deal.currency), "closedate": text(deal.close_date),
              "contract_term_months": text(deal.contract_months)}

@@ -215,12 +215,8 @@ class Seeder:
         )
 
     def deal(self, contact_id: str, deal: Deal, *, at: datetime | None = None) -> str:
-        if deal.status is DealStatus.WON:
-            stage_name = "Closed Won"
-        elif deal.status is DealStatus.LOST:
-            stage_name = "Closed Lost"
-        else:
-            stage_name = OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
+        closed = {DealStatus.WON: "Closed Won", DealStatus.LOST: "Closed Lost"}
+        stage_name = closed.get(deal.status) or OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
         kind = None if deal.recurring is None else "Subscription" if deal.recurring else "New Business"
         values: dict[str, Any] = {
             "Name": f"Opportunity {deal.id}",
