@@ -24,7 +24,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import requests
-import structlog
 import zeep.exceptions
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
@@ -42,7 +41,6 @@ from connectors.salesforce.mapping import CRM
 from connectors.salesforce.settings import SalesforceSettings
 
 Result = TypeVar("Result")
-log = structlog.get_logger("crmsync.salesforce")
 USER_AGENT = "crmsync/0.1 (salesforce connector; simple-salesforce)"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -123,7 +121,6 @@ class SalesforceClient:
         access_token, instance_url = body.get("access_token"), body.get("instance_url")
         if not access_token or not isinstance(instance_url, str) or not instance_url.startswith("https://"):
             raise AuthFailed("Salesforce token answer lacks access_token or an https instance_url", crm=CRM)
-        log.info("salesforce_authenticated", crm=CRM, flow=self.settings.auth_flow)
         return Grant(str(access_token), extra={"instance_url": instance_url})
 
     def _handle(self, grant: Grant) -> Salesforce:
