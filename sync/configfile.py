@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from sync.errors import ConfigError, ConfigIssue
 
-Model = TypeVar("Model", bound=pydantic.BaseModel)
+M = TypeVar("M", bound=pydantic.BaseModel)
 Loc = tuple[str | int, ...]
 
 
@@ -110,16 +110,16 @@ def parse_yaml(text: str, path: str) -> PositionedDocument:
 
 
 def read_yaml(path: str | Path) -> PositionedDocument:
-    location = Path(path)
+    p = Path(path)
     try:
-        text = location.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(str(location), 1, 1, "file not found")]) from None
+        raise ConfigError([ConfigIssue(str(p), 1, 1, "file not found")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(location), 1, 1, f"not UTF-8 text ({exc.reason})")]) from None
+        raise ConfigError([ConfigIssue(str(p), 1, 1, f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
-        raise ConfigError([ConfigIssue(str(location), 1, 1, f"cannot read file: {exc.strerror}")]) from None
-    return parse_yaml(text, str(location))
+        raise ConfigError([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror}")]) from None
+    return parse_yaml(text, str(p))
 
 
 def _describe(error: Any) -> str:
@@ -149,9 +149,9 @@ def _clean_loc(loc: Sequence[Any]) -> Loc:
     return tuple(out)
 
 
-def validate(document: PositionedDocument, model: type[Model],
-             checks: Sequence[Callable[[Model, PositionedDocument], list[ConfigIssue]]] = (),
-             context: dict[str, Any] | None = None) -> Model:
+def validate(document: PositionedDocument, model: type[M],
+             checks: Sequence[Callable[[M, PositionedDocument], list[ConfigIssue]]] = (),
+             context: dict[str, Any] | None = None) -> M:
     """Validate a parsed document into `model`, then run cross-field `checks`; raise ConfigError with every
     problem located in the file."""
     if document.data is None:
@@ -165,14 +165,14 @@ def validate(document: PositionedDocument, model: type[Model],
             # a missing key is reported at the mapping that should contain it
             at = loc[:-1] if error.get("type") == "missing" else loc
             issues.append(document.issue(at, _describe({**error, "loc": loc})))
-        raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column))) from None
+        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from None
     problems = [issue for check in checks for issue in check(result, document)]
     if problems:
-        raise ConfigError(sorted(problems, key=lambda issue: (issue.line, issue.column)))
+        raise ConfigError(sorted(problems, key=lambda i: (i.line, i.column)))
     return result
 
 
-def load(path: str | Path, model: type[Model],
-         checks: Sequence[Callable[[Model, PositionedDocument], list[ConfigIssue]]] = (),
-         context: dict[str, Any] | None = None) -> Model:
+def load(path: str | Path, model: type[M],
+         checks: Sequence[Callable[[M, PositionedDocument], list[ConfigIssue]]] = (),
+         context: dict[str, Any] | None = None) -> M:
     return validate(read_yaml(path), model, checks, context)
