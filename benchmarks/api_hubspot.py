@@ -1,7 +1,7 @@
 """API efficiency of the HubSpot connector against its sandbox: calls per category for a full pull, a push
 of one changed field for every contact, and a push with nothing changed, next to HubSpot's floor.
 
-Floors (crm-api-facts §1.11): a full scan lists ⌈N/100⌉ pages (associations inline); deals and each
+Floors (HubSpot "CRM API | Contacts": 100 per list page, 100 per batch): a full scan lists ⌈N/100⌉ pages (associations inline); deals and each
 engagement type cost ⌈ids/100⌉ batch reads; a push costs ⌈N/100⌉ batch updates; nothing changed costs 0.
 Target: at most 1.05 × the floor for contact pull and push. Run: `python benchmarks/api_hubspot.py [N]`.
 """

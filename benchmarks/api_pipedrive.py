@@ -2,7 +2,7 @@
 
 Seeds n synthetic contacts, runs a full pull, a push of one changed field for all n, and a push where
 nothing changed, and reports API calls per category, calls per 1,000 contacts and the API's floor
-(crm-api-facts §3.9: ⌈N/500⌉ calls to pull N persons, N calls to push N updates since Pipedrive has no
+(Pipedrive "Pagination", 500 per v2 page: ⌈N/500⌉ calls to pull N persons, N calls to push N updates since Pipedrive has no
 batch update). Time is simulated: the connector paces itself to the Lite burst window on a frozen clock
 that its sleep moves, so the report also says how long the push would take on a real Lite account.
 

@@ -1,6 +1,6 @@
 """API efficiency of the Salesforce connector against its sandbox: calls per category for a full pull of n
 people, a push of one changed field for all of them, and a push where nothing changed, next to the API's
-floor (facts §2.9: ceil(N/2000) SOQL calls per object for the pull, ceil(N/200) collection calls for the
+floor (REST API Developer Guide, "Query Options Header" and "sObject Collections": ceil(N/2000) SOQL calls per object for the pull, ceil(N/200) collection calls for the
 push).
 
 Related reads (tasks, events, campaign responses, opportunity roles) are listed apart: they are not part of

@@ -53,7 +53,7 @@ from urllib.parse import parse_qs
 CRMS = ("hubspot", "salesforce", "pipedrive")
 CRMSYNC = str(Path(sys.executable).with_name("crmsync"))
 
-# documented limits and per-request maxima (see each connector's settings and the crm-api facts they cite)
+# documented limits and per-request maxima (see each connector's settings and the API documentation they cite)
 HUBSPOT = {"burst": 100, "window_s": 10.0, "list_page": 100, "batch_read": 100, "batch_update": 100}
 SALESFORCE = {"daily": 100_000, "query_page": 2000, "collection": 200}
 PIPEDRIVE_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}  # per 2 s, API token

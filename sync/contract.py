@@ -57,8 +57,9 @@ class PullPage:
     deleted_ids: list[str] = field(default_factory=list)
     merged_into: dict[str, str] = field(default_factory=dict)
     api_calls: int = 0
-    # False when the contacts carry only the deals and activities that changed since the cursor (Pipedrive's
-    # incremental lists): the engine then merges them by id into the stored snapshot instead of taking the
+    # Whether each contact carries its whole related history (deals, activities) or only what changed since
+    # the cursor: a CRM that lists related records by modification time across the account, as Pipedrive
+    # does, says False, and the engine merges them by id into the stored snapshot instead of taking the
     # page's lists as the whole history, which would rescore a client with no won deal.
     related_complete: bool = True
 

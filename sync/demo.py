@@ -158,8 +158,8 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
                 raise DemoError("; ".join(f"{key}: {why}" for key, why in failed.items()))
             for account in opened:
                 store.forget_account(account.account.ref)  # a --state URL used before: start fresh anyway
-            runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: rules, clock=clock,
-                                     options=run_options(settings)) for o in opened]
+            runners = [AccountRunner(store=store, connector=account.connector, rules=lambda: rules, clock=clock,
+                                     options=run_options(settings)) for account in opened]
             timed = _run_all(runners, progress)
         finally:
             for account in reversed(opened):
@@ -170,10 +170,11 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
             report.results.append(CrmResult(crm=ref.crm, account=ref.account, summary=summary, seconds=seconds,
                                             classes=classes.get(ref, Counter()),
                                             breaches_open=len(store.open_breaches(ref))))
-        failures = [r for r in report.results if r.summary.outcome.value not in ("ok", "partial")]
+        failures = [result for result in report.results if result.summary.outcome.value not in ("ok", "partial")]
         if failures:
-            raise DemoError("; ".join(f"{r.crm}: {r.summary.outcome.value}: {'; '.join(r.summary.errors[:3])}"
-                                      for r in failures))
+            raise DemoError("; ".join(
+                f"{failure.crm}: {failure.summary.outcome.value}: {'; '.join(failure.summary.errors[:3])}"
+                for failure in failures))
         report.example, report.example_id = _example(store, runners, directory)
         report.sample = _sample(store, runners, directory / "contacts.jsonl")
         report.report_page = _report_page(store, clock, directory / "report.html")

@@ -39,7 +39,7 @@ class ConfigError(CrmsyncError):
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues) or "invalid configuration")
+        super().__init__("\n".join(str(issue) for issue in issues) or "invalid configuration")
 
 
 class UnreadableFile(ConfigError):
@@ -103,10 +103,3 @@ class RecordError:
     retryable: bool = False
     fields: tuple[str, ...] = field(default_factory=tuple)
 
-
-class PartialFailure(ConnectorError):
-    """Some records of a batch failed. Raised only where a caller cannot take per-record results directly."""
-
-    def __init__(self, user_message: str, *, crm: str, errors: list[RecordError]) -> None:
-        super().__init__(user_message, crm=crm)
-        self.errors = errors

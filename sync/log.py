@@ -4,7 +4,9 @@ JSON lines when stderr is not a terminal (the container), coloured key=value
 on a terminal. Every secret the settings loader resolves is registered here
 and masked out of every log line, whatever key or message it hides in; keys
 that name credentials are masked whatever their value. Third-party loggers
-(urllib3, hubspot, simple_salesforce, httpx) are held at WARNING.
+(urllib3, hubspot, simple_salesforce, httpx) are held at WARNING. Every line names its logger
+(`structlog.get_logger("crmsync.hubspot")` -> `"logger": "crmsync.hubspot"`), and loggers are assembled
+once, on their first line (`cache_logger_on_first_use`), yet follow a later `configure_logging`.
 
 The standard library's `logging` (what the SDKs, urllib3 and apscheduler use)
 goes through the same processors, to the same stream: an SDK's warning is a
@@ -55,9 +57,10 @@ def _scrub(value: Any, secrets: Iterable[str]) -> Any:
                 value = value.replace(secret, MASK)
         return value
     if isinstance(value, dict):
-        return {k: (MASK if str(k).lower() in _SENSITIVE_KEYS else _scrub(v, secrets)) for k, v in value.items()}
+        return {key: (MASK if str(key).lower() in _SENSITIVE_KEYS else _scrub(item, secrets))
+                for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_scrub(v, secrets) for v in value)
+        return type(value)(_scrub(item, secrets) for item in value)
     if isinstance(value, BaseException):
         return _scrub(str(value), secrets)
     return value
@@ -115,18 +118,91 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler `configure_logging` installs; marked so a second call replaces it, and only it."""
 
 
+# -- structlog's side: loggers cached on first use that still follow a later configuration ----------------
+#
+# With `cache_logger_on_first_use`, a module's `structlog.get_logger(name)` is assembled once, on its first
+# line, and keeps its logger, processors and level for good. So that `configure_logging` can still be
+# called again (tests, a reload changing the level), what a cached logger holds is indirect: `_PROCESSORS`
+# is one list changed in place, the level is read per line (`_LEVEL`), and `NamedLogger` writes to the
+# current `_SINK`. A configuration installed over ours (`structlog.testing.capture_logs`, a reset) is
+# followed too (`_follow_the_configuration`).
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.stream: Any = None  # None: standard output, structlog's own default
+        self.lock = threading.Lock()
+
+
+_SINK = _Sink()
+_LEVEL = {"threshold": logging.INFO}
+_PROCESSORS: list[Any] = []
+
+
+class NamedLogger:
+    """The logger under every structlog line: prints the rendered line to the current sink and keeps the
+    name it was created with (`structlog.get_logger("crmsync.hubspot")`), which `PrintLogger` drops."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        with _SINK.lock:
+            stream = _SINK.stream if _SINK.stream is not None else sys.stdout
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = err = msg
+
+
+def named_logger(*args: Any) -> NamedLogger:
+    """structlog's logger factory: `get_logger(name)` passes the name here."""
+    return NamedLogger(str(args[0]) if args and args[0] else "")
+
+
+def add_logger_name(logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the logger's name on every line (`logger` key), as stdlib lines have it."""
+    name = getattr(logger, "name", "")
+    if name:
+        event_dict.setdefault("logger", name)
+    return event_dict
+
+
+def _follow_the_configuration(logger: Any, method_name: str,
+                              event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """First of our processors: drops lines under the level, and hands the line to another configuration's
+    processors when one was installed over ours since this logger was cached."""
+    if _LEVEL_NUMBERS.get(method_name, logging.INFO) < _LEVEL["threshold"]:
+        raise structlog.DropEvent
+    current = structlog.get_config()["processors"]
+    if current is _PROCESSORS:
+        return event_dict
+    rendered: Any = event_dict
+    for processor in current:  # structlog.testing.LogCapture ends its chain with DropEvent
+        rendered = processor(logger, method_name, rendered)
+    logger.msg(rendered if isinstance(rendered, str) else repr(rendered))
+    raise structlog.DropEvent
+
+
+_LEVEL_NUMBERS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "warn": logging.WARNING, "error": logging.ERROR, "exception": logging.ERROR,
+                  "critical": logging.CRITICAL, "fatal": logging.CRITICAL}
+
+
 def reset_logging() -> None:
     """Undo `configure_logging` (tests that configured logging onto a stream that is about to close)."""
     structlog.reset_defaults()
+    _SINK.stream = None
+    _LEVEL["threshold"] = logging.NOTSET
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+    for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
         root.removeHandler(old)
     root.setLevel(logging.WARNING)  # the standard library's default
     logging.captureWarnings(False)
 
 
 def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
-    """Configure structlog and the standard library's logging once, first thing in `main`."""
+    """Configure structlog and the standard library's logging, first thing in `main`; safe to call again."""
     stream = stream if stream is not None else sys.stderr
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
@@ -137,11 +213,15 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    _SINK.stream = stream
+    _LEVEL["threshold"] = logging.getLevelName(level.upper())
+    _PROCESSORS[:] = [_follow_the_configuration, *shared, add_logger_name, structlog.processors.format_exc_info,
+                      mask_secrets, renderer]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, mask_secrets, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=False,
+        processors=_PROCESSORS,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),  # the level is `_LEVEL`
+        logger_factory=named_logger,
+        cache_logger_on_first_use=True,
     )
     handler = _OurHandler(stream)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
@@ -149,7 +229,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, mask_secrets, renderer]))
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+    for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

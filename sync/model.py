@@ -143,36 +143,34 @@ class Contact(msgspec.Struct, kw_only=True):
         return (self.crm, self.account, self.id)
 
 
+#: a `Contact`'s profile attributes: what a CRM holds about the person beyond identity and timestamps; every
+#: other value a connector reads lands in `Contact.fields`
+PROFILE_ATTRIBUTES: tuple[str, ...] = ("email", "owner_id", "first_name", "last_name", "company", "industry",
+                                       "company_size", "job_title", "seniority", "country", "source",
+                                       "created_at")
+
+
 def merge_related(fresh: Contact, previous: Contact) -> Contact:
     """`fresh` with the deals and activities it lacks taken from `previous` (matched by id; the fresh record
     wins). For connectors that can only say what changed since their cursor, not the whole history."""
     fresh_deals = {deal.id for deal in fresh.deals}
     deals = [*fresh.deals, *(deal for deal in previous.deals if deal.id not in fresh_deals)]
-    seen = {(a.id or "", a.kind, a.at) for a in fresh.activities}
-    fresh_ids = {a.id for a in fresh.activities if a.id}
-    older = [a for a in previous.activities
-             if (a.id not in fresh_ids if a.id else (a.id or "", a.kind, a.at) not in seen)]
-    activities = sorted([*fresh.activities, *older], key=lambda a: a.at)
+    seen = {(activity.id or "", activity.kind, activity.at) for activity in fresh.activities}
+    fresh_ids = {activity.id for activity in fresh.activities if activity.id}
+    older = [activity for activity in previous.activities
+             if (activity.id not in fresh_ids if activity.id
+                 else (activity.id or "", activity.kind, activity.at) not in seen)]
+    activities = sorted([*fresh.activities, *older], key=lambda activity: activity.at)
     return msgspec.structs.replace(fresh, deals=deals, activities=activities)
 
 
 _contact_decoder = msgspec.json.Decoder(Contact)
-_contact_list_decoder = msgspec.json.Decoder(list[Contact])
 _encoder = msgspec.json.Encoder()
 
 
 def decode_contact(raw: bytes | str) -> Contact:
     """Decode and type-check one contact from JSON; raises msgspec.ValidationError with a `$.path` on bad input."""
     return _contact_decoder.decode(raw)
-
-
-def decode_contacts(raw: bytes | str) -> list[Contact]:
-    return _contact_list_decoder.decode(raw)
-
-
-def contact_from_dict(data: dict[str, Any]) -> Contact:
-    """Build a contact from already-parsed data (YAML, JSON lines), with the same validation as `decode_contact`."""
-    return msgspec.convert(data, Contact)
 
 
 def encode(value: Any) -> bytes:

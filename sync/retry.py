@@ -1,4 +1,4 @@
-"""The single retry layer every connector wraps its calls in.
+"""The single retry layer: `sync.toolkit.gateway.Gateway` installs it once, for every call of every connector.
 
 Retries are driven by what the API said: a `RateLimited` error carries the wait
 the CRM asked for (Retry-After, a rate-limit reset header, a documented
@@ -23,7 +23,7 @@ import tenacity
 
 from sync.errors import RateLimited, TransientError
 
-T = TypeVar("T")
+Result = TypeVar("Result")
 
 log = structlog.get_logger("crmsync.retry")
 
@@ -90,7 +90,7 @@ def retrying(
     )
 
 
-def call(fn: Callable[[], T], *, idempotent: bool = True, sleep: Callable[[float], None] = time.sleep,
-         attempts: int = DEFAULT_ATTEMPTS, max_wait: float = DEFAULT_MAX_WAIT) -> T:
+def call(function: Callable[[], Result], *, idempotent: bool = True, sleep: Callable[[float], None] = time.sleep,
+         attempts: int = DEFAULT_ATTEMPTS, max_wait: float = DEFAULT_MAX_WAIT) -> Result:
     """Run `fn` under the retry policy."""
-    return retrying(idempotent=idempotent, sleep=sleep, attempts=attempts, max_wait=max_wait)(fn)
+    return retrying(idempotent=idempotent, sleep=sleep, attempts=attempts, max_wait=max_wait)(function)

@@ -1,6 +1,6 @@
 """crmsync's settings: the admin's YAML validated into typed, frozen objects before anything runs.
 
-The pipeline (style.md, "config pipeline"): read the YAML keeping positions;
+The pipeline: read the YAML keeping positions;
 validate the file's own shape (`SettingsFile`); then, per account, validate
 its `settings:` block with that CRM connector's settings model (found through
 `sync.registry`), after merging the per-CRM `crm_defaults:` under it and
@@ -52,7 +52,7 @@ def parse_duration(value: Any) -> Any:
         match = _DURATION.match(value)
         if not match or not value.strip() or not any(match.groups()):
             raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 5m, 1h30m, 1d")
-        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        days, hours, minutes, seconds = (float(amount) if amount else 0.0 for amount in match.groups())
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     return value
 
@@ -323,7 +323,7 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
     try:
         if raw.sandbox:
             unknown = sorted(set(resolved) - set(model.model_fields) -
-                             {f.alias for f in model.model_fields.values() if f.alias})
+                             {field_info.alias for field_info in model.model_fields.values() if field_info.alias})
             issues += [sub.issue((key,), f"unknown key {key!r}") for key in unknown]
         else:
             connector = validate(sub, model)
@@ -366,7 +366,7 @@ def validate_settings(doc: PositionedDocument, environ: Mapping[str, str] | None
         if account is not None:
             accounts.append(account)
     if issues:
-        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column)))
+        raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column)))
     return Settings(source=doc.path, file=file, accounts=tuple(accounts))
 
 
@@ -376,8 +376,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the settings file (editor validation; `config/crmsync.schema.json`)."""
-    schema = SettingsFile.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "crmsync settings"
-    return schema
+    """The JSON Schema of the settings file (editor validation; `config/crmsync.schema.json`), each connector's
+    `settings:` block included (`sync.settings_schema`)."""
+    from sync.settings_schema import settings_schema  # it reads every connector's settings model
+
+    return settings_schema(SettingsFile)

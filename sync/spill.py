@@ -31,14 +31,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-T = TypeVar("T")
-K = TypeVar("K", str, int)
-V = TypeVar("V", str, bytes)
+Item = TypeVar("Item")
+Key = TypeVar("Key", str, int)
+Value = TypeVar("Value", str, bytes)
 _CHUNK = 500  # keys per `IN (...)` or rows per statement: old SQLite builds accept 999 variables at most
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+def chunks(items: Sequence[Item], size: int = _CHUNK) -> Iterator[Sequence[Item]]:
     """`items` in slices of `size`: the unit of an `IN (...)` list, here and in the state store."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -134,7 +134,7 @@ def _table(name: str) -> str:
     return name
 
 
-class ScratchMap(Generic[K, V]):
+class ScratchMap(Generic[Key, Value]):
     """A mapping kept in a table of a `Scratch`. Keys of one map are all str or all int (SQLite tells 1 from
     "1"); values are str or bytes. Written and read by the page."""
 
@@ -145,31 +145,31 @@ class ScratchMap(Generic[K, V]):
     def _create(self) -> None:
         self._scratch.ensure(f"CREATE TABLE IF NOT EXISTS {self._table} (k PRIMARY KEY, v) WITHOUT ROWID")
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: Key) -> Value | None:
         return self.get_many([key]).get(key)
 
-    def get_many(self, keys: Iterable[K]) -> dict[K, V]:
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Value]:
         self._create()
-        found: dict[K, V] = {}
+        found: dict[Key, Value] = {}
         for chunk in chunks(list(dict.fromkeys(keys))):
             marks = ",".join("?" * len(chunk))
             found.update(self._scratch.execute(f"SELECT k, v FROM {self._table} WHERE k IN ({marks})", chunk))
         return found
 
-    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
+    def put_many(self, items: Iterable[tuple[Key, Value]]) -> None:
         self._create()
         self._scratch.executemany(f"INSERT OR REPLACE INTO {self._table} (k, v) VALUES (?, ?)", items)
 
-    def discard_many(self, keys: Iterable[K]) -> None:
+    def discard_many(self, keys: Iterable[Key]) -> None:
         self._create()
-        self._scratch.executemany(f"DELETE FROM {self._table} WHERE k = ?", [(k,) for k in keys])
+        self._scratch.executemany(f"DELETE FROM {self._table} WHERE k = ?", [(key,) for key in keys])
 
     def __len__(self) -> int:
         self._create()
         return int(self._scratch.execute(f"SELECT count(*) FROM {self._table}")[0][0])
 
 
-class ScratchSet(Generic[K]):
+class ScratchSet(Generic[Key]):
     """A set kept in a table of a `Scratch`, remembering the order keys were first added."""
 
     def __init__(self, scratch: Scratch, name: str) -> None:
@@ -184,17 +184,17 @@ class ScratchSet(Generic[K]):
     def _create(self) -> None:
         self._scratch.ensure(f"CREATE TABLE IF NOT EXISTS {self._table} (k UNIQUE)")
 
-    def add_many(self, keys: Iterable[K]) -> None:
+    def add_many(self, keys: Iterable[Key]) -> None:
         self._create()
-        self._scratch.executemany(f"INSERT OR IGNORE INTO {self._table} (k) VALUES (?)", [(k,) for k in keys])
+        self._scratch.executemany(f"INSERT OR IGNORE INTO {self._table} (k) VALUES (?)", [(key,) for key in keys])
 
-    def present(self, keys: Iterable[K]) -> set[K]:
+    def present(self, keys: Iterable[Key]) -> set[Key]:
         """Which of `keys` are in the set."""
         self._create()
-        found: set[K] = set()
+        found: set[Key] = set()
         for chunk in chunks(list(dict.fromkeys(keys))):
             marks = ",".join("?" * len(chunk))
-            found.update(k for (k,) in self._scratch.execute(
+            found.update(key for (key,) in self._scratch.execute(
                 f"SELECT k FROM {self._table} WHERE k IN ({marks})", chunk))
         return found
 
@@ -202,7 +202,7 @@ class ScratchSet(Generic[K]):
         self._create()
         return bool(self._scratch.execute(f"SELECT 1 FROM {self._table} WHERE k = ?", (key,)))
 
-    def difference(self, other: ScratchSet[K], *, prefix: str | None = None, page: int = 1000) -> Iterator[K]:
+    def difference(self, other: ScratchSet[Key], *, prefix: str | None = None, page: int = 1000) -> Iterator[Key]:
         """The keys not in `other` (a set of the same `Scratch`), in the order they were first added, read
         `page` at a time; `prefix`: only the str keys that start with it."""
         if other._scratch is not self._scratch:

@@ -58,7 +58,8 @@ class Owner:
     name: str
 
 
-OWNERS = tuple(Owner(id=str(1000 + i), email=f"rep{i}@seller.example", name=f"Rep {i}") for i in range(8))
+OWNERS = tuple(Owner(id=str(1000 + number), email=f"rep{number}@seller.example", name=f"Rep {number}")
+               for number in range(8))
 
 
 def _company(rng: random.Random) -> str:
@@ -66,7 +67,7 @@ def _company(rng: random.Random) -> str:
 
 
 def _slug(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isascii() and ch.isalnum())
+    return "".join(character for character in text.lower() if character.isascii() and character.isalnum())
 
 
 def synthetic_contact(index: int, *, seed: int = 7, now: datetime, crm: str = "synthetic",
@@ -86,9 +87,9 @@ def synthetic_contact(index: int, *, seed: int = 7, now: datetime, crm: str = "s
         return created + timedelta(seconds=rng.uniform(0, span))
 
     events = sorted(
-        (EngagementEvent(type=t, at=moment(), source=rng.choice(SOURCES))
-         for t in rng.choices(EVENT_TYPES, weights=EVENT_WEIGHTS, k=rng.randint(0, 30))),
-        key=lambda e: e.at,
+        (EngagementEvent(type=event_type, at=moment(), source=rng.choice(SOURCES))
+         for event_type in rng.choices(EVENT_TYPES, weights=EVENT_WEIGHTS, k=rng.randint(0, 30))),
+        key=lambda event: event.at,
     )
     owner = rng.choice(OWNERS)
     activities = sorted(
@@ -99,18 +100,18 @@ def synthetic_contact(index: int, *, seed: int = 7, now: datetime, crm: str = "s
             direction=rng.choice(("outbound", "inbound")),
             done=rng.random() < 0.85,
             automated=rng.random() < 0.15,
-            id=f"act-{index}-{n}",
+            id=f"act-{index}-{number}",
             subject=rng.choice(("Discovery call", "Follow-up", "Intro email", "Demo", "Check-in", "QBR")),
-        ) for n in range(rng.randint(0, 10))),
-        key=lambda a: a.at,
+        ) for number in range(rng.randint(0, 10))),
+        key=lambda activity: activity.at,
     )
     deals = []
-    for n in range(rng.choices((0, 1, 2, 3), weights=(60, 25, 10, 5))[0]):
+    for number in range(rng.choices((0, 1, 2, 3), weights=(60, 25, 10, 5))[0]):
         status = rng.choices(tuple(DealStatus), weights=(50, 30, 20))[0]
         recurring = rng.random() < 0.5
         opened = moment()
         deals.append(Deal(
-            id=f"deal-{index}-{n}",
+            id=f"deal-{index}-{number}",
             status=status,
             stage=PipelineStage.CLOSING if status is not DealStatus.OPEN else rng.choice(tuple(PipelineStage)[:4]),
             amount=round(rng.uniform(1_000, 120_000), 2),
@@ -151,7 +152,7 @@ def synthetic_contact(index: int, *, seed: int = 7, now: datetime, crm: str = "s
         country=rng.choice(COUNTRIES),
         source=rng.choice(SOURCES),
         created_at=created,
-        updated_at=max([created, *(e.at for e in events), *(a.at for a in activities)]),
+        updated_at=max([created, *(event.at for event in events), *(activity.at for activity in activities)]),
         fields=fields,
         events=events,
         activities=activities,

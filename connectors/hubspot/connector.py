@@ -19,16 +19,14 @@ backward move from) is kept on disk (`sync.spill`), not in a dict of every conta
 Push: `POST /crm/v3/objects/contacts/batch/update`, 100 inputs a call, only values that changed. A 207
 reports failed ids in `errors[].context.ids`: those records fail, the rest are done and nothing is resent.
 A 400 rejects the whole batch without naming the culprit: the batch is split in halves until the bad
-records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.plan_update`; a
+records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.to_write`; a
 backward move HubSpot ignored is detected by reading the answer back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import hubspot.crm.associations.v4 as assoc_sdk
@@ -38,20 +36,25 @@ import hubspot.crm.properties as properties_sdk
 
 from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.paging import AfterPaginator, KeysetSearch, PullCursor, Row, SearchQuery
+from connectors.hubspot.fields import ContactProperties
+from connectors.hubspot.paging import (
+    ARCHIVED,
+    CONTACTS,
+    CRM,
+    KeysetSearch,
+    Row,
+    SearchQuery,
+    legacy_cursor,
+)
 from connectors.hubspot.settings import HubSpotSettings
 from sync.clock import Clock, SystemClock
-from sync.contract import (
-    Budget,
-    FieldSetupReport,
-    FieldUpdate,
-    Health,
-    PullPage,
-    PushResult,
-)
-from sync.errors import AuthFailed, ConnectorError, RateLimited, RecordError
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult
+from sync.errors import RecordError
 from sync.model import Activity, Contact, Deal, DealStatus
-from sync.spill import Scratch, ScratchMap
+from sync.spill import ScratchMap
+from sync.toolkit.connector import ConnectorBase
+from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
+from sync.toolkit.paging import PagingLoop, TokenPaginator
 
 _CONTACTS_CFG = contacts_sdk.Configuration()
 _OBJECTS_CFG = objects_sdk.Configuration()
@@ -59,77 +62,76 @@ _ASSOC_CFG = assoc_sdk.Configuration()
 _PROPS_CFG = properties_sdk.Configuration()
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorBase):
     """One HubSpot account. Raises only `sync.errors` types; `api_calls` counts requests per category."""
 
-    crm = "hubspot"
+    crm = CRM
+    client: HubSpotClient
+    settings: HubSpotSettings
 
     def __init__(self, settings: HubSpotSettings, *, account: str = "default", clock: Clock = SystemClock(),
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self._client = HubSpotClient(settings, account=account, clock=clock, sleep=sleep)
-        self.api_calls = self._client.api_calls
+        super().__init__(HubSpotClient(settings, clock=clock, sleep=sleep), settings=settings, account=account,
+                         clock=clock)
         self._types: dict[str, str] | None = None
         self._schema_at = 0.0
         self._lifecycle = mapping.Lifecycle()
         self._outcomes: dict[str, DealStatus] | None = None
         self._outcomes_at = 0.0
         # contact id -> lifecyclestage as last pulled, for every contact of the account: on disk
-        self._scratch = Scratch(prefix="crmsync-hubspot-")
         self._lifecycle_seen: ScratchMap[str, str] = ScratchMap(self._scratch, "lifecycle_seen")
 
     # -- pull ------------------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         started = mapping.epoch_ms(self._clock.now())
-        start = PullCursor.decode(cursor) if cursor else None
-        if start is None or start.list_after is not None:
+        start = Cursor.decode(cursor, crm=CRM, legacy=legacy_cursor) if cursor else None
+        if start is None or "list_after" in start.position:
             last = yield from self._full_pull(start, started)
         else:
             last = yield from self._incremental_pull(start, started)
         yield from self._archived_sweep(last, started)
 
-    def _full_pull(self, start: PullCursor | None, started: int) -> Iterator[PullPage]:
+    def _full_pull(self, start: Cursor | None, started: int) -> Generator[PullPage, None, Cursor]:
+        """The whole account through the list endpoint; the contacts modified within the overlap before the
+        pull started are remembered, so the next (incremental) pull does not emit them again."""
         horizon = started - int(self.settings.search_overlap_s * 1000)
-        cursor = start or PullCursor(since=horizon)
+        cursor = start.copy() if start else Cursor({CONTACTS: Watermark(from_epoch_ms(horizon))})
+        mark = cursor.mark(CONTACTS)
         properties = mapping.contact_properties(self.settings)
         associations = ["deals", *self.settings.engagement_types]
 
-        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self.client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=properties, associations=associations)
-            return list(data.get("results") or []), _next_after(data)
 
         buffer: list[dict[str, Any]] = []
-        seen = dict(cursor.seen)
-        calls = self._calls()
-        for records, following in AfterPaginator(fetch, what="contact list", after=cursor.list_after):
+        calls = self.calls_made()
+        pages = TokenPaginator(fetch, crm=CRM, what="contact list", find=_next_after, items_key="results",
+                               start=cursor.position.get("list_after"))
+        for records in pages:
             buffer.extend(records)
             for record in records:
-                modified = _modified(record)
-                if modified >= cursor.since:
-                    seen[str(record["id"])] = modified
-            if len(buffer) >= self.settings.pull_chunk_size or following is None:
-                cursor = replace(cursor, seen=dict(seen), list_after=following)
+                mark.remember(str(record["id"]), from_epoch_ms(_modified(record)))
+            if len(buffer) >= self.settings.pull_chunk_size or pages.done:
+                cursor.position = {"list_after": pages.token} if pages.token else {}
                 yield self._page(buffer, cursor, inline=True, calls_before=calls)
-                buffer, calls = [], self._calls()
+                buffer, calls = [], self.calls_made()
         return cursor
 
-    def _incremental_pull(self, start: PullCursor, started: int) -> Iterator[PullPage]:
+    def _incremental_pull(self, start: Cursor, started: int) -> Generator[PullPage, None, Cursor]:
         properties = mapping.contact_properties(self.settings)
-        search = KeysetSearch(fetch=lambda q: self._search(q, properties), start=start, until=started,
+        search = KeysetSearch(fetch=lambda query: self._search(query, properties), start=start, until=started,
                               page_size=self.settings.search_page_size,
                               overlap_ms=int(self.settings.search_overlap_s * 1000))
         buffer: list[dict[str, Any]] = []
         cursor, yielded = start, None
-        calls = self._calls()
+        calls = self.calls_made()
         for rows, cursor in search:
             buffer.extend(row.record for row in rows)
             if len(buffer) >= self.settings.pull_chunk_size:
                 yield self._page(buffer, cursor, inline=False, calls_before=calls)
-                buffer, yielded, calls = [], cursor, self._calls()
+                buffer, yielded, calls = [], cursor, self.calls_made()
         if buffer or yielded != cursor:
             yield self._page(buffer, cursor, inline=False, calls_before=calls)
         return cursor
@@ -152,10 +154,11 @@ class HubSpotConnector:
             filter_groups=[contacts_sdk.FilterGroup(filters=filters, local_vars_configuration=_CONTACTS_CFG)],
             sorts=[sort], properties=properties, limit=self.settings.search_page_size, after="0",
             local_vars_configuration=_CONTACTS_CFG)
-        data = self._client.search_contacts(request)
-        return [Row(id=str(r["id"]), modified=_modified(r), record=r) for r in data.get("results") or []]
+        data = self.client.search_contacts(request)
+        return [Row(id=str(result["id"]), modified=_modified(result), record=result)
+                for result in data.get("results") or []]
 
-    def _page(self, records: list[dict[str, Any]], cursor: PullCursor, *, inline: bool,
+    def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
               calls_before: int) -> PullPage:
         contacts = self._enrich(records, inline=inline)
         merged: dict[str, str] = {}
@@ -163,28 +166,31 @@ class HubSpotConnector:
             for old in mapping.merged_ids(record.get("properties") or {}):
                 merged[old] = str(record["id"])
         return PullPage(contacts=contacts, cursor=cursor.encode(), deleted_ids=sorted(merged),
-                        merged_into=merged, api_calls=self._calls() - calls_before)
+                        merged_into=merged, api_calls=self.calls_made() - calls_before)
 
-    def _archived_sweep(self, cursor: PullCursor, started: int) -> Iterator[PullPage]:
+    def _archived_sweep(self, cursor: Cursor, started: int) -> Iterator[PullPage]:
         interval_ms = int(self.settings.archived_sweep_interval_s * 1000)
-        if cursor.archived_checked is not None and started - cursor.archived_checked < interval_ms:
+        swept = cursor.marks[ARCHIVED].at if ARCHIVED in cursor.marks else None
+        checked = to_epoch_ms(swept) if swept is not None else None
+        if checked is not None and started - checked < interval_ms:
             return
-        floor = (cursor.archived_checked or 0) - int(self.settings.search_overlap_s * 1000)
-        calls = self._calls()
+        floor = (checked or 0) - int(self.settings.search_overlap_s * 1000)
+        calls = self.calls_made()
 
-        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = self._client.list_contacts(limit=self.settings.list_page_size, after=after,
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self.client.list_contacts(limit=self.settings.list_page_size, after=after,
                                               properties=["hs_object_id"], associations=[], archived=True)
-            return list(data.get("results") or []), _next_after(data)
 
         deleted = []
-        for records, _ in AfterPaginator(fetch, what="archived contact list"):
+        for records in TokenPaginator(fetch, crm=CRM, what="archived contact list", find=_next_after,
+                                      items_key="results"):
             for record in records:
                 archived_at = mapping.parse_time(record.get("archivedAt"))
                 if archived_at is None or mapping.epoch_ms(archived_at) >= floor:
                     deleted.append(str(record["id"]))
-        final = replace(cursor, archived_checked=started)
-        yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self._calls() - calls)
+        final = cursor.copy()
+        final.marks[ARCHIVED] = Watermark(from_epoch_ms(started))
+        yield PullPage(contacts=[], cursor=final.encode(), deleted_ids=deleted, api_calls=self.calls_made() - calls)
 
     # -- enrichment ------------------------------------------------------------------------------------
 
@@ -192,11 +198,12 @@ class HubSpotConnector:
         if not records:
             return []
         types = self._schema()
-        ids = [str(r["id"]) for r in records]
+        ids = [str(record["id"]) for record in records]
         links: dict[str, dict[str, list[str]]] = {}
         for to_type in ("deals", *self.settings.engagement_types):
             links[to_type] = self._inline_links(records, to_type) if inline else {}
-            missing = ids if not inline else [i for i, r in zip(ids, records) if _truncated(r, to_type)]
+            missing = ids if not inline else [contact_id for contact_id, record in zip(ids, records)
+                                              if _truncated(record, to_type)]
             if missing:
                 links[to_type].update(self._read_links(to_type, missing))
         deals = self._read_deals(links["deals"])
@@ -206,9 +213,10 @@ class HubSpotConnector:
         self._remember_lifecycle(records, ids)
         contacts = []
         for record, contact_id in zip(records, ids):
-            contact_deals = [deals[d] for d in links["deals"].get(contact_id, []) if d in deals]
-            contact_activities = [activities[a] for t in self.settings.engagement_types
-                                  for a in links[t].get(contact_id, []) if a in activities]
+            contact_deals = [deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals]
+            contact_activities = [activities[activity_id] for engagement_type in self.settings.engagement_types
+                                  for activity_id in links[engagement_type].get(contact_id, [])
+                                  if activity_id in activities]
             contacts.append(mapping.to_contact(record, settings=self.settings, types=types, account=self.account,
                                                deals=contact_deals, activities=contact_activities))
         return contacts
@@ -234,14 +242,14 @@ class HubSpotConnector:
                       for cid, after in batch]
             request = assoc_sdk.BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs,
                                                                               local_vars_configuration=_ASSOC_CFG)
-            data = self._client.read_associations(to_type, request).data or {}
+            data = self.client.read_associations(to_type, request).data or {}
             for result in data.get("results") or []:
                 source = str((result.get("from") or {}).get("id"))
-                links.setdefault(source, []).extend(str(t["toObjectId"]) for t in result.get("to") or [])
+                links.setdefault(source, []).extend(str(target["toObjectId"]) for target in result.get("to") or [])
                 after = _next_after(result)
                 if after is not None:
                     if (source, after) in followed:
-                        raise ConnectorError("HubSpot association paging repeated a cursor", crm=self.crm)
+                        raise PagingLoop(CRM, "hubspot association read: the same page token came back twice")
                     followed.add((source, after))
                     pending.append((source, after))
             # errors[] here are NO_ASSOCIATIONS_FOUND for contacts without any: that is an empty list
@@ -253,35 +261,35 @@ class HubSpotConnector:
         unique = list(dict.fromkeys(ids))
         size = self.settings.object_batch_size
         for offset in range(0, len(unique), size):
-            inputs = [objects_sdk.SimplePublicObjectId(id=i, local_vars_configuration=_OBJECTS_CFG)
-                      for i in unique[offset:offset + size]]
+            inputs = [objects_sdk.SimplePublicObjectId(id=object_id, local_vars_configuration=_OBJECTS_CFG)
+                      for object_id in unique[offset:offset + size]]
             request = objects_sdk.BatchReadInputSimplePublicObjectId(
                 inputs=inputs, properties=properties, properties_with_history=[],
                 local_vars_configuration=_OBJECTS_CFG)
-            data = self._client.batch_read(category, object_type, request).data or {}
+            data = self.client.batch_read(category, object_type, request).data or {}
             found.extend(data.get("results") or [])  # a 207 lists ids deleted meanwhile: they are simply gone
         return found
 
     def _read_deals(self, links: Mapping[str, list[str]]) -> dict[str, Deal]:
-        ids = [d for targets in links.values() for d in targets]
+        ids = [deal_id for targets in links.values() for deal_id in targets]
         if not ids:
             return {}
         outcomes = self._deal_outcomes()
         records = self._batch_read("deals", "deals", ids, mapping.deal_properties(self.settings))
-        return {str(r["id"]): mapping.to_deal(r, outcomes, self.settings) for r in records}
+        return {str(record["id"]): mapping.to_deal(record, outcomes, self.settings) for record in records}
 
     def _read_activities(self, object_type: str, links: Mapping[str, list[str]]) -> dict[str, Activity]:
-        ids = [a for targets in links.values() for a in targets]
+        ids = [activity_id for targets in links.values() for activity_id in targets]
         if not ids:
             return {}
         records = self._batch_read("activities", object_type, ids, mapping.engagement_properties(object_type))
-        activities = (mapping.to_activity(object_type, r, self.settings) for r in records)
-        return {a.id: a for a in activities if a is not None and a.id is not None}
+        activities = (mapping.to_activity(object_type, record, self.settings) for record in records)
+        return {activity.id: activity for activity in activities if activity is not None and activity.id is not None}
 
     def _deal_outcomes(self) -> dict[str, DealStatus]:
         now = time.monotonic()
         if self._outcomes is None or now - self._outcomes_at > self.settings.pipeline_cache_s:
-            self._outcomes = mapping.stage_outcomes(self._client.deal_pipelines())
+            self._outcomes = mapping.stage_outcomes(self.client.deal_pipelines())
             self._outcomes_at = now
         return self._outcomes
 
@@ -289,39 +297,37 @@ class HubSpotConnector:
         """Contact property types (and the lifecycle order), read once and cached."""
         now = time.monotonic()
         if refresh or self._types is None or now - self._schema_at > self.settings.pipeline_cache_s:
-            definitions = self._client.contact_properties().get("results") or []
-            self._types = {str(p.get("name")): str(p.get("type")) for p in definitions}
+            definitions = self.client.contact_properties().get("results") or []
+            self._types = {str(definition.get("name")): str(definition.get("type")) for definition in definitions}
             for definition in definitions:
                 if definition.get("name") == mapping.LIFECYCLE and definition.get("options"):
-                    options = sorted(definition["options"], key=lambda o: o.get("displayOrder", 0))
-                    self._lifecycle = mapping.Lifecycle([str(o.get("value")) for o in options])
+                    options = sorted(definition["options"], key=lambda option: option.get("displayOrder", 0))
+                    self._lifecycle = mapping.Lifecycle([str(option.get("value")) for option in options])
             self._schema_at = now
         return self._types
 
     def _remember_lifecycle(self, records: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> None:
         """The lifecycle stage each contact has in HubSpot now: a push plans backward moves from it."""
         stages = [(record.get("properties") or {}).get(mapping.LIFECYCLE) for record in records]
-        self._lifecycle_seen.put_many((i, str(stage)) for i, stage in zip(ids, stages) if stage is not None)
-        self._lifecycle_seen.discard_many(i for i, stage in zip(ids, stages) if stage is None)
-
-    def _calls(self) -> int:
-        return sum(self.api_calls.values())
+        self._lifecycle_seen.put_many((contact_id, str(stage)) for contact_id, stage in zip(ids, stages)
+                                      if stage is not None)
+        self._lifecycle_seen.discard_many(contact_id for contact_id, stage in zip(ids, stages) if stage is None)
 
     # -- push ------------------------------------------------------------------------------------------
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         types = {**(self._types or {}), **mapping.owned_property_types(self.settings)}
         plans: list[mapping.PlannedUpdate | RecordError] = []
-        lifecycle_seen = self._lifecycle_seen.get_many(u.contact_id for u in updates)
+        lifecycle_seen = self._lifecycle_seen.get_many(update.contact_id for update in updates)
         for update in updates:
             try:
-                plans.append(mapping.plan_update(update, settings=self.settings, types=types,
+                plans.append(mapping.to_write(update, settings=self.settings, types=types,
                                                  lifecycle=self._lifecycle,
                                                  current_lifecycle=lifecycle_seen.get(update.contact_id)))
             except ValueError:
-                unknown = sorted(set(update.values) - {f.value for f in self.settings.field_properties})
+                unknown = sorted(set(update.values) - {canonical.value for canonical in self.settings.field_properties})
                 plans.append(RecordError(update.contact_id, "UNKNOWN_FIELD", f"not a canonical field: {unknown}"))
-        failures = self._run_rounds([p for p in plans if isinstance(p, mapping.PlannedUpdate)])
+        failures = self._run_rounds([plan for plan in plans if isinstance(plan, mapping.PlannedUpdate)])
         results = []
         for plan in plans:
             if isinstance(plan, RecordError):
@@ -369,7 +375,7 @@ class HubSpotConnector:
         target = sent.get(mapping.LIFECYCLE)
         if not target or value is None or value == target:
             return
-        plan = next(p for p in reversed(plans) if p.lifecycle_target == target)
+        plan = next(candidate for candidate in reversed(plans) if candidate.lifecycle_target == target)
         if self.settings.allow_backward_lifecycle and len(plan.steps) < 3:
             plan.steps.extend([{mapping.LIFECYCLE: ""}, {mapping.LIFECYCLE: target}])
         else:
@@ -382,7 +388,7 @@ class HubSpotConnector:
             contacts_sdk.SimplePublicObjectBatchInput(id=cid, properties=props, local_vars_configuration=_CONTACTS_CFG)
             for cid, props in inputs], local_vars_configuration=_CONTACTS_CFG)
         try:
-            data = self._client.update_contacts(request).data or {}
+            data = self.client.update_contacts(request).data or {}
         except HubSpotRejected as exc:
             if len(inputs) > 1 and exc.category == "VALIDATION_ERROR" and "PROPERTY_DOESNT_EXIST" not in exc.codes:
                 half = len(inputs) // 2
@@ -392,7 +398,7 @@ class HubSpotConnector:
             return {}, {cid: self._record_error(cid, exc.codes[0] if exc.codes else exc.category or str(exc.status),
                                                 exc.user_message, exc.property_names, plans)
                         for cid, _ in inputs}
-        stored = {str(r.get("id")): r.get("properties") or {} for r in data.get("results") or []}
+        stored = {str(result.get("id")): result.get("properties") or {} for result in data.get("results") or []}
         failed: dict[str, RecordError] = {}
         for error in data.get("errors") or []:
             category = str(error.get("category") or "ERROR")
@@ -407,76 +413,13 @@ class HubSpotConnector:
 
     def _record_error(self, contact_id: str, code: str, message: str, properties: list[str],
                       plans: Mapping[str, list[mapping.PlannedUpdate]], *, retryable: bool = False) -> RecordError:
-        names = {p.property_fields.get(prop, prop) for p in plans.get(contact_id, []) for prop in properties}
+        names = {plan.property_fields.get(prop, prop) for plan in plans.get(contact_id, []) for prop in properties}
         return RecordError(contact_id, code, message, retryable=retryable, fields=tuple(sorted(names)))
 
-    # -- setup, health -----------------------------------------------------------------------------------
+    # -- setup -----------------------------------------------------------------------------------------
 
     def ensure_fields(self) -> FieldSetupReport:
-        created: list[str] = []
-        existing: list[str] = []
-        problems: list[str] = []
-        group = self.settings.property_group
-        groups = {str(g.get("name")) for g in self._client.contact_property_groups().get("results") or []}
-        if group not in groups:
-            body = properties_sdk.PropertyGroupCreate(name=group, label=self.settings.property_group_label,
-                                                      display_order=-1, local_vars_configuration=_PROPS_CFG)
-            self._create(lambda: self._client.create_property_group(body), f"group {group}", created, existing)
-        types = self._schema(refresh=True)
-        wanted = {self.settings.field_properties[f]: spec for f, spec in mapping.PROPERTY_SPECS.items()}
-        if self.settings.override_stage_property:
-            wanted[self.settings.override_stage_property] = mapping.OVERRIDE_SPEC
-        for name, spec in wanted.items():
-            if name in types:
-                existing.append(name)
-                if types[name] != spec.type:
-                    problems.append(f"{name} exists with type {types[name]}, crmsync writes {spec.type}")
-                continue
-            body = mapping.property_create_body(name, spec, group)
-            model = properties_sdk.PropertyCreate(
-                name=body["name"], label=body["label"], type=body["type"], field_type=body["fieldType"],
-                group_name=group, local_vars_configuration=_PROPS_CFG, options=[
-                    properties_sdk.OptionInput(label=o["label"], value=o["value"], hidden=o["hidden"],
-                                               display_order=o["displayOrder"], local_vars_configuration=_PROPS_CFG)
-                    for o in body.get("options", [])])
-            self._create(lambda m=model: self._client.create_property(m), name, created, existing)
-        for native in (mapping.LIFECYCLE, mapping.LEAD_STATUS):
-            if native not in types:
-                problems.append(f"HubSpot property {native} is not visible to this app")
-        if created:
-            self._schema(refresh=True)
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
-
-    @staticmethod
-    def _create(send: Callable[[], Any], name: str, created: list[str], existing: list[str]) -> None:
-        try:
-            send()
-            created.append(name)
-        except HubSpotRejected as exc:
-            if exc.status != 409:  # OBJECT_ALREADY_EXISTS: another worker created it meanwhile
-                raise
-            existing.append(name)
-
-    def health(self) -> Health:
-        try:
-            self._client.probe()
-        except AuthFailed as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message, budget=self._budget())
-        except RateLimited as exc:
-            return Health(reachable=True, authorised=True, message=exc.user_message, budget=self._budget())
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message, budget=self._budget())
-        return Health(reachable=True, authorised=True, message="ok", budget=self._budget())
-
-    def _budget(self) -> Budget:
-        daily = self._client.daily
-        resets = daily.resets_at
-        return Budget(remaining=daily.remaining, limit=daily.limit, window="daily",
-                      resets_at=None if resets is None else datetime.fromtimestamp(resets, tz=timezone.utc))
-
-    def close(self) -> None:
-        self._client.close()
-        self._scratch.close()
+        return ContactProperties(self.client, self.settings, self._schema).ensure()
 
 
 def _next_after(data: Mapping[str, Any]) -> str | None:

@@ -34,7 +34,7 @@ What maps to what (pull side):
 
 Push side: canonical fields go to crmsync's own properties (`settings.field_properties`), values as HubSpot
 strings (numbers "17", booleans "true"/"false", datetimes epoch-ms, None -> "" which clears). The stage also
-moves HubSpot's own `lifecyclestage` (forward only; see `plan_update`) and, for nurture / disqualified,
+moves HubSpot's own `lifecyclestage` (forward only; see `to_write`) and, for nurture / disqualified,
 `hs_lead_status`.
 """
 
@@ -71,10 +71,6 @@ EVENT_DATES: tuple[tuple[str, str], ...] = (
 CONVERSIONS = (("first_conversion_event_name", "first_conversion_date"),
                ("recent_conversion_event_name", "recent_conversion_date"))
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "lastmodifieddate", LIFECYCLE, LEAD_STATUS, MERGED_IDS)
-
-#: numemployees options (lower bound, option value), ascending
-EMPLOYEE_RANGES = ((1, "1-5"), (5, "5-25"), (25, "25-50"), (50, "50-100"), (100, "100-500"), (500, "500-1000"),
-                   (1000, "1000-5000"), (5000, "5000-10000"), (10000, "10000+"))
 
 
 @dataclass(frozen=True)
@@ -161,14 +157,6 @@ def encode_value(value: FieldValue, kind: str | None) -> str:
     return text[:MAX_TEXT]
 
 
-def employee_range(size: int) -> str:
-    label = EMPLOYEE_RANGES[0][1]
-    for lower, option in EMPLOYEE_RANGES:
-        if size >= lower:
-            label = option
-    return label
-
-
 def employees_from_range(raw: str | None) -> int | None:
     if not raw:
         return None
@@ -184,7 +172,7 @@ def employees_from_range(raw: str | None) -> int | None:
 def contact_properties(settings: HubSpotSettings) -> list[str]:
     """Every contact property a pull reads (HubSpot returns only the properties asked for)."""
     names = [*SYSTEM_PROPERTIES, *settings.profile_properties.values(), *settings.field_sources.values(),
-             *COUNTERS.values(), *(prop for prop, _ in EVENT_DATES), *(p for pair in CONVERSIONS for p in pair)]
+             *COUNTERS.values(), *(prop for prop, _ in EVENT_DATES), *(name for pair in CONVERSIONS for name in pair)]
     if settings.override_stage_property:
         names.append(settings.override_stage_property)
     return list(dict.fromkeys(names))
@@ -193,11 +181,11 @@ def contact_properties(settings: HubSpotSettings) -> list[str]:
 def engagement_properties(object_type: str) -> list[str]:
     spec = ENGAGEMENTS[object_type]
     names = [*ENGAGEMENT_COMMON, spec.subject, spec.status, spec.direction]
-    return [n for n in names if n]
+    return [name for name in names if name]
 
 
 def deal_properties(settings: HubSpotSettings) -> list[str]:
-    extra = [p for p in (settings.deal_recurring_property, settings.deal_contract_months_property) if p]
+    extra = [name for name in (settings.deal_recurring_property, settings.deal_contract_months_property) if name]
     return [*DEAL_PROPERTIES, *extra]
 
 
@@ -239,7 +227,7 @@ def merge_events(events: Iterable[EngagementEvent]) -> list[EngagementEvent]:
         key = (event.type, event.at)
         if key not in unique or (unique[key].source is None and event.source is not None):
             unique[key] = event
-    return sorted(unique.values(), key=lambda e: (e.at, e.type))
+    return sorted(unique.values(), key=lambda event: (event.at, event.type))
 
 
 def to_activity(object_type: str, record: Mapping[str, Any], settings: HubSpotSettings) -> Activity | None:
@@ -316,7 +304,7 @@ def to_contact(record: Mapping[str, Any], *, settings: HubSpotSettings, types: M
                               for key, prop in settings.field_sources.items()}
     fields.update({key: decode_value(props.get(prop), "number") for key, prop in COUNTERS.items()})
     override = props.get(settings.override_stage_property) if settings.override_stage_property else None
-    ordered_activities = sorted(activities, key=lambda a: (a.at, a.id or ""))
+    ordered_activities = sorted(activities, key=lambda activity: (activity.at, activity.id or ""))
     return Contact(
         crm=CRM, id=str(record["id"]), account=account,
         email=_text(props, profile.get("email")), owner_id=_text(props, profile.get("owner_id")),
@@ -330,8 +318,8 @@ def to_contact(record: Mapping[str, Any], *, settings: HubSpotSettings, types: M
         fields=fields,
         events=merge_events([*contact_events(props, settings), *activity_events(ordered_activities)]),
         activities=ordered_activities,
-        deals=sorted(deals, key=lambda d: (d.created_at or datetime.min.replace(tzinfo=timezone.utc), d.id)),
-        override_stage=Stage(override) if override in Stage._value2member_map_ else None,
+        deals=sorted(deals, key=lambda deal: (deal.created_at or datetime.min.replace(tzinfo=timezone.utc), deal.id)),
+        override_stage=Stage(override) if isinstance(override, str) and override in Stage._value2member_map_ else None,
     )
 
 
@@ -370,10 +358,11 @@ class Lifecycle:
         return self.rank[target] < self.rank[current]
 
 
-def plan_update(update: FieldUpdate, *, settings: HubSpotSettings, types: Mapping[str, str],
+def to_write(update: FieldUpdate, *, settings: HubSpotSettings, types: Mapping[str, str],
                 lifecycle: Lifecycle, current_lifecycle: str | None) -> PlannedUpdate:
     """Only values that differ from `previous` are sent; unchanged ones are reported written as they are."""
-    changed = {k: v for k, v in update.values.items() if k not in update.previous or update.previous[k] != v}
+    changed = {key: value for key, value in update.values.items()
+               if key not in update.previous or update.previous[key] != value}
     plan = PlannedUpdate(contact_id=update.contact_id, steps=[], written=dict(update.values))
     first: dict[str, str] = {}
     for key, value in changed.items():
@@ -433,7 +422,7 @@ PROPERTY_SPECS: dict[CanonicalField, PropertySpec] = {
     CanonicalField.SCORE_FIT: PropertySpec("number", "number", "crmsync fit score"),
     CanonicalField.SCORE_ENGAGEMENT: PropertySpec("number", "number", "crmsync engagement score"),
     CanonicalField.SCORE_INTENT: PropertySpec("number", "number", "crmsync intent score"),
-    CanonicalField.STAGE: PropertySpec("enumeration", "select", "crmsync stage", tuple(s.value for s in Stage)),
+    CanonicalField.STAGE: PropertySpec("enumeration", "select", "crmsync stage", tuple(stage.value for stage in Stage)),
     CanonicalField.MATURITY: PropertySpec("enumeration", "select", "crmsync maturity", ("cold", "warm", "hot")),
     CanonicalField.CLIENT_KIND: PropertySpec("enumeration", "select", "crmsync client kind", ("one_off", "recurring")),
     CanonicalField.CRITERIA_MET: PropertySpec("string", "text", "crmsync qualification criteria met"),
@@ -443,13 +432,13 @@ PROPERTY_SPECS: dict[CanonicalField, PropertySpec] = {
     CanonicalField.REASON: PropertySpec("string", "textarea", "crmsync reason"),
     CanonicalField.RULES_VERSION: PropertySpec("string", "text", "crmsync rules version"),
 }
-OVERRIDE_SPEC = PropertySpec("enumeration", "select", "crmsync pinned stage", tuple(s.value for s in Stage))
+OVERRIDE_SPEC = PropertySpec("enumeration", "select", "crmsync pinned stage", tuple(stage.value for stage in Stage))
 _OPTION_LABELS = {"true": "Yes", "false": "No"}
 
 
 def owned_property_types(settings: HubSpotSettings) -> dict[str, str]:
     """HubSpot types of the properties crmsync writes, known without asking the account."""
-    return {settings.field_properties[f]: spec.type for f, spec in PROPERTY_SPECS.items()}
+    return {settings.field_properties[canonical]: spec.type for canonical, spec in PROPERTY_SPECS.items()}
 
 
 def property_create_body(name: str, spec: PropertySpec, group: str) -> dict[str, Any]:
@@ -457,6 +446,6 @@ def property_create_body(name: str, spec: PropertySpec, group: str) -> dict[str,
     body: dict[str, Any] = {"name": name, "label": spec.label, "type": spec.type, "fieldType": spec.field_type,
                             "groupName": group}
     if spec.options:
-        body["options"] = [{"label": _OPTION_LABELS.get(v, v.replace("_", " ").capitalize()), "value": v,
-                            "hidden": False, "displayOrder": i} for i, v in enumerate(spec.options)]
+        body["options"] = [{"label": _OPTION_LABELS.get(option, option.replace("_", " ").capitalize()), "value": option,
+                            "hidden": False, "displayOrder": index} for index, option in enumerate(spec.options)]
     return body

@@ -1,124 +1,74 @@
-"""Paginators for HubSpot, as small objects with explicit termination and loop detection.
+"""HubSpot's incremental pull as keyset pages over search, on the shared cursor; and the reader of the
+cursors earlier versions stored.
 
-`AfterPaginator` walks `paging.next.after` tokens (list endpoint, association
-pages): it ends when a page has no `paging.next`, and a token seen twice is an
-error, never an endless loop.
+`KeysetSearch` is the incremental pull. Why search and not the list endpoint: the list endpoint has no
+"modified since" filter, so an incremental pull would re-read the whole account (⌈N/100⌉ calls) every
+cycle; search filters on `lastmodifieddate` and pages by 200 (⌈changed/200⌉ calls).
 
-`KeysetSearch` is the incremental pull. Why search and not the list endpoint:
-the list endpoint has no "modified since" filter, so an incremental pull would
-re-read the whole account (⌈N/100⌉ calls) every cycle; search filters on
-`lastmodifieddate` and pages by 200 (⌈changed/200⌉ calls).
+Why keyset pages instead of HubSpot's `after` offsets: an offset page is recomputed on every request, so a
+contact modified mid-pull jumps from before the offset to the end of the result set and shifts every later
+record back by one: one unread record per concurrent edit is skipped, and the bookmark then moves past it
+for good. Each keyset page is a fresh search `lastmodifieddate >= T` (T = the last timestamp read, records
+already emitted at T skipped), so a concurrent edit can only move a record forward, and no search ever
+pages far enough to meet the 10,000-result cap (paging past it is a 400, "CRM API | Search", limitations).
+The cost is re-reading the boundary record(s): ~1 slot in 200, within 0.5 % of the ⌈N/200⌉ floor. When a
+whole page shares one timestamp (bulk imports stamp thousands of contacts with the same millisecond) the
+tie group may exceed any page, so the search switches to `lastmodifieddate = T AND hs_object_id > last id`
+sorted by id, which walks a tie group of any size, then resumes strictly after T. Every query carries
+`lastmodifieddate <= until` (the pull's start), so a pull always ends and the bookmark is capped at the
+time the pull started.
 
-Why keyset pages instead of HubSpot's `after` offsets: an offset page is
-recomputed on every request, so a contact modified mid-pull jumps from before
-the offset to the end of the result set and shifts every later record back by
-one: one unread record per concurrent edit is skipped, and the bookmark then
-moves past it for good. Each keyset page is a fresh search
-`lastmodifieddate >= T` (T = the last timestamp read, records already emitted at
-T skipped), so a concurrent edit can only move a record forward, and no search
-ever pages far enough to meet the 10,000-result cap (paging past it is a 400).
-The cost is re-reading the boundary record(s): ~1 slot in 200, within 0.5 % of
-the ⌈N/200⌉ floor. When a whole page shares one timestamp (bulk imports stamp
-thousands of contacts with the same millisecond) the tie group may exceed any
-page, so the search switches to `lastmodifieddate = T AND hs_object_id > last
-id` sorted by id, which walks a tie group of any size, then resumes strictly
-after T. Every query carries `lastmodifieddate <= until` (the pull's start), so a
-pull always ends and the bookmark is capped at the time the pull started.
-
-`PullCursor` is the opaque bookmark the engine stores: JSON with the lower bound,
-the (id, lastmodifieddate) pairs already emitted at or after it (de-duplication
-of the overlap), the tie-walk position, a full listing's `after` token, and the
-time of the last archived-contacts sweep.
+The cursor (`sync.toolkit.cursor.Cursor`): the `contacts` watermark (the lower bound and the contacts
+emitted at or after it, which de-duplicates the overlap), the `archived` watermark (when archived contacts
+were last swept), and as position the tie-walk state (`after_ties`, `tie_after`) or a full listing's
+`list_after` token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import msgspec
-
-from sync.errors import PermanentError
+from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
+from sync.toolkit.paging import PagingLoop
 
 CRM = "hubspot"
-CURSOR_VERSION = 1
-
-T = TypeVar("T")
-
-
-class PagingLoop(PermanentError):
-    """HubSpot handed back a cursor it had already given: following it would never end."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"HubSpot {what}: the same page cursor came back twice; stopping instead of looping",
-                         crm=CRM)
+CONTACTS = "contacts"  # the watermark of the contacts stream
+ARCHIVED = "archived"  # `at`: when archived contacts were last swept
+LEGACY_VERSION = 1
 
 
-class _CursorWire(msgspec.Struct, omit_defaults=True):
-    v: int
-    since: int
-    seen: dict[str, int] = {}
-    after_ties: bool = False
-    tie_after: int | None = None
-    list_after: str | None = None
-    archived_checked: int | None = None
+def contacts_cursor(since: int, seen: Mapping[str, int] | None = None, **position: Any) -> Cursor:
+    """A cursor whose contacts mark is `since` (epoch ms) with `seen` (id -> epoch ms) emitted."""
+    mark = Watermark(from_epoch_ms(since), {key: from_epoch_ms(millis) for key, millis in (seen or {}).items()})
+    return Cursor({CONTACTS: mark}, {key: value for key, value in position.items() if value is not None})
 
 
-@dataclass(frozen=True)
-class PullCursor:
-    """Where the next pull starts. Times are epoch milliseconds, like HubSpot's own."""
-
-    since: int
-    seen: dict[str, int] = field(default_factory=dict)  # id -> lastmodifieddate already emitted, all >= since
-    after_ties: bool = False  # every record at exactly `since` was emitted: resume strictly after it
-    tie_after: int | None = None  # inside a tie walk at `since`: every id <= this was emitted
-    list_after: str | None = None  # inside a full listing: resume it from this token
-    archived_checked: int | None = None  # when archived contacts were last swept
-
-    def encode(self) -> str:
-        wire = _CursorWire(v=CURSOR_VERSION, since=self.since, seen=self.seen, after_ties=self.after_ties,
-                           tie_after=self.tie_after, list_after=self.list_after,
-                           archived_checked=self.archived_checked)
-        return msgspec.json.encode(wire).decode()
-
-    @classmethod
-    def decode(cls, raw: str) -> PullCursor:
-        try:
-            wire = msgspec.json.decode(raw, type=_CursorWire)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise PermanentError("the stored HubSpot cursor is unreadable; run a full resync", crm=CRM) from None
-        if wire.v != CURSOR_VERSION:
-            raise PermanentError(f"HubSpot cursor version {wire.v} is not supported; run a full resync", crm=CRM)
-        return cls(since=wire.since, seen=dict(wire.seen), after_ties=wire.after_ties, tie_after=wire.tie_after,
-                   list_after=wire.list_after, archived_checked=wire.archived_checked)
+def since_ms(cursor: Cursor) -> int:
+    at = cursor.mark(CONTACTS).at
+    return to_epoch_ms(at) if at is not None else 0
 
 
-class AfterPaginator(Generic[T]):
-    """Follows `paging.next.after` until a page has none. `fetch(after)` returns (items, next_after)."""
+def seen_ms(cursor: Cursor) -> dict[str, int]:
+    return {key: to_epoch_ms(stamp) for key, stamp in cursor.mark(CONTACTS).seen.items()}
 
-    def __init__(self, fetch: Callable[[str | None], tuple[list[T], str | None]], *, what: str,
-                 after: str | None = None) -> None:
-        self._fetch = fetch
-        self._what = what
-        self._after = after
-        self._seen: set[str] = set()
-        self.pages = 0
 
-    def __iter__(self) -> Iterator[tuple[list[T], str | None]]:
-        """Yields each page with the token that resumes after it (None on the last page)."""
-        after = self._after
-        while True:
-            items, following = self._fetch(after)
-            self.pages += 1
-            if following is not None:
-                if following in self._seen or following == after:
-                    raise PagingLoop(self._what)
-                self._seen.add(following)
-            yield items, following
-            if following is None:
-                return
-            after = following
+def legacy_cursor(raw: str) -> Cursor | None:
+    """Version 1, JSON `{"v": 1, "since": ms, "seen": {id: ms}, "after_ties", "tie_after", "list_after",
+    "archived_checked"}`: read as the same state, so an upgrade resumes where the last pull stopped."""
+    wire = json.loads(raw)
+    if not isinstance(wire, dict) or wire.get("v") != LEGACY_VERSION:
+        return None
+    seen = {str(key): int(value) for key, value in (wire.get("seen") or {}).items()}
+    cursor = contacts_cursor(int(wire["since"]), seen,
+                             after_ties=True if wire.get("after_ties") else None,
+                             tie_after=None if wire.get("tie_after") is None else int(wire["tie_after"]),
+                             list_after=None if wire.get("list_after") is None else str(wire["list_after"]))
+    if wire.get("archived_checked") is not None:
+        cursor.marks[ARCHIVED] = Watermark(from_epoch_ms(int(wire["archived_checked"])))
+    return cursor
 
 
 @dataclass(frozen=True)
@@ -138,7 +88,7 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class Row:
-    """What the paginator needs of a search result: its id and its lastmodifieddate (ms)."""
+    """What the search needs of a result: its id and its lastmodifieddate (ms)."""
 
     id: str
     modified: int
@@ -150,27 +100,31 @@ class KeysetSearch:
     """The incremental pull as a sequence of pages of new rows, each with the cursor that resumes after it."""
 
     fetch: Callable[[SearchQuery], Sequence[Row]]
-    start: PullCursor
-    until: int  # the pull's start time: nothing modified later is read, and no bookmark passes it
+    start: Cursor
+    until: int  # the pull's start time (ms): nothing modified later is read, and no bookmark passes it
     page_size: int
     overlap_ms: int = 0
     queries: int = 0
 
-    def __iter__(self) -> Iterator[tuple[list[Row], PullCursor]]:
-        start = self.start
-        seen = {k: v for k, v in start.seen.items() if v >= start.since}
-        since, inclusive, tie_after = start.since, not start.after_ties, start.tie_after
+    def __iter__(self) -> Iterator[tuple[list[Row], Cursor]]:
+        mark = self.start.mark(CONTACTS).copy()
+        floor = since_ms(self.start)
+        mark.move_to(from_epoch_ms(floor))
+        since = floor
+        inclusive = not self.start.position.get("after_ties", False)
+        tie_after: int | None = self.start.position.get("tie_after")
         issued: set[SearchQuery] = set()
         while True:
             query = SearchQuery(since=since, until=self.until, inclusive=inclusive, tie_after=tie_after)
             if query in issued:
-                raise PagingLoop("contact search")
+                raise PagingLoop(CRM, "hubspot contact search: the same keyset query came back; stopping "
+                                      "instead of looping")
             issued.add(query)
             rows = list(self.fetch(query))
             self.queries += 1
-            fresh = [row for row in rows if seen.get(row.id) != row.modified]
+            fresh = [row for row in rows if not mark.already_read(row.id, from_epoch_ms(row.modified))]
             for row in rows:
-                seen[row.id] = row.modified
+                mark.remember(row.id, from_epoch_ms(row.modified))
             full = len(rows) >= self.page_size
             done = False
             if query.ties:
@@ -184,23 +138,27 @@ class KeysetSearch:
                 since, inclusive, tie_after = rows[-1].modified, True, 0
             else:
                 since, inclusive = rows[-1].modified, True
-            yield fresh, self._cursor(seen, since, inclusive, tie_after, done)
+            yield fresh, self._cursor(mark, since, inclusive, tie_after, done, floor)
             if done:
                 return
 
-    def _cursor(self, seen: dict[str, int], since: int, inclusive: bool, tie_after: int | None,
-                done: bool) -> PullCursor:
+    def _cursor(self, mark: Watermark, since: int, inclusive: bool, tie_after: int | None, done: bool,
+                floor: int) -> Cursor:
         """Everything below the returned bound was read. The bound never passes `until - overlap` (records
-        indexed late are re-checked next time, de-duplicated through `seen`) nor goes below the start."""
-        floor = self.start.since
+        indexed late are re-checked next time, de-duplicated through the mark's seen records) nor goes below
+        the start."""
         horizon = self.until - self.overlap_ms
         bound = max(floor, horizon) if done else max(floor, min(since, horizon))
         if bound != since:  # the tie position and exclusivity only hold at `since` itself
             tie_after, inclusive = None, True
-        elif tie_after is not None:
-            seen = {k: v for k, v in seen.items() if not (v == since and int(k) <= tie_after)}
-        kept = {k: v for k, v in seen.items() if v >= bound}
-        seen.clear()  # what fell below the bound can never come back: later queries start above it
-        seen.update(kept)
-        return replace(self.start, since=bound, seen=dict(kept), after_ties=not inclusive, tie_after=tie_after,
-                       list_after=None)
+        mark.move_to(from_epoch_ms(bound))  # what fell below the bound can never come back
+        saved = mark.copy()
+        if tie_after is not None:  # the tie position covers these
+            at_since = from_epoch_ms(since)
+            saved.seen = {key: stamp for key, stamp in saved.seen.items()
+                          if not (stamp == at_since and int(key) <= tie_after)}
+        cursor = self.start.copy()
+        cursor.marks[CONTACTS] = saved
+        cursor.position = {key: value for key, value in (("after_ties", not inclusive or None),
+                                                         ("tie_after", tie_after)) if value is not None}
+        return cursor

@@ -2,9 +2,11 @@
 
 Credentials are `SecretStr`: the daemon resolves environment-variable or file
 references into them, and nothing here ever renders them. Every limit has a
-documented default (crm-api-facts §1.6 / §1.11) and every page or batch size is
-capped at the API maximum, so a typo cannot make the connector send requests
-HubSpot rejects. Mappings default to HubSpot's own properties where HubSpot has
+documented default ("API usage guidelines and limits") and every page or batch
+size is capped at the API maximum ("CRM API | Search", "CRM API | Contacts",
+"Associations v4"), so a typo cannot make the connector send requests HubSpot
+rejects. Every option carries a description and an example: they are what the
+published settings schema shows in an editor. Mappings default to HubSpot's own properties where HubSpot has
 one and to crmsync's own property group (`crmsync`) for everything else.
 """
 
@@ -13,21 +15,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
+from sync.toolkit.settings import ConnectorSettings, option
 
 API_HOST = "https://api.hubapi.com"
 
-# HubSpot's API maxima (facts §1.2): search 200 per page, list 100, object batch 100, v4 association batch 1000
+# HubSpot's API maxima: search 200 per page, list 100, object batch 100, v4 association batch 1000
 SEARCH_PAGE_MAX = 200
 LIST_PAGE_MAX = 100
 OBJECT_BATCH_MAX = 100
 ASSOCIATION_BATCH_MAX = 1000
 
 #: what crmsync writes, canonical field -> contact property in crmsync's own group
-DEFAULT_FIELD_PROPERTIES: dict[CanonicalField, str] = {field: f"crmsync_{field.value}" for field in CanonicalField}
+DEFAULT_FIELD_PROPERTIES: dict[CanonicalField, str] = {
+    field: f"crmsync_{field.value}" for field in CanonicalField
+}
 
 #: crmsync stage -> HubSpot lifecycle stage; None keeps the lifecycle stage and sets the lead status instead
 DEFAULT_LIFECYCLE: dict[Stage, str | None] = {
@@ -100,75 +105,117 @@ ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
 
 
 class HubSpotLimits(BaseModel):
-    """Client-side pacing, per account. Defaults are the Free/Starter private-app figures (facts §1.6):
-    100 calls per rolling 10 s, 250,000 per day, search 5 per second. Professional and Enterprise
-    accounts raise `burst_calls` to 190 and `daily_calls` to 650,000 / 1,000,000."""
+    """Client-side pacing, per account. Defaults are the Free/Starter private-app figures ("API usage
+    guidelines and limits", https://developers.hubspot.com/docs/api/usage-details): 100 calls per rolling
+    10 s, 250,000 per day, search 5 per second. Professional and Enterprise accounts raise `burst_calls` to
+    190 and `daily_calls` to 650,000 / 1,000,000."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    burst_calls: int = Field(100, ge=1)
-    burst_window_s: float = Field(10.0, gt=0)
-    search_calls_per_s: int = Field(5, ge=1)
-    daily_calls: int | None = Field(250_000, ge=1)  # None: OAuth public apps have no daily limit
-    daily_reserve: int = Field(0, ge=0)  # calls left for people and other integrations sharing the budget
-    account_timezone: str = "UTC"  # the daily counter resets at midnight in the account's time zone
+    burst_calls: int = option(100, "calls per burst window: 100 on Free/Starter, 190 on "
+                                   "Professional/Enterprise, 110 for a public OAuth app per account",
+                                   190, ge=1)
+    burst_window_s: float = option(10.0, "the burst window, in seconds", 10, gt=0)
+    search_calls_per_s: int = option(5, "search requests per second, a separate limit", 5, ge=1)
+    daily_calls: int | None = option(250_000, "calls per day for the account, shared with every private app; "
+                                              "null for public OAuth apps, which have no daily limit",
+                                              650_000, ge=1)
+    daily_reserve: int = option(0, "calls of the daily budget left untouched for people and other "
+                                   "integrations sharing it", 10_000, ge=0)
+    account_timezone: str = option("UTC", "the account's time zone: the daily counter resets at midnight "
+                                          "there", "Europe/Paris")
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(ConnectorSettings):
     """One HubSpot account. Either a private-app token (`access_token` alone) or OAuth (`refresh_token`,
     `client_id`, `client_secret`, optionally a current `access_token` with its expiry)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = API_HOST
-    access_token: SecretStr | None = None
-    access_token_expires_at: datetime | None = None
-    refresh_token: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_margin_s: float = Field(300.0, ge=0)  # refresh this long before `expires_in` runs out
+    base_url: str = option(API_HOST, "HubSpot's API host; a sandbox's address in tests", API_HOST)
+    access_token: SecretStr | None = option(None, "a private-app token, or the current OAuth access token "
+                                                  "(refreshed when it expires)", {"env": "HUBSPOT_TOKEN"})
+    access_token_expires_at: datetime | None = option(
+        None, "when the configured OAuth access token expires; unknown: it is used until HubSpot rejects it",
+        "2026-11-02T09:30:00Z")
+    refresh_token: SecretStr | None = option(None, "OAuth refresh token of the app's installation",
+                                                   {"env": "HUBSPOT_REFRESH_TOKEN"})
+    client_id: str | None = option(None, "OAuth app client id", "5c1e2f3a-0000-4000-8000-0123456789ab")
+    client_secret: SecretStr | None = option(None, "OAuth app client secret",
+                                                   {"file": "/run/secrets/hubspot_client_secret"})
+    refresh_margin_s: float = option(300.0, "refresh an OAuth token this many seconds before the expiry its "
+                                            "token answer announced", 300, ge=0)
 
-    timeout_s: float = Field(30.0, gt=0)
-    retry_attempts: int = Field(5, ge=1, le=10)
-    retry_max_wait_s: float = Field(120.0, gt=0)
-    limits: HubSpotLimits = HubSpotLimits()
+    limits: HubSpotLimits = option(HubSpotLimits(), "client-side pacing (see its options)",
+                                                    {"burst_calls": 190, "daily_calls": 650_000})
 
-    search_page_size: int = Field(SEARCH_PAGE_MAX, ge=1, le=SEARCH_PAGE_MAX)
-    list_page_size: int = Field(LIST_PAGE_MAX, ge=1, le=LIST_PAGE_MAX)
-    object_batch_size: int = Field(OBJECT_BATCH_MAX, ge=1, le=OBJECT_BATCH_MAX)
-    association_batch_size: int = Field(ASSOCIATION_BATCH_MAX, ge=1, le=ASSOCIATION_BATCH_MAX)
-    push_batch_size: int = Field(OBJECT_BATCH_MAX, ge=1, le=OBJECT_BATCH_MAX)
-    # contacts enriched together: one association read per engagement type covers this many contacts
-    pull_chunk_size: int = Field(ASSOCIATION_BATCH_MAX, ge=1, le=ASSOCIATION_BATCH_MAX)
-    # search results are indexed "within a few moments": each incremental pull re-reads this window
-    search_overlap_s: float = Field(10.0, ge=0)
-    # archived (deleted) contacts are listed at most this often; each sweep lists the last 90 days of them
-    archived_sweep_interval_s: float = Field(3600.0, ge=0)
-    pipeline_cache_s: float = Field(3600.0, ge=0)
+    search_page_size: int = option(SEARCH_PAGE_MAX, "contacts per search page (incremental pulls); HubSpot's "
+                                                    "maximum is 200", 200, ge=1, le=SEARCH_PAGE_MAX)
+    list_page_size: int = option(LIST_PAGE_MAX, "contacts per list page (full pulls); HubSpot's maximum is "
+                                                "100", 100, ge=1, le=LIST_PAGE_MAX)
+    object_batch_size: int = option(OBJECT_BATCH_MAX, "deals or engagements per batch read; HubSpot's "
+                                                      "maximum is 100", 100, ge=1, le=OBJECT_BATCH_MAX)
+    association_batch_size: int = option(
+        ASSOCIATION_BATCH_MAX, "contacts per v4 association batch read; HubSpot's maximum is 1,000",
+        1000, ge=1, le=ASSOCIATION_BATCH_MAX)
+    push_batch_size: int = option(OBJECT_BATCH_MAX, "contacts per batch update; HubSpot's maximum is 100",
+                                                    100, ge=1, le=OBJECT_BATCH_MAX)
+    pull_chunk_size: int = option(ASSOCIATION_BATCH_MAX, "contacts enriched together (one association read "
+                                                         "per engagement type covers them); one page of a "
+                                                         "pull", 1000, ge=1, le=ASSOCIATION_BATCH_MAX)
+    search_overlap_s: float = option(10.0, "seconds each incremental pull re-reads before its bookmark: "
+                                           "search results are indexed \"within a few moments\"; what was "
+                                           "already emitted is skipped", 10, ge=0)
+    archived_sweep_interval_s: float = option(3600.0, "how often archived (deleted) contacts are listed, "
+                                                      "each sweep the last 90 days of them", 3600, ge=0)
+    pipeline_cache_s: float = option(3600.0, "how long deal pipelines and contact property definitions are "
+                                             "cached", 3600, ge=0)
 
-    property_group: str = "crmsync"
-    property_group_label: str = "crmsync"
-    field_properties: dict[CanonicalField, str] = Field(default_factory=lambda: dict(DEFAULT_FIELD_PROPERTIES))
-    override_stage_property: str | None = "crmsync_override_stage"
-    lifecycle_stages: dict[Stage, str | None] = Field(default_factory=lambda: dict(DEFAULT_LIFECYCLE))
-    lead_status: dict[Stage, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_STATUS))
-    allow_backward_lifecycle: bool = False
+    # --- write-back: crmsync's own properties, the lifecycle stage and lead status ---------------------
+    property_group: str = option("crmsync", "the contact property group crmsync's properties go in",
+                                            "crmsync")
+    property_group_label: str = option("crmsync", "that group's label in HubSpot", "Lead scoring (crmsync)")
+    field_properties: dict[CanonicalField, str] = option(
+        DEFAULT_FIELD_PROPERTIES, "what crmsync writes: canonical field -> contact property name (entries "
+        "given here replace only those defaults)", {"score": "lead_score_crmsync"})
+    override_stage_property: str | None = option(
+        "crmsync_override_stage", "a property sales sets to force a stage; null: no override",
+        "crmsync_override_stage")
+    lifecycle_stages: dict[Stage, str | None] = option(
+        DEFAULT_LIFECYCLE, "crmsync stage -> HubSpot lifecycle stage; null keeps the lifecycle stage and "
+        "sets the lead status", {"prospect": "opportunity"})
+    lead_status: dict[Stage, str] = option(
+        DEFAULT_LEAD_STATUS, "crmsync stage -> `hs_lead_status`, for the stages that do not move the "
+        "lifecycle stage", {"nurture": "BAD_TIMING"})
+    allow_backward_lifecycle: bool = option(False, "let crmsync move a lifecycle stage backward (clear, then "
+                                                   "set); HubSpot only moves it forward", False)
 
-    profile_properties: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_PROPERTIES))
-    field_sources: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_FIELD_SOURCES))
-    deal_stages: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_DEAL_STAGES))
-    deal_recurring_property: str | None = "recurring_revenue_amount"
-    deal_contract_months_property: str | None = "contract_term_months"
-    conversion_types: tuple[tuple[str, str], ...] = DEFAULT_CONVERSION_TYPES
-    automated_sources: frozenset[str] = frozenset({"AUTOMATION_PLATFORM", "SEQUENCES", "BOT", "WORKFLOWS"})
-    engagement_types: tuple[str, ...] = ENGAGEMENT_TYPES
+    # --- pull mapping: profile and qualification data ---------------------------------------------------
+    profile_properties: dict[str, str] = option(
+        DEFAULT_PROFILE_PROPERTIES, "contact attribute -> property it is read from",
+        {"seniority": "hs_seniority"})
+    field_sources: dict[str, str] = option(
+        DEFAULT_FIELD_SOURCES, "`fields` key the rules read -> property it is read from (qualification "
+        "answers, other data)", {"budget": "budget_confirmed"})
 
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return value.rstrip("/")
+    # --- pull mapping: deals, conversions, engagements ------------------------------------------------
+    deal_stages: dict[str, PipelineStage] = option(
+        DEFAULT_DEAL_STAGES, "deal stage id -> one of the five canonical pipeline stages",
+        {"qualifiedtobuy": "discovery"})
+    deal_recurring_property: str | None = option(
+        "recurring_revenue_amount", "deal property whose positive amount marks a recurring deal; null: "
+        "unknown", "recurring_revenue_amount")
+    deal_contract_months_property: str | None = option(
+        "contract_term_months", "deal property with the contract length in months; null: unknown",
+        "contract_term_months")
+    conversion_types: tuple[tuple[str, str], ...] = option(
+        DEFAULT_CONVERSION_TYPES, "form name keyword -> engagement event type, first match wins; no match is "
+        "a `form` event", [["demo", "demo_request"], ["webinar", "webinar"]])
+    automated_sources: frozenset[str] = option(
+        frozenset({"AUTOMATION_PLATFORM", "SEQUENCES", "BOT", "WORKFLOWS"}), "`hs_object_source` values "
+        "whose engagements are automation, never a sales touch", ["WORKFLOWS", "SEQUENCES"])
+    engagement_types: tuple[str, ...] = option(
+        ENGAGEMENT_TYPES, "engagement objects read as activities", ["calls", "emails", "meetings"])
 
     @field_validator("engagement_types")
     @classmethod
@@ -184,7 +231,9 @@ class HubSpotSettings(BaseModel):
         if any(part is not None for part in oauth) and not all(part is not None for part in oauth):
             raise ValueError("OAuth needs refresh_token, client_id and client_secret together")
         if self.access_token is None and self.refresh_token is None:
-            raise ValueError("give a private-app access_token, or OAuth refresh_token/client_id/client_secret")
+            raise ValueError(
+                "give a private-app access_token, or OAuth refresh_token/client_id/client_secret"
+            )
         missing = sorted(set(CanonicalField) - set(self.field_properties))
         if missing:
             raise ValueError(f"field_properties lacks {missing}")
@@ -196,4 +245,7 @@ class HubSpotSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every credential value, for the log masker."""
-        return [s.get_secret_value() for s in (self.access_token, self.refresh_token, self.client_secret) if s]
+        return [
+            secret.get_secret_value() for secret in (self.access_token, self.refresh_token,
+                                                     self.client_secret) if secret
+        ]

@@ -1,17 +1,21 @@
-"""The one gateway between crmsync and Pipedrive's HTTP API.
+"""Pipedrive on the shared gateway: its dialect (budget headers, error answers) and a pooled
+`requests.Session` as the transport.
 
-Pipedrive has no maintained Python SDK, so this is a pooled `requests.Session` (also what the
-`responses` library can fake in exact-exchange tests). Everything HTTP-specific ends here: auth headers
-(`x-api-token`, never the `api_token` query parameter that would land in logged URLs; or an OAuth bearer
-refreshed before it expires and once on a 401), pacing to the burst window and the daily token budget,
-the single retry layer (`sync.retry`), rate-limit header observation, call counting, and translation of
-every failure into `sync.errors`. Callers get parsed JSON bodies or one of our errors, nothing else.
+Pipedrive has no maintained Python SDK, so the transport is a session (also what the `responses` library
+can fake in exact-exchange tests). Auth goes in headers: `x-api-token`, never the `api_token` query
+parameter that would land in logged URLs; or an OAuth bearer, refreshed before it expires and once on a
+401. Callers get parsed JSON bodies or one of `sync.errors`, nothing else.
+
+Documented behaviour this follows ("Rate limiting", https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting):
+requests per rolling 2-second window with `x-ratelimit-remaining` / `x-ratelimit-reset`, a daily token
+budget per company with `x-daily-ratelimit-token-remaining`, and Cloudflare's 403 block after ignored
+429s; OAuth ("Refreshing the tokens", https://pipedrive.readme.io/docs/marketplace-oauth-authorization):
+`POST /oauth/token` with HTTP Basic client credentials, whose answer may rotate the refresh token and names
+the company's `api_domain`.
 """
 
 from __future__ import annotations
 
-import collections
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -19,25 +23,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import structlog
 from requests.adapters import HTTPAdapter
 
 from connectors.pipedrive.settings import PipedriveSettings
-from sync import retry
 from sync.clock import Clock, SystemClock
-from sync.errors import (
-    AuthExpired,
-    AuthFailed,
-    ConnectorError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
+from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RateLimited, TransientError
 from sync.log import register_secret
-from sync.ratelimit import DailyBudget, SlidingWindowLimiter
+from sync.toolkit.gateway import AUTH, Answer, Call, Dialect, Gateway, Limits, Pacing
+from sync.toolkit.headers import header_number, retry_after
+from sync.toolkit.tokens import Credentials, Grant, RefreshingToken, StaticToken
 
 CRM = "pipedrive"
-log = structlog.get_logger("crmsync.pipedrive")
 
 # Token costs per call (`x-token-cost` in the official specs).
 COST_V2_GET_ONE = 1
@@ -46,8 +42,8 @@ COST_V2_UPDATE = 5
 COST_V2_STAGES = 5
 COST_V1_LIST = 20
 COST_V1_CREATE = 10
+COST_V1_USER = 2
 
-CATEGORIES = ("contacts", "associations", "deals", "activities", "push", "setup")
 JsonDict = dict[str, Any]
 
 
@@ -57,314 +53,185 @@ def seconds_to_utc_midnight(now: datetime) -> float:
     return max((tomorrow - now).total_seconds(), 1.0)
 
 
-def _header_number(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
-
-
 def _error_text(body: Any) -> str:
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or "")[:300]
     return ""
 
 
-class _OAuthToken:
-    """The current OAuth access token and when it stops working."""
+class PipedriveDialect(Dialect):
+    """What Pipedrive's answers mean: the burst window in `x-ratelimit-*`, the company's daily tokens in
+    `x-daily-ratelimit-token-remaining`, the `{success: false, error}` envelope, Cloudflare's HTML block."""
 
-    def __init__(self, access: str | None, expires_at: datetime | None) -> None:
-        self.access = access
-        self.expires_at = expires_at
+    crm = CRM
+    name = "Pipedrive"
+    settings: PipedriveSettings
+
+    def seconds_to_daily_reset(self) -> float:
+        return seconds_to_utc_midnight(self.clock.now())
+
+    def observe(self, answer: Answer, call: Call, pacing: Pacing) -> None:
+        """Adopt what Pipedrive reports: other integrations spend the same budgets."""
+        headers = answer.headers
+        daily_left = header_number(headers, "x-daily-ratelimit-token-remaining")
+        if answer.status == 429:
+            if daily_left is not None and daily_left <= 0:
+                pacing.daily.observe(0, resets_in=self.seconds_to_daily_reset())
+            else:
+                pacing.window().hold_off(self._burst_wait(headers))
+        else:
+            remaining = header_number(headers, "x-ratelimit-remaining")
+            reset = header_number(headers, "x-ratelimit-reset")
+            if remaining is not None and remaining <= 0 and reset is not None:
+                pacing.window().hold_off(reset)
+        local_left = pacing.daily.remaining
+        if daily_left is not None and (local_left is None or daily_left < local_left):
+            # the company budget is shared: when Pipedrive counts less left than our own allowance, believe it
+            pacing.daily.observe(int(daily_left), resets_in=self.seconds_to_daily_reset())
+
+    def _burst_wait(self, headers: Mapping[str, str]) -> float:
+        wait = retry_after(headers, self.clock.now())
+        if wait is None:
+            wait = header_number(headers, "x-ratelimit-reset")
+        return wait if wait is not None else self.settings.burst_window_s
+
+    def error(self, answer: Answer, call: Call, wait: float | None) -> ConnectorError:
+        status = answer.status
+        body = answer.json()
+        detail = _error_text(body)
+        where = f"Pipedrive {call.operation}"
+        if call.category == AUTH:
+            if status in (400, 401, 403):
+                return AuthFailed("Pipedrive refused the OAuth refresh token: re-install the app", crm=CRM,
+                                  status=status)
+            return TransientError("Pipedrive OAuth token endpoint failed", crm=CRM, status=status)
+        if status == 429:
+            daily_left = header_number(answer.headers, "x-daily-ratelimit-token-remaining")
+            if daily_left is not None and daily_left <= 0:
+                return RateLimited(f"{where}: the company's daily token budget is spent", crm=CRM,
+                                   retry_after=self.seconds_to_daily_reset(), scope="daily", detail=detail)
+            return RateLimited(f"{where}: burst limit reached", crm=CRM, retry_after=self._burst_wait(answer.headers),
+                               scope="burst", detail=detail)
+        if status == 403 and body is None:
+            # Cloudflare's HTML block page after ignored 429s: a throttle, not a permission problem.
+            return RateLimited(f"{where}: blocked by Cloudflare after repeated 429s", crm=CRM,
+                               retry_after=self.settings.cloudflare_block_wait_s, status=403)
+        if status == 401:
+            return AuthExpired(f"{where}: token expired or rejected", crm=CRM, status=401, detail=detail)
+        if status >= 500:
+            return TransientError(f"{where} failed with HTTP {status}", crm=CRM, status=status, detail=detail)
+        return PermanentError(f"{where} rejected with HTTP {status}", crm=CRM, status=status, detail=detail)
+
+    def transport_error(self, exc: Exception, call: Call) -> ConnectorError | None:
+        if isinstance(exc, requests.Timeout):
+            return TransientError(f"Pipedrive {call.operation} timed out after {self.settings.timeout_s}s", crm=CRM)
+        if isinstance(exc, requests.RequestException):
+            return TransientError(f"Pipedrive {call.operation}: connection failed", crm=CRM,
+                                  detail=type(exc).__name__)
+        return None
+
+    def parse(self, answer: Answer, call: Call) -> Any:
+        body = super().parse(answer, call)
+        if not isinstance(body, dict) or body.get("success") is False:
+            raise PermanentError(f"Pipedrive {call.operation} answered without success", crm=CRM,
+                                 status=answer.status, detail=_error_text(body))
+        return body
 
 
 class PipedriveClient:
-    """Sends one logical API call, paced, retried and translated. Thread-safe for the daemon's worker."""
+    """Sends one logical API call through the gateway. Thread-safe for the daemon's worker."""
 
-    def __init__(
-        self,
-        settings: PipedriveSettings,
-        *,
-        clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, settings: PipedriveSettings, *, clock: Clock | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self._clock = clock or SystemClock()
-        self._sleep = sleep
-        self.base_url = settings.base_url
-        self.api_calls: collections.Counter[str] = collections.Counter()
-        self.daily_requests_left: int | None = None  # legacy POST/PUT fair-use counter (api_token only)
-        self._lock = threading.Lock()
+        for secret in settings.secrets():
+            register_secret(secret)
+        clock = clock or SystemClock()
+        self.base_url = settings.base_url  # an OAuth refresh may move it to the company's `api_domain`
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)  # our retry layer only
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)  # the gateway retries
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": settings.user_agent, "Accept": "application/json"})
-        now_s: Callable[[], float] = lambda: self._clock.now().timestamp()  # noqa: E731
-        self.limiter = SlidingWindowLimiter(
-            settings.effective_burst(), settings.burst_window_s, clock=now_s, sleep=sleep
-        )
-        self.daily = DailyBudget(
-            CRM, settings.effective_daily_budget(), reserve=settings.daily_reserve_tokens, clock=now_s
-        )
-        self.daily.observe(None, resets_in=seconds_to_utc_midnight(self._clock.now()))
-        self._token: _OAuthToken | None = None
-        if settings.api_token is not None:
-            token = settings.api_token.get_secret_value()
-            register_secret(token)
-            self.session.headers["x-api-token"] = token
-        if settings.oauth is not None:
-            register_secret(settings.oauth.client_secret.get_secret_value())
-            self._refresh_token = settings.oauth.refresh_token.get_secret_value()
-            register_secret(self._refresh_token)
-            access = settings.oauth.access_token.get_secret_value() if settings.oauth.access_token else None
-            register_secret(access)
-            self._token = _OAuthToken(access, None)
+        self.gateway = Gateway(
+            PipedriveDialect(settings, clock), self._credentials(clock),
+            Limits(daily=settings.effective_daily_budget(), daily_reserve=settings.daily_reserve_tokens,
+                   windows={"burst": (settings.effective_burst(), settings.burst_window_s)}),
+            clock, settings.retries(), sleep)
+        self.api_calls = self.gateway.calls
+
+    def _credentials(self, clock: Clock) -> Credentials:
+        oauth = self.settings.oauth
+        if oauth is None:
+            assert self.settings.api_token is not None  # the settings insist on exactly one credential
+            return StaticToken(self.settings.api_token.get_secret_value(),
+                               fix="the API token was rejected (revoked, or wrong company): replace it")
+        return RefreshingToken(
+            self._fetch_token, clock=clock, margin=timedelta(seconds=oauth.refresh_margin_s), crm=CRM,
+            refresh_token=oauth.refresh_token.get_secret_value(),
+            access_token=oauth.access_token.get_secret_value() if oauth.access_token else None)
 
     # -- public ----------------------------------------------------------------------------------------
 
-    def v1(self, path: str) -> str:
+    def v1_path(self, path: str) -> str:
         """A v1 path on the current base URL (which an OAuth refresh may move to the company's domain)."""
         prefix = self.settings.v1_prefix
         if prefix is None:
             prefix = "/v1" if urlsplit(self.base_url).hostname == "api.pipedrive.com" else "/api/v1"
         return f"{prefix}{path}"
 
-    def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, category: str, cost: int
-    ) -> JsonDict:
+    def get(self, path: str, params: Mapping[str, Any] | None = None, *, category: str, cost: int) -> JsonDict:
         return self.request("GET", path, params=params, category=category, cost=cost, idempotent=True)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: JsonDict | None = None,
-        category: str,
-        cost: int,
-        idempotent: bool,
-    ) -> JsonDict:
-        """One logical call: paced, retried by `sync.retry`, and on an expired OAuth token refreshed and
-        sent once more. Returns the parsed body of a 2xx answer."""
-        if category not in CATEGORIES:
-            raise ValueError(f"unknown call category {category!r}")
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                json: JsonDict | None = None, category: str, cost: int, idempotent: bool) -> JsonDict:
+        """One logical call; returns the parsed body of a 2xx answer."""
+        call = Call(category, f"{method} {path}", idempotent=idempotent, cost=cost)
 
-        def attempt() -> JsonDict:
-            return self._send(method, path, params=params, json=json, category=category, cost=cost)
+        def send(grant: Grant | None) -> Answer:
+            response = self.session.request(method, f"{self.base_url}{path}", params=params, json=json,
+                                            headers=self._auth_headers(grant), timeout=self.settings.timeout_s)
+            return Answer(response.status_code, response.headers, response.content)
 
-        def with_retries() -> JsonDict:
-            return retry.call(
-                attempt, idempotent=idempotent, sleep=self._sleep, attempts=self.settings.retry_attempts
-            )
+        data: JsonDict = self.gateway.call(call, send).data
+        return data
 
-        try:
-            return with_retries()
-        except AuthExpired:
-            if self._token is None:
-                raise
-            self.refresh_access_token()
-            try:
-                return with_retries()
-            except AuthExpired as again:
-                raise AuthFailed(
-                    "Pipedrive rejected a freshly refreshed OAuth token", crm=CRM, status=again.status
-                ) from None
+    def _auth_headers(self, grant: Grant | None) -> dict[str, str]:
+        if grant is None:
+            return {}
+        if self.settings.oauth is None:
+            return {"x-api-token": grant.access_token}
+        return {"Authorization": f"Bearer {grant.access_token}"}
 
-    def refresh_access_token(self) -> None:
-        """`POST {oauth_url}/oauth/token` with grant_type=refresh_token; adopts a rotated refresh token."""
+    def _fetch_token(self, refresh_token: str | None) -> Grant:
+        """`POST {oauth_url}/oauth/token` with grant_type=refresh_token; not paced (another host, no API
+        budget spent)."""
         oauth = self.settings.oauth
-        if oauth is None:
-            raise AuthFailed("an API token cannot be refreshed", crm=CRM)
-        url = f"{oauth.oauth_url.rstrip('/')}/oauth/token"
-        self.api_calls["setup"] += 1
-        try:
+        assert oauth is not None
+        call = Call(AUTH, "POST /oauth/token", authenticated=False, paced=False)
+
+        def send(_: Grant | None) -> Answer:
             response = self.session.post(
-                url,
-                data={"grant_type": "refresh_token", "refresh_token": self._refresh_token},
-                auth=(oauth.client_id, oauth.client_secret.get_secret_value()),
-                headers={"x-api-token": None, "Authorization": None},  # type: ignore[dict-item]
-                timeout=self.settings.timeout_s,
-            )
-        except requests.RequestException as exc:
-            raise TransientError(
-                "Pipedrive OAuth token endpoint unreachable", crm=CRM, detail=type(exc).__name__
-            ) from None
-        if response.status_code in (400, 401, 403):
-            raise AuthFailed(
-                "Pipedrive refused the OAuth refresh token: re-install the app",
-                crm=CRM,
-                status=response.status_code,
-            )
-        if response.status_code >= 300:
-            raise TransientError(
-                "Pipedrive OAuth token endpoint failed", crm=CRM, status=response.status_code
-            )
+                f"{oauth.oauth_url.rstrip('/')}/oauth/token",
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                auth=(oauth.client_id, oauth.client_secret.get_secret_value()), timeout=self.settings.timeout_s)
+            return Answer(response.status_code, response.headers, response.content)
+
+        body = self.gateway.once(call, send).data
         try:
-            body = response.json()
             access = str(body["access_token"])
             expires_in = float(body.get("expires_in", 3599))
-        except (ValueError, KeyError, TypeError):
-            raise TransientError(
-                "malformed answer from the Pipedrive OAuth token endpoint", crm=CRM
-            ) from None
-        register_secret(access)
-        if body.get("refresh_token"):
-            self._refresh_token = str(body["refresh_token"])
-            register_secret(self._refresh_token)
+        except (KeyError, TypeError, ValueError):
+            raise TransientError("malformed answer from the Pipedrive OAuth token endpoint", crm=CRM) from None
         if body.get("api_domain"):
             self.base_url = str(body["api_domain"]).rstrip("/")
-        self._token = _OAuthToken(access, self._clock.now() + timedelta(seconds=expires_in))
-        log.info("pipedrive_token_refreshed", expires_in=expires_in)
+        rotated = body.get("refresh_token")
+        return Grant(access, self.gateway.clock.now() + timedelta(seconds=expires_in),
+                     refresh_token=str(rotated) if rotated else None)
+
+    def probe(self) -> JsonDict:
+        """The cheapest authenticated call: the current user."""
+        return self.get(self.v1_path("/users/me"), category="health", cost=COST_V1_USER)
 
     def close(self) -> None:
         self.session.close()
-
-    # -- one attempt -----------------------------------------------------------------------------------
-
-    def _auth_headers(self) -> dict[str, str]:
-        if self._token is None:
-            return {}
-        oauth = self.settings.oauth
-        assert oauth is not None
-        with self._lock:
-            stale = self._token.access is None or (
-                self._token.expires_at is not None
-                and self._clock.now() >= self._token.expires_at - timedelta(seconds=oauth.refresh_margin_s)
-            )
-            if stale:
-                self.refresh_access_token()
-            return {"Authorization": f"Bearer {self._token.access}"}
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        json: JsonDict | None,
-        category: str,
-        cost: int,
-    ) -> JsonDict:
-        headers = self._auth_headers()
-        self.limiter.acquire()
-        self.daily.spend(cost)
-        self.api_calls[category] += 1
-        try:
-            response = self.session.request(
-                method,
-                f"{self.base_url}{path}",
-                params=params,
-                json=json,
-                headers=headers,
-                timeout=self.settings.timeout_s,
-            )
-        except requests.Timeout:
-            raise TransientError(
-                f"Pipedrive {method} {path} timed out after {self.settings.timeout_s}s", crm=CRM
-            ) from None
-        except requests.RequestException as exc:
-            raise TransientError(
-                f"Pipedrive {method} {path}: connection failed", crm=CRM, detail=type(exc).__name__
-            ) from None
-        self._observe(response)
-        if response.status_code >= 300:
-            raise self._translate(response, method, path)
-        try:
-            body = response.json()
-        except ValueError:
-            raise TransientError(
-                f"Pipedrive {method} {path} answered malformed JSON", crm=CRM, status=response.status_code
-            ) from None
-        if not isinstance(body, dict) or body.get("success") is False:
-            raise PermanentError(
-                f"Pipedrive {method} {path} answered without success",
-                crm=CRM,
-                status=response.status_code,
-                detail=_error_text(body),
-            )
-        return body
-
-    def _observe(self, response: requests.Response) -> None:
-        """Adopt what Pipedrive reports: other integrations spend the same budgets."""
-        headers = response.headers
-        remaining = _header_number(headers, "x-ratelimit-remaining")
-        reset = _header_number(headers, "x-ratelimit-reset")
-        if remaining is not None and remaining <= 0 and reset is not None and response.status_code != 429:
-            self.limiter.hold_off(reset)
-        daily_left = _header_number(headers, "x-daily-ratelimit-token-remaining")
-        local_left = self.daily.remaining
-        if daily_left is not None and (local_left is None or daily_left < local_left):
-            # the company budget is shared: when Pipedrive counts less left than our own allowance, believe it
-            self.daily.observe(int(daily_left), resets_in=seconds_to_utc_midnight(self._clock.now()))
-        elif self.daily.resets_at is None:
-            self.daily.observe(None, resets_in=seconds_to_utc_midnight(self._clock.now()))
-        requests_left = _header_number(headers, "x-daily-requests-left")
-        if requests_left is not None:
-            self.daily_requests_left = int(requests_left)
-
-    def _translate(self, response: requests.Response, method: str, path: str) -> ConnectorError:
-        status = response.status_code
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
-        detail = _error_text(body)
-        where = f"Pipedrive {method} {path}"
-        if status == 429:
-            return self._rate_limited(response, where, body)
-        if status == 403 and body is None:
-            # Cloudflare's HTML block page after ignored 429s: a throttle, not a permission problem.
-            return RateLimited(
-                f"{where}: blocked by Cloudflare after repeated 429s",
-                crm=CRM,
-                retry_after=self.settings.cloudflare_block_wait_s,
-                status=403,
-            )
-        if status == 401:
-            if self._token is not None:
-                return AuthExpired(
-                    f"{where}: OAuth access token expired or revoked", crm=CRM, status=401, detail=detail
-                )
-            return AuthFailed(
-                f"{where}: the API token was rejected (revoked, or wrong company)",
-                crm=CRM,
-                status=401,
-                detail=detail,
-            )
-        if status >= 500:
-            return TransientError(f"{where} failed with HTTP {status}", crm=CRM, status=status, detail=detail)
-        return PermanentError(f"{where} rejected with HTTP {status}", crm=CRM, status=status, detail=detail)
-
-    def _rate_limited(self, response: requests.Response, where: str, body: Any) -> RateLimited:
-        headers = response.headers
-        daily_left = _header_number(headers, "x-daily-ratelimit-token-remaining")
-        if daily_left is not None and daily_left <= 0:
-            wait = seconds_to_utc_midnight(self._clock.now())
-            self.daily.observe(0, resets_in=wait)
-            return RateLimited(
-                f"{where}: the company's daily token budget is spent",
-                crm=CRM,
-                retry_after=wait,
-                scope="daily",
-                detail=_error_text(body),
-            )
-        retry_after = _header_number(headers, "retry-after")
-        reset = _header_number(headers, "x-ratelimit-reset")
-        wait = (
-            retry_after
-            if retry_after is not None
-            else (reset if reset is not None else self.settings.burst_window_s)
-        )
-        self.limiter.hold_off(wait)
-        return RateLimited(
-            f"{where}: burst limit reached",
-            crm=CRM,
-            retry_after=wait,
-            scope="burst",
-            detail=_error_text(body),
-        )

@@ -23,17 +23,16 @@ a merged-away person simply stops appearing, and its deals and activities move t
 pulled again because they changed. On an incremental pull a contact carries the deals and activities that
 changed in the window; the counters in `fields` (won_deals_count, done_activities_count...) are totals.
 
-Push: Pipedrive has no batch update, so one `PATCH /api/v2/persons/{id}` per person with only the changed
-custom fields (and `label_ids` when the maturity label moves), paced to the burst window and daily token
-budget. Nothing to write means no call at all.
+Push (`push.py`): Pipedrive has no batch update, so one `PATCH /api/v2/persons/{id}` per person with only
+the changed custom fields (and `label_ids` when the maturity label moves), paced to the burst window and
+daily token budget. Nothing to write means no call at all.
 """
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -41,7 +40,6 @@ import structlog
 from connectors.pipedrive.client import (
     COST_V2_LIST,
     COST_V2_STAGES,
-    COST_V2_UPDATE,
     PipedriveClient,
 )
 from connectors.pipedrive.fields import PersonFields
@@ -49,45 +47,39 @@ from connectors.pipedrive.history import WindowHistory
 from connectors.pipedrive.mapping import (
     INCLUDE_FIELDS,
     FieldCatalog,
-    ValueRejected,
     activity_person_ids,
-    activity_to_neutral,
-    changed_values,
-    deal_to_neutral,
     default_stage_map,
     format_rfc3339,
-    maturity_label_ids,
     parse_time,
-    patch_body,
-    person_to_contact,
+    to_activity,
+    to_contact,
+    to_deal,
 )
+from connectors.pipedrive.push import PersonWriter, labels_text
 from connectors.pipedrive.paging import (
-    PHASE_DONE,
+    ACTIVITIES,
+    DEALS,
+    PERSONS,
     PHASE_PERSONS,
     PHASE_TRIGGERED,
-    Bookmark,
-    CursorPaginator,
-    chunked,
+    Seen,
+    Window,
+    list_pages,
 )
 from connectors.pipedrive.settings import PipedriveSettings
 from sync.clock import Clock, SystemClock
 from sync.contract import (
-    Budget,
-    CanonicalField,
     FieldSetupReport,
     FieldUpdate,
-    Health,
     PullPage,
     PushResult,
 )
-from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RecordError
 from sync.model import Activity, Contact, Deal, PipelineStage
-from sync.spill import Scratch, ScratchMap
+from sync.spill import ScratchMap, chunks
+from sync.toolkit.connector import ConnectorBase
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
-Seen = tuple[str, int, str]
-RECORD_STATUSES = frozenset({400, 403, 404, 410, 422})  # one person rejected; the rest of the push goes on
 
 
 class _Window:
@@ -103,10 +95,12 @@ class _Window:
         self.history.close()
 
 
-class PipedriveConnector:
+class PipedriveConnector(ConnectorBase):
     """One Pipedrive company account. Raises only `sync.errors` types."""
 
     crm = CRM
+    client: PipedriveClient
+    settings: PipedriveSettings
 
     def __init__(
         self,
@@ -116,17 +110,13 @@ class PipedriveConnector:
         clock: Clock = SystemClock(),  # noqa: B008 - the constructor signature every connector shares
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self.client = PipedriveClient(settings, clock=clock, sleep=sleep)
-        self.api_calls: collections.Counter[str] = self.client.api_calls
+        super().__init__(PipedriveClient(settings, clock=clock, sleep=sleep), settings=settings,
+                         account=account, clock=clock)
         self._fields = PersonFields(self.client, settings)
         self._stage_map: dict[int, PipelineStage] | None = None
         self._stage_names: dict[int, str] = {}
         # kept on disk for the connector's life (one row per organization / person): what a dict would
         # hold for every person the account has
-        self._scratch = Scratch(prefix="crmsync-pipedrive-")
         self._org_names: ScratchMap[int, str] = ScratchMap(self._scratch, "org_names")
         self._labels: ScratchMap[int, str] = ScratchMap(self._scratch, "labels")  # label ids, as last pulled
 
@@ -143,22 +133,18 @@ class PipedriveConnector:
     def _stages(self) -> dict[int, PipelineStage]:
         if self._stage_map is None:
             rows = self._list_all("/api/v2/stages", {}, "setup", cost=COST_V2_STAGES)
-            self._stage_names = {int(s["id"]): str(s.get("name") or s["id"]) for s in rows}
+            self._stage_names = {int(stage["id"]): str(stage.get("name") or stage["id"]) for stage in rows}
             self._stage_map = {**default_stage_map(rows), **self.settings.stage_map}
         return self._stage_map
 
     # -- pull ------------------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
-        mark = Bookmark.decode(cursor)
-        if mark.phase == PHASE_DONE:
+        mark = Window.decode(cursor, overlap=self._overlap)
+        if mark.phase is None:  # start the next window where the last one's overlap begins
             now = self._clock.now().replace(microsecond=0)
-            since = None
-            if mark.until is not None:
-                start = parse_time(mark.until)
-                since = format_rfc3339(start - timedelta(seconds=self.settings.overlap_s)) if start else None
-            mark = Bookmark(since=since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
-        calls_before = sum(self.api_calls.values())
+            mark = Window(since=mark.since, until=format_rfc3339(now), phase=PHASE_PERSONS, seen=mark.seen)
+        calls_before = self.calls_made()
         catalog = self.field_catalog()
         stage_map = self._stages()
         window = _Window()
@@ -169,13 +155,13 @@ class PipedriveConnector:
             window.close()  # the window's file goes, however the pull ends
 
     def _pull_window(
-        self, mark: Bookmark, window: _Window, catalog: FieldCatalog, calls_before: int
+        self, mark: Window, window: _Window, catalog: FieldCatalog, calls_before: int
     ) -> Iterator[PullPage]:
         tail_from = self._tail_start(mark)
 
-        def page(contacts: list[Contact], deleted: list[str], cursor_mark: Bookmark) -> PullPage:
+        def page(contacts: list[Contact], deleted: list[str], cursor_mark: Window) -> PullPage:
             nonlocal calls_before
-            total = sum(self.api_calls.values())
+            total = self.calls_made()
             made, calls_before = total - calls_before, total
             return PullPage(
                 contacts=contacts,
@@ -186,7 +172,7 @@ class PipedriveConnector:
             )
 
         if mark.phase == PHASE_PERSONS:
-            paginator = CursorPaginator(lambda c: self._persons_page(mark, c))
+            paginator = list_pages(lambda token: self._persons_page(mark, token), what="persons")
             after_time, after_ids = mark.after_time, set(mark.after_ids)
             for rows in paginator:
                 fresh: list[dict[str, Any]] = []
@@ -195,16 +181,16 @@ class PipedriveConnector:
                 for row in rows:
                     pid, updated = int(row["id"]), str(row.get("update_time") or "")
                     resumed = updated == mark.after_time and pid in mark.after_ids
-                    overlap = ("p", pid, updated) in mark.seen and not window.history.is_triggered(pid)
+                    overlap = mark.already_read(PERSONS, pid, updated) and not window.history.is_triggered(pid)
                     if resumed or overlap:  # emitted before a resume, or unchanged in the previous overlap
                         if tail_from and updated >= tail_from:  # and still in this window's tail: the next
-                            window.seen_tail.add(("p", pid, updated))  # window must skip it as well
+                            window.seen_tail.add((PERSONS, pid, updated))  # window must skip it as well
                         continue
                     emitted.append(pid)
                     after_ids = after_ids | {pid} if updated == after_time else {pid}
                     after_time = updated
                     if tail_from and updated >= tail_from:
-                        window.seen_tail.add(("p", pid, updated))
+                        window.seen_tail.add((PERSONS, pid, updated))
                     if row.get("is_deleted"):
                         deleted.append(str(pid))
                     else:
@@ -225,19 +211,23 @@ class PipedriveConnector:
                     return
         yield from self._triggered(mark, window, catalog, page)
 
-    def _tail_start(self, mark: Bookmark) -> str | None:
-        until = parse_time(mark.until)
-        return format_rfc3339(until - timedelta(seconds=self.settings.overlap_s)) if until else None
+    @property
+    def _overlap(self) -> timedelta:
+        return timedelta(seconds=self.settings.overlap_s)
 
-    def _finish(self, mark: Bookmark, window: _Window) -> Bookmark:
-        return Bookmark(until=mark.until, phase=PHASE_DONE, seen=frozenset(window.seen_tail))
+    def _tail_start(self, mark: Window) -> str | None:
+        until = parse_time(mark.until)
+        return format_rfc3339(until - self._overlap) if until else None
+
+    def _finish(self, mark: Window, window: _Window) -> Window:
+        return mark.finished(window.seen_tail, self._overlap)
 
     def _triggered(
         self,
-        mark: Bookmark,
+        mark: Window,
         window: _Window,
         catalog: FieldCatalog,
-        page: Callable[[list[Contact], list[str], Bookmark], PullPage],
+        page: Callable[[list[Contact], list[str], Window], PullPage],
     ) -> Iterator[PullPage]:
         """Persons touched only by a deal or activity change, by id, a page at a time; the persons stream of
         this window carried the others (after a resume, `_in_window` tells them apart)."""
@@ -250,14 +240,14 @@ class PipedriveConnector:
         while batch:
             contacts: list[Contact] = []
             for found in self._by_ids("/api/v2/persons", batch, "contacts", include_fields=include):
-                rows = [r for r in found if not self._in_window(r, mark)]
+                rows = [row for row in found if not self._in_window(row, mark)]
                 contacts.extend(self._contacts(rows, catalog, window))
             following = window.history.pending(batch[-1], per_page)
             resume = mark.moved(after_id=batch[-1]) if following else self._finish(mark, window)
             yield page(contacts, [], resume)
             batch = following
 
-    def _persons_page(self, mark: Bookmark, api_cursor: str | None) -> dict[str, Any]:
+    def _persons_page(self, mark: Window, api_cursor: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "sort_by": "update_time",
             "sort_direction": "asc",
@@ -273,7 +263,7 @@ class PipedriveConnector:
         return self.client.get("/api/v2/persons", params, category="contacts", cost=COST_V2_LIST)
 
     def _list_window(
-        self, path: str, mark: Bookmark, category: str, extra: dict[str, Any]
+        self, path: str, mark: Window, category: str, extra: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         """The window's rows, one API page at a time: a full pull lists every deal and activity of the
         account, and holding all their raw rows at once (before mapping them) is what made the connector's
@@ -285,7 +275,7 @@ class PipedriveConnector:
         }
         return self._iter_all(path, params, category)
 
-    def _prefetch(self, window: _Window, mark: Bookmark, stage_map: dict[int, PipelineStage]) -> None:
+    def _prefetch(self, window: _Window, mark: Window, stage_map: dict[int, PipelineStage]) -> None:
         """List the window's deals and activities once, each row mapped and put on disk as it comes."""
         tail_from = self._tail_start(mark)
         incremental = mark.since is not None
@@ -306,28 +296,28 @@ class PipedriveConnector:
             updated = str(row.get("update_time") or "")
             if person is None:
                 continue
-            deal = deal_to_neutral(row, stage_map, self._stage_names)
+            deal = to_deal(row, stage_map, self._stage_names)
             if deal is not None:
                 history.add_deal(int(person), deal)
-            if ("d", int(row["id"]), updated) not in mark.seen:
+            if not mark.already_read(DEALS, int(row["id"]), updated):
                 history.trigger([int(person)])
             if tail_from and updated >= tail_from:  # seen now or by the previous window: skipped by the next
-                window.seen_tail.add(("d", int(row["id"]), updated))
+                window.seen_tail.add((DEALS, int(row["id"]), updated))
         for row in self._list_window("/api/v2/activities", mark, "activities", {}):
             people = activity_person_ids(row)
             updated = str(row.get("update_time") or "")
-            activity = activity_to_neutral(row, self.settings)
+            activity = to_activity(row, self.settings)
             if activity is not None:
                 for person in people:
                     history.add_activity(person, activity)
-            if ("a", int(row["id"]), updated) not in mark.seen:
+            if not mark.already_read(ACTIVITIES, int(row["id"]), updated):
                 history.trigger(people)
             if tail_from and updated >= tail_from:
-                window.seen_tail.add(("a", int(row["id"]), updated))
+                window.seen_tail.add((ACTIVITIES, int(row["id"]), updated))
         history.flush()
 
     @staticmethod
-    def _in_window(row: dict[str, Any], mark: Bookmark) -> bool:
+    def _in_window(row: dict[str, Any], mark: Window) -> bool:
         """True when the persons stream of this window carries the row (so the `ids=` look-up skips it)."""
         updated, since, until = (
             parse_time(row.get("update_time")),
@@ -352,9 +342,9 @@ class PipedriveConnector:
         if self.settings.complete_history and not window.complete:
             for row in rows:
                 self._complete_history(row, deals, activities)
-        self._labels.put_many((pid, _labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
+        self._labels.put_many((pid, labels_text(row.get("label_ids"))) for pid, row in zip(pids, rows))
         return [
-            person_to_contact(
+            to_contact(
                 row,
                 catalog=catalog,
                 settings=self.settings,
@@ -368,7 +358,7 @@ class PipedriveConnector:
 
     def _organizations(self, rows: list[dict[str, Any]]) -> dict[int, str]:
         """The names of the rows' organizations: from what the connector already knows, else by `ids=`."""
-        wanted = sorted({int(r["org_id"]) for r in rows if r.get("org_id") is not None})
+        wanted = sorted({int(row["org_id"]) for row in rows if row.get("org_id") is not None})
         known = self._org_names.get_many(wanted)
         missing = [org_id for org_id in wanted if org_id not in known]
         for found in self._by_ids("/api/v2/organizations", missing, "associations"):
@@ -382,15 +372,16 @@ class PipedriveConnector:
     ) -> None:
         """All of a person's deals and activities when its counters say the window carries fewer."""
         pid = int(row["id"])
-        count = sum(int(row.get(k) or 0) for k in ("won_deals_count", "open_deals_count", "lost_deals_count"))
+        count = sum(int(row.get(counter) or 0) for counter in ("won_deals_count", "open_deals_count",
+                                                               "lost_deals_count"))
         if count > len(deals.get(pid, ())):
             listed = self._list_all("/api/v2/deals", {"person_id": pid, "status": "open,won,lost"}, "deals")
-            found = (deal_to_neutral(r, self._stages(), self._stage_names) for r in listed)
+            found = (to_deal(row, self._stages(), self._stage_names) for row in listed)
             deals[pid] = [deal for deal in found if deal is not None]
         if int(row.get("activities_count") or 0) > len(activities.get(pid, ())):
-            known = {a.id: a for a in activities.get(pid, ())}
+            known = {activity.id: activity for activity in activities.get(pid, ())}
             for listed_row in self._list_all("/api/v2/activities", {"person_id": pid}, "activities"):
-                activity = activity_to_neutral(listed_row, self.settings)
+                activity = to_activity(listed_row, self.settings)
                 if activity is not None:
                     known[activity.id] = activity
             activities[pid] = list(known.values())
@@ -404,10 +395,11 @@ class PipedriveConnector:
         self, path: str, params: dict[str, Any], category: str, *, cost: int = COST_V2_LIST
     ) -> Iterator[dict[str, Any]]:
         base = {"limit": self.settings.page_size, **params}
-        for page in CursorPaginator(
+        for page in list_pages(
             lambda cursor: self.client.get(
                 path, {**base, **({"cursor": cursor} if cursor else {})}, category=category, cost=cost
-            )
+            ),
+            what=path,
         ):
             yield from page
 
@@ -415,103 +407,16 @@ class PipedriveConnector:
         self, path: str, ids: list[int], category: str, **extra: str
     ) -> Iterator[list[dict[str, Any]]]:
         """`ids=` look-ups, 100 ids a call; yields each call's rows."""
-        for chunk in chunked(ids, self.settings.ids_per_call):
+        for chunk in chunks(ids, self.settings.ids_per_call):
             params = {"ids": ",".join(map(str, chunk)), **extra}
             yield self.client.get(path, params, category=category, cost=COST_V2_LIST).get("data") or []
 
-    # -- push, health ----------------------------------------------------------------------------------
+    # -- push ------------------------------------------------------------------------------------------
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
-        """One PATCH per person that has something to write; one result per update, in input order. A
-        record Pipedrive rejects (400, 403, 404, 410, 422) is reported and the others go on."""
-        if not any(changed_values(u) for u in updates):
-            return [PushResult(contact_id=u.contact_id, ok=True) for u in updates]
-        catalog = self.field_catalog()
-        maturity_labels = maturity_label_ids(catalog, self.settings.maturity_labels)
-        labels = self._labels.get_many(int(u.contact_id) for u in updates if u.contact_id.isdigit())
-        if maturity_labels:
-            self._load_labels([u for u in updates if str(CanonicalField.MATURITY) in u.values], labels)
-        results: list[PushResult] = []
-        for update in updates:
-            try:
-                labels_now = (
-                    _label_ids(labels.get(int(update.contact_id))) if update.contact_id.isdigit() else []
-                )
-                body, written = patch_body(
-                    update, catalog, self.settings.write_fields, labels_now, maturity_labels
-                )
-            except ValueRejected as exc:
-                results.append(self._failed(update, "invalid_value", str(exc)))
-                continue
-            if not body:
-                results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
-                continue
-            try:
-                self.client.request(
-                    "PATCH",
-                    f"/api/v2/persons/{int(update.contact_id)}",
-                    json=body,
-                    category="push",
-                    cost=COST_V2_UPDATE,
-                    idempotent=True,
-                )
-            except PermanentError as exc:
-                if exc.status not in RECORD_STATUSES:
-                    raise
-                code = {404: "not_found", 410: "gone", 403: "forbidden"}.get(exc.status or 0, "rejected")
-                results.append(self._failed(update, code, exc.user_message))
-                continue
-            if "label_ids" in body:  # a later update of the same person in this batch starts from these
-                labels[int(update.contact_id)] = _labels_text(body["label_ids"])
-                self._labels.put_many([(int(update.contact_id), labels[int(update.contact_id)])])
-            results.append(PushResult(contact_id=update.contact_id, ok=True, written=written))
-        return results
-
-    @staticmethod
-    def _failed(update: FieldUpdate, code: str, message: str) -> PushResult:
-        error = RecordError(
-            record_id=update.contact_id, code=code, message=message, fields=tuple(sorted(update.values))
-        )
-        return PushResult(contact_id=update.contact_id, ok=False, error=error)
-
-    def _load_labels(self, updates: Sequence[FieldUpdate], labels: dict[int, str]) -> None:
-        """Labels of persons not seen in a pull (not in `labels`), read in `ids=` batches into `labels` and
-        the disk: a PATCH of `label_ids` replaces them all, and crmsync must keep the labels people set."""
-        unknown = sorted({int(u.contact_id) for u in updates if u.contact_id.isdigit()} - labels.keys())
-        for found in self._by_ids("/api/v2/persons", unknown, "contacts"):
-            texts = {int(row["id"]): _labels_text(row.get("label_ids")) for row in found}
-            self._labels.put_many(texts.items())
-            labels.update(texts)
-
-    def health(self) -> Health:
-        budget = Budget(
-            remaining=self.client.daily.remaining,
-            limit=self.client.daily.limit,
-            window="daily",
-            resets_at=datetime.fromtimestamp(self.client.daily.resets_at, tz=self._clock.now().tzinfo)
-            if self.client.daily.resets_at
-            else None,
-        )
-        try:
-            self.client.get(self.client.v1("/users/me"), category="setup", cost=2)
-        except (AuthFailed, AuthExpired) as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message, budget=budget)
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message, budget=budget)
-        return Health(reachable=True, authorised=True, message="ok", budget=budget)
-
-    def close(self) -> None:
-        self.client.close()
-        self._scratch.close()
-
-
-def _labels_text(label_ids: Any) -> str:
-    """A person's label ids as stored on disk: `"3,7"`, or `""` for none (known to have none)."""
-    return ",".join(str(int(i)) for i in label_ids or [])
-
-
-def _label_ids(text: str | None) -> list[int]:
-    return [int(i) for i in text.split(",")] if text else []
+        """One PATCH per person that has something to write (see `PersonWriter`)."""
+        return PersonWriter(self.client, self.settings, self._labels, self._by_ids).push(updates,
+                                                                                         self.field_catalog)
 
 
 __all__ = ["PipedriveConnector"]

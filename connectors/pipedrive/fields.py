@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.pipedrive.client import COST_V1_CREATE, COST_V1_LIST, PipedriveClient
+from connectors.pipedrive.client import COST_V1_CREATE, COST_V1_LIST, CRM, PipedriveClient
 from connectors.pipedrive.mapping import FieldCatalog
-from connectors.pipedrive.paging import OffsetPaginator
 from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
 from sync.contract import FieldSetupReport
 from sync.errors import TransientError
 from sync.model import Stage
+from sync.toolkit.paging import OffsetPaginator
 
 
 class PersonFields:
@@ -32,23 +32,25 @@ class PersonFields:
             rows: list[dict[str, Any]] = []
             for page in OffsetPaginator(
                 lambda start: self.client.get(
-                    self.client.v1("/personFields"),
+                    self.client.v1_path("/personFields"),
                     {"start": start, "limit": limit},
                     category="setup",
                     cost=COST_V1_LIST,
-                )
+                ),
+                crm=CRM,
+                what="person fields",
             ):
                 rows.extend(page)
             self._catalog = FieldCatalog.from_api(rows)
         return self._catalog
 
     def written_specs(self) -> dict[str, FieldSpec]:
-        specs = {str(k): v for k, v in self.settings.write_fields.items()}
+        specs = {str(canonical): spec for canonical, spec in self.settings.write_fields.items()}
         if self.settings.override_stage_field:
             specs["override_stage"] = FieldSpec(
                 name=self.settings.override_stage_field,
                 field_type="enum",
-                options=tuple(str(s) for s in Stage),
+                options=tuple(str(stage) for stage in Stage),
             )
         return specs
 
@@ -70,7 +72,7 @@ class PersonFields:
                 problems.append(
                     f"field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}"
                 )
-            missing = [o for o in spec.options if found.option_id(o) is None]
+            missing = [option for option in spec.options if found.option_id(option) is None]
             if missing:
                 problems.append(f"field {spec.name!r} lacks options {missing}")
         if created:
@@ -86,7 +88,7 @@ class PersonFields:
         body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
         if spec.options:
             body["options"] = [{"label": label} for label in spec.options]
-        path = self.client.v1("/personFields")
+        path = self.client.v1_path("/personFields")
         try:
             self.client.request(
                 "POST", path, json=body, category="setup", cost=COST_V1_CREATE, idempotent=False

@@ -109,7 +109,7 @@ class WindowHistory:
             "SELECT k FROM triggered WHERE k > ? AND k NOT IN (SELECT k FROM emitted) ORDER BY k LIMIT ?",
             (after, limit),
         )
-        return [int(k) for (k,) in rows]
+        return [int(person) for (person,) in rows]
 
     def close(self) -> None:
         self._rows, self._touched = [], []

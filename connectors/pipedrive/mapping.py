@@ -28,17 +28,8 @@ from typing import Any
 
 from connectors.pipedrive.settings import NO, YES, FieldSpec, PipedriveSettings
 from sync.contract import CanonicalField, FieldUpdate, FieldValue
-from sync.model import (
-    Activity,
-    ActivityKind,
-    Contact,
-    Deal,
-    DealStatus,
-    EngagementEvent,
-    Maturity,
-    PipelineStage,
-    Stage,
-)
+from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
+from sync.model import PipelineStage, Stage
 
 CRM = "pipedrive"
 VARCHAR_MAX = 255
@@ -60,7 +51,7 @@ OPEN_STAGES = (
     PipelineStage.NEGOTIATION,
 )
 LABEL_FIELD_KEYS = ("label_ids", "label")
-CANONICAL_NAMES = frozenset(str(f) for f in CanonicalField)
+CANONICAL_NAMES = frozenset(str(canonical) for canonical in CanonicalField)
 
 
 def parse_time(raw: Any) -> datetime | None:
@@ -123,7 +114,8 @@ class FieldCatalog:
     def from_api(cls, rows: Iterable[Mapping[str, Any]]) -> FieldCatalog:
         fields = []
         for row in rows:
-            options = {int(o["id"]): str(o["label"]) for o in (row.get("options") or []) if "id" in o}
+            options = {int(option["id"]): str(option["label"]) for option in (row.get("options") or [])
+                       if "id" in option}
             fields.append(
                 PersonField(
                     key=str(row["key"]),
@@ -144,7 +136,7 @@ class FieldCatalog:
         return {}
 
 
-def decode_custom(spec: PersonField, raw: Any) -> Any:
+def decode_value(spec: PersonField, raw: Any) -> Any:
     """A stored custom-field value as plain Python: option ids become labels, Yes/No enums booleans."""
     if raw is None:
         return None
@@ -156,8 +148,9 @@ def decode_custom(spec: PersonField, raw: Any) -> Any:
         return label
     if spec.field_type == "set":
         items = raw if isinstance(raw, list) else [raw]
-        ids: list[Any] = [i.get("id") if isinstance(i, dict) else i for i in items]
-        return [spec.options.get(int(i), str(i)) if str(i).isdigit() else str(i) for i in ids]
+        ids: list[Any] = [item.get("id") if isinstance(item, dict) else item for item in items]
+        return [spec.options.get(int(option_id), str(option_id)) if str(option_id).isdigit()
+                else str(option_id) for option_id in ids]
     if spec.field_type == "monetary" and isinstance(raw, dict):
         return raw.get("value")
     return raw
@@ -172,13 +165,13 @@ def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, Pipeline
             by_pipeline.setdefault(int(stage.get("pipeline_id") or 0), []).append(stage)
     mapping: dict[int, PipelineStage] = {}
     for rows in by_pipeline.values():
-        rows.sort(key=lambda s: (int(s.get("order_nr") or 0), int(s["id"])))
+        rows.sort(key=lambda stage: (int(stage.get("order_nr") or 0), int(stage["id"])))
         for index, stage in enumerate(rows):
             mapping[int(stage["id"])] = OPEN_STAGES[index * len(OPEN_STAGES) // len(rows)]
     return mapping
 
 
-def deal_to_neutral(
+def to_deal(
     row: Mapping[str, Any], stage_map: Mapping[int, PipelineStage], stage_names: Mapping[int, str]
 ) -> Deal | None:
     """None for a deleted deal: it no longer counts for its person."""
@@ -214,13 +207,14 @@ def deal_to_neutral(
 
 def activity_person_ids(row: Mapping[str, Any]) -> set[int]:
     """Every person an activity concerns: its primary person and all participants."""
-    ids = {int(p["person_id"]) for p in (row.get("participants") or []) if p.get("person_id") is not None}
+    ids = {int(participant["person_id"]) for participant in (row.get("participants") or [])
+           if participant.get("person_id") is not None}
     if row.get("person_id") is not None:
         ids.add(int(row["person_id"]))
     return ids
 
 
-def activity_to_neutral(row: Mapping[str, Any], settings: PipedriveSettings) -> Activity | None:
+def to_activity(row: Mapping[str, Any], settings: PipedriveSettings) -> Activity | None:
     if row.get("is_deleted"):
         return None
     done = bool(row.get("done"))
@@ -249,7 +243,7 @@ def activity_to_neutral(row: Mapping[str, Any], settings: PipedriveSettings) -> 
 def _primary(items: Any) -> str | None:
     if not isinstance(items, list) or not items:
         return None
-    chosen = next((i for i in items if isinstance(i, dict) and i.get("primary")), items[0])
+    chosen = next((item for item in items if isinstance(item, dict) and item.get("primary")), items[0])
     value = chosen.get("value") if isinstance(chosen, dict) else None
     return str(value) if value else None
 
@@ -271,7 +265,7 @@ def _profile_value(attribute: str, value: Any) -> Any:
     return str(value)
 
 
-def person_to_contact(
+def to_contact(
     row: Mapping[str, Any],
     *,
     catalog: FieldCatalog,
@@ -296,7 +290,7 @@ def person_to_contact(
         if spec is None:
             continue
         name = spec.name.casefold()
-        value = decode_custom(spec, raw)
+        value = decode_value(spec, raw)
         if name in managed or value is None:
             continue
         if name == override_name:
@@ -333,8 +327,8 @@ def person_to_contact(
         created_at=parse_time(row.get("add_time")),
         updated_at=parse_time(row.get("update_time")),
         fields=fields,
-        events=sorted(events, key=lambda e: e.at),
-        activities=sorted(activities, key=lambda a: (a.at, a.id or "")),
+        events=sorted(events, key=lambda event: event.at),
+        activities=sorted(activities, key=lambda activity: (activity.at, activity.id or "")),
         deals=list(deals),
         override_stage=override,
         **profile,
@@ -393,10 +387,10 @@ def maturity_label_ids(catalog: FieldCatalog, labels: Mapping[Maturity, str] | N
     if not labels:
         return {}
     by_label = {label: option_id for option_id, label in catalog.label_options().items()}
-    return {str(m): by_label[label] for m, label in labels.items() if label in by_label}
+    return {str(maturity): by_label[label] for maturity, label in labels.items() if label in by_label}
 
 
-def patch_body(
+def to_write(
     update: FieldUpdate,
     catalog: FieldCatalog,
     write_fields: Mapping[CanonicalField, FieldSpec],

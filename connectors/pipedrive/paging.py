@@ -1,13 +1,14 @@
-"""Paginators and the sync bookmark, as small objects tested without a connector.
+"""Pipedrive's pull window on the shared cursor, and the reader of the cursors earlier versions stored.
 
-Pipedrive pages two ways: v2 lists hand back an opaque `additional_data.next_cursor` (null on the last
-page), v1 lists an offset (`additional_data.pagination.next_start` with `more_items_in_collection`). Both
-paginators stop explicitly and refuse to loop: a cursor or offset seen twice is an API fault, raised as
-a `TransientError` rather than silently re-reading forever.
+Pipedrive pages two ways, both served by `sync.toolkit.paging`: v2 lists hand back an opaque
+`additional_data.next_cursor` (null on the last page, `list_pages`), v1 lists an offset
+(`additional_data.pagination`, `OffsetPaginator`).
 
-The bookmark is crmsync's own opaque cursor string: the `[since, until)` window of one pull, the phase
-and position inside it (so a crash re-reads at most one page), and the (id, update_time) pairs already
-emitted inside the overlap window, so the next pull can re-read that window without emitting them twice.
+A pull reads one window `[since, until)`: `until` is the pull's start, `since` the previous window's end
+less `overlap_s`. `Window` is how the connector reads the shared `Cursor`: the marks `persons`, `deals` and
+`activities` (at: the window's start; seen: the records emitted in the previous window's overlap tail,
+skipped when read again unchanged) and, while a window is in progress, its position: the phase, `until`,
+and where inside the window the pull stands (so a crash re-reads at most one page).
 """
 
 from __future__ import annotations
@@ -15,152 +16,106 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any
 
-from sync.errors import PermanentError, TransientError
+from connectors.pipedrive.mapping import format_rfc3339, parse_time
+from sync.toolkit.cursor import Cursor, Watermark
+from sync.toolkit.paging import TokenPaginator
 
 CRM = "pipedrive"
-T = TypeVar("T")
 JsonDict = dict[str, Any]
 
-
-class CursorPaginator:
-    """Walks a v2 list: `fetch(cursor)` returns one parsed page; stops when `next_cursor` is null."""
-
-    def __init__(
-        self, fetch: Callable[[str | None], JsonDict], *, start: str | None = None, max_pages: int = 1_000_000
-    ) -> None:
-        self._fetch = fetch
-        self._cursor = start
-        self._seen: set[str] = set()
-        self._max_pages = max_pages
-        self.pages = 0
-        self.done = False
-
-    @property
-    def cursor(self) -> str | None:
-        """The API cursor of the next page to fetch (None before the first page and after the last)."""
-        return self._cursor
-
-    def __iter__(self) -> Iterator[list[JsonDict]]:
-        while not self.done:
-            body = self._fetch(self._cursor)
-            self.pages += 1
-            data = body.get("data") or []
-            if not isinstance(data, list):
-                raise TransientError("Pipedrive list answered a non-list `data`", crm=CRM)
-            nxt = (body.get("additional_data") or {}).get("next_cursor")
-            if nxt is None:
-                self.done = True
-                self._cursor = None
-            else:
-                nxt = str(nxt)
-                if nxt in self._seen or nxt == self._cursor:
-                    raise TransientError(
-                        "Pipedrive returned the same page cursor twice",
-                        crm=CRM,
-                        detail=f"after {self.pages} pages",
-                    )
-                self._seen.add(nxt)
-                self._cursor = nxt
-                if self.pages >= self._max_pages:
-                    raise TransientError("Pipedrive list did not end within the page limit", crm=CRM)
-            yield data
-
-
-class OffsetPaginator:
-    """Walks a v1 list by `start`/`limit`: stops when `more_items_in_collection` is false."""
-
-    def __init__(self, fetch: Callable[[int], JsonDict]) -> None:
-        self._fetch = fetch
-        self._start = 0
-        self._seen: set[int] = set()
-        self.pages = 0
-
-    def __iter__(self) -> Iterator[list[JsonDict]]:
-        while True:
-            if self._start in self._seen:
-                raise TransientError("Pipedrive returned the same page offset twice", crm=CRM)
-            self._seen.add(self._start)
-            body = self._fetch(self._start)
-            self.pages += 1
-            data = body.get("data") or []
-            yield list(data)
-            pagination = (body.get("additional_data") or {}).get("pagination") or {}
-            if not pagination.get("more_items_in_collection"):
-                return
-            nxt = pagination.get("next_start")
-            if not isinstance(nxt, int) or nxt <= self._start:
-                raise TransientError("Pipedrive v1 pagination did not advance", crm=CRM)
-            self._start = nxt
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    """Fixed-size slices: `ids=` accepts at most 100 ids per call."""
-    if size <= 0:
-        raise ValueError("size must be positive")
-    for offset in range(0, len(items), size):
-        yield list(items[offset : offset + size])
-
-
-PHASE_DONE = "done"  # the window is complete; the next pull starts a new one at `until`
+PERSONS, DEALS, ACTIVITIES = "persons", "deals", "activities"  # the streams, each with its watermark
 PHASE_PERSONS = "persons"  # inside the persons stream, after (`after_time`, `after_ids`)
 PHASE_TRIGGERED = "triggered"  # fetching persons touched only by deal/activity changes, after `after_id`
+LEGACY_PREFIX = "pd1."
+_LEGACY_KINDS = {"p": PERSONS, "d": DEALS, "a": ACTIVITIES}
+
+
+def next_cursor(body: JsonDict) -> Any:
+    return (body.get("additional_data") or {}).get("next_cursor")
+
+
+def list_pages(fetch: Callable[[str | None], JsonDict], *, what: str) -> TokenPaginator:
+    """A v2 list: `fetch(cursor)` returns one parsed page; the walk stops when `next_cursor` is null."""
+    return TokenPaginator(fetch, crm=CRM, what=what, find=next_cursor, items_key="data")
+
+
+Seen = tuple[str, int, str]  # (stream, id, update_time) of a record emitted in the window's overlap tail
 
 
 @dataclass(frozen=True)
-class Bookmark:
+class Window:
     """Where a pull stands. Times are RFC 3339 UTC strings, as Pipedrive takes them."""
 
-    since: str | None = None  # lower bound (inclusive) of the window being read; None = full pull
-    until: str | None = None  # upper bound (exclusive), the pull's start time, so nothing in flight is lost
-    phase: str = PHASE_DONE
+    since: str | None = None  # lower bound (inclusive) of the window; None = full pull
+    until: str | None = None  # upper bound (exclusive), the pull's start, so nothing in flight is lost
+    phase: str | None = None  # None: no window in progress; the next starts at `since`
     after_time: str | None = None
     after_ids: tuple[int, ...] = ()
     after_id: int = 0
-    # (kind, id, update_time) emitted at or after `until - overlap`: skipped when the next pull re-reads them
-    seen: frozenset[tuple[str, int, str]] = field(default_factory=frozenset)
+    seen: frozenset[Seen] = field(default_factory=frozenset)  # the previous window's overlap tail
+
+    def already_read(self, stream: str, record_id: int, updated: str) -> bool:
+        stamp = parse_time(updated)
+        return (stream, record_id, format_rfc3339(stamp) if stamp else updated) in self.seen
+
+    def moved(self, **changes: Any) -> Window:
+        return replace(self, **changes)
+
+    def finished(self, tail: Iterable[Seen], overlap: timedelta) -> Window:
+        """The window is read: the next one starts `overlap` before its end, skipping what its tail emitted."""
+        until = parse_time(self.until)
+        assert until is not None
+        return Window(since=format_rfc3339(until - overlap), seen=frozenset(tail))
 
     def encode(self) -> str:
-        raw = {
-            "v": 1,
-            "s": self.since,
-            "u": self.until,
-            "p": self.phase,
-            "at": self.after_time,
-            "ai": list(self.after_ids),
-            "aid": self.after_id,
-            "seen": sorted([k, i, t] for k, i, t in self.seen),
-        }
-        packed = zlib.compress(json.dumps(raw, separators=(",", ":")).encode(), 9)
-        return "pd1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+        at = parse_time(self.since)
+        marks: dict[str, Watermark] = {stream: Watermark(at) for stream in (PERSONS, DEALS, ACTIVITIES)}
+        for stream, record_id, updated in self.seen:
+            stamp = parse_time(updated)
+            if stamp is not None:
+                marks[stream].seen[str(record_id)] = stamp
+        position: dict[str, Any] = {}
+        if self.phase is not None:
+            position = {"phase": self.phase, "until": self.until, "after_time": self.after_time,
+                        "after_ids": list(self.after_ids), "after_id": self.after_id}
+        return Cursor(marks, position).encode()
 
     @classmethod
-    def decode(cls, cursor: str | None) -> Bookmark:
-        if cursor is None:
-            return cls()
-        try:
-            if not cursor.startswith("pd1."):
-                raise ValueError("unknown cursor version")
-            payload = cursor[4:]
-            raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-            return cls(
-                since=raw["s"],
-                until=raw["u"],
-                phase=str(raw["p"]),
-                after_time=raw["at"],
-                after_ids=tuple(int(i) for i in raw["ai"]),
-                after_id=int(raw["aid"]),
-                seen=frozenset((str(k), int(i), str(t)) for k, i, t in raw["seen"]),
-            )
-        except (ValueError, KeyError, TypeError, zlib.error) as exc:
-            raise PermanentError(
-                "the Pipedrive sync cursor is not one this connector wrote",
-                crm=CRM,
-                detail=type(exc).__name__,
-            ) from None
+    def decode(cls, raw: str | None, *, overlap: timedelta) -> Window:
+        cursor = Cursor.decode(raw, crm=CRM, legacy=lambda text: legacy_cursor(text, overlap=overlap))
+        persons = cursor.marks.get(PERSONS)
+        at = persons.at if persons is not None else None
+        seen = frozenset((stream, int(key), format_rfc3339(stamp)) for stream, mark in cursor.marks.items()
+                         for key, stamp in mark.seen.items())
+        position = cursor.position
+        return cls(since=format_rfc3339(at) if at else None, until=position.get("until"),
+                   phase=position.get("phase"), after_time=position.get("after_time"),
+                   after_ids=tuple(int(person_id) for person_id in position.get("after_ids") or ()),
+                   after_id=int(position.get("after_id") or 0), seen=seen)
 
-    def moved(self, **changes: Any) -> Bookmark:
-        return replace(self, **changes)
+
+def legacy_cursor(raw: str, *, overlap: timedelta) -> Cursor | None:
+    """Version 1: `pd1.` + base64 of zlib-compressed JSON `{v, s, u, p, at, ai, aid, seen: [[kind, id,
+    update_time]]}`, whose finished windows kept their end (`u`); read as the same state, the next window
+    starting `overlap` before that end."""
+    if not raw.startswith(LEGACY_PREFIX):
+        return None
+    payload = raw[len(LEGACY_PREFIX):]
+    try:
+        old = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    except zlib.error:
+        raise ValueError("not a zlib stream") from None
+    seen = frozenset((_LEGACY_KINDS[str(kind)], int(record_id), str(updated))
+                     for kind, record_id, updated in old["seen"])
+    if old["p"] == "done":
+        window = Window(until=old["u"], phase=PHASE_PERSONS).finished(seen, overlap) if old["u"] else Window()
+    else:
+        window = Window(since=old["s"], until=old["u"], phase=str(old["p"]), after_time=old["at"],
+                        after_ids=tuple(int(person_id) for person_id in old["ai"]), after_id=int(old["aid"]), seen=seen)
+    return Cursor.decode(window.encode(), crm=CRM)
+

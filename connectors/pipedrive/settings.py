@@ -1,9 +1,10 @@
 """Settings for one Pipedrive company account.
 
 The daemon resolves environment-variable and file references into the `SecretStr` fields; nothing here
-reads the environment. Defaults come from Pipedrive's documentation (crm-api-facts §3): the token-based
-rate limits per plan, the v2 list maximum of 500, the 100-ids cap of `ids=` look-ups. Every budget can be
-overridden, because companies buy top-ups and share their budget with other integrations.
+reads the environment. Defaults come from Pipedrive's documentation ("Rate limiting": the token-based
+limits per plan; "Pagination": the v2 list maximum of 500; the 100-ids cap of `ids=` look-ups). Every
+budget can be overridden, because companies buy top-ups and share their budget with other integrations. Every option
+carries a description and an example: they are what the published settings schema shows in an editor.
 
 Custom fields are addressed BY NAME here: their 40-character hash keys differ per company, so the
 connector resolves names to keys through `GET /v1/personFields` and never stores keys in configuration.
@@ -14,10 +15,11 @@ from __future__ import annotations
 import enum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, Maturity, PipelineStage
+from sync.toolkit.settings import ConnectorSettings, option
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
@@ -50,9 +52,16 @@ class FieldSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    field_type: str = Field(pattern="^(double|enum|varchar|text|date)$")
-    options: tuple[str, ...] = ()  # enum option labels, created with the field
+    name: str = Field(
+        min_length=1, max_length=255, description="the field's name in Pipedrive", examples=["crmsync score"]
+    )
+    field_type: str = Field(
+        pattern="^(double|enum|varchar|text|date)$",
+        description=("how Pipedrive stores it: double, enum, varchar, text or date"),
+        examples=["double"],
+    )
+    options: tuple[str, ...] = option((), "an enum field's option labels, created with the field",
+                                          ["cold", "warm", "hot"])
 
 
 def _enum(name: str, labels: tuple[str, ...]) -> FieldSpec:
@@ -134,62 +143,94 @@ class PipedriveOAuth(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    refresh_token: SecretStr
-    access_token: SecretStr | None = None  # None: refresh before the first call
-    oauth_url: str = DEFAULT_OAUTH_URL
-    refresh_margin_s: float = Field(default=120.0, ge=0)  # refresh this long before expiry
+    client_id: str = Field(min_length=1, description="the app's client id", examples=["c0ffee0123456789"])
+    client_secret: SecretStr = Field(
+        description="the app's client secret", examples=[{"env": "PIPEDRIVE_CLIENT_SECRET"}]
+    )
+    refresh_token: SecretStr = Field(
+        description="the installation's refresh token", examples=[{"env": "PIPEDRIVE_REFRESH_TOKEN"}]
+    )
+    access_token: SecretStr | None = option(None, "the current access token; null: one is fetched before the "
+                                                  "first call", None)
+    oauth_url: str = option(DEFAULT_OAUTH_URL, "Pipedrive's OAuth host", DEFAULT_OAUTH_URL)
+    refresh_margin_s: float = option(120.0, "refresh the access token this many seconds before the expiry "
+                                            "its token answer announced", 120, ge=0)
 
 
-class PipedriveSettings(BaseModel):
+class PipedriveSettings(ConnectorSettings):
     """One Pipedrive company account, as crmsync talks to it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = DEFAULT_BASE_URL  # the company domain (`https://acme.pipedrive.com`) is faster
-    # None: `/v1` on api.pipedrive.com (the v1 spec's server), `/api/v1` on a company domain (`api_domain`)
-    v1_prefix: str | None = None
-    api_token: SecretStr | None = None
-    oauth: PipedriveOAuth | None = None
+    base_url: str = option(DEFAULT_BASE_URL, "the API host; the company domain (https://acme.pipedrive.com) "
+                                             "answers faster", "https://acme.pipedrive.com")
+    v1_prefix: str | None = option(None, "path prefix of v1 endpoints; null: /v1 on api.pipedrive.com, "
+                                         "/api/v1 on a company domain", "/api/v1")
+    api_token: SecretStr | None = option(None, "a user's API token (sent in the x-api-token header, never in "
+                                               "the URL); or give `oauth`", {"env": "PIPEDRIVE_API_TOKEN"})
+    oauth: PipedriveOAuth | None = option(None, "an OAuth app installation instead of an API token",
+                                                {"client_id": "c0ffee0123456789"})
 
-    plan: Plan = Plan.LITE
-    seats: int = Field(default=1, ge=1)
-    burst_limit: int | None = Field(default=None, ge=1)  # None: the plan's documented burst
-    burst_window_s: float = Field(default=2.0, gt=0)
-    daily_token_budget: int | None = Field(default=None, ge=1)  # None: 30 000 x multiplier x seats
-    daily_reserve_tokens: int = Field(default=0, ge=0)  # left for people and other integrations
-    cloudflare_block_wait_s: float = Field(default=60.0, gt=0)
+    plan: Plan = option(Plan.LITE, "the company's plan: it sets the documented burst limit and daily token "
+                                   "budget", "growth")
+    seats: int = option(1, "seats bought: the daily token budget grows with them", 5, ge=1)
+    burst_limit: int | None = option(None, "requests per burst window; null: the plan's documented figure",
+                                           40, ge=1)
+    burst_window_s: float = option(2.0, "the rolling burst window, in seconds", 2, gt=0)
+    daily_token_budget: int | None = option(None, "tokens per day for the company; null: 30,000 x the plan's "
+                                                  "multiplier x seats (top-ups raise it)", 300_000, ge=1)
+    daily_reserve_tokens: int = option(0, "tokens of the daily budget left untouched for people and other "
+                                          "integrations", 10_000, ge=0)
+    cloudflare_block_wait_s: float = option(60.0, "seconds to wait after Cloudflare's 403 block (what "
+                                                  "follows ignored 429s)", 60, gt=0)
 
-    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    ids_per_call: int = Field(default=MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL)
-    fields_page_size: int = Field(default=MAX_FIELDS_PAGE_SIZE, ge=1, le=MAX_FIELDS_PAGE_SIZE)
-    timeout_s: float = Field(default=30.0, gt=0)
-    user_agent: str = "crmsync/0.1 (+pipedrive connector)"
-    retry_attempts: int = Field(default=5, ge=1)
-    overlap_s: int = Field(default=60, ge=0)  # re-read window behind the bookmark, for clock skew
+    page_size: int = option(MAX_PAGE_SIZE, "rows per v2 list page; Pipedrive's maximum is 500",
+                                           500, ge=1, le=MAX_PAGE_SIZE)
+    ids_per_call: int = option(MAX_IDS_PER_CALL, "ids per `ids=` look-up; Pipedrive's maximum is 100",
+                                                 100, ge=1, le=MAX_IDS_PER_CALL)
+    fields_page_size: int = option(MAX_FIELDS_PAGE_SIZE, "person fields per v1 page",
+                                                         500, ge=1, le=MAX_FIELDS_PAGE_SIZE)
+    user_agent: str = option(
+        "crmsync/0.1 (+pipedrive connector)", "the User-Agent header sent",
+        "crmsync/0.1 (+pipedrive connector)")
+    overlap_s: int = option(60, "seconds each pull re-reads before the previous pull's start, against clock "
+                                "skew; what was already emitted is skipped", 60, ge=0)
 
-    write_fields: dict[CanonicalField, FieldSpec] = Field(default_factory=lambda: dict(DEFAULT_WRITE_FIELDS))
-    maturity_labels: dict[Maturity, str] | None = Field(default_factory=lambda: dict(DEFAULT_MATURITY_LABELS))
-    profile_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_FIELDS))
-    qualification_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUALIFICATION_FIELDS))
-    event_date_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_DATE_FIELDS))
-    override_stage_field: str | None = "crmsync stage override"
-    activity_types: dict[str, ActivityKind] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_TYPES))
-    automation_user_ids: frozenset[int] = frozenset()  # activities they create are never a sales touch
-    stage_map: dict[int, PipelineStage] = Field(default_factory=dict)  # stage_id -> canonical; else by order
-    resolve_organizations: bool = True  # company name from the person's organization (ids= look-ups)
-    # incremental pulls carry the deals and activities that changed in the window (the page says so, and
-    # the engine completes each person's history from its snapshot); with this on, a person whose counters
-    # show more gets all of them from Pipedrive (2 calls per such person, primary-participant activities)
-    complete_history: bool = False
+    # --- write-back: person fields and labels -----------------------------------------------------------
+    write_fields: dict[CanonicalField, FieldSpec] = option(
+        DEFAULT_WRITE_FIELDS, "what crmsync writes: canonical field -> person field (by name, with its type)",
+        {"score": {"name": "Lead score", "field_type": "double"}})
+    maturity_labels: dict[Maturity, str] | None = option(
+        DEFAULT_MATURITY_LABELS, "maturity -> person label mirrored into the person's labels; null: labels "
+        "untouched", {"hot": "Hot lead", "warm": "Warm lead", "cold": "Cold lead"})
 
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return value.rstrip("/")
+    # --- pull mapping: person fields the rules read ---------------------------------------------------
+    profile_fields: dict[str, str] = option(
+        DEFAULT_PROFILE_FIELDS, "contact attribute -> person custom field name it is read from",
+        {"company_size": "Employees"})
+    qualification_fields: dict[str, str] = option(
+        DEFAULT_QUALIFICATION_FIELDS, "qualification answer the rules read -> person custom field name",
+        {"budget": "Budget"})
+    event_date_fields: dict[str, str] = option(
+        DEFAULT_EVENT_DATE_FIELDS, "engagement event type -> date field holding the latest such event (one "
+        "event each, day precision)", {"webinar": "Last webinar"})
+
+    # --- pull mapping: stages, activities, organizations ----------------------------------------------
+    override_stage_field: str | None = option(
+        "crmsync stage override", "a person field sales sets to force a stage; null: no override",
+        "crmsync stage override")
+    activity_types: dict[str, ActivityKind] = option(
+        DEFAULT_ACTIVITY_TYPES, "activity type key -> activity kind", {"demo": "meeting"})
+    automation_user_ids: frozenset[int] = option(
+        frozenset(), "users whose activities are automation, never a sales touch", [12345])
+    stage_map: dict[int, PipelineStage] = option({}, "deal stage id -> canonical pipeline stage; stages not "
+                                                     "named here map by their order", {7: "negotiation"})
+    resolve_organizations: bool = option(True, "read each person's company name from its organization (ids= "
+                                               "look-ups)", True)
+    complete_history: bool = option(False, "incremental pulls carry the deals and activities that changed "
+                                           "(the engine completes each person's history from its snapshot); "
+                                           "on: a person whose counters show more gets all of them (2 calls "
+                                           "each)", False)
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

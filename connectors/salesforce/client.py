@@ -1,53 +1,46 @@
-"""The gateway to one Salesforce org: OAuth, the simple-salesforce handle, pacing, retry, error translation
-and call counting. Nothing above this module sees simple-salesforce, zeep or requests exceptions.
+"""Salesforce on the shared gateway: its dialect (the `Sforce-Limit-Info` budget header, error answers) and
+simple-salesforce as the transport. Nothing above this module sees simple-salesforce, zeep or requests
+exceptions.
 
 * One pooled `requests.Session` for everything, the REST calls and the Metadata API's zeep transport alike:
-  one timeout, one User-Agent, one trust store (`ca_bundle`), and one response hook that reads
-  `Sforce-Limit-Info` from every answer, errors included, into the daily budget.
-* OAuth 2.0 against `{login_url}/services/oauth2/token` (refresh_token or client_credentials grant); the
-  answer's `instance_url` is where every later call goes. simple-salesforce runs in direct mode
-  (`session_id` + `instance_url`), so it never refreshes on its own and never retries: an expired session
-  (401 INVALID_SESSION_ID) comes back here, is re-authenticated once and the call is sent once more.
-* `sync.retry` is the only retry layer: throttling waits what the API said, 5xx / timeouts / dropped
-  connections / malformed bodies back off, and only idempotent calls are resent after those.
+  one timeout, one User-Agent, one trust store (`ca_bundle`), and a response hook that keeps each answer's
+  headers for the gateway to read (errors included).
+* OAuth 2.0 against `{login_url}/services/oauth2/token` (refresh_token or client_credentials grant, "OAuth
+  2.0 Refresh Token Flow" and "OAuth 2.0 Client Credentials Flow" in Salesforce Help); the answer's
+  `instance_url` is where every later call goes. simple-salesforce runs in direct mode (`session_id` +
+  `instance_url`), so it never refreshes on its own and never retries: an expired session (401
+  INVALID_SESSION_ID) reaches the gateway, which renews it once and sends the call once more.
+* Error answers follow "Status Codes and Error Responses" (REST API Developer Guide): an array of
+  `{errorCode, message}`; REQUEST_LIMIT_EXCEEDED is the daily allocation when it names TotalRequests and
+  a concurrency throttle otherwise.
 """
-
 from __future__ import annotations
 
 import json
 import re
 import threading
-import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import requests
-import structlog
 import zeep.exceptions
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.metadata import SfdcMetadataApi
 
-from sync import retry
 from sync.clock import Clock
-from sync.errors import (
-    AuthExpired,
-    AuthFailed,
-    ConnectorError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
+from sync.errors import AuthExpired, AuthFailed, ConnectorError, PermanentError, RateLimited, TransientError
 from sync.log import register_secret
-from sync.ratelimit import DailyBudget, SlidingWindowLimiter
+from sync.toolkit.gateway import AUTH, Answer, Call, Dialect, Gateway, Limits, Pacing
+from sync.toolkit.headers import header
+from sync.toolkit.tokens import Grant, RefreshingToken
 
 from connectors.salesforce.mapping import CRM
 from connectors.salesforce.settings import SalesforceSettings
 
-T = TypeVar("T")
-log = structlog.get_logger("crmsync.salesforce")
+Result = TypeVar("Result")
 USER_AGENT = "crmsync/0.1 (salesforce connector; simple-salesforce)"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -63,7 +56,7 @@ class SalesforceHttp(requests.Session):
         self.headers["User-Agent"] = USER_AGENT
         if ca_bundle:
             self.verify = ca_bundle
-        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=8)  # our retry layer only
+        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=8)  # the gateway retries
         self.mount("https://", adapter)
         self.hooks["response"].append(lambda response, *args, **kwargs: on_response(response))
 
@@ -81,56 +74,34 @@ class SalesforceClient:
 
     def __init__(self, settings: SalesforceSettings, *, clock: Clock, sleep: Callable[[float], None]) -> None:
         self.settings = settings
-        self.api_calls: Counter[str] = Counter()
-        self._clock = clock
-        self._sleep = sleep
-        self._slept = 0.0
         self._local = threading.local()
         for secret in settings.secrets():
             register_secret(secret)
         self.http = SalesforceHttp(
             timeout=settings.timeout_s,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-            on_response=self._observe,
+            on_response=self._keep_headers,
         )
-        self.budget = DailyBudget(
-            CRM, settings.daily_limit, reserve=settings.daily_reserve, clock=lambda: clock.now().timestamp()
-        )
-        self.limiter = SlidingWindowLimiter(
-            settings.burst_calls, settings.burst_window_s, clock=self._pacing_clock, sleep=self._pace_sleep
-        )
+        self.gateway = Gateway(
+            SalesforceDialect(settings, clock), RefreshingToken(self._fetch_token, clock=clock, margin=timedelta(0),
+                                                         crm=CRM),
+            Limits(daily=settings.daily_limit, daily_reserve=settings.daily_reserve,
+                   windows={"burst": (settings.burst_calls, settings.burst_window_s)}),
+            clock, settings.retries(), sleep)
+        self.api_calls = self.gateway.calls
         self._sf: Salesforce | None = None
+        self._session_id: str | None = None
         self._mdapi: SfdcMetadataApi | None = None
-        self.user_id: str | None = None
-        self.instance_url: str | None = None
 
-    # --- time for the limiter: real time plus what the injected sleep pretended to wait ------------------
-    def _pacing_clock(self) -> float:
-        return time.monotonic() + self._slept
-
-    def _pace_sleep(self, seconds: float) -> None:
-        if self._sleep is not time.sleep:
-            self._slept += seconds
-        self._sleep(seconds)
-
-    # --- every response, errors included ----------------------------------------------------------------
-    def _observe(self, response: requests.Response) -> None:
+    def _keep_headers(self, response: requests.Response) -> None:
         self._local.last_headers = response.headers
-        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
-        if match:
-            used, total = int(match.group(1)), int(match.group(2))
-            self.budget.observe(remaining=max(total - used, 0), limit=total)
 
-    def _retry_after(self) -> float | None:
-        headers = getattr(self._local, "last_headers", None) or {}
-        try:
-            return float(headers["Retry-After"]) if "Retry-After" in headers else None
-        except ValueError:
-            return None
+    def _last_headers(self) -> Mapping[str, str]:
+        return getattr(self._local, "last_headers", None) or {}
 
     # --- auth -------------------------------------------------------------------------------------------
-    def authenticate(self) -> None:
-        """Get a fresh access token and build the simple-salesforce handle around it."""
+    def _fetch_token(self, refresh_token: str | None) -> Grant:
+        """A fresh access token from the token endpoint (not paced: it spends no API request)."""
         data = {
             "grant_type": self.settings.auth_flow,
             "client_id": self.settings.client_id.get_secret_value(),
@@ -141,81 +112,81 @@ class SalesforceClient:
             data["refresh_token"] = self.settings.refresh_token.get_secret_value()
         url = f"{self.settings.login_url}/services/oauth2/token"
 
-        def token() -> dict[str, Any]:
-            self.api_calls["auth"] += 1
-            try:
-                response = self.http.post(url, data=data, headers={"Accept": "application/json"})
-            except requests.RequestException as exc:
-                raise translate(exc, None) from None
-            if response.status_code != 200:
-                raise _oauth_error(response)
-            try:
-                body: dict[str, Any] = response.json()
-            except ValueError:
-                raise TransientError("Salesforce token endpoint answered malformed JSON", crm=CRM) from None
-            return body
+        def send(_: Grant | None) -> Answer:
+            response = self.http.post(url, data=data, headers={"Accept": "application/json"})
+            return Answer(response.status_code, response.headers, response.content)
 
-        body = retry.call(token, idempotent=True, sleep=self._sleep)
+        body = self.gateway.once(Call(AUTH, "token request", authenticated=False, paced=False), send).data
+        body = body if isinstance(body, dict) else {}
         access_token, instance_url = body.get("access_token"), body.get("instance_url")
         if not access_token or not isinstance(instance_url, str) or not instance_url.startswith("https://"):
             raise AuthFailed("Salesforce token answer lacks access_token or an https instance_url", crm=CRM)
-        register_secret(access_token)
-        identity = str(body.get("id") or "")
-        self.user_id = identity.rstrip("/").rsplit("/", 1)[-1] or None
-        self.instance_url = instance_url
-        self._sf = Salesforce(
-            instance_url=instance_url,
-            session_id=access_token,
-            version=self.settings.api_version,
-            session=self.http,
-        )
-        self._mdapi = None
-        log.info("salesforce_authenticated", flow=self.settings.auth_flow)
+        return Grant(str(access_token), extra={"instance_url": instance_url})
 
-    def _handle(self) -> Salesforce:
-        if self._sf is None:
-            self.authenticate()
-        assert self._sf is not None
+    def _handle(self, grant: Grant) -> Salesforce:
+        """The simple-salesforce handle for this grant, built again when the session changed."""
+        if self._sf is None or self._session_id != grant.access_token:
+            self._sf = Salesforce(instance_url=grant.extra["instance_url"], session_id=grant.access_token,
+                                  version=self.settings.api_version, session=self.http)
+            self._session_id = grant.access_token
+            self._mdapi = None
         return self._sf
 
-    def mdapi(self, sf: Salesforce) -> SfdcMetadataApi:
+    def mdapi(self, api: Salesforce) -> SfdcMetadataApi:
         """The Metadata API handle, on our session: zeep builds its own transport session otherwise, which
         would neither trust `ca_bundle` nor report limits nor time out."""
         if self._mdapi is None:
-            self._mdapi = sf.mdapi
+            self._mdapi = api.mdapi
             self._mdapi._client.transport.session = self.http
         return self._mdapi
 
     # --- calls ------------------------------------------------------------------------------------------
-    def call(self, category: str, op: Callable[[Salesforce], T], *, idempotent: bool = True) -> T:
-        """Run `op` (one HTTP request) under pacing, budget and the retry policy; re-authenticate once on an
-        expired session."""
-        try:
-            return retry.call(lambda: self._attempt(category, op), idempotent=idempotent, sleep=self._sleep)
-        except AuthExpired:
-            log.info("salesforce_session_expired", category=category)
-            self.authenticate()
-        try:
-            return retry.call(lambda: self._attempt(category, op), idempotent=idempotent, sleep=self._sleep)
-        except AuthExpired as exc:
-            raise AuthFailed(
-                "Salesforce rejected a session it had just issued", crm=CRM, status=exc.status
-            ) from None
+    def call(self, category: str, operation: Callable[[Salesforce], Result], *, idempotent: bool = True) -> Result:
+        """Run `op` (one HTTP request through simple-salesforce) through the gateway."""
 
-    def _attempt(self, category: str, op: Callable[[Salesforce], T]) -> T:
-        sf = self._handle()
-        self.budget.spend()
-        self.limiter.acquire()
-        self.api_calls[category] += 1
-        try:
-            return op(sf)
-        except ConnectorError:
-            raise
-        except Exception as exc:  # the SDK, zeep and requests raise a zoo; translate every one
-            raise translate(exc, self._retry_after(), self.settings) from None
+        def send(grant: Grant | None) -> Answer:
+            assert grant is not None
+            api = self._handle(grant)
+            self._local.last_headers = None
+            try:
+                result = operation(api)
+            except SalesforceError as exc:
+                return Answer(exc.status, self._last_headers(), exc.content)
+            return Answer(200, self._last_headers(), result)
+
+        result: Result = self.gateway.call(Call(category, category, idempotent=idempotent), send).data
+        return result
+
+    def probe(self) -> Any:
+        """The cheapest authenticated request: the org's limits."""
+        return self.call("health", lambda api: api.limits())
 
     def close(self) -> None:
         self.http.close()
+
+
+class SalesforceDialect(Dialect):
+    """What Salesforce's answers mean: the org's allocation in `Sforce-Limit-Info`, errors as an array of
+    `{errorCode, message}`, session expiry as INVALID_SESSION_ID (a SOAP fault on the Metadata API)."""
+
+    crm = CRM
+    name = "Salesforce"
+    budget_window = "rolling_24h"  # "API Request Limits and Allocations": a rolling 24-hour allocation
+    settings: SalesforceSettings
+
+    def observe(self, answer: Answer, call: Call, pacing: Pacing) -> None:
+        match = _LIMIT_INFO.search(header(answer.headers, "Sforce-Limit-Info") or "")
+        if match:
+            used, total = int(match.group(1)), int(match.group(2))
+            pacing.daily.observe(remaining=max(total - used, 0), limit=total)
+
+    def error(self, answer: Answer, call: Call, wait: float | None) -> ConnectorError:
+        if call.category == AUTH:
+            return _oauth_error(answer)
+        return _rest_error(answer.status, answer.json(), wait, self.settings)
+
+    def transport_error(self, exc: Exception, call: Call) -> ConnectorError | None:
+        return _transport_error(exc)
 
 
 def _first_error(content: Any) -> tuple[str, str]:
@@ -229,85 +200,56 @@ def _first_error(content: Any) -> tuple[str, str]:
     return "", ""
 
 
-def _oauth_error(response: requests.Response) -> ConnectorError:
-    if response.status_code >= 500:
-        return TransientError(
-            "Salesforce token endpoint is unavailable", crm=CRM, status=response.status_code
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
+def _oauth_error(answer: Answer) -> ConnectorError:
+    if answer.status >= 500:
+        return TransientError("Salesforce token endpoint is unavailable", crm=CRM, status=answer.status)
+    body = answer.json()
     error = str(body.get("error", "")) if isinstance(body, dict) else ""
     description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
     return AuthFailed(
-        f"Salesforce refused the OAuth credentials ({error or response.status_code}: "
+        f"Salesforce refused the OAuth credentials ({error or answer.status}: "
         f"{description or 'no description'}); check client id, secret and refresh token",
         crm=CRM,
-        status=response.status_code,
+        status=answer.status,
     )
 
 
-def translate(
-    exc: BaseException, retry_after: float | None, settings: SalesforceSettings | None = None
-) -> ConnectorError:
-    """One SDK / transport exception -> the crmsync error that says how to recover. Never echoes URLs
-    (they carry SOQL) or tokens."""
-    throttle_wait = settings.throttle_retry_after_s if settings else 20.0
-    daily_wait = settings.daily_retry_after_s if settings else 3600.0
-    if isinstance(exc, SalesforceError):
-        status = exc.status
-        code, message = _first_error(exc.content)
-        summary = f"{code}: {message}" if code else f"HTTP {status}"
-        if status == 401:
-            if code == "INVALID_SESSION_ID":
-                return AuthExpired("Salesforce session expired or invalid", crm=CRM, status=401)
-            return AuthFailed(f"Salesforce refused the credentials ({summary})", crm=CRM, status=401)
-        if code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
-            if "TotalRequests" in message:
-                return RateLimited(
-                    "Salesforce daily API allocation exceeded (TotalRequests)",
-                    crm=CRM,
-                    retry_after=retry_after or daily_wait,
-                    scope="daily",
-                    status=status,
-                )
-            return RateLimited(
-                f"Salesforce throttled the request ({summary})",
-                crm=CRM,
-                retry_after=retry_after or throttle_wait,
-                scope="burst",
-                status=status,
-            )
-        if status == 403:
-            return AuthFailed(
-                f"Salesforce refused access ({summary}); check the integration user's profile "
-                "and permission sets",
-                crm=CRM,
-                status=403,
-            )
-        if status >= 500:
-            if retry_after is not None:
-                return RateLimited(
-                    f"Salesforce is unavailable ({summary})",
-                    crm=CRM,
-                    retry_after=retry_after,
-                    scope="burst",
-                    status=status,
-                )
-            return TransientError(f"Salesforce server error ({summary})", crm=CRM, status=status)
-        if code == "INVALID_FIELD" and "No such column" in message:
-            column = re.search(r"No such column '([^']+)'", message)
-            name = column.group(1) if column else "a mapped field"
-            return PermanentError(
-                f"Salesforce does not show {name} to the integration user: it is missing or lacks "
-                f"field-level security. Grant Read/Edit on {name} to the integration user's profile or a "
-                "permission set, or change the field mapping",
-                crm=CRM,
-                status=status,
-                detail=summary,
-            )
-        return PermanentError(f"Salesforce rejected the request ({summary})", crm=CRM, status=status)
+def _rest_error(status: int, content: Any, wait: float | None, settings: SalesforceSettings) -> ConnectorError:
+    """One REST error answer -> the crmsync error that says how to recover. Never echoes URLs (they carry
+    SOQL) or tokens."""
+    code, message = _first_error(content)
+    summary = f"{code}: {message}" if code else f"HTTP {status}"
+    if status == 401:
+        if code == "INVALID_SESSION_ID":
+            return AuthExpired("Salesforce session expired or invalid", crm=CRM, status=401)
+        return AuthFailed(f"Salesforce refused the credentials ({summary})", crm=CRM, status=401)
+    if code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
+        if "TotalRequests" in message:
+            return RateLimited("Salesforce daily API allocation exceeded (TotalRequests)", crm=CRM,
+                               retry_after=wait or settings.daily_retry_after_s, scope="daily", status=status)
+        return RateLimited(f"Salesforce throttled the request ({summary})", crm=CRM,
+                           retry_after=wait or settings.throttle_retry_after_s, scope="burst", status=status)
+    if status == 403:
+        return AuthFailed(f"Salesforce refused access ({summary}); check the integration user's profile "
+                          "and permission sets", crm=CRM, status=403)
+    if status >= 500:
+        if wait is not None:
+            return RateLimited(f"Salesforce is unavailable ({summary})", crm=CRM, retry_after=wait, scope="burst",
+                               status=status)
+        return TransientError(f"Salesforce server error ({summary})", crm=CRM, status=status)
+    if code == "INVALID_FIELD" and "No such column" in message:
+        column = re.search(r"No such column '([^']+)'", message)
+        name = column.group(1) if column else "a mapped field"
+        return PermanentError(
+            f"Salesforce does not show {name} to the integration user: it is missing or lacks "
+            f"field-level security. Grant Read/Edit on {name} to the integration user's profile or a "
+            "permission set, or change the field mapping",
+            crm=CRM, status=status, detail=summary)
+    return PermanentError(f"Salesforce rejected the request ({summary})", crm=CRM, status=status)
+
+
+def _transport_error(exc: Exception) -> ConnectorError:
+    """A failure without an HTTP error answer (the transport, a malformed body, the Metadata API's SOAP)."""
     if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return PermanentError(
             "the Salesforce host's TLS certificate is not trusted; set ca_bundle to the CA that signed it",

@@ -28,44 +28,48 @@ results matched by position. Custom fields are created through the Metadata API.
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
-from simple_salesforce import Salesforce
-
-from sync.clock import Clock, SystemClock
-from sync.contract import (
-    Budget,
-    CanonicalField,
-    FieldSetupReport,
-    FieldUpdate,
-    Health,
-    PullPage,
-    PushResult,
-)
-from sync.errors import AuthFailed, ConnectorError, PermanentError, RateLimited, RecordError
-from sync.model import Contact
-from sync.spill import Scratch, ScratchSet
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import (
     CRM,
-    FIELD_SPECS,
     KEY_PREFIXES,
     RecordMapper,
-    native_record,
-    parse_datetime,
+    parse_time,
     select_list,
     sobject_of,
     soql_datetime,
     to18,
+    to_write,
 )
-from connectors.salesforce.paging import PullCursor, SoqlPaginator, Watermark, chunk_ids, in_list
-from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
+from connectors.salesforce.paging import (
+    RELATED,
+    chunk_ids,
+    in_list,
+    legacy_cursor,
+    related_since,
+    since_clause,
+    soql_pages,
+    stream_key,
+)
+from connectors.salesforce.fields import CustomFields
+from connectors.salesforce.settings import SalesforceSettings
+from sync.clock import Clock, SystemClock
+from sync.contract import (
+    FieldSetupReport,
+    FieldUpdate,
+    PullPage,
+    PushResult,
+)
+from sync.errors import PermanentError, RecordError
+from sync.model import Contact
+from sync.spill import Scratch, ScratchSet
+from sync.toolkit.connector import ConnectorBase
+from sync.toolkit.cursor import Cursor, Watermark
 
 log = structlog.get_logger("crmsync.salesforce")
 
@@ -77,32 +81,29 @@ TASK_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", 
 EVENT_COLUMNS = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDateTime", "ActivityDate", "CreatedDate"]
 MEMBER_COLUMNS = ["Id", "LeadId", "ContactId", "HasResponded", "FirstRespondedDate", "CreatedDate",
                   "Campaign.Type", "Campaign.Name"]
-ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{f}" for f in (
+ROLE_COLUMNS = ["Id", "ContactId", "OpportunityId", *(f"Opportunity.{field}" for field in (
     "Id", "StageName", "IsWon", "IsClosed", "Amount", "CloseDate", "CreatedDate", "LastModifiedDate",
     "Type"))]
-_METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
 
 
-class SalesforceConnector:
+class SalesforceConnector(ConnectorBase):
     """One Salesforce org behind the crmsync connector protocol."""
 
     crm = CRM
+    client: SalesforceClient
+    settings: SalesforceSettings
 
     def __init__(self, settings: SalesforceSettings, *, account: str = "default",
                  clock: Clock = SystemClock(), sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
-        self.account = account
-        self._clock = clock
-        self.client = SalesforceClient(settings, clock=clock, sleep=sleep)
-        self.api_calls: Counter[str] = self.client.api_calls
+        super().__init__(SalesforceClient(settings, clock=clock, sleep=sleep), settings=settings,
+                         account=account, clock=clock)
         self.mapper = RecordMapper(settings, account)
         self._paths: dict[str, dict[str, str]] | None = None
-        self._scratch = Scratch(prefix="crmsync-salesforce-")
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
 
     # --- pull -------------------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
-        state = PullCursor.decode(cursor)
+        state = Cursor.decode(cursor, crm=CRM, legacy=legacy_cursor)
         # an incremental pull remembers the parents it emitted (so related changes do not read them again)
         # on disk: after a bulk change that is every parent of the org
         scratch = Scratch(prefix="crmsync-salesforce-pull-")
@@ -111,50 +112,49 @@ class SalesforceConnector:
         finally:
             scratch.close()
 
-    def _pull(self, state: PullCursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
+    def _pull(self, state: Cursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         started = self._clock.now().replace(microsecond=0)
-        incremental = state.since is not None
-        spent = self._calls()  # each page reports the calls made since the previous page was handed out
+        since = related_since(state)
+        incremental = since is not None
+        spent = self.calls_made()  # each page reports the calls made since the previous page was handed out
         for sobject in PARENTS:
-            initial = state.mark(sobject)
-            mark = initial
-            soql = self._stream_soql(sobject, initial, incremental)
+            mark = state.mark(sobject)
+            soql = self._stream_soql(sobject, mark, incremental)
             for records in self._query("contacts", soql, include_deleted=incremental):
                 fresh = []
                 gone: dict[str, str | None] = {}
                 for record in records:
-                    record_id, stamp = to18(record["Id"]), parse_datetime(record.get("SystemModstamp"))
+                    record_id, stamp = to18(record["Id"]), parse_time(record.get("SystemModstamp"))
                     deleted = bool(record.get("IsDeleted"))
-                    mark = mark.advance(record_id, stamp, started, deleted=deleted)
-                    if initial.already_read(record_id, stamp, deleted=deleted):
+                    key = stream_key(record_id, deleted=deleted)
+                    if mark.already_read(key, stamp):
                         continue
+                    if stamp is not None:
+                        mark.read(key, stamp, cap=started)
                     if deleted:
                         master = record.get("MasterRecordId")
                         gone[record_id] = to18(master) if master else None
                     else:
                         fresh.append(record)
                 contacts, converted = self._page(sobject, fresh)
-                merged = {**{k: v for k, v in gone.items() if v is not None}, **converted}
+                merged = {**{record_id: master for record_id, master in gone.items() if master is not None},
+                          **converted}
                 if incremental:  # only an incremental pull looks related changes up, skipping these
-                    emitted.add_many(c.id for c in contacts)
-                state = state.with_mark(sobject, mark)
+                    emitted.add_many(contact.id for contact in contacts)
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
-                               api_calls=self._calls() - spent)
-                spent = self._calls()
-        if incremental and state.since is not None:
-            for page in self._touched_pages(state.since, emitted):
+                               api_calls=self.calls_made() - spent)
+                spent = self.calls_made()
+        if since is not None:
+            for page in self._touched_pages(since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
-                               api_calls=self._calls() - spent)
-                spent = self._calls()
-        final = PullCursor(state.marks, since=started)
-        yield PullPage([], final.encode(), api_calls=self._calls() - spent)
-
-    def _calls(self) -> int:
-        return sum(self.api_calls.values())
+                               api_calls=self.calls_made() - spent)
+                spent = self.calls_made()
+        state.marks[RELATED] = Watermark(started)
+        yield PullPage([], state.encode(), api_calls=self.calls_made() - spent)
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:
         skip_converted = "IsConverted = false" if sobject == "Lead" and not incremental else None
-        where = [w for w in (mark.where(), skip_converted) if w]
+        where = [condition for condition in (since_clause(mark), skip_converted) if condition]
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         columns = ", ".join(self._columns(sobject, deletions=incremental))  # queryAll: deleted rows too
         return f"SELECT {columns} FROM {sobject}{clause} ORDER BY SystemModstamp, Id"
@@ -182,9 +182,9 @@ class SalesforceConnector:
         return self._paths
 
     def _describe(self, sobject: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        body = self.client.call("setup", lambda sf: getattr(sf, sobject).describe())
-        fields = {f["name"]: f for f in body.get("fields", [])}
-        relations = {f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")}
+        body = self.client.call("setup", lambda api: getattr(api, sobject).describe())
+        fields = {field["name"]: field for field in body.get("fields", [])}
+        relations = {field["relationshipName"] for field in body.get("fields", []) if field.get("relationshipName")}
         return fields, relations
 
     def _query(self, category: str, soql: str, *,
@@ -192,14 +192,14 @@ class SalesforceConnector:
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
         def first() -> Mapping[str, Any]:
-            return self.client.call(category, lambda sf: sf.query(soql, include_deleted=include_deleted,
+            return self.client.call(category, lambda api: api.query(soql, include_deleted=include_deleted,
                                                                   headers=headers))
 
         def more(url: str) -> Mapping[str, Any]:
-            return self.client.call(category, lambda sf: sf.query_more(url, identifier_is_url=True,
+            return self.client.call(category, lambda api: api.query_more(url, identifier_is_url=True,
                                                                        headers=headers))
 
-        yield from SoqlPaginator(first, more)
+        yield from soql_pages(first, more)
 
     def _query_by_ids(self, category: str, ids: Sequence[str],
                       render: Callable[[list[str]], str]) -> Iterator[dict[str, Any]]:
@@ -225,27 +225,28 @@ class SalesforceConnector:
         if not live:
             return [], merged
         paths = self._field_paths()[sobject]
-        contacts = {c.id: c for c in (self.mapper.contact(sobject, r, paths) for r in live)}
+        contacts = {contact.id: contact for contact in (self.mapper.to_contact(sobject, record, paths)
+                                                        for record in live)}
         self._attach_related(sobject, contacts)
         return list(contacts.values()), merged
 
     def _attach_related(self, sobject: str, contacts: dict[str, Contact]) -> None:
         ids = list(contacts)
         now = self._clock.now()
-        tasks = self._query_by_ids("activities", ids, lambda c: (
-            f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(c)})"))
+        tasks = self._query_by_ids("activities", ids, lambda chunk: (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM Task WHERE WhoId IN ({in_list(chunk)})"))
         for record in tasks:
-            contacts[to18(record["WhoId"])].activities.append(self.mapper.task(record))
-        events = self._query_by_ids("activities", ids, lambda c: (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(c)})"))
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Task", record, now))
+        events = self._query_by_ids("activities", ids, lambda chunk: (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM Event WHERE WhoId IN ({in_list(chunk)})"))
         for record in events:
-            contacts[to18(record["WhoId"])].activities.append(self.mapper.event(record, now))
+            contacts[to18(record["WhoId"])].activities.append(self.mapper.to_activity("Event", record, now))
         parent_field = "LeadId" if sobject == "Lead" else "ContactId"
-        members = self._query_by_ids("activities", ids, lambda c: (
+        members = self._query_by_ids("activities", ids, lambda chunk: (
             f"SELECT {', '.join(MEMBER_COLUMNS)} FROM CampaignMember "
-            f"WHERE {parent_field} IN ({in_list(c)}) AND HasResponded = true"))
+            f"WHERE {parent_field} IN ({in_list(chunk)}) AND HasResponded = true"))
         for record in members:
-            event = self.mapper.campaign_event(record)
+            event = self.mapper.to_event(record)
             if event is not None:
                 contacts[to18(record[parent_field])].events.append(event)
         if sobject == "Contact":
@@ -254,16 +255,16 @@ class SalesforceConnector:
                 columns.append(f"Opportunity.{self.settings.contract_months_field}")
             if self.settings.multi_currency:
                 columns.append("Opportunity.CurrencyIsoCode")
-            roles = self._query_by_ids("deals", ids, lambda c: (
-                f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(c)})"))
+            roles = self._query_by_ids("deals", ids, lambda chunk: (
+                f"SELECT {', '.join(columns)} FROM OpportunityContactRole WHERE ContactId IN ({in_list(chunk)})"))
             for record in roles:
-                deal = self.mapper.deal(record)
+                deal = self.mapper.to_deal(record)
                 contact = contacts[to18(record["ContactId"])]
-                if deal is not None and all(d.id != deal.id for d in contact.deals):
+                if deal is not None and all(known.id != deal.id for known in contact.deals):
                     contact.deals.append(deal)
         for contact in contacts.values():
-            contact.activities.sort(key=lambda a: a.at)
-            contact.events.sort(key=lambda e: e.at)
+            contact.activities.sort(key=lambda activity: activity.at)
+            contact.events.sort(key=lambda event: event.at)
 
     def _touched_pages(self, since: Any, emitted: ScratchSet[str]) -> Iterator[PullPage]:
         """Parents whose related records changed since the last pull, re-read by id (those not emitted)."""
@@ -290,16 +291,16 @@ class SalesforceConnector:
 
             limit = self.settings.max_query_chars
             for chunk in chunk_ids(ids, by_id, limit, max_ids=self.settings.page_size):
-                records = [r for page in self._query("contacts", by_id(chunk)) for r in page]
+                records = [record for page in self._query("contacts", by_id(chunk)) for record in page]
                 contacts, merged = self._page(sobject, records)
-                emitted.add_many(c.id for c in contacts)
+                emitted.add_many(contact.id for contact in contacts)
                 yield PullPage(contacts, "", deleted_ids=list(merged), merged_into=merged)
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
         pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-        converted = self._converted.present(_valid_ids(u.contact_id for u in updates))
+        converted = self._converted.present(_valid_ids(update.contact_id for update in updates))
         for index, update in enumerate(updates):
             try:
                 record_id = to18(update.contact_id)
@@ -315,7 +316,7 @@ class SalesforceConnector:
                                          "the lead was converted; its Contact is scored instead")
             else:
                 try:
-                    entry, carried = native_record(sobject, record_id, update.values, self.settings)
+                    entry, carried = to_write(sobject, record_id, update.values, self.settings)
                 except ValueError as exc:
                     results[index] = _failed(update.contact_id, "INVALID_VALUE", str(exc))
                     continue
@@ -343,11 +344,11 @@ class SalesforceConnector:
             pending = retry_later
             if not pending:
                 break
-        return [r for r in results if r is not None]
+        return [result for result in results if result is not None]
 
     def _save(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
         body = {"allOrNone": False, "records": [entry for _, entry, _ in batch]}
-        saves = self.client.call("push", lambda sf: sf.restful("composite/sobjects", method="PATCH",
+        saves = self.client.call("push", lambda api: api.restful("composite/sobjects", method="PATCH",
                                                                json=body))
         if not isinstance(saves, list) or len(saves) != len(batch):
             count = len(saves) if isinstance(saves, list) else "no"
@@ -356,94 +357,9 @@ class SalesforceConnector:
 
     # --- fields -----------------------------------------------------------------------------------------
     def ensure_fields(self) -> FieldSetupReport:
-        wanted = {f"{sobject}.{name}": canonical for sobject in PARENTS
-                  for canonical, name in self.settings.field_map.items() if name and name.endswith("__c")}
-        created: list[str] = []
-        existing: list[str] = []
-        problems: list[str] = []
-        visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
-        missing = []
-        for full_name in wanted:
-            sobject, name = full_name.split(".", 1)
-            field = visible[sobject].get(name)
-            if field is None:
-                missing.append(full_name)
-            elif not field.get("updateable", False):
-                problems.append(_fls_problem(full_name, "Edit"))
-            else:
-                existing.append(full_name)
-        for start in range(0, len(missing), API_MAX_METADATA):
-            chunk = missing[start:start + API_MAX_METADATA]
-
-            def create(sf: Salesforce, chunk: list[str] = chunk) -> dict[str, str]:
-                return self._create_fields(sf, chunk, wanted)
-
-            failures = self.client.call("setup", create, idempotent=False)
-            for full_name in chunk:
-                code = failures.get(full_name)
-                if code is None:
-                    created.append(full_name)
-                elif code == "DUPLICATE_DEVELOPER_NAME":
-                    problems.append(_fls_problem(full_name, "Read/Edit"))
-                else:
-                    problems.append(f"{full_name}: Salesforce refused to create it ({code})")
-        if created:
-            visible = {sobject: self._describe(sobject)[0] for sobject in PARENTS}
-            for full_name in created:
-                sobject, name = full_name.split(".", 1)
-                if not visible[sobject].get(name, {}).get("updateable", False):
-                    problems.append(_fls_problem(full_name, "Read/Edit"))
-        self._paths = None
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
-
-    def _create_fields(self, sf: Salesforce, full_names: list[str],
-                       wanted: Mapping[str, CanonicalField]) -> dict[str, str]:
-        """createMetadata for up to 10 fields; returns the failed ones with their status code. The SDK
-        raises a plain Exception listing `fullName: (statusCode, message)` for failed components."""
-        md = self.client.mdapi(sf)
-        components = []
-        for full_name in full_names:
-            spec = FIELD_SPECS[wanted[full_name]]
-            options: dict[str, Any] = {
-                "fullName": full_name, "label": spec.label, "type": spec.type,
-                "description": "Written by crmsync; edits are overwritten on the next sync"}
-            if spec.type == "Text":
-                options["length"] = spec.length
-            elif spec.type == "Number":
-                options.update(precision=spec.precision, scale=spec.scale)
-            elif spec.type == "Checkbox":
-                options["defaultValue"] = "false"
-            components.append(md.CustomField(**options))
-        try:
-            md.CustomField.create(components)
-        except Exception as exc:
-            if type(exc) is not Exception:
-                raise
-            failures = {}
-            for match in _METADATA_FAILURE.finditer(str(exc)):
-                code = re.search(r"\(([A-Z_]+),", match.group("errors"))
-                failures[match.group("name").strip()] = code.group(1) if code else "UNKNOWN"
-            return failures
-        return {}
-
-    # --- health -----------------------------------------------------------------------------------------
-    def health(self) -> Health:
-        try:
-            limits = self.client.call("health", lambda sf: sf.limits())
-        except AuthFailed as exc:
-            return Health(reachable=True, authorised=False, message=exc.user_message)
-        except RateLimited as exc:
-            return Health(reachable=True, authorised=True, message=exc.user_message,
-                          budget=Budget(remaining=0, limit=self.client.budget.limit, window="rolling_24h"))
-        except ConnectorError as exc:
-            return Health(reachable=False, authorised=False, message=exc.user_message)
-        daily = limits.get("DailyApiRequests", {}) if isinstance(limits, Mapping) else {}
-        budget = Budget(remaining=daily.get("Remaining"), limit=daily.get("Max"), window="rolling_24h")
-        return Health(reachable=True, authorised=True, message="ok", budget=budget)
-
-    def close(self) -> None:
-        self.client.close()
-        self._scratch.close()
+        report = CustomFields(self.client, self.settings, self._describe).ensure(PARENTS)
+        self._paths = None  # read the mapped fields' visibility again
+        return report
 
 
 def _valid_ids(ids: Iterable[str]) -> list[str]:
@@ -467,9 +383,3 @@ def _record_error(contact_id: str, save: Mapping[str, Any]) -> RecordError:
     code = str(first.get("statusCode", "UNKNOWN"))
     return RecordError(contact_id, code, str(first.get("message", "")),
                        retryable=code in RETRYABLE_RECORD_CODES, fields=tuple(first.get("fields") or ()))
-
-
-def _fls_problem(full_name: str, access: str) -> str:
-    sobject, name = full_name.split(".", 1)
-    return (f"{full_name} exists but the integration user cannot see or edit it: grant {access} field-level "
-            f"security on {name} ({sobject}) to the integration user's profile or a permission set")

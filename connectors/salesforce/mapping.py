@@ -47,7 +47,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sync.contract import CanonicalField, FieldValue
-from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
+from sync.model import PROFILE_ATTRIBUTES, Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
 
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -63,22 +63,6 @@ KEY_PREFIXES = {
     "005": "User",
 }
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-PROFILE_ATTRIBUTES = frozenset(
-    {
-        "email",
-        "owner_id",
-        "first_name",
-        "last_name",
-        "company",
-        "industry",
-        "company_size",
-        "job_title",
-        "seniority",
-        "country",
-        "source",
-        "created_at",
-    }
-)
 
 
 # --- ids ---------------------------------------------------------------------------------------------
@@ -93,7 +77,8 @@ def to18(record_id: str) -> str:
         raise ValueError(f"not a Salesforce id: {record_id!r}")
     suffix = ""
     for chunk in range(3):
-        bits = sum(1 << i for i, ch in enumerate(record_id[chunk * 5 : chunk * 5 + 5]) if "A" <= ch <= "Z")
+        bits = sum(1 << index for index, character in enumerate(record_id[chunk * 5 : chunk * 5 + 5])
+                   if "A" <= character <= "Z")
         suffix += _CHECKSUM_ALPHABET[bits]
     return record_id + suffix
 
@@ -103,19 +88,19 @@ def sobject_of(record_id: str) -> str | None:
     return KEY_PREFIXES.get(record_id[:3])
 
 
-def same_id(a: str | None, b: str | None) -> bool:
-    if a is None or b is None:
-        return a is b
+def same_id(first: str | None, second: str | None) -> bool:
+    if first is None or second is None:
+        return first is second
     try:
-        return to18(a).lower() == to18(b).lower()
+        return to18(first).lower() == to18(second).lower()
     except ValueError:
-        return a == b
+        return first == second
 
 
 # --- time --------------------------------------------------------------------------------------------
 
 
-def parse_datetime(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
     """`2024-01-17T19:55:04.000+0000` (records) or `...Z` -> aware UTC datetime."""
     if not value:
         return None
@@ -138,11 +123,6 @@ def format_datetime(value: datetime) -> str:
 def soql_datetime(value: datetime) -> str:
     """A SOQL datetime literal (unquoted, whole seconds: SOQL literals carry no fraction)."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def soql_quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
 
 
 def _midnight(day: date | None) -> datetime | None:
@@ -180,7 +160,7 @@ class RecordMapper:
     def field_paths(self, sobject: str) -> dict[str, str]:
         return dict(self.settings.lead_fields if sobject == "Lead" else self.settings.contact_fields)
 
-    def contact(self, sobject: str, record: Mapping[str, Any], paths: Mapping[str, str]) -> Contact:
+    def to_contact(self, sobject: str, record: Mapping[str, Any], paths: Mapping[str, str]) -> Contact:
         attributes: dict[str, Any] = {}
         fields: dict[str, Any] = {}
         for name, path in paths.items():
@@ -193,12 +173,12 @@ class RecordMapper:
             crm=CRM,
             id=to18(record["Id"]),
             account=self.account,
-            updated_at=parse_datetime(record.get("SystemModstamp")),
+            updated_at=parse_time(record.get("SystemModstamp")),
             fields=fields,
             **attributes,
         )
 
-    def deal(self, role: Mapping[str, Any]) -> Deal | None:
+    def to_deal(self, role: Mapping[str, Any]) -> Deal | None:
         opp = role.get("Opportunity")
         if not isinstance(opp, Mapping):
             return None
@@ -232,20 +212,24 @@ class RecordMapper:
             close_date=parse_date(opp.get("CloseDate")),
             recurring=recurring,
             contract_months=int(months) if months is not None else None,
-            created_at=parse_datetime(opp.get("CreatedDate")),
-            updated_at=parse_datetime(opp.get("LastModifiedDate")),
+            created_at=parse_time(opp.get("CreatedDate")),
+            updated_at=parse_time(opp.get("LastModifiedDate")),
         )
 
-    def task(self, record: Mapping[str, Any]) -> Activity:
+    def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime) -> Activity:
+        """A Task or an Event; an Event after `now` is not done yet."""
+        return self._task(record) if sobject == "Task" else self._event(record, now)
+
+    def _task(self, record: Mapping[str, Any]) -> Activity:
         subtype = record.get("TaskSubtype") or "Task"
         kind = {"Call": ActivityKind.CALL, "Email": ActivityKind.EMAIL, "ListEmail": ActivityKind.EMAIL}.get(
             subtype, ActivityKind.TASK
         )
         closed = bool(record.get("IsClosed"))
         at = (
-            (parse_datetime(record.get("CompletedDateTime")) if closed else None)
+            (parse_time(record.get("CompletedDateTime")) if closed else None)
             or _midnight(parse_date(record.get("ActivityDate")))
-            or parse_datetime(record.get("CreatedDate"))
+            or parse_time(record.get("CreatedDate"))
         )
         call_type = (record.get("CallType") or "").lower()
         owner = record.get("OwnerId")
@@ -262,11 +246,11 @@ class RecordMapper:
             subject=record.get("Subject"),
         )
 
-    def event(self, record: Mapping[str, Any], now: datetime) -> Activity:
+    def _event(self, record: Mapping[str, Any], now: datetime) -> Activity:
         at = (
-            parse_datetime(record.get("ActivityDateTime"))
+            parse_time(record.get("ActivityDateTime"))
             or _midnight(parse_date(record.get("ActivityDate")))
-            or parse_datetime(record.get("CreatedDate"))
+            or parse_time(record.get("CreatedDate"))
             or now
         )
         owner = record.get("OwnerId")
@@ -280,14 +264,14 @@ class RecordMapper:
             subject=record.get("Subject"),
         )
 
-    def campaign_event(self, member: Mapping[str, Any]) -> EngagementEvent | None:
+    def to_event(self, member: Mapping[str, Any]) -> EngagementEvent | None:
         if not member.get("HasResponded"):
             return None
         campaign = member.get("Campaign") or {}
         event_type = self.settings.campaign_events.get(campaign.get("Type") or "")
         if event_type is None:
             return None
-        created = parse_datetime(member.get("CreatedDate"))
+        created = parse_time(member.get("CreatedDate"))
         responded = parse_date(member.get("FirstRespondedDate"))
         at = (
             created
@@ -303,7 +287,7 @@ def _profile_value(name: str, value: Any) -> Any:
     if value is None:
         return None
     if name == "created_at":
-        return parse_datetime(value)
+        return parse_time(value)
     if name == "company_size":
         return int(value)
     if name == "owner_id":
@@ -344,7 +328,7 @@ FIELD_SPECS: dict[CanonicalField, FieldSpec] = {
 RATING_BY_MATURITY = {Maturity.HOT.value: "Hot", Maturity.WARM.value: "Warm", Maturity.COLD.value: "Cold"}
 
 
-def native_value(canonical: CanonicalField, value: FieldValue) -> Any:
+def encode_value(canonical: CanonicalField, value: FieldValue) -> Any:
     """A canonical value as the JSON the custom field of `FIELD_SPECS` accepts."""
     spec = FIELD_SPECS[canonical]
     if spec.type == "Checkbox":
@@ -364,7 +348,7 @@ def native_value(canonical: CanonicalField, value: FieldValue) -> Any:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def native_record(
+def to_write(
     sobject: str, record_id: str, values: Mapping[str, FieldValue], settings: SalesforceSettings
 ) -> tuple[dict[str, Any], dict[str, FieldValue]]:
     """The sObject Collections entry for one update, and the canonical values it carries (fields without a
@@ -375,7 +359,7 @@ def native_record(
         canonical = CanonicalField(key)
         target = settings.custom_field(canonical)
         if target:
-            entry[target] = native_value(canonical, value)
+            entry[target] = encode_value(canonical, value)
             carried[key] = value
         if sobject != "Lead":
             continue

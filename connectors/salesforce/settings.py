@@ -1,7 +1,8 @@
 """Settings of one Salesforce org (one crmsync account), validated at the boundary.
 
 Credentials arrive as `SecretStr`: the daemon resolves environment-variable or file references into
-them, and they never print in a repr, a log line or a validation error. Defaults follow the API facts:
+them, and they never print in a repr, a log line or a validation error. Defaults follow the API documentation
+("API Request Limits and Allocations", "Query Options Header", "sObject Collections"):
 the REST API version simple-salesforce targets (59.0), SOQL pages of 2,000 records (the documented
 maximum of `Sforce-Query-Options: batchSize`), sObject Collections batches of 200 records, and the base
 daily allocation of an Enterprise org (100,000 calls per rolling 24 h) until the first
@@ -17,10 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
+from sync.toolkit.settings import ConnectorSettings, option
 
 API_MAX_QUERY_BATCH = 2000  # Sforce-Query-Options batchSize maximum (and default)
 API_MIN_QUERY_BATCH = 200  # ... and minimum
@@ -129,98 +131,89 @@ def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str 
     return dict(defaults)
 
 
-class SalesforceSettings(BaseModel):
+class SalesforceSettings(ConnectorSettings):
     """One Salesforce org. Immutable once validated; a reload builds a new instance."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- where and who -----------------------------------------------------------------------------
-    login_url: str = Field(
-        "https://login.salesforce.com",
-        description="OAuth host: login., test. or the org's My Domain; the token answer names "
-        "the instance every later call goes to",
+    login_url: str = option(
+        "https://login.salesforce.com", "OAuth host: login., test. or the org's My Domain; the token answer "
+        "names the instance every later call goes to", "https://acme.my.salesforce.com")
+    api_version: str = option("59.0", "the REST API version called", "59.0", pattern=r"^\d{2,3}\.0$")
+    auth_flow: Literal["refresh_token", "client_credentials"] = option(
+        "refresh_token", "OAuth 2.0 flow: refresh_token (a user authorised the connected app) or "
+        "client_credentials (the app runs as its integration user)", "client_credentials")
+    client_id: SecretStr = Field(
+        description="connected app consumer key", examples=[{"env": "SALESFORCE_CLIENT_ID"}]
     )
-    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.0$")
-    auth_flow: Literal["refresh_token", "client_credentials"] = "refresh_token"
-    client_id: SecretStr = Field(description="connected app consumer key")
-    client_secret: SecretStr | None = Field(
-        None,
-        description="consumer secret (client_credentials; optional for refresh_token with a public client)",
-    )
-    refresh_token: SecretStr | None = None
-    ca_bundle: Path | None = Field(
-        None,
-        description="PEM bundle to trust (a private CA or the sandbox's); verification is never switched off",
-    )
-    timeout_s: float = Field(
-        30.0, gt=0, le=600, description="per HTTP request; Salesforce itself stops at 10 min"
-    )
+    client_secret: SecretStr | None = option(None, "consumer secret (client_credentials; optional for "
+                                                   "refresh_token with a public client)",
+                                                   {"file": "/run/secrets/salesforce_client_secret"})
+    refresh_token: SecretStr | None = option(None, "the refresh token of the refresh_token flow",
+                                                   {"env": "SALESFORCE_REFRESH_TOKEN"})
+    ca_bundle: Path | None = option(None, "PEM bundle to trust (a private CA or the sandbox's); verification "
+                                          "is never switched off", "/etc/ssl/certs/corporate-ca.pem")
 
     # --- budgets -----------------------------------------------------------------------------------
-    daily_limit: int = Field(
-        100_000, gt=0, description="rolling-24 h org allocation until Sforce-Limit-Info says"
-    )
-    daily_reserve: int = Field(1_000, ge=0, description="calls left for people and other integrations")
-    daily_retry_after_s: float = Field(
-        3600.0,
-        gt=0,
-        description="when to look again once the allocation is spent "
-        "(the window rolls; Salesforce names no reset)",
-    )
-    burst_calls: int = Field(
-        25,
-        gt=0,
-        description="client-side pacing: Salesforce documents no per-second limit, "
-        "only 25 concurrent long requests per org",
-    )
-    burst_window_s: float = Field(1.0, gt=0)
-    throttle_retry_after_s: float = Field(
-        20.0,
-        gt=0,
-        description="wait after a concurrency refusal that names no Retry-After (long requests run >= 20 s)",
-    )
+    daily_limit: int = option(100_000, "rolling-24 h org allocation, until Sforce-Limit-Info reports the "
+                                       "org's own", 100_000, gt=0)
+    daily_reserve: int = option(1_000, "calls left for people and other integrations", 5_000, ge=0)
+    daily_retry_after_s: float = option(3600.0, "when to look again once the allocation is spent (the window "
+                                                "rolls; Salesforce names no reset)", 3600, gt=0)
+    burst_calls: int = option(25, "client-side pacing: Salesforce documents no per-second limit, only 25 "
+                                  "concurrent long requests per org", 25, gt=0)
+    burst_window_s: float = option(1.0, "the pacing window, in seconds", 1, gt=0)
+    throttle_retry_after_s: float = option(20.0, "wait after a concurrency refusal that names no Retry-After "
+                                                 "(long requests run >= 20 s)", 20, gt=0)
 
     # --- sizes -------------------------------------------------------------------------------------
-    page_size: int = Field(API_MAX_QUERY_BATCH, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
-    batch_size: int = Field(API_MAX_COLLECTION, ge=1, le=API_MAX_COLLECTION)
-    max_query_chars: int = Field(
-        15_000,
-        ge=2_000,
-        le=16_000,
-        description="encoded length of one SOQL URL with an Id IN (...) list; "
-        "Salesforce answers 414 past ~16 kB",
-    )
+    page_size: int = option(API_MAX_QUERY_BATCH, "records per SOQL page (Sforce-Query-Options batchSize, 200 "
+                                                 "to 2,000)",
+                                                 2000, ge=API_MIN_QUERY_BATCH, le=API_MAX_QUERY_BATCH)
+    batch_size: int = option(API_MAX_COLLECTION, "records per sObject Collections update; Salesforce's "
+                                                 "maximum is 200", 200, ge=1, le=API_MAX_COLLECTION)
+    max_query_chars: int = option(15_000, "encoded length of one SOQL URL with an Id IN (...) list; "
+                                          "Salesforce answers 414 past ~16 kB", 15_000, ge=2_000, le=16_000)
 
     # --- write-back mapping --------------------------------------------------------------------------
-    field_map: dict[CanonicalField, str | None] = Field(
-        default_factory=lambda: _field_map(DEFAULT_FIELD_MAP),
-        description="canonical field -> custom field on Lead and Contact; None: not written",
-    )
-    lead_rating_field: str | None = Field(
-        "Rating", description="Lead field that receives maturity as Hot/Warm/Cold; None: not written"
-    )
-    lead_status_by_stage: dict[Stage, str] = Field(
-        default_factory=dict,
-        description="Lead Status value per crmsync stage; empty: Status is left to sales",
-    )
+    field_map: dict[CanonicalField, str | None] = option(
+        DEFAULT_FIELD_MAP, "canonical field -> custom field on Lead and Contact; null: not written",
+        {"score": "Lead_Score__c", "sla_breached": None})
+    lead_rating_field: str | None = option("Rating", "Lead field that receives maturity as Hot/Warm/Cold; "
+                                                     "null: not written", "Rating")
+    lead_status_by_stage: dict[Stage, str] = option({}, "Lead Status value per crmsync stage; empty: Status "
+                                                        "is left to sales",
+                                                        {"prospect": "Working - Contacted"})
 
     # --- pull mapping ------------------------------------------------------------------------------
-    lead_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FIELDS))
-    contact_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT_FIELDS))
-    stage_map: dict[str, PipelineStage] = Field(default_factory=lambda: dict(DEFAULT_STAGE_MAP))
-    campaign_events: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMPAIGN_EVENTS))
-    recurring_opportunity_types: tuple[str, ...] = ("Subscription", "Renewal", "Existing Customer - Renewal")
-    one_off_opportunity_types: tuple[str, ...] = ("New Business", "One-off")
-    contract_months_field: str | None = Field(
-        "Contract_Term_Months__c", description="Opportunity number field with the contract length"
-    )
-    corporate_currency: str | None = Field(
-        None, description="currency of single-currency orgs (no CurrencyIsoCode column exists there)"
-    )
-    multi_currency: bool = False
-    automation_user_ids: tuple[str, ...] = Field(
-        (), description="users whose tasks are marketing automation, never a sales touch"
-    )
+    lead_fields: dict[str, str] = option(
+        DEFAULT_LEAD_FIELDS, "neutral name -> Lead field it is read from (contact attributes, or `fields` "
+        "keys the rules read)", {"seniority": "Level__c"})
+    contact_fields: dict[str, str] = option(
+        DEFAULT_CONTACT_FIELDS, "neutral name -> Contact field or relationship path it is read from",
+        {"company_size": "Account.NumberOfEmployees"})
+
+    # --- pull mapping: opportunities and campaign responses --------------------------------------------
+    stage_map: dict[str, PipelineStage] = option(
+        DEFAULT_STAGE_MAP, "Opportunity StageName -> one of the five canonical pipeline stages",
+        {"Discovery Call": "discovery"})
+    campaign_events: dict[str, str] = option(
+        DEFAULT_CAMPAIGN_EVENTS, "Campaign Type -> engagement event type of a response",
+        {"Webinar": "webinar"})
+    recurring_opportunity_types: tuple[str, ...] = option(
+        ("Subscription", "Renewal", "Existing Customer - Renewal"), "Opportunity Type values that make a "
+        "deal recurring", ["Subscription", "Renewal"])
+    one_off_opportunity_types: tuple[str, ...] = option(
+        ("New Business", "One-off"), "Opportunity Type values that make a deal one-off", ["New Business"])
+    contract_months_field: str | None = option(
+        "Contract_Term_Months__c", "Opportunity number field with the contract length; null: unknown",
+        "Contract_Term_Months__c")
+    corporate_currency: str | None = option(None, "currency of single-currency orgs (no CurrencyIsoCode "
+                                                  "column exists there)", "EUR")
+    multi_currency: bool = option(False, "the org has multiple currencies enabled (CurrencyIsoCode)", False)
+    automation_user_ids: tuple[str, ...] = option((), "users whose tasks are marketing automation, never a "
+                                                      "sales touch", ["005000000000AUTAAA"])
 
     @field_validator("login_url")
     @classmethod
@@ -246,4 +239,5 @@ class SalesforceSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every credential value, for log masking."""
-        return [s.get_secret_value() for s in (self.client_id, self.client_secret, self.refresh_token) if s]
+        return [secret.get_secret_value() for secret in (self.client_id, self.client_secret,
+                                                         self.refresh_token) if secret]

@@ -69,19 +69,21 @@ class HubSpotSandbox(ServedSandbox):
     # -- configuration ---------------------------------------------------------------------------------
 
     def credentials(self) -> dict[str, str]:
-        c = self._credentials
-        return {"access_token": c.private_token, "client_id": c.client_id, "client_secret": c.client_secret,
-                "refresh_token": c.refresh_token}
+        issued = self._credentials
+        return {"access_token": issued.private_token, "client_id": issued.client_id,
+                "client_secret": issued.client_secret,
+                "refresh_token": issued.refresh_token}
 
     def settings(self, *, auth: Literal["private_app", "oauth"] = "private_app", **overrides: Any) -> HubSpotSettings:
         """Connector settings for this account: a private-app token by default, or OAuth (the connector
         refreshes to get its first access token)."""
-        c = self._credentials
+        issued = self._credentials
         if auth == "oauth":
-            credentials: dict[str, Any] = {"refresh_token": SecretStr(c.refresh_token), "client_id": c.client_id,
-                                           "client_secret": SecretStr(c.client_secret)}
+            credentials: dict[str, Any] = {"refresh_token": SecretStr(issued.refresh_token),
+                                           "client_id": issued.client_id,
+                                           "client_secret": SecretStr(issued.client_secret)}
         else:
-            credentials = {"access_token": SecretStr(c.private_token)}
+            credentials = {"access_token": SecretStr(issued.private_token)}
         return HubSpotSettings(base_url=self.base_url, **credentials, **overrides)
 
     # -- seeding -----------------------------------------------------------------------------------------
@@ -91,8 +93,8 @@ class HubSpotSandbox(ServedSandbox):
         mapping: dict[str, str] = {}
         store = self.store
         for contact in contacts:
-            created = seed_map.ms(contact.created_at) if contact.created_at else None
-            updated = seed_map.ms(contact.updated_at) if contact.updated_at else None
+            created = seed_map.epoch_millis(contact.created_at) if contact.created_at else None
+            updated = seed_map.epoch_millis(contact.updated_at) if contact.updated_at else None
             record = store.create("contacts", seed_map.contact_properties(contact), created=created, updated=updated)
             mapping[contact.id] = record.id
             self._contact_ids[contact.id] = record.id
@@ -106,8 +108,8 @@ class HubSpotSandbox(ServedSandbox):
         props = seed_map.deal_properties(deal)
         native = self._deal_ids.get(deal.id)
         if native is None or self.store.get("deals", native) is None:
-            created = seed_map.ms(deal.created_at) if deal.created_at else None
-            updated = seed_map.ms(deal.updated_at) if deal.updated_at else None
+            created = seed_map.epoch_millis(deal.created_at) if deal.created_at else None
+            updated = seed_map.epoch_millis(deal.updated_at) if deal.updated_at else None
             native = self.store.create("deals", props, created=created, updated=updated).id
             self._deal_ids[deal.id] = native
         else:
@@ -117,7 +119,7 @@ class HubSpotSandbox(ServedSandbox):
 
     def _store_activity(self, contact_id: str, activity: Activity) -> str:
         object_type, props = seed_map.activity_object(activity)
-        at = seed_map.ms(activity.at)
+        at = seed_map.epoch_millis(activity.at)
         native = self.store.create(object_type, props, created=at, updated=at).id
         self.store.link("contacts", contact_id, object_type, native)
         return native

@@ -213,11 +213,13 @@ class HubSpotApp:
         associations = _multi(request.args.getlist("associations"))
         after = int(_unwrap(request.args["after"])) if request.args.get("after") else 0
         with self.store.lock:
-            records = sorted((r for r in self.store.objects[object_type].values()
-                              if (r.archived_at is not None) == archived and int(r.id) > after), key=lambda r: int(r.id))
+            records = sorted((record for record in self.store.objects[object_type].values()
+                              if (record.archived_at is not None) == archived and int(record.id) > after),
+                             key=lambda record: int(record.id))
             page = records[:limit]
-            results = [self._with_associations(r.view(names or None, object_type), object_type, r.id, associations)
-                       for r in page]
+            results = [self._with_associations(record.view(names or None, object_type), object_type,
+                                               record.id, associations)
+                       for record in page]
         body: dict[str, Any] = {"results": results}
         if len(records) > limit:
             token = _wrap(page[-1].id)
@@ -235,7 +237,7 @@ class HubSpotApp:
                 continue
             cap = self.limits.inline_association_cap
             label = f"{SINGULAR[object_type]}_to_{SINGULAR[to_type]}"
-            entry: dict[str, Any] = {"results": [{"id": t, "type": label} for t in targets[:cap]]}
+            entry: dict[str, Any] = {"results": [{"id": target, "type": label} for target in targets[:cap]]}
             if len(targets) > cap:
                 entry["paging"] = {"next": {"after": _wrap(str(cap)), "link": "?after=" + _wrap(str(cap))}}
             found[to_type] = entry
@@ -252,20 +254,21 @@ class HubSpotApp:
         sorts = body.get("sorts") or []
         if not 0 < limit <= self.limits.search_max:
             raise ValidationFailure(f"limit must be between 1 and {self.limits.search_max}")
-        if len(groups) > 5 or any(len(g.get("filters") or []) > 6 for g in groups) \
-                or sum(len(g.get("filters") or []) for g in groups) > 18:
+        if len(groups) > 5 or any(len(group.get("filters") or []) > 6 for group in groups) \
+                or sum(len(group.get("filters") or []) for group in groups) > 18:
             raise ValidationFailure("Too many filters: at most 5 filter groups of 6 filters, 18 in all")
         if len(sorts) > 1:
             raise ValidationFailure("Only one sort is supported")
         if after + limit > self.limits.search_result_cap:
             raise ValidationFailure(f"Paging beyond {self.limits.search_result_cap} results is not supported")
         with self.store.lock:
-            matched = [r for r in self.store.live(object_type) if not groups or any(
-                all(matches(self.store, object_type, r, f) for f in g.get("filters") or []) for g in groups)]
+            matched = [record for record in self.store.live(object_type) if not groups or any(
+                all(matches(self.store, object_type, record, condition)
+                    for condition in group.get("filters") or []) for group in groups)]
             matched.sort(key=sort_key(self.store, object_type, sorts[0] if sorts else "createdate"))
             names = body.get("properties") or ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
                                                "lastname"]
-            results = [r.view(names, object_type) for r in matched[after:after + limit]]
+            results = [record.view(names, object_type) for record in matched[after:after + limit]]
         answer: dict[str, Any] = {"total": len(matched), "results": results}
         if after + limit < len(matched):
             answer["paging"] = {"next": {"after": str(after + limit), "link": ""}}
@@ -307,7 +310,8 @@ class HubSpotApp:
         ids = [str(item["id"]) for item in inputs]
         if len(set(ids)) != len(ids):
             raise ValidationFailure("Duplicate IDs found in batch input")
-        problems = [p for item in inputs for p in self.store.validate_contact_values(item.get("properties") or {})]
+        problems = [problem for item in inputs
+                    for problem in self.store.validate_contact_values(item.get("properties") or {})]
         if problems:
             raise ValidationFailure("Property values were not valid", problems)
         results, missing = [], []
@@ -338,9 +342,9 @@ class HubSpotApp:
                     continue
                 chunk = targets[offset:offset + page]
                 entry: dict[str, Any] = {"from": {"id": native_id}, "to": [
-                    {"toObjectId": t, "associationTypes": [{"category": "HUBSPOT_DEFINED",
+                    {"toObjectId": target, "associationTypes": [{"category": "HUBSPOT_DEFINED",
                                                             "typeId": ASSOCIATION_TYPE_IDS.get(to_type, 1)}]}
-                    for t in chunk]}
+                    for target in chunk]}
                 if offset + page < len(targets):
                     entry["paging"] = {"next": {"after": _wrap(str(offset + page))}}
                 results.append(entry)

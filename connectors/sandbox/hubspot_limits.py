@@ -77,7 +77,7 @@ class RateCounter:
         with self._lock:
             headers = self._headers_locked()
         if not daily:
-            headers = {k: v for k, v in headers.items() if "Daily" not in k}
+            headers = {key: value for key, value in headers.items() if "Daily" not in key}
         return headers
 
     def _headers_locked(self) -> dict[str, str]:

@@ -22,11 +22,11 @@ class HubSpotMetadataApi:
 
     def pipelines(self, request: Request, object_type: str) -> Response:
         created = iso(0)
-        stages = [{"id": sid, "label": label, "displayOrder": i, "metadata": {"isClosed": closed,
+        stages = [{"id": sid, "label": label, "displayOrder": index, "metadata": {"isClosed": closed,
                                                                               "probability": probability},
                    "archived": False, "createdAt": created, "updatedAt": created,
                    "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
-                  for i, (sid, label, closed, probability) in enumerate(DEAL_STAGES)]
+                  for index, (sid, label, closed, probability) in enumerate(DEAL_STAGES)]
         return json_response({"results": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0,
                                            "archived": False, "createdAt": created, "updatedAt": created,
                                            "stages": stages if object_type == "deals" else []}]})

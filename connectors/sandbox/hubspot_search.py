@@ -29,28 +29,28 @@ def comparable(store: HubSpotStore, object_type: str, name: str, raw: str) -> An
     return raw.lower()
 
 def matches(store: HubSpotStore, object_type: str, record: Record, flt: dict[str, Any]) -> bool:
-    name, op = flt["propertyName"], flt["operator"]
+    name, operator = flt["propertyName"], flt["operator"]
     raw = record.properties.get(name)
-    if op == "HAS_PROPERTY":
+    if operator == "HAS_PROPERTY":
         return raw is not None
-    if op == "NOT_HAS_PROPERTY":
+    if operator == "NOT_HAS_PROPERTY":
         return raw is None
     if raw is None:
-        return op in ("NEQ", "NOT_IN")
+        return operator in ("NEQ", "NOT_IN")
     have = comparable(store, object_type, name, raw)
-    if op in ("IN", "NOT_IN"):
-        values = {comparable(store, object_type, name, str(v)) for v in flt.get("values") or []}
-        return (have in values) == (op == "IN")
+    if operator in ("IN", "NOT_IN"):
+        values = {comparable(store, object_type, name, str(value)) for value in flt.get("values") or []}
+        return (have in values) == (operator == "IN")
     want = comparable(store, object_type, name, str(flt.get("value", "")))
-    if op == "BETWEEN":
+    if operator == "BETWEEN":
         return want <= have <= comparable(store, object_type, name, str(flt.get("highValue", "")))
-    if op == "CONTAINS_TOKEN":
+    if operator == "CONTAINS_TOKEN":
         return str(want).strip("*") in str(have)
     checks = {"EQ": have == want, "NEQ": have != want, "GT": have > want, "GTE": have >= want, "LT": have < want,
               "LTE": have <= want}
-    if op not in checks:
-        raise ValidationFailure(f"Unknown operator {op}")
-    return checks[op]
+    if operator not in checks:
+        raise ValidationFailure(f"Unknown operator {operator}")
+    return checks[operator]
 
 def sort_key(store: HubSpotStore, object_type: str, sort: Any) -> Callable[[Record], Any]:
     if isinstance(sort, dict):

@@ -41,7 +41,7 @@ ACTIVITY_TYPES = {ActivityKind.CALL: "calls", ActivityKind.EMAIL: "emails", Acti
 _EMPLOYEE_FLOORS = tuple(int(option.split("-")[0].rstrip("+")) for option in EMPLOYEE_OPTIONS)
 
 
-def ms(moment: datetime) -> int:
+def epoch_millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
@@ -52,9 +52,9 @@ def text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return iso(ms(value))
+        return iso(epoch_millis(value))
     if isinstance(value, date):
-        return iso(ms(datetime.combine(value, time(), timezone.utc)))
+        return iso(epoch_millis(datetime.combine(value, time(), timezone.utc)))
     return str(value)
 
 
@@ -81,13 +81,13 @@ def attribute_property(name: str, value: Any) -> tuple[str, str]:
 def event_changes(current: Mapping[str, str], event: EngagementEvent) -> dict[str, str]:
     """How HubSpot's contact summaries change when the contact does `event`."""
     at = event.at
-    stamp = iso(ms(at))
+    stamp = iso(epoch_millis(at))
 
     def later(prop: str) -> bool:
-        return prop not in current or ms_of(current[prop]) <= ms(at)
+        return prop not in current or ms_of(current[prop]) <= epoch_millis(at)
 
     def earlier(prop: str) -> bool:
-        return prop not in current or ms_of(current[prop]) > ms(at)
+        return prop not in current or ms_of(current[prop]) > epoch_millis(at)
 
     def bump(prop: str) -> str:
         return str(int(current.get(prop, "0")) + 1)
@@ -135,7 +135,7 @@ def contact_properties(contact: Contact) -> dict[str, str]:
     for key, value in contact.fields.items():
         if key in FIELDS and value not in (None, ""):
             props[FIELDS[key]] = text(value)
-    for event in sorted(contact.events, key=lambda e: e.at):
+    for event in sorted(contact.events, key=lambda item: item.at):
         props.update(event_changes(props, event))
     statuses = {deal.status for deal in contact.deals}
     props["lifecyclestage"] = ("customer" if DealStatus.WON in statuses
@@ -144,23 +144,19 @@ def contact_properties(contact: Contact) -> dict[str, str]:
 
 
 def deal_properties(deal: Deal) -> dict[str, str]:
-    if deal.status is DealStatus.WON:
-        stage = "closedwon"
-    elif deal.status is DealStatus.LOST:
-        stage = "closedlost"
-    else:
-        stage = STAGE_IDS.get(deal.stage or PipelineStage.FIRST_CONTACT, "appointmentscheduled")
+    closed = {DealStatus.WON: "closedwon", DealStatus.LOST: "closedlost"}
+    stage = closed.get(deal.status) or STAGE_IDS.get(deal.stage or PipelineStage.FIRST_CONTACT, "appointmentscheduled")
     props = {"dealname": f"Deal {deal.id}", "dealstage": stage, "pipeline": "default",
              "amount": text(deal.amount), "deal_currency_code": text(deal.currency), "closedate": text(deal.close_date),
              "contract_term_months": text(deal.contract_months)}
     if deal.recurring is not None:
         props["recurring_revenue_amount"] = text(deal.amount) if deal.recurring else "0"
-    return {k: v for k, v in props.items() if v}
+    return {key: value for key, value in props.items() if value}
 
 
 def activity_object(activity: Activity) -> tuple[str, dict[str, str]]:
     """(object type, properties) of the engagement HubSpot keeps for a logged activity."""
-    props = {"hs_timestamp": iso(ms(activity.at)), "hubspot_owner_id": activity.by or "",
+    props = {"hs_timestamp": iso(epoch_millis(activity.at)), "hubspot_owner_id": activity.by or "",
              "hs_object_source": "AUTOMATION_PLATFORM" if activity.automated else "CRM_UI"}
     subject = activity.subject or ""
     inbound = activity.direction == "inbound"
@@ -177,4 +173,4 @@ def activity_object(activity: Activity) -> tuple[str, dict[str, str]]:
         props.update(hs_note_body=subject)
     else:
         props.update(hs_task_subject=subject, hs_task_status="COMPLETED" if activity.done else "NOT_STARTED")
-    return ACTIVITY_TYPES[activity.kind], {k: v for k, v in props.items() if v}
+    return ACTIVITY_TYPES[activity.kind], {key: value for key, value in props.items() if value}

@@ -96,8 +96,9 @@ class ValidationFailure(Exception):
         self.details = details or []
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+def iso(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
 def to_ms(raw: str) -> int:
@@ -117,7 +118,8 @@ class Record:
 
     def view(self, names: Iterable[str] | None, object_type: str) -> dict[str, Any]:
         """The record as the API renders it: only the properties asked for, and only those that are set."""
-        props = self.properties if names is None else {n: self.properties[n] for n in names if n in self.properties}
+        props = self.properties if names is None else {name: self.properties[name] for name in names
+                                                       if name in self.properties}
         for always in ("hs_object_id", "createdate", "lastmodifieddate" if object_type == "contacts"
                        else "hs_lastmodifieddate"):
             if always in self.properties:
@@ -135,7 +137,7 @@ class HubSpotStore:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
-        self.objects: dict[str, dict[str, Record]] = {t: {} for t in OBJECT_TYPES}
+        self.objects: dict[str, dict[str, Record]] = {object_type: {} for object_type in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._next = dict(ID_START)
         created = self.now()
@@ -144,9 +146,9 @@ class HubSpotStore:
             self.properties[name] = self._definition(name, name.replace("_", " ").capitalize(), kind, field_type,
                                                      group, options, created, order, read_only=read_only,
                                                      hubspot_defined=group != "qualification")
-        self.groups: dict[str, dict[str, Any]] = {g: {"name": g, "label": g.replace("_", " ").capitalize(),
-                                                      "displayOrder": i, "archived": False}
-                                                  for i, g in enumerate(_GROUPS)}
+        self.groups: dict[str, dict[str, Any]] = {group: {"name": group, "label": group.replace("_", " ").capitalize(),
+                                                      "displayOrder": index, "archived": False}
+                                                  for index, group in enumerate(_GROUPS)}
 
     # -- time and ids ------------------------------------------------------------------------------------
 
@@ -164,8 +166,9 @@ class HubSpotStore:
     def _definition(name: str, label: str, kind: str, field_type: str, group: str, options: Iterable[Any],
                     created: int, order: int, *, read_only: bool = False,
                     hubspot_defined: bool = False) -> dict[str, Any]:
-        rendered = [o if isinstance(o, dict) else {"label": o, "value": o, "hidden": False, "displayOrder": i}
-                    for i, o in enumerate(options)]
+        rendered = [option if isinstance(option, dict) else {"label": option, "value": option,
+                                                             "hidden": False, "displayOrder": index}
+                    for index, option in enumerate(options)]
         return {"name": name, "label": label, "description": "", "type": kind, "fieldType": field_type,
                 "groupName": group, "options": rendered, "displayOrder": order, "calculated": read_only,
                 "hasUniqueValue": False, "hidden": False, "hubspotDefined": hubspot_defined,
@@ -174,10 +177,10 @@ class HubSpotStore:
                                          "readOnlyValue": read_only}}
 
     def create_property(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
+        missing = [key for key in ("name", "label", "type", "fieldType", "groupName") if not body.get(key)]
         if missing:
             raise ValidationFailure(f"Property is missing {', '.join(missing)}",
-                                    [{"message": f"{k} is required", "code": "REQUIRED_FIELD"} for k in missing])
+                                    [{"message": f"{key} is required", "code": "REQUIRED_FIELD"} for key in missing])
         if body["groupName"] not in self.groups:
             raise ValidationFailure(f"Property group {body['groupName']} does not exist")
         if body["type"] in ("enumeration", "bool") and not body.get("options"):
@@ -196,7 +199,7 @@ class HubSpotStore:
             self._next[object_type] += 1
             now = self.now()
             record = Record(native_id, {}, created if created is not None else now, now)
-            record.properties.update({k: v for k, v in properties.items() if v not in (None, "")})
+            record.properties.update({key: value for key, value in properties.items() if value not in (None, "")})
             record.properties["hs_object_id"] = native_id
             record.properties["createdate"] = iso(record.created)
             if object_type != "contacts":
@@ -216,7 +219,7 @@ class HubSpotStore:
         return record
 
     def live(self, object_type: str) -> list[Record]:
-        return [r for r in self.objects[object_type].values() if r.archived_at is None]
+        return [record for record in self.objects[object_type].values() if record.archived_at is None]
 
     def touch(self, object_type: str, native_id: str, changes: Mapping[str, str] | None = None) -> Record:
         """A write that bypasses validation: what HubSpot itself does (analytics, calculated properties)."""
@@ -278,8 +281,8 @@ class HubSpotStore:
         """HubSpot's contact merge: the secondary vanishes (not archived), the primary records its id."""
         with self.lock:
             gone = self.objects["contacts"].pop(secondary)
-            merged = [m for m in self.objects["contacts"][primary].properties.get("hs_merged_object_ids", "").split(";")
-                      if m]
+            listed = self.objects["contacts"][primary].properties.get("hs_merged_object_ids", "")
+            merged = [merged_id for merged_id in listed.split(";") if merged_id]
             self.touch("contacts", primary, {"hs_merged_object_ids": ";".join([*merged, gone.id])})
             for (source, target), table in self.links.items():
                 if source == "contacts" and secondary in table:
@@ -290,14 +293,15 @@ class HubSpotStore:
 
     def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         with self.lock:
-            for (a, a_id, b, b_id) in ((from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)):
-                targets = self.links.setdefault((a, b), {}).setdefault(a_id, [])
+            for (this_type, a_id, that_type, b_id) in ((from_type, from_id, to_type, to_id),
+                                                       (to_type, to_id, from_type, from_id)):
+                targets = self.links.setdefault((this_type, that_type), {}).setdefault(a_id, [])
                 if b_id not in targets:
                     targets.append(b_id)
 
     def linked(self, from_type: str, from_id: str, to_type: str) -> list[str]:
         targets = self.links.get((from_type, to_type), {}).get(from_id, [])
-        return [t for t in targets if self.get(to_type, t) is not None]
+        return [target for target in targets if self.get(to_type, target) is not None]
 
 
 def _problem(name: str, code: str, message: str) -> dict[str, Any]:
@@ -319,7 +323,7 @@ def _valid(definition: Mapping[str, Any], value: str) -> bool:
         elif kind in ("datetime", "date"):
             to_ms(value)
         elif kind == "enumeration" and definition["options"]:
-            allowed = {o["value"] for o in definition["options"]}
+            allowed = {option["value"] for option in definition["options"]}
             return all(part in allowed for part in value.split(";"))
     except ValueError:
         return False

@@ -93,7 +93,7 @@ class PipedriveSandbox(ServedSandbox):
             self._app,
             style=PipedriveStyle(),
             port=self.port,
-            is_authenticated_call=lambda r: r.path != "/oauth/token",
+            is_authenticated_call=lambda request: request.path != "/oauth/token",
         )
 
     @property
@@ -204,7 +204,7 @@ class PipedriveSandbox(ServedSandbox):
                     continue
                 value = person["custom_fields"][field["key"]]
                 if field["field_type"] == "enum":
-                    label = next(o["label"] for o in field["options"] if o["id"] == value)
+                    label = next(option["label"] for option in field["options"] if option["id"] == value)
                     value = (label == YES) if set(spec.options) == {YES, "No"} else label
                 out[str(canonical)] = value
         return out
@@ -213,8 +213,8 @@ class PipedriveSandbox(ServedSandbox):
         """The person's label names, in stored order."""
         with self.store.lock:
             field = self.store.field_by_key("label_ids")
-            names = {o["id"]: o["label"] for o in (field or {}).get("options") or []}
-            return [names[i] for i in self.store.persons[int(native_id)]["label_ids"]]
+            names = {option["id"]: option["label"] for option in (field or {}).get("options") or []}
+            return [names[label_id] for label_id in self.store.persons[int(native_id)]["label_ids"]]
 
     def now(self) -> str:
         return format_rfc3339(self.clock.now())

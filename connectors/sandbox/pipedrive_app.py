@@ -88,7 +88,7 @@ class PipedriveApp:
         self.limits = limits
         self._on_refresh = on_refresh
         self._lock = threading.Lock()
-        v1 = ["/v1", "/api/v1"]
+        v1_prefixes = ["/v1", "/api/v1"]
         rules = [
             Rule("/api/v2/persons", endpoint="persons", methods=["GET"]),
             Rule("/api/v2/persons/<int:person_id>", endpoint="person", methods=["GET", "PATCH", "DELETE"]),
@@ -98,7 +98,7 @@ class PipedriveApp:
             Rule("/api/v2/stages", endpoint="stages", methods=["GET"]),
             Rule("/oauth/token", endpoint="oauth_token", methods=["POST"]),
         ]
-        for prefix in v1:
+        for prefix in v1_prefixes:
             rules.append(Rule(f"{prefix}/personFields", endpoint="v1_fields_get", methods=["GET"]))
             rules.append(Rule(f"{prefix}/personFields", endpoint="v1_fields_post", methods=["POST"]))
             rules.append(Rule(f"{prefix}/users/me", endpoint="v1_me", methods=["GET"]))
@@ -175,18 +175,18 @@ class PipedriveApp:
             raise StoreError(400, "custom_fields accepts at most 15 keys")
         ids, owner = ids_arg(args), args.get("owner_id")
         rows = [
-            p
-            for p in self.store.persons.values()
-            if not p["is_deleted"]
-            and (ids is None or p["id"] in ids)
-            and (owner is None or str(p["owner_id"]) == owner)
+            person
+            for person in self.store.persons.values()
+            if not person["is_deleted"]
+            and (ids is None or person["id"] in ids)
+            and (owner is None or str(person["owner_id"]) == owner)
         ]
         response = list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}))
         body = json.loads(response.get_data())
         body["data"] = [self.store.person_view(row, include) for row in body["data"]]
         if custom:
             for row in body["data"]:
-                row["custom_fields"] = {k: v for k, v in row["custom_fields"].items() if k in custom}
+                row["custom_fields"] = {key: value for key, value in row["custom_fields"].items() if key in custom}
         return json_response(body)
 
     def person(self, request: Request, person_id: int) -> Response:
@@ -214,11 +214,11 @@ class PipedriveApp:
             raise StoreError(400, "status must be open, won, lost or deleted")
         ids, person = ids_arg(args), args.get("person_id")
         rows = [
-            d
-            for d in self.store.deals.values()
-            if d["status"] in statuses
-            and (ids is None or d["id"] in ids)
-            and (person is None or str(d["person_id"]) == person)
+            value
+            for value in self.store.deals.values()
+            if value["status"] in statuses
+            and (ids is None or value["id"] in ids)
+            and (person is None or str(value["person_id"]) == person)
         ]
         return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}))
 
@@ -226,18 +226,18 @@ class PipedriveApp:
         args = request.args
         ids, person, done = ids_arg(args), args.get("person_id"), args.get("done")
         rows = [
-            a
-            for a in self.store.activities.values()
-            if not a["is_deleted"]
-            and (ids is None or a["id"] in ids)
-            and (person is None or str(a["person_id"]) == person)
-            and (done is None or a["done"] == (done == "true"))
+            value
+            for value in self.store.activities.values()
+            if not value["is_deleted"]
+            and (ids is None or value["id"] in ids)
+            and (person is None or str(value["person_id"]) == person)
+            and (done is None or value["done"] == (done == "true"))
         ]
         return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time", "due_date"}))
 
     def organizations(self, request: Request) -> Response:
         ids = ids_arg(request.args)
-        rows = [o for o in self.store.orgs.values() if ids is None or o["id"] in ids]
+        rows = [org for org in self.store.orgs.values() if ids is None or org["id"] in ids]
         return list_page(rows, request.args, sortable=frozenset({"id", "update_time", "add_time"}))
 
     def stages(self, request: Request) -> Response:

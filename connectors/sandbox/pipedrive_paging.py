@@ -83,9 +83,9 @@ def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str]) -> Re
         raise StoreError(400, "Invalid sort_by or sort_direction")
     since, until = _time_arg(args, "updated_since"), _time_arg(args, "updated_until")
     selected = [
-        r
-        for r in rows
-        if (since is None or r["update_time"] >= since) and (until is None or r["update_time"] < until)
+        row
+        for row in rows
+        if (since is None or row["update_time"] >= since) and (until is None or row["update_time"] < until)
     ]
 
     def key(row: Row) -> tuple[Any, int]:
@@ -95,7 +95,7 @@ def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str]) -> Re
     cursor = args.get("cursor")
     if cursor:
         mark = _decode_cursor(cursor)
-        selected = [r for r in selected if (key(r) > mark if direction == "asc" else key(r) < mark)]
+        selected = [row for row in selected if (key(row) > mark if direction == "asc" else key(row) < mark)]
     page, more = selected[:limit], len(selected) > limit
     last = page[-1] if page else None
     next_cursor = _encode_cursor(sort_by, key(last)[0], last["id"], direction) if more and last else None

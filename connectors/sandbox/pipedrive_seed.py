@@ -56,7 +56,7 @@ class Seeder:
             return None
         if field["field_type"] == "enum":
             label = (YES if value else NO) if isinstance(value, bool) else str(value)
-            return next(o["id"] for o in field["options"] if o["label"] == label)
+            return next(option["id"] for option in field["options"] if option["label"] == label)
         if field["field_type"] == "date":
             return value.date().isoformat() if isinstance(value, datetime) else str(value)[:10]
         return value
@@ -82,7 +82,7 @@ class Seeder:
             created = format_rfc3339(contact.created_at or store.clock.now())
             person: Row = {
                 "id": person_id,
-                "name": " ".join(p for p in (contact.first_name, contact.last_name) if p),
+                "name": " ".join(part for part in (contact.first_name, contact.last_name) if part),
                 "first_name": contact.first_name,
                 "last_name": contact.last_name,
                 "owner_id": int(contact.owner_id) if contact.owner_id else 1,
@@ -137,7 +137,7 @@ class Seeder:
                     person["owner_id"] = int(value)
                 else:
                     person[name] = value
-                    person["name"] = " ".join(p for p in (person["first_name"], person["last_name"]) if p)
+                    person["name"] = " ".join(part for part in (person["first_name"], person["last_name"]) if part)
             elif name == "override_stage" and self.settings.override_stage_field:
                 field = store.field_named(self.settings.override_stage_field)
                 if field is None:
@@ -211,11 +211,11 @@ class Seeder:
             self._activity(person_id, activity, stamp=None)
 
     def stage_id_for(self, stage: PipelineStage | None, status: DealStatus) -> int:
-        stages = sorted(self.store.stages, key=lambda s: s["order_nr"])
+        stages = sorted(self.store.stages, key=lambda row: row["order_nr"])
         if status is not DealStatus.OPEN or stage is None or stage is PipelineStage.CLOSING:
             return int(stages[-1]["id"])
         mapping = default_stage_map(stages)
-        return next(int(s["id"]) for s in stages if mapping[int(s["id"])] is stage)
+        return next(int(row["id"]) for row in stages if mapping[int(row["id"])] is stage)
 
     def _deal(self, person_id: int, deal: Deal, *, stamp: datetime | None) -> int:
         store = self.store

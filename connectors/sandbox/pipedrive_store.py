@@ -163,7 +163,7 @@ class PipedriveStore:
             raise StoreError(400, "Field name is required")
         if field_type not in FIELD_TYPES:
             raise StoreError(400, f"Field type {field_type!r} is not supported")
-        labels = [str(o.get("label") if isinstance(o, dict) else o) for o in options]
+        labels = [str(option.get("label") if isinstance(option, dict) else option) for option in options]
         if field_type in ("enum", "set") and not labels:
             raise StoreError(400, "Options are required for enum and set fields")
         with self.lock:
@@ -177,16 +177,17 @@ class PipedriveStore:
     def field_named(self, name: str) -> Row | None:
         with self.lock:
             return next(
-                (f for f in self.fields if f["name"].casefold() == name.casefold() and f["edit_flag"]), None
+                (field for field in self.fields
+                 if field["name"].casefold() == name.casefold() and field["edit_flag"]), None
             )
 
     def field_by_key(self, key: str) -> Row | None:
-        return next((f for f in self.fields if f["key"] == key), None)
+        return next((field for field in self.fields if field["key"] == key), None)
 
     def label_id(self, label: str) -> int | None:
         labels = self.field_by_key("label_ids")
         assert labels is not None
-        return next((o["id"] for o in labels["options"] if o["label"] == label), None)
+        return next((option["id"] for option in labels["options"] if option["label"] == label), None)
 
     def check_value(self, key: str, value: Any) -> Any:
         """Validate one `custom_fields` value the way the v2 API does; returns the value to store."""
@@ -195,7 +196,7 @@ class PipedriveStore:
             raise StoreError(400, f"Unknown custom field {key}")
         if value is None:
             return None
-        kind, option_ids = field["field_type"], {o["id"] for o in field["options"] or []}
+        kind, option_ids = field["field_type"], {option["id"] for option in field["options"] or []}
         if kind == "double" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise StoreError(400, f"Value of {key} must be a number")
         if kind == "enum" and (isinstance(value, bool) or value not in option_ids):
@@ -258,7 +259,7 @@ class PipedriveStore:
             checked = {key: self.check_value(key, value) for key, value in (custom or {}).items()}
             labels = body.get("label_ids")
             if labels is not None:
-                valid = {o["id"] for o in self.field_by_key("label_ids")["options"]}  # type: ignore[index]
+                valid = {option["id"] for option in self.field_by_key("label_ids")["options"]}  # type: ignore[index]
                 if not isinstance(labels, list) or not set(labels) <= valid:
                     raise StoreError(400, "label_ids contains unknown labels")
                 person["label_ids"] = list(labels)
@@ -288,23 +289,25 @@ class PipedriveStore:
         }
         person_id = person["id"]
         deals = [
-            self.deals[d] for d in self.deals_by_person.get(person_id, ()) if not self.deals[d]["is_deleted"]
+            self.deals[deal_id] for deal_id in self.deals_by_person.get(person_id, ())
+            if not self.deals[deal_id]["is_deleted"]
         ]
         acts = [
-            self.activities[a]
-            for a in self.activities_by_person.get(person_id, ())
-            if not self.activities[a]["is_deleted"]
+            self.activities[activity_id]
+            for activity_id in self.activities_by_person.get(person_id, ())
+            if not self.activities[activity_id]["is_deleted"]
         ]
-        done = [a for a in acts if a["done"]]
+        done = [activity for activity in acts if activity["done"]]
         counters: Row = {
-            "won_deals_count": sum(d["status"] == "won" for d in deals),
-            "lost_deals_count": sum(d["status"] == "lost" for d in deals),
-            "open_deals_count": sum(d["status"] == "open" for d in deals),
-            "closed_deals_count": sum(d["status"] in ("won", "lost") for d in deals),
+            "won_deals_count": sum(deal["status"] == "won" for deal in deals),
+            "lost_deals_count": sum(deal["status"] == "lost" for deal in deals),
+            "open_deals_count": sum(deal["status"] == "open" for deal in deals),
+            "closed_deals_count": sum(deal["status"] in ("won", "lost") for deal in deals),
             "activities_count": len(acts),
             "done_activities_count": len(done),
             "undone_activities_count": len(acts) - len(done),
-            "last_activity_id": max(done, key=lambda a: (a.get("marked_as_done_time") or "", a["id"]))["id"]
+            "last_activity_id": max(done, key=lambda activity: (activity.get("marked_as_done_time") or "",
+                                                                activity["id"]))["id"]
             if done
             else None,
             "last_incoming_mail_time": self.person_extra[person_id].get("last_incoming_mail_time"),

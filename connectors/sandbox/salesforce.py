@@ -162,7 +162,7 @@ class SalesforceSandbox(ServedSandbox):
             style=SalesforceStyle(self),
             port=self._port,
             tls=self._ca,
-            is_authenticated_call=lambda r: r.path.startswith(("/services/data", "/services/Soap")),
+            is_authenticated_call=lambda request: request.path.startswith(("/services/data", "/services/Soap")),
         )
 
     def stop(self) -> None:

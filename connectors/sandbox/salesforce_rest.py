@@ -13,9 +13,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.salesforce.mapping import parse_datetime, to18
+from connectors.salesforce.mapping import parse_time, to18
 from connectors.sandbox.salesforce_soql import SoqlError
-from connectors.sandbox.salesforce_store import PICKLISTS, PREFIX, READ_ONLY, Org, _base62
+from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY
+from connectors.sandbox.salesforce_store import Org, _base62
 
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10
@@ -110,8 +111,9 @@ class RestApi:
                 "EXCEEDED_ID_LIMIT",
                 "record limit reached. cannot submit more than 200 records into this call",
             )
-        types = [str((r.get("attributes") or {}).get("type")) if isinstance(r, dict) else "" for r in records]
-        if sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1]) > MAX_CHUNKS:
+        types = [str((record.get("attributes") or {}).get("type")) if isinstance(record, dict) else ""
+                 for record in records]
+        if sum(1 for index, kind in enumerate(types) if index == 0 or kind != types[index - 1]) > MAX_CHUNKS:
             return error(
                 400,
                 "INVALID_BATCH_REQUEST",
@@ -130,18 +132,18 @@ class RestApi:
                     )
         with self.org.lock:
             checked = [self._check(record, sobject) for record, sobject in zip(records, types, strict=True)]
-            failed = any("errors" in c for c in checked)
+            failed = any("errors" in result for result in checked)
             if body.get("allOrNone") and failed:
                 return ok(
                     [
-                        c
-                        if "errors" in c
+                        result
+                        if "errors" in result
                         else _record_error(
                             "ALL_OR_NONE_OPERATION_ROLLED_BACK",
                             "Record rolled back because not all records were valid "
                             "and the request was using AllOrNone header",
                         )
-                        for c in checked
+                        for result in checked
                     ]
                 )
             results = []
@@ -216,7 +218,7 @@ class RestApi:
             return int(value) if field_type == "int" or meta.get("scale") == "0" else float(value)
         if field_type == "datetime":
             try:
-                parsed = parse_datetime(str(value))
+                parsed = parse_time(str(value))
             except ValueError:
                 parsed = None
             if parsed is None:

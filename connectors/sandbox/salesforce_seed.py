@@ -19,7 +19,7 @@ from typing import Any
 from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage
 from sync.synthetic import OWNERS
 
-from connectors.salesforce.mapping import PROFILE_ATTRIBUTES
+from sync.model import PROFILE_ATTRIBUTES
 from connectors.salesforce.settings import (
     DEFAULT_CAMPAIGN_EVENTS,
     DEFAULT_CONTACT_FIELDS,
@@ -94,7 +94,8 @@ class Seeder:
     def __init__(self, org: Org) -> None:
         self.org = org
         self.users = {
-            o.id: org.insert("User", {"Name": o.name, "Email": o.email, "IsActive": True}) for o in OWNERS
+            owner.id: org.insert("User", {"Name": owner.name, "Email": owner.email,
+                                          "IsActive": True}) for owner in OWNERS
         }
         self.automation_user = org.insert("User", {"Name": "Marketing Automation", "IsActive": True})
         self.integration_user = org.insert("User", {"Name": "crmsync Integration", "IsActive": True})
@@ -108,7 +109,8 @@ class Seeder:
     def seed(self, contact: Contact) -> str:
         # neutral name -> value; the field maps below pick what each object stores (not owner_id or
         # created_at: those become OwnerId and CreatedDate)
-        fields: dict[str, Any] = {**contact.fields, **{k: getattr(contact, k) for k in PROFILE_ATTRIBUTES}}
+        fields: dict[str, Any] = {**contact.fields, **{attribute: getattr(contact, attribute)
+                                                       for attribute in PROFILE_ATTRIBUTES}}
         odd = contact.id.isdigit() and int(contact.id) % 2 == 1
         as_contact = bool(contact.deals) or contact.company is None or odd
         created = contact.created_at or self.org.now()
@@ -116,13 +118,13 @@ class Seeder:
             account_id = None
             if contact.company is not None:
                 account_id = self.org.insert(
-                    "Account", {n: fields.get(k) for k, n in ACCOUNT_FIELDS.items()}, at=created
+                    "Account", {name: fields.get(key) for key, name in ACCOUNT_FIELDS.items()}, at=created
                 )
-            values = {n: fields.get(k) for k, n in CONTACT_FIELDS.items()}
+            values = {name: fields.get(key) for key, name in CONTACT_FIELDS.items()}
             values.update(AccountId=account_id, OwnerId=self.owner(contact.owner_id), CreatedDate=created)
             native = self.org.insert("Contact", values, at=created)
         else:
-            values = {n: fields.get(k) for k, n in LEAD_FIELDS.items()}
+            values = {name: fields.get(key) for key, name in LEAD_FIELDS.items()}
             values.update(
                 OwnerId=self.owner(contact.owner_id), Status="Open - Not Contacted", CreatedDate=created
             )
@@ -143,7 +145,8 @@ class Seeder:
         parent = "LeadId" if person.startswith("00Q") else "ContactId"
         with self.org.lock:
             joined = self._joined.setdefault(person, set())
-            campaign = next((c for c in self._campaigns.get(campaign_type, []) if c not in joined), None)
+            campaign = next((candidate for candidate in self._campaigns.get(campaign_type, [])
+                             if candidate not in joined), None)
             if campaign is None:
                 number = len(self._campaigns.get(campaign_type, [])) + 1
                 campaign = self.org.insert(
@@ -212,12 +215,8 @@ class Seeder:
         )
 
     def deal(self, contact_id: str, deal: Deal, *, at: datetime | None = None) -> str:
-        if deal.status is DealStatus.WON:
-            stage_name = "Closed Won"
-        elif deal.status is DealStatus.LOST:
-            stage_name = "Closed Lost"
-        else:
-            stage_name = OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
+        closed = {DealStatus.WON: "Closed Won", DealStatus.LOST: "Closed Lost"}
+        stage_name = closed.get(deal.status) or OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
         kind = None if deal.recurring is None else "Subscription" if deal.recurring else "New Business"
         values: dict[str, Any] = {
             "Name": f"Opportunity {deal.id}",
@@ -267,7 +266,7 @@ class Seeder:
                     "AnnualRevenue": lead["AnnualRevenue"],
                 },
             )
-            values = {n: lead.get(LEAD_FIELDS[k]) for k, n in CONTACT_FIELDS.items()}
+            values = {name: lead.get(LEAD_FIELDS[key]) for key, name in CONTACT_FIELDS.items()}
             values.update(AccountId=account, OwnerId=lead["OwnerId"])
             contact = org.insert("Contact", values)
             for sobject, field in (("Task", "WhoId"), ("Event", "WhoId")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from xml.etree import ElementTree as ET
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.sandbox.salesforce_store import Org
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-MD = "http://soap.sforce.com/2006/04/metadata"
+METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_COMPONENTS = 10
 FIELD_TYPES = {
@@ -35,7 +35,7 @@ FIELD_TYPES = {
 def envelope(body: str) -> str:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" '
-        f'xmlns="{MD}"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>'
+        f'xmlns="{METADATA_NS}"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>'
     )
 
 
@@ -51,14 +51,15 @@ def invalid_session() -> Response:
     return fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
 
 
-def _text(element: ET.Element, name: str) -> str | None:
-    child = element.find(f"{{{MD}}}{name}")
+def _text(element: ElementTree.Element, name: str) -> str | None:
+    child = element.find(f"{{{METADATA_NS}}}{name}")
     return child.text if child is not None else None
 
 
 def _save_result(full_name: str, errors: list[tuple[str, str]]) -> str:
     parts = "".join(
-        f"<errors><message>{escape(m)}</message><statusCode>{c}</statusCode></errors>" for c, m in errors
+        f"<errors><message>{escape(message)}</message><statusCode>{code}</statusCode></errors>"
+        for code, message in errors
     )
     success = "false" if errors else "true"
     return f"<result>{parts}<fullName>{escape(full_name)}</fullName><success>{success}</success></result>"
@@ -77,18 +78,18 @@ class MetadataApi:
 
     def __call__(self, request: Request) -> Response:
         try:
-            root = ET.fromstring(request.get_data())
-        except ET.ParseError:
+            root = ElementTree.fromstring(request.get_data())
+        except ElementTree.ParseError:
             return fault("INVALID_XML", "the request is not well-formed XML")
-        session = root.find(f".//{{{MD}}}SessionHeader/{{{MD}}}sessionId")
+        session = root.find(f".//{{{METADATA_NS}}}SessionHeader/{{{METADATA_NS}}}sessionId")
         if session is None or not self.session_ok(session.text or ""):
             return invalid_session()
         body = root.find(f"{{{SOAP_ENV}}}Body")
         operation = body[0] if body is not None and len(body) else None
-        if operation is None or operation.tag != f"{{{MD}}}createMetadata":
+        if operation is None or operation.tag != f"{{{METADATA_NS}}}createMetadata":
             name = operation.tag.split("}")[-1] if operation is not None else "none"
             return fault("UNKNOWN_EXCEPTION", f"operation {name} is not supported by the sandbox")
-        components = operation.findall(f"{{{MD}}}metadata")
+        components = operation.findall(f"{{{METADATA_NS}}}metadata")
         if len(components) > MAX_COMPONENTS:
             return fault("EXCEEDED_ID_LIMIT", f"createMetadata accepts at most {MAX_COMPONENTS} components")
         results = "".join(self._create(component) for component in components)
@@ -97,7 +98,7 @@ class MetadataApi:
             content_type="text/xml; charset=utf-8",
         )
 
-    def _create(self, component: ET.Element) -> str:
+    def _create(self, component: ElementTree.Element) -> str:
         full_name = _text(component, "fullName") or ""
         kind = component.get(f"{{{XSI}}}type", "")
         if kind.split(":")[-1] != "CustomField":
@@ -120,7 +121,7 @@ class MetadataApi:
         return _save_result(full_name, [])
 
     def _check(
-        self, sobject: str, name: str, field_type: str, component: ET.Element
+        self, sobject: str, name: str, field_type: str, component: ElementTree.Element
     ) -> list[tuple[str, str]]:
         if sobject not in self.org.schema:
             return [

@@ -161,8 +161,8 @@ class _Parser:
             parts.append(self.conjunction())
         if len(parts) == 1:
             return parts[0]
-        predicates = [p for p, _ in parts]
-        return (lambda r: any(p(r) for p in predicates)), []
+        predicates = [part for part, _ in parts]
+        return (lambda record: any(predicate(record) for predicate in predicates)), []
 
     def conjunction(self) -> Parsed:
         parts = [self.factor()]
@@ -171,14 +171,15 @@ class _Parser:
             parts.append(self.factor())
         if len(parts) == 1:
             return parts[0]
-        predicates = [p for p, _ in parts]
-        return (lambda r: all(p(r) for p in predicates)), [h for _, hints in parts for h in hints]
+        predicates = [part for part, _ in parts]
+        hints = [hint for _, part_hints in parts for hint in part_hints]
+        return (lambda record: all(predicate(record) for predicate in predicates)), hints
 
     def factor(self) -> Parsed:
         if self.peek() == "NOT":
             self.take()
             negated, _ = self.factor()
-            return (lambda r: not negated(r)), []
+            return (lambda record: not negated(record)), []
         if self.peek() == "(":
             self.take()
             grouped = self.disjunction()
@@ -215,27 +216,27 @@ class _Parser:
                 values.append(self.value())
             self.expect(")")
             normalise = self.normalise
-            wanted = {normalise(v) for v in values if v is not None}
-            return (lambda r: (normalise(resolve(r, path)) in wanted) != negate), (
+            wanted = {normalise(value) for value in values if value is not None}
+            return (lambda record: (normalise(resolve(record, path)) in wanted) != negate), (
                 [] if negate else [(path, wanted)]
             )
         if negate:
             raise SoqlError("MALFORMED_QUERY", "NOT must precede IN")
         value = self.value()
         checks: dict[str, Callable[[Any], bool]] = {
-            "=": lambda x: equal(x, value),
-            "!=": lambda x: not equal(x, value),
-            "<>": lambda x: not equal(x, value),
-            "<": lambda x: x is not None and value is not None and x < value,
-            "<=": lambda x: x is not None and value is not None and x <= value,
-            ">": lambda x: x is not None and value is not None and x > value,
-            ">=": lambda x: x is not None and value is not None and x >= value,
+            "=": lambda found: equal(found, value),
+            "!=": lambda found: not equal(found, value),
+            "<>": lambda found: not equal(found, value),
+            "<": lambda found: found is not None and value is not None and found < value,
+            "<=": lambda found: found is not None and value is not None and found <= value,
+            ">": lambda found: found is not None and value is not None and found > value,
+            ">=": lambda found: found is not None and value is not None and found >= value,
         }
         if operator not in checks:
             raise SoqlError("MALFORMED_QUERY", f"unexpected operator: '{operator}'")
         check = checks[operator]
         hints = [(path, {self.normalise(value)})] if operator == "=" and value is not None else []
-        return (lambda r: check(resolve(r, path))), hints
+        return (lambda record: check(resolve(record, path))), hints
 
 
 def parse(

@@ -21,172 +21,10 @@ from typing import Any
 from sync.clock import Clock
 
 from connectors.salesforce.mapping import format_datetime, to18
+from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY, RELATIONSHIPS, SCHEMA
 from connectors.sandbox.salesforce_soql import Query, SoqlError, parse
 
-PREFIX = {
-    "User": "005",
-    "Account": "001",
-    "Lead": "00Q",
-    "Contact": "003",
-    "Opportunity": "006",
-    "OpportunityContactRole": "00K",
-    "Task": "00T",
-    "Event": "00U",
-    "Campaign": "701",
-    "CampaignMember": "00v",
-}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_SYSTEM = {
-    "Id": "id",
-    "CreatedDate": "datetime",
-    "LastModifiedDate": "datetime",
-    "SystemModstamp": "datetime",
-    "IsDeleted": "boolean",
-}
-_PERSON = {
-    "FirstName": "string",
-    "LastName": "string",
-    "Email": "email",
-    "Title": "string",
-    "Phone": "phone",
-    "LeadSource": "picklist",
-    "OwnerId": "reference",
-    "MasterRecordId": "reference",
-    "LastActivityDate": "date",
-    "Seniority__c": "string",
-    "Need__c": "string",
-    "Timing__c": "string",
-    "Budget__c": "string",
-    "Decision_Role__c": "string",
-    "Lead_Source_Detail__c": "string",
-    "Newsletter__c": "boolean",
-    "Competitor__c": "boolean",
-    "Not_Interested__c": "boolean",
-}
-SCHEMA: dict[str, dict[str, str]] = {
-    "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean"},
-    "Account": {
-        **_SYSTEM,
-        "Name": "string",
-        "Industry": "picklist",
-        "NumberOfEmployees": "int",
-        "Website": "url",
-        "AnnualRevenue": "currency",
-        "OwnerId": "reference",
-    },
-    "Lead": {
-        **_SYSTEM,
-        **_PERSON,
-        "Company": "string",
-        "Industry": "picklist",
-        "NumberOfEmployees": "int",
-        "Country": "string",
-        "City": "string",
-        "Website": "url",
-        "AnnualRevenue": "currency",
-        "Status": "picklist",
-        "Rating": "picklist",
-        "IsConverted": "boolean",
-        "ConvertedContactId": "reference",
-        "ConvertedAccountId": "reference",
-        "ConvertedDate": "date",
-    },
-    "Contact": {
-        **_SYSTEM,
-        **_PERSON,
-        "AccountId": "reference",
-        "MailingCountry": "string",
-        "MailingCity": "string",
-    },
-    "Opportunity": {
-        **_SYSTEM,
-        "Name": "string",
-        "AccountId": "reference",
-        "StageName": "picklist",
-        "IsWon": "boolean",
-        "IsClosed": "boolean",
-        "Amount": "currency",
-        "CloseDate": "date",
-        "Type": "picklist",
-        "Contract_Term_Months__c": "double",
-    },
-    "OpportunityContactRole": {
-        **_SYSTEM,
-        "ContactId": "reference",
-        "OpportunityId": "reference",
-        "Role": "picklist",
-        "IsPrimary": "boolean",
-    },
-    "Task": {
-        **_SYSTEM,
-        "WhoId": "reference",
-        "OwnerId": "reference",
-        "Subject": "string",
-        "TaskSubtype": "picklist",
-        "Type": "picklist",
-        "CallType": "picklist",
-        "Status": "picklist",
-        "IsClosed": "boolean",
-        "ActivityDate": "date",
-        "CompletedDateTime": "datetime",
-    },
-    "Event": {
-        **_SYSTEM,
-        "WhoId": "reference",
-        "OwnerId": "reference",
-        "Subject": "string",
-        "ActivityDateTime": "datetime",
-        "ActivityDate": "date",
-        "DurationInMinutes": "int",
-        "IsAllDayEvent": "boolean",
-    },
-    "Campaign": {
-        **_SYSTEM,
-        "Name": "string",
-        "Type": "picklist",
-        "Status": "picklist",
-        "IsActive": "boolean",
-    },
-    "CampaignMember": {
-        **_SYSTEM,
-        "CampaignId": "reference",
-        "LeadId": "reference",
-        "ContactId": "reference",
-        "Status": "picklist",
-        "HasResponded": "boolean",
-        "FirstRespondedDate": "date",
-    },
-}
-# (object, relationship) -> (reference field, parent object)
-RELATIONSHIPS = {
-    ("Contact", "Account"): ("AccountId", "Account"),
-    ("Contact", "Owner"): ("OwnerId", "User"),
-    ("Lead", "Owner"): ("OwnerId", "User"),
-    ("Opportunity", "Account"): ("AccountId", "Account"),
-    ("OpportunityContactRole", "Opportunity"): ("OpportunityId", "Opportunity"),
-    ("OpportunityContactRole", "Contact"): ("ContactId", "Contact"),
-    ("CampaignMember", "Campaign"): ("CampaignId", "Campaign"),
-    ("CampaignMember", "Lead"): ("LeadId", "Lead"),
-    ("CampaignMember", "Contact"): ("ContactId", "Contact"),
-}
-READ_ONLY = frozenset(
-    {
-        "Id",
-        "CreatedDate",
-        "LastModifiedDate",
-        "SystemModstamp",
-        "IsDeleted",
-        "IsConverted",
-        "ConvertedContactId",
-        "ConvertedAccountId",
-        "ConvertedDate",
-        "MasterRecordId",
-        "IsWon",
-        "IsClosed",
-        "LastActivityDate",
-    }
-)
-PICKLISTS = {("Lead", "Rating"): ("Hot", "Warm", "Cold")}
 RECYCLE_BIN_DAYS = 15  # how long queryAll still returns a deleted record
 
 
@@ -273,7 +111,7 @@ class Org:
     ) -> None:
         with self.lock:
             record = self.records[sobject][record_id]
-            old = {field: record.get(field) for (o, field) in self._index if o == sobject}
+            old = {field: record.get(field) for (indexed_sobject, field) in self._index if indexed_sobject == sobject}
             record.update(_whole_seconds(values))
             self._reindex(sobject, record, old)
             stamp = (at or self.now()).replace(microsecond=0)
@@ -363,13 +201,13 @@ class Org:
         query = self.compile(soql)
         with self.lock:
             rows = [
-                r
-                for r in self._candidates(query)
-                if (not r.get("IsDeleted") or (include_deleted and self._in_recycle_bin(r["Id"])))
-                and (query.where is None or query.where(r))
+                candidate
+                for candidate in self._candidates(query)
+                if (not candidate.get("IsDeleted") or (include_deleted and self._in_recycle_bin(candidate["Id"])))
+                and (query.where is None or query.where(candidate))
             ]
             for path, descending in reversed(query.order):
-                rows.sort(key=lambda r: _sort_key(self.resolve(query.sobject, r, path)), reverse=descending)
+                rows.sort(key=lambda record: _sort_key(self.resolve(query.sobject, record, path)), reverse=descending)
             if query.limit is not None:
                 rows = rows[: query.limit]
             return [self.render_row(query.sobject, row, query.columns) for row in rows]
@@ -379,13 +217,13 @@ class Org:
         table = self.records[query.sobject]
         for field, values in query.hints:
             if field == "Id":
-                return [r for r in table.values() if _normalise(r["Id"]) in values]
+                return [record for record in table.values() if _normalise(record["Id"]) in values]
             index = self._index.get((query.sobject, field))
             if index is not None:
                 ids: set[str] = set()
                 for value in values:
                     ids |= index.get(value, set())
-                return [table[i] for i in sorted(ids)]
+                return [table[record_id] for record_id in sorted(ids)]
         return list(table.values())
 
     def render_row(self, sobject: str, record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
@@ -436,8 +274,8 @@ class Org:
                     "relationshipName": relation,
                     "referenceTo": [RELATIONSHIPS[(sobject, relation)][1]] if relation else [],
                     "picklistValues": [
-                        {"value": v, "label": v, "active": True, "defaultValue": False}
-                        for v in PICKLISTS.get((sobject, name), ())
+                        {"value": picklist_value, "label": picklist_value, "active": True, "defaultValue": False}
+                        for picklist_value in PICKLISTS.get((sobject, name), ())
                     ],
                 }
             )
@@ -454,7 +292,8 @@ class Org:
 
 def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
     """Salesforce keeps datetimes to the second."""
-    return {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in values.items()}
+    return {key: value.replace(microsecond=0) if isinstance(value, datetime) else value
+            for key, value in values.items()}
 
 
 _PREFIXES = frozenset(PREFIX.values())

@@ -145,8 +145,8 @@ class RequestLog:
             self._items.clear()
 
     def count(self, method: str | None = None, path_prefix: str = "") -> int:
-        return sum(1 for r in self.all()
-                   if r.path.startswith(path_prefix) and (method is None or r.method == method.upper()))
+        return sum(1 for request in self.all()
+                   if request.path.startswith(path_prefix) and (method is None or request.method == method.upper()))
 
 
 class FaultInjector:

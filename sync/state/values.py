@@ -41,6 +41,3 @@ def decode_value(text: str) -> FieldValue:
         return data  # type: ignore[no-any-return]
     raise ValueError(f"not an encoded field value: {text[:40]!r}")
 
-
-def encode_fields(values: dict[str, FieldValue]) -> dict[str, str]:
-    return {name: encode_value(value) for name, value in values.items()}

@@ -6,7 +6,9 @@
   (`SandboxCrms`, `external_account`), for end-to-end tests and benchmarks;
 - `standin_rules`: a small deterministic stand-in for the rules engine (`StandInRules`, `load_rules`,
   `won_deal`); the real engine (`sync.rules.load_rules`) replaces it by name;
-- `postgres`: a fresh PostgreSQL schema per test (`postgres_schema`, `POSTGRES_URL_ENV`).
+- `postgres`: a fresh PostgreSQL schema per test (`postgres_schema`, `POSTGRES_URL_ENV`);
+- `conformance`: the suite every connector runs against its sandbox (`ConformanceSuite`, `Harness`,
+  `closing_factory`), imported from there directly since it needs pytest.
 
 The registry names the fake CRM as `sync.testing:FakeConnector` (and its settings and sandbox), and tests
 import from `sync.testing`: this module is the stable address, the submodules are where the code lives.

@@ -72,12 +72,12 @@ class FakeFaults:
         self.crashes.clear()
 
     def check(self, operation: str) -> None:
-        for index, (op, error, times) in enumerate(self.errors):
-            if op == operation:
+        for index, (kind, error, times) in enumerate(self.errors):
+            if kind == operation:
                 if times <= 1:
                     del self.errors[index]
                 else:
-                    self.errors[index] = (op, error, times - 1)
+                    self.errors[index] = (kind, error, times - 1)
                 raise error
 
     def crash_point(self, point: str) -> None:
@@ -165,22 +165,23 @@ class FakeSandbox:
             self._touch(native_id)
 
     def record_event(self, native_id: str, type: str, at: datetime | None = None) -> None:
-        self._change(native_id, lambda c: c.events.append(EngagementEvent(type=type, at=at or self.clock.now())))
+        event = EngagementEvent(type=type, at=at or self.clock.now())
+        self._change(native_id, lambda contact: contact.events.append(event))
 
     def log_activity(self, native_id: str, kind: ActivityKind = ActivityKind.CALL, *, by: str | None = None,
                      at: datetime | None = None, automated: bool = False) -> None:
-        def add(c: Contact) -> None:
-            c.activities.append(Activity(kind=kind, at=at or self.clock.now(), by=by or c.owner_id,
+        def add(contact: Contact) -> None:
+            contact.activities.append(Activity(kind=kind, at=at or self.clock.now(), by=by or contact.owner_id,
                                          automated=automated, id=f"act-{next(self._counter)}"))
         self._change(native_id, add)
 
     def upsert_deal(self, native_id: str, deal: Deal) -> None:
-        def put(c: Contact) -> None:
-            c.deals = [d for d in c.deals if d.id != deal.id] + [deal]
+        def put(contact: Contact) -> None:
+            contact.deals = [known for known in contact.deals if known.id != deal.id] + [deal]
         self._change(native_id, put)
 
     def set_field(self, native_id: str, name: str, value: Any) -> None:
-        self._change(native_id, lambda c: c.fields.__setitem__(name, value))
+        self._change(native_id, lambda contact: contact.fields.__setitem__(name, value))
 
     def delete_contact(self, native_id: str, *, merged_into: str | None = None) -> None:
         with self._lock:
@@ -214,17 +215,19 @@ class FakeSandbox:
                  account: str) -> tuple[list[Contact], list[str], dict[str, str], int]:
         self._call("pull", token)
         with self._lock:
-            changes = sorted([(seq, n, False) for n, seq in self._seq.items() if after < seq <= upto]
-                             + [(seq, n, True) for n, (seq, _) in self._deleted.items() if after < seq <= upto])
+            changes = sorted([(seq, native_id, False) for native_id, seq in self._seq.items() if after < seq <= upto]
+                             + [(seq, native_id, True) for native_id, (seq, _) in self._deleted.items()
+                                if after < seq <= upto])
             window = changes[:limit]
             # deep copies (as over the wire): later changes in the CRM must not reach a pulled contact
-            contacts = [msgspec.structs.replace(decode_contact(encode(self._contacts[n])), account=account,
-                                                fields={**self._contacts[n].fields,
-                                                        **{f"crmsync_{k}": v for k, v in
-                                                           self._written.get(n, {}).items()}})
-                        for _, n, gone in window if not gone]
-            deleted = [n for _, n, gone in window if gone]
-            merged = {n: m for n in deleted if (m := self._deleted[n][1]) is not None}
+            contacts = [msgspec.structs.replace(decode_contact(encode(self._contacts[native_id])), account=account,
+                                                fields={**self._contacts[native_id].fields,
+                                                        **{f"crmsync_{key}": value for key, value in
+                                                           self._written.get(native_id, {}).items()}})
+                        for _, native_id, gone in window if not gone]
+            deleted = [native_id for _, native_id, gone in window if gone]
+            merged = {native_id: survivor for native_id in deleted
+                      if (survivor := self._deleted[native_id][1]) is not None}
             last = window[-1][0] if window else after
             return contacts, deleted, merged, last
 
@@ -285,7 +288,7 @@ class FakeConnector:
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         after = int(cursor) if cursor else 0
-        upto = self._server().high_water()  # capped at the pull's start, as bookmarks must be (style.md §8)
+        upto = self._server().high_water()  # capped at the pull's start, as bookmarks must be
         while True:
             server = self._server()
             self.api_calls["contacts"] += 1

@@ -32,7 +32,8 @@ def external_account(name: str, crm: str, settings: pydantic.BaseModel, *,
             env[variable] = value.get_secret_value()
             block[key] = {"env": variable}
         elif isinstance(value, pydantic.BaseModel) and any(
-                isinstance(getattr(value, f), pydantic.SecretStr) for f in type(value).model_fields):
+                isinstance(getattr(value, model_field), pydantic.SecretStr)
+                for model_field in type(value).model_fields):
             raise ValueError(f"{crm} setting {key!r} nests a secret: settings files take secrets at the top level")
         else:
             block[key] = settings.model_dump(mode="json", include={field_name}, by_alias=True)[key]
@@ -95,7 +96,7 @@ class SandboxCrms:
 
     def written(self, crm: str, native_id: str) -> dict[str, FieldValue]:
         """crmsync's fields of one contact as the CRM stores them (absent fields left out)."""
-        return {k: v for k, v in self.sandboxes[crm].written(native_id).items() if v is not None}
+        return {key: value for key, value in self.sandboxes[crm].written(native_id).items() if value is not None}
 
     def state(self) -> dict[str, dict[str, dict[str, FieldValue]]]:
         """Every crmsync field of every seeded contact of every CRM."""

@@ -71,18 +71,19 @@ class StandInRules:
         memory = memory or ContactMemory()
         fit = min(40, SENIORITY_POINTS.get(contact.seniority or "", 0) + (15 if (contact.company_size or 0) >= 50
                                                                            else 0))
-        recent = [e for e in contact.events if now - timedelta(days=self.engagement_days) <= e.at <= now]
-        engagement = min(40, sum(EVENT_POINTS.get(e.type, 0) for e in recent))
-        intent_events = [e for e in recent if e.type in INTENT_EVENTS]
+        recent = [event for event in contact.events if now - timedelta(days=self.engagement_days) <= event.at <= now]
+        engagement = min(40, sum(EVENT_POINTS.get(event.type, 0) for event in recent))
+        intent_events = [event for event in recent if event.type in INTENT_EVENTS]
         intent = min(20, 10 * len(intent_events))
         score = min(100, fit + engagement + intent)
-        last_seen = max([e.at for e in contact.events] + [a.at for a in contact.activities], default=None)
+        last_seen = max([event.at for event in contact.events]
+                        + [activity.at for activity in contact.activities], default=None)
         inactive = last_seen is None or now - last_seen > timedelta(days=self.nurture_days)
-        won = [d for d in contact.deals if d.status is DealStatus.WON]
+        won = [deal for deal in contact.deals if deal.status is DealStatus.WON]
         kind = maturity = None
         if won:
             stage = Stage.CLIENT
-            kind = ClientKind.RECURRING if any(d.recurring for d in won) or len(won) > 1 else ClientKind.ONE_OFF
+            kind = ClientKind.RECURRING if any(deal.recurring for deal in won) or len(won) > 1 else ClientKind.ONE_OFF
         elif contact.fields.get("not_interested") or contact.fields.get("competitor"):
             stage = Stage.DISQUALIFIED
         elif (score >= self.threshold or memory.was_prospect) and inactive and memory.was_prospect:
@@ -94,18 +95,19 @@ class StandInRules:
         sla, qualified_at = SlaState(), memory.qualified_at
         if stage is Stage.PROSPECT:
             maturity = Maturity.HOT if score >= 90 else Maturity.WARM if score >= 80 else Maturity.COLD
-            started = qualified_at or (max(e.at for e in intent_events) if intent_events else now)
+            started = qualified_at or (max(intent_event.at for intent_event in intent_events) if intent_events else now)
             qualified_at = started
             due = self.sla_due_at(started, maturity)
-            touch = next((a for a in sorted(contact.activities, key=lambda a: a.at)
-                          if a.at >= started and a.done and not a.automated and a.by == contact.owner_id), None)
+            touch = next((activity for activity in sorted(contact.activities, key=lambda activity: activity.at)
+                          if activity.at >= started and activity.done and not activity.automated
+                          and activity.by == contact.owner_id), None)
             if touch is not None:
                 status = SlaStatus.MET if touch.at <= due else SlaStatus.LATE
             else:
                 status = SlaStatus.BREACHED if now > due else SlaStatus.RUNNING
             sla = SlaState(status=status, started_at=started, due_at=due, touched_at=touch.at if touch else None,
                            touched_by=touch.by if touch else None)
-        fired = tuple(FiredRule("engagement", e.type, EVENT_POINTS.get(e.type, 0)) for e in recent[:10])
+        fired = tuple(FiredRule("engagement", event.type, EVENT_POINTS.get(event.type, 0)) for event in recent[:10])
         return Decision(
             crm=contact.crm, account=contact.account, contact_id=contact.id, score=score, fit=fit,
             engagement=engagement, intent=intent, stage=stage, maturity=maturity, client_kind=kind,

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.hubspot import HubSpotSandbox
 from sync.clock import FrozenClock
+from sync.testing.conformance import closing_factory
 
 API_HOST = "https://api.hubapi.com"
 SPEC_FILES = {"/crm/v3/objects/contacts": "contacts.v3.json", "/crm/v3/objects/deals": "deals.v3.json",
@@ -138,18 +139,11 @@ def sandbox(clock: FrozenClock, hubspot_specs: Path | None) -> Iterator[HubSpotS
 
 
 @pytest.fixture
-def connect(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]) -> Iterator[Any]:
+def make_connector(sandbox: HubSpotSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]) -> Iterator[Any]:
     """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
-    made: list[HubSpotConnector] = []
-
-    def build(**overrides: Any) -> HubSpotConnector:
-        connector = HubSpotConnector(sandbox.settings(**overrides), clock=clock, sleep=virtual_sleep)
-        made.append(connector)
-        return connector
-
-    yield build
-    for connector in made:
-        connector.close()
+    with closing_factory(lambda **overrides: HubSpotConnector(sandbox.settings(**overrides), clock=clock,
+                                                              sleep=virtual_sleep)) as make:
+        yield make
 
 
 @pytest.fixture

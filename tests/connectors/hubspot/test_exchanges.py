@@ -14,9 +14,9 @@ from sync.contract import FieldUpdate
 from sync.synthetic import synthetic_contacts
 
 
-def test_incremental_search_body_is_the_documented_shape(sandbox, connect, clock, sent_bodies):
+def test_incremental_search_body_is_the_documented_shape(sandbox, make_connector, clock, sent_bodies):
     ids = sandbox.seed(synthetic_contacts(2))
-    connector = connect()
+    connector = make_connector()
     cursor = list(connector.pull(None))[-1].cursor
     clock.advance(timedelta(minutes=1))
     sandbox.set_field(ids["100000"], "city", "Madrid")
@@ -31,9 +31,9 @@ def test_incremental_search_body_is_the_documented_shape(sandbox, connect, clock
     assert {"email", "lifecyclestage", "hs_lead_status", "lastmodifieddate"} <= set(body["properties"])
 
 
-def test_batch_update_and_association_read_bodies(sandbox, connect, clock, sent_bodies):
+def test_batch_update_and_association_read_bodies(sandbox, make_connector, clock, sent_bodies):
     ids = list(sandbox.seed(synthetic_contacts(2)).values())
-    connector = connect()
+    connector = make_connector()
     connector.ensure_fields()
     cursor = list(connector.pull(None))[-1].cursor
     clock.advance(timedelta(minutes=1))
@@ -49,8 +49,8 @@ def test_batch_update_and_association_read_bodies(sandbox, connect, clock, sent_
     assert request.headers["User-Agent"].startswith("crmsync/")
 
 
-def test_property_creation_body_matches_the_documented_example(sandbox, connect, sent_bodies):
-    connect().ensure_fields()
+def test_property_creation_body_matches_the_documented_example(sandbox, make_connector, sent_bodies):
+    make_connector().ensure_fields()
     created = {b["name"]: b for b in sent_bodies("/crm/v3/properties/contacts")}
     assert created["crmsync_score"] == {"name": "crmsync_score", "label": "crmsync score", "type": "number",
                                         "fieldType": "number", "groupName": "crmsync", "options": []}
@@ -61,8 +61,8 @@ def test_property_creation_body_matches_the_documented_example(sandbox, connect,
         {"name": "crmsync", "label": "crmsync", "displayOrder": -1}]
 
 
-def test_token_refresh_is_the_documented_form_post(sandbox, connect):
-    list(connect(auth="oauth").pull(None))
+def test_token_refresh_is_the_documented_form_post(sandbox, make_connector):
+    list(make_connector(auth="oauth").pull(None))
     refresh = next(r for r in sandbox.requests.all() if r.path == "/oauth/v1/token")
     credentials = sandbox.credentials()
     assert refresh.method == "POST" and refresh.headers["Content-Type"] == "application/x-www-form-urlencoded"

@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connectors.hubspot.paging import PullCursor
+from connectors.hubspot.paging import CONTACTS, legacy_cursor
+from sync.toolkit.cursor import Cursor
 from connectors.sandbox.hubspot_seed import CONVERSION_NAMES, SOURCE_CATEGORY
 from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent
 from sync.synthetic import synthetic_contacts
+
+
+def decoded(cursor: str) -> Cursor:
+    return Cursor.decode(cursor, crm="hubspot", legacy=legacy_cursor)
 
 
 def pull_all(connector: Any, cursor: str | None) -> tuple[list[Contact], str, list[Any]]:
@@ -21,19 +26,19 @@ def ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def test_full_pull_lists_every_contact_once_with_deals_and_activities(sandbox, connect):
+def test_full_pull_lists_every_contact_once_with_deals_and_activities(sandbox, make_connector):
     ids = sandbox.seed(synthetic_contacts(120))
-    connector = connect(pull_chunk_size=50, list_page_size=25)
+    connector = make_connector(pull_chunk_size=50, list_page_size=25)
     contacts, cursor, pages = pull_all(connector, None)
     assert sorted(c.id for c in contacts) == sorted(ids.values())
     assert [len(p.contacts) for p in pages] == [50, 50, 20, 0]  # chunks, then the archived sweep
     assert any(c.deals for c in contacts) and any(c.activities for c in contacts)
     assert sandbox.requests.count("GET", "/crm/v3/objects/contacts") == 5 + 1  # 25 a page, one sweep
     assert sandbox.requests.count("POST", "/crm/v4/associations") == 0  # inline associations suffice
-    assert PullCursor.decode(cursor).list_after is None
+    assert "list_after" not in decoded(cursor).position
 
 
-def test_seeded_round_trip_matches_everything_hubspot_can_represent(sandbox, connect):
+def test_seeded_round_trip_matches_everything_hubspot_can_represent(sandbox, make_connector):
     """What HubSpot cannot represent, so the comparison projects the originals first:
     - events are summaries: first/last visit, first/recent conversion (named by its form), first/last
       email open, last sales-email reply and last meeting booked; counts go to `fields`;
@@ -45,7 +50,7 @@ def test_seeded_round_trip_matches_everything_hubspot_can_represent(sandbox, con
     - deals: ids are HubSpot's own, `crm_stage` is HubSpot's stage id, the close date is a date."""
     originals = list(synthetic_contacts(40, seed=11))
     ids = sandbox.seed(originals)
-    pulled = {c.id: c for c in pull_all(connect(), None)[0]}
+    pulled = {c.id: c for c in pull_all(make_connector(), None)[0]}
     for original in originals:
         contact = pulled[ids[original.id]]
         assert (contact.email, contact.owner_id, contact.first_name, contact.last_name, contact.company,
@@ -107,9 +112,9 @@ def _expected_events(c: Contact) -> list[tuple[str, datetime]]:
     return sorted(expected, key=lambda item: (item[1], item[0]))
 
 
-def test_incremental_pull_returns_only_what_changed_and_resumes(sandbox, connect, clock):
+def test_incremental_pull_returns_only_what_changed_and_resumes(sandbox, make_connector, clock):
     ids = sandbox.seed(synthetic_contacts(30))
-    connector = connect()
+    connector = make_connector()
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     sandbox.set_field(ids["100003"], "need", "compliance audit")
@@ -127,9 +132,9 @@ def test_incremental_pull_returns_only_what_changed_and_resumes(sandbox, connect
     assert again == [] and sandbox.requests.count("POST", "/crm/v3/objects/contacts/search") == searches + 1
 
 
-def test_overlap_window_is_reread_but_not_emitted_twice(sandbox, connect, clock):
+def test_overlap_window_is_reread_but_not_emitted_twice(sandbox, make_connector, clock):
     ids = sandbox.seed(synthetic_contacts(5))
-    connector = connect(search_overlap_s=60)
+    connector = make_connector(search_overlap_s=60)
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     sandbox.set_field(ids["100001"], "city", "Lyon")
@@ -138,12 +143,12 @@ def test_overlap_window_is_reread_but_not_emitted_twice(sandbox, connect, clock)
     clock.advance(timedelta(seconds=20))
     second, cursor, _ = pull_all(connector, cursor)
     assert [c.id for c in first] == [ids["100001"]] and second == []
-    assert ids["100001"] in PullCursor.decode(cursor).seen  # re-read, recognised, skipped
+    assert ids["100001"] in decoded(cursor).mark(CONTACTS).seen  # re-read, recognised, skipped
 
 
-def test_ties_at_the_page_boundary_are_not_lost(sandbox, connect, clock, sent_bodies):
+def test_ties_at_the_page_boundary_are_not_lost(sandbox, make_connector, clock, sent_bodies):
     ids = sandbox.seed(synthetic_contacts(60))
-    connector = connect(search_page_size=10)
+    connector = make_connector(search_page_size=10)
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     for neutral in list(ids)[:35]:  # a bulk edit: 35 contacts stamped in the same millisecond
@@ -155,10 +160,10 @@ def test_ties_at_the_page_boundary_are_not_lost(sandbox, connect, clock, sent_bo
     assert tie_walks, "a page full of one timestamp must switch to the hs_object_id tie walk"
 
 
-def test_more_changes_than_the_search_cap_are_all_pulled(sandbox, connect, clock):
+def test_more_changes_than_the_search_cap_are_all_pulled(sandbox, make_connector, clock):
     sandbox.limits.search_result_cap = 40  # HubSpot's is 10,000: shrunk so the test stays small
     ids = sandbox.seed(synthetic_contacts(150))
-    connector = connect(search_page_size=20)
+    connector = make_connector(search_page_size=20)
     _, cursor, _ = pull_all(connector, None)
     for index, native in enumerate(ids.values()):
         clock.advance(timedelta(seconds=1))
@@ -171,9 +176,9 @@ def test_more_changes_than_the_search_cap_are_all_pulled(sandbox, connect, clock
     assert len(changed) == len(ids)
 
 
-def test_a_cursor_taken_mid_pull_resumes_after_its_page(sandbox, connect, clock):
+def test_a_cursor_taken_mid_pull_resumes_after_its_page(sandbox, make_connector, clock):
     ids = sandbox.seed(synthetic_contacts(50))
-    connector = connect(search_page_size=10, pull_chunk_size=10)
+    connector = make_connector(search_page_size=10, pull_chunk_size=10)
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     for native in ids.values():
@@ -182,24 +187,24 @@ def test_a_cursor_taken_mid_pull_resumes_after_its_page(sandbox, connect, clock)
     clock.advance(timedelta(minutes=1))
     pages = iter(connector.pull(cursor))
     first = next(pages)  # the daemon persisted this page's cursor, then crashed
-    rest, _, _ = pull_all(connect(search_page_size=10, pull_chunk_size=10), first.cursor)
+    rest, _, _ = pull_all(make_connector(search_page_size=10, pull_chunk_size=10), first.cursor)
     assert len(first.contacts) == 10
     assert sorted(c.id for c in first.contacts + rest) == sorted(ids.values())
 
 
-def test_an_interrupted_full_listing_resumes_from_its_token(sandbox, connect):
+def test_an_interrupted_full_listing_resumes_from_its_token(sandbox, make_connector):
     ids = sandbox.seed(synthetic_contacts(230))
-    connector = connect(pull_chunk_size=100)
+    connector = make_connector(pull_chunk_size=100)
     first = next(iter(connector.pull(None)))
-    assert PullCursor.decode(first.cursor).list_after is not None
-    rest, cursor, _ = pull_all(connect(pull_chunk_size=100), first.cursor)
+    assert "list_after" in decoded(first.cursor).position
+    rest, cursor, _ = pull_all(make_connector(pull_chunk_size=100), first.cursor)
     assert sorted(c.id for c in first.contacts + rest) == sorted(ids.values())
-    assert PullCursor.decode(cursor).list_after is None
+    assert "list_after" not in decoded(cursor).position
 
 
-def test_deletions_and_merges_are_reported(sandbox, connect, clock):
+def test_deletions_and_merges_are_reported(sandbox, make_connector, clock):
     ids = sandbox.seed(synthetic_contacts(10))
-    connector = connect(archived_sweep_interval_s=600)
+    connector = make_connector(archived_sweep_interval_s=600)
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     sandbox.delete_contact(ids["100002"])
@@ -216,7 +221,7 @@ def test_deletions_and_merges_are_reported(sandbox, connect, clock):
     assert all(not p.deleted_ids for p in pages)
 
 
-def test_truncated_inline_associations_are_completed_by_batch_reads(sandbox, connect, clock):
+def test_truncated_inline_associations_are_completed_by_batch_reads(sandbox, make_connector, clock):
     sandbox.limits.inline_association_cap = 2
     sandbox.limits.association_page = 3
     contact = next(synthetic_contacts(1))
@@ -225,16 +230,16 @@ def test_truncated_inline_associations_are_completed_by_batch_reads(sandbox, con
         sandbox.log_activity(native, Activity(kind=ActivityKind.NOTE, at=clock.now() - timedelta(hours=n),
                                               by="1002", id=f"n{n}", subject=f"note {n}"))
     sandbox.upsert_deal(native, Deal(id="big", status=DealStatus.WON, amount=1000.0))
-    pulled = pull_all(connect(), None)[0][0]
+    pulled = pull_all(make_connector(), None)[0][0]
     assert len([a for a in pulled.activities if a.kind is ActivityKind.NOTE]) == 7 + sum(
         1 for a in contact.activities if a.kind is ActivityKind.NOTE)
     assert any(d.status is DealStatus.WON and d.amount == 1000.0 for d in pulled.deals)
     assert sandbox.native(native)["lifecyclestage"] == "customer"  # closed-won moved the contact forward
 
 
-def test_record_event_reaches_the_pulled_contact(sandbox, connect, clock):
+def test_record_event_reaches_the_pulled_contact(sandbox, make_connector, clock):
     native = sandbox.seed(synthetic_contacts(1))["100000"]
-    connector = connect()
+    connector = make_connector()
     _, cursor, _ = pull_all(connector, None)
     clock.advance(timedelta(minutes=5))
     at = datetime(2026, 11, 2, 9, 3, tzinfo=timezone.utc)

@@ -14,17 +14,17 @@ from sync.contract import CanonicalField, FieldUpdate
 from sync.synthetic import synthetic_contacts
 
 
-def prepared(sandbox, connect, count: int, **overrides):
+def prepared(sandbox, make_connector, count: int, **overrides):
     ids = list(sandbox.seed(synthetic_contacts(count)).values())
-    connector = connect(**overrides)
+    connector = make_connector(**overrides)
     connector.ensure_fields()
     sandbox.requests.clear()
     connector.api_calls.clear()
     return ids, connector
 
 
-def test_nothing_to_push_costs_no_call(sandbox, connect):
-    ids, connector = prepared(sandbox, connect, 3)
+def test_nothing_to_push_costs_no_call(sandbox, make_connector):
+    ids, connector = prepared(sandbox, make_connector, 3)
     assert connector.push([]) == []
     unchanged = [FieldUpdate(i, {"score": 40}, previous={"score": 40}) for i in ids]
     results = connector.push(unchanged)
@@ -32,8 +32,8 @@ def test_nothing_to_push_costs_no_call(sandbox, connect):
     assert sandbox.requests.all() == [] and sum(connector.api_calls.values()) == 0
 
 
-def test_batches_respect_the_maximum_and_write_typed_values(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 250)
+def test_batches_respect_the_maximum_and_write_typed_values(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 250)
     due = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
     results = connector.push([FieldUpdate(i, {"score": 71, "sla_breached": True, "sla_due_at": due,
                                               "reason": "demo request (+30)"}) for i in ids])
@@ -46,8 +46,8 @@ def test_batches_respect_the_maximum_and_write_typed_values(sandbox, connect, se
     assert sandbox.written(ids[0])["sla_due_at"] == due and sandbox.written(ids[0])["score"] == 71
 
 
-def test_a_207_fails_only_its_records_and_nothing_is_resent(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 5)
+def test_a_207_fails_only_its_records_and_nothing_is_resent(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 5)
     sandbox.delete_contact(ids[1])
     results = connector.push([FieldUpdate(i, {"score": 10}) for i in ids])
     assert [r.ok for r in results] == [True, False, True, True, True]
@@ -56,8 +56,8 @@ def test_a_207_fails_only_its_records_and_nothing_is_resent(sandbox, connect, se
     assert sandbox.written(ids[0])["score"] == 10
 
 
-def test_a_rejected_batch_is_split_to_isolate_the_bad_record(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 8)
+def test_a_rejected_batch_is_split_to_isolate_the_bad_record(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 8)
     updates = [FieldUpdate(i, {"maturity": "warm"}) for i in ids]
     updates[5] = FieldUpdate(ids[5], {"maturity": "lukewarm"})  # not an option of crmsync_maturity
     results = connector.push(updates)
@@ -69,16 +69,16 @@ def test_a_rejected_batch_is_split_to_isolate_the_bad_record(sandbox, connect, s
     assert all(sandbox.written(i)["maturity"] == "warm" for n, i in enumerate(ids) if n != 5)
 
 
-def test_a_missing_property_fails_the_batch_without_splitting_it(sandbox, connect):
+def test_a_missing_property_fails_the_batch_without_splitting_it(sandbox, make_connector):
     ids = list(sandbox.seed(synthetic_contacts(6)).values())
-    connector = connect()  # ensure_fields never ran: crmsync's properties do not exist
+    connector = make_connector()  # ensure_fields never ran: crmsync's properties do not exist
     results = connector.push([FieldUpdate(i, {"score": 5}) for i in ids])
     assert {r.error.code for r in results} == {"PROPERTY_DOESNT_EXIST"}
     assert sandbox.requests.count("POST", "/crm/v3/objects/contacts/batch/update") == 1
 
 
-def test_lifecycle_moves_forward_and_lead_status_follows_nurture(sandbox, connect):
-    ids, connector = prepared(sandbox, connect, 2)
+def test_lifecycle_moves_forward_and_lead_status_follows_nurture(sandbox, make_connector):
+    ids, connector = prepared(sandbox, make_connector, 2)
     connector.push([FieldUpdate(ids[0], {"stage": "prospect"}, previous={"stage": "lead"})])
     assert sandbox.native(ids[0])["lifecyclestage"] == "salesqualifiedlead"
     connector.push([FieldUpdate(ids[0], {"stage": "nurture"}, previous={"stage": "prospect"})])
@@ -89,8 +89,8 @@ def test_lifecycle_moves_forward_and_lead_status_follows_nurture(sandbox, connec
     assert "hs_lead_status" not in sandbox.native(ids[0])  # the status crmsync set is cleared again
 
 
-def test_backward_lifecycle_is_refused_by_default(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 1)
+def test_backward_lifecycle_is_refused_by_default(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 1)
     connector.push([FieldUpdate(ids[0], {"stage": "client"}, previous={"stage": "prospect"})])
     result = connector.push([FieldUpdate(ids[0], {"stage": "lead"}, previous={"stage": "client"})])[0]
     assert result.ok and result.written == {"stage": "lead"}
@@ -98,8 +98,8 @@ def test_backward_lifecycle_is_refused_by_default(sandbox, connect, sent_bodies)
     assert all("lifecyclestage" not in b["inputs"][0]["properties"] for b in sent_bodies("/batch/update")[1:])
 
 
-def test_backward_lifecycle_clears_then_sets_in_two_requests(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 1, allow_backward_lifecycle=True)
+def test_backward_lifecycle_clears_then_sets_in_two_requests(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 1, allow_backward_lifecycle=True)
     connector.push([FieldUpdate(ids[0], {"stage": "client"}, previous={"stage": "prospect"})])
     connector.push([FieldUpdate(ids[0], {"stage": "lead"}, previous={"stage": "client"})])
     assert sandbox.native(ids[0])["lifecyclestage"] == "lead"
@@ -108,8 +108,8 @@ def test_backward_lifecycle_clears_then_sets_in_two_requests(sandbox, connect, s
     assert setting["inputs"][0]["properties"] == {"lifecyclestage": "lead"}
 
 
-def test_an_ignored_backward_write_is_detected_by_reading_the_answer(sandbox, connect, sent_bodies):
-    ids, connector = prepared(sandbox, connect, 1, allow_backward_lifecycle=True)
+def test_an_ignored_backward_write_is_detected_by_reading_the_answer(sandbox, make_connector, sent_bodies):
+    ids, connector = prepared(sandbox, make_connector, 1, allow_backward_lifecycle=True)
     sandbox.upsert_deal(ids[0], next(d for c in synthetic_contacts(60) for d in c.deals if d.status == "won"))
     assert sandbox.native(ids[0])["lifecyclestage"] == "customer"  # HubSpot moved it; crmsync does not know
     connector.push([FieldUpdate(ids[0], {"stage": "prospect"})])
@@ -118,8 +118,8 @@ def test_an_ignored_backward_write_is_detected_by_reading_the_answer(sandbox, co
     assert sent == ["salesqualifiedlead", "", "salesqualifiedlead"]
 
 
-def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, connect, sent_bodies):
-    connector = connect()
+def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, make_connector, sent_bodies):
+    connector = make_connector()
     report = connector.ensure_fields()
     assert "crmsync_score" in report.created and "group crmsync" in report.created and not report.problems
     assert sandbox.store.properties["crmsync_sla_breached"]["type"] == "bool"
@@ -128,7 +128,7 @@ def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, 
     again = connector.ensure_fields()
     assert again.created == [] and "crmsync_score" in again.existing
     del sandbox.store.properties["crmsync_reason"]
-    real = connector._client.contact_properties
+    real = connector.client.contact_properties
 
     def racing() -> dict:
         answer = real()  # another worker creates the property between our read and our create
@@ -136,7 +136,7 @@ def test_ensure_fields_creates_once_and_tolerates_a_concurrent_creator(sandbox, 
                                        "fieldType": "textarea", "groupName": "crmsync"})
         return answer
 
-    connector._client.contact_properties = racing
+    connector.client.contact_properties = racing
     third = connector.ensure_fields()
     assert "crmsync_reason" in third.existing and third.created == []
 

@@ -33,6 +33,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.pipedrive import PipedriveConnector, PipedriveSettings
 from connectors.sandbox.pipedrive import PipedriveSandbox
 from sync.clock import FrozenClock
+from sync.testing.conformance import closing_factory
 
 SPEC_FILES = ("openapi-v2.yml", "openapi-v1.yml")
 CONNECTOR_UA = PipedriveSettings.model_fields["user_agent"].default
@@ -177,20 +178,15 @@ ConnectorFactory = Callable[..., PipedriveConnector]
 def make_connector(
     sandbox: PipedriveSandbox, clock: FrozenClock, virtual_sleep: Callable[[float], None]
 ) -> Iterator[ConnectorFactory]:
-    made: list[PipedriveConnector] = []
+    """Builds connectors (`oauth=True`: an OAuth installation; `target=`: another sandbox) and closes them."""
 
-    def build(
-        *, oauth: bool = False, target: PipedriveSandbox | None = None, **overrides: Any
-    ) -> PipedriveConnector:
+    def build(*, oauth: bool = False, target: PipedriveSandbox | None = None, **overrides: Any) -> PipedriveConnector:
         box = target or sandbox
         settings = box.oauth_settings(**overrides) if oauth else box.settings(**overrides)
-        connector = PipedriveConnector(settings, account="acme", clock=clock, sleep=virtual_sleep)
-        made.append(connector)
-        return connector
+        return PipedriveConnector(settings, account="acme", clock=clock, sleep=virtual_sleep)
 
-    yield build
-    for connector in made:
-        connector.close()
+    with closing_factory(build) as make:
+        yield make
 
 
 def body_of(response: Response) -> Any:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from responses import matchers
 
 from connectors.pipedrive import PipedriveConnector, PipedriveSettings
-from connectors.pipedrive.paging import Bookmark
+from connectors.pipedrive.paging import Window
 from sync.clock import FrozenClock
 from sync.contract import CanonicalField, FieldUpdate
 from sync.errors import AuthFailed, RateLimited
@@ -147,7 +147,7 @@ def test_incremental_persons_list_with_updated_since_and_cursor():
                 )
             ],
         )
-        cursor = Bookmark(until="2025-01-01T00:01:00Z").encode()
+        cursor = Window(since="2025-01-01T00:00:00Z").encode()  # a window that ended a minute later
         pages = list(conn.pull(cursor))
     contacts = [c for p in pages for c in p.contacts]
     assert [(c.id, c.email, c.owner_id) for c in contacts] == [("42", "ada@x.io", "7")]

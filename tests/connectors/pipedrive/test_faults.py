@@ -1,5 +1,6 @@
-"""Every fault the API can throw, through the real client: waits are what Pipedrive said, retries are
-ours alone, auth refreshes once, budgets stop instead of sleeping, secrets stay out of every text."""
+"""What only Pipedrive does when things go wrong (the faults every connector meets are in the conformance
+suite): `x-ratelimit-reset`, the OAuth token's announced lifetime, a refresh token or API token refused, the
+company's daily token budget in its headers, pacing under the plan's burst limit, and Cloudflare's block."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from datetime import timedelta
 
 import pytest
 import requests
-import structlog
 
 from sync.contract import FieldUpdate
-from sync.errors import AuthFailed, RateLimited, TransientError
+from sync.errors import AuthFailed, RateLimited
 from sync.synthetic import synthetic_contacts
 
 
@@ -28,56 +28,6 @@ def test_a_429_waits_the_reset_pipedrive_announced(sandbox, make_connector, virt
     assert pull_ids(make_connector()) == sorted(ids.values())
     assert virtual_sleep.waits == [3.0, 3.0]
     assert count(sandbox, "/api/v2/persons") == 3
-
-
-def test_retry_after_wins_when_present(sandbox, make_connector, virtual_sleep):
-    sandbox.seed(synthetic_contacts(1))
-    sandbox.faults.add("rate_limit", 1, path="/api/v2/deals", reset=2, retry_after=7)
-    pull_ids(make_connector())
-    assert virtual_sleep.waits == [7.0]
-
-
-def test_server_errors_back_off_then_succeed(sandbox, make_connector, virtual_sleep):
-    ids = sandbox.seed(synthetic_contacts(2))
-    sandbox.faults.add("server_error", 2, path="/api/v2/activities", status=503)
-    assert pull_ids(make_connector()) == sorted(ids.values())
-    assert len(virtual_sleep.waits) == 2 and all(0 < w <= 120 for w in virtual_sleep.waits)
-
-
-def test_persistent_server_errors_give_up_with_a_transient_error(sandbox, make_connector):
-    sandbox.seed(synthetic_contacts(1))
-    sandbox.faults.add("server_error", 10, path="/api/v2/deals")
-    with pytest.raises(TransientError) as caught:
-        pull_ids(make_connector(retry_attempts=3))
-    assert caught.value.status == 500 and count(sandbox, "/api/v2/deals") == 3
-
-
-def test_a_slow_answer_times_out_and_is_retried(sandbox, make_connector):
-    ids = sandbox.seed(synthetic_contacts(2))
-    sandbox.faults.add("slow", 1, path="/api/v2/persons", seconds=2.5)
-    connector = make_connector(timeout_s=1.0)
-    assert pull_ids(connector) == sorted(ids.values())
-    assert connector.api_calls["contacts"] == 2
-
-
-@pytest.mark.parametrize("fault", ["drop", "malformed"])
-def test_dropped_connections_and_malformed_json_are_retried(sandbox, make_connector, fault):
-    ids = sandbox.seed(synthetic_contacts(2))
-    sandbox.faults.add(fault, 1, path="/api/v2/persons")
-    assert pull_ids(make_connector()) == sorted(ids.values())
-
-
-def test_an_expired_oauth_token_is_refreshed_then_the_call_sent_once_more(sandbox, make_connector, clock):
-    ids = sandbox.seed(synthetic_contacts(2))
-    connector = make_connector(oauth=True)
-    assert pull_ids(connector) == sorted(ids.values())
-    assert count(sandbox, "/oauth/token", "POST") == 1  # no access token yet: refreshed before the first call
-    sandbox.faults.expire_token_after(1)
-    assert pull_ids(connector) == sorted(ids.values())
-    assert count(sandbox, "/oauth/token", "POST") == 2
-    assert sum(1 for r in sandbox.requests.all() if r.status == 401) == 1
-    token = sandbox.requests.all()[-1].headers["Authorization"]
-    assert token == f"Bearer {sandbox.credentials()['access_token']}"
 
 
 def test_an_oauth_token_about_to_expire_is_refreshed_before_use(sandbox, make_connector, clock):
@@ -105,15 +55,6 @@ def test_a_rejected_api_token_fails_without_retrying(sandbox, make_connector, vi
     assert len(sandbox.requests.all()) == 1
 
 
-def test_the_local_daily_budget_refuses_without_sleeping(sandbox, make_connector, virtual_sleep):
-    sandbox.seed(synthetic_contacts(2))
-    connector = make_connector(daily_token_budget=25)  # personFields 20 + stages 5, then nothing
-    with pytest.raises(RateLimited) as caught:
-        pull_ids(connector)
-    assert caught.value.scope == "daily" and 0 < caught.value.retry_after <= 86_400
-    assert virtual_sleep.waits == [] and count(sandbox, "/api/v2/deals") == 0
-
-
 def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, virtual_sleep):
     limited_sandbox.seed(synthetic_contacts(2))
     connector = make_connector(target=limited_sandbox, daily_token_budget=1_000_000)
@@ -121,7 +62,7 @@ def test_pipedrives_daily_429_is_a_daily_stop(limited_sandbox, make_connector, v
         for _ in range(20):
             pull_ids(connector)
     assert caught.value.scope == "daily" and virtual_sleep.waits == []
-    assert connector.client.daily.remaining < 10  # what Pipedrive counted left, not our own allowance
+    assert connector.client.gateway.budget().remaining < 10  # what Pipedrive counted left, not our own allowance
 
 
 def test_an_injected_daily_429_is_not_retried(sandbox, make_connector, virtual_sleep):
@@ -161,22 +102,3 @@ def test_the_sandbox_blocks_a_client_that_ignores_429s(limited_sandbox):
     assert statuses[:20] == [200] * 20 and statuses[20] == 429 and statuses[-1] == 403
     blocked = [r for r in limited_sandbox.requests.all() if r.status == 403]
     assert blocked
-
-
-def test_secrets_stay_out_of_urls_logs_and_errors(sandbox, make_connector):
-    sandbox.seed(synthetic_contacts(2))
-    sandbox.faults.add("rate_limit", 1, path="/api/v2/persons")
-    sandbox.faults.add("server_error", 1, path="/api/v2/deals")
-    secrets = [v for k, v in sandbox.credentials().items() if k != "client_id"]
-    with structlog.testing.capture_logs() as logs:
-        pull_ids(make_connector())
-        oauth = make_connector(oauth=True)
-        pull_ids(oauth)
-        sandbox.faults.add("server_error", 10, path="/api/v2/persons")
-        with pytest.raises(TransientError) as caught:
-            pull_ids(oauth)
-    secrets += [v for k, v in sandbox.credentials().items() if k == "access_token"]
-    texts = [repr(logs), str(caught.value), repr(caught.value.detail)]
-    texts += [r.path + "?" + r.query for r in sandbox.requests.all()]
-    assert logs and all(secret not in text for secret in secrets for text in texts)
-    assert all("api_token" not in r.query for r in sandbox.requests.all())

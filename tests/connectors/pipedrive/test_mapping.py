@@ -13,9 +13,9 @@ from connectors.pipedrive.mapping import (
     FieldCatalog,
     PersonField,
     ValueRejected,
-    activity_to_neutral,
-    deal_to_neutral,
-    decode_custom,
+    to_activity,
+    to_deal,
+    decode_value,
     default_stage_map,
     encode_value,
     labels_after,
@@ -68,11 +68,11 @@ def test_catalog_resolves_custom_fields_by_name_and_labels():
 def test_decoding_stored_values():
     enum = PersonField(KEY, "Stage", "enum", {5: "lead", 6: "client"})
     yes_no = PersonField(KEY, "Flag", "enum", {1: "Yes", 2: "No"})
-    assert decode_custom(enum, 6) == "client" and decode_custom(enum, {"id": 5, "label": "lead"}) == "lead"
-    assert decode_custom(yes_no, 1) is True and decode_custom(yes_no, 2) is False
-    assert decode_custom(PersonField(KEY, "Tags", "set", {1: "a", 2: "b"}), [2, 1]) == ["b", "a"]
-    assert decode_custom(PersonField(KEY, "Money", "monetary"), {"value": 500, "currency": "USD"}) == 500
-    assert decode_custom(enum, None) is None
+    assert decode_value(enum, 6) == "client" and decode_value(enum, {"id": 5, "label": "lead"}) == "lead"
+    assert decode_value(yes_no, 1) is True and decode_value(yes_no, 2) is False
+    assert decode_value(PersonField(KEY, "Tags", "set", {1: "a", 2: "b"}), [2, 1]) == ["b", "a"]
+    assert decode_value(PersonField(KEY, "Money", "monetary"), {"value": 500, "currency": "USD"}) == 500
+    assert decode_value(enum, None) is None
 
 
 def test_encoding_canonical_values():
@@ -138,7 +138,7 @@ def test_deals():
         "expected_close_date": "2026-01-31",
         "add_time": "2025-01-01T00:00:00Z",
     }
-    deal = deal_to_neutral(row, {3: PipelineStage.DISCOVERY}, {3: "Demo Scheduled"})
+    deal = to_deal(row, {3: PipelineStage.DISCOVERY}, {3: "Demo Scheduled"})
     assert (
         deal.status is DealStatus.WON
         and deal.stage is PipelineStage.CLOSING
@@ -146,10 +146,10 @@ def test_deals():
     )
     assert deal.recurring and deal.contract_months == 12 and deal.close_date == date(2026, 1, 31)
     assert (
-        deal_to_neutral({**row, "status": "open", "mrr": None}, {3: PipelineStage.DISCOVERY}, {}).stage
+        to_deal({**row, "status": "open", "mrr": None}, {3: PipelineStage.DISCOVERY}, {}).stage
         is PipelineStage.DISCOVERY
     )
-    assert deal_to_neutral({**row, "status": "deleted"}, {}, {}) is None
+    assert to_deal({**row, "status": "deleted"}, {}, {}) is None
 
 
 def test_activities():
@@ -163,12 +163,12 @@ def test_activities():
         "creator_user_id": 900,
         "subject": "Lunch",
     }
-    activity = activity_to_neutral(row, SETTINGS)
+    activity = to_activity(row, SETTINGS)
     assert activity.kind is ActivityKind.MEETING and activity.at == datetime(
         2026, 11, 3, 15, tzinfo=timezone.utc
     )
     assert activity.automated and activity.by == "1003" and not activity.done
-    done = activity_to_neutral(
+    done = to_activity(
         {
             **row,
             "type": "custom_x",
@@ -179,7 +179,7 @@ def test_activities():
         SETTINGS,
     )
     assert done.kind is ActivityKind.TASK and done.at.day == 4 and not done.automated
-    assert activity_to_neutral({**row, "is_deleted": True}, SETTINGS) is None
+    assert to_activity({**row, "is_deleted": True}, SETTINGS) is None
 
 
 def test_settings_defaults_and_validation():
@@ -199,8 +199,8 @@ def test_settings_defaults_and_validation():
 
 def test_v1_paths_follow_the_host():
     token = SecretStr("t" * 10)
-    assert PipedriveClient(PipedriveSettings(api_token=token)).v1("/personFields") == "/v1/personFields"
+    assert PipedriveClient(PipedriveSettings(api_token=token)).v1_path("/personFields") == "/v1/personFields"
     company = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com")
-    assert PipedriveClient(company).v1("/users/me") == "/api/v1/users/me"
+    assert PipedriveClient(company).v1_path("/users/me") == "/api/v1/users/me"
     forced = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com", v1_prefix="/v1")
-    assert PipedriveClient(forced).v1("/users/me") == "/v1/users/me"
+    assert PipedriveClient(forced).v1_path("/users/me") == "/v1/users/me"

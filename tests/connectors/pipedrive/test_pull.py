@@ -8,11 +8,15 @@ from urllib.parse import parse_qs
 
 import requests
 
-from connectors.pipedrive.mapping import format_rfc3339, parse_time
-from connectors.pipedrive.paging import PHASE_DONE, Bookmark
+from connectors.pipedrive.mapping import format_rfc3339
+from connectors.pipedrive.paging import Window
 from sync.contract import FieldUpdate
 from sync.model import Activity, ActivityKind, Deal, DealStatus, PipelineStage
 from sync.synthetic import synthetic_contacts
+
+
+def decoded(cursor: str) -> Window:
+    return Window.decode(cursor, overlap=timedelta(seconds=60))
 
 
 def pull_all(connector, cursor=None):
@@ -35,7 +39,7 @@ def test_full_pull_reads_everyone_in_the_fewest_calls(sandbox, make_connector):
     assert connector.api_calls["contacts"] == 1 and connector.api_calls["deals"] == 1
     assert connector.api_calls["activities"] == 1 and connector.api_calls["associations"] == 1
     assert sum(p.api_calls for p in pages) == sum(connector.api_calls.values())
-    assert Bookmark.decode(pages[-1].cursor).phase == PHASE_DONE
+    assert decoded(pages[-1].cursor).phase is None  # the window is finished
     persons = queries(sandbox, "/api/v2/persons")[0]
     assert persons["sort_by"] == ["update_time"] and persons["limit"] == ["500"]
     assert "updated_since" not in persons and persons["updated_until"] == ["2026-11-02T09:00:00Z"]
@@ -114,7 +118,7 @@ def test_nothing_changed_means_an_empty_page_and_a_cursor_that_moves(sandbox, ma
     clock.advance(timedelta(minutes=5))
     pages, contacts = pull_all(connector, cursor)
     assert contacts == [] and len(pages) == 1
-    assert Bookmark.decode(pages[-1].cursor).until == "2026-11-02T09:05:00Z"
+    assert decoded(pages[-1].cursor).since == "2026-11-02T09:04:00Z"  # up to 09:05, less the overlap
 
 
 def test_ties_at_a_page_boundary_are_not_lost_and_the_overlap_is_not_emitted_twice(
@@ -132,8 +136,9 @@ def test_ties_at_a_page_boundary_are_not_lost_and_the_overlap_is_not_emitted_twi
     again, repeated = pull_all(connector, pages[-1].cursor)  # re-reads the last 60 s, emits nothing twice
     assert repeated == []
     overlap_query = [q for q in queries(sandbox, "/api/v2/persons") if "updated_since" in q][-1]
-    previous_until = parse_time(Bookmark.decode(pages[-1].cursor).until)
+    previous_until = clock.now() - timedelta(seconds=10)  # when the previous pull started
     assert overlap_query["updated_since"] == [format_rfc3339(previous_until - timedelta(seconds=60))]
+    assert decoded(pages[-1].cursor).since == overlap_query["updated_since"][0]
 
 
 def test_what_the_overlap_skipped_stays_skipped_while_it_is_in_the_overlap(sandbox, make_connector, clock):
@@ -188,7 +193,7 @@ def test_a_mid_pull_cursor_resumes_after_its_page(sandbox, make_connector, clock
     connector = make_connector(page_size=5)
     pages = connector.pull(None)
     first = next(pages)
-    assert len(first.contacts) == 5 and Bookmark.decode(first.cursor).phase != PHASE_DONE
+    assert len(first.contacts) == 5 and decoded(first.cursor).phase is not None
     pages.close()  # the daemon crashed here
     resumed, rest = pull_all(make_connector(page_size=5), first.cursor)
     assert sorted([c.id for c in first.contacts] + [c.id for c in rest]) == sorted(ids)

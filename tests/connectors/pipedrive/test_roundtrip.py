@@ -14,21 +14,10 @@ from collections import Counter
 from datetime import datetime, time, timezone
 
 from connectors.pipedrive.settings import DEFAULT_EVENT_DATE_FIELDS
+from sync.model import PROFILE_ATTRIBUTES
 from sync.synthetic import synthetic_contacts
 
-PROFILE = (
-    "email",
-    "owner_id",
-    "first_name",
-    "last_name",
-    "company",
-    "industry",
-    "company_size",
-    "job_title",
-    "seniority",
-    "country",
-    "source",
-)
+PROFILE = tuple(name for name in PROFILE_ATTRIBUTES if name != "created_at")
 
 
 def seconds(moment: datetime | None) -> datetime | None:

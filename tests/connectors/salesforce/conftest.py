@@ -2,8 +2,9 @@
 the way the daemon builds it (real simple-salesforce, only the base URL changed), and a check, run after
 every test, that each request the connector sent has the documented shape.
 
-Salesforce publishes no OpenAPI for its REST sObject API (`shared/specs/README.md`), so requests are held
-to the shapes of the API documentation (facts file §2) instead: `check_request` below.
+Salesforce publishes no OpenAPI for its REST sObject API, so requests are held to the shapes of the API
+documentation instead (REST API Developer Guide: "Query", "sObject Collections"; Salesforce Help: "OAuth 2.0
+Refresh Token Flow"; Metadata API Developer Guide: "createMetadata()"): `check_request` below.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from sync.clock import FrozenClock
 from sync.synthetic import synthetic_contacts
+from sync.testing.conformance import closing_factory
 
 from connectors.salesforce import SalesforceConnector
 from connectors.sandbox.salesforce import SalesforceSandbox
@@ -84,21 +86,11 @@ def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
 
 
 @pytest.fixture
-def make_connector(
-    sandbox: SalesforceSandbox, clock: FrozenClock, no_sleep: Any
-) -> Callable[..., SalesforceConnector]:
-    built: list[SalesforceConnector] = []
-
-    def make(**overrides: Any) -> SalesforceConnector:
-        connector = SalesforceConnector(
-            sandbox.settings(**overrides), account="acme", clock=clock, sleep=no_sleep
-        )
-        built.append(connector)
-        return connector
-
-    yield make
-    for connector in built:
-        connector.close()
+def make_connector(sandbox: SalesforceSandbox, clock: FrozenClock, virtual_sleep: Any) -> Iterator[Any]:
+    """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
+    with closing_factory(lambda **overrides: SalesforceConnector(
+            sandbox.settings(**overrides), account="acme", clock=clock, sleep=virtual_sleep)) as make:
+        yield make
 
 
 @pytest.fixture

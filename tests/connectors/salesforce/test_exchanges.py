@@ -15,7 +15,8 @@ from sync.contract import FieldUpdate
 from sync.errors import PermanentError, RateLimited
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.salesforce.paging import PullCursor, Watermark
+from connectors.salesforce.paging import RELATED
+from sync.toolkit.cursor import Cursor, Watermark
 
 LOGIN = "https://login.salesforce.com"
 INSTANCE = "https://acme.my.salesforce.com"
@@ -65,7 +66,7 @@ def describe(sobject: str, fields: list[str]) -> dict:
 
 
 @pytest.fixture
-def connector(no_sleep):
+def connector(virtual_sleep):
     settings = SalesforceSettings(
         client_id=TOKEN_FORM["client_id"],
         client_secret=TOKEN_FORM["client_secret"],
@@ -74,7 +75,7 @@ def connector(no_sleep):
         contact_fields={"email": "Email"},
     )
     made = SalesforceConnector(
-        settings, clock=FrozenClock(datetime(2026, 11, 2, 9, tzinfo=timezone.utc)), sleep=no_sleep
+        settings, clock=FrozenClock(datetime(2026, 11, 2, 9, tzinfo=timezone.utc)), sleep=virtual_sleep
     )
     yield made
     made.close()
@@ -140,7 +141,7 @@ def test_query_and_query_more_follow_next_records_url(connector):
         soql(mock, "SELECT Id, SystemModstamp, Email FROM Contact ORDER BY SystemModstamp, Id", empty)
         pages = list(connector.pull(None))
     assert [[c.email for c in p.contacts] for p in pages] == [["a@x.io"], ["b@x.io"], [], []]
-    assert connector.client.budget.remaining == 100_000 - 18
+    assert connector.client.gateway.budget().remaining == 100_000 - 18
 
 
 def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_object(connector):
@@ -149,9 +150,8 @@ def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_ob
     MasterRecordId a merge."""
     empty = {"totalSize": 0, "done": True, "records": []}
     since = "2026-11-02T08:00:00Z"
-    cursor = PullCursor({"Lead": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc)),
-                         "Contact": Watermark(datetime(2026, 11, 2, 8, tzinfo=timezone.utc))},
-                        since=datetime(2026, 11, 2, 8, tzinfo=timezone.utc)).encode()
+    eight = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+    cursor = Cursor({"Lead": Watermark(eight), "Contact": Watermark(eight), RELATED: Watermark(eight)}).encode()
     merged = {**lead(LEAD_B, "b@x.io", "2026-11-02T08:30:00.000+0000"), "IsDeleted": True,
               "MasterRecordId": LEAD_A}
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
@@ -242,7 +242,7 @@ def test_invalid_session_is_renewed_once_and_the_call_resent(connector):
     assert connector.api_calls["auth"] == 2 and connector.api_calls["push"] == 2
 
 
-def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, no_sleep):
+def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, virtual_sleep):
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token(mock)
         mock.get(
@@ -253,8 +253,8 @@ def test_request_limit_exceeded_is_the_daily_budget_not_a_bug(connector, no_slee
         )
         with pytest.raises(RateLimited) as caught:
             connector.client.call("health", lambda sf: sf.limits())
-    assert caught.value.scope == "daily" and no_sleep.waits == []
-    assert connector.client.budget.remaining == 0
+    assert caught.value.scope == "daily" and virtual_sleep.waits == []
+    assert connector.client.gateway.budget().remaining == 0
 
 
 def test_no_such_column_names_the_missing_field_level_security(connector):

@@ -10,7 +10,7 @@ from sync.contract import CanonicalField
 from sync.model import ActivityKind, DealStatus, PipelineStage
 
 from connectors.salesforce import SalesforceSettings
-from connectors.salesforce.mapping import RecordMapper, native_record, native_value, parse_datetime
+from connectors.salesforce.mapping import RecordMapper, to_write, encode_value, parse_time
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
 
@@ -27,16 +27,17 @@ def mapper():
 
 
 def test_record_datetimes_parse_to_utc():
-    assert parse_datetime("2024-01-17T19:55:04.000+0000") == datetime(
+    assert parse_time("2024-01-17T19:55:04.000+0000") == datetime(
         2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
     )
-    assert parse_datetime("2024-01-17T20:55:04.000+0100") == datetime(
+    assert parse_time("2024-01-17T20:55:04.000+0100") == datetime(
         2024, 1, 17, 19, 55, 4, tzinfo=timezone.utc
     )
 
 
 def test_tasks_map_by_subtype_with_completion_time_and_automation(mapper):
-    call = mapper.task(
+    call = mapper.to_activity(
+        "Task",
         {
             "Id": "00T000000000001",
             "TaskSubtype": "Call",
@@ -45,7 +46,8 @@ def test_tasks_map_by_subtype_with_completion_time_and_automation(mapper):
             "CompletedDateTime": "2026-10-01T10:00:00.000+0000",
             "ActivityDate": "2026-10-01",
             "OwnerId": "005000000000001AAA",
-        }
+        },
+        NOW,
     )
     assert (call.kind, call.direction, call.done, call.automated) == (
         ActivityKind.CALL,
@@ -54,31 +56,35 @@ def test_tasks_map_by_subtype_with_completion_time_and_automation(mapper):
         False,
     )
     assert call.at == datetime(2026, 10, 1, 10, tzinfo=timezone.utc) and call.id == "00T000000000001EAA"
-    blast = mapper.task(
+    blast = mapper.to_activity(
+        "Task",
         {
             "Id": "00T000000000002",
             "TaskSubtype": "ListEmail",
             "IsClosed": True,
             "CreatedDate": "2026-10-02T10:00:00.000+0000",
-        }
+        },
+        NOW,
     )
     assert blast.kind is ActivityKind.EMAIL and blast.automated
-    todo = mapper.task(
+    todo = mapper.to_activity(
+        "Task",
         {
             "Id": "00T000000000003",
             "TaskSubtype": "Task",
             "IsClosed": False,
             "ActivityDate": "2026-11-05",
             "OwnerId": "005000000000AUTAAA",
-        }
+        },
+        NOW,
     )
     assert todo.kind is ActivityKind.TASK and not todo.done and todo.automated
     assert todo.at == datetime(2026, 11, 5, tzinfo=timezone.utc)
 
 
 def test_events_are_meetings_done_once_started(mapper):
-    past = mapper.event({"Id": "00U000000000001", "ActivityDateTime": "2026-10-01T10:00:00.000+0000"}, NOW)
-    future = mapper.event({"Id": "00U000000000002", "ActivityDateTime": "2026-12-01T10:00:00.000+0000"}, NOW)
+    past = mapper.to_activity("Event", {"Id": "00U000000000001", "ActivityDateTime": "2026-10-01T10:00:00.000+0000"}, NOW)
+    future = mapper.to_activity("Event", {"Id": "00U000000000002", "ActivityDateTime": "2026-12-01T10:00:00.000+0000"}, NOW)
     assert past.kind is ActivityKind.MEETING and past.done and not future.done
 
 
@@ -89,16 +95,16 @@ def test_only_responded_members_of_mapped_campaign_types_are_events(mapper):
         "FirstRespondedDate": "2026-10-01",
         "Campaign": {"Type": "Webinar", "Name": "SIEM webinar"},
     }
-    event = mapper.campaign_event(member)
+    event = mapper.to_event(member)
     assert (event.type, event.at, event.source) == (
         "webinar",
         datetime(2026, 10, 1, 10, tzinfo=timezone.utc),
         "SIEM webinar",
     )
-    later = mapper.campaign_event({**member, "FirstRespondedDate": "2026-10-09"})
+    later = mapper.to_event({**member, "FirstRespondedDate": "2026-10-09"})
     assert later.at == datetime(2026, 10, 9, tzinfo=timezone.utc)  # invited first, responded days later
-    assert mapper.campaign_event({**member, "HasResponded": False}) is None
-    assert mapper.campaign_event({**member, "Campaign": {"Type": "Partners"}}) is None
+    assert mapper.to_event({**member, "HasResponded": False}) is None
+    assert mapper.to_event({**member, "Campaign": {"Type": "Partners"}}) is None
 
 
 def test_opportunities_map_status_stage_and_recurrence(mapper):
@@ -115,14 +121,14 @@ def test_opportunities_map_status_stage_and_recurrence(mapper):
             "Contract_Term_Months__c": 12.0,
         },
     }
-    deal = mapper.deal(role)
+    deal = mapper.to_deal(role)
     assert (deal.status, deal.stage, deal.crm_stage) == (DealStatus.WON, PipelineStage.CLOSING, "Closed Won")
     assert (deal.recurring, deal.contract_months, deal.close_date) == (True, 12, date(2026, 9, 30))
-    lost = mapper.deal(
+    lost = mapper.to_deal(
         {**role, "Opportunity": {**role["Opportunity"], "IsWon": False, "Type": "Partner Deal"}}
     )
     assert lost.status is DealStatus.LOST and lost.recurring is None
-    open_ = mapper.deal(
+    open_ = mapper.to_deal(
         {
             **role,
             "Opportunity": {
@@ -135,22 +141,22 @@ def test_opportunities_map_status_stage_and_recurrence(mapper):
         }
     )
     assert (open_.status, open_.stage, open_.recurring) == (DealStatus.OPEN, PipelineStage.NEGOTIATION, False)
-    assert mapper.deal({"OpportunityId": "006000000000001", "Opportunity": None}) is None
+    assert mapper.to_deal({"OpportunityId": "006000000000001", "Opportunity": None}) is None
 
 
 def test_canonical_values_become_salesforce_values(mapper):
-    assert native_value(CanonicalField.SCORE, 71.5) == 72
-    assert native_value(CanonicalField.SLA_BREACHED, None) is False
-    assert native_value(CanonicalField.SLA_DUE_AT, NOW) == "2026-11-02T09:00:00.000+0000"
-    assert native_value(CanonicalField.REASON, "é" * 300).endswith("…")
+    assert encode_value(CanonicalField.SCORE, 71.5) == 72
+    assert encode_value(CanonicalField.SLA_BREACHED, None) is False
+    assert encode_value(CanonicalField.SLA_DUE_AT, NOW) == "2026-11-02T09:00:00.000+0000"
+    assert encode_value(CanonicalField.REASON, "é" * 300).endswith("…")
     with pytest.raises(ValueError):
-        native_value(CanonicalField.SCORE, True)
-    entry, carried = native_record(
+        encode_value(CanonicalField.SCORE, True)
+    entry, carried = to_write(
         "Lead", "00Q000000000001AAA", {"maturity": "hot", "stage": "prospect"}, mapper.settings
     )
     assert entry["Rating"] == "Hot" and entry["Status"] == "Working - Contacted"
     assert carried == {"maturity": "hot", "stage": "prospect"}
-    contact, _ = native_record("Contact", "003000000000001AAA", {"maturity": "hot"}, mapper.settings)
+    contact, _ = to_write("Contact", "003000000000001AAA", {"maturity": "hot"}, mapper.settings)
     assert "Rating" not in contact and contact["Crmsync_Maturity__c"] == "hot"
 
 

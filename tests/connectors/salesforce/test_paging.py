@@ -11,15 +11,21 @@ from sync.errors import PermanentError
 
 from connectors.salesforce.mapping import same_id, sobject_of, to18
 from connectors.salesforce.paging import (
-    PaginationError,
-    PullCursor,
-    SoqlPaginator,
-    Watermark,
     chunk_ids,
     in_list,
+    legacy_cursor,
+    related_since,
+    since_clause,
+    soql_pages,
+    stream_key,
 )
+from sync.toolkit.cursor import Cursor, Watermark
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def decode(raw):
+    return Cursor.decode(raw, crm="salesforce", legacy=legacy_cursor)
 
 
 def page(records, next_url=None):
@@ -31,26 +37,12 @@ def page(records, next_url=None):
     }
 
 
-def test_paginator_follows_next_records_url_until_done():
+def test_soql_pages_follow_next_records_url_until_done():
     pages = {"/q/1-2": page([{"Id": 3}], "/q/1-3"), "/q/1-3": page([{"Id": 4}])}
     seen = []
-    pager = SoqlPaginator(
-        lambda: page([{"Id": 1}, {"Id": 2}], "/q/1-2"), lambda url: seen.append(url) or pages[url]
-    )
+    pager = soql_pages(lambda: page([{"Id": 1}, {"Id": 2}], "/q/1-2"), lambda url: seen.append(url) or pages[url])
     assert [r["Id"] for batch in pager for r in batch] == [1, 2, 3, 4]
     assert seen == ["/q/1-2", "/q/1-3"] and pager.pages == 3 and pager.total_size == 99
-
-
-def test_paginator_refuses_a_repeated_cursor():
-    pager = SoqlPaginator(lambda: page([{"Id": 1}], "/q/1-1"), lambda url: page([{"Id": 2}], "/q/1-1"))
-    with pytest.raises(PaginationError, match="same next page twice"):
-        list(pager)
-
-
-def test_paginator_refuses_an_unfinished_page_without_next_url():
-    pager = SoqlPaginator(lambda: {"done": False, "records": []}, lambda url: page([]))
-    with pytest.raises(PaginationError, match="names no nextRecordsUrl"):
-        list(pager)
 
 
 def test_chunks_keep_the_encoded_query_under_the_limit():
@@ -65,42 +57,45 @@ def test_chunks_keep_the_encoded_query_under_the_limit():
     assert len(chunks) > 1 and all(len(c) > 50 for c in chunks[:-1])
 
 
-def test_watermark_skips_only_ids_already_read_at_the_boundary():
-    mark = (
-        Watermark()
-        .advance("a", T0, cap=T0 + timedelta(hours=1))
-        .advance("b", T0, cap=T0 + timedelta(hours=1))
-    )
-    assert mark.at == T0 and mark.ids == {"a", "b"}
+def test_the_stream_mark_skips_only_records_already_read_at_the_boundary():
+    mark = Watermark()
+    mark.read(stream_key("a"), T0, cap=T0 + timedelta(hours=1))
+    mark.read(stream_key("b"), T0, cap=T0 + timedelta(hours=1))
+    assert mark.at == T0 and set(mark.seen) == {"a", "b"}
     assert mark.already_read("a", T0) and not mark.already_read("c", T0)
     assert not mark.already_read("a", T0 + timedelta(seconds=1))  # modified again since: read again
-    assert mark.where() == "SystemModstamp >= 2026-11-02T09:00:00Z"
+    assert since_clause(mark) == "SystemModstamp >= 2026-11-02T09:00:00Z"
 
 
-def test_watermark_keeps_live_and_deleted_reads_apart():
+def test_live_and_deleted_reads_are_kept_apart():
     cap = T0 + timedelta(hours=1)
-    mark = Watermark().advance("a", T0, cap=cap).advance("b", T0, cap=cap, deleted=True)
-    assert mark.ids == {"a"} and mark.gone == {"b"}
-    assert mark.already_read("b", T0, deleted=True) and not mark.already_read("b", T0)
-    assert not mark.already_read("a", T0, deleted=True)  # read live, deleted in the same second: report it
-    later = mark.advance("c", T0 + timedelta(seconds=1), cap=cap, deleted=True)
-    assert later.ids == frozenset() and later.gone == {"c"}
-    assert Watermark.from_json(mark.to_json()) == mark
-    assert "gone" not in Watermark(T0, frozenset({"a"})).to_json()  # cursors without deletions read as before
+    mark = Watermark()
+    mark.read(stream_key("a"), T0, cap=cap)
+    mark.read(stream_key("b", deleted=True), T0, cap=cap)
+    assert mark.already_read(stream_key("b", deleted=True), T0) and not mark.already_read(stream_key("b"), T0)
+    assert not mark.already_read(stream_key("a", deleted=True), T0)  # read live, deleted in the same second
+    mark.read(stream_key("c", deleted=True), T0 + timedelta(seconds=1), cap=cap)
+    assert set(mark.seen) == {stream_key("c", deleted=True)}
 
 
-def test_watermark_never_passes_the_pull_start():
-    mark = Watermark().advance("a", T0 + timedelta(minutes=5), cap=T0)
-    assert mark.at == T0 and mark.ids == {"a"}
+def test_the_mark_never_passes_the_pull_start():
+    mark = Watermark()
+    mark.read("a", T0 + timedelta(minutes=5), cap=T0)
+    assert mark.at == T0 and mark.already_read("a", T0 + timedelta(minutes=5))
 
 
-def test_cursor_round_trips_and_rejects_garbage():
-    cursor = PullCursor({"Lead": Watermark(T0, frozenset({"x"}))}, since=T0)
-    assert PullCursor.decode(cursor.encode()) == cursor
-    assert PullCursor.decode(None) == PullCursor()
+def test_a_version_1_cursor_is_read_as_the_same_state_and_garbage_is_refused():
+    legacy = ('{"v":1,"since":"2026-11-02T09:00:00.000+0000","marks":{"Lead":{"at":"2026-11-02T09:00:00.000+0000",'
+              '"ids":["x"],"gone":["y"]},"Contact":{"at":null,"ids":[]}}}')
+    cursor = decode(legacy)
+    assert cursor.marks["Lead"].at == T0 and related_since(cursor) == T0
+    assert cursor.marks["Lead"].already_read("x", T0) and cursor.marks["Lead"].already_read("y/deleted", T0)
+    assert cursor.marks["Contact"].at is None
+    assert decode(cursor.encode()) == cursor
+    assert decode(None) == Cursor()
     for bad in ("{", '{"v": 99}', "[1]"):
         with pytest.raises(PermanentError, match="cursor"):
-            PullCursor.decode(bad)
+            decode(bad)
 
 
 def test_ids_normalise_from_15_to_18_characters():

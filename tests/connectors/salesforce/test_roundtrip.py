@@ -18,11 +18,11 @@ from __future__ import annotations
 from sync.model import ActivityKind
 from sync.synthetic import synthetic_contacts
 
-from connectors.salesforce.mapping import PROFILE_ATTRIBUTES
+from sync.model import PROFILE_ATTRIBUTES
 
 # the profile attributes that come back as they were seeded; the owner (a User id now) and the creation
 # time (whole seconds) are compared on their own
-PROFILE = tuple(sorted(PROFILE_ATTRIBUTES - {"owner_id", "created_at"}))
+PROFILE = tuple(sorted(set(PROFILE_ATTRIBUTES) - {"owner_id", "created_at"}))
 
 
 ACCOUNT_PROFILE = ("industry", "company_size")
