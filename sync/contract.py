@@ -46,6 +46,18 @@ FieldValue = int | float | str | bool | datetime | None
 
 
 @dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """A record, or one field of it, that the mapping could not read: reported per record and never fatal
+    to the page. `field` names the CRM's field (None: the whole record was skipped); `reason` says why in
+    words an admin can act on. Neither ever carries the value itself: contact data stays out of logs."""
+
+    record_id: str
+    field: str | None
+    reason: str
+    object_type: str = "contact"  # the CRM's object: contact, lead, person, deal, call...
+
+
+@dataclass(frozen=True, slots=True)
 class PullPage:
     """One page of changes. `cursor` resumes the pull *after* this page; the engine persists it only once
     the page's results are durable, so a crash re-reads at most one page (duplicates are harmless: the
@@ -62,15 +74,24 @@ class PullPage:
     # does, says False, and the engine merges them by id into the stored snapshot instead of taking the
     # page's lists as the whole history, which would rescore a client with no won deal.
     related_complete: bool = True
+    # records or fields of this page the mapping could not read; the page's other records are in `contacts`
+    # and the cursor moves past all of them (a record that becomes readable later is pulled again normally)
+    problems: list[RecordProblem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class FieldUpdate:
+    """What to write for one contact. `previous` holds the values crmsync last wrote (canonical names), so
+    a connector can tell a person's edit from its own. `crm_values` holds what the CRM held, as of a pull
+    in this same run, for the native fields people also edit (keyed by the CRM's field name, as the
+    connector put them in `Contact.crm_values`): a name that is absent is UNKNOWN (an outbox replay after a
+    crash, a push before any pull, a retry), and the connector must read it before it writes that field
+    under an ownership policy or a forward-only rule (one batch read per batch), never assume it."""
+
     contact_id: str
     values: dict[str, FieldValue]
-    # the values crmsync believes are in the CRM now (last pushed); lets a connector do CRM-specific moves
-    # such as HubSpot's clear-then-set for a backward lifecycle stage without a read
     previous: dict[str, FieldValue] = field(default_factory=dict)
+    crm_values: dict[str, FieldValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,10 @@ class Contact(msgspec.Struct, kw_only=True):
     activities: list[Activity] = msgspec.field(default_factory=list)
     deals: list[Deal] = msgspec.field(default_factory=list)
     override_stage: Stage | None = None
+    # the CRM's current values of the native fields people also edit and crmsync may write (HubSpot
+    # `lifecyclestage`, Salesforce `Rating`, Pipedrive labels...), keyed by the CRM's field name, as pulled:
+    # what the ownership policy and forward-only moves compare against. A missing key means "not read".
+    crm_values: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:

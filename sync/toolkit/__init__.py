@@ -11,7 +11,11 @@ specifics (endpoints, mapping, and the hooks below).
   `TokenPaginator`, `OffsetPaginator`, `NextUrlPaginator`.
 - `cursor`: `Cursor` and `Watermark`, the one incremental cursor, serialised one way, older forms read
   through a connector's legacy reader.
-- `settings`: `ConnectorSettings`, the options every connector shares (timeout, retries).
+- `settings`: `ConnectorSettings`, the options every connector shares (timeout, retries, ownership).
+- `reading`: `RecordReader`, raw values typed by hand read field by field (a bad one is unknown and a
+  `RecordProblem`, never a failed page); `read_record` skips a record whose mapping fails.
+- `ownership`: who owns a native field people also edit (`always`, `unless_changed_by_person`, `never`)
+  and the one `decide` every connector calls before writing it.
 
 The conformance suite every connector runs against its sandbox is `sync.testing.conformance`.
 """

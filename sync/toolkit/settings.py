@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sync import retry
 from sync.toolkit.gateway import RetrySettings
+from sync.toolkit.ownership import Ownership
 
 
 def option(default: Any, description: str, example: Any, **constraints: Any) -> Any:
@@ -36,6 +37,11 @@ class ConnectorSettings(BaseModel):
                                  ge=1, le=10)
     retry_max_wait_s: float = option(retry.DEFAULT_MAX_WAIT, "longest wait between two attempts, even when "
                                      "the CRM asks for more", 120, gt=0, le=3600)
+    ownership: dict[str, Ownership] = option(
+        {}, "who owns each native field people also edit, by the CRM's field name: `always` (crmsync writes "
+            "it), `unless_changed_by_person` (crmsync writes it only while the CRM holds nothing or the value "
+            "crmsync wrote last) or `never`; a field not named here takes `unless_changed_by_person`, and "
+            "crmsync's own custom fields are always crmsync's", {"lifecyclestage": "always", "Rating": "never"})
 
     @field_validator("base_url", check_fields=False)
     @classmethod
