@@ -47,6 +47,8 @@ def fires(compile_rules, base):
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": "Yes"}}, True),  # checkbox as text
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": False}}, False),
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": 1}}, True),  # checkbox as 0/1
+    ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": "Oui"}}, True),  # a French CRM's yes/no
+    ("{field: fields.opted_in, eq: false}", {"fields": {"opted_in": "non"}}, True),
     ("{field: email_domain, in: [gmail.com]}", {"email": "Someone@GMAIL.com"}, True),
     ("{field: email_domain, exists: true}", {"email": "not-an-address"}, False),
     ("{field: created_at, within_days: 30}", {"created_at": NOW - timedelta(days=3)}, True),

@@ -47,7 +47,7 @@ def test_memory_records_the_first_qualification_and_clears_when_it_ends(compile_
     rules = compile_rules(minimal_rules_text)
     first = rules.evaluate(contact(**QUALIFIED), NOW)
     assert first.memory == ContactMemory(qualified_at=NOW, stage=Stage.PROSPECT, was_prospect=True,
-                                         handoff="first_seen")
+                                         handoff="first_seen", handoff_maturity=Maturity.COLD)
     later = rules.evaluate(contact(**QUALIFIED), NOW + timedelta(days=2), first.memory)
     assert later.sla.started_at == NOW and later.memory.qualified_at == NOW
     lost_interest = rules.evaluate(contact(), NOW + timedelta(days=3), later.memory)

@@ -24,13 +24,15 @@ CREDIBLE = [
     "d'ici six mois", "Projet prévu dans huit mois", "sous 4 semaines", "moins de 3 mois", "entre 3 et 6 mois",
     "le trimestre prochain", "la semaine prochaine", "ce mois-ci", "cette année", "fin d'année",
     "d'ici la fin de l'année", "au 3e trimestre", "S1 2027", "avant l'été", "au plus tard en mars",
-    "Budget cycle starts Q3",
+    "Budget cycle starts Q3", "début 2027", "early 2027", "mi-2027", "dans l'année", "within the year",
+    "au cours de l'année", "à la rentrée", "pour la rentrée", "d'ici un an",
 ]
 NOT_CREDIBLE = [
     "within 36 months", "within 13 months", "18 months", "within 2 years", "12+ months", "> 12 months",
     "more than 6 months", "not before 2028", "next year", "l'année prochaine", "en 2027", "H2 2027",
     "2e semestre 2027", "Q1 2026", "some day", "Un jour peut-être", "no timeline", "no timeline, maybe Q3",
-    "pas de projet", "TBD", "soon", "we may buy", "ISO 27001 audit", "", "   ", "été",
+    "pas de projet", "TBD", "soon", "we may buy", "ISO 27001 audit", "", "   ", "été", "not this year",
+    "pas cette année", "not this quarter", "début 2028", "dans l'année prochaine",
 ]
 
 
