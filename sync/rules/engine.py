@@ -238,7 +238,8 @@ class CompiledRules:
             maturity = self._maturity(context)
         if won:
             months = self.recurring_months
-            recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(deal, months) for deal in won)
+            recurring = (any(deal_is_recurring(deal, months) for deal in won)
+                         or (len(won) >= self.recurring_wins and _purchases(won) >= self.recurring_wins))
             client_kind = _RECURRING if recurring else _ONE_OFF
 
         sla = _NOT_STARTED
@@ -312,6 +313,13 @@ class CompiledRules:
         if shared is None:
             shared = self._memories[key] = ContactMemory(stage=stage, was_prospect=was_prospect)
         return shared
+
+
+def _purchases(won: list[Any]) -> int:
+    """How many purchases these won deals are: deals closed the same day are one (a licence and its
+    installation); a deal without a close date is a purchase of its own."""
+    days = {deal.close_date for deal in won if deal.close_date is not None}
+    return len(days) + sum(1 for deal in won if deal.close_date is None)
 
 
 def _tests_a_score(conditions: Iterable[schema.AnyConditionModel | None], scored: set[str]) -> bool:

@@ -158,8 +158,9 @@ class NamedCondition(RulesModel):
 class ClientRules(RulesModel):
     recurring_min_contract_months: Integer = Field(
         12, ge=1, le=1200, description="a won deal without a recurring flag is recurring from this contract length")
-    recurring_min_won_deals: Integer = Field(2, ge=2, le=1000,
-                                             description="this many won deals make a recurring client")
+    recurring_min_won_deals: Integer = Field(
+        2, ge=2, le=1000, description="won deals closed on this many different days make a recurring client (deals "
+                                      "closed the same day are one purchase)")
 
 
 class ProspectRules(RulesModel):
