@@ -88,3 +88,14 @@ def test_any_phrase_gives_a_window_or_none_never_an_error(words: list[str]) -> N
     window = parse_window(text)
     assert window is None or isinstance(within_horizon(window, NOW, 12), bool)
     assert re.sub(r"\s+", " ", text) == text  # the phrase is what was read
+
+
+@settings(max_examples=300, deadline=None)
+@given(months=st.sampled_from([0.0, 0.5, 1.0, 2.5, 3.0, 6.0, 11.5, 12.0, 12.5, 13.0, 18.0, 24.0, 36.0, 999.0,
+                               11988.0]),
+       horizon=st.integers(min_value=1, max_value=36),
+       now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)))
+def test_a_duration_is_within_the_horizon_at_every_instant_or_at_none(months: float, horizon: int,
+                                                                       now: datetime) -> None:
+    """The engine answers "within N months" without the calendar (the same at every instant it replays)."""
+    assert within_horizon(("months", months), now, horizon) is (months <= horizon)
