@@ -24,8 +24,11 @@ class Assessor:
 
     def __init__(self, scorers: tuple[Scorer, ...], caps: tuple[float, float, float], threshold: int,
                  framework: CompiledFramework, qualify_on: str, static_rules: tuple[bool, ...],
-                 static_criteria: tuple[bool, ...]) -> None:
+                 static_criteria: tuple[bool, ...], criteria_read_scores: bool = True) -> None:
+        """`criteria_read_scores`: whether a criterion of the framework tests a score; when none does, a replay
+        asks the framework first and sums the scores only when the answer still depends on them."""
         self.caps = caps
+        self.framework_first = not criteria_read_scores and qualify_on != "score"
         self.threshold = threshold
         self.framework = framework
         self.qualify_on = qualify_on
@@ -91,6 +94,16 @@ class Assessor:
                     for (_, test), static in zip(self.framework.criteria, self.static_criteria, strict=True)]
         return rules, criteria
 
+    def known_from(self, fired: list[FiredRule], met: tuple[str, ...]) -> tuple[list[Any], list[Any]]:
+        """`static_values`, read from the evaluation at `now` instead of evaluated again: the `when` rules that
+        fired (their shared FiredRule) and the criteria met. Static values are the same at every instant."""
+        fired_ids = {id(rule) for rule in fired}
+        rules = [id(fixed) in fired_ids if static else None
+                 for (_, _, fixed, _, _), static in zip(self._flat, self.static_rules, strict=True)]
+        criteria = [name in met if static else None
+                    for (name, _), static in zip(self.framework.criteria, self.static_criteria, strict=True)]
+        return rules, criteria
+
     def _replayed_scores(self, context: Context, known: list[Any]) -> tuple[float, float, float]:
         """`raw_scores(context, None)`, the static rules read from `known`: same sums, same order."""
         sums = [0.0, 0.0, 0.0]
@@ -110,6 +123,12 @@ class Assessor:
         saved_now, saved_scores = context.now, context.scores
         context.now = at
         try:
+            if self.framework_first:  # the same answer as `qualifies`, often without summing the scores
+                on = self.qualify_on
+                met = self.framework.is_met_with(context, self.static_criteria, known[1])
+                if on == "framework" or met is (on == "score_or_framework"):
+                    return met
+                return self.capped(self._replayed_scores(context, known[0]))[0] >= self.threshold
             total, fit, engagement, intent = self.capped(self._replayed_scores(context, known[0]))
             context.scores = (float(total), float(fit), float(engagement), float(intent))
             return self.qualifies(total, self.framework.is_met_with(context, self.static_criteria, known[1]))

@@ -80,6 +80,8 @@ def compile_activities(condition: schema.ActivitiesCondition, plan: Plan) -> Pre
     by, direction, team = query.by, query.direction, plan.team
     with_automated, with_open, accepted_only = query.include_automated, query.include_open, query.accepted
     check = count_test(query.at_least, query.at_most)
+    # "at least one" (the usual query) stops at the first activity that counts
+    enough = 1 if query.at_least == 1 and query.at_most is None else math.inf
 
     def count(context: Context) -> int:
         now, owner, total = context.now, context.owner, 0
@@ -102,6 +104,8 @@ def compile_activities(condition: schema.ActivitiesCondition, plan: Plan) -> Pre
             if by == "sales" and (user is None or (user != owner and user not in team)):
                 continue
             total += 1
+            if total >= enough:
+                break
         return total
     return lambda context: check(count(context))
 

@@ -57,6 +57,9 @@ class ContactMemory(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     stage: Stage | None = None  # stage of the previous decision
     was_prospect: bool = False  # ever been a prospect (nurture applies to former prospects only)
     handoff: str | None = None  # how qualified_at was dated (SlaState.handoff); None: by an earlier version
+    # the maturity the prospect had at qualified_at, which sets the SLA's response time (None: not known yet,
+    # worked out again from the history)
+    handoff_maturity: Maturity | None = None
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -41,6 +41,7 @@ from sync.rules.history import HistoryReader, aware
 from sync.rules.loading import default_rules_path, parse_rules, rules_version
 from sync.rules.qualification import compile_framework
 from sync.rules.reasons import ReasonWriter
+from sync.rules.references import nodes, reference_graph, score_testing
 from sync.rules.scoring import DIMENSIONS, compile_scoring
 from sync.rules.sla import FIRST_SEEN, SlaPolicy
 from sync.rules.titles import compile_title_levels
@@ -115,6 +116,10 @@ class CompiledRules:
         maturity = classification.maturity
         self.hot = compiler.compile(maturity.hot) if maturity.hot is not None else None
         self.warm = compiler.compile(maturity.warm) if maturity.warm is not None else None
+        # the SLA's response time is the maturity's as of the hand-off: replaying it needs the scores then only
+        # when a maturity condition tests a score
+        scored = score_testing(spec, reference_graph(spec))
+        self._maturity_reads_scores = _tests_a_score((maturity.hot, maturity.warm), scored)
         self.qualify_on = classification.prospect.qualify_on
         self.keep_prospects = classification.prospect.keep_while_active
         self.inactive_days = classification.nurture.inactive_days
@@ -130,7 +135,8 @@ class CompiledRules:
         framework_spec = getattr(spec.qualification, spec.qualification.framework)
         static_criteria = tuple(compiler.is_static(condition) for condition in framework_spec.criteria.values())
         self.assessor = Assessor(self.scorers, self.caps, self.threshold, self.framework, self.qualify_on,
-                                 static_rules, static_criteria)
+                                 static_rules, static_criteria,
+                                 _tests_a_score(framework_spec.criteria.values(), scored))
         # built last: it reads the plan the compiler filled in
         self.history = HistoryReader(self.plan, self.recurring_months, frozenset(classification.nurture.ignore_events),
                                      compile_title_levels(spec.seniority_from_title))
@@ -229,19 +235,26 @@ class CompiledRules:
 
         maturity = client_kind = None
         if stage is _PROSPECT:
-            maturity = (_HOT if self.hot is not None and self.hot(context)
-                        else _WARM if self.warm is not None and self.warm(context) else _COLD)
+            maturity = self._maturity(context)
         if won:
             months = self.recurring_months
-            recurring = len(won) >= self.recurring_wins or any(deal_is_recurring(deal, months) for deal in won)
+            recurring = (any(deal_is_recurring(deal, months) for deal in won)
+                         or (len(won) >= self.recurring_wins and _purchases(won) >= self.recurring_wins))
             client_kind = _RECURRING if recurring else _ONE_OFF
 
         sla = _NOT_STARTED
-        qualified_at = handoff = None
+        qualified_at = handoff = handed = None
         if stage is _PROSPECT:
-            qualified_at, handoff = self._handoff(context, memory, qualifies, now_moment)
+            qualified_at, handoff = self._handoff(context, memory, qualifies, now_moment, fired, met)
             if self.sla.enabled:
-                sla = self.sla.state(context.activity_rows, context.owner, qualified_at, handoff, maturity, now)
+                handed_at = qualified_at.timestamp()
+                if handed_at >= now:
+                    handed = maturity
+                elif memory.handoff_maturity is not None and memory.qualified_at == qualified_at:
+                    handed = memory.handoff_maturity
+                else:
+                    handed = self._maturity_at(context, handed_at)
+                sla = self.sla.state(context.activity_rows, context.owner, qualified_at, handoff, handed, now)
 
         reason = self._reasons.write(stage, ruled, override is not None, total, framework_met, met, maturity,
                                      client_kind, won, deals, disqualified_by, inactive_days, sticky, fired)
@@ -253,10 +266,29 @@ class CompiledRules:
             stage=stage, overridden=override is not None, maturity=maturity, client_kind=client_kind,
             framework=self.framework.name, criteria_met=met, qualified=framework_met, sla=sla,
             fired=tuple(fired), reason=reason, rules_version=self.version,
-            memory=self._memory(qualified_at, handoff, stage, memory.was_prospect or stage is _PROSPECT),
+            memory=self._memory(qualified_at, handoff, handed, stage, memory.was_prospect or stage is _PROSPECT),
         )
 
-    def _handoff(self, context: Any, memory: Any, qualifies: bool, now_moment: Any) -> tuple[datetime, str | None]:
+    def _maturity(self, context: Any) -> Maturity:
+        return (_HOT if self.hot is not None and self.hot(context)
+                else _WARM if self.warm is not None and self.warm(context) else _COLD)
+
+    def _maturity_at(self, context: Any, at: float) -> Maturity:
+        """The maturity the prospect had at `at` (its hand-off), seeing only what was dated by then. The SLA's
+        response time is that one: a due time never moves and a met or late never turns into the other as the
+        signals that made a prospect hot age."""
+        saved_now, saved_scores = context.now, context.scores
+        context.now = at
+        try:
+            if self._maturity_reads_scores:
+                total, fit, engagement, intent = self.assessor.capped(self.assessor.raw_scores(context, None))
+                context.scores = (float(total), float(fit), float(engagement), float(intent))
+            return self._maturity(context)
+        finally:
+            context.now, context.scores = saved_now, saved_scores
+
+    def _handoff(self, context: Any, memory: Any, qualifies: bool, now_moment: Any, fired: list[FiredRule],
+                 met: tuple[str, ...]) -> tuple[datetime, str | None]:
         """When this prospect was handed off, and how that was dated (sync.rules.handoff)."""
         remembered = memory.qualified_at
         if remembered is not None:
@@ -266,20 +298,34 @@ class CompiledRules:
                 return remembered, memory.handoff
             # since then it went quiet for longer than the nurture window and came back: a new hand-off
         if qualifies:
-            found = self.handoffs.find(context)
+            found = self.handoffs.find(context, memory.stage is not None, self.assessor.known_from(fired, met))
             if found is not None:
                 return datetime.fromtimestamp(found.at, UTC), found.kind
         return now_moment.astimezone(UTC), FIRST_SEEN  # no dated hand-off: crmsync sees it qualify now
 
-    def _memory(self, qualified_at: datetime | None, handoff: str | None, stage: Stage,
+    def _memory(self, qualified_at: datetime | None, handoff: str | None, handed: Maturity | None, stage: Stage,
                 was_prospect: bool) -> ContactMemory:
         if qualified_at is not None:
-            return ContactMemory(qualified_at=qualified_at, stage=stage, was_prospect=was_prospect, handoff=handoff)
+            return ContactMemory(qualified_at=qualified_at, stage=stage, was_prospect=was_prospect, handoff=handoff,
+                                 handoff_maturity=handed)
         key = (stage, was_prospect)
         shared = self._memories.get(key)
         if shared is None:
             shared = self._memories[key] = ContactMemory(stage=stage, was_prospect=was_prospect)
         return shared
+
+
+def _purchases(won: list[Any]) -> int:
+    """How many purchases these won deals are: deals closed the same day are one (a licence and its
+    installation); a deal without a close date is a purchase of its own."""
+    days = {deal.close_date for deal in won if deal.close_date is not None}
+    return len(days) + sum(1 for deal in won if deal.close_date is None)
+
+
+def _tests_a_score(conditions: Iterable[schema.AnyConditionModel | None], scored: set[str]) -> bool:
+    """Whether any of these conditions tests a score, itself or through a named condition (`scored`)."""
+    return any(isinstance(node, schema.ScoreCondition) or (isinstance(node, schema.RefCondition) and node.ref in scored)
+               for condition in conditions if condition is not None for node in nodes(condition))
 
 
 def _text(value: Any) -> str:

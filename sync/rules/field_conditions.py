@@ -136,12 +136,15 @@ def _buying_window(read: Callable[[Context], Any], months: float, key: Any) -> P
         derived = context.derived
         if derived is None:
             derived = context.derived = {}
+        window = derived[key] if key in derived else derived.setdefault(key, value_window(value))
+        if window is None:
+            return False
+        if window[0] == "months":  # "within 6 months", "dans 3 mois": the same answer at every instant
+            return bool(window[1] <= months)
         answer_key = (key, months, context.now)
         answer = derived.get(answer_key)
         if answer is None:
-            window = derived[key] if key in derived else derived.setdefault(key, value_window(value))
-            answer = derived[answer_key] = window is not None and within_horizon(
-                window, datetime.fromtimestamp(context.now, UTC), months)
+            answer = derived[answer_key] = within_horizon(window, datetime.fromtimestamp(context.now, UTC), months)
         return bool(answer)
     return names_window
 

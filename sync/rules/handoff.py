@@ -18,17 +18,28 @@ the nurture window), each time seeing only what was dated up to then:
    the contact (the download that led to the follow-up: `marketing`); else
    sales found the prospect itself and the SLA is met at the hand-off (`sales`).
 
-A contact that qualifies before any dated signal (from its profile and fields
-alone, which CRMs do not date) has no dated hand-off: the engine then uses the
-moment crmsync first saw it qualify (`first_seen`). A contact back from a long
-silence (a gap longer than the nurture window) is handed off again at the
-signal that brought it back, not at its old qualification.
+A contact that qualifies before any dated signal of its run (from its profile
+and fields alone, which CRMs do not date) is dated from what surrounds the
+undated data:
+- sales touched it after a marketing signal: the fields are what the sales
+  conversation revealed (the seed's discovery call after a download), so the
+  hand-off is the run's earliest marketing signal, as in 3. (`marketing`);
+- nobody from sales touched it and crmsync never saw it before (a first sync):
+  the answers came with a form the contact submitted, by the latest of them
+  (`sla.handoff.answer_events`) at the latest: the hand-off is that form, which
+  never dates a breach earlier than the data shows (`marketing`);
+- otherwise (sales had it before marketing did, no form, or crmsync saw it not
+  qualify before and the fields changed since) there is no dated hand-off: the
+  engine uses the moment crmsync first saw it qualify (`first_seen`).
+A contact back from a long silence (a gap longer than the nurture window) is
+handed off again at the signal that brought it back, not at its old
+qualification.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sync.rules.assessment import Assessor
 from sync.rules.context import Context
@@ -53,6 +64,7 @@ class HandoffFinder:
         self.inactive_seconds = inactive_seconds
         self.quiet_events = history.ignore_events  # not activity (email opens): they neither start nor extend a run
         self.sales_events = sla.sales_events
+        self.answer_events = sla.answer_events
 
     def run_start(self, context: Context) -> tuple[float | None, bool]:
         """(start of the contact's current run of activity, whether it had activity before that run)."""
@@ -65,19 +77,23 @@ class HandoffFinder:
             index -= 1
         return times[index], index > 0
 
-    def find(self, context: Context) -> Handoff | None:
-        """The dated hand-off, or None when the contact qualified before any dated signal of its run."""
+    def find(self, context: Context, seen_before: bool = False,
+             known: tuple[list[Any], list[Any]] | None = None) -> Handoff | None:
+        """The dated hand-off, or None when it cannot be dated (the engine then uses `first_seen`).
+        `seen_before`: crmsync evaluated this contact before (it has a memory), so undated data that qualifies it
+        now may have changed since. `known`: the static rules' and criteria's values, when the caller has them."""
         start, had_earlier_run = self.run_start(context)
         if start is None:
             return None
         now, assessor = context.now, self.assessor
         instants = self._instants(context, start, now)
-        known = assessor.static_values(context)
+        if known is None:
+            known = assessor.static_values(context)
         if not assessor.qualifies_at(context, instants[-1], known):
             return None  # qualifies now through something undated that changed since its last signal
         if assessor.qualifies_at(context, instants[0], known):
             if not had_earlier_run and assessor.qualifies_at(context, instants[0] - 1.0, known):
-                return None  # qualified before its first dated signal: from undated data
+                return self._undated(context, start, seen_before)  # qualified before its first dated signal
             qualified = instants[0]  # (after a long silence, the signal that brought it back)
         else:
             qualified = _earliest(instants, lambda at: assessor.qualifies_at(context, at, known), failing=0)
@@ -95,6 +111,32 @@ class HandoffFinder:
         if first_signal is not None and (not touches or first_signal < touches[0][0]):
             return Handoff(first_signal, MARKETING)
         return Handoff(qualified, SALES)
+
+    def _undated(self, context: Context, start: float, seen_before: bool) -> Handoff | None:
+        """The hand-off of a contact that undated data (profile, fields) qualifies, dated by what surrounds it."""
+        now = context.now
+        first_signal = self._first_marketing_signal(context, start, now, inclusive=True)
+        if first_signal is None:
+            return None  # nothing marketing did: crmsync's first sight (and sales' recent touches) decide
+        touches = self.sla.touches(context.activity_rows, context.owner, start, now)
+        if touches:
+            if first_signal < touches[0][0]:
+                return Handoff(first_signal, MARKETING)  # the conversation that followed marketing's signal
+            return None  # sales had it before marketing did
+        if seen_before:
+            return None  # it did not qualify when crmsync last saw it: the fields changed since, at no known time
+        latest = self._latest_answer(context, start, now)
+        return Handoff(latest, MARKETING) if latest is not None else None
+
+    def _latest_answer(self, context: Context, start: float, end: float) -> float | None:
+        """The latest form the contact submitted in [start, end] (`sla.handoff.answer_events`)."""
+        answers, latest = self.answer_events, None
+        for event in context.contact.events or ():
+            if event.type in answers:
+                at = aware(event.at).timestamp()
+                if start <= at <= end and (latest is None or at > latest):
+                    latest = at
+        return latest
 
     def _sales_side_before(self, context: Context, moment: float) -> bool:
         """Whether anything the marketing view hides is dated at or before `moment`."""
@@ -144,14 +186,16 @@ class HandoffFinder:
         return Context(context.contact, context.now, self.history.event_times(events), [],
                        context.recurring_months, context.title_levels)
 
-    def _first_marketing_signal(self, context: Context, start: float, end: float) -> float | None:
-        """The earliest event in [start, end) that is marketing's: not a conversation with sales, not quiet."""
+    def _first_marketing_signal(self, context: Context, start: float, end: float,
+                                inclusive: bool = False) -> float | None:
+        """The earliest event in [start, end) (or [start, end]) that is marketing's: not a conversation with
+        sales, not quiet."""
         skip = self.sales_events | self.quiet_events
         first = None
         for event in context.contact.events or ():
             if event.type not in skip:
                 at = aware(event.at).timestamp()
-                if start <= at < end and (first is None or at < first):
+                if start <= at and (at < end or (inclusive and at == end)) and (first is None or at < first):
                     first = at
         return first
 

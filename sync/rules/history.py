@@ -15,11 +15,14 @@ from datetime import timezone
 from operator import itemgetter
 from typing import Any
 
+from sync.model import ActivityKind
 from sync.rules.context import ANY_TYPE, Context, Plan
 
 UTC = timezone.utc
 _BY_TIME = itemgetter(0)
+_MEETING = ActivityKind.MEETING
 WITHDRAWN = frozenset({"canceled", "cancelled", "declined"})  # meeting outcomes that undo an acceptance
+NOT_HELD = WITHDRAWN | {"no_show", "rescheduled", "scheduled"}  # outcomes of a meeting that did not take place
 
 
 def aware(moment: Any) -> Any:
@@ -94,7 +97,9 @@ class HistoryReader:
     @staticmethod
     def activity_rows(activities: Any) -> list[Any]:
         """(epoch, kind, by, direction, done, automated, accepted epoch or None, withdrawn) per activity,
-        sorted by time. `withdrawn`: a canceled or declined meeting, whose acceptance no longer counts."""
+        sorted by time. `withdrawn`: a canceled or declined meeting, whose acceptance no longer counts.
+        A meeting that took place (done, not a no-show) was accepted, at the latest when it was held: CRMs that
+        do not record when the contact accepted (Salesforce events, HubSpot meetings) still show it."""
         rows: list[Any] = []
         if activities:
             append = rows.append
@@ -102,11 +107,15 @@ class HistoryReader:
                 at = activity.at
                 if at.tzinfo is None:
                     at = at.replace(tzinfo=UTC)
+                moment = at.timestamp()
                 accepted = activity.accepted_at
+                outcome = activity.outcome
                 if accepted is not None:
                     accepted = aware(accepted).timestamp()
-                outcome = activity.outcome
-                append((at.timestamp(), activity.kind, activity.by, activity.direction, activity.done,
+                elif activity.kind == _MEETING and activity.done is True and not activity.automated and (
+                        outcome is None or outcome not in NOT_HELD):
+                    accepted = moment
+                append((moment, activity.kind, activity.by, activity.direction, activity.done,
                         activity.automated, accepted, outcome is not None and outcome in WITHDRAWN))
             if len(rows) > 1:
                 rows.sort(key=_BY_TIME)

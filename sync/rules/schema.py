@@ -158,8 +158,9 @@ class NamedCondition(RulesModel):
 class ClientRules(RulesModel):
     recurring_min_contract_months: Integer = Field(
         12, ge=1, le=1200, description="a won deal without a recurring flag is recurring from this contract length")
-    recurring_min_won_deals: Integer = Field(2, ge=2, le=1000,
-                                             description="this many won deals make a recurring client")
+    recurring_min_won_deals: Integer = Field(
+        2, ge=2, le=1000, description="won deals closed on this many different days make a recurring client (deals "
+                                      "closed the same day are one purchase)")
 
 
 class ProspectRules(RulesModel):
@@ -253,6 +254,12 @@ class HandoffRules(RulesModel):
     recent_touch_days: Number = Field(
         14, ge=0, le=365, description="a contact that qualified from undated data and that sales touched in this "
                                       "many days before crmsync first saw it qualify is already in sales' hands: met")
+    answer_events: list[str] = Field(
+        default_factory=lambda: ["form", "demo_request", "pricing_request", "meeting_booked"],
+        description="event types that are a form in which the contact states a need (not a gated download or a "
+                    "webinar registration): on a first sync, a contact that qualifies from undated fields and that "
+                    "sales never touched is handed off at the latest of them (the answers the CRM holds came with "
+                    "it at the latest); with none, when crmsync first sees it qualify")
 
 
 class Sla(RulesModel):

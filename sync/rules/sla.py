@@ -50,6 +50,7 @@ class SlaPolicy:
         self.team = frozenset(spec.touch.team)
         self.outbound_only = spec.touch.direction == "outbound"
         self.sales_events = frozenset(spec.handoff.sales_events)
+        self.answer_events = frozenset(spec.handoff.answer_events)
         self.recent_touch_seconds = spec.handoff.recent_touch_days * DAY
 
     def due_at(self, started_at: datetime, maturity: Maturity | None) -> datetime:

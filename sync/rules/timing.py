@@ -53,7 +53,7 @@ _MONTHS = {
 }
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _SEASONS = {"spring": 6, "printemps": 6, "summer": 9, "ete": 9, "autumn": 12, "fall": 12, "automne": 12,
-            "winter": 3, "hiver": 3}  # the month a season ends in
+            "winter": 3, "hiver": 3, "rentree": 9}  # the month a season ends in ("la rentree": early September)
 _ORDINALS = {"first": 1, "1st": 1, "1er": 1, "premier": 1, "second": 2, "2nd": 2, "2e": 2, "2eme": 2,
              "deuxieme": 2, "third": 3, "3rd": 3, "3e": 3, "3eme": 3, "troisieme": 3, "fourth": 4, "4th": 4,
              "4e": 4, "4eme": 4, "quatrieme": 4}
@@ -75,7 +75,9 @@ _PARTS = (
              rf"apres|au moins|pas avant)\b|>\s*\d|\b(?:{_NUMBER})\s*\+"),
     ("never", r"\b(?:some ?day|one day|un jour|no (?:timeline|timing|project|plans?|date|deadline)|"
               r"pas de (?:projet|timing|calendrier|date|delai)|aucun(?:e)? (?:projet|date|calendrier)|"
-              r"not (?:now|yet|interested|a priority)|pas (?:maintenant|pour le moment|prioritaire|encore)|"
+              r"not (?:now|yet|interested|a priority|this (?:week|month|quarter|half|year))|"
+              r"pas (?:maintenant|pour le moment|prioritaire|encore|cette (?:annee|semaine)|ce (?:mois|trimestre|"
+              r"semestre))|"
               r"unknown|inconnue?|tbd|tbc|a definir|non defini|jamais|never|n/a)\b"),
     ("bare", rf"\b(?P<bare_number>\d{{1,3}}(?:[.,]5)?)\s*-?\s*(?P<bare_unit>{_UNIT})\b"),
     ("asap", r"\b(?:asap|as soon as possible|immediately|immediate|urgent|urgently|right away|right now|"
@@ -87,6 +89,9 @@ _PARTS = (
                  r"|\b(?:d'ici |avant )?(?:la )?fin (?:de l'|d'|du |de la )?"
                  r"(?P<fin_unit>annee|an|mois|trimestre|semestre)"
                  r"(?: en cours)?\b"),
+    ("within_year", r"\b(?:within the (?:coming )?year|in the coming year|over the coming year|"
+                    r"dans l'annee(?: qui vient| a venir)?(?! prochaine)|au cours de l'annee(?: qui vient| a venir)?"
+                    r"(?! prochaine))\b"),
     ("this", r"\b(?:this|current|cette|ce) (?P<this_unit>week|month|quarter|half|year|semaine|mois|trimestre|semestre"
              r"|annee)\b"),
     ("next", r"\bnext (?P<next_unit>week|month|quarter|half|year)\b|\b(?:la |le |l')?(?P<prochain_unit>semaine|mois|"
@@ -97,10 +102,12 @@ _PARTS = (
     ("half", rf"\b[hs](?P<half>[12])(?:\s*[-/']?\s*(?P<half_year>{_YEAR}|\d{{2}}))?\b"
              rf"|\b(?:au |le |the |in the )?(?P<half_ordinal>first|second|1er|premier|2e|2eme|deuxieme|second) "
              rf"(?:half|semestre)(?:\s+(?:of |de )?(?P<half_ordinal_year>{_YEAR}))?\b"),
+    ("year_part", rf"\b(?P<year_part>debut|early|beginning of|start of|mi|mid|milieu|middle of)[- ]?"
+                  rf"(?:d'|de )?(?P<year_part_year>{_YEAR})\b"),
     ("month", rf"\b(?:by|in|before|until|end of|avant|en|d'ici|fin|jusqu'en|courant|debut|mi-?|for|pour)\s+"
               rf"(?P<month>{_MONTH})(?:\s+(?P<month_year>{_YEAR}))?\b"
               rf"|\b(?P<month_dated>{_MONTH})\s+(?P<month_dated_year>{_YEAR})\b"),
-    ("season", rf"\b(?:by|in|before|this|next|avant|d'ici|cet|pour|en|au|a)\s+(?:l')?(?P<season>"
+    ("season", rf"\b(?:by|in|before|this|next|avant|d'ici|cet|pour|en|au|a|des)\s+(?:la |l')?(?P<season>"
                rf"{'|'.join(_SEASONS)})(?:\s+(?P<season_year>{_YEAR}))?\b"),
     ("date", rf"\b(?P<iso_year>{_YEAR})-(?P<iso_month>\d{{2}})-(?P<iso_day>\d{{2}})\b"
              rf"|\b(?P<first>\d{{1,2}})/(?P<second>\d{{1,2}})/(?P<slash_year>{_YEAR})\b"),
@@ -188,6 +195,12 @@ def parse_window(text: str) -> Window | None:
     if kind == "end_this":
         unit = groups["end_this_unit"] or groups["fin_unit"] or ("quarter" if groups["year_end"] == "eoq" else "year")
         return ("calendar", _CALENDAR_UNITS.get(unit, unit), 0)
+    if kind == "within_year":
+        return ("months", 12)
+    if kind == "year_part":  # early 2027: its first quarter; mid-2027: its first half
+        part = groups["year_part"]
+        return ("quarter" if part in ("debut", "early", "beginning of", "start of") else "half", 1,
+                int(groups["year_part_year"]))
     if kind == "this":
         return ("calendar", _CALENDAR_UNITS[groups["this_unit"]], 0)
     if kind == "next":

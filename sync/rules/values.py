@@ -8,8 +8,13 @@ import math
 from datetime import date, datetime, timezone
 from typing import Any
 
-_TRUE = frozenset({"true", "yes", "1", "on", "y"})
-_FALSE = frozenset({"false", "no", "0", "off", "n"})
+# in French as in English: a French CRM's checkbox or yes/no picklist reads "Oui" / "Non"
+_TRUE = frozenset({"true", "yes", "1", "on", "y", "oui", "vrai", "o"})
+_FALSE = frozenset({"false", "no", "0", "off", "n", "non", "faux"})
+
+
+_NUMBER_START = frozenset("0123456789+-.,")
+_NUMBER_END = frozenset("0123456789.,")
 
 
 def to_number(value: Any) -> float | None:
@@ -19,8 +24,12 @@ def to_number(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
+        text = value.strip()[:64]
+        # most text in a custom field is not a number: answer without raising (an exception costs a microsecond)
+        if not text or not (text[0] in _NUMBER_START and text[-1] in _NUMBER_END):
+            return None
         try:
-            number = float(value.strip()[:64].replace(",", "."))
+            number = float(text.replace(",", "."))
         except ValueError:
             return None
     else:
@@ -47,7 +56,7 @@ def to_epoch(value: Any) -> float | None:
 
 
 def to_bool(value: Any) -> bool | None:
-    """A checkbox: booleans, 0/1, and the texts true/false, yes/no, 1/0, on/off, y/n."""
+    """A checkbox: booleans, 0/1, and the texts true/false, yes/no, 1/0, on/off, y/n, oui/non, vrai/faux."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):

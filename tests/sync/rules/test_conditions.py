@@ -47,6 +47,8 @@ def fires(compile_rules, base):
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": "Yes"}}, True),  # checkbox as text
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": False}}, False),
     ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": 1}}, True),  # checkbox as 0/1
+    ("{field: fields.opted_in, eq: true}", {"fields": {"opted_in": "Oui"}}, True),  # a French CRM's yes/no
+    ("{field: fields.opted_in, eq: false}", {"fields": {"opted_in": "non"}}, True),
     ("{field: email_domain, in: [gmail.com]}", {"email": "Someone@GMAIL.com"}, True),
     ("{field: email_domain, exists: true}", {"email": "not-an-address"}, False),
     ("{field: created_at, within_days: 30}", {"created_at": NOW - timedelta(days=3)}, True),
@@ -123,6 +125,24 @@ def test_accepted_meetings_count_from_acceptance(fires, contact) -> None:
     person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW + timedelta(days=5), done=False, by="owner-1",
                                   accepted_at=NOW + timedelta(days=1))]
     assert not fires("{activities: {kind: meeting, accepted: true}}", person)  # accepted in the future: not yet
+
+
+
+def test_a_meeting_that_took_place_was_accepted_when_the_crm_does_not_say_when(fires, contact) -> None:
+    """Salesforce events and HubSpot meetings carry no acceptance time: a held meeting was accepted, at the latest
+    when it took place; a no-show, a canceled or a still scheduled one was not."""
+    from sync.model import Activity, ActivityKind
+    accepted = "{activities: {kind: meeting, accepted: true, within_days: 7}}"
+    person = contact(owner_id="owner-1")
+    for outcome, counts in ((None, True), ("completed", True), ("no_show", False), ("canceled", False),
+                            ("scheduled", False)):
+        person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW - timedelta(days=2), by="owner-1",
+                                      outcome=outcome)]
+        assert fires(accepted, person) is counts, outcome
+    person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW - timedelta(days=2), by="owner-1", done=False)]
+    assert not fires(accepted, person)  # not held
+    person.activities = [Activity(kind=ActivityKind.MEETING, at=NOW - timedelta(days=9), by="owner-1")]
+    assert not fires(accepted, person)  # held (so accepted) 9 days ago: outside the window
 
 
 def test_seniority_is_read_from_the_title_when_the_crm_gives_none(compile_rules, base, contact) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -47,7 +47,7 @@ def test_memory_records_the_first_qualification_and_clears_when_it_ends(compile_
     rules = compile_rules(minimal_rules_text)
     first = rules.evaluate(contact(**QUALIFIED), NOW)
     assert first.memory == ContactMemory(qualified_at=NOW, stage=Stage.PROSPECT, was_prospect=True,
-                                         handoff="first_seen")
+                                         handoff="first_seen", handoff_maturity=Maturity.COLD)
     later = rules.evaluate(contact(**QUALIFIED), NOW + timedelta(days=2), first.memory)
     assert later.sla.started_at == NOW and later.memory.qualified_at == NOW
     lost_interest = rules.evaluate(contact(), NOW + timedelta(days=3), later.memory)
@@ -93,6 +93,13 @@ def test_client_kinds(rules, contact) -> None:
     assert kind({"status": DealStatus.WON, "contract_months": 6}) is ClientKind.ONE_OFF
     assert kind({"status": DealStatus.WON, "recurring": True}) is ClientKind.RECURRING
     assert kind({"status": DealStatus.WON}, {"status": DealStatus.WON}) is ClientKind.RECURRING
+    # repeated purchases are deals closed on different days; a licence and its installation closed together
+    # are one purchase
+    licence, installation, renewal = ({"status": DealStatus.WON, "close_date": date(2026, 5, 4)},
+                                      {"status": DealStatus.WON, "close_date": date(2026, 5, 4)},
+                                      {"status": DealStatus.WON, "close_date": date(2026, 9, 1)})
+    assert kind(licence, installation) is ClientKind.ONE_OFF
+    assert kind(licence, installation, renewal) is ClientKind.RECURRING
     assert kind({"status": DealStatus.LOST}) is None
 
 

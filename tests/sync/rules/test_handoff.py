@@ -103,3 +103,59 @@ def test_a_prospect_kept_while_active_keeps_its_hand_off(rules) -> None:
                               NOW, memory)
     assert decision.stage is Stage.PROSPECT and decision.sla.started_at == ago(12)
     assert decision.sla.status is SlaStatus.MET
+
+
+# ------------------------------------------------------------------------ the response time, fixed at hand-off
+
+def test_the_response_time_is_the_one_of_the_maturity_at_hand_off(rules) -> None:
+    """A demo request makes a hot prospect (8 business hours). When the request has aged past the hot window the
+    prospect is no longer hot, but its SLA was due 8 business hours after the hand-off: late stays late."""
+    person = director(events=[EngagementEvent(type="demo_request", at=ago(6))],
+                      activities=[Activity(kind=ActivityKind.CALL, at=ago(5), by=OWNER)])
+    now = rules.evaluate(person, NOW)
+    later = rules.evaluate(person, NOW + timedelta(days=40), now.memory)
+    assert now.maturity == "hot" and later.maturity != "hot"
+    assert now.sla.status is SlaStatus.LATE and later.sla.status is SlaStatus.LATE
+    assert later.sla.due_at == now.sla.due_at == ago(6) + timedelta(hours=8)  # Tuesday 10:00 -> 18:00 Paris
+
+
+# ------------------------------------------------------------------------ qualified from undated fields
+
+ANSWERS = {"need": "SIEM", "timing": "dans 3 mois"}
+
+
+def test_undated_answers_after_a_marketing_signal_and_a_sales_touch_date_from_the_signal(rules) -> None:
+    """The seed's discovery call: a download, the rep's follow-up, then the fields the call revealed. The
+    hand-off is the download that led to the follow-up; a follow-up five days later is late."""
+    person = director(fields=ANSWERS, events=[EngagementEvent(type="download", at=ago(10), source="linkedin")],
+                      activities=[Activity(kind=ActivityKind.EMAIL, at=ago(5), by=OWNER),
+                                  Activity(kind=ActivityKind.CALL, at=ago(3), by=OWNER)])
+    for memory in (None, ContactMemory(stage=Stage.LEAD)):  # first sync, or seen as a lead before the call
+        decision = rules.evaluate(person, NOW, memory)
+        assert decision.sla.handoff == "marketing" and decision.sla.started_at == ago(10)
+        assert decision.sla.status is SlaStatus.LATE and decision.sla.touched_at == ago(5)
+
+
+def test_undated_answers_untouched_on_a_first_sync_date_from_the_latest_form(rules) -> None:
+    person = director(fields=ANSWERS, events=[EngagementEvent(type="form", at=ago(40)),
+                                              EngagementEvent(type="form", at=ago(9)),
+                                              EngagementEvent(type="visit", at=ago(1))])
+    decision = rules.evaluate(person, NOW)
+    assert decision.sla.handoff == "marketing" and decision.sla.started_at == ago(9)
+    assert decision.sla.status is SlaStatus.BREACHED
+
+
+def test_undated_answers_are_first_seen_when_nothing_dates_them(rules) -> None:
+    forms = [EngagementEvent(type="form", at=ago(9))]
+    cases = {
+        # crmsync saw it as a lead before: the fields changed since, at no known time
+        "seen before": (director(fields=ANSWERS, events=forms), ContactMemory(stage=Stage.LEAD)),
+        # a download or a webinar registration is interest, not the form that stated the need
+        "no form": (director(fields=ANSWERS, events=[EngagementEvent(type="download", at=ago(9))]), None),
+        # sales touched it before marketing did
+        "sales first": (director(fields=ANSWERS, events=forms,
+                                 activities=[Activity(kind=ActivityKind.CALL, at=ago(30), by=OWNER)]), None),
+    }
+    for name, (person, memory) in cases.items():
+        decision = rules.evaluate(person, NOW, memory)
+        assert decision.sla.handoff == "first_seen" and decision.sla.started_at == NOW, name

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +108,35 @@ def test_every_condition_kind_decides_within_bounds(every_condition_rules, perso
         raw = sum(f.points for f in decision.fired if f.dimension == dim)
         assert getattr(decision, dim) == round(min(max(raw, 0.0), cap))
     assert decision.framework == "meddic"
+
+
+@PROFILE
+@given(person=contacts, memory=memories, instants=st.lists(moments, min_size=1, max_size=4))
+def test_the_hand_off_search_shortcuts_answer_as_the_full_evaluation(rules, every_condition_rules, person, memory,
+                                                                      instants) -> None:
+    """The hand-off search reads the static values from the evaluation at now, and asks the framework before
+    summing the scores: the same answers as evaluating everything again."""
+    for compiled in (rules, every_condition_rules):
+        assessor = compiled.assessor
+        context = compiled.history.context(person, NOW.timestamp())
+        fired: list = []
+        total, *_ = assessor.capped(assessor.raw_scores(context, fired))
+        context.scores = (float(total), *context.scores[1:])
+        met, _ = compiled.framework.evaluate(context)
+        known = assessor.known_from(fired, met)
+        assert known == assessor.static_values(context)
+        full = copy.copy(assessor)
+        full.framework_first = False
+        for moment in instants:
+            at = moment.timestamp()
+            assert assessor.qualifies_at(context, at, known) == full.qualifies_at(context, at, known)
+
+
+@PROFILE
+@given(person=contacts)
+def test_the_remembered_hand_off_maturity_is_the_replayed_one(rules, person) -> None:
+    first = rules.evaluate(person, NOW)
+    later = NOW + timedelta(days=45)
+    remembered = rules.evaluate(person, later, first.memory)
+    replayed = rules.evaluate(person, later, msgspec.structs.replace(first.memory, handoff_maturity=None))
+    assert remembered.sla == replayed.sla

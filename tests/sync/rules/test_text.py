@@ -44,7 +44,9 @@ def test_fold_pattern_keeps_escapes() -> None:
     ("Ingénieure cloud", "individual"),
     ("Étudiante en cybersécurité", "student"),
     ("Stagiaire chef de projet", "student"),
-    ("Product Owner", None),
+    ("Product Owner", "individual"),  # the owner of a product, not of the company
+    ("Owner", "c_level"),
+    ("Propriétaire", "c_level"),
     ("", None),
 ])
 def test_the_shipped_rules_read_seniority_from_titles(title: str, level: str | None) -> None:

@@ -24,13 +24,15 @@ CREDIBLE = [
     "d'ici six mois", "Projet prévu dans huit mois", "sous 4 semaines", "moins de 3 mois", "entre 3 et 6 mois",
     "le trimestre prochain", "la semaine prochaine", "ce mois-ci", "cette année", "fin d'année",
     "d'ici la fin de l'année", "au 3e trimestre", "S1 2027", "avant l'été", "au plus tard en mars",
-    "Budget cycle starts Q3",
+    "Budget cycle starts Q3", "début 2027", "early 2027", "mi-2027", "dans l'année", "within the year",
+    "au cours de l'année", "à la rentrée", "pour la rentrée", "d'ici un an",
 ]
 NOT_CREDIBLE = [
     "within 36 months", "within 13 months", "18 months", "within 2 years", "12+ months", "> 12 months",
     "more than 6 months", "not before 2028", "next year", "l'année prochaine", "en 2027", "H2 2027",
     "2e semestre 2027", "Q1 2026", "some day", "Un jour peut-être", "no timeline", "no timeline, maybe Q3",
-    "pas de projet", "TBD", "soon", "we may buy", "ISO 27001 audit", "", "   ", "été",
+    "pas de projet", "TBD", "soon", "we may buy", "ISO 27001 audit", "", "   ", "été", "not this year",
+    "pas cette année", "not this quarter", "début 2028", "dans l'année prochaine",
 ]
 
 
@@ -86,3 +88,14 @@ def test_any_phrase_gives_a_window_or_none_never_an_error(words: list[str]) -> N
     window = parse_window(text)
     assert window is None or isinstance(within_horizon(window, NOW, 12), bool)
     assert re.sub(r"\s+", " ", text) == text  # the phrase is what was read
+
+
+@settings(max_examples=300, deadline=None)
+@given(months=st.sampled_from([0.0, 0.5, 1.0, 2.5, 3.0, 6.0, 11.5, 12.0, 12.5, 13.0, 18.0, 24.0, 36.0, 999.0,
+                               11988.0]),
+       horizon=st.integers(min_value=1, max_value=36),
+       now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)))
+def test_a_duration_is_within_the_horizon_at_every_instant_or_at_none(months: float, horizon: int,
+                                                                       now: datetime) -> None:
+    """The engine answers "within N months" without the calendar (the same at every instant it replays)."""
+    assert within_horizon(("months", months), now, horizon) is (months <= horizon)
