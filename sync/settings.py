@@ -345,11 +345,16 @@ def _resolve_references(model: type[pydantic.BaseModel], values: Mapping[str, An
             issues.append(doc.issue(where(key), f"{name} is a secret: write it as {{env: VARIABLE}} or "
                                                 "{file: PATH}, never inline"))
         elif key in nested and isinstance(value, Mapping):
-            resolved[key] = _resolve_references(nested[key], value, lambda inner, outer=key: (*where(outer), inner),
-                                                doc, issues, environ=environ, base=base, prefix=f"{name}.")
+            resolved[key] = _resolve_references(nested[key], value, _inside(where, key), doc, issues,
+                                                environ=environ, base=base, prefix=f"{name}.")
         else:
             resolved[key] = value
     return resolved
+
+
+def _inside(where: Callable[[str], Loc], outer: str) -> Callable[[str], Loc]:
+    """Where a key of the nested block `outer` is in the file."""
+    return lambda inner: (*where(outer), inner)
 
 
 def _http_from_environment(file: SettingsFile, doc: PositionedDocument,
