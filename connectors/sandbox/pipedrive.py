@@ -99,8 +99,13 @@ class PipedriveSandbox(ServedSandbox):
 
     @property
     def exchanges(self) -> list[tuple[Request, Response]]:
-        """Requests the app answered with its responses (only with `record_exchanges=True`)."""
+        """Requests the app answered with its responses (with `record_exchanges=True`, or since `record()`)."""
         return list(self._app.exchanges or [])
+
+    def record(self, on: bool = True) -> None:
+        """Keep the exchanges answered from now on (forgetting earlier ones), or stop keeping them: what a
+        benchmark counts the rows of one phase with, without holding a whole full pull's answers."""
+        self._app.exchanges = [] if on else None
 
     def _token_refreshed(self) -> None:
         """A new access token is valid again: an injected `expire_token_after` applied to the old one."""
