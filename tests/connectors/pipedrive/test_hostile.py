@@ -7,16 +7,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import hypothesis.strategies as st
 import responses
+from hypothesis import given, settings
 from pydantic import SecretStr
 
 from connectors.pipedrive import PipedriveConnector, PipedriveSettings
+from connectors.pipedrive.fields import FieldCatalog
+from connectors.pipedrive.mapping import DealContext, to_activity, to_deal
 from connectors.pipedrive.paging import Window
+from connectors.pipedrive.persons import to_contact
+from sync.model import PipelineStage
 from sync.clock import FrozenClock
 from sync.contract import CanonicalField, FieldUpdate
 from sync.synthetic import synthetic_contacts
 
 BIG_NAME = "Ada" + "x" * 100_000
+SETTINGS = PipedriveSettings(api_token=SecretStr("token-123456"))
 NUL_NAME = "Lo\x00ve\x00lace"
 
 
@@ -146,3 +153,54 @@ def test_a_rejected_push_keeps_pipedrives_words_unless_they_may_quote_the_person
     assert "87.5" not in results[2].error.message and "score" in results[2].error.message
     assert results[4].gone and results[4].error.code == "gone" and not results[0].gone
     connector.close()
+
+
+# -- whatever a record holds, its mapping never fails the page ------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6)
+PERSON = {"id": 7, "first_name": "Ada", "last_name": "L", "emails": [{"value": "a@x.io", "primary": True}],
+          "phones": [], "owner_id": 3, "org_id": 2, "add_time": "2025-01-01T00:00:00Z",
+          "update_time": "2025-01-02T00:00:00Z", "label_ids": [1], "job_title": "CTO", "custom_fields": {},
+          "won_deals_count": 1, "last_incoming_mail_time": "2025-01-02T00:00:00Z"}
+DEAL = {"id": 9, "status": "won", "stage_id": 3, "value": 100, "currency": "EUR", "mrr": 10, "person_id": 7,
+        "expected_close_date": "2026-01-31", "add_time": "2025-01-01T00:00:00Z"}
+ACTIVITY = {"id": 4, "type": "call", "done": True, "marked_as_done_time": "2026-11-04T08:00:00Z",
+            "due_date": "2026-11-03", "due_time": "15:00", "owner_id": 1, "participants": [{"person_id": 7}]}
+
+
+def _catalog() -> FieldCatalog:
+    size = {"key": "a" * 40, "name": "Company size", "field_type": "varchar"}
+    level = {"key": "b" * 40, "name": "Seniority", "field_type": "enum", "options": [{"id": 1, "label": "VP"}]}
+    webinar = {"key": "c" * 40, "name": "Last webinar", "field_type": "date"}
+    return FieldCatalog.from_api([size, level, webinar])
+
+
+def _leaked(problems, replaced: dict) -> list[str]:
+    texts = [value for key, value in replaced.items() if key != "id" and isinstance(value, str) and len(value) >= 6]
+    shown = " ".join(f"{p.field} {p.reason}" for p in problems)
+    return [text for text in texts if text in shown]
+
+
+@settings(max_examples=150, deadline=None)
+@given(person=st.dictionaries(st.sampled_from(sorted(PERSON)), json_values, max_size=5),
+       custom=st.dictionaries(st.sampled_from(["a" * 40, "b" * 40, "c" * 40]), json_values, max_size=3),
+       deal=st.dictionaries(st.sampled_from(sorted(DEAL)), json_values, max_size=4),
+       activity=st.dictionaries(st.sampled_from(sorted(ACTIVITY)), json_values, max_size=4))
+def test_no_value_fails_more_than_its_own_field_or_record(person, custom, deal, activity):
+    problems: list = []
+    row = {**PERSON, **person}
+    row.setdefault("custom_fields", {})
+    if isinstance(row["custom_fields"], dict):
+        row["custom_fields"] = {**row["custom_fields"], **custom}
+    contact = to_contact(row, catalog=_catalog(), settings=SETTINGS, account="acme", deals=(), activities=(),
+                         org_names={2: "Acme"}, problems=problems)
+    assert contact is None or contact.id == str(row["id"])
+    mapped_deal = to_deal({**DEAL, **deal}, DealContext({3: PipelineStage.DISCOVERY}, {}), problems)
+    mapped_activity = to_activity({**ACTIVITY, **activity}, SETTINGS, problems)
+    assert mapped_deal is None or mapped_deal.id == str(DEAL.get("id") if "id" not in deal else deal["id"])
+    assert mapped_activity is None or mapped_activity.at.tzinfo is not None
+    assert all(p.reason and "unreadable record" not in p.reason for p in problems)  # read, never crashed
+    assert _leaked(problems, {**person, **custom, **deal, **activity}) == []
