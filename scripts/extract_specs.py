@@ -79,11 +79,11 @@ SOURCES = (
     # v2: the endpoint families the connector and the sandbox use (their sub-paths too, for what comes next)
     Source("pipedrive/openapi-v2.yml", PIPEDRIVE_REPO, "openapi/pipedrive-v2-openapi.yml",
            "254d3af489e6b92ad751483991001370cd1c2053", "40d41aec76837cef537ff458fb06cb7b126e12d0",
-           keep=("/persons", "/deals", "/activities", "/organizations", "/stages")),
-    # v1: custom person fields, the token's user (health), and OAuth's token endpoint
+           keep=("/persons", "/deals", "/activities", "/organizations", "/stages", "/dealFields")),
+    # v1: custom person fields, the token's user (health), OAuth's token endpoint, and merging two persons
     Source("pipedrive/openapi-v1.yml", PIPEDRIVE_REPO, "openapi/pipedrive-v1-openapi.yml",
            "254d3af489e6b92ad751483991001370cd1c2053", "f2b79b96dd8dcc58df907eae00648fba4a32fa20",
-           keep=("/personFields", "/users/me", "/oauth/token")),
+           keep=("/personFields", "/users/me", "/oauth/token", "/persons/{id}/merge")),
 )
 
 #: keys whose value is prose or an illustration, never read by a validator

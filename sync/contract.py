@@ -15,7 +15,7 @@ field mapping. Values are plain Python: int, float, str, bool, datetime or None
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -100,6 +100,9 @@ class PushResult:
     ok: bool
     error: RecordError | None = None
     written: dict[str, FieldValue] = field(default_factory=dict)  # what the CRM accepted (may drop skipped fields)
+    # the CRM says the record no longer exists (deleted, or merged into another): the engine stops managing it
+    # at once, as it does for an id a pull lists in `PullPage.deleted_ids`, rather than on some later pull
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,21 @@ class Health:
     authorised: bool
     message: str = ""
     budget: Budget = field(default_factory=Budget)
+
+
+#: every contact id the engine manages for one account (not yet known to be deleted), read lazily, in id order
+ManagedIds = Callable[[], Iterator[str]]
+
+
+@runtime_checkable
+class ReconcilesDeletions(Protocol):
+    """Optional: a connector whose CRM lists no deleted or merged-away records (Pipedrive lists only live
+    persons) notices them by comparing, now and then, the ids the CRM still holds with the ids the engine
+    manages, and reports the missing ones in `PullPage.deleted_ids`. The engine offers it those ids before
+    each pull; the connector reads them only when it compares."""
+
+    def use_managed_ids(self, managed: ManagedIds) -> None:
+        ...
 
 
 @runtime_checkable

@@ -125,6 +125,9 @@ class Contact(msgspec.Struct, kw_only=True):
     company: str | None = None
     industry: str | None = None
     company_size: int | None = None
+    # (lowest, highest or None when open-ended) when the CRM holds a head-count range (a dropdown's "50-100",
+    # "1000+", a range typed by hand) rather than a head count; `company_size` is then None
+    company_size_range: tuple[int, int | None] | None = None
     job_title: str | None = None
     seniority: str | None = None
     country: str | None = None

@@ -3,7 +3,8 @@
 A secret is written in the settings file as `{env: NAME}` (an environment
 variable) or `{file: PATH}` (a file, e.g. a mounted Docker/Kubernetes secret;
 a relative path is taken from the settings file's folder; one trailing newline
-is dropped). The loader resolves it into a `pydantic.SecretStr` and registers
+is dropped), at any depth of a connector's settings (a secret inside a nested
+block, such as an OAuth installation, is a secret all the same). The loader resolves it into a `pydantic.SecretStr` and registers
 the value with the log masker. An inline value in a secret field is refused
 with a located error that never repeats the value.
 """
@@ -55,6 +56,18 @@ def resolve_reference(value: Mapping[str, Any], *, environ: Mapping[str, str],
             return SecretProblem(f"secret file {path} is empty")
     register_secret(secret)
     return pydantic.SecretStr(secret)
+
+
+def nested_models(model: type[pydantic.BaseModel]) -> dict[str, type[pydantic.BaseModel]]:
+    """Top-level fields of a settings model that are settings models themselves (or None), by name: their
+    secrets are references too (Pipedrive's `oauth: {client_secret: {env: NAME}, ...}`)."""
+    nested = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, pydantic.BaseModel):
+                nested[info.alias or name] = candidate
+    return nested
 
 
 def secret_fields(model: type[pydantic.BaseModel]) -> frozenset[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from sync.configfile import Loc, PositionedDocument, read_yaml, validate
 from sync.errors import ConfigError, ConfigIssue
 from sync.registry import NotInstalled, crm_kind
-from sync.secrets import SecretProblem, is_reference, resolve_reference, secret_fields
+from sync.secrets import SecretProblem, is_reference, nested_models, resolve_reference, secret_fields
 from sync.state.records import AccountRef
 
 CONFIG_ENV = "CRMSYNC_CONFIG"
@@ -298,21 +298,11 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
     merged = merge_mappings(defaults, raw.settings)  # a mapping in both: the account names what differs
     sources: list[Loc] = [("crm_defaults", raw.crm), (*here, "settings")]
     issues: list[ConfigIssue] = []
-    secrets = secret_fields(model)
-    resolved: dict[str, Any] = {}
-    for key, value in merged.items():
-        where = (*here, "settings", key) if key in raw.settings else ("crm_defaults", raw.crm, key)
-        if is_reference(value):
-            secret = resolve_reference(value, environ=environ, base=base)
-            if isinstance(secret, SecretProblem):
-                issues.append(doc.issue(where, f"{key}: {secret.message}"))
-                continue
-            resolved[key] = secret if key in secrets else secret.get_secret_value()
-        elif key in secrets and value is not None:
-            issues.append(doc.issue(where, f"{key} is a secret: write it as {{env: VARIABLE}} or {{file: PATH}}, "
-                                           "never inline"))
-        else:
-            resolved[key] = value
+
+    def where(key: str) -> Loc:
+        return (*here, "settings", key) if key in raw.settings else ("crm_defaults", raw.crm, key)
+
+    resolved = _resolve_references(model, merged, where, doc, issues, environ=environ, base=base)
     if issues:
         return None, issues
     if not raw.sandbox:  # a sandbox account's overrides are merged over the sandbox's own settings instead
@@ -334,6 +324,37 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
     return Account(name=raw.name, crm=raw.crm, enabled=raw.enabled, sandbox=raw.sandbox,
                    sandbox_contacts=raw.sandbox_contacts, interval=raw.interval, jitter=raw.jitter,
                    connector=connector, overrides=resolved if raw.sandbox else {}), []
+
+
+def _resolve_references(model: type[pydantic.BaseModel], values: Mapping[str, Any], where: Callable[[str], Loc],
+                        doc: PositionedDocument, issues: list[ConfigIssue], *, environ: Mapping[str, str],
+                        base: Path, prefix: str = "") -> dict[str, Any]:
+    """`values` with every `{env:}` / `{file:}` reference resolved, in nested settings blocks too; an inline
+    value in a secret field is an issue (located, never repeating the value)."""
+    secrets, nested = secret_fields(model), nested_models(model)
+    resolved: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if is_reference(value):
+            secret = resolve_reference(value, environ=environ, base=base)
+            if isinstance(secret, SecretProblem):
+                issues.append(doc.issue(where(key), f"{name}: {secret.message}"))
+                continue
+            resolved[key] = secret if key in secrets else secret.get_secret_value()
+        elif key in secrets and value is not None:
+            issues.append(doc.issue(where(key), f"{name} is a secret: write it as {{env: VARIABLE}} or "
+                                                "{file: PATH}, never inline"))
+        elif key in nested and isinstance(value, Mapping):
+            resolved[key] = _resolve_references(nested[key], value, _inside(where, key), doc, issues,
+                                                environ=environ, base=base, prefix=f"{name}.")
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def _inside(where: Callable[[str], Loc], outer: str) -> Callable[[str], Loc]:
+    """Where a key of the nested block `outer` is in the file."""
+    return lambda inner: (*where(outer), inner)
 
 
 def _http_from_environment(file: SettingsFile, doc: PositionedDocument,

@@ -59,6 +59,20 @@ def _error_text(body: Any) -> str:
     return ""
 
 
+class PipedriveRejected(PermanentError):
+    """Pipedrive refused the request (4xx): `detail` is its `error` text, `code` its error code when the
+    answer names one (`"code": "feature_capping_..."`), for the caller to report per record."""
+
+    def __init__(self, user_message: str, *, status: int, detail: str, code: str | None) -> None:
+        super().__init__(user_message, crm=CRM, status=status, detail=detail)
+        self.code = code
+
+
+def _error_code(body: Any) -> str | None:
+    code = body.get("code") if isinstance(body, dict) else None
+    return code[:64] if isinstance(code, str) and code else None
+
+
 class PipedriveDialect(Dialect):
     """What Pipedrive's answers mean: the burst window in `x-ratelimit-*`, the company's daily tokens in
     `x-daily-ratelimit-token-remaining`, the `{success: false, error}` envelope, Cloudflare's HTML block."""
@@ -120,7 +134,8 @@ class PipedriveDialect(Dialect):
             return AuthExpired(f"{where}: token expired or rejected", crm=CRM, status=401, detail=detail)
         if status >= 500:
             return TransientError(f"{where} failed with HTTP {status}", crm=CRM, status=status, detail=detail)
-        return PermanentError(f"{where} rejected with HTTP {status}", crm=CRM, status=status, detail=detail)
+        return PipedriveRejected(f"{where} rejected with HTTP {status}", status=status, detail=detail,
+                                 code=_error_code(body))
 
     def transport_error(self, exc: Exception, call: Call) -> ConnectorError | None:
         if isinstance(exc, requests.Timeout):

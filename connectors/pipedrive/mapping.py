@@ -1,38 +1,69 @@
-"""Pipedrive records <-> the neutral model, and canonical values -> Pipedrive field values.
+"""Pipedrive records -> the neutral model: the one table of Pipedrive's native vocabulary, the ids and times
+every record carries, and deals, activities and organizations read value by value (persons: `persons.py`).
 
-What a Pipedrive person carries into a `Contact`:
-- profile: name parts, primary email, owner, job title (native, present when contact sync is on),
-  company (the organization's name), created/updated times; industry, company size, seniority, country
-  and lead source from person custom fields configured by name (`profile_fields`);
-- `fields`: every other custom field keyed by the snake_case of its name (qualification answers among
-  them), the primary phone, and the counters asked for with `include_fields` (won_deals_count, ...);
-- events: Pipedrive has no marketing events. We take only what it really records: the latest incoming
-  mail (`last_incoming_mail_time`) as an `email_reply`, and one event per configured date field holding
-  the latest event of a type (`event_date_fields`, day precision). Opens, visits and the like that no
-  field records stay out rather than being invented;
-- activities: type -> kind by configuration, the owner (`owner_id`) as `by`, `done`, and the time the
-  activity was marked done, else its due date and time. Pipedrive has no direction; activities created by
-  configured automation users are `automated`;
-- deals: status open/won/lost (deleted ones are dropped), canonical stage from the stage map (won and
-  lost deals are `closing`), value, currency, expected close date; recurring when the deal has MRR, and
-  contract length as value / MRR.
+Every raw value goes through a `sync.toolkit.reading.RecordReader`: what people typed by hand or another
+implementation left behind ("50-100" in a company-size field, a date that is not ISO 8601, an id of
+another shape, a 100 KB name, NUL bytes) makes that field unknown and a `RecordProblem`, never a failed
+page; a record whose id cannot be read is skipped and reported the same way.
+
+- activities: type -> kind through `ACTIVITY_KINDS` and the `activity_types` setting (a company's own types
+  on top of the table), the owner as `by`, `done`, the time it was marked done, else its due date and time;
+  created by a configured automation user: `automated`;
+- deals: status through `DEAL_STATUSES` (deleted ones are dropped), canonical stage from the stage map (won
+  and lost deals are `closing`), value, currency, expected close date; recurring read from the deal field
+  the `recurring_deal_field` setting names (MRR by default), contract length as value / MRR.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, time, timezone
+from typing import TYPE_CHECKING, Any
 
-from connectors.pipedrive.settings import NO, YES, FieldSpec, PipedriveSettings
-from sync.contract import CanonicalField, FieldUpdate, FieldValue
-from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
-from sync.model import PipelineStage, Stage
+from sync.contract import RecordProblem
+from sync.model import Activity, ActivityKind, Deal, DealStatus, Maturity, PipelineStage
+from sync.toolkit.reading import RecordReader, read_record
+
+if TYPE_CHECKING:
+    from connectors.pipedrive.fields import DealFieldReader
+    from connectors.pipedrive.settings import PipedriveSettings
 
 CRM = "pipedrive"
-VARCHAR_MAX = 255
+
+# -- Pipedrive's native vocabulary onto the neutral one --------------------------------------------------
+# Activity types: a company's own list (Settings > Activities); these `key_string`s are the ones a new
+# company has ("Activity types", v1 API reference), plus `note`, a type companies commonly add to log a
+# note as an activity. The `activity_types` setting maps a company's other types on top of this table.
+ACTIVITY_KINDS: dict[str, ActivityKind] = {
+    "call": ActivityKind.CALL,
+    "meeting": ActivityKind.MEETING,
+    "lunch": ActivityKind.MEETING,
+    "email": ActivityKind.EMAIL,
+    "task": ActivityKind.TASK,
+    "deadline": ActivityKind.TASK,
+    "note": ActivityKind.NOTE,
+}
+# Deal `status` ("Get all deals", v2): a deleted deal no longer counts for its person (None).
+DEAL_STATUSES: dict[str, DealStatus | None] = {
+    "open": DealStatus.OPEN,
+    "won": DealStatus.WON,
+    "lost": DealStatus.LOST,
+    "deleted": None,
+}
+# Person labels of a new company ("Labels", the person field `label_ids`): the maturity each one says,
+# mirrored there so sales sees it in every list view (the `maturity_labels` setting renames them).
+MATURITY_LABELS: dict[Maturity, str] = {
+    Maturity.HOT: "Hot lead",
+    Maturity.WARM: "Warm lead",
+    Maturity.COLD: "Cold lead",
+}
+# Pipedrive has no boolean field: flags are single-option fields with these two options.
+YES, NO = "Yes", "No"
+# the native deal fields that hold recurring revenue ("New deal values fields", changelog 2024-06-07)
+RECURRING_REVENUE_FIELDS = frozenset({"mrr", "arr", "acv"})
+
 INCLUDE_FIELDS = (
     "activities_count",
     "won_deals_count",
@@ -50,12 +81,12 @@ OPEN_STAGES = (
     PipelineStage.PROPOSAL,
     PipelineStage.NEGOTIATION,
 )
-LABEL_FIELD_KEYS = ("label_ids", "label")
-CANONICAL_NAMES = frozenset(str(canonical) for canonical in CanonicalField)
+LABELS_FIELD = "label_ids"  # the native person field of labels, as the ownership setting names it
+_TIME_OF_DAY = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
 
 
 def parse_time(raw: Any) -> datetime | None:
-    """RFC 3339 (v2) or `YYYY-MM-DD HH:MM:SS` UTC (v1) to an aware UTC datetime."""
+    """RFC 3339 (v2) or `YYYY-MM-DD HH:MM:SS` UTC (v1) to an aware UTC datetime; anything else is None."""
     if not raw or not isinstance(raw, str):
         return None
     text = raw.strip().replace(" ", "T", 1)
@@ -77,83 +108,42 @@ def slug(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
-@dataclass(frozen=True)
-class PersonField:
-    key: str
-    name: str
-    field_type: str
-    options: dict[int, str] = field(default_factory=dict)  # option id -> label
-
-    def option_id(self, label: str) -> int | None:
-        for option_id, option_label in self.options.items():
-            if option_label == label:
-                return option_id
+def pipedrive_id(raw: Any) -> int | None:
+    """A Pipedrive id: a positive integer, or its digits as text; anything else is not one."""
+    if isinstance(raw, bool):
         return None
-
-    @property
-    def is_yes_no(self) -> bool:
-        return self.field_type == "enum" and set(self.options.values()) == {YES, NO}
-
-    @property
-    def is_custom(self) -> bool:
-        return bool(re.fullmatch(r"[0-9a-f]{40}", self.key))
+    if isinstance(raw, int):
+        return raw if raw > 0 else None
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 18:
+        value = int(raw.strip())
+        return value if value > 0 else None
+    return None
 
 
-class FieldCatalog:
-    """The company's person fields from `GET /v1/personFields`: custom keys by name, option ids by label."""
-
-    def __init__(self, fields: Iterable[PersonField]) -> None:
-        self.by_key: dict[str, PersonField] = {}
-        self.by_name: dict[str, PersonField] = {}
-        for item in fields:
-            self.by_key[item.key] = item
-            if item.is_custom:
-                self.by_name.setdefault(item.name.casefold(), item)
-
-    @classmethod
-    def from_api(cls, rows: Iterable[Mapping[str, Any]]) -> FieldCatalog:
-        fields = []
-        for row in rows:
-            options = {int(option["id"]): str(option["label"]) for option in (row.get("options") or [])
-                       if "id" in option}
-            fields.append(
-                PersonField(
-                    key=str(row["key"]),
-                    name=str(row.get("name") or ""),
-                    field_type=str(row.get("field_type") or ""),
-                    options=options,
-                )
-            )
-        return cls(fields)
-
-    def named(self, name: str) -> PersonField | None:
-        return self.by_name.get(name.casefold())
-
-    def label_options(self) -> dict[int, str]:
-        for key in LABEL_FIELD_KEYS:
-            if key in self.by_key:
-                return dict(self.by_key[key].options)
-        return {}
-
-
-def decode_value(spec: PersonField, raw: Any) -> Any:
-    """A stored custom-field value as plain Python: option ids become labels, Yes/No enums booleans."""
+def read_id(reader: RecordReader, raw: Any, field: str) -> int | None:
+    """An id one record points at (owner, organization, stage...): unknown, with a problem, if odd."""
     if raw is None:
         return None
-    if spec.field_type == "enum":
-        option_id: Any = raw.get("id") if isinstance(raw, dict) else raw
-        label = spec.options.get(int(option_id)) if str(option_id).isdigit() else None
-        if spec.is_yes_no:
-            return label == YES
-        return label
-    if spec.field_type == "set":
-        items = raw if isinstance(raw, list) else [raw]
-        ids: list[Any] = [item.get("id") if isinstance(item, dict) else item for item in items]
-        return [spec.options.get(int(option_id), str(option_id)) if str(option_id).isdigit()
-                else str(option_id) for option_id in ids]
-    if spec.field_type == "monetary" and isinstance(raw, dict):
-        return raw.get("value")
-    return raw
+    value = pipedrive_id(raw)
+    if value is None:
+        reader.problem(field, "not a Pipedrive id")
+    return value
+
+
+def record_id(raw: Any, object_type: str, problems: list[RecordProblem]) -> int | None:
+    """A record's own id, or None with a problem: a record without a readable id is skipped."""
+    value = pipedrive_id(raw)
+    if value is None:
+        reader = RecordReader(shown(raw), object_type)
+        reader.problem("id", "not a Pipedrive id: the record is skipped")
+        problems.extend(reader.problems)
+    return value
+
+
+def shown(raw: Any) -> str:
+    """An unreadable id as a problem names it: short, without control characters."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "", str(raw))[:64]
+    return text or "?"
 
 
 def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, PipelineStage]:
@@ -161,262 +151,176 @@ def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, Pipeline
     Closing is not a Pipedrive stage: it is the deal being won or lost."""
     by_pipeline: dict[int, list[Mapping[str, Any]]] = {}
     for stage in stages:
-        if not stage.get("is_deleted"):
-            by_pipeline.setdefault(int(stage.get("pipeline_id") or 0), []).append(stage)
+        if not stage.get("is_deleted") and pipedrive_id(stage.get("id")) is not None:
+            by_pipeline.setdefault(pipedrive_id(stage.get("pipeline_id")) or 0, []).append(stage)
     mapping: dict[int, PipelineStage] = {}
     for rows in by_pipeline.values():
-        rows.sort(key=lambda stage: (int(stage.get("order_nr") or 0), int(stage["id"])))
+        rows.sort(key=lambda stage: (pipedrive_id(stage.get("order_nr")) or 0, int(stage["id"])))
         for index, stage in enumerate(rows):
             mapping[int(stage["id"])] = OPEN_STAGES[index * len(OPEN_STAGES) // len(rows)]
     return mapping
 
 
-def to_deal(
-    row: Mapping[str, Any], stage_map: Mapping[int, PipelineStage], stage_names: Mapping[int, str]
-) -> Deal | None:
-    """None for a deleted deal: it no longer counts for its person."""
-    raw_status = str(row.get("status") or "open")
-    if row.get("is_deleted") or raw_status == "deleted":
+# -- deals -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DealContext:
+    """What mapping a deal needs besides its row: the stage map and names, and how to read its recurring
+    flag (see `fields.DealFieldReader`)."""
+
+    stage_map: Mapping[int, PipelineStage]
+    stage_names: Mapping[int, str]
+    recurring: DealFieldReader | None = None
+
+
+def to_deal(row: Mapping[str, Any], context: DealContext, problems: list[RecordProblem]) -> Deal | None:
+    """None for a deleted deal (it no longer counts for its person) and for one that cannot be read."""
+    deal_id = record_id(row.get("id"), "deal", problems)
+    if deal_id is None:
         return None
-    status = DealStatus(raw_status) if raw_status in DealStatus.__members__.values() else DealStatus.OPEN
-    stage_id = row.get("stage_id")
-    stage = (
-        PipelineStage.CLOSING
-        if status is not DealStatus.OPEN
-        else (stage_map.get(int(stage_id)) if stage_id is not None else None)
-    )
-    mrr = row.get("mrr")
-    value = row.get("value")
-    recurring = None if mrr is None else float(mrr) > 0
-    months = round(float(value) / float(mrr)) if mrr is not None and recurring and value else None
-    close = row.get("expected_close_date")
-    return Deal(
-        id=str(row["id"]),
-        status=status,
-        stage=stage,
-        crm_stage=stage_names.get(int(stage_id)) if stage_id is not None else None,
-        amount=float(value) if value is not None else None,
-        currency=row.get("currency"),
-        close_date=date.fromisoformat(close) if isinstance(close, str) and close else None,
-        recurring=recurring,
-        contract_months=months,
-        created_at=parse_time(row.get("add_time")),
-        updated_at=parse_time(row.get("update_time")),
-    )
+    return read_record(deal_id, "deal", problems, lambda: _deal(deal_id, row, context, problems))
 
 
-def activity_person_ids(row: Mapping[str, Any]) -> set[int]:
-    """Every person an activity concerns: its primary person and all participants."""
-    ids = {int(participant["person_id"]) for participant in (row.get("participants") or [])
-           if participant.get("person_id") is not None}
-    if row.get("person_id") is not None:
-        ids.add(int(row["person_id"]))
+def _deal(deal_id: int, row: Mapping[str, Any], context: DealContext, problems: list[RecordProblem]) -> Deal | None:
+    reader = RecordReader(str(deal_id), "deal")
+    try:
+        raw_status = row.get("status") if row.get("status") is not None else "open"
+        if row.get("is_deleted") is True or raw_status == "deleted":
+            return None
+        if not isinstance(raw_status, str) or raw_status not in DEAL_STATUSES:
+            reader.problem("status", "not a Pipedrive deal status: the deal is skipped")
+            return None
+        status = DEAL_STATUSES[raw_status]
+        assert status is not None
+        stage_id = read_id(reader, row.get("stage_id"), "stage_id")
+        stage = PipelineStage.CLOSING if status is not DealStatus.OPEN else (
+            context.stage_map.get(stage_id) if stage_id is not None else None)
+        value = reader.number(row.get("value"), "value")
+        recurring, months = (context.recurring.read(row, value, reader) if context.recurring is not None
+                             else (None, None))
+        return Deal(
+            id=str(deal_id),
+            status=status,
+            stage=stage,
+            crm_stage=context.stage_names.get(stage_id) if stage_id is not None else None,
+            amount=value,
+            currency=reader.text(row.get("currency"), "currency", limit=16),
+            close_date=reader.day(row.get("expected_close_date"), "expected_close_date"),
+            recurring=recurring,
+            contract_months=months,
+            created_at=reader.timestamp(row.get("add_time"), "add_time"),
+            updated_at=reader.timestamp(row.get("update_time"), "update_time"),
+        )
+    finally:
+        problems.extend(reader.problems)
+
+
+def deal_person(row: Mapping[str, Any], problems: list[RecordProblem]) -> int | None:
+    """The person a deal belongs to, None when it has none; an odd one is reported."""
+    raw = row.get("person_id")
+    if isinstance(raw, Mapping):  # v1 shapes nest the related person
+        raw = raw.get("value")
+    if raw is None:
+        return None
+    reader = RecordReader(shown(row.get("id")), "deal")
+    person = read_id(reader, raw, "person_id")
+    problems.extend(reader.problems)
+    return person
+
+
+# -- activities ------------------------------------------------------------------------------------------
+
+def activity_person_ids(row: Mapping[str, Any], problems: list[RecordProblem]) -> set[int]:
+    """Every person an activity concerns: its primary person and all participants (odd ids reported)."""
+    reader = RecordReader(shown(row.get("id")), "activity")
+    participants = row.get("participants")
+    raws = [part.get("person_id") for part in participants if isinstance(part, Mapping)] \
+        if isinstance(participants, list) else []
+    raws.append(row.get("person_id"))
+    ids = {person for raw in raws if (person := read_id(reader, raw, "participants")) is not None}
+    problems.extend(reader.problems)
     return ids
 
 
-def to_activity(row: Mapping[str, Any], settings: PipedriveSettings) -> Activity | None:
-    if row.get("is_deleted"):
+def to_activity(row: Mapping[str, Any], settings: PipedriveSettings, problems: list[RecordProblem]) -> Activity | None:
+    activity_id = record_id(row.get("id"), "activity", problems)
+    if activity_id is None or row.get("is_deleted") is True:
         return None
-    done = bool(row.get("done"))
-    at = parse_time(row.get("marked_as_done_time")) if done else None
-    if at is None and row.get("due_date"):
-        due_time = row.get("due_time") or "00:00:00"
-        at = parse_time(f"{row['due_date']}T{due_time if len(due_time) > 5 else due_time + ':00'}Z")
-    if at is None:
-        at = parse_time(row.get("add_time"))
-    if at is None:
-        return None
-    kind = settings.activity_types.get(str(row.get("type") or ""), ActivityKind.TASK)
-    owner = row.get("owner_id")
-    creator = row.get("creator_user_id")
-    return Activity(
-        kind=kind,
-        at=at,
-        by=str(owner) if owner is not None else None,
-        done=done,
-        automated=creator is not None and int(creator) in settings.automation_user_ids,
-        id=str(row["id"]),
-        subject=row.get("subject"),
-    )
+    return read_record(activity_id, "activity", problems, lambda: _activity(activity_id, row, settings, problems))
 
 
-def _primary(items: Any) -> str | None:
-    if not isinstance(items, list) or not items:
-        return None
-    chosen = next((item for item in items if isinstance(item, dict) and item.get("primary")), items[0])
-    value = chosen.get("value") if isinstance(chosen, dict) else None
-    return str(value) if value else None
-
-
-def _midnight(raw: Any) -> datetime | None:
-    if isinstance(raw, str) and len(raw) >= 10:
-        try:
-            return datetime.combine(date.fromisoformat(raw[:10]), time(0), tzinfo=timezone.utc)
-        except ValueError:
+def _activity(activity_id: int, row: Mapping[str, Any], settings: PipedriveSettings,
+              problems: list[RecordProblem]) -> Activity | None:
+    reader = RecordReader(str(activity_id), "activity")
+    try:
+        done = bool(reader.boolean(row.get("done"), "done"))
+        at = reader.timestamp(row.get("marked_as_done_time"), "marked_as_done_time") if done else None
+        if at is None:
+            at = _due(reader, row)
+        if at is None:
+            at = reader.timestamp(row.get("add_time"), "add_time")
+        if at is None:
+            reader.problem("due_date", "no readable date: the activity is skipped")
             return None
-    return None
+        kind_key = reader.text(row.get("type"), "type", limit=64) or ""
+        owner = read_id(reader, row.get("owner_id"), "owner_id")
+        creator = read_id(reader, row.get("creator_user_id"), "creator_user_id")
+        return Activity(
+            kind=settings.activity_types.get(kind_key) or ACTIVITY_KINDS.get(kind_key, ActivityKind.TASK),
+            at=at,
+            by=str(owner) if owner is not None else None,
+            done=done,
+            automated=creator is not None and creator in settings.automation_user_ids,
+            id=str(activity_id),
+            subject=reader.text(row.get("subject"), "subject"),
+        )
+    finally:
+        problems.extend(reader.problems)
 
 
-def _profile_value(attribute: str, value: Any) -> Any:
-    if value is None or value == "":
+def _due(reader: RecordReader, row: Mapping[str, Any]) -> datetime | None:
+    """The due date and time (UTC, `HH:MM` or `HH:MM:SS`; a date alone is its midnight)."""
+    day = reader.day(row.get("due_date"), "due_date")
+    if day is None:
         return None
-    if attribute == "company_size":
-        return int(float(value))
-    return str(value)
+    raw_time = row.get("due_time")
+    match = _TIME_OF_DAY.match(raw_time.strip()) if isinstance(raw_time, str) else None
+    if raw_time and match is None:
+        reader.problem("due_time", "not a time of day (HH:MM)")
+    hour, minute, second = (int(part or 0) for part in match.groups()) if match else (0, 0, 0)
+    if hour > 23 or minute > 59 or second > 59:
+        reader.problem("due_time", "not a time of day (HH:MM)")
+        hour = minute = second = 0
+    return datetime.combine(day, time(hour, minute, second), tzinfo=timezone.utc)
 
 
-def to_contact(
-    row: Mapping[str, Any],
-    *,
-    catalog: FieldCatalog,
-    settings: PipedriveSettings,
-    account: str,
-    deals: Sequence[Deal],
-    activities: Sequence[Activity],
-    org_names: Mapping[int, str],
-) -> Contact:
-    custom = dict(row.get("custom_fields") or {})
-    managed = {spec.name.casefold() for spec in settings.write_fields.values()}
-    by_attribute = {name.casefold(): attr for attr, name in settings.profile_fields.items()}
-    explicit = {name.casefold(): key for key, name in settings.qualification_fields.items()}
-    event_fields = {name.casefold(): kind for kind, name in settings.event_date_fields.items()}
-    override_name = settings.override_stage_field.casefold() if settings.override_stage_field else None
-    profile: dict[str, Any] = {}
-    fields: dict[str, Any] = {}
-    events: list[EngagementEvent] = []
-    override: Stage | None = None
-    for key, raw in custom.items():
-        spec = catalog.by_key.get(key)
-        if spec is None:
+# -- organizations ---------------------------------------------------------------------------------------
+
+def organization_names(rows: Iterable[Mapping[str, Any]], problems: list[RecordProblem]) -> dict[int, str]:
+    """Organization id -> name, for the rows that can be read."""
+    names: dict[int, str] = {}
+    for row in rows:
+        org_id = record_id(row.get("id"), "organization", problems)
+        if org_id is None:
             continue
-        name = spec.name.casefold()
-        value = decode_value(spec, raw)
-        if name in managed or value is None:
-            continue
-        if name == override_name:
-            override = Stage(value) if value in Stage.__members__.values() else None
-        elif name in by_attribute:
-            profile[by_attribute[name]] = _profile_value(by_attribute[name], value)
-        elif name in event_fields:
-            moment = _midnight(value)
-            if moment is not None:
-                events.append(EngagementEvent(type=event_fields[name], at=moment, source="pipedrive_field"))
-        else:
-            fields[explicit.get(name, slug(spec.name))] = value
-    replied = parse_time(row.get("last_incoming_mail_time"))
-    if replied is not None:
-        events.append(EngagementEvent(type="email_reply", at=replied, source="pipedrive_mail"))
-    phone = _primary(row.get("phones"))
-    if phone:
-        fields["phone"] = phone
-    for counter in INCLUDE_FIELDS:
-        if row.get(counter) is not None:
-            fields[counter] = row[counter]
-    org_id = row.get("org_id")
-    owner = row.get("owner_id")
-    return Contact(
-        crm=CRM,
-        id=str(row["id"]),
-        account=account,
-        email=_primary(row.get("emails")),
-        owner_id=str(owner) if owner is not None else None,
-        first_name=row.get("first_name") or None,
-        last_name=row.get("last_name") or None,
-        company=org_names.get(int(org_id)) if org_id is not None else None,
-        job_title=row.get("job_title") or None,
-        created_at=parse_time(row.get("add_time")),
-        updated_at=parse_time(row.get("update_time")),
-        fields=fields,
-        events=sorted(events, key=lambda event: event.at),
-        activities=sorted(activities, key=lambda activity: (activity.at, activity.id or "")),
-        deals=list(deals),
-        override_stage=override,
-        **profile,
-    )
+        reader = RecordReader(str(org_id), "organization")
+        names[org_id] = reader.text(row.get("name"), "name") or ""
+        problems.extend(reader.problems)
+    return names
 
 
-class ValueRejected(ValueError):
-    """A canonical value that the target Pipedrive field cannot hold (reported per record)."""
-
-
-def encode_value(spec: FieldSpec, target: PersonField, value: FieldValue) -> tuple[Any, FieldValue]:
-    """Canonical value -> (value to send under `custom_fields`, value as written). None clears."""
-    if value is None:
-        return None, None
-    kind = target.field_type
-    if kind == "double":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueRejected(f"{spec.name}: a number is needed")
-        return value, value
-    if kind in ("enum", "set"):
-        label = (YES if value else NO) if isinstance(value, bool) else str(value)
-        option_id = target.option_id(label)
-        if option_id is None:
-            raise ValueRejected(f"{spec.name}: no option {label!r} (was it deleted in Pipedrive?)")
-        return ([option_id] if kind == "set" else option_id), value
-    if kind == "date":
-        if isinstance(value, datetime):
-            return value.astimezone(timezone.utc).date().isoformat(), value
-        raise ValueRejected(f"{spec.name}: a date is needed")
-    text = format_rfc3339(value) if isinstance(value, datetime) else str(value)
-    if kind == "varchar" and len(text) > VARCHAR_MAX:
-        text = text[: VARCHAR_MAX - 1] + "…"
-        return text, text
-    return text, value
-
-
-def labels_after(current: Sequence[int], maturity: Any, maturity_label_ids: Mapping[str, int]) -> list[int]:
-    """The person's labels with crmsync's maturity label swapped; every other label kept as it was."""
-    managed = set(maturity_label_ids.values())
-    kept = [label for label in current if label not in managed]
-    wanted = maturity_label_ids.get(str(maturity)) if maturity is not None else None
-    return kept + ([wanted] if wanted is not None else [])
-
-
-def changed_values(update: FieldUpdate) -> dict[str, FieldValue]:
-    """The values that differ from what the engine says the CRM holds (`previous`): only those are sent."""
-    return {
-        name: value
-        for name, value in update.values.items()
-        if name not in update.previous or update.previous[name] != value
-    }
-
-
-def maturity_label_ids(catalog: FieldCatalog, labels: Mapping[Maturity, str] | None) -> dict[str, int]:
-    """Maturity -> the id of its person label, for the labels that exist in the account."""
-    if not labels:
-        return {}
-    by_label = {label: option_id for option_id, label in catalog.label_options().items()}
-    return {str(maturity): by_label[label] for maturity, label in labels.items() if label in by_label}
-
-
-def to_write(
-    update: FieldUpdate,
-    catalog: FieldCatalog,
-    write_fields: Mapping[CanonicalField, FieldSpec],
-    labels_now: Sequence[int],
-    maturity_labels: Mapping[str, int],
-) -> tuple[dict[str, Any], dict[str, FieldValue]]:
-    """The `PATCH /api/v2/persons/{id}` body for the changed values, and what it writes. Values of fields
-    this account does not write are dropped; `label_ids` only when the maturity label moves."""
-    if not update.contact_id.isdigit():
-        raise ValueRejected(f"{update.contact_id!r} is not a Pipedrive person id")
-    custom: dict[str, Any] = {}
-    written: dict[str, FieldValue] = {}
-    values = changed_values(update)
-    for name, value in values.items():
-        spec = write_fields.get(CanonicalField(name)) if name in CANONICAL_NAMES else None
-        if spec is None:
-            continue
-        target = catalog.named(spec.name)
-        if target is None:
-            raise ValueRejected(f"field {spec.name!r} does not exist in Pipedrive: run ensure_fields")
-        custom[target.key], written[name] = encode_value(spec, target, value)
-    body: dict[str, Any] = {"custom_fields": custom} if custom else {}
-    maturity = str(CanonicalField.MATURITY)
-    if maturity_labels and maturity in values:
-        wanted = labels_after(labels_now, values[maturity], maturity_labels)
-        if wanted != list(labels_now):
-            body["label_ids"] = wanted
-            written.setdefault(maturity, values[maturity])
-    return body, written
+__all__ = [
+    "ACTIVITY_KINDS",
+    "DEAL_STATUSES",
+    "MATURITY_LABELS",
+    "DealContext",
+    "activity_person_ids",
+    "deal_person",
+    "default_stage_map",
+    "format_rfc3339",
+    "organization_names",
+    "parse_time",
+    "pipedrive_id",
+    "to_activity",
+    "to_deal",
+]

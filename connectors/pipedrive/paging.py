@@ -7,7 +7,8 @@ Pipedrive pages two ways, both served by `sync.toolkit.paging`: v2 lists hand ba
 A pull reads one window `[since, until)`: `until` is the pull's start, `since` the previous window's end
 less `overlap_s`. `Window` is how the connector reads the shared `Cursor`: the marks `persons`, `deals` and
 `activities` (at: the window's start; seen: the records emitted in the previous window's overlap tail,
-skipped when read again unchanged) and, while a window is in progress, its position: the phase, `until`,
+skipped when read again unchanged), `person_ids` (at: when the ids Pipedrive still has were last compared
+with the engine's, see `reconcile`) and, while a window is in progress, its position: the phase, `until`,
 and where inside the window the pull stands (so a crash re-reads at most one page).
 """
 
@@ -29,8 +30,10 @@ CRM = "pipedrive"
 JsonDict = dict[str, Any]
 
 PERSONS, DEALS, ACTIVITIES = "persons", "deals", "activities"  # the streams, each with its watermark
+RECONCILED = "person_ids"  # when the ids Pipedrive still has were last compared with the engine's
 PHASE_PERSONS = "persons"  # inside the persons stream, after (`after_time`, `after_ids`)
 PHASE_TRIGGERED = "triggered"  # fetching persons touched only by deal/activity changes, after `after_id`
+PHASE_RECONCILE = "reconcile"  # the window is read; the ids still to compare (see `reconcile`)
 LEGACY_PREFIX = "pd1."
 _LEGACY_KINDS = {"p": PERSONS, "d": DEALS, "a": ACTIVITIES}
 
@@ -58,6 +61,7 @@ class Window:
     after_ids: tuple[int, ...] = ()
     after_id: int = 0
     seen: frozenset[Seen] = field(default_factory=frozenset)  # the previous window's overlap tail
+    reconciled: str | None = None  # when the person ids were last compared (see `reconcile`)
 
     def already_read(self, stream: str, record_id: int, updated: str) -> bool:
         stamp = parse_time(updated)
@@ -70,7 +74,7 @@ class Window:
         """The window is read: the next one starts `overlap` before its end, skipping what its tail emitted."""
         until = parse_time(self.until)
         assert until is not None
-        return Window(since=format_rfc3339(until - overlap), seen=frozenset(tail))
+        return Window(since=format_rfc3339(until - overlap), seen=frozenset(tail), reconciled=self.reconciled)
 
     def encode(self) -> str:
         at = parse_time(self.since)
@@ -79,6 +83,8 @@ class Window:
             stamp = parse_time(updated)
             if stamp is not None:
                 marks[stream].seen[str(record_id)] = stamp
+        if self.reconciled is not None:
+            marks[RECONCILED] = Watermark(parse_time(self.reconciled))
         position: dict[str, Any] = {}
         if self.phase is not None:
             position = {"phase": self.phase, "until": self.until, "after_time": self.after_time,
@@ -91,12 +97,14 @@ class Window:
         persons = cursor.marks.get(PERSONS)
         at = persons.at if persons is not None else None
         seen = frozenset((stream, int(key), format_rfc3339(stamp)) for stream, mark in cursor.marks.items()
-                         for key, stamp in mark.seen.items())
+                         if stream != RECONCILED for key, stamp in mark.seen.items())
+        reconciled = cursor.marks.get(RECONCILED)
         position = cursor.position
         return cls(since=format_rfc3339(at) if at else None, until=position.get("until"),
                    phase=position.get("phase"), after_time=position.get("after_time"),
                    after_ids=tuple(int(person_id) for person_id in position.get("after_ids") or ()),
-                   after_id=int(position.get("after_id") or 0), seen=seen)
+                   after_id=int(position.get("after_id") or 0), seen=seen,
+                   reconciled=format_rfc3339(reconciled.at) if reconciled is not None and reconciled.at else None)
 
 
 def legacy_cursor(raw: str, *, overlap: timedelta) -> Cursor | None:

@@ -17,6 +17,9 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from connectors.pipedrive.mapping import ACTIVITY_KINDS, MATURITY_LABELS
+from connectors.pipedrive.mapping import NO as NO  # Pipedrive's Yes/No options, re-exported
+from connectors.pipedrive.mapping import YES as YES
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, Maturity, PipelineStage
 from sync.toolkit.settings import ConnectorSettings, option
@@ -68,8 +71,6 @@ def _enum(name: str, labels: tuple[str, ...]) -> FieldSpec:
     return FieldSpec(name=name, field_type="enum", options=labels)
 
 
-YES, NO = "Yes", "No"
-
 # Why these types: Pipedrive has no boolean field, so flags are Yes/No enums (filterable, shown as a
 # dropdown); the SLA due time is a varchar holding an RFC 3339 UTC instant because the `date` type
 # cannot hold the hour of a 24-business-hour deadline and `time` cannot hold the day; ISO text still
@@ -119,22 +120,10 @@ DEFAULT_EVENT_DATE_FIELDS: dict[str, str] = {
     "meeting_booked": "Meeting booked on",
     "trade_show": "Last trade show",
 }
-# Activity type key -> neutral kind. `note` is a custom activity type (Pipedrive notes are not activities).
-DEFAULT_ACTIVITY_TYPES: dict[str, ActivityKind] = {
-    "call": ActivityKind.CALL,
-    "meeting": ActivityKind.MEETING,
-    "lunch": ActivityKind.MEETING,
-    "email": ActivityKind.EMAIL,
-    "task": ActivityKind.TASK,
-    "deadline": ActivityKind.TASK,
-    "note": ActivityKind.NOTE,
-}
-# Pipedrive's default person labels; maturity is mirrored into them so sales sees it in every list view.
-DEFAULT_MATURITY_LABELS: dict[Maturity, str] = {
-    Maturity.HOT: "Hot lead",
-    Maturity.WARM: "Warm lead",
-    Maturity.COLD: "Cold lead",
-}
+# Pipedrive's native vocabulary (activity types, maturity labels) is one table in `mapping`; these
+# settings start from it and a company renames or extends it.
+DEFAULT_ACTIVITY_TYPES: dict[str, ActivityKind] = dict(ACTIVITY_KINDS)
+DEFAULT_MATURITY_LABELS: dict[Maturity, str] = dict(MATURITY_LABELS)
 
 
 class PipedriveOAuth(BaseModel):
@@ -220,13 +209,21 @@ class PipedriveSettings(ConnectorSettings):
         "crmsync stage override", "a person field sales sets to force a stage; null: no override",
         "crmsync stage override")
     activity_types: dict[str, ActivityKind] = option(
-        DEFAULT_ACTIVITY_TYPES, "activity type key -> activity kind", {"demo": "meeting"})
+        DEFAULT_ACTIVITY_TYPES, "activity type key -> activity kind (Pipedrive's own types are mapped already; "
+        "name the company's own)", {"demo": "meeting"})
+    recurring_deal_field: str | None = option(
+        "mrr", "the deal field that says a deal is recurring: a native one (mrr, arr, acv: recurring revenue "
+        "above 0) or the name of the company's own deal field (a Yes/No option, a boolean or a number above "
+        "0); null: Pipedrive does not say, the rules decide from contract length or repeat wins", "Recurring")
     automation_user_ids: frozenset[int] = option(
         frozenset(), "users whose activities are automation, never a sales touch", [12345])
     stage_map: dict[int, PipelineStage] = option({}, "deal stage id -> canonical pipeline stage; stages not "
                                                      "named here map by their order", {7: "negotiation"})
     resolve_organizations: bool = option(True, "read each person's company name from its organization (ids= "
                                                "look-ups)", True)
+    reconcile_every_h: float = option(24.0, "hours between two checks of which persons still exist (Pipedrive "
+                                            "lists no deleted or merged persons): each lists every person id, "
+                                            "500 a call (10 tokens); 0: never", 24, ge=0)
     complete_history: bool = option(False, "incremental pulls carry the deals and activities that changed "
                                            "(the engine completes each person's history from its snapshot); "
                                            "on: a person whose counters show more gets all of them (2 calls "

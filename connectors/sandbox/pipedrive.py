@@ -29,6 +29,7 @@ from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
 from connectors.sandbox.pipedrive_errors import PipedriveStyle
 from connectors.sandbox.pipedrive_limits import Limits
+from connectors.sandbox.pipedrive_merge import merge_persons
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
 from connectors.sandbox.server import SandboxServer
@@ -98,8 +99,13 @@ class PipedriveSandbox(ServedSandbox):
 
     @property
     def exchanges(self) -> list[tuple[Request, Response]]:
-        """Requests the app answered with its responses (only with `record_exchanges=True`)."""
+        """Requests the app answered with its responses (with `record_exchanges=True`, or since `record()`)."""
         return list(self._app.exchanges or [])
+
+    def record(self, on: bool = True) -> None:
+        """Keep the exchanges answered from now on (forgetting earlier ones), or stop keeping them: what a
+        benchmark counts the rows of one phase with, without holding a whole full pull's answers."""
+        self._app.exchanges = [] if on else None
 
     def _token_refreshed(self) -> None:
         """A new access token is valid again: an injected `expire_token_after` applied to the old one."""
@@ -164,6 +170,10 @@ class PipedriveSandbox(ServedSandbox):
     def upsert_deal(self, native_id: str, deal: Deal) -> None:
         self._seeder.upsert_deal(int(native_id), deal)
 
+    def deal_id(self, neutral_deal_id: str) -> int:
+        """The native id of a deal seeded or upserted under its neutral id."""
+        return self._seeder.deal_ids[neutral_deal_id]
+
     def delete_deal(self, neutral_deal_id: str) -> None:
         """Delete a deal seeded or upserted under its neutral id (then listed with `status=deleted`)."""
         self._seeder.delete_deal(neutral_deal_id)
@@ -175,8 +185,17 @@ class PipedriveSandbox(ServedSandbox):
         self.store.delete_person(int(native_id))
 
     def merge_contacts(self, loser_native_id: str, survivor_native_id: str) -> None:
-        """A person merged into another in the Pipedrive UI (the loser disappears from lists)."""
-        self._seeder.merge(int(loser_native_id), int(survivor_native_id))
+        """A person merged into another, as `PUT /v1/persons/{id}/merge` does (see `pipedrive_merge`): the loser
+        disappears from lists, its deals and activities move to the survivor."""
+        merge_persons(self.store, int(loser_native_id), int(survivor_native_id))
+
+    def serve(self, kind: str, native_id: str | int, **values: Any) -> None:
+        """Make the API answer these values in one record (`kind`: person, deal, activity, organization)
+        instead of the stored ones: what another implementation of the API or an import leaves behind (an id
+        of another shape, a time that is not RFC 3339, a 100 KB name, NUL bytes). Paging is unaffected."""
+        with self.store.lock:
+            key = (kind, int(native_id))
+            self.store.served[key] = {**self.store.served.get(key, {}), **values}
 
     def touch_many(self, native_ids: Iterable[str]) -> str:
         """A bulk edit: every person gets the same `update_time` now (ties at a page boundary)."""

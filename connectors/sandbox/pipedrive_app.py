@@ -2,9 +2,10 @@
 rate-limit headers and (when enforced) the burst window, the daily token budget, the 429 bodies and the
 Cloudflare 403 HTML page that follows ignored 429s.
 
-Served: `GET /api/v2/{persons,deals,activities,organizations,stages}`, `GET|PATCH|DELETE
-/api/v2/persons/{id}`, `GET|POST /v1/personFields` (also under `/api/v1`), `GET /v1/users/me`, and the
-OAuth `POST /oauth/token` (refresh_token grant, HTTP Basic client credentials).
+Served: `GET /api/v2/{persons,deals,activities,organizations,stages,dealFields}`, `GET|PATCH|DELETE
+/api/v2/persons/{id}`, `GET|POST /v1/personFields` and `PUT /v1/persons/{id}/merge` (also under
+`/api/v1`), `GET /v1/users/me`, and the OAuth `POST /oauth/token` (refresh_token grant, HTTP Basic client
+credentials). Persons deleted 30 days ago are purged before each request is answered.
 
 This module routes, authenticates and serves the endpoints; the limits are counted in `pipedrive_limits`,
 list arguments and keyset pages handled by `pipedrive_paging`, error bodies written by `pipedrive_errors`.
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.sandbox.pipedrive_errors import error_response, unauthorized
 from connectors.sandbox.pipedrive_limits import Limits
+from connectors.sandbox.pipedrive_merge import merge_answer, merge_persons
 from connectors.sandbox.pipedrive_paging import ids_arg, int_arg, list_page
 from connectors.sandbox.pipedrive_store import PipedriveStore, Row, StoreError
 from connectors.sandbox.server import json_response
@@ -96,12 +98,14 @@ class PipedriveApp:
             Rule("/api/v2/activities", endpoint="activities", methods=["GET"]),
             Rule("/api/v2/organizations", endpoint="organizations", methods=["GET"]),
             Rule("/api/v2/stages", endpoint="stages", methods=["GET"]),
+            Rule("/api/v2/dealFields", endpoint="deal_fields", methods=["GET"]),
             Rule("/oauth/token", endpoint="oauth_token", methods=["POST"]),
         ]
         for prefix in v1_prefixes:
             rules.append(Rule(f"{prefix}/personFields", endpoint="v1_fields_get", methods=["GET"]))
             rules.append(Rule(f"{prefix}/personFields", endpoint="v1_fields_post", methods=["POST"]))
             rules.append(Rule(f"{prefix}/users/me", endpoint="v1_me", methods=["GET"]))
+            rules.append(Rule(f"{prefix}/persons/<int:person_id>/merge", endpoint="v1_merge", methods=["PUT"]))
         self.url_map = Map(rules, strict_slashes=False)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -157,6 +161,7 @@ class PipedriveApp:
             return refused
         try:
             with self.store.lock:
+                self.store.purge()
                 response: Response = getattr(self, str(endpoint))(request, **values)
         except StoreError as exc:
             response = error_response(exc.status, exc.message)
@@ -220,7 +225,8 @@ class PipedriveApp:
             and (ids is None or value["id"] in ids)
             and (person is None or str(value["person_id"]) == person)
         ]
-        return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}))
+        return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time"}),
+                         render=lambda row: self.store.served_row("deal", row))
 
     def activities(self, request: Request) -> Response:
         args = request.args
@@ -233,12 +239,14 @@ class PipedriveApp:
             and (person is None or str(value["person_id"]) == person)
             and (done is None or value["done"] == (done == "true"))
         ]
-        return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time", "due_date"}))
+        return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time", "due_date"}),
+                         render=lambda row: self.store.served_row("activity", row))
 
     def organizations(self, request: Request) -> Response:
         ids = ids_arg(request.args)
         rows = [org for org in self.store.orgs.values() if ids is None or org["id"] in ids]
-        return list_page(rows, request.args, sortable=frozenset({"id", "update_time", "add_time"}))
+        return list_page(rows, request.args, sortable=frozenset({"id", "update_time", "add_time"}),
+                         render=lambda row: self.store.served_row("organization", row))
 
     def stages(self, request: Request) -> Response:
         return list_page(
@@ -246,6 +254,11 @@ class PipedriveApp:
             request.args,
             sortable=frozenset({"id", "update_time", "add_time", "order_nr"}),
         )
+
+    def deal_fields(self, request: Request) -> Response:
+        """`GET /api/v2/dealFields`: the deal fields' metadata, custom ones by 40-hex `field_code`."""
+        return list_page(list(self.store.deal_fields), request.args, sortable=frozenset({"id"}),
+                         render=lambda row: {key: value for key, value in row.items() if key != "id"})
 
     def v1_fields_get(self, request: Request) -> Response:
         start = int_arg(request.args, "start", 0)
@@ -268,6 +281,18 @@ class PipedriveApp:
             str(body.get("name") or ""), str(body.get("field_type") or ""), body.get("options") or ()
         )
         return json_response({"success": True, "data": row})
+
+    def v1_merge(self, request: Request, person_id: int) -> Response:
+        """`PUT /v1/persons/{id}/merge` `{"merge_with_id": survivor}` (see `pipedrive_merge`)."""
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            raise StoreError(400, "Request body is not valid JSON") from None
+        survivor_id = body.get("merge_with_id") if isinstance(body, dict) else None
+        if not isinstance(survivor_id, int) or isinstance(survivor_id, bool):
+            raise StoreError(400, "merge_with_id is required and must be an integer")
+        survivor = merge_persons(self.store, person_id, survivor_id)
+        return json_response({"success": True, "data": merge_answer(self.store, survivor, person_id)})
 
     def v1_me(self, request: Request) -> Response:
         return json_response(

@@ -17,7 +17,7 @@ from connectors.sandbox.pipedrive_errors import cloudflare_block, error_response
 def token_cost(method: str, endpoint: str) -> int:
     """`x-token-cost` of the official specs for the endpoints served here."""
     if endpoint.startswith("v1_"):
-        return {"v1_fields_get": 20, "v1_fields_post": 10, "v1_me": 2}[endpoint]
+        return {"v1_fields_get": 20, "v1_fields_post": 10, "v1_me": 2, "v1_merge": 40}[endpoint]
     if endpoint == "stages":
         return 5
     if endpoint == "person":

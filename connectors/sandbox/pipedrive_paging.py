@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -74,8 +74,10 @@ def ids_arg(args: Any) -> set[int] | None:
     return ids
 
 
-def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str]) -> Response:
-    """Keyset pagination the way v2 does it: the cursor encodes the last row's sort value and id."""
+def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str],
+              render: Callable[[Row], Row] | None = None) -> Response:
+    """Keyset pagination the way v2 does it: the cursor encodes the last row's sort value and id. `render`
+    turns each stored row of the page into what the API answers."""
     limit = int_arg(args, "limit", 100, low=1, high=500)
     sort_by = args.get("sort_by", "id")
     direction = args.get("sort_direction", "asc")
@@ -99,4 +101,5 @@ def list_page(rows: Iterable[Row], args: Any, *, sortable: frozenset[str]) -> Re
     page, more = selected[:limit], len(selected) > limit
     last = page[-1] if page else None
     next_cursor = _encode_cursor(sort_by, key(last)[0], last["id"], direction) if more and last else None
-    return json_response({"success": True, "data": page, "additional_data": {"next_cursor": next_cursor}})
+    data = [render(row) for row in page] if render is not None else page
+    return json_response({"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}})

@@ -260,6 +260,7 @@ class Seeder:
             "mrr": mrr,
             "arr": mrr * 12 if mrr is not None else None,
             "acv": None,
+            "custom_fields": {},
         }
         if deal.status is DealStatus.WON:
             row["won_time"] = closed
@@ -278,25 +279,3 @@ class Seeder:
         with self.store.lock:
             row = self.store.deals[self.deal_ids[neutral_deal_id]]
             row["is_deleted"], row["status"], row["update_time"] = True, "deleted", self.store.now()
-
-    def merge(self, loser_id: int, survivor_id: int) -> None:
-        """What `PUT /v1/persons/{id}/merge` does: the loser's deals and activities move to the survivor
-        (their `update_time` moves), the loser is deleted, the survivor is updated."""
-        store = self.store
-        with store.lock:
-            store.live_person(loser_id)
-            survivor = store.live_person(survivor_id)
-            stamp = store.now()
-            for deal_id in store.deals_by_person.pop(loser_id, set()):
-                store.deals[deal_id].update(person_id=survivor_id, update_time=stamp)
-                store.link("deal", deal_id, [survivor_id])
-            for activity_id in store.activities_by_person.pop(loser_id, set()):
-                row = store.activities[activity_id]
-                row.update(
-                    person_id=survivor_id,
-                    update_time=stamp,
-                    participants=[{"person_id": survivor_id, "primary": True}],
-                )
-                store.link("activity", activity_id, [survivor_id])
-            store.delete_person(loser_id)
-            survivor["update_time"] = stamp

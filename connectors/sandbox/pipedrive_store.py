@@ -3,8 +3,12 @@
 Records are kept in their native v2 shapes so the app serves them as they are. Every write stamps
 `update_time` with the injected clock (second precision, like Pipedrive), crmsync's own writes included:
 the engine must cope with seeing its echo. Deleted persons stay for 30 days with `is_deleted` and are left
-out of lists (Pipedrive lists only live persons); deals deleted in the last 30 days are listed only with
-`status=deleted`. Thread-safe: the WSGI server is threaded.
+out of lists (Pipedrive lists only live persons), then are purged ("Delete a person": "Marks a person as
+deleted. After 30 days, the person will be permanently deleted."; merging is in `pipedrive_merge`); deals
+deleted in the last 30 days are listed only with `status=deleted`. `served` holds values another
+implementation of the API or an import left in a record (an id of another shape, a time that is not
+RFC 3339, a 100 KB name, NUL bytes...): they replace the stored ones in what the API answers, never in how
+it sorts and pages. Thread-safe: the WSGI server is threaded.
 """
 
 from __future__ import annotations
@@ -13,14 +17,30 @@ import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.pipedrive.mapping import format_rfc3339
 from sync.clock import Clock
 
 Row = dict[str, Any]
+PURGE_AFTER = timedelta(days=30)  # "After 30 days, the person will be permanently deleted."
 DEFAULT_LABELS = ("Customer", "Hot lead", "Warm lead", "Cold lead")
+# (field_code, field_name, field_type) of the deal fields every company has ("Get all deal fields", v2)
+NATIVE_DEAL_FIELDS = (
+    ("title", "Title", "varchar"),
+    ("value", "Value", "monetary"),
+    ("status", "Status", "status"),
+    ("stage_id", "Stage", "stage"),
+    ("person_id", "Contact person", "people"),
+    ("org_id", "Organization", "org"),
+    ("expected_close_date", "Expected close date", "date"),
+    ("add_time", "Deal created", "date"),
+    ("update_time", "Update time", "date"),
+    ("acv", "ACV", "double"),
+    ("arr", "ARR", "double"),
+    ("mrr", "MRR", "double"),
+)
 DEFAULT_STAGES = ("Qualified", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started")
 FIELD_TYPES = frozenset(
     {
@@ -73,6 +93,10 @@ class PipedriveStore:
         self.person_extra: dict[int, Row] = defaultdict(dict)  # last_incoming_mail_time & co
         self.fields: list[Row] = []
         self.stages: list[Row] = []
+        self.deleted_at: dict[int, datetime] = {}  # soft-deleted person -> when (purged 30 days later)
+        self.custom_field_limit: int | None = None  # the plan's cap on custom person fields (None: no cap)
+        self.served: dict[tuple[str, int], Row] = {}  # (kind, id) -> values served instead of the stored ones
+        self.deal_fields: list[Row] = []  # `GET /api/v2/dealFields`, each with a private `id` for paging
         self._ids: dict[str, int] = {
             "person": 1,
             "org": 1,
@@ -112,6 +136,11 @@ class PipedriveStore:
         self.fields.append(
             self._field_row("label_ids", "Labels", "set", labels, len(system), stamp, edit=False)
         )
+        for code, name, kind in NATIVE_DEAL_FIELDS:
+            self.deal_fields.append({"id": len(self.deal_fields) + 1, "field_name": name, "field_code": code,
+                                     "description": "", "field_type": kind, "is_custom_field": False,
+                                     "is_optional_response_field": code in ("acv", "arr", "mrr"),
+                                     "options": None})
         for order, name in enumerate(DEFAULT_STAGES, start=1):
             self.stages.append(
                 {
@@ -167,11 +196,28 @@ class PipedriveStore:
         if field_type in ("enum", "set") and not labels:
             raise StoreError(400, "Options are required for enum and set fields")
         with self.lock:
+            custom = sum(1 for field in self.fields if field["edit_flag"])
+            if self.custom_field_limit is not None and custom >= self.custom_field_limit:
+                # Pipedrive changelog, "Update on new entity count limits for a set of features" (2024-11-14):
+                # a 403 whose text names the limit; the earlier `code: feature_capping_...` is not promised
+                raise StoreError(403, "Couldn't add person field. You've reached the custom fields per company "
+                                      "limit.")
             count = len(self.fields)
             key = hashlib.sha1(f"{self.seed}:{count}:{name}".encode()).hexdigest()
             rows = [{"id": self.next_id("option"), "label": label} for label in labels] or None
             row = self._field_row(key, name, field_type, rows, count, _v1_time(self.clock.now()), edit=True)
             self.fields.append(row)
+            return row
+
+    def add_deal_field(self, name: str, field_type: str, options: Iterable[str] = ()) -> Row:
+        """A custom deal field (40-hex code), as an admin creates it in the app."""
+        with self.lock:
+            code = hashlib.sha1(f"{self.seed}:deal:{len(self.deal_fields)}:{name}".encode()).hexdigest()
+            rows = [{"id": self.next_id("option"), "label": label} for label in options] or None
+            row = {"id": len(self.deal_fields) + 1, "field_name": name, "field_code": code, "description": "",
+                   "field_type": field_type, "is_custom_field": True, "is_optional_response_field": False,
+                   "options": rows}
+            self.deal_fields.append(row)
             return row
 
     def field_named(self, name: str) -> Row | None:
@@ -279,6 +325,21 @@ class PipedriveStore:
             person = self.live_person(person_id)
             person["is_deleted"] = True
             person["update_time"] = self.now()
+            self.deleted_at[person_id] = self.clock.now()
+
+    def purge(self) -> None:
+        """Forget the persons deleted 30 days ago or more: from then on they are unknown ids (404)."""
+        with self.lock:
+            cutoff = self.clock.now() - PURGE_AFTER
+            for person_id in [pid for pid, when in self.deleted_at.items() if when <= cutoff]:
+                del self.deleted_at[person_id]
+                self.persons.pop(person_id, None)
+                self.person_extra.pop(person_id, None)
+
+    def served_row(self, kind: str, row: Row) -> Row:
+        """`row` as the API answers it: with the values `served` holds for it, if any."""
+        override = self.served.get((kind, int(row["id"])))
+        return {**row, **override} if override else row
 
     def person_view(self, person: Row, include: Iterable[str]) -> Row:
         """A person as the v2 API renders it, with the `include_fields` counters asked for."""
@@ -315,4 +376,4 @@ class PipedriveStore:
         }
         for name in include:
             view[name] = counters.get(name, 0)
-        return view
+        return self.served_row("person", view)

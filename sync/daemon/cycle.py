@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from sync.clock import Clock
-from sync.contract import Connector, PullPage
+from sync.contract import Connector, PullPage, ReconcilesDeletions
 from sync.daemon.engine import AccountSync, Plan, ProgressCallback, RulesProvider, RunOptions, Stopped
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
@@ -87,6 +87,8 @@ def _page_lag(page: PullPage, now: datetime) -> float | None:
 def pull_changes(sync_: AccountSync, cursor: str | None, *, since: datetime | None = None,
                  advance_cursor: bool = True) -> None:
     """Pull from `cursor`, deciding and committing page by page; the cursor moves with each durable page."""
+    if isinstance(sync_.connector, ReconcilesDeletions):  # it reads them only on the pulls that compare
+        sync_.connector.use_managed_ids(lambda: sync_.store.managed_ids(sync_.ref))
     for page in sync_.connector.pull(cursor):
         contacts = page.contacts
         if since is not None:

@@ -224,6 +224,11 @@ class AccountSync:
             for pending, result in zip(fresh, results):  # written: its outbox rows are gone, it cannot come back
                 if result.ok:  # so only writes kept for a retry stay remembered (memory bounded by failures)
                     self.attempted.difference_update((pending.contact_id, f, v) for f, v in pending.versions.items())
+            gone: dict[str, str | None] = {result.contact_id: None for result in results if result.gone}
+            if gone:  # deleted or merged away in the CRM: out of the funnel, the SLA timers and the sweeps now
+                self.store.write_page(self.ref, PageWrite(run_id=self.summary.run_id,
+                                                          rules_version=self.rules.version, tombstones=gone))
+                self.summary.deleted += len(gone)
             self.summary.pushed += tally.pushed
             self.summary.push_failed += tally.failed
             self.summary.fields_written += tally.fields_written

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -328,6 +328,22 @@ class StateStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(ContactRow.contact_id).limit(limit)).all()
         return [(decode_contact(row.snapshot), _memory_decoder.decode(row.memory)) for row in rows]
+
+    def managed_ids(self, ref: AccountRef, *, chunk: int = 5_000) -> Iterator[str]:
+        """Every managed (not tombstoned) contact id of an account, in id order, read `chunk` ids at a time: what
+        a connector compares with the ids its CRM still holds (`sync.contract.ReconcilesDeletions`) without the
+        whole account in memory."""
+        after: str | None = None
+        while True:
+            query = select(ContactRow.contact_id).where(self._of(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
+            if after is not None:
+                query = query.where(ContactRow.contact_id > after)
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(query.order_by(ContactRow.contact_id).limit(chunk)).scalars())
+            yield from ids
+            if len(ids) < chunk:
+                return
+            after = ids[-1]
 
     def is_managed(self, ref: AccountRef, contact_id: str) -> bool:
         with self.engine.connect() as conn:

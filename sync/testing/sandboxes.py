@@ -34,7 +34,8 @@ def external_account(name: str, crm: str, settings: pydantic.BaseModel, *,
         elif isinstance(value, pydantic.BaseModel) and any(
                 isinstance(getattr(value, model_field), pydantic.SecretStr)
                 for model_field in type(value).model_fields):
-            raise ValueError(f"{crm} setting {key!r} nests a secret: settings files take secrets at the top level")
+            nested, nested_env = external_account(name, crm, value, env_prefix=f"{env_prefix}_{key.upper()}")
+            block[key], env = nested["settings"], {**env, **nested_env}
         else:
             block[key] = settings.model_dump(mode="json", include={field_name}, by_alias=True)[key]
     return {"name": name, "crm": crm, "settings": block}, env

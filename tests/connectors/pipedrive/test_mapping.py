@@ -9,25 +9,17 @@ from pydantic import SecretStr, ValidationError
 
 from connectors.pipedrive import PipedriveSettings, Plan
 from connectors.pipedrive.client import PipedriveClient
-from connectors.pipedrive.mapping import (
-    FieldCatalog,
-    PersonField,
-    ValueRejected,
-    to_activity,
-    to_deal,
-    decode_value,
-    default_stage_map,
-    encode_value,
-    labels_after,
-    parse_time,
-    slug,
-)
+from connectors.pipedrive.setup_warnings import SetupWarnings
+from connectors.pipedrive.encoding import ValueRejected, encode_value, labels_after
+from connectors.pipedrive.fields import DealFieldReader, FieldCatalog, PersonField, decode_value
+from connectors.pipedrive.mapping import DealContext, default_stage_map, parse_time, slug, to_activity, to_deal
 from connectors.pipedrive.settings import DEFAULT_WRITE_FIELDS, FieldSpec
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, DealStatus, PipelineStage
 
 KEY = "9dc80c50d78a15643bfc4ca79d76156a73a1ca0e"
 SETTINGS = PipedriveSettings(api_token=SecretStr("token-123456"), automation_user_ids=frozenset({900}))
+MRR = DealFieldReader(PipedriveClient(SETTINGS), SETTINGS, SetupWarnings("pipedrive", "acme"))
 
 
 def test_times_from_v2_and_v1():
@@ -138,7 +130,7 @@ def test_deals():
         "expected_close_date": "2026-01-31",
         "add_time": "2025-01-01T00:00:00Z",
     }
-    deal = to_deal(row, {3: PipelineStage.DISCOVERY}, {3: "Demo Scheduled"})
+    deal = to_deal(row, DealContext({3: PipelineStage.DISCOVERY}, {3: "Demo Scheduled"}, MRR), [])
     assert (
         deal.status is DealStatus.WON
         and deal.stage is PipelineStage.CLOSING
@@ -146,10 +138,10 @@ def test_deals():
     )
     assert deal.recurring and deal.contract_months == 12 and deal.close_date == date(2026, 1, 31)
     assert (
-        to_deal({**row, "status": "open", "mrr": None}, {3: PipelineStage.DISCOVERY}, {}).stage
+        to_deal({**row, "status": "open", "mrr": None}, DealContext({3: PipelineStage.DISCOVERY}, {}, MRR), []).stage
         is PipelineStage.DISCOVERY
     )
-    assert to_deal({**row, "status": "deleted"}, {}, {}) is None
+    assert to_deal({**row, "status": "deleted"}, DealContext({}, {}), []) is None
 
 
 def test_activities():
@@ -163,7 +155,7 @@ def test_activities():
         "creator_user_id": 900,
         "subject": "Lunch",
     }
-    activity = to_activity(row, SETTINGS)
+    activity = to_activity(row, SETTINGS, [])
     assert activity.kind is ActivityKind.MEETING and activity.at == datetime(
         2026, 11, 3, 15, tzinfo=timezone.utc
     )
@@ -177,9 +169,10 @@ def test_activities():
             "marked_as_done_time": "2026-11-04T08:00:00Z",
         },
         SETTINGS,
+        [],
     )
     assert done.kind is ActivityKind.TASK and done.at.day == 4 and not done.automated
-    assert to_activity({**row, "is_deleted": True}, SETTINGS) is None
+    assert to_activity({**row, "is_deleted": True}, SETTINGS, []) is None
 
 
 def test_settings_defaults_and_validation():

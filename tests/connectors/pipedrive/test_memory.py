@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-import connectors.pipedrive.connector as connector_module
+import connectors.pipedrive.pull as pull_module
 from connectors.pipedrive import PipedriveConnector
 from connectors.pipedrive.history import WindowHistory
 from connectors.sandbox.pipedrive import PipedriveSandbox
@@ -42,7 +42,7 @@ class SpiedHistory(WindowHistory):
 @pytest.fixture
 def spied(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpiedHistory]]:
     SpiedHistory.made = []
-    monkeypatch.setattr(connector_module, "WindowHistory", SpiedHistory)
+    monkeypatch.setattr(pull_module, "WindowHistory", SpiedHistory)
     yield SpiedHistory.made
 
 

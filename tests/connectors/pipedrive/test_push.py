@@ -125,12 +125,14 @@ def test_maturity_labels_swap_and_keep_the_labels_people_set(sandbox, make_conne
     sandbox.store.persons[int(ids[0])]["label_ids"] = [customer]
     connector.push([FieldUpdate(contact_id=ids[0], values={"maturity": "cold"})])
     assert sandbox.labels(ids[0]) == ["Customer", "Cold lead"]
-    assert connector.api_calls["contacts"] == 1  # labels of a person it never pulled: read once, by ids=
-    connector.push([FieldUpdate(contact_id=ids[0], values={"maturity": "warm"})])
+    assert connector.api_calls["contacts"] == 1  # the labels are unknown: read once for the batch, by ids=
+    connector.push([FieldUpdate(contact_id=ids[0], values={"maturity": "warm"}, previous={"maturity": "cold"})])
     assert sandbox.labels(ids[0]) == ["Customer", "Warm lead"]
-    connector.push([FieldUpdate(contact_id=ids[0], values={"maturity": None})])
+    known = {"label_ids": f"{customer},{sandbox.store.label_id('Warm lead')}"}  # as a pull of this run saw them
+    connector.push([FieldUpdate(contact_id=ids[0], values={"maturity": None}, previous={"maturity": "warm"},
+                                crm_values=known)])
     assert sandbox.labels(ids[0]) == ["Customer"]
-    assert connector.api_calls["contacts"] == 1
+    assert connector.api_calls["contacts"] == 2  # known labels are not read again
 
 
 def test_labels_can_be_switched_off(sandbox, make_connector):

@@ -123,6 +123,16 @@ def test_a_cancelled_write_and_a_tombstone_clear_the_outbox(store, clock):
     assert not store.is_managed(REF, b.contact.id) and store.is_managed(REF, a.contact.id)
 
 
+def test_managed_ids_stream_every_live_contact_of_the_account_in_chunks(store, clock):
+    contacts = [decided(index, clock) for index in range(1, 8)]
+    store.write_page(REF, page(clock, *contacts))
+    store.write_page(OTHER, page(clock, decided(20, clock)))
+    gone = contacts[2].contact.id
+    store.write_page(REF, page(clock, tombstones={gone: None}))
+    wanted = sorted(c.contact.id for c in contacts if c.contact.id != gone)
+    assert list(store.managed_ids(REF, chunk=2)) == wanted == list(store.managed_ids(REF))
+
+
 def test_snapshots_select_by_review_date_rules_version_and_id(store, clock):
     now = clock.now()
     items = [decided(1, clock, review=now - timedelta(minutes=1)), decided(2, clock, review=now + timedelta(hours=1)),

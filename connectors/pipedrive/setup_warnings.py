@@ -1,0 +1,49 @@
+"""Setup problems that switch a feature off without stopping the account: a maturity label missing from the
+account, a custom field its plan refused to create, a recurring-deal field that does not exist.
+
+Each used to be an INFO line nobody reads while a feature silently did nothing. Each is now a WARNING in
+the log, once per distinct problem (with crm and account, what is lost and how to get it back), and stays in
+the connector's `setup_warnings` for as long as it holds, for `crmsync status` to show. A topic is cleared
+when it is checked again (the next `ensure_fields`), so a fixed problem leaves the list.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+log = structlog.get_logger("crmsync.pipedrive")
+
+
+class SetupWarnings:
+    """The current setup warnings of one account, by topic (fields, labels, deals). Thread-safe."""
+
+    def __init__(self, crm: str, account: str) -> None:
+        self.crm = crm
+        self.account = account
+        self._by_topic: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, topic: str, message: str) -> str:
+        """Record `message` under `topic`; logged as a warning the first time it appears. Returns it."""
+        with self._lock:
+            messages = self._by_topic.setdefault(topic, [])
+            if message in messages:
+                return message
+            messages.append(message)
+        log.warning("setup_warning", crm=self.crm, account=self.account, topic=topic, message=message)
+        return message
+
+    def clear(self, topic: str) -> None:
+        """Forget `topic`: it is being checked again."""
+        with self._lock:
+            self._by_topic.pop(topic, None)
+
+    @property
+    def messages(self) -> list[str]:
+        with self._lock:
+            return [message for messages in self._by_topic.values() for message in messages]
+
+
+__all__ = ["SetupWarnings"]
