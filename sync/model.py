@@ -125,6 +125,10 @@ class Contact(msgspec.Struct, kw_only=True):
     company: str | None = None
     industry: str | None = None
     company_size: int | None = None
+    # the head count as a range where the CRM holds one (HubSpot's `numemployees` dropdown "50-100", a
+    # range typed by hand): (lowest, highest), highest None when open-ended ("1000+"); `company_size` is
+    # then None, since a range has no exact head count
+    company_size_range: tuple[int, int | None] | None = None
     job_title: str | None = None
     seniority: str | None = None
     country: str | None = None
