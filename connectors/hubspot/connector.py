@@ -119,30 +119,36 @@ class HubSpotConnector(ConnectorBase):
         return cursor
 
     def _incremental_pull(self, start: Cursor, started: int) -> Generator[PullPage, None, Cursor]:
-        """Contacts changed, then contacts whose deals or engagements changed; a page is yielded for each
-        chunk of contacts, and one at the end when the last chunk left the cursor behind."""
+        """Contacts changed, then contacts whose deals or engagements changed, gathered across the searches
+        into pages of about `pull_chunk_size` contacts enriched together. A page holds everything read
+        before its cursor, so a crash after it loses nothing; one more page at the end moves the cursor
+        when the last one left it behind."""
         cursor = start.copy()
         for stream in self.related_streams:  # a cursor from before streams were searched: start where contacts did
             if stream not in cursor.marks:
                 cursor.marks[stream] = Watermark(cursor.mark(CONTACTS).at)
         calls, yielded = self.calls_made(), start
+        records: list[dict[str, Any]] = []  # changed contacts, as searched
+        changed: dict[str, list[str]] = {}  # stream -> ids of its changed records, not yet mapped to contacts
         for stream in (CONTACTS, *self.related_streams):
             properties = (mapping.contact_properties(self.settings) if stream == CONTACTS
                           else ["hs_lastmodifieddate"])
             search = KeysetSearch(fetch=lambda query, stream=stream, properties=properties: self._search(
                 stream, query, properties), start=cursor, until=started, page_size=self.settings.search_page_size,
                 overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
-            buffer: list[Row] = []
             for rows, cursor in search:
-                buffer.extend(rows)
-                if len(buffer) >= self.settings.pull_chunk_size:
-                    page = self._changed_page(stream, buffer, cursor, calls)
-                    buffer, yielded, calls = [], cursor, self.calls_made()
+                if stream == CONTACTS:
+                    records.extend(row.record for row in rows)
+                else:
+                    changed.setdefault(stream, []).extend(row.id for row in rows if mapping.RECORD_ID.match(row.id))
+                if len(records) + sum(len(ids) for ids in changed.values()) >= self.settings.pull_chunk_size:
+                    page = self._changed_page(records, changed, cursor, calls)
+                    records, changed, yielded, calls = [], {}, cursor, self.calls_made()
                     yield page
-            if buffer:
-                page = self._changed_page(stream, buffer, cursor, calls)
-                yielded, calls = cursor, self.calls_made()
-                yield page
+        if records or changed:
+            page = self._changed_page(records, changed, cursor, calls)
+            yielded, calls = cursor, self.calls_made()
+            yield page
         if yielded is not cursor:
             yield PullPage(contacts=[], cursor=cursor.encode(), api_calls=self.calls_made() - calls)
         return cursor
@@ -165,16 +171,19 @@ class HubSpotConnector(ConnectorBase):
         return [Row(id=str(result.get("id")), modified=_modified(result, stamp), record=result)
                 for result in data.get("results") or []]
 
-    def _changed_page(self, stream: str, rows: list[Row], cursor: Cursor, calls_before: int) -> PullPage:
-        """The contacts a chunk of changed records of `stream` stands for, not yet emitted by this pull."""
-        if stream == CONTACTS:
-            return self._page([row.record for row in rows], cursor, inline=False, calls_before=calls_before)
-        ids = [row.id for row in rows if mapping.RECORD_ID.match(row.id)]
-        links = self.related.links(stream, "contacts", ids) if ids else {}
-        contact_ids = list(dict.fromkeys(contact_id for targets in links.values() for contact_id in targets))
-        done = self._emitted.get_many(contact_ids)
-        fresh = [contact_id for contact_id in contact_ids if done.get(contact_id) != self._pulls]
-        records = self.related.batch_read("contacts", fresh, mapping.contact_properties(self.settings))
+    def _changed_page(self, records: list[dict[str, Any]], changed: Mapping[str, list[str]], cursor: Cursor,
+                      calls_before: int) -> PullPage:
+        """The changed contacts, and the contacts the changed deals and engagements stand for that this pull
+        has not emitted yet (read in batches), enriched together."""
+        have = {str(record.get("id")) for record in records}
+        wanted: list[str] = []
+        for stream, ids in changed.items():
+            links = self.related.links(stream, "contacts", ids)
+            wanted.extend(contact_id for targets in links.values() for contact_id in targets)
+        wanted = [contact_id for contact_id in dict.fromkeys(wanted) if contact_id not in have]
+        done = self._emitted.get_many(wanted)
+        fresh = [contact_id for contact_id in wanted if done.get(contact_id) != self._pulls]
+        records = [*records, *self.related.batch_read("contacts", fresh, mapping.contact_properties(self.settings))]
         return self._page(records, cursor, inline=False, calls_before=calls_before)
 
     def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
