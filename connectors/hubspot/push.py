@@ -108,8 +108,8 @@ class ContactWriter:
     def _current(self, updates: list[FieldUpdate]) -> dict[str, dict[str, Any]]:
         """HubSpot's values of the native properties this batch must decide from and does not know: one
         batch read for the batch, none when every one is known."""
-        wanted = [update.contact_id for update in updates
-                  if any(name not in update.crm_values for name in native_wanted(update, self.settings))]
+        wanted = [update.contact_id for update in updates if mapping.RECORD_ID.match(update.contact_id)
+                  and any(name not in update.crm_values for name in native_wanted(update, self.settings))]
         if not wanted:
             return {}
         records = self.related.batch_read("contacts", wanted, list(NATIVE_FIELDS))

@@ -69,10 +69,9 @@ class Lifecycle:
     def __init__(self, options: Sequence[str] = DEFAULT_LIFECYCLE_ORDER) -> None:
         self.rank = {value: index for index, value in enumerate(options)}
 
-    def same(self, first: Any, second: Any) -> bool:
-        """Equal, or one is HubSpot's finer grade of the other."""
-        return (first == second or first in LIFECYCLE_EQUIVALENT.get(str(second), set())
-                or second in LIFECYCLE_EQUIVALENT.get(str(first), set()))
+    def same(self, current: Any, stage: Any) -> bool:
+        """HubSpot's `current` stage is `stage`, or HubSpot's finer grade of it (an MQL is a lead)."""
+        return current == stage or current in LIFECYCLE_EQUIVALENT.get(str(stage), set())
 
     def behind(self, target: str, current: Any) -> bool:
         """`target` is an earlier stage than `current` (unknown stages: not behind, HubSpot decides)."""
