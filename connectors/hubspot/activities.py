@@ -6,10 +6,12 @@ the bare id that a meeting may share.
 
 * Every engagement: hs_timestamp -> at, hubspot_owner_id -> by, automated = `hs_object_source` in
   `settings.automated_sources` (workflows, sequences, bots), the title or subject -> subject.
-* Calls and emails: hs_call_direction / hs_email_direction -> direction (OUTBOUND, EMAIL, FORWARDED_EMAIL =
-  outbound; INBOUND, INCOMING_EMAIL = inbound); done = COMPLETED / SENT. An incoming email is an
+HubSpot's words map onto crmsync's through the vocabulary tables of `mapping.py`.
+
+* Calls and emails: hs_call_direction / hs_email_direction -> direction (`DIRECTIONS`); done = COMPLETED /
+  SENT. An incoming email is an
   `email_reply` event.
-* Meetings ("Activities | Meetings"): `hs_meeting_outcome` -> outcome through `MEETING_OUTCOMES`, done when
+* Meetings ("Activities | Meetings"): `hs_meeting_outcome` -> outcome (`MEETING_OUTCOMES`), done when
   COMPLETED. A meeting is not a booking by itself: sales log meetings too. Only a meeting booked through the
   meetings tool (`hs_meeting_source` in `settings.booking_sources`) was the contact's doing: it is accepted
   when it was booked, its record's `hs_createdate` (HubSpot creates the record at the booking; `hs_timestamp`
@@ -17,7 +19,7 @@ the bare id that a meeting may share.
 * Notes: always done. Tasks: done when COMPLETED.
 * Communications ("Engagements | Communications": LinkedIn, SMS and WhatsApp messages logged on the
   record, `hs_communication_channel_type` LINKEDIN_MESSAGE, SMS, WHATS_APP): each is a `social_message`
-  event, `source` the network (linkedin, sms, whatsapp). One a sales user logged (an owner) is also a
+  event, `source` the network (`CHANNELS`: linkedin, sms, whatsapp). One a sales user logged (an owner) is also a
   sales touch: an activity of kind `settings.message_kind` by that user; HubSpot does not record the
   direction. A message without an owner is only the contact's side: an event, no activity.
 """
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.hubspot.mapping import CHANNELS, DIRECTIONS, MEETING_OUTCOMES
 from connectors.hubspot.settings import HubSpotSettings
 from sync.model import Activity, ActivityKind, EngagementEvent
 from sync.toolkit.reading import RecordReader
@@ -58,13 +61,6 @@ ENGAGEMENTS: dict[str, EngagementSpec] = {
 SINGULAR = {"calls": "call", "emails": "email", "meetings": "meeting", "notes": "note", "tasks": "task",
             "communications": "communication"}
 ENGAGEMENT_COMMON = ("hs_timestamp", "hubspot_owner_id", "hs_object_source")
-DIRECTIONS = {"OUTBOUND": "outbound", "EMAIL": "outbound", "FORWARDED_EMAIL": "outbound", "INBOUND": "inbound",
-              "INCOMING_EMAIL": "inbound"}
-#: `hs_meeting_outcome` ("Activities | Meetings": scheduled, completed, rescheduled, no show, canceled)
-MEETING_OUTCOMES = {"SCHEDULED": "scheduled", "COMPLETED": "completed", "RESCHEDULED": "rescheduled",
-                    "NO_SHOW": "no_show", "CANCELED": "canceled", "CANCELLED": "canceled"}
-#: `hs_communication_channel_type` -> the network a `social_message` event names
-CHANNELS = {"LINKEDIN_MESSAGE": "linkedin", "SMS": "sms", "WHATS_APP": "whatsapp"}
 CHANNEL_SUBJECTS = {"linkedin": "LinkedIn message", "sms": "SMS", "whatsapp": "WhatsApp message"}
 
 

@@ -65,7 +65,17 @@ DEAL_PROPERTIES = ("dealname", "dealstage", "pipeline", "amount", "deal_currency
                    "hs_lastmodifieddate")
 
 # -- HubSpot's vocabulary onto the neutral one ------------------------------------------------------------
-# Values compare without case; `settings.seniority_values` and `settings.recurring_values` add to these.
+# Every native value crmsync interprets, in one place. Values compare without case (spaces read as "_");
+# `settings.seniority_values` and `settings.recurring_values` add the account's own to these.
+
+#: `hs_call_direction` / `hs_email_direction` -> an activity's direction
+DIRECTIONS = {"OUTBOUND": "outbound", "EMAIL": "outbound", "FORWARDED_EMAIL": "outbound", "INBOUND": "inbound",
+              "INCOMING_EMAIL": "inbound"}
+#: `hs_meeting_outcome` ("Activities | Meetings": scheduled, completed, rescheduled, no show, canceled)
+MEETING_OUTCOMES = {"SCHEDULED": "scheduled", "COMPLETED": "completed", "RESCHEDULED": "rescheduled",
+                    "NO_SHOW": "no_show", "CANCELED": "canceled", "CANCELLED": "canceled"}
+#: `hs_communication_channel_type` ("Engagements | Communications") -> the network of a `social_message`
+CHANNELS = {"LINKEDIN_MESSAGE": "linkedin", "SMS": "sms", "WHATS_APP": "whatsapp"}
 
 #: seniority values (HubSpot's enrichment `hs_seniority` and common typed ones) -> crmsync's levels
 SENIORITY: dict[str, str] = {
@@ -81,8 +91,14 @@ RECURRING: dict[str, bool] = {
     "monthly": True, "false": False, "no": False, "one_off": False, "one-off": False, "one_time": False,
     "one-time": False, "onetime": False, "non_recurring": False, "project": False,
 }
-#: the contacts' `numemployees` dropdown ("CRM API | Contacts", default properties): ranges, not head counts
+#: the contacts' `numemployees` dropdown ("CRM API | Contacts", default properties): ranges, not head counts,
+#: read as (lowest, highest) by `company_size`
 EMPLOYEE_RANGES = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
+#: the whole vocabulary, by what it names
+VOCABULARY: dict[str, Mapping[str, Any]] = {
+    "direction": DIRECTIONS, "meeting_outcome": MEETING_OUTCOMES, "channel": CHANNELS, "seniority": SENIORITY,
+    "recurring": RECURRING,
+}
 
 
 # -- primitive values ------------------------------------------------------------------------------------
