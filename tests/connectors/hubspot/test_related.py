@@ -156,3 +156,24 @@ def test_native_vocabulary_maps_onto_the_neutral_one_with_the_account_s_own_valu
         sandbox.store.touch("deals", deal, {"recurring_revenue_amount": raw})
         (found,) = pull_all(make_connector(**settings))[0][natives["1"]].deals
         assert found.recurring is expected, raw
+
+
+def test_every_call_of_a_pull_is_counted_by_its_pages(sandbox, make_connector, clock):
+    """Pages carry their share of calls; setup, the schema, the pipelines and the token are counted too."""
+    ids = list(sandbox.seed([blank(n) for n in range(4)]).values())
+    connector = make_connector(auth="oauth")
+    connector.ensure_fields()
+    assert sum(connector.api_calls.values()) == len(sandbox.requests.all())
+    _, cursor = pull_all(connector)
+    clock.advance(timedelta(minutes=5))
+    sandbox.upsert_deal(ids[0], Deal(id="won", status=DealStatus.WON, amount=1.0))
+    sandbox.log_activity(ids[1], Activity(kind=ActivityKind.NOTE, at=clock.now(), by=OWNER, subject="n"))
+    clock.advance(timedelta(minutes=1))
+    before, received = sum(connector.api_calls.values()), len(sandbox.requests.all())
+    pages = list(connector.pull(cursor))
+    assert sum(p.api_calls for p in pages) == sum(connector.api_calls.values()) - before
+    assert sum(connector.api_calls.values()) - before == len(sandbox.requests.all()) - received
+    contact = next(c for p in pages for c in p.contacts if c.id == ids[0])
+    assert contact.crm_values == {"lifecyclestage": "lead", "hs_lead_status": None}  # what a push decides from
+    connector.health()
+    assert sum(connector.api_calls.values()) == len(sandbox.requests.all())
