@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import hubspot.crm.objects as objects_sdk
@@ -252,11 +253,11 @@ class HubSpotConnector(ConnectorBase):
             own = [engagements[(object_type, native_id)] for object_type in self.settings.engagement_types
                    for native_id in links[object_type].get(contact_id, []) if (object_type, native_id) in engagements]
             company = companies.get(str((record.get("properties") or {}).get(mapping.PRIMARY_COMPANY) or ""))
+            own_deals = [deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals]
             reader = RecordReader(contact_id, "contact")
-            contact = read_record(contact_id, "contact", problems, lambda record=record, reader=reader, own=own,
-                                  company=company: mapping.to_contact(
-                record, reader, settings=self.settings, types=types, account=self.account, company=company,
-                deals=[deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals],
+            contact = read_record(contact_id, "contact", problems, partial(
+                mapping.to_contact, record, reader, settings=self.settings, types=types, account=self.account,
+                company=company, deals=own_deals,
                 activities=[engagement.activity for engagement in own if engagement.activity is not None],
                 activity_events=[event for engagement in own for event in engagement.events],
                 booked_meetings=booked(own)))

@@ -14,6 +14,7 @@ which are simply gone).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import hubspot.crm.associations.v4 as assoc_sdk
@@ -109,8 +110,7 @@ class RelatedReader:
                 continue
             reader = RecordReader(deal_id, "deal")
             deal = read_record(deal_id, "deal", problems,
-                               lambda record=record, reader=reader: mapping.to_deal(record, reader, outcomes,
-                                                                                    self.settings))
+                               partial(mapping.to_deal, record, reader, outcomes, self.settings))
             problems.extend(reader.problems)
             if deal is not None:
                 deals[deal_id] = deal
@@ -129,8 +129,7 @@ class RelatedReader:
                 continue
             reader = RecordReader(engagement_id, kind)
             engagement = read_record(engagement_id, kind, problems,
-                                     lambda record=record, reader=reader: to_engagement(object_type, record, reader,
-                                                                                        self.settings))
+                                     partial(to_engagement, object_type, record, reader, self.settings))
             problems.extend(reader.problems)
             if engagement is not None:
                 found[engagement_id] = engagement

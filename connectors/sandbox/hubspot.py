@@ -28,7 +28,6 @@ from sync.clock import Clock, SystemClock
 from sync.contract import CanonicalField
 from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent
 
-
 PERSON = 9_001  # the HubSpot user who edits contacts by hand in `edit`
 
 
