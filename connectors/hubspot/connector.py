@@ -70,7 +70,7 @@ class HubSpotConnector(ConnectorBase):
         self.writer = ContactWriter(self.client, settings, self.related, types=self._push_types,
                                     lifecycle=lambda: self._lifecycle, account=account)
         # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
-        self._emitted: ScratchMap[str, int] = ScratchMap(self._scratch, "emitted")
+        self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
         self._pulls = 0
 
     @property
@@ -134,9 +134,9 @@ class HubSpotConnector(ConnectorBase):
         for stream in (CONTACTS, *self.related_streams):
             properties = (mapping.contact_properties(self.settings) if stream == CONTACTS
                           else ["hs_lastmodifieddate"])
-            search = KeysetSearch(fetch=lambda query, stream=stream, properties=properties: self._search(
-                stream, query, properties), start=cursor, until=started, page_size=self.settings.search_page_size,
-                overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
+            search = KeysetSearch(fetch=partial(self._search, stream, properties=properties), start=cursor,
+                                  until=started, page_size=self.settings.search_page_size,
+                                  overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
             for rows, cursor in search:
                 if stream == CONTACTS:
                     records.extend(row.record for row in rows)
@@ -183,7 +183,7 @@ class HubSpotConnector(ConnectorBase):
             wanted.extend(contact_id for targets in links.values() for contact_id in targets)
         wanted = [contact_id for contact_id in dict.fromkeys(wanted) if contact_id not in have]
         done = self._emitted.get_many(wanted)
-        fresh = [contact_id for contact_id in wanted if done.get(contact_id) != self._pulls]
+        fresh = [contact_id for contact_id in wanted if done.get(contact_id) != str(self._pulls)]
         records = [*records, *self.related.batch_read("contacts", fresh, mapping.contact_properties(self.settings))]
         return self._page(records, cursor, inline=False, calls_before=calls_before)
 
@@ -191,7 +191,7 @@ class HubSpotConnector(ConnectorBase):
               calls_before: int) -> PullPage:
         problems: list[RecordProblem] = []
         contacts = self._enrich(records, inline=inline, problems=problems)
-        self._emitted.put_many((contact.id, self._pulls) for contact in contacts)
+        self._emitted.put_many((contact.id, str(self._pulls)) for contact in contacts)
         merged: dict[str, str] = {}
         for contact, record in _readable(records):
             for old in mapping.merged_ids(record.get("properties") or {}):
