@@ -191,7 +191,8 @@ class HubSpotConnector(ConnectorBase):
               calls_before: int) -> PullPage:
         problems: list[RecordProblem] = []
         contacts = self._enrich(records, inline=inline, problems=problems)
-        self._emitted.put_many((contact.id, str(self._pulls)) for contact in contacts)
+        if not inline:  # an incremental pull emits each contact once, whichever object changed
+            self._emitted.put_many((contact.id, str(self._pulls)) for contact in contacts)
         merged: dict[str, str] = {}
         for contact, record in _readable(records):
             for old in mapping.merged_ids(record.get("properties") or {}):
