@@ -23,6 +23,7 @@ HubSpot's category or code and the property names, never HubSpot's message, whic
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ import structlog
 
 from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.mapping import LEAD_STATUS, LIFECYCLE, NATIVE_FIELDS
+from connectors.hubspot.mapping import LIFECYCLE, NATIVE_FIELDS
 from connectors.hubspot.related import RelatedReader
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.writing import Lifecycle, PlannedUpdate, native_wanted, plan
@@ -61,13 +62,17 @@ class ContactWriter:
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One result per update, in input order."""
         results: dict[int, PushResult] = {}
+        kept: Counter[str] = Counter()
         size = self.settings.push_batch_size
         for offset in range(0, len(updates), size):
             batch = list(enumerate(updates[offset:offset + size], start=offset))
-            results.update(self._batch(batch))
+            results.update(self._batch(batch, kept))
+        if kept:  # not errors: the person's (or HubSpot's later) value stays, the record's own fields landed
+            log.info("hubspot_native_fields_kept", crm="hubspot", account=self.account, contacts=len(updates),
+                     **{name: kept[name] for name in NATIVE_FIELDS})
         return [results[index] for index in range(len(updates))]
 
-    def _batch(self, batch: list[tuple[int, FieldUpdate]]) -> dict[int, PushResult]:
+    def _batch(self, batch: list[tuple[int, FieldUpdate]], kept: Counter[str]) -> dict[int, PushResult]:
         current = self._current([update for _, update in batch])
         types, lifecycle = self._types(), self._lifecycle()
         plans: dict[int, PlannedUpdate] = {}
@@ -95,10 +100,7 @@ class ContactWriter:
                     plans[index] = plan(updates[index], settings=self.settings, types=types, lifecycle=lifecycle,
                                         current={**known[index], **fresh}, automated=automated)
         failures = self._rounds(list(plans.values()))
-        kept = [name for planned in plans.values() for name in planned.kept]
-        if kept:
-            log.info("hubspot_native_fields_kept", crm="hubspot", account=self.account,
-                     lifecyclestage=kept.count(LIFECYCLE), hs_lead_status=kept.count(LEAD_STATUS))
+        kept.update(name for planned in plans.values() for name in planned.kept)
         for index, planned in plans.items():
             error = failures.get(planned.contact_id)
             results[index] = (PushResult(planned.contact_id, ok=False, error=error) if error is not None
