@@ -52,10 +52,11 @@ class Efficiency:
 
 
 def _hubspot(r: Mapping[str, Any], seconds: float) -> Efficiency:
-    pull = r["calls"]["pull"]
-    contact_pull = round(r["ratio"]["contact_pull"] * r["floor"]["contact_pull"])
-    return Efficiency("hubspot", r["contacts"], contact_pull, r["floor"]["contact_pull"], r["calls"]["push"],
-                      r["floor"]["push"], r["calls"]["push_unchanged"], sum(pull.values()) - contact_pull, seconds)
+    full, floors = r["phases"]["full pull"], r["floors"]["full pull"]
+    contact_pull = full.get("contacts list", 0)
+    return Efficiency("hubspot", r["contacts"], contact_pull, floors["contacts list"],
+                      r["phases"]["push"].get("contacts batch update", 0), r["floors"]["push"]["contacts batch update"],
+                      sum(r["phases"]["push unchanged"].values()), sum(full.values()) - contact_pull, seconds)
 
 
 def _salesforce(r: Mapping[str, Any], seconds: float) -> Efficiency:

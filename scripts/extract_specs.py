@@ -76,6 +76,10 @@ SOURCES = (
              "89a281c11cb9b0a6c06ce886bd095b842b3eab89", "a010554b4656884d15455cf000fbb252c8123be1"),
     _hubspot("properties.v3.json", "Properties/Rollouts/145899/v3/properties.json",
              "bb3415e6783b04fcb3f1bbd2383542389789548f", "4989fe47d41f03d1807e2231a877783fbe3aff04"),
+    _hubspot("communications.v3.json", "Communications/Rollouts/424/v3/communications.json",
+             "010378c3fa4a355c71e291c0480ea1c0a4fc89b7", "ebeef892b35747b1ccfd0dcdc4bf9ca6f3cf139f"),
+    _hubspot("companies.v3.json", "Companies/Rollouts/424/v3/companies.json",
+             "17e9bdc260df7f8eb0c18cf69cdc0b49c1678720", "d02ccb1864833ff6235b184f366d8236671ed3e6"),
     # v2: the endpoint families the connector and the sandbox use (their sub-paths too, for what comes next)
     Source("pipedrive/openapi-v2.yml", PIPEDRIVE_REPO, "openapi/pipedrive-v2-openapi.yml",
            "254d3af489e6b92ad751483991001370cd1c2053", "40d41aec76837cef537ff458fb06cb7b126e12d0",

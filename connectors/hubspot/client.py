@@ -199,17 +199,18 @@ class HubSpotClient:
                       retry=urllib3.Retry(0))
         crm = sdk.crm
         self.contacts_basic = crm.contacts.basic_api
-        self.contacts_search = crm.contacts.search_api
         self.contacts_batch = crm.contacts.batch_api
         self.objects_batch = crm.objects.batch_api
+        self.objects_search = crm.objects.search_api
         self.associations_batch = crm.associations.v4.batch_api
         self.pipelines = crm.pipelines.pipelines_api
         self.properties = crm.properties.core_api
         self.property_groups = crm.properties.groups_api
+        self.properties_batch = crm.properties.batch_api
         self._oauth_tokens = sdk.oauth.tokens_api
-        self._apis = (self.contacts_basic, self.contacts_search, self.contacts_batch, self.objects_batch,
-                      self.associations_batch, self.pipelines, self.properties, self.property_groups,
-                      self._oauth_tokens)
+        self._apis = (self.contacts_basic, self.contacts_batch, self.objects_batch,
+                      self.objects_search, self.associations_batch, self.pipelines, self.properties,
+                      self.property_groups, self.properties_batch, self._oauth_tokens)
         for api in self._apis:
             api.api_client.user_agent = USER_AGENT
         limits = settings.limits
@@ -272,9 +273,11 @@ class HubSpotClient:
 
     # -- operations --------------------------------------------------------------------------------------
 
-    def search_contacts(self, request: Any) -> dict[str, Any]:
-        return self._object("contacts", "contact search",
-                            lambda **options: self.contacts_search.do_search(request, **options), window=SEARCH)
+    def search_objects(self, category: str, object_type: str, request: Any) -> dict[str, Any]:
+        """`POST /crm/v3/objects/{objectType}/search`: deals and engagements by their own modification time."""
+        return self._object(category, f"{object_type} search",
+                            lambda **options: self.objects_search.do_search(object_type, request, **options),
+                            window=SEARCH)
 
     def list_contacts(self, *, limit: int, after: str | None, properties: list[str], associations: list[str],
                       archived: bool = False, category: str = "contacts") -> dict[str, Any]:
@@ -288,9 +291,9 @@ class HubSpotClient:
         return self.call(category, f"{object_type} batch read",
                          lambda **options: self.objects_batch.read(object_type, request, **options))
 
-    def read_associations(self, to_type: str, request: Any) -> Answer:
-        return self.call("associations", f"contact-{to_type} association read",
-                         lambda **options: self.associations_batch.get_page("contacts", to_type, request, **options))
+    def read_associations(self, from_type: str, to_type: str, request: Any) -> Answer:
+        return self.call("associations", f"{from_type}-{to_type} association read",
+                         lambda **options: self.associations_batch.get_page(from_type, to_type, request, **options))
 
     def update_contacts(self, request: Any) -> Answer:
         # idempotent: the same property values written twice leave the same record
@@ -312,9 +315,9 @@ class HubSpotClient:
         return self.call("setup", "property group create", idempotent=False,
                          request=lambda **options: self.property_groups.create("contacts", request, **options))
 
-    def create_property(self, request: Any) -> Answer:
-        return self.call("setup", "property create", idempotent=False,
-                         request=lambda **options: self.properties.create("contacts", request, **options))
+    def create_properties(self, request: Any) -> Answer:
+        return self.call("setup", "property batch create", idempotent=False,
+                         request=lambda **options: self.properties_batch.create("contacts", request, **options))
 
     def probe(self) -> Answer:
         """The cheapest authenticated call that carries the rate-limit headers (search answers do not)."""

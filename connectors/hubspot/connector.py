@@ -2,64 +2,52 @@
 
 Pull. A full pull (no cursor) lists contacts (`GET /crm/v3/objects/contacts`, 100 a page) with their deal
 and engagement ids inline (`associations=`): for a whole account that is cheaper than searching (200 a
-page) and then reading six association types in batches, since 10,000 contacts cost 100 list calls
-against 50 searches + 60 association reads. An incremental pull searches by `lastmodifieddate` (see
-`paging.py` for the keyset paging that never meets the 10,000-result cap) and reads associations in v4
-batches of up to 1,000 contacts. Either way contacts are enriched in chunks of `pull_chunk_size`
-(1,000): one association read per type per chunk, deals and engagements in batch reads of 100, so a
-chunk costs ⌈ids/100⌉ per object type. Each chunk is one `PullPage`; its cursor resumes after it.
+page) and then reading seven association types in batches. An incremental pull searches contacts by
+`lastmodifieddate` (see `paging.py` for the keyset paging that never meets the 10,000-result cap), then
+deals and each engagement type by their own `hs_lastmodifieddate`: a deal won or a call logged need not
+change the contact record ("CRM API | Search"), so each changed deal or engagement is mapped to its
+contacts (v4 association batch reads, 1,000 a call) and those contacts not already emitted by this pull
+are read (batch reads of 100) and emitted with their whole history. Either way contacts are enriched in
+chunks of `pull_chunk_size` (1,000): one association read per type per chunk, deals and engagements in
+batch reads of 100, keyed by (type, id) (`related.py`). Each chunk is one `PullPage`; its cursor resumes
+after it. A record the mapping cannot read in part is kept with that part unknown, one it cannot read at
+all is skipped; both are reported in `PullPage.problems`, and the page and the cursor go on.
 
 Deletions: search never returns archived contacts, so at most every `archived_sweep_interval_s` (1 h by
 default) a pull lists `?archived=true` (HubSpot keeps them 90 days) and reports those archived since the
 last sweep; merges come from `hs_merged_object_ids` on the surviving contact.
 
-Memory does not grow with the account: the lifecycle stage last pulled for each contact (what a push plans a
-backward move from) is kept on disk (`sync.spill`), not in a dict of every contact.
-
-Push: `POST /crm/v3/objects/contacts/batch/update`, 100 inputs a call, only values that changed. A 207
-reports failed ids in `errors[].context.ids`: those records fail, the rest are done and nothing is resent.
-A 400 rejects the whole batch without naming the culprit: the batch is split in halves until the bad
-records are isolated, so no batch is ever resent whole. Lifecycle moves follow `mapping.to_write`; a
-backward move HubSpot ignored is detected by reading the answer back.
+Push: `push.py`. Setup: `fields.py`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
-import hubspot.crm.associations.v4 as assoc_sdk
-import hubspot.crm.contacts as contacts_sdk
 import hubspot.crm.objects as objects_sdk
-import hubspot.crm.properties as properties_sdk
 
 from connectors.hubspot import mapping
-from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.fields import ContactProperties
-from connectors.hubspot.paging import (
-    ARCHIVED,
-    CONTACTS,
-    CRM,
-    KeysetSearch,
-    Row,
-    SearchQuery,
-    legacy_cursor,
-)
+from connectors.hubspot.activities import Engagement, booked
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.fields import ContactProperties, owned_property_types
+from connectors.hubspot.paging import ARCHIVED, CONTACTS, CRM, KeysetSearch, Row, SearchQuery, legacy_cursor
+from connectors.hubspot.push import ContactWriter
+from connectors.hubspot.related import Links, RelatedReader, category_of, next_after
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.writing import Lifecycle
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult
-from sync.errors import RecordError
-from sync.model import Activity, Contact, Deal, DealStatus
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem
+from sync.model import Contact, DealStatus
 from sync.spill import ScratchMap
 from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
-from sync.toolkit.paging import PagingLoop, TokenPaginator
+from sync.toolkit.paging import TokenPaginator
+from sync.toolkit.reading import RecordReader, read_record
 
-_CONTACTS_CFG = contacts_sdk.Configuration()
 _OBJECTS_CFG = objects_sdk.Configuration()
-_ASSOC_CFG = assoc_sdk.Configuration()
-_PROPS_CFG = properties_sdk.Configuration()
 
 
 class HubSpotConnector(ConnectorBase):
@@ -75,16 +63,26 @@ class HubSpotConnector(ConnectorBase):
                          clock=clock)
         self._types: dict[str, str] | None = None
         self._schema_at = 0.0
-        self._lifecycle = mapping.Lifecycle()
+        self._lifecycle = Lifecycle()
         self._outcomes: dict[str, DealStatus] | None = None
         self._outcomes_at = 0.0
-        # contact id -> lifecyclestage as last pulled, for every contact of the account: on disk
-        self._lifecycle_seen: ScratchMap[str, str] = ScratchMap(self._scratch, "lifecycle_seen")
+        self.related = RelatedReader(self.client, settings, self._deal_outcomes)
+        self.writer = ContactWriter(self.client, settings, self.related, types=self._push_types,
+                                    lifecycle=lambda: self._lifecycle, account=account)
+        # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
+        self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
+        self._pulls = 0
+
+    @property
+    def related_streams(self) -> tuple[str, ...]:
+        """The objects searched by their own modification time, besides contacts."""
+        return ("deals", *self.settings.engagement_types)
 
     # -- pull ------------------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
         started = mapping.epoch_ms(self._clock.now())
+        self._pulls += 1
         start = Cursor.decode(cursor, crm=CRM, legacy=legacy_cursor) if cursor else None
         if start is None or "list_after" in start.position:
             last = yield from self._full_pull(start, started)
@@ -93,10 +91,11 @@ class HubSpotConnector(ConnectorBase):
         yield from self._archived_sweep(last, started)
 
     def _full_pull(self, start: Cursor | None, started: int) -> Generator[PullPage, None, Cursor]:
-        """The whole account through the list endpoint; the contacts modified within the overlap before the
+        """The whole account through the list endpoint; the records modified within the overlap before the
         pull started are remembered, so the next (incremental) pull does not emit them again."""
-        horizon = started - int(self.settings.search_overlap_s * 1000)
-        cursor = start.copy() if start else Cursor({CONTACTS: Watermark(from_epoch_ms(horizon))})
+        horizon = from_epoch_ms(started - int(self.settings.search_overlap_s * 1000))
+        cursor = start.copy() if start else Cursor({stream: Watermark(horizon)
+                                                    for stream in (CONTACTS, *self.related_streams)})
         mark = cursor.mark(CONTACTS)
         properties = mapping.contact_properties(self.settings)
         associations = ["deals", *self.settings.engagement_types]
@@ -107,12 +106,13 @@ class HubSpotConnector(ConnectorBase):
 
         buffer: list[dict[str, Any]] = []
         calls = self.calls_made()
-        pages = TokenPaginator(fetch, crm=CRM, what="contact list", find=_next_after, items_key="results",
+        pages = TokenPaginator(fetch, crm=CRM, what="contact list", find=next_after, items_key="results",
                                start=cursor.position.get("list_after"))
         for records in pages:
             buffer.extend(records)
             for record in records:
-                mark.remember(str(record["id"]), from_epoch_ms(_modified(record)))
+                if mapping.record_id(record) is not None:
+                    mark.remember(str(record["id"]), from_epoch_ms(_modified(record)))
             if len(buffer) >= self.settings.pull_chunk_size or pages.done:
                 cursor.position = {"list_after": pages.token} if pages.token else {}
                 yield self._page(buffer, cursor, inline=True, calls_before=calls)
@@ -120,53 +120,85 @@ class HubSpotConnector(ConnectorBase):
         return cursor
 
     def _incremental_pull(self, start: Cursor, started: int) -> Generator[PullPage, None, Cursor]:
-        properties = mapping.contact_properties(self.settings)
-        search = KeysetSearch(fetch=lambda query: self._search(query, properties), start=start, until=started,
-                              page_size=self.settings.search_page_size,
-                              overlap_ms=int(self.settings.search_overlap_s * 1000))
-        buffer: list[dict[str, Any]] = []
-        cursor, yielded = start, None
-        calls = self.calls_made()
-        for rows, cursor in search:
-            buffer.extend(row.record for row in rows)
-            if len(buffer) >= self.settings.pull_chunk_size:
-                yield self._page(buffer, cursor, inline=False, calls_before=calls)
-                buffer, yielded, calls = [], cursor, self.calls_made()
-        if buffer or yielded != cursor:
-            yield self._page(buffer, cursor, inline=False, calls_before=calls)
+        """Contacts changed, then contacts whose deals or engagements changed, gathered across the searches
+        into pages of about `pull_chunk_size` contacts enriched together. A page holds everything read
+        before its cursor, so a crash after it loses nothing; one more page at the end moves the cursor
+        when the last one left it behind."""
+        cursor = start.copy()
+        for stream in self.related_streams:  # a cursor from before streams were searched: start where contacts did
+            if stream not in cursor.marks:
+                cursor.marks[stream] = Watermark(cursor.mark(CONTACTS).at)
+        calls, yielded = self.calls_made(), start
+        records: list[dict[str, Any]] = []  # changed contacts, as searched
+        changed: dict[str, list[str]] = {}  # stream -> ids of its changed records, not yet mapped to contacts
+        for stream in (CONTACTS, *self.related_streams):
+            properties = (mapping.contact_properties(self.settings) if stream == CONTACTS
+                          else ["hs_lastmodifieddate"])
+            search = KeysetSearch(fetch=partial(self._search, stream, properties=properties), start=cursor,
+                                  until=started, page_size=self.settings.search_page_size,
+                                  overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
+            for rows, cursor in search:
+                if stream == CONTACTS:
+                    records.extend(row.record for row in rows)
+                else:
+                    changed.setdefault(stream, []).extend(row.id for row in rows if mapping.RECORD_ID.match(row.id))
+                if len(records) + sum(len(ids) for ids in changed.values()) >= self.settings.pull_chunk_size:
+                    page = self._changed_page(records, changed, cursor, calls)
+                    records, changed, yielded, calls = [], {}, cursor, self.calls_made()
+                    yield page
+        if records or changed:
+            page = self._changed_page(records, changed, cursor, calls)
+            yielded, calls = cursor, self.calls_made()
+            yield page
+        if yielded is not cursor:
+            yield PullPage(contacts=[], cursor=cursor.encode(), api_calls=self.calls_made() - calls)
         return cursor
 
-    def _search(self, query: SearchQuery, properties: list[str]) -> list[Row]:
+    def _search(self, stream: str, query: SearchQuery, properties: list[str]) -> list[Row]:
+        stamp = "lastmodifieddate" if stream == CONTACTS else "hs_lastmodifieddate"
         if query.ties:
-            filters = [contacts_sdk.Filter(property_name="lastmodifieddate", operator="EQ", value=str(query.since),
-                                           local_vars_configuration=_CONTACTS_CFG),
-                       contacts_sdk.Filter(property_name="hs_object_id", operator="GT", value=str(query.tie_after),
-                                           local_vars_configuration=_CONTACTS_CFG)]
+            filters = [_filter(stamp, "EQ", query.since), _filter("hs_object_id", "GT", query.tie_after)]
             sort = "hs_object_id"
         else:
-            filters = [contacts_sdk.Filter(property_name="lastmodifieddate", operator="GTE" if query.inclusive
-                                           else "GT", value=str(query.since), local_vars_configuration=_CONTACTS_CFG),
-                       contacts_sdk.Filter(property_name="lastmodifieddate", operator="LTE", value=str(query.until),
-                                           local_vars_configuration=_CONTACTS_CFG)]
-            sort = "lastmodifieddate"
+            filters = [_filter(stamp, "GTE" if query.inclusive else "GT", query.since),
+                       _filter(stamp, "LTE", query.until)]
+            sort = stamp
         # the official spec types `sorts` as strings: "name" sorts ascending, "-name" descending
-        request = contacts_sdk.PublicObjectSearchRequest(
-            filter_groups=[contacts_sdk.FilterGroup(filters=filters, local_vars_configuration=_CONTACTS_CFG)],
+        request = objects_sdk.PublicObjectSearchRequest(
+            filter_groups=[objects_sdk.FilterGroup(filters=filters, local_vars_configuration=_OBJECTS_CFG)],
             sorts=[sort], properties=properties, limit=self.settings.search_page_size, after="0",
-            local_vars_configuration=_CONTACTS_CFG)
-        data = self.client.search_contacts(request)
-        return [Row(id=str(result["id"]), modified=_modified(result), record=result)
+            local_vars_configuration=_OBJECTS_CFG)
+        data = self.client.search_objects(category_of(stream), stream, request)
+        return [Row(id=str(result.get("id")), modified=_modified(result, stamp), record=result)
                 for result in data.get("results") or []]
+
+    def _changed_page(self, records: list[dict[str, Any]], changed: Mapping[str, list[str]], cursor: Cursor,
+                      calls_before: int) -> PullPage:
+        """The changed contacts, and the contacts the changed deals and engagements stand for that this pull
+        has not emitted yet (read in batches), enriched together."""
+        have = {str(record.get("id")) for record in records}
+        wanted: list[str] = []
+        for stream, ids in changed.items():
+            links = self.related.links(stream, "contacts", ids)
+            wanted.extend(contact_id for targets in links.values() for contact_id in targets)
+        wanted = [contact_id for contact_id in dict.fromkeys(wanted) if contact_id not in have]
+        done = self._emitted.get_many(wanted)
+        fresh = [contact_id for contact_id in wanted if done.get(contact_id) != str(self._pulls)]
+        records = [*records, *self.related.batch_read("contacts", fresh, mapping.contact_properties(self.settings))]
+        return self._page(records, cursor, inline=False, calls_before=calls_before)
 
     def _page(self, records: list[dict[str, Any]], cursor: Cursor, *, inline: bool,
               calls_before: int) -> PullPage:
-        contacts = self._enrich(records, inline=inline)
+        problems: list[RecordProblem] = []
+        contacts = self._enrich(records, inline=inline, problems=problems)
+        if not inline:  # an incremental pull emits each contact once, whichever object changed
+            self._emitted.put_many((contact.id, str(self._pulls)) for contact in contacts)
         merged: dict[str, str] = {}
-        for record in records:
+        for contact, record in _readable(records):
             for old in mapping.merged_ids(record.get("properties") or {}):
-                merged[old] = str(record["id"])
+                merged[old] = contact
         return PullPage(contacts=contacts, cursor=cursor.encode(), deleted_ids=sorted(merged),
-                        merged_into=merged, api_calls=self.calls_made() - calls_before)
+                        merged_into=merged, api_calls=self.calls_made() - calls_before, problems=problems)
 
     def _archived_sweep(self, cursor: Cursor, started: int) -> Iterator[PullPage]:
         interval_ms = int(self.settings.archived_sweep_interval_s * 1000)
@@ -182,9 +214,11 @@ class HubSpotConnector(ConnectorBase):
                                               properties=["hs_object_id"], associations=[], archived=True)
 
         deleted = []
-        for records in TokenPaginator(fetch, crm=CRM, what="archived contact list", find=_next_after,
+        for records in TokenPaginator(fetch, crm=CRM, what="archived contact list", find=next_after,
                                       items_key="results"):
             for record in records:
+                if mapping.record_id(record) is None:
+                    continue
                 archived_at = mapping.parse_time(record.get("archivedAt"))
                 if archived_at is None or mapping.epoch_ms(archived_at) >= floor:
                     deleted.append(str(record["id"]))
@@ -194,97 +228,44 @@ class HubSpotConnector(ConnectorBase):
 
     # -- enrichment ------------------------------------------------------------------------------------
 
-    def _enrich(self, records: list[dict[str, Any]], *, inline: bool) -> list[Contact]:
-        if not records:
+    def _enrich(self, records: list[dict[str, Any]], *, inline: bool, problems: list[RecordProblem]) -> list[Contact]:
+        readable = list(_readable(records, problems))
+        if not readable:
             return []
         types = self._schema()
-        ids = [str(record["id"]) for record in records]
-        links: dict[str, dict[str, list[str]]] = {}
-        for to_type in ("deals", *self.settings.engagement_types):
-            links[to_type] = self._inline_links(records, to_type) if inline else {}
-            missing = ids if not inline else [contact_id for contact_id, record in zip(ids, records)
+        ids = [contact_id for contact_id, _ in readable]
+        links: dict[str, Links] = {}
+        for to_type in self.related_streams:
+            links[to_type] = _inline_links(readable, to_type) if inline else {}
+            missing = ids if not inline else [contact_id for contact_id, record in readable
                                               if _truncated(record, to_type)]
             if missing:
-                links[to_type].update(self._read_links(to_type, missing))
-        deals = self._read_deals(links["deals"])
-        activities: dict[str, Activity] = {}
+                links[to_type].update(self.related.links("contacts", to_type, missing))
+        deals = self.related.deals(links["deals"], problems)
+        engagements: dict[tuple[str, str], Engagement] = {}
         for object_type in self.settings.engagement_types:
-            activities.update(self._read_activities(object_type, links[object_type]))
-        self._remember_lifecycle(records, ids)
+            for native_id, engagement in self.related.engagements(object_type, links[object_type], problems).items():
+                engagements[(object_type, native_id)] = engagement
+        companies = self.related.companies(
+            (str((record.get("properties") or {}).get(mapping.PRIMARY_COMPANY) or "") for _, record in readable),
+            problems) if mapping.company_properties(self.settings) else {}
         contacts = []
-        for record, contact_id in zip(records, ids):
-            contact_deals = [deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals]
-            contact_activities = [activities[activity_id] for engagement_type in self.settings.engagement_types
-                                  for activity_id in links[engagement_type].get(contact_id, [])
-                                  if activity_id in activities]
-            contacts.append(mapping.to_contact(record, settings=self.settings, types=types, account=self.account,
-                                               deals=contact_deals, activities=contact_activities))
+        for contact_id, record in readable:
+            own = [engagements[(object_type, native_id)] for object_type in self.settings.engagement_types
+                   for native_id in links[object_type].get(contact_id, []) if (object_type, native_id) in engagements]
+            company = companies.get(str((record.get("properties") or {}).get(mapping.PRIMARY_COMPANY) or ""))
+            own_deals = [deals[deal_id] for deal_id in links["deals"].get(contact_id, []) if deal_id in deals]
+            reader = RecordReader(contact_id, "contact")
+            contact = read_record(contact_id, "contact", problems, partial(
+                mapping.to_contact, record, reader, settings=self.settings, types=types, account=self.account,
+                company=company, deals=own_deals,
+                activities=[engagement.activity for engagement in own if engagement.activity is not None],
+                activity_events=[event for engagement in own for event in engagement.events],
+                booked_meetings=booked(own)))
+            problems.extend(reader.problems)
+            if contact is not None:
+                contacts.append(contact)
         return contacts
-
-    @staticmethod
-    def _inline_links(records: Sequence[Mapping[str, Any]], to_type: str) -> dict[str, list[str]]:
-        links: dict[str, list[str]] = {}
-        for record in records:
-            found = ((record.get("associations") or {}).get(to_type) or {}).get("results") or []
-            links[str(record["id"])] = list(dict.fromkeys(str(item["id"]) for item in found))
-        return links
-
-    def _read_links(self, to_type: str, contact_ids: list[str]) -> dict[str, list[str]]:
-        """v4 batch association reads, 1,000 contacts a call, following each contact's own `after`."""
-        links: dict[str, list[str]] = {cid: [] for cid in contact_ids}
-        pending: list[tuple[str, str | None]] = [(cid, None) for cid in contact_ids]
-        followed: set[tuple[str, str]] = set()
-        size = self.settings.association_batch_size
-        while pending:
-            batch, pending = pending[:size], pending[size:]
-            inputs = [assoc_sdk.PublicFetchAssociationsBatchRequest(id=cid, after=after,
-                                                                    local_vars_configuration=_ASSOC_CFG)
-                      for cid, after in batch]
-            request = assoc_sdk.BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs,
-                                                                              local_vars_configuration=_ASSOC_CFG)
-            data = self.client.read_associations(to_type, request).data or {}
-            for result in data.get("results") or []:
-                source = str((result.get("from") or {}).get("id"))
-                links.setdefault(source, []).extend(str(target["toObjectId"]) for target in result.get("to") or [])
-                after = _next_after(result)
-                if after is not None:
-                    if (source, after) in followed:
-                        raise PagingLoop(CRM, "hubspot association read: the same page token came back twice")
-                    followed.add((source, after))
-                    pending.append((source, after))
-            # errors[] here are NO_ASSOCIATIONS_FOUND for contacts without any: that is an empty list
-        return {cid: list(dict.fromkeys(targets)) for cid, targets in links.items()}
-
-    def _batch_read(self, category: str, object_type: str, ids: Sequence[str],
-                    properties: list[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(ids))
-        size = self.settings.object_batch_size
-        for offset in range(0, len(unique), size):
-            inputs = [objects_sdk.SimplePublicObjectId(id=object_id, local_vars_configuration=_OBJECTS_CFG)
-                      for object_id in unique[offset:offset + size]]
-            request = objects_sdk.BatchReadInputSimplePublicObjectId(
-                inputs=inputs, properties=properties, properties_with_history=[],
-                local_vars_configuration=_OBJECTS_CFG)
-            data = self.client.batch_read(category, object_type, request).data or {}
-            found.extend(data.get("results") or [])  # a 207 lists ids deleted meanwhile: they are simply gone
-        return found
-
-    def _read_deals(self, links: Mapping[str, list[str]]) -> dict[str, Deal]:
-        ids = [deal_id for targets in links.values() for deal_id in targets]
-        if not ids:
-            return {}
-        outcomes = self._deal_outcomes()
-        records = self._batch_read("deals", "deals", ids, mapping.deal_properties(self.settings))
-        return {str(record["id"]): mapping.to_deal(record, outcomes, self.settings) for record in records}
-
-    def _read_activities(self, object_type: str, links: Mapping[str, list[str]]) -> dict[str, Activity]:
-        ids = [activity_id for targets in links.values() for activity_id in targets]
-        if not ids:
-            return {}
-        records = self._batch_read("activities", object_type, ids, mapping.engagement_properties(object_type))
-        activities = (mapping.to_activity(object_type, record, self.settings) for record in records)
-        return {activity.id: activity for activity in activities if activity is not None and activity.id is not None}
 
     def _deal_outcomes(self) -> dict[str, DealStatus]:
         now = time.monotonic()
@@ -302,137 +283,57 @@ class HubSpotConnector(ConnectorBase):
             for definition in definitions:
                 if definition.get("name") == mapping.LIFECYCLE and definition.get("options"):
                     options = sorted(definition["options"], key=lambda option: option.get("displayOrder", 0))
-                    self._lifecycle = mapping.Lifecycle([str(option.get("value")) for option in options])
+                    self._lifecycle = Lifecycle([str(option.get("value")) for option in options])
             self._schema_at = now
         return self._types
 
-    def _remember_lifecycle(self, records: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> None:
-        """The lifecycle stage each contact has in HubSpot now: a push plans backward moves from it."""
-        stages = [(record.get("properties") or {}).get(mapping.LIFECYCLE) for record in records]
-        self._lifecycle_seen.put_many((contact_id, str(stage)) for contact_id, stage in zip(ids, stages)
-                                      if stage is not None)
-        self._lifecycle_seen.discard_many(contact_id for contact_id, stage in zip(ids, stages) if stage is None)
+    def _push_types(self) -> dict[str, str]:
+        return {**(self._types or {}), **owned_property_types(self.settings)}
 
-    # -- push ------------------------------------------------------------------------------------------
+    # -- push and setup --------------------------------------------------------------------------------
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
-        types = {**(self._types or {}), **mapping.owned_property_types(self.settings)}
-        plans: list[mapping.PlannedUpdate | RecordError] = []
-        lifecycle_seen = self._lifecycle_seen.get_many(update.contact_id for update in updates)
-        for update in updates:
-            try:
-                plans.append(mapping.to_write(update, settings=self.settings, types=types,
-                                                 lifecycle=self._lifecycle,
-                                                 current_lifecycle=lifecycle_seen.get(update.contact_id)))
-            except ValueError:
-                unknown = sorted(set(update.values) - {canonical.value for canonical in self.settings.field_properties})
-                plans.append(RecordError(update.contact_id, "UNKNOWN_FIELD", f"not a canonical field: {unknown}"))
-        failures = self._run_rounds([plan for plan in plans if isinstance(plan, mapping.PlannedUpdate)])
-        results = []
-        for plan in plans:
-            if isinstance(plan, RecordError):
-                results.append(PushResult(contact_id=plan.record_id, ok=False, error=plan))
-            elif plan.contact_id in failures:
-                results.append(PushResult(contact_id=plan.contact_id, ok=False, error=failures[plan.contact_id]))
-            else:
-                results.append(PushResult(contact_id=plan.contact_id, ok=True, written=plan.written))
-        return results
-
-    def _run_rounds(self, plans: list[mapping.PlannedUpdate]) -> dict[str, RecordError]:
-        """Round k sends step k of every plan that has one; a failed record takes no further steps."""
-        failures: dict[str, RecordError] = {}
-        by_contact: dict[str, list[mapping.PlannedUpdate]] = {}
-        for plan in plans:
-            by_contact.setdefault(plan.contact_id, []).append(plan)
-        step = 0
-        while True:
-            round_inputs: dict[str, dict[str, str]] = {}
-            for contact_id, contact_plans in by_contact.items():
-                if contact_id in failures:
-                    continue
-                for plan in contact_plans:  # the same contact twice: later values win, one input per batch
-                    if step < len(plan.steps):
-                        round_inputs.setdefault(contact_id, {}).update(plan.steps[step])
-            if not round_inputs:
-                return failures
-            inputs = list(round_inputs.items())
-            size = self.settings.push_batch_size
-            for offset in range(0, len(inputs), size):
-                stored, failed = self._update(inputs[offset:offset + size], by_contact)
-                failures.update(failed)
-                for contact_id, sent in inputs[offset:offset + size]:
-                    if contact_id in stored:
-                        self._read_back(sent, stored[contact_id], by_contact[contact_id])
-            step += 1
-
-    def _read_back(self, sent: Mapping[str, str], stored: Mapping[str, Any],
-                   plans: list[mapping.PlannedUpdate]) -> None:
-        """HubSpot silently keeps a later lifecycle stage: clear then set, or note it was skipped."""
-        value = stored.get(mapping.LIFECYCLE)
-        contact_id = plans[0].contact_id
-        if value is not None:
-            self._lifecycle_seen.put_many([(contact_id, str(value))])
-        target = sent.get(mapping.LIFECYCLE)
-        if not target or value is None or value == target:
-            return
-        plan = next(candidate for candidate in reversed(plans) if candidate.lifecycle_target == target)
-        if self.settings.allow_backward_lifecycle and len(plan.steps) < 3:
-            plan.steps.extend([{mapping.LIFECYCLE: ""}, {mapping.LIFECYCLE: target}])
-        else:
-            plan.lifecycle_skipped = True
-
-    def _update(self, inputs: list[tuple[str, dict[str, str]]], plans: Mapping[str, list[mapping.PlannedUpdate]]
-                ) -> tuple[dict[str, dict[str, Any]], dict[str, RecordError]]:
-        """One batch update; on a whole-batch validation error, split it in halves to isolate the culprits."""
-        request = contacts_sdk.BatchInputSimplePublicObjectBatchInput(inputs=[
-            contacts_sdk.SimplePublicObjectBatchInput(id=cid, properties=props, local_vars_configuration=_CONTACTS_CFG)
-            for cid, props in inputs], local_vars_configuration=_CONTACTS_CFG)
-        try:
-            data = self.client.update_contacts(request).data or {}
-        except HubSpotRejected as exc:
-            if len(inputs) > 1 and exc.category == "VALIDATION_ERROR" and "PROPERTY_DOESNT_EXIST" not in exc.codes:
-                half = len(inputs) // 2
-                first_ok, first_failed = self._update(inputs[:half], plans)
-                second_ok, second_failed = self._update(inputs[half:], plans)
-                return {**first_ok, **second_ok}, {**first_failed, **second_failed}
-            return {}, {cid: self._record_error(cid, exc.codes[0] if exc.codes else exc.category or str(exc.status),
-                                                exc.user_message, exc.property_names, plans)
-                        for cid, _ in inputs}
-        stored = {str(result.get("id")): result.get("properties") or {} for result in data.get("results") or []}
-        failed: dict[str, RecordError] = {}
-        for error in data.get("errors") or []:
-            category = str(error.get("category") or "ERROR")
-            for cid in (error.get("context") or {}).get("ids") or []:
-                failed[str(cid)] = self._record_error(str(cid), category, f"HubSpot rejected the update ({category})",
-                                                      [], plans, retryable=category in {"RATE_LIMITS", "LOCKED"})
-        for cid, _ in inputs:
-            if cid not in stored and cid not in failed:
-                failed[cid] = self._record_error(cid, "NOT_CONFIRMED", "HubSpot did not confirm the update", [],
-                                                 plans, retryable=True)
-        return stored, failed
-
-    def _record_error(self, contact_id: str, code: str, message: str, properties: list[str],
-                      plans: Mapping[str, list[mapping.PlannedUpdate]], *, retryable: bool = False) -> RecordError:
-        names = {plan.property_fields.get(prop, prop) for plan in plans.get(contact_id, []) for prop in properties}
-        return RecordError(contact_id, code, message, retryable=retryable, fields=tuple(sorted(names)))
-
-    # -- setup -----------------------------------------------------------------------------------------
+        return self.writer.push(updates)
 
     def ensure_fields(self) -> FieldSetupReport:
         return ContactProperties(self.client, self.settings, self._schema).ensure()
 
 
-def _next_after(data: Mapping[str, Any]) -> str | None:
-    after = ((data.get("paging") or {}).get("next") or {}).get("after")
-    return str(after) if after not in (None, "") else None
+def _filter(name: str, operator: str, value: object) -> Any:
+    return objects_sdk.Filter(property_name=name, operator=operator, value=str(value),
+                              local_vars_configuration=_OBJECTS_CFG)
+
+
+def _readable(records: Sequence[Mapping[str, Any]],
+              problems: list[RecordProblem] | None = None) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(id, record) of the records whose id is a HubSpot id; the others are reported and skipped."""
+    for record in records:
+        found = mapping.record_id(record)
+        if found is not None:
+            yield found, record
+        elif problems is not None:
+            shown = "".join(character for character in str(record.get("id")) if character.isprintable())[:64]
+            problems.append(RecordProblem(shown or "?", "id", "not a HubSpot record id: record skipped", "contact"))
+
+
+def _inline_links(records: Sequence[tuple[str, Mapping[str, Any]]], to_type: str) -> Links:
+    links: Links = {}
+    for contact_id, record in records:
+        found = ((record.get("associations") or {}).get(to_type) or {}).get("results") or []
+        links[contact_id] = list(dict.fromkeys(str(item.get("id")) for item in found
+                                               if mapping.RECORD_ID.match(str(item.get("id")))))
+    return links
 
 
 def _truncated(record: Mapping[str, Any], to_type: str) -> bool:
     """The list endpoint's inline associations are capped; a `paging.next` means more exist."""
-    return _next_after((record.get("associations") or {}).get(to_type) or {}) is not None
+    return next_after((record.get("associations") or {}).get(to_type) or {}) is not None
 
 
-def _modified(record: Mapping[str, Any]) -> int:
+def _modified(record: Mapping[str, Any], stamp: str = "lastmodifieddate") -> int:
     props = record.get("properties") or {}
-    moment = mapping.parse_time(props.get("lastmodifieddate")) or mapping.parse_time(record.get("updatedAt"))
+    raw = props.get(stamp)
+    moment = (mapping.parse_time(raw) if isinstance(raw, str) else None) or mapping.parse_time(
+        str(record.get("updatedAt") or ""))
     return mapping.epoch_ms(moment) if moment else 0
+

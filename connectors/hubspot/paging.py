@@ -18,9 +18,13 @@ sorted by id, which walks a tie group of any size, then resumes strictly after T
 `lastmodifieddate <= until` (the pull's start), so a pull always ends and the bookmark is capped at the
 time the pull started.
 
-The cursor (`sync.toolkit.cursor.Cursor`): the `contacts` watermark (the lower bound and the contacts
-emitted at or after it, which de-duplicates the overlap), the `archived` watermark (when archived contacts
-were last swept), and as position the tie-walk state (`after_ties`, `tie_after`) or a full listing's
+The same search reads deals and each engagement type by their own `hs_lastmodifieddate` (a deal won or a
+call logged does not have to change its contacts), each as a stream of its own.
+
+The cursor (`sync.toolkit.cursor.Cursor`): one watermark per searched object (`contacts`, `deals`, `calls`...:
+the lower bound and the records emitted at or after it, which de-duplicates the overlap), the `archived`
+watermark (when archived contacts were last swept), and as position each stream's tie-walk state
+(`after_ties`, `tie_after` for contacts; `deals.after_ties`... for the others) or a full listing's
 `list_after` token.
 """
 
@@ -46,9 +50,14 @@ def contacts_cursor(since: int, seen: Mapping[str, int] | None = None, **positio
     return Cursor({CONTACTS: mark}, {key: value for key, value in position.items() if value is not None})
 
 
-def since_ms(cursor: Cursor) -> int:
-    at = cursor.mark(CONTACTS).at
+def since_ms(cursor: Cursor, stream: str = CONTACTS) -> int:
+    at = cursor.mark(stream).at
     return to_epoch_ms(at) if at is not None else 0
+
+
+def position_keys(stream: str) -> tuple[str, str]:
+    """A stream's tie-walk keys in the cursor's position: (after ties, tie after)."""
+    return ("after_ties", "tie_after") if stream == CONTACTS else (f"{stream}.after_ties", f"{stream}.tie_after")
 
 
 def seen_ms(cursor: Cursor) -> dict[str, int]:
@@ -105,19 +114,21 @@ class KeysetSearch:
     page_size: int
     overlap_ms: int = 0
     queries: int = 0
+    stream: str = CONTACTS  # the watermark it reads from and moves
 
     def __iter__(self) -> Iterator[tuple[list[Row], Cursor]]:
-        mark = self.start.mark(CONTACTS).copy()
-        floor = since_ms(self.start)
+        mark = self.start.mark(self.stream).copy()
+        floor = since_ms(self.start, self.stream)
         mark.move_to(from_epoch_ms(floor))
         since = floor
-        inclusive = not self.start.position.get("after_ties", False)
-        tie_after: int | None = self.start.position.get("tie_after")
+        after_ties_key, tie_after_key = position_keys(self.stream)
+        inclusive = not self.start.position.get(after_ties_key, False)
+        tie_after: int | None = self.start.position.get(tie_after_key)
         issued: set[SearchQuery] = set()
         while True:
             query = SearchQuery(since=since, until=self.until, inclusive=inclusive, tie_after=tie_after)
             if query in issued:
-                raise PagingLoop(CRM, "hubspot contact search: the same keyset query came back; stopping "
+                raise PagingLoop(CRM, f"hubspot {self.stream} search: the same keyset query came back; stopping "
                                       "instead of looping")
             issued.add(query)
             rows = list(self.fetch(query))
@@ -129,7 +140,7 @@ class KeysetSearch:
             done = False
             if query.ties:
                 if rows:
-                    tie_after = max(int(row.id) for row in rows)
+                    tie_after = max((int(row.id) for row in rows if row.id.isdigit()), default=tie_after or 0)
                 if not full:  # the whole tie group at `since` is read: continue strictly after it
                     tie_after, inclusive = None, False
             elif not rows or not full:
@@ -156,9 +167,12 @@ class KeysetSearch:
         if tie_after is not None:  # the tie position covers these
             at_since = from_epoch_ms(since)
             saved.seen = {key: stamp for key, stamp in saved.seen.items()
-                          if not (stamp == at_since and int(key) <= tie_after)}
+                          if not (stamp == at_since and key.isdigit() and int(key) <= tie_after)}
         cursor = self.start.copy()
-        cursor.marks[CONTACTS] = saved
-        cursor.position = {key: value for key, value in (("after_ties", not inclusive or None),
-                                                         ("tie_after", tie_after)) if value is not None}
+        cursor.marks[self.stream] = saved
+        after_ties_key, tie_after_key = position_keys(self.stream)
+        cursor.position = {key: value for key, value in cursor.position.items()
+                           if key not in (after_ties_key, tie_after_key, "list_after")}
+        cursor.position.update({key: value for key, value in ((after_ties_key, not inclusive or None),
+                                                              (tie_after_key, tie_after)) if value is not None})
         return cursor

@@ -18,7 +18,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
-from sync.model import PipelineStage, Stage
+from sync.model import ActivityKind, PipelineStage, Stage
 from sync.toolkit.settings import ConnectorSettings, option
 
 API_HOST = "https://api.hubapi.com"
@@ -101,7 +101,14 @@ DEFAULT_CONVERSION_TYPES: tuple[tuple[str, str], ...] = (
     ("guide", "download"),
 )
 
-ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
+ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks", "communications")
+
+#: `hs_meeting_source` values of meetings the contact booked themselves, through a scheduling page of the
+#: meetings tool (its public link, or the page embedded on a website)
+DEFAULT_BOOKING_SOURCES = frozenset({"MEETINGS_PUBLIC", "MEETINGS_EMBEDDED"})
+
+#: the prefix of a profile property read from the contact's primary company (`associatedcompanyid`)
+COMPANY_PREFIX = "company."
 
 
 class HubSpotLimits(BaseModel):
@@ -187,13 +194,22 @@ class HubSpotSettings(ConnectorSettings):
     lead_status: dict[Stage, str] = option(
         DEFAULT_LEAD_STATUS, "crmsync stage -> `hs_lead_status`, for the stages that do not move the "
         "lifecycle stage", {"nurture": "BAD_TIMING"})
-    allow_backward_lifecycle: bool = option(False, "let crmsync move a lifecycle stage backward (clear, then "
-                                                   "set); HubSpot only moves it forward", False)
+    allow_backward_lifecycle: bool = option(
+        True, "when the rules move a contact back to an earlier stage than crmsync wrote, and HubSpot still holds "
+        "what crmsync wrote, move its lifecycle stage back too (HubSpot moves it forward only: clear, then set, "
+        "in two requests); false: leave the later stage. A stage a person or HubSpot set meanwhile never moves "
+        "back", False)
 
     # --- pull mapping: profile and qualification data ---------------------------------------------------
     profile_properties: dict[str, str] = option(
-        DEFAULT_PROFILE_PROPERTIES, "contact attribute -> property it is read from",
-        {"seniority": "hs_seniority"})
+        DEFAULT_PROFILE_PROPERTIES, "contact attribute -> contact property it is read from; `company.NAME` reads "
+        "the property NAME of the contact's primary company instead (`company.numberofemployees`: the exact head "
+        "count, where the contacts' `numemployees` is a range)", {"company_size": "company.numberofemployees",
+                                                                  "seniority": "hs_seniority"})
+    seniority_values: dict[str, str] = option(
+        {}, "the account's seniority values -> crmsync's levels (c_level, director, manager, individual, "
+        "student), over the table of HubSpot's own values; a value in neither is kept as it is, lower-cased",
+        {"vp": "c_level", "lead": "manager"})
     field_sources: dict[str, str] = option(
         DEFAULT_FIELD_SOURCES, "`fields` key the rules read -> property it is read from (qualification "
         "answers, other data)", {"budget": "budget_confirmed"})
@@ -203,8 +219,12 @@ class HubSpotSettings(ConnectorSettings):
         DEFAULT_DEAL_STAGES, "deal stage id -> one of the five canonical pipeline stages",
         {"qualifiedtobuy": "discovery"})
     deal_recurring_property: str | None = option(
-        "recurring_revenue_amount", "deal property whose positive amount marks a recurring deal; null: "
-        "unknown", "recurring_revenue_amount")
+        "recurring_revenue_amount", "deal property that says a deal recurs: a number (a positive amount is "
+        "recurring, 0 one-off), a yes/no, or a value of `recurring_values`; null: unknown",
+        "recurring_revenue_amount")
+    recurring_values: dict[str, bool] = option(
+        {}, "values of `deal_recurring_property` -> recurring (true) or one-off (false), over the table of common "
+        "ones (recurring, subscription, one_off...), compared without case", {"annual": True, "project": False})
     deal_contract_months_property: str | None = option(
         "contract_term_months", "deal property with the contract length in months; null: unknown",
         "contract_term_months")
@@ -215,7 +235,15 @@ class HubSpotSettings(ConnectorSettings):
         frozenset({"AUTOMATION_PLATFORM", "SEQUENCES", "BOT", "WORKFLOWS"}), "`hs_object_source` values "
         "whose engagements are automation, never a sales touch", ["WORKFLOWS", "SEQUENCES"])
     engagement_types: tuple[str, ...] = option(
-        ENGAGEMENT_TYPES, "engagement objects read as activities", ["calls", "emails", "meetings"])
+        ENGAGEMENT_TYPES, "engagement objects read as activities (communications: LinkedIn, SMS and WhatsApp "
+        "messages logged on the record)", ["calls", "emails", "meetings"])
+    booking_sources: frozenset[str] = option(
+        DEFAULT_BOOKING_SOURCES, "`hs_meeting_source` values of meetings the contact booked (the meetings "
+        "tool's scheduling pages): only those count as `meeting_booked`, accepted when the meeting was created; "
+        "other meetings are logged by sales", ["MEETINGS_PUBLIC", "MEETINGS_EMBEDDED"])
+    message_kind: ActivityKind = option(
+        ActivityKind.EMAIL, "the activity kind of a message (LinkedIn, SMS, WhatsApp) a sales user logged: "
+        "email, a written one-to-one message, counts as a sales touch with the shipped rules", "task")
 
     @field_validator("engagement_types")
     @classmethod

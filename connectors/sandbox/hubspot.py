@@ -21,12 +21,14 @@ from connectors.hubspot.settings import DEFAULT_FIELD_PROPERTIES, HubSpotSetting
 from connectors.sandbox import hubspot_seed as seed_map
 from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp
 from connectors.sandbox.hubspot_limits import Limits
-from connectors.sandbox.hubspot_store import HubSpotStore, to_ms
+from connectors.sandbox.hubspot_store import BackwardLifecycle, HubSpotStore, to_ms
 from connectors.sandbox.lifecycle import ServedSandbox
 from connectors.sandbox.server import SandboxServer
 from sync.clock import Clock, SystemClock
 from sync.contract import CanonicalField
 from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent
+
+PERSON = 9_001  # the HubSpot user who edits contacts by hand in `edit`
 
 
 class HubSpotSandbox(ServedSandbox):
@@ -35,9 +37,14 @@ class HubSpotSandbox(ServedSandbox):
     crm = "hubspot"
 
     def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False,
-                 seed: int = 7) -> None:
+                 seed: int = 7, backward_lifecycle: BackwardLifecycle = "reject",
+                 lifecycle_sync_on_won: bool = False) -> None:
+        """`backward_lifecycle`: what a direct backward write of `lifecyclestage` does (see `hubspot_store`).
+        `lifecycle_sync_on_won`: the account's "set associated contacts to Customer when a deal is closed won"
+        setting ("Deal settings" in the knowledge base); an admin may turn it off, so it is off unless asked."""
         self.clock = clock or SystemClock()
-        self.store = HubSpotStore(self.clock)
+        self.store = HubSpotStore(self.clock, backward_lifecycle=backward_lifecycle)
+        self.lifecycle_sync_on_won = lifecycle_sync_on_won
         digest = hashlib.sha256(f"crmsync-hubspot-sandbox:{seed}".encode()).hexdigest()
         self._credentials = Credentials(private_token=f"pat-na1-{digest[:8]}-{digest[8:12]}-{digest[12:24]}",
                                         client_id=f"{digest[24:32]}-{digest[32:36]}",
@@ -89,27 +96,39 @@ class HubSpotSandbox(ServedSandbox):
     # -- seeding -----------------------------------------------------------------------------------------
 
     def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
-        """Create each neutral contact with its deals and activities, with the timestamps it carries."""
+        """Create each neutral contact with its company, deals, activities and messages, with the timestamps
+        it carries (history, not changes made now)."""
         mapping: dict[str, str] = {}
         store = self.store
         for contact in contacts:
             created = seed_map.epoch_millis(contact.created_at) if contact.created_at else None
             updated = seed_map.epoch_millis(contact.updated_at) if contact.updated_at else None
-            record = store.create("contacts", seed_map.contact_properties(contact), created=created, updated=updated)
+            props = seed_map.contact_properties(contact)
+            company = seed_map.company_properties(contact)
+            if company is not None:
+                props["associatedcompanyid"] = store.create("companies", company, created=created,
+                                                            updated=created).id
+            record = store.create("contacts", props, created=created, updated=updated)
             mapping[contact.id] = record.id
             self._contact_ids[contact.id] = record.id
+            if company is not None:
+                store.link("contacts", record.id, "companies", props["associatedcompanyid"])
             for deal in contact.deals:
-                self._store_deal(record.id, deal)
+                self._store_deal(record.id, deal, history=True)
             for activity in contact.activities:
-                self._store_activity(record.id, activity)
+                self._store_activity(record.id, activity, history=True)
+            for event in contact.events:
+                if event.type == "social_message":
+                    self._store_message(record.id, event.source, event.at, None, history=True)
         return mapping
 
-    def _store_deal(self, contact_id: str, deal: Deal) -> str:
+    def _store_deal(self, contact_id: str, deal: Deal, *, history: bool) -> str:
+        """A deal seeded with its own timestamps (`history`), or created or changed now by a person."""
         props = seed_map.deal_properties(deal)
         native = self._deal_ids.get(deal.id)
         if native is None or self.store.get("deals", native) is None:
-            created = seed_map.epoch_millis(deal.created_at) if deal.created_at else None
-            updated = seed_map.epoch_millis(deal.updated_at) if deal.updated_at else None
+            created = seed_map.epoch_millis(deal.created_at) if deal.created_at and history else None
+            updated = seed_map.epoch_millis(deal.updated_at) if deal.updated_at and history else None
             native = self.store.create("deals", props, created=created, updated=updated).id
             self._deal_ids[deal.id] = native
         else:
@@ -117,35 +136,67 @@ class HubSpotSandbox(ServedSandbox):
         self.store.link("contacts", contact_id, "deals", native)
         return native
 
-    def _store_activity(self, contact_id: str, activity: Activity) -> str:
+    def _store_activity(self, contact_id: str, activity: Activity, *, history: bool) -> str:
+        """An engagement seeded as history (created when it happened, or when it was booked), or logged now."""
         object_type, props = seed_map.activity_object(activity)
         at = seed_map.epoch_millis(activity.at)
-        native = self.store.create(object_type, props, created=at, updated=at).id
+        created = seed_map.booked_at(activity) or at
+        native = (self.store.create(object_type, props, created=created, updated=max(created, at)) if history
+                  else self.store.create(object_type, props, created=seed_map.booked_at(activity))).id
         self.store.link("contacts", contact_id, object_type, native)
+        return native
+
+    def _store_message(self, contact_id: str, network: str | None, at: datetime, owner: str | None, *,
+                       history: bool) -> str:
+        props = seed_map.message_object(network, at, owner)
+        stamp = seed_map.epoch_millis(at)
+        native = (self.store.create("communications", props, created=stamp, updated=stamp) if history
+                  else self.store.create("communications", props)).id
+        self.store.link("contacts", contact_id, "communications", native)
         return native
 
     # -- what a person does in HubSpot -------------------------------------------------------------------
 
     def record_event(self, native_id: str, event: EngagementEvent) -> None:
+        """A social message is a communication logged on the contact (which does not change the contact
+        record); every other event changes the contact's own summaries."""
         with self.store.lock:
             current = self._contact(native_id).properties
+            if event.type == "social_message":
+                self._store_message(native_id, event.source, event.at, None, history=False)
+                return
             self.store.touch("contacts", native_id, seed_map.event_changes(current, event))
 
     def log_activity(self, native_id: str, activity: Activity) -> None:
+        """An engagement logged now; the contact record itself does not change."""
         with self.store.lock:
             self._contact(native_id)
-            self._store_activity(native_id, activity)
-            self.store.touch("contacts", native_id)  # HubSpot recalculates the contact's activity properties
+            self._store_activity(native_id, activity, history=False)
+
+    def log_message(self, native_id: str, *, network: str, at: datetime, by: str | None) -> str:
+        """A LinkedIn, SMS or WhatsApp message logged on the contact by user `by` (None: no owner)."""
+        with self.store.lock:
+            self._contact(native_id)
+            return self._store_message(native_id, network, at, by, history=False)
 
     def upsert_deal(self, native_id: str, deal: Deal) -> None:
+        """A deal created or changed now. The contact record changes only when the account's lifecycle sync
+        is on and makes the contact a customer."""
         with self.store.lock:
             contact = self._contact(native_id)
-            self._store_deal(native_id, deal)
-            changes: dict[str, str] = {}
-            if deal.status is DealStatus.WON and contact.properties.get("lifecyclestage") not in ("customer",
-                                                                                                 "evangelist"):
-                changes["lifecyclestage"] = "customer"  # HubSpot's automation on closed-won
-            self.store.touch("contacts", native_id, changes)
+            self._store_deal(native_id, deal, history=False)
+            if (self.lifecycle_sync_on_won and deal.status is DealStatus.WON
+                    and contact.properties.get("lifecyclestage") not in ("customer", "evangelist")):
+                self.store.touch("contacts", native_id, {"lifecyclestage": "customer"}, source=("DEALS", None))
+
+    def edit(self, native_id: str, properties: dict[str, str], *, by: int | None = PERSON,
+             source: str = "CRM_UI") -> None:
+        """A person (user `by`) edits properties of the contact by hand in HubSpot (its native values:
+        lifecyclestage, hs_lead_status...), which the forward-only rule does not bind; `by=None` with another
+        `source` ("FORM", "IMPORT", "AUTOMATION_PLATFORM"...) is a change no person made."""
+        with self.store.lock:
+            self._contact(native_id)
+            self.store.touch("contacts", native_id, properties, source=(source, by))
 
     def set_field(self, native_id: str, name: str, value: Any) -> None:
         prop, stored = seed_map.attribute_property(name, value)

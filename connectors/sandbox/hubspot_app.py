@@ -3,10 +3,13 @@
 Endpoints: contact list (`GET /crm/v3/objects/contacts`, ≤100, opaque `after`, inline associations capped
 at 100 per type with their own paging, `archived=true`), contact search (≤200, integer `after`, 400 past
 the 10,000-result cap, 5×6 filters / 18 in all, one sort, no archived records, no rate-limit headers),
-object batch read (≤100, 207 for ids that do not exist), contact batch update (≤100, duplicate ids and
-invalid values reject the whole batch with 400, unknown ids come back in a 207), v4 association batch read
-(≤1000 inputs, 500 associations per input and page, 207 NO_ASSOCIATIONS_FOUND), deal pipelines, contact
-properties and property groups (201 / 409 OBJECT_ALREADY_EXISTS) and `POST /oauth/v1/token`.
+object batch read (≤100, 207 for ids that do not exist), search and list of every object type (contacts,
+companies, deals, calls, emails, meetings, notes, tasks, communications), contact batch update (≤100,
+duplicate ids and invalid values, a backward lifecycle stage included, reject the whole batch with 400,
+unknown ids come back in a 207), v4 association batch read in either direction (≤1000 inputs, 500
+associations per input and page, 207 NO_ASSOCIATIONS_FOUND), deal pipelines, contact properties and
+property groups (201 / 409 OBJECT_ALREADY_EXISTS; `batch/create`: 201, or 207 naming the properties that
+already exist) and `POST /oauth/v1/token`.
 
 Every non-search answer carries X-HubSpot-RateLimit-{Max,Remaining,Interval-Milliseconds} (and
 -Daily/-Daily-Remaining for private-app tokens); with `enforce_limits` the 10-second, per-second search
@@ -36,12 +39,19 @@ from connectors.sandbox.hubspot_errors import HubSpotApiStyle, error_response
 from connectors.sandbox.hubspot_limits import Limits, RateCounter
 from connectors.sandbox.hubspot_metadata import HubSpotMetadataApi
 from connectors.sandbox.hubspot_search import matches, sort_key
-from connectors.sandbox.hubspot_store import OBJECT_TYPES, HubSpotStore, ValidationFailure, iso
+from connectors.sandbox.hubspot_store import OBJECT_TYPES, HubSpotStore, ValidationFailure, id_order, iso
 from connectors.sandbox.server import FaultPlan, json_response
 
-SINGULAR = {"contacts": "contact", "deals": "deal", "calls": "call", "emails": "email", "meetings": "meeting",
-            "notes": "note", "tasks": "task"}
-ASSOCIATION_TYPE_IDS = {"deals": 4, "calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "calls": "call", "emails": "email",
+            "meetings": "meeting", "notes": "note", "tasks": "task", "communications": "communication"}
+#: HubSpot-defined association type ids, per direction ("Associations v4", "Association type id values")
+ASSOCIATION_TYPE_IDS = {
+    ("contacts", "companies"): 279, ("companies", "contacts"): 280, ("contacts", "deals"): 4,
+    ("deals", "contacts"): 3, ("contacts", "calls"): 193, ("calls", "contacts"): 194, ("contacts", "emails"): 197,
+    ("emails", "contacts"): 198, ("contacts", "meetings"): 199, ("meetings", "contacts"): 200,
+    ("contacts", "notes"): 201, ("notes", "contacts"): 202, ("contacts", "tasks"): 203, ("tasks", "contacts"): 204,
+    ("contacts", "communications"): 81, ("communications", "contacts"): 82,
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class HubSpotApp:
             "batch_update": self.batch_update, "associations": self.associations,
             "pipelines": metadata.pipelines, "groups": metadata.groups, "group": metadata.group,
             "properties": metadata.properties, "property": metadata.property,
+            "properties_batch_create": metadata.batch_create,
         }
         self.url_map = Map([
             Rule("/oauth/v1/token", methods=["POST"], endpoint="token"),
@@ -100,6 +111,8 @@ class HubSpotApp:
             Rule("/crm/v3/properties/<object_type>/groups", methods=["GET", "POST"], endpoint="groups"),
             Rule("/crm/v3/properties/<object_type>/groups/<name>", methods=["GET"], endpoint="group"),
             Rule("/crm/v3/properties/<object_type>", methods=["GET", "POST"], endpoint="properties"),
+            Rule("/crm/v3/properties/<object_type>/batch/create", methods=["POST"],
+                 endpoint="properties_batch_create"),
             Rule("/crm/v3/properties/<object_type>/<name>", methods=["GET"], endpoint="property"),
         ], strict_slashes=False)
 
@@ -211,11 +224,12 @@ class HubSpotApp:
         archived = request.args.get("archived", "false").lower() == "true"
         names = _multi(request.args.getlist("properties"))
         associations = _multi(request.args.getlist("associations"))
-        after = int(_unwrap(request.args["after"])) if request.args.get("after") else 0
+        after = id_order(_unwrap(request.args["after"])) if request.args.get("after") else None
         with self.store.lock:
             records = sorted((record for record in self.store.objects[object_type].values()
-                              if (record.archived_at is not None) == archived and int(record.id) > after),
-                             key=lambda record: int(record.id))
+                              if (record.archived_at is not None) == archived
+                              and (after is None or id_order(record.id) > after)),
+                             key=lambda record: id_order(record.id))
             page = records[:limit]
             results = [self._with_associations(record.view(names or None, object_type), object_type,
                                                record.id, associations)
@@ -281,6 +295,11 @@ class HubSpotApp:
         if len(inputs) > self.limits.batch_max:
             raise ValidationFailure(f"Batch input limit is {self.limits.batch_max}")
         names = body.get("properties") or None
+        with_history = body.get("propertiesWithHistory") or []
+        if with_history and len(inputs) > self.limits.history_batch_max:  # "CRM API | Contacts", batch read
+            raise ValidationFailure(f"The maximum number of inputs supported in a batch request for property "
+                                    f"histories is {self.limits.history_batch_max}. Please reduce the number of "
+                                    "items and try again")
         found, missing = [], []
         with self.store.lock:
             for item in inputs:
@@ -288,7 +307,10 @@ class HubSpotApp:
                 if record is None:
                     missing.append(str(item["id"]))
                 else:
-                    found.append(record.view(names, object_type))
+                    view = record.view(names, object_type)
+                    if with_history:
+                        view["propertiesWithHistory"] = record.history_view(with_history)
+                    found.append(view)
         return self._batch_answer(found, missing, f"Could not get some {object_type} objects, they may be deleted "
                                   "or not exist.")
 
@@ -311,7 +333,7 @@ class HubSpotApp:
         if len(set(ids)) != len(ids):
             raise ValidationFailure("Duplicate IDs found in batch input")
         problems = [problem for item in inputs
-                    for problem in self.store.validate_contact_values(item.get("properties") or {})]
+                    for problem in self.store.validate_contact_values(item.get("properties") or {}, str(item["id"]))]
         if problems:
             raise ValidationFailure("Property values were not valid", problems)
         results, missing = [], []
@@ -343,7 +365,7 @@ class HubSpotApp:
                 chunk = targets[offset:offset + page]
                 entry: dict[str, Any] = {"from": {"id": native_id}, "to": [
                     {"toObjectId": target, "associationTypes": [{"category": "HUBSPOT_DEFINED",
-                                                            "typeId": ASSOCIATION_TYPE_IDS.get(to_type, 1)}]}
+                                                            "typeId": ASSOCIATION_TYPE_IDS[(from_type, to_type)]}]}
                     for target in chunk]}
                 if offset + page < len(targets):
                     entry["paging"] = {"next": {"after": _wrap(str(offset + page))}}

@@ -26,6 +26,7 @@ class Limits:
     list_max: int = 100
     search_max: int = 200
     batch_max: int = 100
+    history_batch_max: int = 50  # a batch read asking for property history
     association_batch_max: int = 1000
     association_page: int = 500
     inline_association_cap: int = 100

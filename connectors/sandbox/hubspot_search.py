@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.sandbox.hubspot_store import HubSpotStore, Record, ValidationFailure, to_ms
+from connectors.sandbox.hubspot_store import HubSpotStore, Record, ValidationFailure, id_order, to_ms
 
 DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate",
                              "hs_timestamp", "closedate"})
@@ -17,7 +17,7 @@ DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_createdate", 
 def comparable(store: HubSpotStore, object_type: str, name: str, raw: str) -> Any:
     """A property value in the order HubSpot compares it: ids and numbers numerically, dates by instant."""
     if name == "hs_object_id":
-        return int(float(raw))
+        return id_order(raw)
     if name in DATE_PROPERTIES:
         kind: str | None = "datetime"
     else:
@@ -62,9 +62,11 @@ def sort_key(store: HubSpotStore, object_type: str, sort: Any) -> Callable[[Reco
     def key(record: Record) -> Any:
         raw = record.properties.get(name)
         if raw is None:
-            return (1, 0, int(record.id))
+            return (1, 0, id_order(record.id))
         value = comparable(store, object_type, name, raw)
         numeric = isinstance(value, (int, float))
-        return (0, sign * value if numeric else value, int(record.id))
+        if isinstance(value, tuple) and descending:
+            raise ValidationFailure("the sandbox sorts ids ascending only")
+        return (0, sign * value if numeric else value, id_order(record.id))
 
     return key

@@ -8,7 +8,16 @@ through these functions, so the native data looks like a real account's:
 * `source` becomes HubSpot's source category (`hs_analytics_source`), `company_size` the `numemployees`
   range, qualification answers and other fields go to their properties (unset when empty);
 * activities become call / email / meeting / note / task objects, automation marked by `hs_object_source`;
-* deals carry HubSpot's default pipeline stage ids; a won deal makes the contact a customer.
+  a meeting the contact accepted (`accepted_at`) is one booked through the meetings tool
+  (`hs_meeting_source` MEETINGS_PUBLIC, created when it was booked), any other one a meeting logged in the
+  CRM (CRM_UI); its outcome is `hs_meeting_outcome` ("Activities | Meetings": scheduled, completed,
+  rescheduled, no show, canceled);
+* a `social_message` event is a communication ("Engagements | Communications": a LinkedIn, SMS or
+  WhatsApp message logged on the record, `hs_communication_channel_type`) with no owner: the contact's
+  side, which no sales user sent;
+* the company a contact works for is a company record with its exact head count (`numberofemployees`),
+  the contact's primary company (`associatedcompanyid`);
+* deals carry HubSpot's default pipeline stage ids.
 """
 
 from __future__ import annotations
@@ -38,6 +47,9 @@ STAGE_IDS = {PipelineStage.FIRST_CONTACT: "appointmentscheduled", PipelineStage.
              PipelineStage.CLOSING: "contractsent"}
 ACTIVITY_TYPES = {ActivityKind.CALL: "calls", ActivityKind.EMAIL: "emails", ActivityKind.MEETING: "meetings",
                   ActivityKind.NOTE: "notes", ActivityKind.TASK: "tasks"}
+MEETING_OUTCOMES = {"scheduled": "SCHEDULED", "completed": "COMPLETED", "rescheduled": "RESCHEDULED",
+                    "no_show": "NO_SHOW", "canceled": "CANCELED", "declined": "CANCELED"}
+CHANNELS = {"linkedin": "LINKEDIN_MESSAGE", "sms": "SMS", "whatsapp": "WHATS_APP"}
 _EMPLOYEE_FLOORS = tuple(int(option.split("-")[0].rstrip("+")) for option in EMPLOYEE_OPTIONS)
 
 
@@ -168,9 +180,34 @@ def activity_object(activity: Activity) -> tuple[str, dict[str, str]]:
                      hs_email_direction="" if activity.direction is None else
                      "INCOMING_EMAIL" if inbound else "EMAIL")
     elif activity.kind is ActivityKind.MEETING:
-        props.update(hs_meeting_title=subject, hs_meeting_outcome="COMPLETED" if activity.done else "SCHEDULED")
+        outcome = MEETING_OUTCOMES.get(activity.outcome or "", "COMPLETED" if activity.done else "SCHEDULED")
+        props.update(hs_meeting_title=subject, hs_meeting_outcome=outcome,
+                     hs_meeting_start_time=props["hs_timestamp"],
+                     hs_meeting_source="MEETINGS_PUBLIC" if activity.accepted_at else "CRM_UI")
     elif activity.kind is ActivityKind.NOTE:
         props.update(hs_note_body=subject)
     else:
         props.update(hs_task_subject=subject, hs_task_status="COMPLETED" if activity.done else "NOT_STARTED")
     return ACTIVITY_TYPES[activity.kind], {key: value for key, value in props.items() if value}
+
+
+def booked_at(activity: Activity) -> int | None:
+    """When a meeting's record was created, where that is not when it takes place: a booking (ms)."""
+    return epoch_millis(activity.accepted_at) if activity.accepted_at else None
+
+
+def message_object(network: str | None, at: datetime, owner: str | None) -> dict[str, str]:
+    """A communication's properties: a message on `network` (linkedin, sms, whatsapp) logged on the record."""
+    props = {"hs_communication_channel_type": CHANNELS.get(network or "", "LINKEDIN_MESSAGE"),
+             "hs_communication_logged_from": "CRM", "hs_timestamp": iso(epoch_millis(at)),
+             "hubspot_owner_id": owner or "", "hs_object_source": "CRM_UI"}
+    return {key: value for key, value in props.items() if value}
+
+
+def company_properties(contact: Contact) -> dict[str, str] | None:
+    """The company record of the contact's employer, None for a contact without one."""
+    if not contact.company:
+        return None
+    props = {"name": contact.company, "industry": contact.industry or "",
+             "numberofemployees": text(contact.company_size)}
+    return {key: value for key, value in props.items() if value}

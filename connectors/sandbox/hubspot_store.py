@@ -4,9 +4,26 @@ Pure data and rules, no HTTP: the WSGI app (`hubspot_app.py`) translates request
 the sandbox facade (`hubspot.py`) seeds it. Everything HubSpot stores is a string. Every write stamps
 the record with the sandbox clock, and the stamp always moves (one millisecond past the last one when
 the clock stands still), including crmsync's own writes: the connector must cope with its own echo.
-Rules it enforces, as HubSpot does: read-only and unknown properties are rejected, enumeration values
-must be options, numbers and booleans must parse, `lifecyclestage` only moves forward (a backward write
-is silently ignored: clear it with "" first), and a deal reaching closed-won makes its contacts customers.
+
+Where HubSpot's documentation allows two behaviours, the less convenient one:
+
+- Record ids are per object type ("CRM API | Objects": every record is addressed as
+  `/crm/v3/objects/{objectType}/{objectId}`): each type counts from the same first id, so a call, a meeting,
+  a deal and a contact share ids, and only (type, id) names a record.
+- A deal or an engagement that changes does not change its contacts: their `lastmodifieddate` moves only
+  when one of their own properties does ("CRM API | Search": the contact's `lastmodifieddate` is the
+  contact's; deals and engagements carry their own `hs_lastmodifieddate`).
+- `lifecyclestage` only moves forward ("Use lifecycle stages", knowledge.hubspot.com: "you can't set a
+  record's lifecycle stage backwards ... clear the current value first, then set the new one"). Sources
+  disagree on what a direct backward write through the API does: ignored without an error, or refused.
+  `backward_lifecycle` picks: "reject" (the default: the whole batch is answered 400 VALIDATION_ERROR
+  naming `lifecyclestage`) or "ignore" (the write succeeds and the stage stays).
+- Property history ("CRM API | Contacts", `propertiesWithHistory`: each change's value, time, `sourceType` and,
+  when a user made it, `updatedByUserId`) is kept for the properties people and crmsync both write
+  (`HISTORY_PROPERTIES`): a sandbox's economy, not HubSpot's, which keeps it for every property.
+- Read-only and unknown properties are rejected, enumeration values must be options, numbers and booleans
+  must parse; values written around the API (imports, integrations: `touch`) are not checked, so a
+  record may hold anything.
 """
 
 from __future__ import annotations
@@ -15,20 +32,29 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from sync.clock import Clock
 
-OBJECT_TYPES = ("contacts", "deals", "calls", "emails", "meetings", "notes", "tasks")
-ID_START = {"contacts": 1001, "deals": 5_000_001, "calls": 7_000_001, "emails": 7_100_001,
-            "meetings": 7_200_001, "notes": 7_300_001, "tasks": 7_400_001}
+OBJECT_TYPES = ("contacts", "companies", "deals", "calls", "emails", "meetings", "notes", "tasks", "communications")
+#: every object type counts its ids from here: ids are per type, so the same id names records of several types
+FIRST_ID = 1001
+BackwardLifecycle = Literal["reject", "ignore"]
+HISTORY_PROPERTIES = frozenset({"lifecyclestage", "hs_lead_status"})
+#: who changed a value: (`sourceType`, `updatedByUserId`); a form, HubSpot itself, an integration, a user in the UI
+Source = tuple[str, int | None]
+FORM: Source = ("FORM", None)
+CALCULATED: Source = ("CALCULATED", None)
+INTEGRATION: Source = ("INTEGRATION", None)
 LIFECYCLE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist", "other")
 LEAD_STATUSES = ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
                  "BAD_TIMING")
 SOURCES = ("ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
            "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL")
-EMPLOYEE_OPTIONS = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000-5000", "5000-10000", "10000+")
+#: the contacts' `numemployees` dropdown ("CRM API | Contacts", default contact properties: "Number of
+#: Employees", a select of ranges, not a number)
+EMPLOYEE_OPTIONS = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
 DEAL_STAGES = (("appointmentscheduled", "Appointment scheduled", "false", "0.2"),
                ("qualifiedtobuy", "Qualified to buy", "false", "0.4"),
                ("presentationscheduled", "Presentation scheduled", "false", "0.6"),
@@ -56,6 +82,7 @@ _CONTACT_PROPERTIES: tuple[tuple[str, str, str, bool, str, tuple[str, ...]], ...
     ("website", "string", "text", False, "contactinformation", ()),
     ("annualrevenue", "number", "number", False, "contactinformation", ()),
     ("hubspot_owner_id", "enumeration", "select", False, "contactinformation", ()),
+    ("associatedcompanyid", "number", "number", False, "contactinformation", ()),
     ("lifecyclestage", "enumeration", "radio", False, "contactinformation", LIFECYCLE_ORDER),
     ("hs_lead_status", "enumeration", "radio", False, "sales_properties", LEAD_STATUSES),
     ("hs_analytics_source", "enumeration", "select", True, "analyticsinformation", SOURCES),
@@ -83,6 +110,14 @@ _CONTACT_PROPERTIES: tuple[tuple[str, str, str, bool, str, tuple[str, ...]], ...
     ("competitor", "bool", "booleancheckbox", False, "qualification", ("true", "false")),
     ("not_interested", "bool", "booleancheckbox", False, "qualification", ("true", "false")),
 )
+# company properties ("CRM API | Companies": `numberofemployees` is a number, unlike the contacts' dropdown)
+_COMPANY_PROPERTIES: tuple[tuple[str, str, str, bool, str, tuple[str, ...]], ...] = (
+    ("hs_object_id", "number", "number", True, "companyinformation", ()),
+    ("name", "string", "text", False, "companyinformation", ()),
+    ("domain", "string", "text", False, "companyinformation", ()),
+    ("industry", "string", "text", False, "companyinformation", ()),
+    ("numberofemployees", "number", "number", False, "companyinformation", ()),
+)
 _GROUPS = ("contactinformation", "sales_properties", "analyticsinformation", "conversioninformation",
            "emailinformation", "qualification")
 
@@ -94,6 +129,11 @@ class ValidationFailure(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or []
+
+
+def id_order(native_id: str) -> tuple[int, int, str]:
+    """The order HubSpot lists records in (by id), for ids of any shape a record may have been given."""
+    return (0, int(native_id), "") if native_id.isdigit() else (1, 0, native_id)
 
 
 def iso(millis: int) -> str:
@@ -115,6 +155,30 @@ class Record:
     created: int
     updated: int
     archived_at: int | None = None
+    history: dict[str, list[tuple[str, int, Source]]] = field(default_factory=dict)  # oldest first
+
+    def put(self, name: str, value: str | None, at: int, source: Source) -> None:
+        """Set (or with None / "" unset) one property, keeping its history where HubSpot's matters here."""
+        if value in (None, ""):
+            self.properties.pop(name, None)
+        else:
+            self.properties[name] = str(value)
+        if name in HISTORY_PROPERTIES:
+            self.history.setdefault(name, []).append((value or "", at, source))
+
+    def history_view(self, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """`propertiesWithHistory`: each change, newest first."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for name in names:
+            entries = []
+            for value, at, (source_type, user) in reversed(self.history.get(name, [])):
+                entry: dict[str, Any] = {"value": value, "timestamp": iso(at), "sourceType": source_type}
+                if user is not None:
+                    entry["updatedByUserId"] = user
+                entries.append(entry)
+            if entries:
+                found[name] = entries
+        return found
 
     def view(self, names: Iterable[str] | None, object_type: str) -> dict[str, Any]:
         """The record as the API renders it: only the properties asked for, and only those that are set."""
@@ -135,17 +199,22 @@ class Record:
 class HubSpotStore:
     clock: Clock
     lock: threading.RLock = field(default_factory=threading.RLock)
+    backward_lifecycle: BackwardLifecycle = "reject"
 
     def __post_init__(self) -> None:
         self.objects: dict[str, dict[str, Record]] = {object_type: {} for object_type in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
-        self._next = dict(ID_START)
+        self._next = dict.fromkeys(OBJECT_TYPES, FIRST_ID)
         created = self.now()
-        self.properties: dict[str, dict[str, Any]] = {}
+        self.properties: dict[str, dict[str, Any]] = {}  # the contacts' definitions
         for order, (name, kind, field_type, read_only, group, options) in enumerate(_CONTACT_PROPERTIES):
             self.properties[name] = self._definition(name, name.replace("_", " ").capitalize(), kind, field_type,
                                                      group, options, created, order, read_only=read_only,
                                                      hubspot_defined=group != "qualification")
+        self.company_properties = {
+            name: self._definition(name, name.capitalize(), kind, field_type, group, options, created, order,
+                                   read_only=read_only, hubspot_defined=True)
+            for order, (name, kind, field_type, read_only, group, options) in enumerate(_COMPANY_PROPERTIES)}
         self.groups: dict[str, dict[str, Any]] = {group: {"name": group, "label": group.replace("_", " ").capitalize(),
                                                       "displayOrder": index, "archived": False}
                                                   for index, group in enumerate(_GROUPS)}
@@ -193,13 +262,15 @@ class HubSpotStore:
     # -- objects -------------------------------------------------------------------------------------------
 
     def create(self, object_type: str, properties: Mapping[str, str], *, created: int | None = None,
-               updated: int | None = None) -> Record:
+               updated: int | None = None, source: Source = FORM) -> Record:
         with self.lock:
             native_id = str(self._next[object_type])
             self._next[object_type] += 1
             now = self.now()
             record = Record(native_id, {}, created if created is not None else now, now)
-            record.properties.update({key: value for key, value in properties.items() if value not in (None, "")})
+            for key, value in properties.items():
+                if value not in (None, ""):
+                    record.put(key, value, record.created, source)
             record.properties["hs_object_id"] = native_id
             record.properties["createdate"] = iso(record.created)
             if object_type != "contacts":
@@ -221,21 +292,29 @@ class HubSpotStore:
     def live(self, object_type: str) -> list[Record]:
         return [record for record in self.objects[object_type].values() if record.archived_at is None]
 
-    def touch(self, object_type: str, native_id: str, changes: Mapping[str, str] | None = None) -> Record:
-        """A write that bypasses validation: what HubSpot itself does (analytics, calculated properties)."""
+    def touch(self, object_type: str, native_id: str, changes: Mapping[str, str] | None = None,
+              source: Source = CALCULATED) -> Record:
+        """A write that bypasses validation: what HubSpot itself does (analytics, calculated properties), what
+        imports and integrations leave, what a person types in the UI (`source` says which)."""
         with self.lock:
             record = self.objects[object_type][native_id]
+            at = max(self.now(), record.updated + 1)
             for name, value in (changes or {}).items():
-                if value in (None, ""):
-                    record.properties.pop(name, None)
-                else:
-                    record.properties[name] = value
+                record.put(name, value, at, source)
             self._stamp(record, object_type)
             return record
 
-    def validate_contact_values(self, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The `errors[]` entries HubSpot would return for these values, empty when all are writable."""
+    def validate_contact_values(self, properties: Mapping[str, Any],
+                                native_id: str | None = None) -> list[dict[str, Any]]:
+        """The `errors[]` entries HubSpot would return for these values written to contact `native_id`,
+        empty when all are writable."""
         problems = []
+        target = properties.get("lifecyclestage")
+        record = self.objects["contacts"].get(native_id) if native_id is not None else None
+        if (self.backward_lifecycle == "reject" and isinstance(target, str) and target and record is not None
+                and not self._lifecycle_forward(record, target)):
+            problems.append(_problem("lifecyclestage", "INVALID_OPTION", "lifecyclestage cannot move backward: "
+                                     "clear it before setting an earlier stage"))
         for name, value in properties.items():
             definition = self.properties.get(name)
             if definition is None:
@@ -255,13 +334,9 @@ class HubSpotStore:
             for name, value in properties.items():
                 kind = self.properties[name]["type"]
                 if name == "lifecyclestage" and value and not self._lifecycle_forward(record, value):
-                    continue  # HubSpot keeps the later stage: the write is silently ignored
-                if value == "":
-                    record.properties.pop(name, None)
-                elif kind == "datetime":
-                    record.properties[name] = iso(to_ms(value))
-                else:
-                    record.properties[name] = value
+                    continue  # "ignore": HubSpot keeps the later stage ("reject" refused it before any write)
+                record.put(name, iso(to_ms(value)) if kind == "datetime" and value else value,
+                           max(self.now(), record.updated + 1), INTEGRATION)
             self._stamp(record, "contacts")
             return record
 

@@ -34,7 +34,8 @@ API_HOST = "https://api.hubapi.com"
 SPEC_FILES = {"/crm/v3/objects/contacts": "contacts.v3.json", "/crm/v3/objects/deals": "deals.v3.json",
               "/crm/v3/objects/calls": "calls.v3.json", "/crm/v3/objects/emails": "emails.v3.json",
               "/crm/v3/objects/meetings": "meetings.v3.json", "/crm/v3/objects/notes": "notes.v3.json",
-              "/crm/v3/objects/tasks": "tasks.v3.json", "/crm/v4/associations": "associations.v4.json",
+              "/crm/v3/objects/tasks": "tasks.v3.json", "/crm/v3/objects/communications": "communications.v3.json",
+              "/crm/v3/objects/companies": "companies.v3.json", "/crm/v4/associations": "associations.v4.json",
               "/crm/v3/properties": "properties.v3.json"}
 UNSPECIFIED = ("/oauth/v1/token", "/crm/v3/pipelines/")
 

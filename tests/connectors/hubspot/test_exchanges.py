@@ -20,10 +20,10 @@ def test_incremental_search_body_is_the_documented_shape(sandbox, make_connector
     cursor = list(connector.pull(None))[-1].cursor
     clock.advance(timedelta(minutes=1))
     sandbox.set_field(ids["100000"], "city", "Madrid")
-    list(connector.pull(cursor))
-    body = sent_bodies("/crm/v3/objects/contacts/search")[0]
     since = int((clock.now() - timedelta(minutes=1, seconds=10)).timestamp() * 1000)
     until = int(clock.now().timestamp() * 1000)
+    list(connector.pull(cursor))
+    body = sent_bodies("/crm/v3/objects/contacts/search")[0]
     assert body["filterGroups"] == [{"filters": [
         {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(since)},
         {"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(until)}]}]
@@ -51,7 +51,9 @@ def test_batch_update_and_association_read_bodies(sandbox, make_connector, clock
 
 def test_property_creation_body_matches_the_documented_example(sandbox, make_connector, sent_bodies):
     make_connector().ensure_fields()
-    created = {b["name"]: b for b in sent_bodies("/crm/v3/properties/contacts")}
+    batches = sent_bodies("/crm/v3/properties/contacts/batch/create")
+    assert len(batches) == 1  # every missing property in one request
+    created = {b["name"]: b for b in batches[0]["inputs"]}
     assert created["crmsync_score"] == {"name": "crmsync_score", "label": "crmsync score", "type": "number",
                                         "fieldType": "number", "groupName": "crmsync", "options": []}
     assert created["crmsync_sla_breached"]["options"] == [

@@ -39,7 +39,9 @@ def test_search_throttling_waits_one_second(sandbox, make_connector, virtual_sle
     clock.advance(timedelta(minutes=1))
     sandbox.faults.add("rate_limit", 2, path=f"{CONTACTS}/search")
     pull(connector, cursor)
-    assert virtual_sleep.waits == [1.0, 1.0]
+    # the two 429s wait HubSpot's second; then the searches of deals and engagements pace themselves to
+    # the 5 a second of the search limit
+    assert virtual_sleep.waits[:2] == [1.0, 1.0] and all(wait <= 1.0 for wait in virtual_sleep.waits)
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])  # HubSpot's JSON 500 and its gateway's HTML pages

@@ -1,13 +1,17 @@
 """The sandbox's own fidelity, where the connector (which never exceeds a maximum) cannot show it: oversize
-requests, the search cap, rate-limit headers and bodies, authentication answers."""
+requests, the search cap, rate-limit headers and bodies, authentication answers; ids per object type, records
+that change without touching their contacts, a backward lifecycle write, property history, batch creation."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import urllib3
 
+from connectors.sandbox.hubspot import HubSpotSandbox
+from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus
 from sync.synthetic import synthetic_contacts
 
 
@@ -69,8 +73,6 @@ def test_rate_limit_headers_and_authentication_answers(sandbox, call):
 
 
 def test_enforced_burst_limit_answers_429(clock):
-    from connectors.sandbox.hubspot import HubSpotSandbox
-
     with HubSpotSandbox(clock=clock, enforce_limits=True) as sandbox:
         sandbox.limits.burst = 2
         pool = urllib3.PoolManager(retries=False)
@@ -81,3 +83,76 @@ def test_enforced_burst_limit_answers_429(clock):
         assert statuses == [200, 200, 429] and json.loads(answer.data)["policyName"] == "TEN_SECONDLY_ROLLING"
         assert answer.headers["X-HubSpot-RateLimit-Remaining"] == "0"
         pool.clear()
+
+
+def people(sandbox, count):
+    return list(sandbox.seed([Contact(crm="seed", id=str(n), email=f"p{n}@example.com") for n in range(count)]).values())
+
+
+def test_ids_are_per_object_type(sandbox, clock):
+    (native,) = people(sandbox, 1)
+    sandbox.log_activity(native, Activity(kind=ActivityKind.CALL, at=clock.now(), subject="c"))
+    sandbox.log_activity(native, Activity(kind=ActivityKind.MEETING, at=clock.now(), subject="m"))
+    assert sandbox.store.linked("contacts", native, "calls") == sandbox.store.linked("contacts", native, "meetings")
+    assert native == sandbox.store.linked("contacts", native, "calls")[0]  # a contact shares it too
+
+
+def test_deals_and_engagements_change_without_touching_their_contacts(sandbox, clock):
+    first, second = people(sandbox, 2)
+    stamp = sandbox.native(first)["lastmodifieddate"]
+    clock.advance(timedelta(minutes=1))
+    sandbox.upsert_deal(first, Deal(id="won", status=DealStatus.WON, amount=1.0))
+    sandbox.log_activity(first, Activity(kind=ActivityKind.CALL, at=clock.now(), subject="c"))
+    sandbox.log_message(first, network="linkedin", at=clock.now(), by="1001")
+    assert sandbox.native(first)["lastmodifieddate"] == stamp
+    sandbox.lifecycle_sync_on_won = True  # the account setting, when an admin leaves it on
+    sandbox.upsert_deal(second, Deal(id="won-2", status=DealStatus.WON, amount=1.0))
+    assert sandbox.native(second)["lifecyclestage"] == "customer"
+
+
+def test_a_backward_lifecycle_write_is_refused_whole_or_ignored(clock):
+    for backward, expected in (("reject", 400), ("ignore", 200)):
+        with HubSpotSandbox(clock=clock, backward_lifecycle=backward) as sandbox:
+            first, second = people(sandbox, 2)
+            sandbox.edit(first, {"lifecyclestage": "customer"})
+            pool = urllib3.PoolManager(retries=False)
+            answer = pool.request("POST", sandbox.base_url + "/crm/v3/objects/contacts/batch/update", headers={
+                "Authorization": f"Bearer {sandbox.credentials()['access_token']}",
+                "Content-Type": "application/json"}, body=json.dumps({"inputs": [
+                    {"id": first, "properties": {"lifecyclestage": "lead"}},
+                    {"id": second, "properties": {"lifecyclestage": "opportunity"}}]}).encode())
+            body = json.loads(answer.data)
+            assert answer.status == expected, backward
+            if backward == "reject":
+                assert body["category"] == "VALIDATION_ERROR"
+                assert body["errors"][0]["context"]["propertyName"] == ["lifecyclestage"]
+                assert sandbox.native(second).get("lifecyclestage") != "opportunity"  # the whole batch refused
+            else:
+                assert sandbox.native(second)["lifecyclestage"] == "opportunity"
+            assert sandbox.native(first)["lifecyclestage"] == "customer"
+            pool.clear()
+
+
+def test_property_history_names_who_changed_a_value_fifty_records_at_most(sandbox, call):
+    ids = people(sandbox, 51)
+    sandbox.edit(ids[0], {"hs_lead_status": "IN_PROGRESS"})
+    sandbox.edit(ids[0], {"hs_lead_status": "CONNECTED"}, by=None, source="AUTOMATION_PLATFORM")
+    status, _, body = call("POST", "/crm/v3/objects/contacts/batch/read", {
+        "inputs": [{"id": ids[0]}], "properties": ["hs_lead_status"], "propertiesWithHistory": ["hs_lead_status"]})
+    history = body["results"][0]["propertiesWithHistory"]["hs_lead_status"]
+    assert status == 200 and [(h["value"], h["sourceType"], h.get("updatedByUserId")) for h in history] == [
+        ("CONNECTED", "AUTOMATION_PLATFORM", None), ("IN_PROGRESS", "CRM_UI", 9001)]
+    status, _, body = call("POST", "/crm/v3/objects/contacts/batch/read", {
+        "inputs": [{"id": i} for i in ids], "properties": [], "propertiesWithHistory": ["hs_lead_status"]})
+    assert status == 400 and "property histories is 50" in body["message"]
+
+
+def test_properties_are_created_in_one_batch_and_taken_names_come_back_in_a_207(sandbox, call):
+    inputs = [{"name": f"p{n}", "label": f"P {n}", "type": "string", "fieldType": "text",
+               "groupName": "qualification"} for n in range(3)]
+    status, _, body = call("POST", "/crm/v3/properties/contacts/batch/create", {"inputs": inputs[:2]})
+    assert status == 201 and [p["name"] for p in body["results"]] == ["p0", "p1"]
+    status, _, body = call("POST", "/crm/v3/properties/contacts/batch/create", {"inputs": inputs})
+    assert status == 207 and [p["name"] for p in body["results"]] == ["p2"]
+    assert [(e["category"], e["context"]["name"]) for e in body["errors"]] == [
+        ("OBJECT_ALREADY_EXISTS", ["p0"]), ("OBJECT_ALREADY_EXISTS", ["p1"])]
