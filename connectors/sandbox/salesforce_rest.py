@@ -225,7 +225,7 @@ class RestApi:
                 return _Invalid(
                     "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
                 )
-            return parsed.replace(microsecond=0)
+            return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
         if not isinstance(value, str):
             return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
         allowed = PICKLISTS.get((sobject, name))

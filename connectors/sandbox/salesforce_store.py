@@ -1,8 +1,10 @@
 """The Salesforce sandbox's org: sObjects, their schema, ids and system fields.
 
-Records live in memory as dicts of Python values (aware datetimes cut to whole seconds, as Salesforce
-stores them). Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's now,
-crmsync's own writes included, so the connector meets its own echo. A deleted record (a merge's loser
+Records live in memory as dicts of Python values. Datetimes keep milliseconds, as the REST API renders
+them (`2024-01-17T19:55:04.281+0000`, "Valid Date and DateTime Formats" in the REST API Developer Guide):
+SOQL datetime literals have whole seconds only (`salesforce_soql`), so a query from a second compares with
+stamps finer than it. Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's
+now, crmsync's own writes included, so the connector meets its own echo. A deleted record (a merge's loser
 too) goes to the recycle bin: `IsDeleted = true`, its SystemModstamp moved to the deletion, hidden from
 `query` and returned by `queryAll` for `RECYCLE_BIN_DAYS` (15) days, after which (or once the bin is
 emptied) it is gone for good and no query returns it: a pull that comes back later than that cannot see
@@ -22,7 +24,7 @@ from sync.clock import Clock
 
 from connectors.salesforce.mapping import format_datetime, to18
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY, RELATIONSHIPS, SCHEMA
-from connectors.sandbox.salesforce_soql import Query, SoqlError, parse
+from connectors.sandbox.salesforce_soql import Predicate, Query, SoqlError, parse
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 RECYCLE_BIN_DAYS = 15  # how long queryAll still returns a deleted record
@@ -68,7 +70,7 @@ class Org:
         }
 
     def now(self) -> datetime:
-        return self.clock.now().replace(microsecond=0)
+        return _milliseconds(self.clock.now())
 
     def new_id(self, sobject: str) -> str:
         with self.lock:
@@ -79,10 +81,10 @@ class Org:
     # --- writes -----------------------------------------------------------------------------------------
     def insert(self, sobject: str, values: Mapping[str, Any], *, at: datetime | None = None) -> str:
         """Insert a record; `at` backdates CreatedDate/SystemModstamp (seeding history)."""
-        stamp = (at or self.now()).replace(microsecond=0)
+        stamp = _milliseconds(at or self.now())
         record_id = self.new_id(sobject)
         record: dict[str, Any] = {name: None for name in self.schema[sobject]}
-        record.update(_whole_seconds(values))
+        record.update(_stored(values))
         record.update(
             Id=record_id,
             CreatedDate=record.get("CreatedDate") or stamp,
@@ -112,9 +114,9 @@ class Org:
         with self.lock:
             record = self.records[sobject][record_id]
             old = {field: record.get(field) for (indexed_sobject, field) in self._index if indexed_sobject == sobject}
-            record.update(_whole_seconds(values))
+            record.update(_stored(values))
             self._reindex(sobject, record, old)
-            stamp = (at or self.now()).replace(microsecond=0)
+            stamp = _milliseconds(at or self.now())
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
     def delete(self, sobject: str, record_id: str, *, master: str | None = None) -> None:
@@ -184,17 +186,26 @@ class Org:
                 "WSDL or the describe call for the appropriate names.",
             )
 
+    # --- the SOQL engine's catalog (`salesforce_soql.Catalog`) -------------------------------------------
+    def is_key(self, sobject: str, name: str) -> bool:
+        return name == "Id" or self.schema.get(sobject, {}).get(name) == "reference"
+
+    def column_values(self, sobject: str, column: str, where: Predicate | None) -> set[Any]:
+        """A semi-join's subquery: the values of `column` over the live rows of `sobject` it selects."""
+        with self.lock:
+            return {_normalise(self.resolve(sobject, record, column)) for record in self.records[sobject].values()
+                    if not record.get("IsDeleted") and (where is None or where(record))} - {None}
+
+    @staticmethod
+    def equal(left: Any, right: Any) -> bool:
+        return _soql_equal(left, right)
+
+    @staticmethod
+    def normalise(value: Any) -> Any:
+        return _normalise(value)
+
     def compile(self, soql: str) -> Query:
-        holder: dict[str, str] = {}
-
-        def resolve(record: Mapping[str, Any], path: str) -> Any:
-            return self.resolve(holder["sobject"], record, path)
-
-        query = parse(soql, resolve, _soql_equal, _normalise)
-        holder["sobject"] = query.sobject
-        for path in query.paths:
-            self.check_path(query.sobject, path)
-        return query
+        return parse(soql, self)
 
     def run(self, soql: str, *, include_deleted: bool) -> list[dict[str, Any]]:
         """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
@@ -215,9 +226,11 @@ class Org:
     def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
         """Rows worth testing: through an index when the query pins an indexed field, else all of them."""
         table = self.records[query.sobject]
-        for field, values in query.hints:
+        for field, hint in query.hints:
+            values = hint() if callable(hint) else hint
             if field == "Id":
-                return [record for record in table.values() if _normalise(record["Id"]) in values]
+                return [table[record_id] for record_id in sorted(
+                    record_id for record_id in table if _normalise(record_id) in values)]
             index = self._index.get((query.sobject, field))
             if index is not None:
                 ids: set[str] = set()
@@ -290,10 +303,13 @@ class Org:
         }
 
 
-def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Salesforce keeps datetimes to the second."""
-    return {key: value.replace(microsecond=0) if isinstance(value, datetime) else value
-            for key, value in values.items()}
+def _milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _stored(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Salesforce keeps datetimes to the millisecond."""
+    return {key: _milliseconds(value) if isinstance(value, datetime) else value for key, value in values.items()}
 
 
 _PREFIXES = frozenset(PREFIX.values())
