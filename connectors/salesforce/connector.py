@@ -48,13 +48,16 @@ from connectors.salesforce.mapping import (
 )
 from connectors.salesforce.paging import (
     RELATED,
+    advance,
     chunk_ids,
     in_list,
     legacy_cursor,
     related_since,
+    settle,
     since_clause,
     soql_pages,
     stream_key,
+    whole_second,
 )
 from connectors.salesforce.fields import CustomFields
 from connectors.salesforce.settings import SalesforceSettings
@@ -113,7 +116,8 @@ class SalesforceConnector(ConnectorBase):
             scratch.close()
 
     def _pull(self, state: Cursor, emitted: ScratchSet[str]) -> Iterator[PullPage]:
-        started = self._clock.now().replace(microsecond=0)
+        started = self._clock.now()
+        start_second = whole_second(started)
         since = related_since(state)
         incremental = since is not None
         spent = self.calls_made()  # each page reports the calls made since the previous page was handed out
@@ -130,7 +134,7 @@ class SalesforceConnector(ConnectorBase):
                     if mark.already_read(key, stamp):
                         continue
                     if stamp is not None:
-                        mark.read(key, stamp, cap=started)
+                        advance(mark, key, stamp, cap=start_second)
                     if deleted:
                         master = record.get("MasterRecordId")
                         gone[record_id] = to18(master) if master else None
@@ -144,12 +148,13 @@ class SalesforceConnector(ConnectorBase):
                 yield PullPage(contacts, state.encode(), deleted_ids=[*gone, *converted], merged_into=merged,
                                api_calls=self.calls_made() - spent)
                 spent = self.calls_made()
+            settle(mark, started)
         if since is not None:
             for page in self._touched_pages(since, emitted):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
                                api_calls=self.calls_made() - spent)
                 spent = self.calls_made()
-        state.marks[RELATED] = Watermark(started)
+        state.marks[RELATED] = Watermark(start_second)
         yield PullPage([], state.encode(), api_calls=self.calls_made() - spent)
 
     def _stream_soql(self, sobject: str, mark: Watermark, incremental: bool) -> str:

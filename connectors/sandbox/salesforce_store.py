@@ -209,6 +209,10 @@ class Org:
 
     def run(self, soql: str, *, include_deleted: bool) -> list[dict[str, Any]]:
         """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
+        return self.execute(soql, include_deleted=include_deleted)[1]
+
+    def execute(self, soql: str, *, include_deleted: bool) -> tuple[str, list[dict[str, Any]]]:
+        """The queried object and its rows as the REST API renders them."""
         query = self.compile(soql)
         with self.lock:
             rows = [
@@ -221,7 +225,7 @@ class Org:
                 rows.sort(key=lambda record: _sort_key(self.resolve(query.sobject, record, path)), reverse=descending)
             if query.limit is not None:
                 rows = rows[: query.limit]
-            return [self.render_row(query.sobject, row, query.columns) for row in rows]
+            return query.sobject, [self.render_row(query.sobject, row, query.columns) for row in rows]
 
     def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
         """Rows worth testing: through an index when the query pins an indexed field, else all of them."""
