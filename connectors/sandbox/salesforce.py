@@ -105,7 +105,12 @@ class SalesforceSandbox(ServedSandbox):
         daily_limit: int = DEFAULT_DAILY_LIMIT,
         session_timeout: timedelta = timedelta(hours=2),
         grant_fls_on_create: bool = True,
+        stock_org: bool = False,
     ) -> None:
+        """`stock_org`: an org as Salesforce delivers it, without the custom fields this sandbox's org is
+        built with (qualification fields, seniority, the opportunities' contract term) and with the
+        integration user denied Campaigns, so CampaignMember is out of its reach (the object needs Read on
+        Campaigns, "CampaignMember" in the Object Reference for the Salesforce Platform)."""
         self.clock = clock or SystemClock()
         self.enforce_limits = enforce_limits
         self.daily_limit = daily_limit
@@ -114,6 +119,9 @@ class SalesforceSandbox(ServedSandbox):
         self._seed = seed
         self._port = port
         self.org = Org(self.clock, api_version=API_VERSION)
+        if stock_org:
+            self.org.remove_custom_fields()
+            self.deny("Campaign", "CampaignMember")
         self.seeder = Seeder(self.org)
         self.rest = RestApi(self.org)
         self.metadata = soap.MetadataApi(
@@ -142,6 +150,7 @@ class SalesforceSandbox(ServedSandbox):
                     endpoint="describe",
                     methods=["GET"],
                 ),
+                Rule("/services/data/v<version>/sobjects", endpoint="describe_global", methods=["GET"]),
                 Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
                 Rule(
                     "/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]
@@ -203,6 +212,27 @@ class SalesforceSandbox(ServedSandbox):
         }
         values.update(overrides)
         return SalesforceSettings(**values)
+
+    def default_settings(self, **overrides: Any) -> SalesforceSettings:
+        """The connector's default settings, with only what reaches this org (URL, credentials, trust)."""
+        values: dict[str, Any] = {
+            "login_url": self.base_url,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            "ca_bundle": self.ca_path,
+            "daily_limit": self.daily_limit,
+            "daily_reserve": 0,
+        }
+        values.update(overrides)
+        return SalesforceSettings(**values)
+
+    def deny(self, *sobjects: str) -> None:
+        """Take these objects out of the integration user's reach (as a profile without their Read)."""
+        self.org.denied.update(sobjects)
+
+    def allow(self, *sobjects: str) -> None:
+        self.org.denied.difference_update(sobjects)
 
     def revoke_refresh_token(self) -> None:
         self._refresh_revoked = True
@@ -364,6 +394,8 @@ class SalesforceSandbox(ServedSandbox):
             return self.rest.query_more(request, version, args["cursor"])
         if endpoint == "describe":
             return self.rest.describe(args["sobject"])
+        if endpoint == "describe_global":
+            return self.rest.describe_global()
         if endpoint == "limits":
             return self.rest.limits(self._used(), self.daily_limit)
         return self.rest.collections_update(request)

@@ -96,9 +96,14 @@ class RestApi:
 
     # --- describe / limits ------------------------------------------------------------------------------
     def describe(self, sobject: str) -> Response:
-        if sobject not in self.org.schema:
+        """An object the user cannot access is answered as one that does not exist: 404 NOT_FOUND ("Status
+        Codes and Error Responses": the resource couldn't be found, or there are sharing issues)."""
+        if not self.org.accessible(sobject):
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         return ok(self.org.describe(sobject))
+
+    def describe_global(self) -> Response:
+        return ok(self.org.describe_global())
 
     @staticmethod
     def limits(used: int, limit: int) -> Response:

@@ -58,6 +58,9 @@ class Org:
             tuple[str, str], dict[str, Any]
         ] = {}  # (object, field) -> CustomField metadata
         self.hidden: set[tuple[str, str]] = set()
+        # objects the integration user has no access to (a profile without Read on Campaigns cannot see
+        # CampaignMember): out of the global describe, 404 on describe, INVALID_TYPE in SOQL
+        self.denied: set[str] = set()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
         self.recycle_bin: dict[str, datetime] = {}  # deleted record id -> when it was deleted
@@ -83,8 +86,9 @@ class Org:
         """Insert a record; `at` backdates CreatedDate/SystemModstamp (seeding history)."""
         stamp = _milliseconds(at or self.now())
         record_id = self.new_id(sobject)
-        record: dict[str, Any] = {name: None for name in self.schema[sobject]}
-        record.update(_stored(values))
+        fields = self.schema[sobject]
+        record: dict[str, Any] = dict.fromkeys(fields)
+        record.update(_stored({name: value for name, value in values.items() if name in fields}))
         record.update(
             Id=record_id,
             CreatedDate=record.get("CreatedDate") or stamp,
@@ -114,7 +118,9 @@ class Org:
         with self.lock:
             record = self.records[sobject][record_id]
             old = {field: record.get(field) for (indexed_sobject, field) in self._index if indexed_sobject == sobject}
-            record.update(_stored(values))
+            fields = self.schema[sobject]
+            record.update(_stored({name: value for name, value in values.items() if name in fields or name in (
+                "IsDeleted", "MasterRecordId")}))
             self._reindex(sobject, record, old)
             stamp = _milliseconds(at or self.now())
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
@@ -168,16 +174,25 @@ class Org:
         parent = self.records[parent_type].get(parent_id) if parent_id else None
         return self.resolve(parent_type, parent, rest) if parent is not None else None
 
+    def accessible(self, sobject: str) -> bool:
+        return sobject in self.schema and sobject not in self.denied
+
     def check_path(self, sobject: str, path: str) -> None:
-        if sobject not in self.schema:
-            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        if not self.accessible(sobject):
+            # what SOQL answers for an object the user cannot see as for one that does not exist
+            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported. If you are attempting "
+                            "to use a custom object, be sure to append the '__c' after the entity name. Please "
+                            "reference your WSDL or the describe call for the appropriate names.")
         if "." in path:
             relation, rest = path.split(".", 1)
             if (sobject, relation) not in RELATIONSHIPS:
                 raise SoqlError(
                     "INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path."
                 )
-            self.check_path(RELATIONSHIPS[(sobject, relation)][1], rest)
+            parent = RELATIONSHIPS[(sobject, relation)][1]
+            if not self.accessible(parent):
+                raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path.")
+            self.check_path(parent, rest)
         elif not self.visible(sobject, path):
             raise SoqlError(
                 "INVALID_FIELD",
@@ -265,6 +280,27 @@ class Org:
 
     def attributes(self, sobject: str, record_id: str) -> dict[str, str]:
         return {"type": sobject, "url": f"/services/data/v{self.api_version}/sobjects/{sobject}/{record_id}"}
+
+    def describe_global(self) -> dict[str, Any]:
+        """Describe Global: the objects of the org the logged-in user can use ("Get a List of Objects", REST
+        API Developer Guide): an object the user has no access to is not listed."""
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [
+                {"name": name, "label": name, "keyPrefix": PREFIX[name], "custom": False, "queryable": True,
+                 "retrieveable": True, "updateable": True, "createable": True, "deletable": True,
+                 "urls": {"describe": f"/services/data/v{self.api_version}/sobjects/{name}/describe"}}
+                for name in sorted(self.schema) if self.accessible(name)
+            ],
+        }
+
+    def remove_custom_fields(self) -> None:
+        """A stock org: none of the custom fields this org was built with (crmsync creates its own)."""
+        with self.lock:
+            for fields in self.schema.values():
+                for name in [name for name in fields if name.endswith("__c")]:
+                    del fields[name]
 
     def describe(self, sobject: str) -> dict[str, Any]:
         fields = []

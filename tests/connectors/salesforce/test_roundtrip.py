@@ -9,6 +9,7 @@ What Salesforce cannot represent, and so is compared loosely or not at all:
 * direction of anything but a call; `done` of a meeting (events have no status: past ones are done);
 * the time of day of an open task (only its due date exists);
 * an engagement event's `source` (the campaign's name comes back instead); deal and activity ids (native ids);
+* an empty text (Salesforce keeps none: it is null);
 * the neutral contact id (the native id is the identity; `seed()` returns the map);
 * company data of a person without a company: a Contact keeps industry, size, website and revenue on its
   Account, and a Contact without an Account has none (a Lead requires a company, so such people are Contacts).
@@ -32,7 +33,7 @@ ACCOUNT_FIELDS = ("website", "annual_revenue")
 
 def expected_profile(original):
     profile = {f: getattr(original, f) for f in PROFILE}
-    fields = dict(original.fields)
+    fields = {name: None if value == "" else value for name, value in original.fields.items()}  # no "" in SF
     if original.company is None:
         profile.update(dict.fromkeys(ACCOUNT_PROFILE))
         fields.update(dict.fromkeys(ACCOUNT_FIELDS))
