@@ -26,8 +26,8 @@ from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sandbox.server import RecordedRequest
 
 DATA = re.compile(
-    r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|"
-    r"sobjects/(Lead|Contact|Opportunity)/describe)$"
+    r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|sobjects|"
+    r"sobjects/(Lead|Contact|Opportunity|Task)/describe)$"
 )
 
 

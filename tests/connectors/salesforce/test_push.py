@@ -34,6 +34,7 @@ def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandb
     calls = collection_calls(sandbox)
     assert [len(c.json()["records"]) for c in calls] == [200, 50]
     assert connector.api_calls["push"] == 2
+    assert connector.api_calls["push_read"] == 1  # the Leads' Rating, unknown to the engine: one read
     lead = next(i for i in ready if i.startswith("00Q"))
     stored = sandbox.record(lead)
     assert stored["Rating"] == "Warm" and stored["Crmsync_Stage__c"] == "prospect"
