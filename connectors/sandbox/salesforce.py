@@ -297,6 +297,22 @@ class SalesforceSandbox(ServedSandbox):
     ) -> None:
         self.rest.record_failures.setdefault(to18(native_id), []).extend([(code, message)] * times)
 
+    def store_raw(self, native_id: str, field: str, raw: Any) -> None:
+        """Put `raw` in a field as it is, whatever the field's type: the values another implementation of the
+        API, an import or a data glitch leave behind ("50-100" in a number, "next Tuesday" in a date, NUL
+        bytes, a 100 KB paste), which a client meets and must survive. Moves SystemModstamp like any edit."""
+        sobject, record = self._person(native_id)
+        self.org.update(sobject, record["Id"], {})
+        record[field] = raw
+
+    def rekey(self, native_id: str, raw_id: str) -> None:
+        """Serve the record under an id of another shape (14 characters, a 15-character one...)."""
+        sobject, record = self._person(native_id)
+        with self.org.lock:
+            del self.org.records[sobject][record["Id"]]
+            record["Id"] = raw_id
+            self.org.records[sobject][raw_id] = record
+
     def hide_field(self, sobject: str, name: str, field_type: str = "double") -> None:
         """A field that exists in the org but that the integration user has no field-level security on."""
         if name not in self.org.schema[sobject]:

@@ -86,6 +86,15 @@ def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
 
 
 @pytest.fixture
+def stock(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
+    """An org as Salesforce delivers it: no custom fields, no access to Campaigns (so CampaignMember)."""
+    with SalesforceSandbox(clock=clock, stock_org=True) as box:
+        yield box
+        problems = [p for r in box.requests.all() for p in check_request(r)]
+        assert not problems, problems[:10]
+
+
+@pytest.fixture
 def make_connector(sandbox: SalesforceSandbox, clock: FrozenClock, virtual_sleep: Any) -> Iterator[Any]:
     """Builds connectors on the sandbox (settings overrides as keyword arguments) and closes them."""
     with closing_factory(lambda **overrides: SalesforceConnector(
