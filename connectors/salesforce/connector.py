@@ -257,8 +257,9 @@ class SalesforceConnector(ConnectorBase):
                     if survivor is not None:
                         merged[lead_id] = survivor
             else:
-                contact = read_record(record.get("Id"), sobject.lower(), problems, lambda: self.mapper.to_contact(
-                    sobject, record, plan.paths[sobject], reader, plan.types[sobject]))
+                contact = read_record(record.get("Id"), sobject.lower(), problems,
+                                      lambda record=record, reader=reader: self.mapper.to_contact(  # type: ignore[misc]
+                                          sobject, record, plan.paths[sobject], reader, plan.types[sobject]))
                 if contact is not None:
                     contacts.append(contact)
             problems.extend(reader.problems)

@@ -400,10 +400,10 @@ class RecordMapper:
         owner = read_id(record.get("OwnerId"))
         subject = reader.text(record.get("Subject"), "Subject", limit=255)
         if sobject == "Event":
-            at = (reader.timestamp(record.get("ActivityDateTime"), "ActivityDateTime")
-                  or _midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
-                  or reader.timestamp(record.get("CreatedDate"), "CreatedDate") or now)
-            return Activity(kind=ActivityKind.MEETING, at=at, by=owner, done=at <= now,
+            starts = (reader.timestamp(record.get("ActivityDateTime"), "ActivityDateTime")
+                      or _midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
+                      or reader.timestamp(record.get("CreatedDate"), "CreatedDate") or now)
+            return Activity(kind=ActivityKind.MEETING, at=starts, by=owner, done=starts <= now,
                             automated=owner in self.settings.automation_user_ids, id=activity_id, subject=subject)
         meaning = self._task_meaning(record, reader)
         closed = bool(reader.boolean(record.get("IsClosed"), "IsClosed"))

@@ -170,7 +170,7 @@ class Pusher:
               results: list[PushResult | None], *, retry: bool
               ) -> list[tuple[_Pending, dict[str, Any], dict[str, FieldValue]]]:
         """Send the entries (at most one batch); returns those to send once more."""
-        again = []
+        again: list[tuple[_Pending, dict[str, Any], dict[str, FieldValue]]] = []
         if not entries:
             return again
         for (item, entry, carried), save in zip(entries, self._save([entry for _, entry, _ in entries]),

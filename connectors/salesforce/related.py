@@ -82,10 +82,10 @@ class RelatedSource:
 ACTIVITY, EVENT, DEAL, PROBLEM = "a", "e", "d", "p"
 _FLUSH_EVERY = 1000
 _encode = msgspec.msgpack.Encoder().encode
-_DECODERS = {ACTIVITY: msgspec.msgpack.Decoder(Activity).decode,
-             EVENT: msgspec.msgpack.Decoder(EngagementEvent).decode,
-             DEAL: msgspec.msgpack.Decoder(Deal).decode,
-             PROBLEM: msgspec.msgpack.Decoder(tuple[str, str | None, str, str]).decode}
+_decode_activity = msgspec.msgpack.Decoder(Activity).decode
+_decode_event = msgspec.msgpack.Decoder(EngagementEvent).decode
+_decode_deal = msgspec.msgpack.Decoder(Deal).decode
+_decode_problem = msgspec.msgpack.Decoder(tuple[str, str | None, str, str]).decode
 
 
 @dataclass
@@ -145,15 +145,15 @@ class RelatedStore:
                 f"SELECT parent, kind, body FROM related WHERE parent IN ({marks}) ORDER BY rowid", chunk)
             self._scratch.execute(f"DELETE FROM related WHERE parent IN ({marks})", chunk)
             for parent, kind, body in rows:
-                item = _DECODERS[kind](body)
                 bucket = found[parent]
                 if kind == ACTIVITY:
-                    bucket.activities.append(item)
+                    bucket.activities.append(_decode_activity(body))
                 elif kind == EVENT:
-                    bucket.events.append(item)
+                    bucket.events.append(_decode_event(body))
                 elif kind == DEAL:
-                    if all(known.id != item.id for known in bucket.deals):  # two roles on one opportunity
-                        bucket.deals.append(item)
+                    deal = _decode_deal(body)
+                    if all(known.id != deal.id for known in bucket.deals):  # two roles on one opportunity
+                        bucket.deals.append(deal)
                 else:
-                    bucket.problems.append(RecordProblem(*item))
+                    bucket.problems.append(RecordProblem(*_decode_problem(body)))
         return found
