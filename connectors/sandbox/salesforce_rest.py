@@ -19,6 +19,8 @@ from connectors.sandbox.salesforce_soql import SoqlError
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY
 from connectors.sandbox.salesforce_store import Org, _base62
 
+# "Update Records Using sObject Collections" (REST API Developer Guide): the list holds up to 200 objects, of
+# any types; consecutive objects of one type are processed as a chunk, and a request processes up to 10
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10
 MIN_BATCH, MAX_BATCH = 200, 2000
