@@ -43,14 +43,14 @@ from sync.toolkit.reading import read_record
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.fields import CustomFields
-from connectors.salesforce.mapping import CRM, KEY_PREFIXES, RecordMapper, read_id, read_time, reader_for, \
-    select_list, soql_datetime
+from connectors.salesforce.mapping import CRM, RecordMapper, reader_for, select_list
 from connectors.salesforce.org import OrgSchema, SetupWarning
 from connectors.salesforce.paging import RELATED, advance, chunk_ids, in_list, legacy_cursor, related_since, \
     settle, since_clause, soql_pages, stream_key, whole_second
 from connectors.salesforce.push import Pusher
 from connectors.salesforce.related import RelatedSource, RelatedStore
 from connectors.salesforce.sources import plan_pull
+from connectors.salesforce.values import KEY_PREFIXES, read_id, read_time, soql_datetime
 from connectors.salesforce.settings import SalesforceSettings
 
 PARENTS = ("Lead", "Contact")
@@ -116,7 +116,7 @@ class SalesforceConnector(ConnectorBase):
         loaded_everything = False
         for sobject in PARENTS:
             mark = state.mark(sobject)
-            window = self._window(sobject, mark, incremental)
+            window = self._window(sobject, mark)
             window_loaded = False
             soql = self._stream_soql(sobject, plan, mark, incremental)
             for records in self._query("contacts", soql, include_deleted=incremental):
@@ -174,7 +174,7 @@ class SalesforceConnector(ConnectorBase):
                 gone[record_id] = read_id(record.get("MasterRecordId"))
         return fresh, gone
 
-    def _window(self, sobject: str, mark: Watermark, incremental: bool) -> str | None:
+    def _window(self, sobject: str, mark: Watermark) -> str | None:
         """The condition on `sobject` that selects this pull's stream of it, live records only (the window
         of its related records)."""
         conditions = [since_clause(mark), "IsConverted = false" if sobject == "Lead" else None]

@@ -14,7 +14,7 @@ from simple_salesforce import Salesforce
 from sync.contract import CanonicalField, FieldSetupReport
 
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.mapping import FIELD_SPECS
+from connectors.salesforce.writes import FIELD_SPECS
 from connectors.salesforce.org import OrgSchema
 from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
 

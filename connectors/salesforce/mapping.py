@@ -30,10 +30,7 @@ Every raw value goes through a `sync.toolkit.reading.RecordReader`: a value that
 a date that is not ISO 8601, a 100 KB name, NUL bytes...) leaves that field unknown and a `RecordProblem`;
 a record whose id cannot be read is skipped and reported, never its page.
 
-Push side: canonical values become Salesforce JSON values (numbers stay numbers, booleans are checkboxes,
-datetimes ISO 8601 UTC, text cut to the field's length). Maturity also fills the Lead `Rating` picklist and
-stage the Lead `Status` where configured (`native_targets`), under their ownership policy; Contacts have
-neither.
+The push side (canonical values -> Salesforce values) is `writes`.
 """
 
 from __future__ import annotations
@@ -41,10 +38,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sync.contract import CanonicalField, FieldValue
 from sync.model import (
     PROFILE_ATTRIBUTES,
     Activity,
@@ -58,22 +54,12 @@ from sync.model import (
 )
 from sync.toolkit.reading import RecordReader
 
+from connectors.salesforce.values import midnight, read_id
+
 if TYPE_CHECKING:
     from connectors.salesforce.settings import SalesforceSettings
 
 CRM = "salesforce"
-KEY_PREFIXES = {
-    "00Q": "Lead",
-    "003": "Contact",
-    "006": "Opportunity",
-    "00T": "Task",
-    "00U": "Event",
-    "701": "Campaign",
-    "001": "Account",
-    "005": "User",
-}
-_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_ID_SHAPE = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 # --- Salesforce's words -> crmsync's neutral ones: the one table -----------------------------------------
@@ -159,83 +145,6 @@ VOCABULARY = Vocabulary(
     ratings={Maturity.HOT.value: "Hot", Maturity.WARM.value: "Warm", Maturity.COLD.value: "Cold"},
 )
 RATING_BY_MATURITY = dict(VOCABULARY.ratings)
-
-
-# --- ids ---------------------------------------------------------------------------------------------
-
-
-def to18(record_id: str) -> str:
-    """The 18-character, case-insensitive form of a Salesforce id (15-char ids come from the UI and
-    reports). Raises ValueError for anything else."""
-    if not isinstance(record_id, str) or not _ID_SHAPE.match(record_id):
-        raise ValueError("not a Salesforce id (15 or 18 letters and digits)")
-    if len(record_id) == 18:
-        return record_id
-    suffix = ""
-    for chunk in range(3):
-        bits = sum(1 << index for index, character in enumerate(record_id[chunk * 5 : chunk * 5 + 5])
-                   if "A" <= character <= "Z")
-        suffix += _CHECKSUM_ALPHABET[bits]
-    return record_id + suffix
-
-
-def read_id(raw: Any) -> str | None:
-    """`to18(raw)`, or None when `raw` is not a Salesforce id."""
-    try:
-        return to18(raw)
-    except ValueError:
-        return None
-
-
-def sobject_of(record_id: str) -> str | None:
-    """The sObject type a record id belongs to, from its key prefix."""
-    return KEY_PREFIXES.get(record_id[:3])
-
-
-def same_id(first: str | None, second: str | None) -> bool:
-    if first is None or second is None:
-        return first is second
-    try:
-        return to18(first).lower() == to18(second).lower()
-    except ValueError:
-        return first == second
-
-
-# --- time --------------------------------------------------------------------------------------------
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """`2024-01-17T19:55:04.000+0000` (records) or `...Z` -> aware UTC datetime. Raises ValueError on text
-    that is not one."""
-    if not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
-
-
-def read_time(value: Any) -> datetime | None:
-    """`parse_time`, or None for anything that is not a Salesforce datetime."""
-    try:
-        return parse_time(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def format_datetime(value: datetime) -> str:
-    """The record format Salesforce returns and accepts: millisecond precision, `+0000`."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-
-
-def soql_datetime(value: datetime) -> str:
-    """A SOQL datetime literal (unquoted, whole seconds: SOQL literals carry no fraction)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _midnight(day: date | None) -> datetime | None:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None
 
 
 # --- pull: records -> neutral ------------------------------------------------------------------------
@@ -401,14 +310,14 @@ class RecordMapper:
         subject = reader.text(record.get("Subject"), "Subject", limit=255)
         if sobject == "Event":
             starts = (reader.timestamp(record.get("ActivityDateTime"), "ActivityDateTime")
-                      or _midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
+                      or midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
                       or reader.timestamp(record.get("CreatedDate"), "CreatedDate") or now)
             return Activity(kind=ActivityKind.MEETING, at=starts, by=owner, done=starts <= now,
                             automated=owner in self.settings.automation_user_ids, id=activity_id, subject=subject)
         meaning = self._task_meaning(record, reader)
         closed = bool(reader.boolean(record.get("IsClosed"), "IsClosed"))
         at = ((reader.timestamp(record.get("CompletedDateTime"), "CompletedDateTime") if closed else None)
-              or _midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
+              or midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
               or reader.timestamp(record.get("CreatedDate"), "CreatedDate"))
         call_type = reader.text(record.get("CallType"), "CallType")
         return Activity(
@@ -445,93 +354,7 @@ class RecordMapper:
             return None
         created = reader.timestamp(member.get("CreatedDate"), "CreatedDate")
         responded = reader.day(member.get("FirstRespondedDate"), "FirstRespondedDate")
-        at = created if created and (responded is None or created.date() == responded) else _midnight(responded)
+        at = created if created and (responded is None or created.date() == responded) else midnight(responded)
         if at is None:
             return None
         return EngagementEvent(type=event_type, at=at, source=reader.text(campaign.get("Name"), "Campaign.Name"))
-
-
-# --- push: canonical -> native -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """How crmsync creates one custom field (Metadata API CustomField)."""
-
-    type: str  # Number | Text | Checkbox | DateTime
-    label: str
-    length: int | None = None
-    precision: int | None = None
-    scale: int | None = None
-
-
-FIELD_SPECS: dict[CanonicalField, FieldSpec] = {
-    CanonicalField.SCORE: FieldSpec("Number", "crmsync score", precision=3, scale=0),
-    CanonicalField.SCORE_FIT: FieldSpec("Number", "crmsync fit score", precision=3, scale=0),
-    CanonicalField.SCORE_ENGAGEMENT: FieldSpec("Number", "crmsync engagement score", precision=3, scale=0),
-    CanonicalField.SCORE_INTENT: FieldSpec("Number", "crmsync intent score", precision=3, scale=0),
-    CanonicalField.STAGE: FieldSpec("Text", "crmsync stage", length=40),
-    CanonicalField.MATURITY: FieldSpec("Text", "crmsync maturity", length=20),
-    CanonicalField.CLIENT_KIND: FieldSpec("Text", "crmsync client kind", length=20),
-    CanonicalField.CRITERIA_MET: FieldSpec("Text", "crmsync criteria met", length=255),
-    CanonicalField.SLA_STATUS: FieldSpec("Text", "crmsync SLA status", length=20),
-    CanonicalField.SLA_DUE_AT: FieldSpec("DateTime", "crmsync SLA due"),
-    CanonicalField.SLA_BREACHED: FieldSpec("Checkbox", "crmsync SLA breached"),
-    CanonicalField.REASON: FieldSpec("Text", "crmsync reason", length=255),
-    CanonicalField.RULES_VERSION: FieldSpec("Text", "crmsync rules version", length=40),
-}
-
-
-def encode_value(canonical: CanonicalField, value: FieldValue) -> Any:
-    """A canonical value as the JSON the custom field of `FIELD_SPECS` accepts."""
-    spec = FIELD_SPECS[canonical]
-    if spec.type == "Checkbox":
-        return bool(value)
-    if value is None:
-        return None
-    if spec.type == "Number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{canonical.value} must be a number")
-        return round(value) if spec.scale == 0 else value
-    if spec.type == "DateTime":
-        if not isinstance(value, datetime):
-            raise ValueError(f"{canonical.value} must be a datetime")
-        return format_datetime(value)
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    limit = spec.length or 255
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def native_targets(sobject: str, canonical: CanonicalField, value: FieldValue,
-                   settings: SalesforceSettings) -> dict[str, Any]:
-    """The native fields people also edit that `canonical` fills on `sobject`, with the value it would
-    write: a Lead's `Rating` from maturity, its `Status` from stage where configured."""
-    if sobject != "Lead":
-        return {}
-    if canonical is CanonicalField.MATURITY and settings.lead_rating_field:
-        return {settings.lead_rating_field: RATING_BY_MATURITY.get(str(value)) if value else None}
-    if canonical is CanonicalField.STAGE and value is not None:
-        status = settings.lead_status_by_stage.get(str(value))  # type: ignore[call-overload]
-        return {"Status": status} if status else {}
-    return {}
-
-
-def to_write(
-    sobject: str, record_id: str, values: Mapping[str, FieldValue], settings: SalesforceSettings
-) -> tuple[dict[str, Any], dict[str, FieldValue]]:
-    """The sObject Collections entry for one update, and the canonical values it carries (fields without a
-    mapping are dropped, so `written` tells the engine exactly what reached Salesforce). Native fields
-    people also edit are all included here: the connector takes out those their ownership keeps."""
-    entry: dict[str, Any] = {"attributes": {"type": sobject}, "id": record_id}
-    carried: dict[str, FieldValue] = {}
-    for key, value in values.items():
-        canonical = CanonicalField(key)
-        target = settings.custom_field(canonical)
-        if target:
-            entry[target] = encode_value(canonical, value)
-            carried[key] = value
-        natives = native_targets(sobject, canonical, value, settings)
-        if natives:
-            entry.update(natives)
-            carried[key] = value
-    return entry, carried

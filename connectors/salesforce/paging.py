@@ -30,7 +30,8 @@ from urllib.parse import quote_plus
 from sync.toolkit.cursor import Cursor, Watermark
 from sync.toolkit.paging import NextUrlPaginator
 
-from connectors.salesforce.mapping import CRM, parse_time, soql_datetime
+from connectors.salesforce.mapping import CRM
+from connectors.salesforce.values import parse_time, soql_datetime
 
 RELATED = "related"  # at: the start of the last finished pull
 LEGACY_VERSION = 1

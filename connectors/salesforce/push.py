@@ -29,7 +29,9 @@ from sync.spill import ScratchSet
 from sync.toolkit.ownership import Ownership, Verdict, decide, needs_current_value, policy_for
 
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.mapping import CRM, native_targets, read_id, sobject_of, to_write
+from connectors.salesforce.mapping import CRM
+from connectors.salesforce.values import read_id, sobject_of
+from connectors.salesforce.writes import native_targets, to_write
 from connectors.salesforce.paging import in_list
 from connectors.salesforce.settings import SalesforceSettings
 

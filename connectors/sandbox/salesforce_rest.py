@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.salesforce.mapping import parse_time, to18
+from connectors.salesforce.values import parse_time, to18
 from connectors.sandbox.salesforce_soql import SoqlError
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY
 from connectors.sandbox.salesforce_store import Org, _base62

@@ -22,7 +22,7 @@ from typing import Any
 
 from sync.clock import Clock
 
-from connectors.salesforce.mapping import format_datetime, to18
+from connectors.salesforce.values import format_datetime, to18
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY, RELATIONSHIPS, SCHEMA
 from connectors.sandbox.salesforce_soql import Predicate, Query, SoqlError, parse
 

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from sync.contract import FieldUpdate
 from sync.synthetic import synthetic_contacts
 
-from connectors.salesforce.mapping import to18
+from connectors.salesforce.values import to18
 
 HUGE = "Ada " * 25_000  # a 100 KB paste in a name
 

@@ -10,7 +10,9 @@ from sync.contract import CanonicalField
 from sync.model import ActivityKind, DealStatus, PipelineStage
 
 from connectors.salesforce import SalesforceSettings
-from connectors.salesforce.mapping import RecordMapper, to_write, encode_value, parse_time
+from connectors.salesforce.mapping import RecordMapper
+from connectors.salesforce.values import parse_time
+from connectors.salesforce.writes import encode_value, to_write
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
 
