@@ -38,7 +38,7 @@ from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, R
 from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 from sync.toolkit.connector import ConnectorBase
-from sync.toolkit.cursor import Cursor, Watermark
+from sync.toolkit.cursor import Cursor, Watermark, format_stamp, parse_stamp
 from sync.toolkit.reading import read_record
 
 from connectors.salesforce.client import SalesforceClient
@@ -54,6 +54,7 @@ from connectors.salesforce.values import KEY_PREFIXES, read_id, read_time, soql_
 from connectors.salesforce.settings import SalesforceSettings
 
 PARENTS = ("Lead", "Contact")
+ORIGIN = "started"  # cursor position: when the pull now running (or interrupted) first started
 KEY_PREFIX = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}  # "Lead" -> "00Q"
 
 
@@ -106,6 +107,9 @@ class SalesforceConnector(ConnectorBase):
     def _pull(self, state: Cursor, scratch: Scratch) -> Iterator[PullPage]:
         started = self._clock.now()
         start_second = whole_second(started)
+        # an interrupted pull resumed: related changes are looked up from when it first started, so a call
+        # logged on a parent emitted before the interruption is not lost
+        first_started = state.position.setdefault(ORIGIN, format_stamp(start_second))
         spent = self.calls_made()  # each page reports the calls made since the previous page was handed out
         plan = self._plan()
         since = related_since(state)
@@ -146,7 +150,8 @@ class SalesforceConnector(ConnectorBase):
                 yield PullPage(page.contacts, state.encode(), page.deleted_ids, page.merged_into,
                                api_calls=self.calls_made() - spent, problems=page.problems)
                 spent = self.calls_made()
-        state.marks[RELATED] = Watermark(start_second)
+        state.marks[RELATED] = Watermark(min(parse_stamp(first_started), start_second))
+        state.position.pop(ORIGIN, None)
         yield PullPage([], state.encode(), api_calls=self.calls_made() - spent, problems=_drain(store))
 
     def _unread(self, sobject: str, records: list[dict[str, Any]], mark: Watermark, start_second: datetime,

@@ -16,7 +16,8 @@ stream cursor, and the reader of the cursors earlier versions stored.
   the mark moves to the second the pull started in (`settle`): a pull with nothing changed since then
   reads no record at all. The mark never passes the moment the pull started, so a row committed late with
   an earlier stamp is read by the next pull. The `related` mark is the (whole) second the last finished
-  pull started in, from which related records (activities, deals, campaign responses) are looked up.
+  pull first started in (an interrupted pull keeps its first start in the cursor's position), from which
+  related records (activities, deals, campaign responses) are looked up.
 """
 
 from __future__ import annotations

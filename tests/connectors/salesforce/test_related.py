@@ -101,3 +101,21 @@ def test_a_parent_brought_back_by_its_task_has_each_activity_once(sandbox, clock
     assert set(pulled) == {first, third}
     ids = [a.id for a in pulled[first].activities]
     assert len(ids) == len(set(ids)) and any(a.subject == "Follow-up call" for a in pulled[first].activities)
+
+
+def test_a_related_change_while_a_pull_was_interrupted_is_not_lost(sandbox, clock, make_connector, pull_all):
+    seeded = [i for i in sandbox.seed(synthetic_contacts(450, seed=14, now=clock.now())).values()]
+    stream = make_connector(page_size=200).pull(None)
+    first = next(stream)  # the first page of a full pull is durable, then the process dies
+    stream.close()
+    lead = first.contacts[0].id
+    clock.advance(timedelta(minutes=2))
+    sandbox.log_activity(lead, Activity(kind=ActivityKind.CALL, at=clock.now(), by="1001",
+                                        direction="outbound", subject="Call while down"))
+    clock.advance(timedelta(minutes=2))
+    _, cursor = pull_all(make_connector(page_size=200), first.cursor)  # the pull, resumed and finished
+    assert lead in seeded
+    clock.advance(timedelta(minutes=5))
+    pages, _ = pull_all(make_connector(page_size=200), cursor)
+    [again] = [c for c in contacts_of(pages) if c.id == lead]
+    assert any(a.subject == "Call while down" for a in again.activities)
