@@ -62,10 +62,14 @@ KEY_PREFIX = {sobject: prefix for prefix, sobject in KEY_PREFIXES.items()}  # "L
 class PullPlan:
     """What one pull reads, as the org's describe allows it."""
 
-    paths: Mapping[str, Mapping[str, str]]  # parent -> neutral name -> field path
+    paths: Mapping[str, Mapping[str, str]]  # parent (those the user can read) -> neutral name -> field path
     types: Mapping[str, Mapping[str, str]]  # parent -> field path -> describe type
     columns: Mapping[str, Sequence[str]]  # parent -> its select list (deletion columns apart)
     sources: Sequence[RelatedSource]
+
+    @property
+    def parents(self) -> list[str]:
+        return [sobject for sobject in PARENTS if sobject in self.paths]
 
 
 class SalesforceConnector(ConnectorBase):
@@ -118,7 +122,7 @@ class SalesforceConnector(ConnectorBase):
         store = RelatedStore(scratch)
         emitted: ScratchSet[str] = ScratchSet(scratch, "emitted")
         loaded_everything = False
-        for sobject in PARENTS:
+        for sobject in plan.parents:
             mark = state.mark(sobject)
             window = self._window(sobject, mark)
             window_loaded = False
@@ -296,7 +300,7 @@ class SalesforceConnector(ConnectorBase):
             for records in self._query(source.category, soql):
                 touched.add_many(found for found in (read_id(record.get(column)) for record in records
                                                      for column in columns) if found is not None)
-        for sobject in PARENTS:
+        for sobject in plan.parents:
             ids = touched.difference(emitted, prefix=KEY_PREFIX[sobject])
             select = ", ".join(plan.columns[sobject])
 
@@ -323,7 +327,8 @@ class SalesforceConnector(ConnectorBase):
     # --- fields -----------------------------------------------------------------------------------------
     def ensure_fields(self) -> FieldSetupReport:
         self.schema.refresh_if_stale()
-        return CustomFields(self.client, self.settings, self.schema).ensure(PARENTS)
+        readable = [sobject for sobject in PARENTS if self.schema.describe(sobject) is not None]
+        return CustomFields(self.client, self.settings, self.schema).ensure(readable or ["Contact"])
 
 
 def _drain(store: RelatedStore) -> list[RecordProblem]:

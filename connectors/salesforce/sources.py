@@ -31,13 +31,22 @@ PARENTS = ("Lead", "Contact")
 GRANT = "grant the integration user's profile or a permission set Read on"
 
 
+LOST_PARENT = {"Lead": "leads are not read: only Contacts are scored (an org that keeps no leads loses nothing)",
+               "Contact": "contacts are not read: only Leads are scored, and no deal is seen"}
+
+
 def plan_pull(schema: OrgSchema, settings: SalesforceSettings, mapper: RecordMapper) -> tuple[
         dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, list[str]], list[RelatedSource]]:
-    """(field paths, their describe types, select lists) per parent, and the related sources to read."""
+    """(field paths, their describe types, select lists) per parent the user can read, and the related
+    sources to read. Raises PermanentError when it can read neither Leads nor Contacts."""
     paths: dict[str, dict[str, str]] = {}
     types: dict[str, dict[str, str]] = {}
     columns: dict[str, list[str]] = {}
-    for sobject in PARENTS:
+    readable = [sobject for sobject in PARENTS if _available(
+        schema, schema.objects(), (sobject,), LOST_PARENT[sobject], f"{GRANT} {sobject}s")]
+    if not readable:
+        schema.require("Contact")  # raises, naming the permission to grant
+    for sobject in readable:
         described = schema.require(sobject)
         paths[sobject] = _mapped_fields(schema, described, mapper.field_paths(sobject), sobject)
         types[sobject] = {path: kind for path in paths[sobject].values()
@@ -46,7 +55,9 @@ def plan_pull(schema: OrgSchema, settings: SalesforceSettings, mapper: RecordMap
         if sobject == "Lead":
             extra += [name for name in (settings.lead_rating_field, "Status") if name and described.has(name)]
         columns[sobject] = list(dict.fromkeys(["Id", "SystemModstamp", *extra, *paths[sobject].values()]))
-    return paths, types, columns, _related_sources(schema, settings)
+    sources = [source for source in _related_sources(schema, settings)
+               if any(source.relates_to(sobject) for sobject in readable)]
+    return paths, types, columns, sources
 
 
 def _mapped_fields(schema: OrgSchema, described: Described, wanted: Mapping[str, str],

@@ -96,3 +96,13 @@ def test_a_source_enabled_later_is_read_after_the_next_describe(stock, clock, ma
     assert "CampaignMember" not in [w.source for w in connector.setup_warnings]
     assert any(c.events for p in again for c in p.contacts)
     assert [line["source"] for line in logs if line["event"] == "salesforce_source_enabled"] == ["CampaignMember"]
+
+
+def test_an_org_whose_integration_user_cannot_read_leads_syncs_its_contacts(sandbox, clock, make_connector):
+    ids = list(sandbox.seed(synthetic_contacts(20, now=clock.now())).values())
+    sandbox.deny("Lead")
+    connector = make_connector()
+    assert not connector.ensure_fields().problems
+    pulled = {c.id for p in connector.pull(None) for c in p.contacts}
+    assert pulled == {native for native in ids if native.startswith("003")}
+    assert "Lead" in [w.source for w in connector.setup_warnings]
