@@ -73,13 +73,19 @@ def test_each_object_is_described_once_per_run(sandbox, clock, make_connector):
     before = len(sandbox.requests.all())
     connector = make_connector()
     connector.ensure_fields()
+    setup = sum(connector.api_calls.values())
     pages = list(connector.pull(None))
+    # the pull's pages account for every call it made, its describes included
+    assert sum(p.api_calls for p in pages) == sum(connector.api_calls.values()) - setup
+    assert pages[0].api_calls >= 2 + 1 + 1  # Task and Opportunity described, the Lead page, its related reads
     connector.push([FieldUpdate(c.id, {"score": 10}) for p in pages for c in p.contacts])
     clock.advance(timedelta(minutes=5))
     list(connector.pull(pages[-1].cursor))
     asked = Counter(describes(sandbox.requests.all()[before:]))
     assert asked == Counter({"*": 1, "Lead": 1, "Contact": 1, "Task": 1, "Opportunity": 1})
     assert connector.api_calls["setup"] == 5  # counted with the run's calls, as token and health calls are
+    connector.health()
+    assert connector.api_calls["auth"] == 1 and connector.api_calls["health"] == 1
 
 
 def test_a_source_enabled_later_is_read_after_the_next_describe(stock, clock, make_default):
