@@ -1,10 +1,14 @@
-"""API efficiency of the Salesforce connector against its sandbox: calls per category for a full pull of n
-people, a push of one changed field for all of them, and a push where nothing changed, next to the API's
-floor (REST API Developer Guide, "Query Options Header" and "sObject Collections": ceil(N/2000) SOQL calls per object for the pull, ceil(N/200) collection calls for the
-push).
+"""API efficiency of the Salesforce connector against its sandbox: calls per object for a full pull of n people,
+a push of one changed field for all of them, a push where nothing changed, and a pull where nothing changed,
+each next to the API's floor.
 
-Related reads (tasks, events, campaign responses, opportunity roles) are listed apart: they are not part of
-the contact-pull floor. Run: `python benchmarks/api_salesforce.py [n]`.
+Floors (REST API Developer Guide, "Query Options Header" and "sObject Collections"): a SOQL page holds at
+most 2,000 records, so reading R records of an object takes at least ceil(R / 2000) calls (R counted from
+what the sandbox served: the rows the pull needed); a collection update holds at most 200 records, so
+pushing N updates takes at least ceil(N / 200) calls. A pull where nothing changed reads no record, and its
+floor is one call per object it must ask (Lead, Contact and the four related objects' changes).
+
+Run: `python benchmarks/api_salesforce.py [n]` (default 10,000).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.clock import FrozenClock
@@ -24,10 +28,22 @@ from connectors.salesforce import SalesforceConnector
 from connectors.sandbox.salesforce import SalesforceSandbox
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+OBJECTS = ("Lead", "Contact", "Task", "Event", "CampaignMember", "OpportunityContactRole")
+PAGE = 2000
 
 
 def _delta(after: Counter[str], before: Counter[str]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in sorted(after) if after[k] - before[k]}
+
+
+def _served(sandbox: SalesforceSandbox, since: int) -> tuple[Counter[str], Counter[str]]:
+    """Calls (pages served) and records per object since `since` pages had been served."""
+    calls: Counter[str] = Counter()
+    rows: Counter[str] = Counter()
+    for page in sandbox.rest.served[since:]:
+        calls[page.sobject] += 1
+        rows[page.sobject] += page.rows
+    return calls, rows
 
 
 def measure(n: int = 10_000) -> dict[str, Any]:
@@ -44,10 +60,18 @@ def measure(n: int = 10_000) -> dict[str, Any]:
         contacts = n - leads
 
         before = Counter(connector.api_calls)
+        served = len(sandbox.rest.served)
         started = time.perf_counter()
-        pulled = sum(len(page.contacts) for page in connector.pull(None))
+        pages = list(connector.pull(None))
+        pulled = sum(len(page.contacts) for page in pages)
         pull_s = time.perf_counter() - started
         pull = _delta(connector.api_calls, before)
+        object_calls, object_rows = _served(sandbox, served)
+
+        clock.advance(timedelta(minutes=5))  # a cycle later, nothing changed
+        served = len(sandbox.rest.served)
+        quiet_pages = list(connector.pull(pages[-1].cursor))
+        quiet_calls, quiet_rows = _served(sandbox, served)
 
         before = Counter(connector.api_calls)
         started = time.perf_counter()
@@ -61,8 +85,13 @@ def measure(n: int = 10_000) -> dict[str, Any]:
         noop = _delta(connector.api_calls, before)
         connector.close()
 
-    pull_floor = math.ceil(leads / 2000) + math.ceil(contacts / 2000)
+    pull_floor = math.ceil(leads / PAGE) + math.ceil(contacts / PAGE)
     push_floor = math.ceil(n / 200)
+    per_object = {
+        sobject: {"calls": object_calls[sobject], "rows": object_rows[sobject],
+                  "floor": max(1, math.ceil(object_rows[sobject] / PAGE))}
+        for sobject in OBJECTS
+    }
     related = {k: v for k, v in pull.items() if k not in ("contacts", "auth", "setup")}
     return {
         "n": n,
@@ -77,6 +106,9 @@ def measure(n: int = 10_000) -> dict[str, Any]:
         "contact_pull_floor": pull_floor,
         "contact_pull_ratio": pull.get("contacts", 0) / pull_floor,
         "related_read_calls": related,
+        "per_object": per_object,
+        "unchanged_pull": {"calls": dict(quiet_calls), "rows": dict(quiet_rows),
+                           "contacts": sum(len(page.contacts) for page in quiet_pages)},
         "push_calls_total": push.get("push", 0),
         "push_floor": push_floor,
         "push_ratio": push.get("push", 0) / push_floor,
@@ -94,27 +126,19 @@ def measure(n: int = 10_000) -> dict[str, Any]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     result = measure(n)
-    rows = [
-        (
-            "contact pull (Lead + Contact SOQL pages)",
-            result["contact_pull_calls"],
-            result["contact_pull_floor"],
-        ),
-        ("push, one field changed for all", result["push_calls_total"], result["push_floor"]),
-        ("push, nothing changed", result["noop_push_calls"], 0),
-    ]
     print(f"Salesforce connector, n={n} ({result['leads']} leads, {result['contacts']} contacts)")
-    print(f"{'operation':<44}{'calls':>8}{'floor':>8}{'per 1k':>9}{'floor/1k':>10}")
-    for label, calls, floor in rows:
-        print(f"{label:<44}{calls:>8}{floor:>8}{1000 * calls / n:>9.2f}{1000 * floor / n:>10.2f}")
-    print(
-        f"related reads, listed apart: {result['related_read_calls']} "
-        f"({result['per_1000']['related_reads']:.1f} per 1k contacts)"
-    )
-    print(
-        f"ratios: pull {result['contact_pull_ratio']:.2f} x floor, push {result['push_ratio']:.2f} x floor; "
-        f"wall time {result['seconds']}"
-    )
+    print(f"{'full pull, per object':<28}{'rows':>8}{'calls':>8}{'floor':>8}{'x':>8}")
+    for sobject, figures in result["per_object"].items():
+        print(f"{sobject:<28}{figures['rows']:>8}{figures['calls']:>8}{figures['floor']:>8}"
+              f"{figures['calls'] / figures['floor']:>8.2f}")
+    print(f"{'push, one field changed':<28}{n:>8}{result['push_calls_total']:>8}{result['push_floor']:>8}"
+          f"{result['push_ratio']:>8.2f}")
+    print(f"{'push, nothing changed':<28}{0:>8}{result['noop_push_calls']:>8}{0:>8}")
+    quiet = result["unchanged_pull"]
+    print(f"pull with nothing changed: {sum(quiet['calls'].values())} calls {quiet['calls']}, "
+          f"{sum(quiet['rows'].values())} records read, {quiet['contacts']} contacts emitted")
+    print(f"setup and auth of the full pull: { {k: v for k, v in result['pull_calls'].items() if k in ('setup', 'auth')} }"
+          f"; wall time {result['seconds']}")
 
 
 if __name__ == "__main__":

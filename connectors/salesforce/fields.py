@@ -6,7 +6,7 @@ security an admin must grant named when the integration user cannot see or edit 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -14,20 +14,23 @@ from simple_salesforce import Salesforce
 from sync.contract import CanonicalField, FieldSetupReport
 
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.mapping import FIELD_SPECS
+from connectors.salesforce.writes import FIELD_SPECS
+from connectors.salesforce.org import OrgSchema
 from connectors.salesforce.settings import API_MAX_METADATA, SalesforceSettings
 
 _METADATA_FAILURE = re.compile(r"^(?P<name>[^:\n]+): (?P<errors>.*)$", re.MULTILINE)
-Describe = Callable[[str], tuple[dict[str, dict[str, Any]], set[str]]]
 
 
 class CustomFields:
     """The custom fields crmsync writes on Leads and Contacts (those of `field_map` ending in `__c`)."""
 
-    def __init__(self, client: SalesforceClient, settings: SalesforceSettings, describe: Describe) -> None:
+    def __init__(self, client: SalesforceClient, settings: SalesforceSettings, schema: OrgSchema) -> None:
         self.client = client
         self.settings = settings
-        self._describe = describe
+        self.schema = schema
+
+    def _fields(self, sobject: str) -> Mapping[str, Mapping[str, Any]]:
+        return self.schema.require(sobject).fields
 
     def ensure(self, sobjects: Sequence[str]) -> FieldSetupReport:
         """Create the missing fields; report those the integration user cannot edit. Idempotent."""
@@ -36,7 +39,7 @@ class CustomFields:
         created: list[str] = []
         existing: list[str] = []
         problems: list[str] = []
-        visible = {sobject: self._describe(sobject)[0] for sobject in sobjects}
+        visible = {sobject: self._fields(sobject) for sobject in sobjects}
         missing = []
         for full_name in wanted:
             sobject, name = full_name.split(".", 1)
@@ -62,8 +65,9 @@ class CustomFields:
                     problems.append(_fls_problem(full_name, "Read/Edit"))
                 else:
                     problems.append(f"{full_name}: Salesforce refused to create it ({code})")
-        if created:
-            visible = {sobject: self._describe(sobject)[0] for sobject in sobjects}
+        if created:  # new fields have no field-level security until a profile grants it: describe again
+            self.schema.forget(*{full_name.split(".", 1)[0] for full_name in created})
+            visible = {sobject: self._fields(sobject) for sobject in sobjects}
             for full_name in created:
                 sobject, name = full_name.split(".", 1)
                 if not visible[sobject].get(name, {}).get("updateable", False):

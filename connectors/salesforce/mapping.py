@@ -1,132 +1,150 @@
 """Salesforce records <-> the neutral `Contact`, and canonical values -> Salesforce values.
 
+Salesforce's own vocabulary and crmsync's neutral one meet in one table, `VOCABULARY` below: what each Task
+subtype is, what a campaign response and an opportunity stage mean, where a lead came from. What a company
+customises (its stage names, campaign types, the field saying a deal recurs, the field holding company size
+or seniority) is a setting (`SalesforceSettings`) whose defaults are this table's.
+
 Pull side, what each Salesforce object becomes:
 
 * **Lead** (`00Q`, `IsConverted = false`) and **Contact** (`003`) -> one `Contact` each. Profile attributes
   and `Contact.fields` come from the configured field paths (`Account.Name` etc. for a Contact's company
-  data). `updated_at` is `SystemModstamp`. A converted lead is never a contact of its own: the pull reports
-  it as merged into its `ConvertedContactId`, whose Contact carries the lead's history after conversion.
-* **OpportunityContactRole** + its **Opportunity** -> `Deal`: status from `IsWon`/`IsClosed` (won, lost,
-  open), `stage` from `StageName` through the configured stage map (`crm_stage` keeps the name), amount,
-  `CloseDate`, `CreatedDate`, `LastModifiedDate`; `recurring` from `Opportunity.Type` (configured recurring
-  and one-off types; any other type: unknown), contract length from a configurable number field.
-  Leads have no opportunities.
-* **Task** (`00T`) -> `Activity`: `TaskSubtype` Call -> call, Email/ListEmail -> email, otherwise task.
-  `at` is `CompletedDateTime` for a closed task, else its due `ActivityDate` (midnight UTC), else
-  `CreatedDate`; `done` is `IsClosed`; `direction` from `CallType` (Inbound/Outbound) on calls;
-  `automated` for `ListEmail` (mass email) and for tasks owned by a configured automation user.
+  data); `updated_at` is `SystemModstamp`; the Lead's `Rating` and `Status` as they stand go to
+  `crm_values` (people edit them: writing them follows an ownership policy). A converted lead is never a
+  contact of its own: the pull reports it as merged into its `ConvertedContactId`.
+* **OpportunityContactRole** + its **Opportunity** -> `Deal`: status from `IsWon`/`IsClosed`, `stage` from
+  `StageName` through the stage map (`crm_stage` keeps the name), amount, `CloseDate`, `CreatedDate`,
+  `LastModifiedDate`; `recurring` from the setting-named Opportunity field (a checkbox, or a picklist whose
+  values the settings sort into recurring and one-off), contract length from a setting-named number field.
+* **Task** (`00T`) -> `Activity` by `TaskSubtype`; `at` is `CompletedDateTime` for a closed task, else its due
+  `ActivityDate` (midnight UTC), else `CreatedDate`; `direction` from `CallType` on calls; `automated` for
+  mass email and for tasks owned by a configured automation user. A LinkedIn task is also a
+  `social_message` event from `linkedin`.
 * **Event** (`00U`) -> `Activity` of kind meeting at `ActivityDateTime` (all-day events: `ActivityDate`),
   done once it has started (Salesforce events have no status).
-* **CampaignMember** with `HasResponded` -> `EngagementEvent`: `type` from `Campaign.Type` through the
-  configured campaign map (unmapped types are skipped, non-responders too), `at` is `CreatedDate` when the
-  member was created on the day of its first response (a form fill, an attended webinar), else
-  `FirstRespondedDate` at midnight UTC; `source` is the campaign's name.
+* **CampaignMember** that responded -> `EngagementEvent`: `type` from `Campaign.Type` through the campaign
+  map (unmapped types are skipped), `at` is `CreatedDate` when the member was created on the day of its
+  first response, else `FirstRespondedDate` at midnight UTC; `source` is the campaign's name.
 
-What Salesforce cannot represent, so a round trip cannot return it: an activity without a performer
-(every task has an owner), a note (no activity subtype; notes are stored as tasks), the direction of
-anything but a call, an event's `done = False` in the past, sub-second times, and a lead without a company
-(Salesforce requires one: personal contacts live as Contacts without an Account, and so without the
-industry, size, website and revenue an Account would hold).
+Every raw value goes through a `sync.toolkit.reading.RecordReader`: a value that cannot be read (a 14-char id,
+a date that is not ISO 8601, a 100 KB name, NUL bytes...) leaves that field unknown and a `RecordProblem`;
+a record whose id cannot be read is skipped and reported, never its page.
 
-Change detection: Salesforce moves a record's SystemModstamp on its own writes, crmsync's included, but not
-when a related record changes (a task logged, a campaign response, an opportunity moving stage) nor when
-its Account is edited. The connector looks up related changes itself (see `connector.py`); Account edits
-reach a Contact on its next own change.
-
-Push side: canonical values become Salesforce JSON values: numbers stay numbers, booleans are checkboxes
-(None clears to False: a checkbox cannot be empty), datetimes are ISO-8601 UTC, text is cut to the field's
-length. Maturity also fills the Lead `Rating` picklist (Hot/Warm/Cold) and stage the Lead `Status` where
-configured; Contacts have neither.
+The push side (canonical values -> Salesforce values) is `writes`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-from sync.contract import CanonicalField, FieldValue
-from sync.model import PROFILE_ATTRIBUTES, Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, Maturity
+from sync.model import (
+    PROFILE_ATTRIBUTES,
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    DealStatus,
+    EngagementEvent,
+    Maturity,
+    PipelineStage,
+)
+from sync.toolkit.reading import RecordReader
 
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.values import midnight, read_id
+
+if TYPE_CHECKING:
+    from connectors.salesforce.settings import SalesforceSettings
 
 CRM = "salesforce"
-KEY_PREFIXES = {
-    "00Q": "Lead",
-    "003": "Contact",
-    "006": "Opportunity",
-    "00T": "Task",
-    "00U": "Event",
-    "701": "Campaign",
-    "001": "Account",
-    "005": "User",
-}
-_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
-# --- ids ---------------------------------------------------------------------------------------------
+# --- Salesforce's words -> crmsync's neutral ones: the one table -----------------------------------------
 
 
-def to18(record_id: str) -> str:
-    """The 18-character, case-insensitive form of a Salesforce id (15-char ids come from the UI and
-    reports)."""
-    if len(record_id) == 18:
-        return record_id
-    if len(record_id) != 15 or not record_id.isalnum():
-        raise ValueError(f"not a Salesforce id: {record_id!r}")
-    suffix = ""
-    for chunk in range(3):
-        bits = sum(1 << index for index, character in enumerate(record_id[chunk * 5 : chunk * 5 + 5])
-                   if "A" <= character <= "Z")
-        suffix += _CHECKSUM_ALPHABET[bits]
-    return record_id + suffix
+@dataclass(frozen=True, slots=True)
+class TaskMeaning:
+    """What one `Task.TaskSubtype` is: its activity kind, whether it is automated work rather than a person's
+    touch, and the social network it is an exchange on (then also a `social_message` event)."""
+
+    kind: ActivityKind
+    automated: bool = False
+    network: str | None = None
 
 
-def sobject_of(record_id: str) -> str | None:
-    """The sObject type a record id belongs to, from its key prefix."""
-    return KEY_PREFIXES.get(record_id[:3])
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """Salesforce's standard values ("Object Reference for the Salesforce Platform": Task, Event,
+    CampaignMember, Opportunity, Lead) and the neutral words they mean."""
+
+    # Task.TaskSubtype; a subtype a later release adds reads as a plain task
+    task_subtypes: Mapping[str, TaskMeaning]
+    # Task.CallType (Internal calls have no direction towards the contact)
+    call_directions: Mapping[str, str]
+    # Opportunity.StageName of the default sales process -> the five canonical stages (setting `stage_map`)
+    stages: Mapping[str, PipelineStage]
+    # Campaign.Type of a responded CampaignMember -> engagement event type (setting `campaign_events`); a
+    # member responded when its Status is one of the campaign's statuses marked "Responded" (HasResponded)
+    campaign_types: Mapping[str, str]
+    # LeadSource standard values -> the neutral sources (setting `lead_sources` adds or overrides)
+    lead_sources: Mapping[str, str]
+    # Rating picklist values <-> maturity
+    ratings: Mapping[str, str]
 
 
-def same_id(first: str | None, second: str | None) -> bool:
-    if first is None or second is None:
-        return first is second
-    try:
-        return to18(first).lower() == to18(second).lower()
-    except ValueError:
-        return first == second
-
-
-# --- time --------------------------------------------------------------------------------------------
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """`2024-01-17T19:55:04.000+0000` (records) or `...Z` -> aware UTC datetime."""
-    if not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
-
-
-def parse_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-def format_datetime(value: datetime) -> str:
-    """The record format Salesforce returns and accepts: millisecond precision, `+0000`."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-
-
-def soql_datetime(value: datetime) -> str:
-    """A SOQL datetime literal (unquoted, whole seconds: SOQL literals carry no fraction)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _midnight(day: date | None) -> datetime | None:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None
+VOCABULARY = Vocabulary(
+    task_subtypes={
+        "Task": TaskMeaning(ActivityKind.TASK),
+        "Call": TaskMeaning(ActivityKind.CALL),
+        "Email": TaskMeaning(ActivityKind.EMAIL),
+        "ListEmail": TaskMeaning(ActivityKind.EMAIL, automated=True),  # a mass send, never a sales touch
+        "Cadence": TaskMeaning(ActivityKind.TASK),  # a step of a sales cadence, done by a rep
+        "LinkedIn": TaskMeaning(ActivityKind.TASK, network="linkedin"),
+    },
+    call_directions={"Inbound": "inbound", "Outbound": "outbound"},
+    stages={
+        "Prospecting": PipelineStage.FIRST_CONTACT,
+        "Qualification": PipelineStage.DISCOVERY,
+        "Needs Analysis": PipelineStage.DISCOVERY,
+        "Value Proposition": PipelineStage.PROPOSAL,
+        "Id. Decision Makers": PipelineStage.PROPOSAL,
+        "Perception Analysis": PipelineStage.PROPOSAL,
+        "Proposal/Price Quote": PipelineStage.PROPOSAL,
+        "Negotiation/Review": PipelineStage.NEGOTIATION,
+        "Closed Won": PipelineStage.CLOSING,
+        "Closed Lost": PipelineStage.CLOSING,
+    },
+    campaign_types={
+        "Webinar": "webinar",
+        "Trade Show": "trade_show",
+        "Conference": "trade_show",
+        "Content": "download",
+        "White Paper": "download",
+        "Email": "email_reply",
+        "Email Open": "email_open",
+        "Web Form": "form",
+        "Website": "visit",
+        "Advertisement": "visit",
+        "Banner Ads": "visit",
+        "Demo Request": "demo_request",
+        "Pricing Request": "pricing_request",
+        "Pricing Page": "pricing_view",
+        "Meeting": "meeting_booked",
+        "LinkedIn": "social_message",
+    },
+    lead_sources={
+        "Web": "website_form",
+        "Phone Inquiry": "phone",
+        "Partner Referral": "referral",
+        "Purchased List": "purchased_list",
+        "Other": "other",
+    },
+    ratings={Maturity.HOT.value: "Hot", Maturity.WARM.value: "Warm", Maturity.COLD.value: "Cold"},
+)
+RATING_BY_MATURITY = dict(VOCABULARY.ratings)
 
 
 # --- pull: records -> neutral ------------------------------------------------------------------------
@@ -150,9 +168,22 @@ def select_list(paths: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def reader_for(record: Mapping[str, Any], object_type: str) -> RecordReader:
+    """A reader named after the record's id as it came (cleaned of control characters, cut short): a
+    record with an unreadable id is still reported under something an admin can search for."""
+    raw = record.get("Id")
+    shown = read_id(raw) or re.sub(r"[\x00-\x1f\x7f]", "", str(raw))[:64] or "?"
+    return RecordReader(shown, object_type)
+
+
+#: describe's field types, by how a reader reads them
+_NUMBER_TYPES = frozenset({"double", "int", "currency", "percent"})
+
+
 @dataclass(frozen=True, slots=True)
 class RecordMapper:
-    """Maps one account's records, with its settings bound."""
+    """Maps one account's records, with its settings bound. Each method takes the `RecordReader` of the
+    record it maps, which collects what could not be read."""
 
     settings: SalesforceSettings
     account: str
@@ -160,215 +191,170 @@ class RecordMapper:
     def field_paths(self, sobject: str) -> dict[str, str]:
         return dict(self.settings.lead_fields if sobject == "Lead" else self.settings.contact_fields)
 
-    def to_contact(self, sobject: str, record: Mapping[str, Any], paths: Mapping[str, str]) -> Contact:
+    def to_contact(self, sobject: str, record: Mapping[str, Any], paths: Mapping[str, str],
+                   reader: RecordReader | None = None, types: Mapping[str, str] | None = None) -> Contact | None:
+        """The contact, or None when its id is unreadable (reported in `reader`). `types` gives describe's
+        type of a field path where known (a number field read as a number, a checkbox as a boolean)."""
+        reader = reader or reader_for(record, sobject.lower())
+        record_id = read_id(record.get("Id"))
+        if record_id is None:
+            reader.problem("Id", "not a Salesforce id (15 or 18 letters and digits): record skipped")
+            return None
         attributes: dict[str, Any] = {}
         fields: dict[str, Any] = {}
         for name, path in paths.items():
-            value = path_value(record, path)
+            value = self._value(name, path, path_value(record, path), reader, (types or {}).get(path))
             if name in PROFILE_ATTRIBUTES:
-                attributes[name] = _profile_value(name, value)
+                attributes[name] = value
             else:
                 fields[name] = value
+        crm_values: dict[str, Any] = {}
+        if sobject == "Lead":
+            for native in (self.settings.lead_rating_field, "Status"):
+                if native and native in record:
+                    crm_values[native] = reader.text(record.get(native), native)
         return Contact(
             crm=CRM,
-            id=to18(record["Id"]),
+            id=record_id,
             account=self.account,
-            updated_at=parse_time(record.get("SystemModstamp")),
+            updated_at=reader.timestamp(record.get("SystemModstamp"), "SystemModstamp"),
             fields=fields,
+            crm_values=crm_values,
             **attributes,
         )
 
-    def to_deal(self, role: Mapping[str, Any]) -> Deal | None:
+    def _value(self, name: str, path: str, raw: Any, reader: RecordReader, field_type: str | None) -> Any:
+        if raw is None:
+            return None
+        if name == "created_at":
+            return reader.timestamp(raw, path)
+        if name == "owner_id":
+            owner = read_id(raw)
+            if owner is None:
+                reader.problem(path, "not a Salesforce user id")
+            return owner
+        if name == "company_size":
+            size = reader.size_range(raw, path)
+            return size[0] if size is not None and size[0] == size[1] else None
+        if name == "source":
+            text = reader.text(raw, path)
+            return self.settings.lead_sources.get(text, text) if text is not None else None
+        if name == "seniority":
+            text = reader.text(raw, path)
+            return self.settings.seniority_values.get(text, text) if text is not None else None
+        if field_type == "boolean" or isinstance(raw, bool):
+            return reader.boolean(raw, path)
+        if field_type in _NUMBER_TYPES or (field_type is None and isinstance(raw, (int, float))):
+            return reader.number(raw, path)
+        if field_type == "date":
+            return reader.day(raw, path)
+        if field_type == "datetime":
+            return reader.timestamp(raw, path)
+        return reader.text(raw, path)
+
+    def to_deal(self, role: Mapping[str, Any], reader: RecordReader | None = None) -> Deal | None:
+        reader = reader or reader_for(role, "opportunity")
         opp = role.get("Opportunity")
         if not isinstance(opp, Mapping):
             return None
-        status = (
-            (DealStatus.WON if opp.get("IsWon") else DealStatus.LOST)
-            if opp.get("IsClosed")
-            else DealStatus.OPEN
-        )
-        stage_name = opp.get("StageName")
-        kind = opp.get("Type")
-        recurring = (
-            True
-            if kind in self.settings.recurring_opportunity_types
-            else False
-            if kind in self.settings.one_off_opportunity_types
-            else None
-        )
+        deal_id = read_id(opp.get("Id") or role.get("OpportunityId"))
+        if deal_id is None:
+            reader.problem("OpportunityId", "not a Salesforce id: opportunity skipped")
+            return None
+        closed, won = reader.boolean(opp.get("IsClosed"), "IsClosed"), reader.boolean(opp.get("IsWon"), "IsWon")
+        status = (DealStatus.WON if won else DealStatus.LOST) if closed else DealStatus.OPEN
+        stage_name = reader.text(opp.get("StageName"), "StageName")
         months_field = self.settings.contract_months_field
-        months = opp.get(months_field) if months_field else None
-        currency = (
-            opp.get("CurrencyIsoCode") if self.settings.multi_currency else self.settings.corporate_currency
-        )
-        amount = opp.get("Amount")
+        months = reader.integer(opp.get(months_field), months_field) if months_field else None
+        currency = (reader.text(opp.get("CurrencyIsoCode"), "CurrencyIsoCode") if self.settings.multi_currency
+                    else self.settings.corporate_currency)
         return Deal(
-            id=to18(opp.get("Id") or role["OpportunityId"]),
+            id=deal_id,
             status=status,
             stage=self.settings.stage_map.get(stage_name) if stage_name else None,
             crm_stage=stage_name,
-            amount=float(amount) if amount is not None else None,
+            amount=reader.number(opp.get("Amount"), "Amount"),
             currency=currency,
-            close_date=parse_date(opp.get("CloseDate")),
-            recurring=recurring,
-            contract_months=int(months) if months is not None else None,
-            created_at=parse_time(opp.get("CreatedDate")),
-            updated_at=parse_time(opp.get("LastModifiedDate")),
+            close_date=reader.day(opp.get("CloseDate"), "CloseDate"),
+            recurring=self._recurring(opp, reader),
+            contract_months=months if months is None or months >= 0 else None,
+            created_at=reader.timestamp(opp.get("CreatedDate"), "CreatedDate"),
+            updated_at=reader.timestamp(opp.get("LastModifiedDate"), "LastModifiedDate"),
         )
 
-    def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime) -> Activity:
-        """A Task or an Event; an Event after `now` is not done yet."""
-        return self._task(record) if sobject == "Task" else self._event(record, now)
+    def _recurring(self, opp: Mapping[str, Any], reader: RecordReader) -> bool | None:
+        """From the setting-named field: a checkbox says it, a picklist's value is looked up in the
+        settings' recurring and one-off values; anything else is unknown (the rules decide)."""
+        name = self.settings.recurring_field
+        if not name:
+            return None
+        raw = opp.get(name)
+        if isinstance(raw, bool):
+            return raw
+        value = reader.text(raw, name)
+        if value in self.settings.recurring_opportunity_types:
+            return True
+        if value in self.settings.one_off_opportunity_types:
+            return False
+        return None
 
-    def _task(self, record: Mapping[str, Any]) -> Activity:
-        subtype = record.get("TaskSubtype") or "Task"
-        kind = {"Call": ActivityKind.CALL, "Email": ActivityKind.EMAIL, "ListEmail": ActivityKind.EMAIL}.get(
-            subtype, ActivityKind.TASK
-        )
-        closed = bool(record.get("IsClosed"))
-        at = (
-            (parse_time(record.get("CompletedDateTime")) if closed else None)
-            or _midnight(parse_date(record.get("ActivityDate")))
-            or parse_time(record.get("CreatedDate"))
-        )
-        call_type = (record.get("CallType") or "").lower()
-        owner = record.get("OwnerId")
+    def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime,
+                    reader: RecordReader | None = None) -> Activity | None:
+        """A Task or an Event (an Event after `now` is not done yet); None when its id is unreadable."""
+        reader = reader or reader_for(record, sobject.lower())
+        activity_id = read_id(record.get("Id"))
+        if activity_id is None:
+            reader.problem("Id", f"not a Salesforce id: {sobject.lower()} skipped")
+            return None
+        owner = read_id(record.get("OwnerId"))
+        subject = reader.text(record.get("Subject"), "Subject", limit=255)
+        if sobject == "Event":
+            starts = (reader.timestamp(record.get("ActivityDateTime"), "ActivityDateTime")
+                      or midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
+                      or reader.timestamp(record.get("CreatedDate"), "CreatedDate") or now)
+            return Activity(kind=ActivityKind.MEETING, at=starts, by=owner, done=starts <= now,
+                            automated=owner in self.settings.automation_user_ids, id=activity_id, subject=subject)
+        meaning = self._task_meaning(record, reader)
+        closed = bool(reader.boolean(record.get("IsClosed"), "IsClosed"))
+        at = ((reader.timestamp(record.get("CompletedDateTime"), "CompletedDateTime") if closed else None)
+              or midnight(reader.day(record.get("ActivityDate"), "ActivityDate"))
+              or reader.timestamp(record.get("CreatedDate"), "CreatedDate"))
+        call_type = reader.text(record.get("CallType"), "CallType")
         return Activity(
-            kind=kind,
+            kind=meaning.kind,
             at=at or datetime.min.replace(tzinfo=timezone.utc),
             by=owner,
-            direction=call_type
-            if kind is ActivityKind.CALL and call_type in ("inbound", "outbound")
-            else None,
+            direction=VOCABULARY.call_directions.get(call_type or "") if meaning.kind is ActivityKind.CALL else None,
             done=closed,
-            automated=subtype == "ListEmail" or owner in self.settings.automation_user_ids,
-            id=to18(record["Id"]),
-            subject=record.get("Subject"),
+            automated=meaning.automated or owner in self.settings.automation_user_ids,
+            id=activity_id,
+            subject=subject,
         )
 
-    def _event(self, record: Mapping[str, Any], now: datetime) -> Activity:
-        at = (
-            parse_time(record.get("ActivityDateTime"))
-            or _midnight(parse_date(record.get("ActivityDate")))
-            or parse_time(record.get("CreatedDate"))
-            or now
-        )
-        owner = record.get("OwnerId")
-        return Activity(
-            kind=ActivityKind.MEETING,
-            at=at,
-            by=owner,
-            done=at <= now,
-            automated=owner in self.settings.automation_user_ids,
-            id=to18(record["Id"]),
-            subject=record.get("Subject"),
-        )
+    def _task_meaning(self, record: Mapping[str, Any], reader: RecordReader) -> TaskMeaning:
+        subtype = reader.text(record.get("TaskSubtype"), "TaskSubtype") or "Task"
+        return VOCABULARY.task_subtypes.get(subtype, VOCABULARY.task_subtypes["Task"])
 
-    def to_event(self, member: Mapping[str, Any]) -> EngagementEvent | None:
-        if not member.get("HasResponded"):
+    def social_event(self, task: Activity, record: Mapping[str, Any]) -> EngagementEvent | None:
+        """A task on a social network (a LinkedIn message) is also the contact's `social_message`."""
+        network = VOCABULARY.task_subtypes.get(str(record.get("TaskSubtype") or ""), TaskMeaning(
+            ActivityKind.TASK)).network
+        if network is None or task.automated:
             return None
-        campaign = member.get("Campaign") or {}
-        event_type = self.settings.campaign_events.get(campaign.get("Type") or "")
+        return EngagementEvent(type="social_message", at=task.at, source=network)
+
+    def to_event(self, member: Mapping[str, Any], reader: RecordReader | None = None) -> EngagementEvent | None:
+        reader = reader or reader_for(member, "campaignmember")
+        if not reader.boolean(member.get("HasResponded"), "HasResponded"):
+            return None
+        campaign = member.get("Campaign")
+        campaign = campaign if isinstance(campaign, Mapping) else {}
+        event_type = self.settings.campaign_events.get(reader.text(campaign.get("Type"), "Campaign.Type") or "")
         if event_type is None:
             return None
-        created = parse_time(member.get("CreatedDate"))
-        responded = parse_date(member.get("FirstRespondedDate"))
-        at = (
-            created
-            if created and (responded is None or created.date() == responded)
-            else _midnight(responded)
-        )
+        created = reader.timestamp(member.get("CreatedDate"), "CreatedDate")
+        responded = reader.day(member.get("FirstRespondedDate"), "FirstRespondedDate")
+        at = created if created and (responded is None or created.date() == responded) else midnight(responded)
         if at is None:
             return None
-        return EngagementEvent(type=event_type, at=at, source=campaign.get("Name"))
-
-
-def _profile_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name == "created_at":
-        return parse_time(value)
-    if name == "company_size":
-        return int(value)
-    if name == "owner_id":
-        return to18(value)
-    return value
-
-
-# --- push: canonical -> native -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """How crmsync creates one custom field (Metadata API CustomField)."""
-
-    type: str  # Number | Text | Checkbox | DateTime
-    label: str
-    length: int | None = None
-    precision: int | None = None
-    scale: int | None = None
-
-
-FIELD_SPECS: dict[CanonicalField, FieldSpec] = {
-    CanonicalField.SCORE: FieldSpec("Number", "crmsync score", precision=3, scale=0),
-    CanonicalField.SCORE_FIT: FieldSpec("Number", "crmsync fit score", precision=3, scale=0),
-    CanonicalField.SCORE_ENGAGEMENT: FieldSpec("Number", "crmsync engagement score", precision=3, scale=0),
-    CanonicalField.SCORE_INTENT: FieldSpec("Number", "crmsync intent score", precision=3, scale=0),
-    CanonicalField.STAGE: FieldSpec("Text", "crmsync stage", length=40),
-    CanonicalField.MATURITY: FieldSpec("Text", "crmsync maturity", length=20),
-    CanonicalField.CLIENT_KIND: FieldSpec("Text", "crmsync client kind", length=20),
-    CanonicalField.CRITERIA_MET: FieldSpec("Text", "crmsync criteria met", length=255),
-    CanonicalField.SLA_STATUS: FieldSpec("Text", "crmsync SLA status", length=20),
-    CanonicalField.SLA_DUE_AT: FieldSpec("DateTime", "crmsync SLA due"),
-    CanonicalField.SLA_BREACHED: FieldSpec("Checkbox", "crmsync SLA breached"),
-    CanonicalField.REASON: FieldSpec("Text", "crmsync reason", length=255),
-    CanonicalField.RULES_VERSION: FieldSpec("Text", "crmsync rules version", length=40),
-}
-
-RATING_BY_MATURITY = {Maturity.HOT.value: "Hot", Maturity.WARM.value: "Warm", Maturity.COLD.value: "Cold"}
-
-
-def encode_value(canonical: CanonicalField, value: FieldValue) -> Any:
-    """A canonical value as the JSON the custom field of `FIELD_SPECS` accepts."""
-    spec = FIELD_SPECS[canonical]
-    if spec.type == "Checkbox":
-        return bool(value)
-    if value is None:
-        return None
-    if spec.type == "Number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{canonical.value} must be a number")
-        return round(value) if spec.scale == 0 else value
-    if spec.type == "DateTime":
-        if not isinstance(value, datetime):
-            raise ValueError(f"{canonical.value} must be a datetime")
-        return format_datetime(value)
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    limit = spec.length or 255
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def to_write(
-    sobject: str, record_id: str, values: Mapping[str, FieldValue], settings: SalesforceSettings
-) -> tuple[dict[str, Any], dict[str, FieldValue]]:
-    """The sObject Collections entry for one update, and the canonical values it carries (fields without a
-    mapping are dropped, so `written` tells the engine exactly what reached Salesforce)."""
-    entry: dict[str, Any] = {"attributes": {"type": sobject}, "id": record_id}
-    carried: dict[str, FieldValue] = {}
-    for key, value in values.items():
-        canonical = CanonicalField(key)
-        target = settings.custom_field(canonical)
-        if target:
-            entry[target] = encode_value(canonical, value)
-            carried[key] = value
-        if sobject != "Lead":
-            continue
-        if canonical is CanonicalField.MATURITY and settings.lead_rating_field:
-            entry[settings.lead_rating_field] = RATING_BY_MATURITY.get(str(value)) if value else None
-            carried[key] = value
-        if canonical is CanonicalField.STAGE and value is not None:
-            status = settings.lead_status_by_stage.get(str(value))  # type: ignore[call-overload]
-            if status:
-                entry["Status"] = status
-                carried[key] = value
-    return entry, carried
+        return EngagementEvent(type=event_type, at=at, source=reader.text(campaign.get("Name"), "Campaign.Name"))

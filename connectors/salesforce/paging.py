@@ -6,11 +6,18 @@ stream cursor, and the reader of the cursors earlier versions stored.
   ("Request Size Limits" in the REST API Developer Guide: 16,384 bytes for the URI).
 * The cursor (`sync.toolkit.cursor.Cursor`): `SystemModstamp` is not unique (a bulk update stamps thousands
   of rows with the same second), so each stream (`Lead`, `Contact`) reads `SystemModstamp >= T` again and
-  skips the records already emitted at T (keyed apart when read as deleted: incremental pulls read
-  deletions in the same stream); records modified at T but not yet seen are not lost. The mark never
-  passes the moment the pull started, so a row committed late with an earlier stamp is read by the next
-  pull. The `related` mark is the start of the last finished pull, from which related records
-  (activities, deals, campaign responses) are looked up.
+  skips the records already emitted at or after T (keyed apart when read as deleted: incremental pulls
+  read deletions in the same stream); records modified at T but not yet seen are not lost.
+* The mark is a whole second. Stamps have milliseconds but a SOQL datetime literal has whole seconds only
+  ("Date Formats and Date Literals in WHERE", SOQL and SOSL Reference), so `>= T` reads back from the
+  start of T's second: the mark is kept at that second and the watermark remembers every record emitted
+  from it on (`advance`), else the records earlier in that second would be emitted again by every pull.
+  Once a stream has been read to its end, everything stamped before the pull started has been seen, and
+  the mark moves to the second the pull started in (`settle`): a pull with nothing changed since then
+  reads no record at all. The mark never passes the moment the pull started, so a row committed late with
+  an earlier stamp is read by the next pull. The `related` mark is the (whole) second the last finished
+  pull first started in (an interrupted pull keeps its first start in the cursor's position), from which
+  related records (activities, deals, campaign responses) are looked up.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from urllib.parse import quote_plus
 from sync.toolkit.cursor import Cursor, Watermark
 from sync.toolkit.paging import NextUrlPaginator
 
-from connectors.salesforce.mapping import CRM, parse_time, soql_datetime
+from connectors.salesforce.mapping import CRM
+from connectors.salesforce.values import parse_time, soql_datetime
 
 RELATED = "related"  # at: the start of the last finished pull
 LEGACY_VERSION = 1
@@ -35,6 +43,30 @@ def stream_key(record_id: str, *, deleted: bool = False) -> str:
     """Live and deleted reads are kept apart: a record read live at T and deleted within the same second
     comes back with the same stamp, and its deletion must still be reported, once."""
     return f"{record_id}{DELETED}" if deleted else record_id
+
+
+def whole_second(moment: datetime) -> datetime:
+    """The start of `moment`'s second: what a SOQL datetime literal can say."""
+    return moment.replace(microsecond=0)
+
+
+def advance(mark: Watermark, key: str, stamp: datetime, *, cap: datetime) -> None:
+    """After emitting a record of a stream read in `SystemModstamp` order: the mark moves up to the start of
+    the record's second (never past `cap`, the second the pull started in) and the record is remembered,
+    so a query from that second skips it."""
+    bound = min(whole_second(stamp), cap)
+    if mark.at is None or bound > mark.at:
+        mark.move_to(bound)
+    mark.remember(key, stamp)
+
+
+def settle(mark: Watermark, started: datetime) -> None:
+    """A stream was read to its end by a query sent after `started`: nothing stamped before then is left
+    unread, so the mark moves to the second `started` falls in (what is remembered from before it is
+    forgotten: no query reaches back there)."""
+    second = whole_second(started)
+    if mark.at is None or second > mark.at:
+        mark.move_to(second)
 
 
 def since_clause(mark: Watermark) -> str | None:

@@ -24,6 +24,8 @@ from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
 from sync.toolkit.settings import ConnectorSettings, option
 
+from connectors.salesforce.mapping import VOCABULARY
+
 API_MAX_QUERY_BATCH = 2000  # Sforce-Query-Options batchSize maximum (and default)
 API_MIN_QUERY_BATCH = 200  # ... and minimum
 API_MAX_COLLECTION = 200  # records per sObject Collections call
@@ -94,37 +96,10 @@ DEFAULT_CONTACT_FIELDS: dict[str, str] = {
     "annual_revenue": "Account.AnnualRevenue",
 }
 
-# the standard sales-process StageName values of a new org
-DEFAULT_STAGE_MAP: dict[str, PipelineStage] = {
-    "Prospecting": PipelineStage.FIRST_CONTACT,
-    "Qualification": PipelineStage.DISCOVERY,
-    "Needs Analysis": PipelineStage.DISCOVERY,
-    "Value Proposition": PipelineStage.PROPOSAL,
-    "Id. Decision Makers": PipelineStage.PROPOSAL,
-    "Perception Analysis": PipelineStage.PROPOSAL,
-    "Proposal/Price Quote": PipelineStage.PROPOSAL,
-    "Negotiation/Review": PipelineStage.NEGOTIATION,
-    "Closed Won": PipelineStage.CLOSING,
-    "Closed Lost": PipelineStage.CLOSING,
-}
-
-# Campaign.Type (an org-editable picklist) -> engagement event type of the default rules
-DEFAULT_CAMPAIGN_EVENTS: dict[str, str] = {
-    "Webinar": "webinar",
-    "Trade Show": "trade_show",
-    "Conference": "trade_show",
-    "Content": "download",
-    "White Paper": "download",
-    "Email": "email_reply",
-    "Email Open": "email_open",
-    "Web Form": "form",
-    "Website": "visit",
-    "Advertisement": "visit",
-    "Banner Ads": "visit",
-    "Demo Request": "demo_request",
-    "Pricing Page": "pricing_view",
-    "Meeting": "meeting_booked",
-}
+# the defaults of what a company customises come from the connector's one vocabulary table
+DEFAULT_STAGE_MAP: dict[str, PipelineStage] = dict(VOCABULARY.stages)
+DEFAULT_CAMPAIGN_EVENTS: dict[str, str] = dict(VOCABULARY.campaign_types)
+DEFAULT_LEAD_SOURCES: dict[str, str] = dict(VOCABULARY.lead_sources)
 
 
 def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str | None]:
@@ -201,11 +176,22 @@ class SalesforceSettings(ConnectorSettings):
     campaign_events: dict[str, str] = option(
         DEFAULT_CAMPAIGN_EVENTS, "Campaign Type -> engagement event type of a response",
         {"Webinar": "webinar"})
+    recurring_field: str | None = option(
+        "Type", "Opportunity field that says whether a deal recurs: a checkbox, or a picklist whose values "
+        "`recurring_opportunity_types` and `one_off_opportunity_types` sort; null: unknown (the rules decide "
+        "from contract length or repeat wins)", "Is_Subscription__c")
     recurring_opportunity_types: tuple[str, ...] = option(
-        ("Subscription", "Renewal", "Existing Customer - Renewal"), "Opportunity Type values that make a "
+        ("Subscription", "Renewal", "Existing Customer - Renewal"), "values of `recurring_field` that make a "
         "deal recurring", ["Subscription", "Renewal"])
     one_off_opportunity_types: tuple[str, ...] = option(
-        ("New Business", "One-off"), "Opportunity Type values that make a deal one-off", ["New Business"])
+        ("New Business", "One-off"), "values of `recurring_field` that make a deal one-off", ["New Business"])
+    lead_sources: dict[str, str] = option(
+        DEFAULT_LEAD_SOURCES, "LeadSource value -> the neutral source the rules read; a value not listed is "
+        "read as it is", {"Web": "website_form", "Trade Show": "trade_show"})
+    seniority_values: dict[str, str] = option(
+        {}, "value of the seniority field (`lead_fields` / `contact_fields` say which field) -> the neutral "
+        "seniority the rules read (c_level, director, manager, individual, student); a value not listed is "
+        "read as it is", {"VP": "director", "Chief Executive": "c_level"})
     contract_months_field: str | None = option(
         "Contract_Term_Months__c", "Opportunity number field with the contract length; null: unknown",
         "Contract_Term_Months__c")
@@ -214,6 +200,11 @@ class SalesforceSettings(ConnectorSettings):
     multi_currency: bool = option(False, "the org has multiple currencies enabled (CurrencyIsoCode)", False)
     automation_user_ids: tuple[str, ...] = option((), "users whose tasks are marketing automation, never a "
                                                       "sales touch", ["005000000000AUTAAA"])
+
+    # --- what the org offers -------------------------------------------------------------------------
+    describe_every_s: float = option(
+        3600.0, "how long what describe told (the objects and fields the integration user can read) is "
+        "trusted before it is asked again; each object is described at most once per run", 3600, ge=60)
 
     @field_validator("login_url")
     @classmethod

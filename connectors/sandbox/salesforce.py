@@ -32,64 +32,18 @@ from werkzeug.wrappers import Request, Response
 from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
-from connectors.salesforce.mapping import to18
+from connectors.salesforce.values import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
 from connectors.sandbox import salesforce_soap as soap
 from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.salesforce_errors import SalesforceStyle
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
 from connectors.sandbox.salesforce_store import Org
-from connectors.sandbox.server import Fault, LocalCA, SandboxServer, json_response
+from connectors.sandbox.server import LocalCA, SandboxServer, json_response
 
 API_VERSION = "59.0"
 DEFAULT_DAILY_LIMIT = 100_000
-
-
-class SalesforceStyle:
-    """Renders scheduled faults the way Salesforce does: throttling is 403 REQUEST_LIMIT_EXCEEDED (429 only
-    when a test asks for it), server errors UNKNOWN_EXCEPTION / SERVER_UNAVAILABLE, expiry 401
-    INVALID_SESSION_ID (a SOAP fault on the Metadata API)."""
-
-    def __init__(self, sandbox: SalesforceSandbox) -> None:
-        self.sandbox = sandbox
-
-    def _headers(self, fault: Fault | None = None) -> dict[str, str]:
-        headers = {"Sforce-Limit-Info": self.sandbox.limit_info()}
-        if fault is not None and "retry_after" in fault.params:
-            headers["Retry-After"] = str(fault.params["retry_after"])
-        return headers
-
-    def rate_limited(self, request: Request, fault: Fault) -> Response:
-        daily = fault.params.get("scope") == "daily"
-        message = "TotalRequests Limit exceeded." if daily else "ConcurrentPerOrgLongTxn Limit exceeded."
-        return json_response(
-            [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-            status=int(fault.params.get("status", 403)),
-            headers=self._headers(fault),
-        )
-
-    def server_error(self, request: Request, fault: Fault) -> Response:
-        status = int(fault.params.get("status", 500))
-        if status == 503:
-            body = [{"message": "Server temporarily unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
-        else:
-            body = [
-                {
-                    "message": "An unexpected error occurred. Please include this ErrorId if you contact "
-                    "support: 1404896545-25431 (-1594716925)",
-                    "errorCode": "UNKNOWN_EXCEPTION",
-                }
-            ]
-        return json_response(body, status=status, headers=self._headers(fault))
-
-    def auth_expired(self, request: Request) -> Response:
-        if request.path.startswith("/services/Soap/"):
-            return soap.invalid_session()
-        return json_response(
-            [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
-            status=401,
-            headers=self._headers(),
-        )
 
 
 class SalesforceSandbox(ServedSandbox):
@@ -105,7 +59,12 @@ class SalesforceSandbox(ServedSandbox):
         daily_limit: int = DEFAULT_DAILY_LIMIT,
         session_timeout: timedelta = timedelta(hours=2),
         grant_fls_on_create: bool = True,
+        stock_org: bool = False,
     ) -> None:
+        """`stock_org`: an org as Salesforce delivers it, without the custom fields this sandbox's org is
+        built with (qualification fields, seniority, the opportunities' contract term) and with the
+        integration user denied Campaigns, so CampaignMember is out of its reach (the object needs Read on
+        Campaigns, "CampaignMember" in the Object Reference for the Salesforce Platform)."""
         self.clock = clock or SystemClock()
         self.enforce_limits = enforce_limits
         self.daily_limit = daily_limit
@@ -114,6 +73,9 @@ class SalesforceSandbox(ServedSandbox):
         self._seed = seed
         self._port = port
         self.org = Org(self.clock, api_version=API_VERSION)
+        if stock_org:
+            self.org.remove_custom_fields()
+            self.deny("Campaign", "CampaignMember")
         self.seeder = Seeder(self.org)
         self.rest = RestApi(self.org)
         self.metadata = soap.MetadataApi(
@@ -142,6 +104,7 @@ class SalesforceSandbox(ServedSandbox):
                     endpoint="describe",
                     methods=["GET"],
                 ),
+                Rule("/services/data/v<version>/sobjects", endpoint="describe_global", methods=["GET"]),
                 Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
                 Rule(
                     "/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]
@@ -203,6 +166,27 @@ class SalesforceSandbox(ServedSandbox):
         }
         values.update(overrides)
         return SalesforceSettings(**values)
+
+    def default_settings(self, **overrides: Any) -> SalesforceSettings:
+        """The connector's default settings, with only what reaches this org (URL, credentials, trust)."""
+        values: dict[str, Any] = {
+            "login_url": self.base_url,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+            "ca_bundle": self.ca_path,
+            "daily_limit": self.daily_limit,
+            "daily_reserve": 0,
+        }
+        values.update(overrides)
+        return SalesforceSettings(**values)
+
+    def deny(self, *sobjects: str) -> None:
+        """Take these objects out of the integration user's reach (as a profile without their Read)."""
+        self.org.denied.update(sobjects)
+
+    def allow(self, *sobjects: str) -> None:
+        self.org.denied.difference_update(sobjects)
 
     def revoke_refresh_token(self) -> None:
         self._refresh_revoked = True
@@ -266,6 +250,22 @@ class SalesforceSandbox(ServedSandbox):
         times: int = 1,
     ) -> None:
         self.rest.record_failures.setdefault(to18(native_id), []).extend([(code, message)] * times)
+
+    def store_raw(self, native_id: str, field: str, raw: Any) -> None:
+        """Put `raw` in a field as it is, whatever the field's type: the values another implementation of the
+        API, an import or a data glitch leave behind ("50-100" in a number, "next Tuesday" in a date, NUL
+        bytes, a 100 KB paste), which a client meets and must survive. Moves SystemModstamp like any edit."""
+        sobject, record = self._person(native_id)
+        self.org.update(sobject, record["Id"], {})
+        record[field] = raw
+
+    def rekey(self, native_id: str, raw_id: str) -> None:
+        """Serve the record under an id of another shape (14 characters, a 15-character one...)."""
+        sobject, record = self._person(native_id)
+        with self.org.lock:
+            del self.org.records[sobject][record["Id"]]
+            record["Id"] = raw_id
+            self.org.records[sobject][raw_id] = record
 
     def hide_field(self, sobject: str, name: str, field_type: str = "double") -> None:
         """A field that exists in the org but that the integration user has no field-level security on."""
@@ -364,6 +364,8 @@ class SalesforceSandbox(ServedSandbox):
             return self.rest.query_more(request, version, args["cursor"])
         if endpoint == "describe":
             return self.rest.describe(args["sobject"])
+        if endpoint == "describe_global":
+            return self.rest.describe_global()
         if endpoint == "limits":
             return self.rest.limits(self._used(), self.daily_limit)
         return self.rest.collections_update(request)

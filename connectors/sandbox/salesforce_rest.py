@@ -9,18 +9,31 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.salesforce.mapping import parse_time, to18
+from connectors.salesforce.values import parse_time, to18
 from connectors.sandbox.salesforce_soql import SoqlError
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY
 from connectors.sandbox.salesforce_store import Org, _base62
 
+# "Update Records Using sObject Collections" (REST API Developer Guide): the list holds up to 200 objects, of
+# any types; consecutive objects of one type are processed as a chunk, and a request processes up to 10
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10
 MIN_BATCH, MAX_BATCH = 200, 2000
+
+
+@dataclass(frozen=True)
+class ServedPage:
+    """One page of SOQL results the sandbox answered: which object, how many rows. What the benchmarks and
+    tests count reads with (a page is one API call)."""
+
+    sobject: str
+    rows: int
+    first: bool  # the query itself, not a `nextRecordsUrl` follow-up
 
 
 def error(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
@@ -41,7 +54,8 @@ def _record_error(code: str, message: str, fields: list[str] | None = None) -> d
 class RestApi:
     def __init__(self, org: Org) -> None:
         self.org = org
-        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self.served: list[ServedPage] = []
         self._cursor_count = 0
         self._lock = threading.Lock()
         self.record_failures: dict[str, list[tuple[str, str]]] = {}  # id -> queued (statusCode, message)
@@ -52,25 +66,27 @@ class RestApi:
         if not soql:
             return error(400, "MALFORMED_QUERY", "A query string has to be specified")
         try:
-            rows = self.org.run(soql, include_deleted=include_deleted)
+            sobject, rows = self.org.execute(soql, include_deleted=include_deleted)
         except SoqlError as exc:
             return error(400, exc.code, exc.message)
         with self._lock:
             self._cursor_count += 1
             locator = to18("01g8d" + _base62(self._cursor_count, 10))
-            self._cursors[locator] = rows
+            self._cursors[locator] = (sobject, rows)
         return self._page(version, locator, 0, _batch_size(request))
 
     def query_more(self, request: Request, version: str, cursor: str) -> Response:
         locator, _, offset = cursor.partition("-")
-        rows = self._cursors.get(locator)
+        rows = self._cursors.get(locator, ("", None))[1]
         if rows is None or not offset.isdigit() or int(offset) > len(rows):
             return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(version, locator, int(offset), _batch_size(request))
 
     def _page(self, version: str, locator: str, offset: int, batch: int) -> Response:
-        rows = self._cursors[locator]
+        sobject, rows = self._cursors[locator]
         end = min(offset + batch, len(rows))
+        with self._lock:
+            self.served.append(ServedPage(sobject, end - offset, first=offset == 0))
         payload: dict[str, Any] = {
             "totalSize": len(rows),
             "done": end >= len(rows),
@@ -82,9 +98,14 @@ class RestApi:
 
     # --- describe / limits ------------------------------------------------------------------------------
     def describe(self, sobject: str) -> Response:
-        if sobject not in self.org.schema:
+        """An object the user cannot access is answered as one that does not exist: 404 NOT_FOUND ("Status
+        Codes and Error Responses": the resource couldn't be found, or there are sharing issues)."""
+        if not self.org.accessible(sobject):
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         return ok(self.org.describe(sobject))
+
+    def describe_global(self) -> Response:
+        return ok(self.org.describe_global())
 
     @staticmethod
     def limits(used: int, limit: int) -> Response:
@@ -225,7 +246,7 @@ class RestApi:
                 return _Invalid(
                     "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}"
                 )
-            return parsed.replace(microsecond=0)
+            return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
         if not isinstance(value, str):
             return _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}")
         allowed = PICKLISTS.get((sobject, name))

@@ -1,8 +1,10 @@
 """The Salesforce sandbox's org: sObjects, their schema, ids and system fields.
 
-Records live in memory as dicts of Python values (aware datetimes cut to whole seconds, as Salesforce
-stores them). Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's now,
-crmsync's own writes included, so the connector meets its own echo. A deleted record (a merge's loser
+Records live in memory as dicts of Python values. Datetimes keep milliseconds, as the REST API renders
+them (`2024-01-17T19:55:04.281+0000`, "Valid Date and DateTime Formats" in the REST API Developer Guide):
+SOQL datetime literals have whole seconds only (`salesforce_soql`), so a query from a second compares with
+stamps finer than it. Every write moves `SystemModstamp` and `LastModifiedDate` to the injected clock's
+now, crmsync's own writes included, so the connector meets its own echo. A deleted record (a merge's loser
 too) goes to the recycle bin: `IsDeleted = true`, its SystemModstamp moved to the deletion, hidden from
 `query` and returned by `queryAll` for `RECYCLE_BIN_DAYS` (15) days, after which (or once the bin is
 emptied) it is gone for good and no query returns it: a pull that comes back later than that cannot see
@@ -20,9 +22,9 @@ from typing import Any
 
 from sync.clock import Clock
 
-from connectors.salesforce.mapping import format_datetime, to18
+from connectors.salesforce.values import format_datetime, to18
 from connectors.sandbox.salesforce_schema import PICKLISTS, PREFIX, READ_ONLY, RELATIONSHIPS, SCHEMA
-from connectors.sandbox.salesforce_soql import Query, SoqlError, parse
+from connectors.sandbox.salesforce_soql import Predicate, Query, SoqlError, parse
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 RECYCLE_BIN_DAYS = 15  # how long queryAll still returns a deleted record
@@ -56,6 +58,9 @@ class Org:
             tuple[str, str], dict[str, Any]
         ] = {}  # (object, field) -> CustomField metadata
         self.hidden: set[tuple[str, str]] = set()
+        # objects the integration user has no access to (a profile without Read on Campaigns cannot see
+        # CampaignMember): out of the global describe, 404 on describe, INVALID_TYPE in SOQL
+        self.denied: set[str] = set()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self._counters: dict[str, int] = {}
         self.recycle_bin: dict[str, datetime] = {}  # deleted record id -> when it was deleted
@@ -68,7 +73,7 @@ class Org:
         }
 
     def now(self) -> datetime:
-        return self.clock.now().replace(microsecond=0)
+        return _milliseconds(self.clock.now())
 
     def new_id(self, sobject: str) -> str:
         with self.lock:
@@ -79,10 +84,11 @@ class Org:
     # --- writes -----------------------------------------------------------------------------------------
     def insert(self, sobject: str, values: Mapping[str, Any], *, at: datetime | None = None) -> str:
         """Insert a record; `at` backdates CreatedDate/SystemModstamp (seeding history)."""
-        stamp = (at or self.now()).replace(microsecond=0)
+        stamp = _milliseconds(at or self.now())
         record_id = self.new_id(sobject)
-        record: dict[str, Any] = {name: None for name in self.schema[sobject]}
-        record.update(_whole_seconds(values))
+        fields = self.schema[sobject]
+        record: dict[str, Any] = dict.fromkeys(fields)
+        record.update(_stored({name: value for name, value in values.items() if name in fields}))
         record.update(
             Id=record_id,
             CreatedDate=record.get("CreatedDate") or stamp,
@@ -112,9 +118,11 @@ class Org:
         with self.lock:
             record = self.records[sobject][record_id]
             old = {field: record.get(field) for (indexed_sobject, field) in self._index if indexed_sobject == sobject}
-            record.update(_whole_seconds(values))
+            fields = self.schema[sobject]
+            record.update(_stored({name: value for name, value in values.items() if name in fields or name in (
+                "IsDeleted", "MasterRecordId")}))
             self._reindex(sobject, record, old)
-            stamp = (at or self.now()).replace(microsecond=0)
+            stamp = _milliseconds(at or self.now())
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
     def delete(self, sobject: str, record_id: str, *, master: str | None = None) -> None:
@@ -166,16 +174,25 @@ class Org:
         parent = self.records[parent_type].get(parent_id) if parent_id else None
         return self.resolve(parent_type, parent, rest) if parent is not None else None
 
+    def accessible(self, sobject: str) -> bool:
+        return sobject in self.schema and sobject not in self.denied
+
     def check_path(self, sobject: str, path: str) -> None:
-        if sobject not in self.schema:
-            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        if not self.accessible(sobject):
+            # what SOQL answers for an object the user cannot see as for one that does not exist
+            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported. If you are attempting "
+                            "to use a custom object, be sure to append the '__c' after the entity name. Please "
+                            "reference your WSDL or the describe call for the appropriate names.")
         if "." in path:
             relation, rest = path.split(".", 1)
             if (sobject, relation) not in RELATIONSHIPS:
                 raise SoqlError(
                     "INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path."
                 )
-            self.check_path(RELATIONSHIPS[(sobject, relation)][1], rest)
+            parent = RELATIONSHIPS[(sobject, relation)][1]
+            if not self.accessible(parent):
+                raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path.")
+            self.check_path(parent, rest)
         elif not self.visible(sobject, path):
             raise SoqlError(
                 "INVALID_FIELD",
@@ -184,20 +201,33 @@ class Org:
                 "WSDL or the describe call for the appropriate names.",
             )
 
+    # --- the SOQL engine's catalog (`salesforce_soql.Catalog`) -------------------------------------------
+    def is_key(self, sobject: str, name: str) -> bool:
+        return name == "Id" or self.schema.get(sobject, {}).get(name) == "reference"
+
+    def column_values(self, sobject: str, column: str, where: Predicate | None) -> set[Any]:
+        """A semi-join's subquery: the values of `column` over the live rows of `sobject` it selects."""
+        with self.lock:
+            return {_normalise(self.resolve(sobject, record, column)) for record in self.records[sobject].values()
+                    if not record.get("IsDeleted") and (where is None or where(record))} - {None}
+
+    @staticmethod
+    def equal(left: Any, right: Any) -> bool:
+        return _soql_equal(left, right)
+
+    @staticmethod
+    def normalise(value: Any) -> Any:
+        return _normalise(value)
+
     def compile(self, soql: str) -> Query:
-        holder: dict[str, str] = {}
-
-        def resolve(record: Mapping[str, Any], path: str) -> Any:
-            return self.resolve(holder["sobject"], record, path)
-
-        query = parse(soql, resolve, _soql_equal, _normalise)
-        holder["sobject"] = query.sobject
-        for path in query.paths:
-            self.check_path(query.sobject, path)
-        return query
+        return parse(soql, self)
 
     def run(self, soql: str, *, include_deleted: bool) -> list[dict[str, Any]]:
         """Rows as the REST API renders them (attributes, nested parents, formatted values)."""
+        return self.execute(soql, include_deleted=include_deleted)[1]
+
+    def execute(self, soql: str, *, include_deleted: bool) -> tuple[str, list[dict[str, Any]]]:
+        """The queried object and its rows as the REST API renders them."""
         query = self.compile(soql)
         with self.lock:
             rows = [
@@ -210,14 +240,16 @@ class Org:
                 rows.sort(key=lambda record: _sort_key(self.resolve(query.sobject, record, path)), reverse=descending)
             if query.limit is not None:
                 rows = rows[: query.limit]
-            return [self.render_row(query.sobject, row, query.columns) for row in rows]
+            return query.sobject, [self.render_row(query.sobject, row, query.columns) for row in rows]
 
     def _candidates(self, query: Query) -> Iterable[dict[str, Any]]:
         """Rows worth testing: through an index when the query pins an indexed field, else all of them."""
         table = self.records[query.sobject]
-        for field, values in query.hints:
+        for field, hint in query.hints:
+            values = hint() if callable(hint) else hint
             if field == "Id":
-                return [record for record in table.values() if _normalise(record["Id"]) in values]
+                return [table[record_id] for record_id in sorted(
+                    record_id for record_id in table if _normalise(record_id) in values)]
             index = self._index.get((query.sobject, field))
             if index is not None:
                 ids: set[str] = set()
@@ -248,6 +280,27 @@ class Org:
 
     def attributes(self, sobject: str, record_id: str) -> dict[str, str]:
         return {"type": sobject, "url": f"/services/data/v{self.api_version}/sobjects/{sobject}/{record_id}"}
+
+    def describe_global(self) -> dict[str, Any]:
+        """Describe Global: the objects of the org the logged-in user can use ("Get a List of Objects", REST
+        API Developer Guide): an object the user has no access to is not listed."""
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [
+                {"name": name, "label": name, "keyPrefix": PREFIX[name], "custom": False, "queryable": True,
+                 "retrieveable": True, "updateable": True, "createable": True, "deletable": True,
+                 "urls": {"describe": f"/services/data/v{self.api_version}/sobjects/{name}/describe"}}
+                for name in sorted(self.schema) if self.accessible(name)
+            ],
+        }
+
+    def remove_custom_fields(self) -> None:
+        """A stock org: none of the custom fields this org was built with (crmsync creates its own)."""
+        with self.lock:
+            for fields in self.schema.values():
+                for name in [name for name in fields if name.endswith("__c")]:
+                    del fields[name]
 
     def describe(self, sobject: str) -> dict[str, Any]:
         fields = []
@@ -290,10 +343,13 @@ class Org:
         }
 
 
-def _whole_seconds(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Salesforce keeps datetimes to the second."""
-    return {key: value.replace(microsecond=0) if isinstance(value, datetime) else value
-            for key, value in values.items()}
+def _milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _stored(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Salesforce keeps datetimes to the millisecond."""
+    return {key: _milliseconds(value) if isinstance(value, datetime) else value for key, value in values.items()}
 
 
 _PREFIXES = frozenset(PREFIX.values())

@@ -26,8 +26,8 @@ from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sandbox.server import RecordedRequest
 
 DATA = re.compile(
-    r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|"
-    r"sobjects/(Lead|Contact|Opportunity)/describe)$"
+    r"^/services/data/v59\.0/(query/|queryAll/|query/01g\w{15}-\d+|limits/|composite/sobjects|sobjects|"
+    r"sobjects/(Lead|Contact|Opportunity|Task)/describe)$"
 )
 
 
@@ -80,6 +80,15 @@ def check_request(request: RecordedRequest) -> list[str]:
 @pytest.fixture
 def sandbox(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
     with SalesforceSandbox(clock=clock) as box:
+        yield box
+        problems = [p for r in box.requests.all() for p in check_request(r)]
+        assert not problems, problems[:10]
+
+
+@pytest.fixture
+def stock(clock: FrozenClock) -> Iterator[SalesforceSandbox]:
+    """An org as Salesforce delivers it: no custom fields, no access to Campaigns (so CampaignMember)."""
+    with SalesforceSandbox(clock=clock, stock_org=True) as box:
         yield box
         problems = [p for r in box.requests.all() for p in check_request(r)]
         assert not problems, problems[:10]

@@ -65,6 +65,25 @@ def describe(sobject: str, fields: list[str]) -> dict:
     }
 
 
+OBJECTS = ("Lead", "Contact", "Task", "Event", "CampaignMember", "OpportunityContactRole", "Opportunity")
+TASK_FIELDS = ["Id", "WhoId", "OwnerId", "Subject", "TaskSubtype", "CallType", "IsClosed", "ActivityDate",
+               "CompletedDateTime", "CreatedDate"]
+
+
+def org(mock: responses.RequestsMock, objects: tuple[str, ...] = OBJECTS) -> None:
+    """What a pull asks first: the objects the user can use (Describe Global), then the fields of Lead,
+    Contact, Task and Opportunity (each once)."""
+    listed = [{"name": name, "queryable": True} for name in objects]
+    mock.get(f"{DATA}/sobjects", json={"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": listed},
+             headers=LIMITS)
+    fields = {"Lead": ["Id", "Email"], "Contact": ["Id", "Email"], "Task": TASK_FIELDS,
+              "Opportunity": ["Id", "StageName", "Type", "Contract_Term_Months__c"]}
+    for sobject in ("Lead", "Contact", "Task", "Opportunity"):
+        if sobject in objects:
+            mock.get(f"{DATA}/sobjects/{sobject}/describe", json=describe(sobject, fields[sobject]),
+                     headers=LIMITS)
+
+
 @pytest.fixture
 def connector(virtual_sleep):
     settings = SalesforceSettings(
@@ -105,10 +124,7 @@ def test_query_and_query_more_follow_next_records_url(connector):
     empty = {"totalSize": 0, "done": True, "records": []}
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token(mock)
-        mock.get(f"{DATA}/sobjects/Lead/describe", json=describe("Lead", ["Id", "Email"]), headers=LIMITS)
-        mock.get(
-            f"{DATA}/sobjects/Contact/describe", json=describe("Contact", ["Id", "Email"]), headers=LIMITS
-        )
+        org(mock, ("Lead", "Contact", "Task", "Event", "CampaignMember"))  # no access to opportunities
         soql(
             mock,
             LEAD_SOQL,
@@ -128,20 +144,20 @@ def test_query_and_query_more_follow_next_records_url(connector):
                 "records": [lead(LEAD_B, "b@x.io", "2026-10-02T08:00:00.000+0000")],
             },
         )
-        for related in (
+        for related in (  # a pull from nothing: every related record, once per object, before the first page
             "SELECT Id, WhoId, OwnerId, Subject, TaskSubtype, CallType, IsClosed, ActivityDate, "
-            "CompletedDateTime, CreatedDate FROM Task WHERE WhoId IN ('{}')",
+            "CompletedDateTime, CreatedDate FROM Task WHERE WhoId != null",
             "SELECT Id, WhoId, OwnerId, Subject, ActivityDateTime, ActivityDate, CreatedDate FROM Event "
-            "WHERE WhoId IN ('{}')",
+            "WHERE WhoId != null",
             "SELECT Id, LeadId, ContactId, HasResponded, FirstRespondedDate, CreatedDate, Campaign.Type, "
-            "Campaign.Name FROM CampaignMember WHERE LeadId IN ('{}') AND HasResponded = true",
+            "Campaign.Name FROM CampaignMember WHERE HasResponded = true",
         ):
-            soql(mock, related.format(LEAD_A), empty)
-            soql(mock, related.format(LEAD_B), empty)
+            soql(mock, related, empty)
         soql(mock, "SELECT Id, SystemModstamp, Email FROM Contact ORDER BY SystemModstamp, Id", empty)
         pages = list(connector.pull(None))
     assert [[c.email for c in p.contacts] for p in pages] == [["a@x.io"], ["b@x.io"], [], []]
     assert connector.client.gateway.budget().remaining == 100_000 - 18
+    assert [w.source for w in connector.setup_warnings] == ["OpportunityContactRole and Opportunity"]
 
 
 def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_object(connector):
@@ -156,10 +172,7 @@ def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_ob
               "MasterRecordId": LEAD_A}
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token(mock)
-        mock.get(f"{DATA}/sobjects/Lead/describe", json=describe("Lead", ["Id", "Email"]), headers=LIMITS)
-        mock.get(
-            f"{DATA}/sobjects/Contact/describe", json=describe("Contact", ["Id", "Email"]), headers=LIMITS
-        )
+        org(mock)
         soql(mock, "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, IsConverted, ConvertedContactId, "
              f"Email FROM Lead WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id",
              {"totalSize": 1, "done": True, "records": [merged]}, path="queryAll/")
@@ -168,7 +181,7 @@ def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_ob
         for related in (
             f"SELECT WhoId FROM Task WHERE SystemModstamp >= {since} AND WhoId != null",
             f"SELECT WhoId FROM Event WHERE SystemModstamp >= {since} AND WhoId != null",
-            f"SELECT LeadId, ContactId FROM CampaignMember WHERE SystemModstamp >= {since}",
+            f"SELECT ContactId, LeadId FROM CampaignMember WHERE SystemModstamp >= {since}",
             f"SELECT ContactId FROM OpportunityContactRole WHERE SystemModstamp >= {since} "
             f"OR Opportunity.SystemModstamp >= {since}",
         ):
@@ -203,6 +216,9 @@ def test_collections_update_body_and_save_results_by_position(connector):
     ]
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token(mock)
+        # the Lead's Rating is unknown to the engine: read before deciding whether a person owns it
+        soql(mock, f"SELECT Id, Rating FROM Lead WHERE Id IN ('{LEAD_A}')",
+             {"totalSize": 1, "done": True, "records": [{"Id": LEAD_A, "Rating": None}]})
         mock.patch(
             f"{DATA}/composite/sobjects",
             json=saves,
@@ -218,6 +234,7 @@ def test_collections_update_body_and_save_results_by_position(connector):
     assert results[1].ok and results[1].written == {"score": 87, "maturity": "hot"}
     assert not results[0].ok and results[0].error.code == "ENTITY_IS_DELETED"
     assert results[0].contact_id == "003D000000QxD4F"  # reported under the id the engine gave
+    assert connector.api_calls["push_read"] == 1 and connector.api_calls["push"] == 1
 
 
 def test_invalid_session_is_renewed_once_and_the_call_resent(connector):

@@ -10,7 +10,9 @@ from sync.contract import CanonicalField
 from sync.model import ActivityKind, DealStatus, PipelineStage
 
 from connectors.salesforce import SalesforceSettings
-from connectors.salesforce.mapping import RecordMapper, to_write, encode_value, parse_time
+from connectors.salesforce.mapping import RecordMapper
+from connectors.salesforce.values import parse_time
+from connectors.salesforce.writes import encode_value, to_write
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
 
@@ -170,3 +172,55 @@ def test_settings_refuse_oversized_pages_and_plain_http():
     with pytest.raises(ValueError, match="needs refresh_token"):
         SalesforceSettings(client_id="id")
     assert "rt-secret-value" not in repr(SalesforceSettings(client_id="id", refresh_token="rt-secret-value"))
+
+
+def test_a_linkedin_task_is_also_the_contact_s_social_message(mapper):
+    record = {"Id": "00T000000000009", "TaskSubtype": "LinkedIn", "IsClosed": True,
+              "CompletedDateTime": "2026-10-03T10:00:00.000+0000", "OwnerId": "005000000000001AAA"}
+    task = mapper.to_activity("Task", record, NOW)
+    assert task.kind is ActivityKind.TASK and not task.automated
+    event = mapper.social_event(task, record)
+    assert (event.type, event.source, event.at) == ("social_message", "linkedin", task.at)
+    call = {**record, "TaskSubtype": "Call"}
+    assert mapper.social_event(mapper.to_activity("Task", call, NOW), call) is None
+
+
+def test_an_unknown_task_subtype_reads_as_a_task(mapper):
+    record = {"Id": "00T000000000010", "TaskSubtype": "Hologram", "IsClosed": True,
+              "CreatedDate": "2026-10-03T10:00:00.000+0000"}
+    assert mapper.to_activity("Task", record, NOW).kind is ActivityKind.TASK
+
+
+def test_lead_sources_and_seniority_are_translated_by_settings(mapper):
+    settings = SalesforceSettings(client_id="id", refresh_token="rt",
+                                  seniority_values={"VP": "director"}, lead_sources={"Trade Show": "trade_show"})
+    custom = RecordMapper(settings, "acme")
+    record = {"Id": "00Q000000000001", "LeadSource": "Trade Show", "Seniority__c": "VP",
+              "SystemModstamp": "2026-10-01T10:00:00.000+0000"}
+    contact = custom.to_contact("Lead", record, {"source": "LeadSource", "seniority": "Seniority__c"})
+    assert (contact.source, contact.seniority) == ("trade_show", "director")
+    web = mapper.to_contact("Lead", {**record, "LeadSource": "Web"}, {"source": "LeadSource"})
+    assert web.source == "website_form"  # the standard values come translated by default
+    other = mapper.to_contact("Lead", {**record, "LeadSource": "linkedin"}, {"source": "LeadSource"})
+    assert other.source == "linkedin"  # a value no table names is read as it is
+
+
+def test_the_recurring_flag_comes_from_the_field_the_settings_name(mapper):
+    settings = SalesforceSettings(client_id="id", refresh_token="rt", recurring_field="Is_Subscription__c")
+    custom = RecordMapper(settings, "acme")
+    role = {"OpportunityId": "006000000000001",
+            "Opportunity": {"Id": "006000000000001AAA", "IsClosed": True, "IsWon": True, "Type": "Renewal",
+                            "Is_Subscription__c": False}}
+    assert custom.to_deal(role).recurring is False  # the checkbox, not Type
+    assert mapper.to_deal(role).recurring is True  # the default field, Type, says Renewal
+    off = RecordMapper(SalesforceSettings(client_id="id", refresh_token="rt", recurring_field=None), "acme")
+    assert off.to_deal(role).recurring is None
+
+
+def test_vocabulary_defaults_are_the_settings_defaults():
+    from connectors.salesforce.mapping import VOCABULARY
+
+    settings = SalesforceSettings(client_id="id", refresh_token="rt")
+    assert settings.stage_map == dict(VOCABULARY.stages)
+    assert settings.campaign_events == dict(VOCABULARY.campaign_types)
+    assert settings.lead_sources == dict(VOCABULARY.lead_sources)

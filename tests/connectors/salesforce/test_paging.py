@@ -9,7 +9,7 @@ import pytest
 
 from sync.errors import PermanentError
 
-from connectors.salesforce.mapping import same_id, sobject_of, to18
+from connectors.salesforce.values import same_id, sobject_of, to18
 from connectors.salesforce.paging import (
     chunk_ids,
     in_list,

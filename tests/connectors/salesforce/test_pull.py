@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from sync.model import Activity, ActivityKind, Deal, DealStatus, EngagementEvent, PipelineStage
 from sync.synthetic import synthetic_contacts
 
-from connectors.salesforce.mapping import to18
+from connectors.salesforce.values import to18
 from connectors.salesforce.paging import legacy_cursor
 from sync.toolkit.cursor import Cursor
 

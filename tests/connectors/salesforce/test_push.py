@@ -34,6 +34,7 @@ def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandb
     calls = collection_calls(sandbox)
     assert [len(c.json()["records"]) for c in calls] == [200, 50]
     assert connector.api_calls["push"] == 2
+    assert connector.api_calls["push_read"] == 1  # the Leads' Rating, unknown to the engine: one read
     lead = next(i for i in ready if i.startswith("00Q"))
     stored = sandbox.record(lead)
     assert stored["Rating"] == "Warm" and stored["Crmsync_Stage__c"] == "prospect"
@@ -43,6 +44,17 @@ def test_push_respects_the_200_record_maximum_and_mixes_leads_and_contacts(sandb
         "maturity": "warm",
         "sla_breached": False,
     }
+
+
+def test_leads_and_contacts_share_each_call_in_two_chunks(sandbox, connector, ready):
+    mixed = sorted(ready, key=lambda native: native[-4:])  # Leads and Contacts interleaved
+    assert connector.push([FieldUpdate(native, {"score": 1}) for native in mixed])
+    for call in collection_calls(sandbox):
+        types = [record["attributes"]["type"] for record in call.json()["records"]]
+        runs = sum(1 for index, kind in enumerate(types) if index == 0 or kind != types[index - 1])
+        assert runs <= 2 and types == sorted(types, key=lambda kind: kind != "Lead")
+    assert {r["attributes"]["type"] for c in collection_calls(sandbox) for r in c.json()["records"]} == {
+        "Lead", "Contact"}
 
 
 def test_nothing_to_write_costs_no_call(sandbox, connector, ready):

@@ -1,13 +1,15 @@
 """Seed synthetic people, pull them back through the connector, and compare field by field.
 
 What Salesforce cannot represent, and so is compared loosely or not at all:
-* times are kept to the second (compared truncated);
+* system times (CreatedDate, SystemModstamp) are kept to the millisecond, times a person enters to the
+  second (compared truncated);
 * an activity's performer when there is none (every task has an owner: the integration user stands in),
   and the performer of automated work (owned by the automation user, flagged `automated`);
 * a note (stored as a task: comes back as kind `task`);
 * direction of anything but a call; `done` of a meeting (events have no status: past ones are done);
 * the time of day of an open task (only its due date exists);
 * an engagement event's `source` (the campaign's name comes back instead); deal and activity ids (native ids);
+* an empty text (Salesforce keeps none: it is null);
 * the neutral contact id (the native id is the identity; `seed()` returns the map);
 * company data of a person without a company: a Contact keeps industry, size, website and revenue on its
   Account, and a Contact without an Account has none (a Lead requires a company, so such people are Contacts).
@@ -21,7 +23,7 @@ from sync.synthetic import synthetic_contacts
 from sync.model import PROFILE_ATTRIBUTES
 
 # the profile attributes that come back as they were seeded; the owner (a User id now) and the creation
-# time (whole seconds) are compared on their own
+# time (milliseconds) are compared on their own
 PROFILE = tuple(sorted(set(PROFILE_ATTRIBUTES) - {"owner_id", "created_at"}))
 
 
@@ -31,7 +33,7 @@ ACCOUNT_FIELDS = ("website", "annual_revenue")
 
 def expected_profile(original):
     profile = {f: getattr(original, f) for f in PROFILE}
-    fields = dict(original.fields)
+    fields = {name: None if value == "" else value for name, value in original.fields.items()}  # no "" in SF
     if original.company is None:
         profile.update(dict.fromkeys(ACCOUNT_PROFILE))
         fields.update(dict.fromkeys(ACCOUNT_FIELDS))
@@ -40,6 +42,10 @@ def expected_profile(original):
 
 def second(value):
     return value.replace(microsecond=0) if value else value
+
+
+def millisecond(value):
+    return value.replace(microsecond=value.microsecond // 1000 * 1000) if value else value
 
 
 def activity_key(activity, owners, automation_user):
@@ -100,8 +106,8 @@ def test_seeded_contacts_come_back_as_they_were(sandbox, clock, connector):
         profile, fields = expected_profile(original)
         assert {f: getattr(got, f) for f in PROFILE} == profile
         assert got.owner_id == owners[original.owner_id]
-        assert got.created_at == second(original.created_at)
-        assert got.updated_at == second(original.updated_at)
+        assert got.created_at == millisecond(original.created_at)
+        assert got.updated_at == millisecond(original.updated_at)
         assert got.fields == fields
         assert sorted((e.type, e.at) for e in got.events) == sorted(
             (e.type, second(e.at)) for e in original.events

@@ -179,3 +179,27 @@ def test_the_specs_folder_has_no_salesforce_openapi(find_specs):
     specs = find_specs()
     assert not (specs / "salesforce").exists(), "a Salesforce spec appeared: validate requests against it"
     assert "Salesforce publishes no static OpenAPI" in (specs / "README.md").read_text()
+
+
+def test_an_object_out_of_the_user_s_reach_is_answered_as_one_that_does_not_exist(sandbox, http):
+    sandbox.deny("Campaign", "CampaignMember")
+    listed = http.get(data(sandbox, "sobjects"), verify=sandbox.ca_path).json()
+    names = {item["name"] for item in listed["sobjects"]}
+    assert {"Lead", "Contact", "Task"} <= names and "CampaignMember" not in names
+    assert_error_array(http.get(data(sandbox, "sobjects/CampaignMember/describe"), verify=sandbox.ca_path),
+                       404, "NOT_FOUND")
+    assert_error_array(http.get(data(sandbox, "query/"), params={"q": "SELECT Id FROM CampaignMember"},
+                                verify=sandbox.ca_path), 400, "INVALID_TYPE")
+    sandbox.allow("Campaign", "CampaignMember")
+    assert http.get(data(sandbox, "sobjects/CampaignMember/describe"), verify=sandbox.ca_path).ok
+
+
+def test_a_stock_org_has_no_custom_field(clock):
+    with SalesforceSandbox(clock=clock, stock_org=True) as stock:
+        with login(stock) as http:
+            fields = {f["name"] for f in http.get(data(stock, "sobjects/Lead/describe"),
+                                                  verify=stock.ca_path).json()["fields"]}
+            opportunity = {f["name"] for f in http.get(data(stock, "sobjects/Opportunity/describe"),
+                                                       verify=stock.ca_path).json()["fields"]}
+    assert {"Email", "Rating", "Status", "NumberOfEmployees"} <= fields
+    assert not any(name.endswith("__c") for name in fields | opportunity)
