@@ -51,16 +51,21 @@ def folded(table: Mapping[str, Any]) -> dict[str, Any]:
     return {vocabulary_key(key): value for key, value in table.items()}
 
 
+def _looked_up(raw: str, tables: tuple[Mapping[str, Any], ...]) -> tuple[str, Any]:
+    """(the folded key, the value of the first table holding it, else None)."""
+    key = vocabulary_key(raw)
+    return key, next((table[key] for table in tables if key in table), None)
+
+
 def seniority_level(raw: str | None, *tables: Mapping[str, str]) -> str | None:
     """The neutral level of a seniority value: the first of `tables` (folded keys: a company's setting, then
     its CRM's own values) that knows it, else `TYPED_SENIORITY`; a neutral level stays one; anything else
     is kept as typed (the rules may still name it)."""
     if raw is None or not raw.strip():
         return None
-    key = vocabulary_key(raw)
-    for table in (*tables, TYPED_SENIORITY):
-        if key in table:
-            return str(table[key])
+    key, level = _looked_up(raw, (*tables, TYPED_SENIORITY))
+    if level is not None:
+        return str(level)
     return key if key in Seniority._value2member_map_ else raw.strip()
 
 
@@ -69,11 +74,8 @@ def recurring_flag(raw: str | None, *tables: Mapping[str, bool]) -> bool | None:
     that knows it, else `TYPED_RECURRING`."""
     if raw is None or not raw.strip():
         return None
-    key = vocabulary_key(raw)
-    for table in (*tables, TYPED_RECURRING):
-        if key in table:
-            return bool(table[key])
-    return None
+    flag = _looked_up(raw, (*tables, TYPED_RECURRING))[1]
+    return None if flag is None else bool(flag)
 
 
 __all__ = ["TYPED_RECURRING", "TYPED_SENIORITY", "folded", "recurring_flag", "seniority_level",
