@@ -36,6 +36,25 @@ class ClientKind(enum.StrEnum):
     RECURRING = "recurring"
 
 
+class Seniority(enum.StrEnum):
+    """The levels `Contact.seniority` holds once a connector has read its CRM's value (the rules compare
+    against these; a value no table knows is kept as typed). Each connector's mapping module has the table
+    of its CRM's own values; `sync.toolkit.vocabulary` those people type in any CRM."""
+
+    C_LEVEL = "c_level"
+    DIRECTOR = "director"
+    MANAGER = "manager"
+    INDIVIDUAL = "individual"
+    STUDENT = "student"
+
+
+#: the engagement event types the connectors map their CRMs' records onto (`EngagementEvent.type` stays open:
+#: a setting may name others, and the rules decide what each is worth)
+EVENT_TYPES: tuple[str, ...] = ("visit", "download", "webinar", "form", "trade_show", "email_open",
+                                "email_reply", "demo_request", "pricing_request", "pricing_view",
+                                "meeting_booked", "social_message")
+
+
 class DealStatus(enum.StrEnum):
     OPEN = "open"
     WON = "won"
@@ -126,10 +145,11 @@ class Contact(msgspec.Struct, kw_only=True):
     industry: str | None = None
     company_size: int | None = None
     # (lowest, highest or None when open-ended) when the CRM holds a head-count range (a dropdown's "50-100",
-    # "1000+", a range typed by hand) rather than a head count; `company_size` is then None
+    # "1000+", a range typed by hand) rather than a head count; `company_size` is then None. The rules read
+    # it from its lowest number up to, not including, its highest (bands share their edges: docs/rules.md)
     company_size_range: tuple[int, int | None] | None = None
     job_title: str | None = None
-    seniority: str | None = None
+    seniority: str | None = None  # a `Seniority` value when the CRM's value maps onto one, else as typed
     country: str | None = None
     source: str | None = None
     created_at: datetime | None = None

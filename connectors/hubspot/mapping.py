@@ -38,8 +38,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from connectors.hubspot.settings import COMPANY_PREFIX, HubSpotSettings
-from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent, Stage
+from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent, Seniority, Stage
 from sync.toolkit.reading import RecordReader
+from sync.toolkit.vocabulary import TYPED_RECURRING, folded, recurring_flag, seniority_level
 
 CRM = "hubspot"
 LIFECYCLE = "lifecyclestage"
@@ -77,27 +78,28 @@ MEETING_OUTCOMES = {"SCHEDULED": "scheduled", "COMPLETED": "completed", "RESCHED
 #: `hs_communication_channel_type` ("Engagements | Communications") -> the network of a `social_message`
 CHANNELS = {"LINKEDIN_MESSAGE": "linkedin", "SMS": "sms", "WHATS_APP": "whatsapp"}
 
-#: seniority values (HubSpot's enrichment `hs_seniority` and common typed ones) -> crmsync's levels
-SENIORITY: dict[str, str] = {
-    "executive": "c_level", "owner": "c_level", "founder": "c_level", "partner": "c_level", "c_suite": "c_level",
-    "c-level": "c_level", "cxo": "c_level", "vp": "director", "vice_president": "director", "head": "director",
-    "director": "director", "manager": "manager", "senior": "individual", "entry": "individual",
-    "employee": "individual", "individual_contributor": "individual", "training": "student",
-    "intern": "student", "student": "student", "unpaid": "student",
+#: HubSpot's own seniority values (the enrichment's `hs_seniority` options) -> the neutral levels; values
+#: people type in any CRM are read by `sync.toolkit.vocabulary`, `settings.seniority_values` first
+SENIORITY: dict[str, Seniority] = {
+    "executive": Seniority.C_LEVEL, "owner": Seniority.C_LEVEL, "founder": Seniority.C_LEVEL,
+    "partner": Seniority.C_LEVEL, "vp": Seniority.DIRECTOR, "director": Seniority.DIRECTOR,
+    "manager": Seniority.MANAGER, "senior": Seniority.INDIVIDUAL, "entry": Seniority.INDIVIDUAL,
+    "employee": Seniority.INDIVIDUAL, "training": Seniority.STUDENT, "unpaid": Seniority.STUDENT,
 }
-#: the values of a deal's recurring property that say recurring (True) or one-off (False)
-RECURRING: dict[str, bool] = {
-    "true": True, "yes": True, "recurring": True, "subscription": True, "renewal": True, "annual": True,
-    "monthly": True, "false": False, "no": False, "one_off": False, "one-off": False, "one_time": False,
-    "one-time": False, "onetime": False, "non_recurring": False, "project": False,
+#: the recurring flag: HubSpot has no vocabulary of its own for it (a number property, a yes/no or a picklist
+#: a company made): the typed words of `sync.toolkit.vocabulary`, `settings.recurring_values` first
+RECURRING: dict[str, bool] = dict(TYPED_RECURRING)
+#: the contacts' `numemployees` dropdown ("CRM API | Contacts", default properties): bands, not head counts
+#: -> `Contact.company_size_range` (the rules read a band up to, not including, its highest number: 50 is
+#: in 50-100, not in 25-50); any other text is read as typed ("75", "40-60")
+EMPLOYEE_RANGES: dict[str, tuple[int, int | None]] = {
+    "1-5": (1, 5), "5-25": (5, 25), "25-50": (25, 50), "50-100": (50, 100), "100-500": (100, 500),
+    "500-1000": (500, 1000), "1000+": (1000, None),
 }
-#: the contacts' `numemployees` dropdown ("CRM API | Contacts", default properties): ranges, not head counts,
-#: read as (lowest, highest) by `company_size`
-EMPLOYEE_RANGES = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
 #: the whole vocabulary, by what it names
 VOCABULARY: dict[str, Mapping[str, Any]] = {
     "direction": DIRECTIONS, "meeting_outcome": MEETING_OUTCOMES, "channel": CHANNELS, "seniority": SENIORITY,
-    "recurring": RECURRING,
+    "recurring": RECURRING, "company_size": EMPLOYEE_RANGES,
 }
 
 
@@ -145,7 +147,8 @@ def read_value(reader: RecordReader, raw: Any, kind: str | None, name: str) -> A
 def company_size(reader: RecordReader, raw: Any, name: str) -> tuple[int | None, tuple[int, int | None] | None]:
     """(exact head count, range) from a head-count property: a number is exact, a range ("50-100",
     "1000+") is a range and no head count."""
-    found = reader.size_range(raw, name)
+    band = EMPLOYEE_RANGES.get(raw.strip()) if isinstance(raw, str) else None
+    found = band or reader.size_range(raw, name)
     if found is None:
         return None, None
     low, high = found
@@ -153,21 +156,17 @@ def company_size(reader: RecordReader, raw: Any, name: str) -> tuple[int | None,
 
 
 def seniority(raw: str | None, settings: HubSpotSettings) -> str | None:
-    if raw is None:
-        return None
-    key = raw.strip().lower()
-    custom = {value.lower(): level for value, level in settings.seniority_values.items()}
-    return custom.get(key) or SENIORITY.get(key) or key
+    return seniority_level(raw, folded(settings.seniority_values), SENIORITY)
 
 
 def recurring(reader: RecordReader, raw: Any, name: str, settings: HubSpotSettings) -> bool | None:
-    """A deal's recurring flag: a positive amount or a yes, or a value of `RECURRING`; unknown otherwise."""
+    """A deal's recurring flag: a word of the settings or `RECURRING`, else a positive amount; unknown
+    otherwise."""
     if raw is None or raw == "":
         return None
-    key = str(raw).strip().lower()
-    custom = {value.lower(): flag for value, flag in settings.recurring_values.items()}
-    if key in custom or key in RECURRING:
-        return custom.get(key, RECURRING.get(key))
+    flag = recurring_flag(str(raw), folded(settings.recurring_values), RECURRING)
+    if flag is not None:
+        return flag
     amount = reader.number(raw, name)
     return None if amount is None else amount > 0
 

@@ -26,6 +26,7 @@ from sync.errors import PermanentError, TransientError
 from sync.model import Stage
 from sync.toolkit.paging import OffsetPaginator
 from sync.toolkit.reading import RecordReader
+from sync.toolkit.vocabulary import folded, recurring_flag
 
 LABELS_KEYS = ("label_ids", "label")
 
@@ -238,6 +239,7 @@ class DealFieldReader:
         self.warnings = warnings
         self._code: str | None = self.name if self.name in RECURRING_REVENUE_FIELDS else None
         self._options: dict[int, str] = {}
+        self._values = folded(settings.recurring_values)
         self._looked = self._code is not None
 
     def resolve(self) -> None:
@@ -277,10 +279,16 @@ class DealFieldReader:
             return revenue > 0, months
         option = pipedrive_id(raw.get("id") if isinstance(raw, Mapping) else raw)
         if option is not None and option in self._options:
-            return reader.boolean(self._options[option], self.name), None
+            return self._word(self._options[option], reader), None
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return raw > 0, None
-        return reader.boolean(raw, self.name), None
+        return (self._word(raw, reader) if isinstance(raw, str) else reader.boolean(raw, self.name)), None
+
+    def _word(self, text: str, reader: RecordReader) -> bool | None:
+        """An option label or a text: the `recurring_values` setting, then the words people type ("Yes",
+        "Subscription", "One-off"); anything else is reported and unknown."""
+        flag = recurring_flag(text, self._values)
+        return flag if flag is not None else reader.boolean(text, self.name)
 
 
 __all__ = ["DealFieldReader", "FieldCatalog", "PersonField", "PersonFields", "decode_value"]

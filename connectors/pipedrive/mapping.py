@@ -23,7 +23,7 @@ from datetime import datetime, time, timezone
 from typing import TYPE_CHECKING, Any
 
 from sync.contract import RecordProblem
-from sync.model import Activity, ActivityKind, Deal, DealStatus, Maturity, PipelineStage
+from sync.model import Activity, ActivityKind, Deal, DealStatus, Maturity, PipelineStage, Seniority
 from sync.toolkit.reading import RecordReader, read_record
 
 if TYPE_CHECKING:
@@ -61,8 +61,17 @@ MATURITY_LABELS: dict[Maturity, str] = {
 }
 # Pipedrive has no boolean field: flags are single-option fields with these two options.
 YES, NO = "Yes", "No"
-# the native deal fields that hold recurring revenue ("New deal values fields", changelog 2024-06-07)
+# the native deal fields that hold recurring revenue ("New deal values fields", changelog 2024-06-07): above
+# 0 is recurring. A company's own field (`recurring_deal_field` names it) says it with a Yes/No option, a
+# number, or a word: the `recurring_values` setting, then the words people type (`sync.toolkit.vocabulary`).
 RECURRING_REVENUE_FIELDS = frozenset({"mrr", "arr", "acv"})
+# Pipedrive has no seniority field: a company's own person field holds it (`profile_fields` names it), read
+# through the `seniority_values` setting, then this table (the option labels such a field is commonly made
+# with), then the values people type in any CRM (`sync.toolkit.vocabulary`).
+SENIORITY: dict[str, Seniority] = {
+    "C-level": Seniority.C_LEVEL, "Executive": Seniority.C_LEVEL, "VP": Seniority.DIRECTOR,
+    "Director": Seniority.DIRECTOR, "Manager": Seniority.MANAGER, "Individual contributor": Seniority.INDIVIDUAL,
+}
 
 INCLUDE_FIELDS = (
     "activities_count",
@@ -313,6 +322,7 @@ __all__ = [
     "ACTIVITY_KINDS",
     "DEAL_STATUSES",
     "MATURITY_LABELS",
+    "SENIORITY",
     "DealContext",
     "activity_person_ids",
     "deal_person",

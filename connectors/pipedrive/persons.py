@@ -4,7 +4,7 @@ What a Pipedrive person carries into a `Contact`:
 - profile: name parts, primary email, owner, job title (native, present when contact sync is on), company
   (the organization's name), created/updated times; industry, company size (a head count, or a range such
   as "50-100" typed by hand, in `company_size_range`), seniority, country and lead source from the person
-  fields the `profile_fields` setting names;
+  fields the `profile_fields` setting names (seniority through `mapping.SENIORITY` and its setting);
 - `fields`: every other custom field keyed by the snake_case of its name (qualification answers among
   them), the primary phone, and the counters asked for with `include_fields` (won_deals_count, ...);
 - `crm_values`: the person's labels (`label_ids`, as "3,7"), the native field crmsync may write;
@@ -25,6 +25,7 @@ from connectors.pipedrive.mapping import (
     CRM,
     INCLUDE_FIELDS,
     LABELS_FIELD,
+    SENIORITY,
     format_rfc3339,
     pipedrive_id,
     read_id,
@@ -34,11 +35,13 @@ from connectors.pipedrive.mapping import (
 from sync.contract import RecordProblem
 from sync.model import Activity, Contact, Deal, EngagementEvent, Stage
 from sync.toolkit.reading import RecordReader, read_record
+from sync.toolkit.vocabulary import folded, seniority_level
 
 if TYPE_CHECKING:
     from connectors.pipedrive.fields import FieldCatalog
     from connectors.pipedrive.settings import PipedriveSettings
 
+SENIORITY_VALUES = folded(SENIORITY)
 _MAIL_TIMES = frozenset({"last_incoming_mail_time", "last_outgoing_mail_time"})
 _PLAIN_COUNT = re.compile(r"^\s*[\d\s.,\u00a0\u202f]+\s*$")
 
@@ -144,7 +147,7 @@ def _custom_values(reader: RecordReader, row: Mapping[str, Any], catalog: FieldC
             # a head count typed as a range ("50-100") is read as one, whatever the field's type says
             value = raw if attribute == "company_size" and spec.field_type not in ("enum", "set") \
                 else catalog.decode(spec, raw, reader)
-            profile.update(_profile_value(reader, attribute, spec.name, value))
+            profile.update(_profile_value(reader, attribute, spec.name, value, settings))
         elif name in event_fields:
             day = reader.day(raw, spec.name)
             if day is not None:
@@ -162,10 +165,14 @@ def _custom_values(reader: RecordReader, row: Mapping[str, Any], catalog: FieldC
     return profile, fields, events, override
 
 
-def _profile_value(reader: RecordReader, attribute: str, field: str, value: Any) -> dict[str, Any]:
+def _profile_value(reader: RecordReader, attribute: str, field: str, value: Any,
+                   settings: PipedriveSettings) -> dict[str, Any]:
     """A profile attribute: a company size is a head count or a range ("50-100", "1000+"); the others text."""
     if value is None or value == "":
         return {}
+    if attribute == "seniority":
+        return {attribute: seniority_level(reader.text(value, field), folded(settings.seniority_values),
+                                           SENIORITY_VALUES)}
     if attribute != "company_size":
         return {attribute: reader.text(value if not isinstance(value, list) else ", ".join(map(str, value)),
                                        field)}

@@ -215,6 +215,14 @@ class PipedriveSettings(ConnectorSettings):
         "mrr", "the deal field that says a deal is recurring: a native one (mrr, arr, acv: recurring revenue "
         "above 0) or the name of the company's own deal field (a Yes/No option, a boolean or a number above "
         "0); null: Pipedrive does not say, the rules decide from contract length or repeat wins", "Recurring")
+    recurring_values: dict[str, bool] = option(
+        {}, "words of the `recurring_deal_field` (an option label or a text) -> recurring (true) or one-off "
+        "(false), over the common ones (yes/no, subscription, one-off...), compared without case",
+        {"Abonnement annuel": True, "Prestation": False})
+    seniority_values: dict[str, str] = option(
+        {}, "values of the seniority person field -> the neutral seniority the rules read (c_level, director, "
+        "manager, individual, student), over Pipedrive's table and the common values; compared without case; "
+        "a value in none is read as it is", {"Top management": "c_level", "Chef de projet": "manager"})
     automation_user_ids: frozenset[int] = option(
         frozenset(), "users whose activities are automation, never a sales touch", [12345])
     stage_map: dict[int, PipelineStage] = option({}, "deal stage id -> canonical pipeline stage; stages not "

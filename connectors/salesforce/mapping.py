@@ -9,7 +9,8 @@ Pull side, what each Salesforce object becomes:
 
 * **Lead** (`00Q`, `IsConverted = false`) and **Contact** (`003`) -> one `Contact` each. Profile attributes
   and `Contact.fields` come from the configured field paths (`Account.Name` etc. for a Contact's company
-  data); `updated_at` is `SystemModstamp`; the Lead's `Rating` and `Status` as they stand go to
+  data; `company_size` is a head count, or a band such as "50-100" where an org keeps the size in a
+  picklist or text field: `company_size_range`); `updated_at` is `SystemModstamp`; the Lead's `Rating` and `Status` as they stand go to
   `crm_values` (people edit them: writing them follows an ownership policy). A converted lead is never a
   contact of its own: the pull reports it as merged into its `ConvertedContactId`.
 * **OpportunityContactRole** + its **Opportunity** -> `Deal`: status from `IsWon`/`IsClosed`, `stage` from
@@ -51,8 +52,10 @@ from sync.model import (
     EngagementEvent,
     Maturity,
     PipelineStage,
+    Seniority,
 )
 from sync.toolkit.reading import RecordReader
+from sync.toolkit.vocabulary import folded, recurring_flag, seniority_level
 
 from connectors.salesforce.values import midnight, read_id
 
@@ -93,6 +96,13 @@ class Vocabulary:
     lead_sources: Mapping[str, str]
     # Rating picklist values <-> maturity
     ratings: Mapping[str, str]
+    # Salesforce has no standard seniority field: an org keeps it in a custom picklist (`lead_fields` /
+    # `contact_fields` name it). Its values are read through the setting `seniority_values`, then this
+    # table, then the values people type in any CRM (`sync.toolkit.vocabulary`)
+    seniority: Mapping[str, Seniority]
+    # the recurring flag: a checkbox says it; a picklist value (Opportunity.Type by default) through the
+    # settings `recurring_opportunity_types` / `one_off_opportunity_types`, then the typed words
+    # (`sync.toolkit.vocabulary`: "Yes", "Subscription", "One-off"...)
 
 
 VOCABULARY = Vocabulary(
@@ -143,7 +153,10 @@ VOCABULARY = Vocabulary(
         "Other": "other",
     },
     ratings={Maturity.HOT.value: "Hot", Maturity.WARM.value: "Warm", Maturity.COLD.value: "Cold"},
+    seniority={"C-Level": Seniority.C_LEVEL, "VP": Seniority.DIRECTOR, "Director": Seniority.DIRECTOR,
+               "Manager": Seniority.MANAGER, "Individual Contributor": Seniority.INDIVIDUAL},
 )
+SENIORITY = folded(VOCABULARY.seniority)
 RATING_BY_MATURITY = dict(VOCABULARY.ratings)
 
 
@@ -203,6 +216,9 @@ class RecordMapper:
         attributes: dict[str, Any] = {}
         fields: dict[str, Any] = {}
         for name, path in paths.items():
+            if name == "company_size":
+                attributes.update(self._company_size(path_value(record, path), path, reader))
+                continue
             value = self._value(name, path, path_value(record, path), reader, (types or {}).get(path))
             if name in PROFILE_ATTRIBUTES:
                 attributes[name] = value
@@ -223,6 +239,15 @@ class RecordMapper:
             **attributes,
         )
 
+    @staticmethod
+    def _company_size(raw: Any, path: str, reader: RecordReader) -> dict[str, Any]:
+        """`NumberOfEmployees` is a head count; an org that keeps the size in a picklist or a text field
+        (`company_size` mapped to it) holds bands ("50-100", "1000+"): a range."""
+        found = reader.size_range(raw, path)
+        if found is None:
+            return {}
+        return {"company_size": found[0]} if found[0] == found[1] else {"company_size_range": found}
+
     def _value(self, name: str, path: str, raw: Any, reader: RecordReader, field_type: str | None) -> Any:
         if raw is None:
             return None
@@ -233,15 +258,11 @@ class RecordMapper:
             if owner is None:
                 reader.problem(path, "not a Salesforce user id")
             return owner
-        if name == "company_size":
-            size = reader.size_range(raw, path)
-            return size[0] if size is not None and size[0] == size[1] else None
         if name == "source":
             text = reader.text(raw, path)
             return self.settings.lead_sources.get(text, text) if text is not None else None
         if name == "seniority":
-            text = reader.text(raw, path)
-            return self.settings.seniority_values.get(text, text) if text is not None else None
+            return seniority_level(reader.text(raw, path), folded(self.settings.seniority_values), SENIORITY)
         if field_type == "boolean" or isinstance(raw, bool):
             return reader.boolean(raw, path)
         if field_type in _NUMBER_TYPES or (field_type is None and isinstance(raw, (int, float))):
@@ -284,7 +305,8 @@ class RecordMapper:
 
     def _recurring(self, opp: Mapping[str, Any], reader: RecordReader) -> bool | None:
         """From the setting-named field: a checkbox says it, a picklist's value is looked up in the
-        settings' recurring and one-off values; anything else is unknown (the rules decide)."""
+        settings' recurring and one-off values, then the words people type ("Yes", "One-off"); anything else
+        is unknown (the rules decide)."""
         name = self.settings.recurring_field
         if not name:
             return None
@@ -296,7 +318,7 @@ class RecordMapper:
             return True
         if value in self.settings.one_off_opportunity_types:
             return False
-        return None
+        return recurring_flag(value)
 
     def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime,
                     reader: RecordReader | None = None) -> Activity | None:

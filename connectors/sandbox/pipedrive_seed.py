@@ -225,10 +225,10 @@ class Seeder:
         when = format_rfc3339(stamp) if stamp else store.now()
         closed = when if deal.status is not DealStatus.OPEN else None
         mrr = None
-        if deal.recurring is not None:
+        if deal.recurring is not None:  # a subscription's MRR: its value spread over its term (a year unsaid)
             mrr = (
-                round(deal.amount / deal.contract_months, 6)
-                if deal.recurring and deal.amount and deal.contract_months
+                round(deal.amount / (deal.contract_months or 12), 6)
+                if deal.recurring and deal.amount
                 else 0.0
             )
         row: Row = {

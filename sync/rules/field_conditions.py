@@ -149,6 +149,19 @@ def _buying_window(read: Callable[[Context], Any], months: float, key: Any) -> P
     return names_window
 
 
+def head_count_range_holds(span: tuple[int, int | None], in_range: Callable[[float], bool],
+                           bounded_above: bool) -> bool:
+    """Whether a head-count range (a CRM's "50-100" or "1000+", `Contact.company_size_range`) holds a number
+    test: when every head count in it does. A range runs from its lowest number up to, not including, its
+    highest, because CRMs' bands share their edges (HubSpot's 25-50 and 50-100: 50 is the higher band's);
+    an open one ("1000+") has no end, so only a test without an upper bound can hold for all of it. A range
+    that straddles the threshold does not hold the test (`not` of it then holds): it says too little."""
+    low, high = span
+    if high is None:
+        return not bounded_above and in_range(low)
+    return in_range(low) and in_range(max(low, high - 1))
+
+
 def range_test(above: float | None, at_least: float | None, below: float | None, at_most: float | None
                ) -> Callable[[float], bool]:
     """The number test of `gt`, `gte`, `lt`, `lte` (at least one given)."""
@@ -221,6 +234,9 @@ def compile_field(condition: schema.FieldCondition, horizon_months: int = 12) ->
         return lambda context: test(read(context))
     if operator == "exists":
         want = bool(condition.exists)
+        if condition.field == "company_size":  # a head count or a range of one
+            return lambda context: (context.contact.company_size is not None
+                                    or context.contact.company_size_range is not None) is want
         return lambda context: is_empty(read(context)) is not want
     if operator in ("within_days", "older_than_days"):
         span = (condition.within_days or condition.older_than_days or 0.0) * DAY
@@ -238,10 +254,16 @@ def compile_field(condition: schema.FieldCondition, horizon_months: int = 12) ->
     if condition.field in schema.NUMBER_FIELDS:
         attribute = attrgetter(condition.field)
 
+        bounded_above = condition.lt is not None or condition.lte is not None
+        ranged_size = condition.field == "company_size"  # the one number a CRM may hold as a range
+
         def number_attribute(context: Context) -> bool:  # a typed number attribute: no conversion usually
             value = attribute(context.contact)
             if value.__class__ is int or value.__class__ is float:
                 return in_range(value)
+            if value is None and ranged_size:
+                span = context.contact.company_size_range
+                return span is not None and head_count_range_holds(span, in_range, bounded_above)
             number = to_number(value)
             return number is not None and in_range(number)
         return number_attribute
@@ -252,4 +274,5 @@ def compile_field(condition: schema.FieldCondition, horizon_months: int = 12) ->
     return ranged
 
 
-__all__ = ["DERIVED_FIELDS", "ValueSet", "compile_field", "getter", "range_test", "text_search"]
+__all__ = ["DERIVED_FIELDS", "ValueSet", "compile_field", "getter", "head_count_range_holds", "range_test",
+           "text_search"]

@@ -14,6 +14,8 @@ specifics (endpoints, mapping, and the hooks below).
 - `settings`: `ConnectorSettings`, the options every connector shares (timeout, retries, ownership).
 - `reading`: `RecordReader`, raw values typed by hand read field by field (a bad one is unknown and a
   `RecordProblem`, never a failed page); `read_record` skips a record whose mapping fails.
+- `vocabulary`: the values people type in any CRM (seniority, the recurring flag) and how a connector
+  reads them as neutral words, after its own CRM's table and its settings.
 - `ownership`: who owns a native field people also edit (`always`, `unless_changed_by_person`, `never`)
   and the one `decide` every connector calls before writing it.
 

@@ -13,6 +13,7 @@ from connectors.pipedrive.setup_warnings import SetupWarnings
 from connectors.pipedrive.encoding import ValueRejected, encode_value, labels_after
 from connectors.pipedrive.fields import DealFieldReader, FieldCatalog, PersonField, decode_value
 from connectors.pipedrive.mapping import DealContext, default_stage_map, parse_time, slug, to_activity, to_deal
+from connectors.pipedrive.persons import to_contact
 from connectors.pipedrive.settings import DEFAULT_WRITE_FIELDS, FieldSpec
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, DealStatus, PipelineStage
@@ -197,3 +198,17 @@ def test_v1_paths_follow_the_host():
     assert PipedriveClient(company).v1_path("/users/me") == "/api/v1/users/me"
     forced = PipedriveSettings(api_token=token, base_url="https://acme.pipedrive.com", v1_prefix="/v1")
     assert PipedriveClient(forced).v1_path("/users/me") == "/v1/users/me"
+
+
+@pytest.mark.parametrize(("typed", "mine", "level"), [
+    ("VP", {}, "director"),  # a value people type, read as in every CRM
+    ("Individual contributor", {}, "individual"),  # an option such a field is commonly made with
+    ("Top management", {"top management": "c_level"}, "c_level"),  # the company's own, without case
+    ("Wizard", {}, "Wizard"),  # unknown: kept as typed
+])
+def test_seniority_reads_through_the_setting_then_the_tables(typed, mine, level):
+    catalog = FieldCatalog.from_api([{"key": KEY, "name": "Seniority", "field_type": "varchar"}])
+    settings = PipedriveSettings(api_token=SecretStr("token-123456"), seniority_values=mine)
+    contact = to_contact({"id": 7, "custom_fields": {KEY: typed}}, catalog=catalog, settings=settings,
+                         account="acme", deals=[], activities=[], org_names={}, problems=[])
+    assert contact is not None and contact.seniority == level

@@ -47,6 +47,7 @@ def test_a_page_with_hostile_records_syncs_the_good_ones_and_reports_the_bad_fie
     assert set(people) - {bad_id} <= set(pulled) and bad_id not in pulled  # the page's others came through
     assert len(pulled) == len(sandbox.org.records["Lead"]) + len(sandbox.org.records["Contact"]) - 1
     assert pulled[size_text].company_size is None and pulled[size_range].company_size is None
+    assert pulled[size_text].company_size_range is None and pulled[size_range].company_size_range == (50, 100)
     assert pulled[bad_date].created_at is None and pulled[bad_date].email  # the rest of the record is kept
     assert len(pulled[huge].last_name) <= 2_000 and pulled[nul].first_name == "Ada"
     reported = {(p.record_id, p.field) for p in problems_of(pages)}

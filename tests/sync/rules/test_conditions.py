@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync.model import DealStatus, PipelineStage
+from sync.rules.field_conditions import head_count_range_holds, range_test
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -38,6 +41,21 @@ def fires(compile_rules, base):
     ("{field: company_size, gt: 50, lt: 500}", {"company_size": 500}, False),
     ("{field: company_size, gte: 50}", {"company_size": None}, False),
     ("{field: company_size, eq: 120}", {"company_size": 120}, True),
+    # a band holds a size test when every head count in it does, read up to, not including, its top (bands
+    # share edges); one straddling the threshold does not; an open band holds only lower bounds
+    ("{field: company_size, gte: 50}", {"company_size_range": (50, 100)}, True),
+    ("{field: company_size, gte: 50}", {"company_size_range": (25, 50)}, False),
+    ("{field: company_size, lt: 50}", {"company_size_range": (25, 50)}, True),
+    ("{field: company_size, lt: 10}", {"company_size_range": (5, 25)}, False),  # straddles
+    ("{not: {field: company_size, lt: 10}}", {"company_size_range": (5, 25)}, True),
+    ("{field: company_size, gte: 50, lt: 1000}", {"company_size_range": (500, 1000)}, True),
+    ("{field: company_size, gte: 1000}", {"company_size_range": (1000, None)}, True),
+    ("{field: company_size, gte: 50, lt: 1000}", {"company_size_range": (1000, None)}, False),
+    ("{field: company_size, gt: 5000}", {"company_size_range": (1000, None)}, False),  # straddles
+    ("{field: company_size, eq: 50}", {"company_size_range": (50, 100)}, False),  # a band is no head count
+    ("{field: company_size, exists: true}", {"company_size_range": (1000, None)}, True),
+    ("{field: company_size, exists: false}", {"company_size": None}, True),
+    ("{field: company_size, exists: true}", {"company_size": 12}, True),
     ("{field: fields.employees, gte: 50}", {"fields": {"employees": "1200"}}, True),  # numbers as CRM text
     ("{field: fields.employees, gte: 50}", {"fields": {"employees": "many"}}, False),
     ("{field: fields.need, exists: true}", {"fields": {"need": "   "}}, False),  # blank is empty
@@ -217,3 +235,15 @@ def test_decay_windows(compile_rules, contact, base) -> None:
 def test_per_event_points_are_capped_by_max_points(compile_rules, contact, base) -> None:
     decision = compile_rules(base).evaluate(contact(events=[("download", 0)] * 50), NOW)
     assert [f.points for f in decision.fired if f.name == "downloads"] == [30.0]
+
+
+@given(low=st.integers(0, 20_000), width=st.one_of(st.none(), st.integers(1, 20_000)),
+       threshold=st.integers(0, 25_000), operator=st.sampled_from(("gt", "gte", "lt", "lte")))
+def test_a_band_holds_a_size_test_exactly_when_every_head_count_in_it_does(low, width, threshold, operator):
+    """The band [low, low + width) (open when width is None) against each head count it covers: a band is
+    never decided otherwise than the head counts it stands for, whichever CRM holds which."""
+    in_range = range_test(*(threshold if name == operator else None for name in ("gt", "gte", "lt", "lte")))
+    bounded_above = operator in ("lt", "lte")
+    span = (low, None if width is None else low + width)
+    covered = range(low, low + (width or 50_000))
+    assert head_count_range_holds(span, in_range, bounded_above) is all(in_range(count) for count in covered)
