@@ -218,24 +218,24 @@ def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
     """A UTF-8 text file of at most `max_bytes`. UnreadableFile when there is nothing to read (missing, a
     folder, no permission); ConfigError, located where it can be, when what is there is too large or not
     UTF-8: the admin fixes the file, not the path."""
-    p = Path(path)
+    file = Path(path)
     try:
-        with p.open("rb") as handle:
+        with file.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, "file not found")]) from None
     except IsADirectoryError:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "is a folder, not a file")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, "is a folder, not a file")]) from None
     except OSError as exc:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
     if len(raw) > max_bytes:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, f"the file is larger than {max_bytes:,} bytes, the most "
+        raise ConfigError([ConfigIssue(str(file), 1, 1, f"the file is larger than {max_bytes:,} bytes, the most "
                                                      "crmsync reads (this kind of file is a few KB)")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = text_position(raw, exc.start)
-        raise ConfigError([ConfigIssue(str(p), line, col, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        raise ConfigError([ConfigIssue(str(file), line, col, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
                           ) from None
 
 
@@ -292,10 +292,10 @@ def validate(document: PositionedDocument, model: type[M],
             # a missing key is reported at the mapping that should contain it
             at = loc[:-1] if error.get("type") == "missing" else loc
             issues.append(document.issue(at, _describe({**error, "loc": loc})))
-        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from None
+        raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column))) from None
     problems = [issue for check in checks for issue in check(result, document)]
     if problems:
-        raise ConfigError(sorted(problems, key=lambda i: (i.line, i.column)))
+        raise ConfigError(sorted(problems, key=lambda issue: (issue.line, issue.column)))
     return result
 
 
