@@ -10,7 +10,7 @@ A file comes from an admin's editor, a pull request or a config map, and the
 daemon reloads it while it runs: whatever it holds, loading it takes bounded
 time and memory and ends in a located message, never a traceback. A file is
 read up to `MAX_BYTES`; its nesting is checked on the parser's event stream
-(which does not recurse) before anything is built, up to `MAX_DEPTH`; aliases
+(which does not recurse) as the node tree is built, up to `MAX_DEPTH`; aliases
 may be reused, but the data they expand to is counted, up to `MAX_VALUES`
 (a "billion laughs" file of 300 bytes expands to billions); a date that does
 not exist (`2026-02-30`) stays text, for the schema to reject at its place.
@@ -31,6 +31,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.parser import RoundTripParser
 
 from sync.errors import ConfigError, ConfigIssue, UnreadableFile
 
@@ -144,19 +145,30 @@ class _Constructor(RoundTripConstructor):
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
 
 
-def _check_nesting(yaml: YAML, text: str, path: str) -> None:
-    """Walk the parser's events (an iterative state machine): a document nested deeper than MAX_DEPTH is
-    refused before the composer, which recurses, ever sees it."""
+class _TooDeep(Exception):
+    """The written nesting passed MAX_DEPTH (carries the mark of the collection that did)."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__(mark)
+        self.mark = mark
+
+
+class _NestingLimitedParser(RoundTripParser):
+    """The round-trip parser (an iterative state machine), counting open collections as the composer takes
+    each event: a document nested deeper than MAX_DEPTH is refused before the composer, which recurses once
+    per level, goes deeper. One pass over the text: no separate parse just to check the depth."""
+
     depth = 0
-    for event in yaml.parse(text):
+
+    def get_event(self) -> Any:
+        event = super().get_event()
         if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                raise ConfigError([ConfigIssue(path, mark.line + 1, mark.column + 1,
-                                               f"nested more than {MAX_DEPTH} levels deep")])
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(event.start_mark)
         elif isinstance(event, CollectionEndEvent):
-            depth -= 1
+            self.depth -= 1
+        return event
 
 
 def parse_yaml(text: str, path: str, max_length: int = MAX_BYTES) -> PositionedDocument:
@@ -167,9 +179,12 @@ def parse_yaml(text: str, path: str, max_length: int = MAX_BYTES) -> PositionedD
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     yaml.Constructor = _Constructor
+    yaml.Parser = _NestingLimitedParser
     try:
-        _check_nesting(yaml, text, path)
         root = yaml.load(text)
+    except _TooDeep as exc:
+        raise ConfigError([ConfigIssue(path, exc.mark.line + 1, exc.mark.column + 1,
+                                       f"nested more than {MAX_DEPTH} levels deep")]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -180,8 +195,6 @@ def parse_yaml(text: str, path: str, max_length: int = MAX_BYTES) -> PositionedD
         raise ConfigError([ConfigIssue(path, line, col, f"YAML syntax error: {problem}")]) from None
     except YAMLError as exc:
         raise ConfigError([ConfigIssue(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")]) from None
-    except ConfigError:
-        raise
     except Exception as exc:  # noqa: BLE001 - ruamel's own faults (NotImplementedError on some comment layouts,
         # ValueError on values it cannot construct): the admin gets a message, never a traceback
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -205,24 +218,24 @@ def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
     """A UTF-8 text file of at most `max_bytes`. UnreadableFile when there is nothing to read (missing, a
     folder, no permission); ConfigError, located where it can be, when what is there is too large or not
     UTF-8: the admin fixes the file, not the path."""
-    p = Path(path)
+    file = Path(path)
     try:
-        with p.open("rb") as handle:
+        with file.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "file not found")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, "file not found")]) from None
     except IsADirectoryError:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, "is a folder, not a file")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, "is a folder, not a file")]) from None
     except OSError as exc:
-        raise UnreadableFile([ConfigIssue(str(p), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+        raise UnreadableFile([ConfigIssue(str(file), 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
     if len(raw) > max_bytes:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, f"the file is larger than {max_bytes:,} bytes, the most "
+        raise ConfigError([ConfigIssue(str(file), 1, 1, f"the file is larger than {max_bytes:,} bytes, the most "
                                                      "crmsync reads (this kind of file is a few KB)")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = text_position(raw, exc.start)
-        raise ConfigError([ConfigIssue(str(p), line, col, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        raise ConfigError([ConfigIssue(str(file), line, col, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
                           ) from None
 
 
@@ -279,10 +292,10 @@ def validate(document: PositionedDocument, model: type[M],
             # a missing key is reported at the mapping that should contain it
             at = loc[:-1] if error.get("type") == "missing" else loc
             issues.append(document.issue(at, _describe({**error, "loc": loc})))
-        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from None
+        raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column))) from None
     problems = [issue for check in checks for issue in check(result, document)]
     if problems:
-        raise ConfigError(sorted(problems, key=lambda i: (i.line, i.column)))
+        raise ConfigError(sorted(problems, key=lambda issue: (issue.line, issue.column)))
     return result
 
 

@@ -137,8 +137,6 @@ class HubSpotSettings(ConnectorSettings):
     """One HubSpot account. Either a private-app token (`access_token` alone) or OAuth (`refresh_token`,
     `client_id`, `client_secret`, optionally a current `access_token` with its expiry)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     base_url: str = option(API_HOST, "HubSpot's API host; a sandbox's address in tests", API_HOST)
     access_token: SecretStr | None = option(None, "a private-app token, or the current OAuth access token "
                                                   "(refreshed when it expires)", {"env": "HUBSPOT_TOKEN"})

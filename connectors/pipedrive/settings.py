@@ -149,8 +149,6 @@ class PipedriveOAuth(BaseModel):
 class PipedriveSettings(ConnectorSettings):
     """One Pipedrive company account, as crmsync talks to it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     base_url: str = option(DEFAULT_BASE_URL, "the API host; the company domain (https://acme.pipedrive.com) "
                                              "answers faster", "https://acme.pipedrive.com")
     v1_prefix: str | None = option(None, "path prefix of v1 endpoints; null: /v1 on api.pipedrive.com, "

@@ -89,7 +89,7 @@ class SalesforceClient:
                    windows={"burst": (settings.burst_calls, settings.burst_window_s)}),
             clock, settings.retries(), sleep)
         self.api_calls = self.gateway.calls
-        self._sf: Salesforce | None = None
+        self._api: Salesforce | None = None
         self._session_id: str | None = None
         self._mdapi: SfdcMetadataApi | None = None
 
@@ -125,12 +125,12 @@ class SalesforceClient:
 
     def _handle(self, grant: Grant) -> Salesforce:
         """The simple-salesforce handle for this grant, built again when the session changed."""
-        if self._sf is None or self._session_id != grant.access_token:
-            self._sf = Salesforce(instance_url=grant.extra["instance_url"], session_id=grant.access_token,
+        if self._api is None or self._session_id != grant.access_token:
+            self._api = Salesforce(instance_url=grant.extra["instance_url"], session_id=grant.access_token,
                                   version=self.settings.api_version, session=self.http)
             self._session_id = grant.access_token
             self._mdapi = None
-        return self._sf
+        return self._api
 
     def mdapi(self, api: Salesforce) -> SfdcMetadataApi:
         """The Metadata API handle, on our session: zeep builds its own transport session otherwise, which

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
@@ -102,14 +102,8 @@ DEFAULT_CAMPAIGN_EVENTS: dict[str, str] = dict(VOCABULARY.campaign_types)
 DEFAULT_LEAD_SOURCES: dict[str, str] = dict(VOCABULARY.lead_sources)
 
 
-def _field_map(defaults: dict[CanonicalField, str]) -> dict[CanonicalField, str | None]:
-    return dict(defaults)
-
-
 class SalesforceSettings(ConnectorSettings):
     """One Salesforce org. Immutable once validated; a reload builds a new instance."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- where and who -----------------------------------------------------------------------------
     login_url: str = option(
@@ -227,8 +221,3 @@ class SalesforceSettings(ConnectorSettings):
 
     def custom_field(self, canonical: CanonicalField) -> str | None:
         return self.field_map.get(canonical)
-
-    def secrets(self) -> list[str]:
-        """Every credential value, for log masking."""
-        return [secret.get_secret_value() for secret in (self.client_id, self.client_secret,
-                                                         self.refresh_token) if secret]

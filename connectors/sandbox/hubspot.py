@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from pydantic import SecretStr
 
@@ -22,9 +22,8 @@ from connectors.sandbox import hubspot_seed as seed_map
 from connectors.sandbox.hubspot_app import Credentials, Exchange, HubSpotApp
 from connectors.sandbox.hubspot_limits import Limits
 from connectors.sandbox.hubspot_store import BackwardLifecycle, HubSpotStore, to_ms
-from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
 from connectors.sandbox.server import SandboxServer
-from sync.clock import Clock, SystemClock
 from sync.contract import CanonicalField
 from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent
 
@@ -36,22 +35,19 @@ class HubSpotSandbox(ServedSandbox):
 
     crm = "hubspot"
 
-    def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False,
-                 seed: int = 7, backward_lifecycle: BackwardLifecycle = "reject",
-                 lifecycle_sync_on_won: bool = False) -> None:
+    def __init__(self, *, backward_lifecycle: BackwardLifecycle = "reject",
+                 lifecycle_sync_on_won: bool = False, **options: Unpack[SandboxOptions]) -> None:
         """`backward_lifecycle`: what a direct backward write of `lifecyclestage` does (see `hubspot_store`).
         `lifecycle_sync_on_won`: the account's "set associated contacts to Customer when a deal is closed won"
         setting ("Deal settings" in the knowledge base); an admin may turn it off, so it is off unless asked."""
-        self.clock = clock or SystemClock()
+        super().__init__(**options)
         self.store = HubSpotStore(self.clock, backward_lifecycle=backward_lifecycle)
         self.lifecycle_sync_on_won = lifecycle_sync_on_won
-        digest = hashlib.sha256(f"crmsync-hubspot-sandbox:{seed}".encode()).hexdigest()
+        digest = hashlib.sha256(f"crmsync-hubspot-sandbox:{self.seed_value}".encode()).hexdigest()
         self._credentials = Credentials(private_token=f"pat-na1-{digest[:8]}-{digest[8:12]}-{digest[12:24]}",
                                         client_id=f"{digest[24:32]}-{digest[32:36]}",
                                         client_secret=digest[36:60], refresh_token=f"na1-{digest[0:36]}")
         self.limits = Limits()
-        self._port = port
-        self._enforce = enforce_limits
         self._app: HubSpotApp | None = None
         self._deal_ids: dict[str, str] = {}
         self._contact_ids: dict[str, str] = {}
@@ -59,9 +55,10 @@ class HubSpotSandbox(ServedSandbox):
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def _serve(self) -> SandboxServer:
-        app = HubSpotApp(self.store, self._credentials, enforce_limits=self._enforce, limits=self.limits)
+        app = HubSpotApp(self.store, self._credentials, enforce_limits=self.enforce_limits,
+                         limits=self.limits)
         server = SandboxServer(app, style=app.style, is_authenticated_call=app.is_authenticated_call,
-                               port=self._port)
+                               port=self.port)
         app.faults = server.faults  # a refresh ends the token expiry a test scheduled in the harness's plan
         self._app = app
         return server

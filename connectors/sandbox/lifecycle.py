@@ -7,14 +7,28 @@ the sandbox a context manager, and hands out the running harness's `base_url`, `
 
 After `stop()` those still answer for the run that ended, so a test can read what was sent once the
 `with` block is over; before the first `start()` they raise.
+
+Every sandbox is built with the same four options (`SandboxOptions`), which the demo, the daemon's sandbox
+accounts and the test harness pass to whichever CRM they start; a subclass adds its own keywords and hands
+these on.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Self
+from typing import Self, TypedDict, Unpack
 
 from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
+from sync.clock import Clock, SystemClock
+
+
+class SandboxOptions(TypedDict, total=False):
+    """The keywords every sandbox takes (see `ServedSandbox.__init__`)."""
+
+    clock: Clock | None
+    port: int
+    enforce_limits: bool
+    seed: int
 
 
 class ServedSandbox(ABC):
@@ -23,6 +37,17 @@ class ServedSandbox(ABC):
     crm: str
     _server: SandboxServer | None = None  # the harness of the current (or last) run
     _serving: bool = False
+
+    def __init__(self, *, clock: Clock | None = None, port: int = 0, enforce_limits: bool = False,
+                 seed: int = 7) -> None:
+        """`clock`: the wall clock by default, so a connector on the wall clock sees the sandbox's writes in
+        its windows (tests pass the frozen clock they share with the connector). `port`: 0 takes a free one.
+        `enforce_limits`: answer past the CRM's documented limits as the CRM does. `seed`: the account's
+        credentials and ids derive from it, so two sandboxes of one seed are the same account."""
+        self.clock: Clock = clock or SystemClock()
+        self.port = port
+        self.enforce_limits = enforce_limits
+        self.seed_value = seed
 
     @abstractmethod
     def _serve(self) -> SandboxServer:

@@ -10,7 +10,7 @@ in Pipedrive's own shapes by `pipedrive_errors.PipedriveStyle`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import SecretStr
 from werkzeug.wrappers import Request, Response
@@ -25,7 +25,7 @@ from connectors.pipedrive.settings import (
     Plan,
     effective_daily_tokens,
 )
-from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
 from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
 from connectors.sandbox.pipedrive_errors import PipedriveStyle
 from connectors.sandbox.pipedrive_limits import Limits
@@ -33,7 +33,6 @@ from connectors.sandbox.pipedrive_merge import merge_persons
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
 from connectors.sandbox.server import SandboxServer
-from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
 
@@ -46,23 +45,16 @@ class PipedriveSandbox(ServedSandbox):
     def __init__(
         self,
         *,
-        clock: Clock | None = None,
-        port: int = 0,
-        enforce_limits: bool = False,
-        seed: int = 7,
         plan: Plan = Plan.LITE,
         seats: int = 1,
         daily_tokens: int | None = None,
         burst: int | None = None,
         record_exchanges: bool = False,
+        **options: Unpack[SandboxOptions],
     ) -> None:
-        # the wall clock by default, so a connector on the wall clock sees the sandbox's writes in its
-        # windows; tests pass the frozen clock they share with the connector
-        self.clock: Clock = clock or SystemClock()
-        self.seed_value = seed
-        self.port = port
+        super().__init__(**options)
+        seed = self.seed_value
         self.plan = plan
-        self.enforce_limits = enforce_limits
         self.store = PipedriveStore(self.clock, seed=seed)
         # the connector's default field names and mappings: the sandbox seeds where a default install reads
         self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("sandbox-defaults-only")))
@@ -77,7 +69,7 @@ class PipedriveSandbox(ServedSandbox):
             oauth_burst=burst or BURST_OAUTH[plan],
             window=2.0,
             daily_tokens=daily_tokens or effective_daily_tokens(plan, seats),
-            enforce=enforce_limits,
+            enforce=self.enforce_limits,
         )
         self._app = PipedriveApp(
             self.store,

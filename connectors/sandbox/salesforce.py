@@ -23,19 +23,18 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sync.clock import Clock, SystemClock
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
 from connectors.salesforce.values import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
 from connectors.sandbox import salesforce_soap as soap
-from connectors.sandbox.lifecycle import ServedSandbox
+from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
 from connectors.sandbox.salesforce_errors import SalesforceStyle
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
@@ -52,26 +51,20 @@ class SalesforceSandbox(ServedSandbox):
     def __init__(
         self,
         *,
-        clock: Clock | None = None,
-        port: int = 0,
-        enforce_limits: bool = False,
-        seed: int = 7,
         daily_limit: int = DEFAULT_DAILY_LIMIT,
         session_timeout: timedelta = timedelta(hours=2),
         grant_fls_on_create: bool = True,
         stock_org: bool = False,
+        **options: Unpack[SandboxOptions],
     ) -> None:
         """`stock_org`: an org as Salesforce delivers it, without the custom fields this sandbox's org is
         built with (qualification fields, seniority, the opportunities' contract term) and with the
         integration user denied Campaigns, so CampaignMember is out of its reach (the object needs Read on
         Campaigns, "CampaignMember" in the Object Reference for the Salesforce Platform)."""
-        self.clock = clock or SystemClock()
-        self.enforce_limits = enforce_limits
+        super().__init__(**options)
         self.daily_limit = daily_limit
         self.session_timeout = session_timeout
         self.grant_fls_on_create = grant_fls_on_create
-        self._seed = seed
-        self._port = port
         self.org = Org(self.clock, api_version=API_VERSION)
         if stock_org:
             self.org.remove_custom_fields()
@@ -81,7 +74,7 @@ class SalesforceSandbox(ServedSandbox):
         self.metadata = soap.MetadataApi(
             self.org, session_ok=self._session_ok, grant_fls_on_create=lambda: self.grant_fls_on_create
         )
-        digest = hashlib.sha256(f"crmsync-salesforce-sandbox:{seed}".encode()).hexdigest()
+        digest = hashlib.sha256(f"crmsync-salesforce-sandbox:{self.seed_value}".encode()).hexdigest()
         self.org_id = to18("00D8d" + digest[:10].upper().replace("E", "X"))
         self._client_id = f"3MVG9crmsyncSandbox.{digest[:24]}"
         self._client_secret = digest[24:56].upper()
@@ -123,7 +116,7 @@ class SalesforceSandbox(ServedSandbox):
         return SandboxServer(
             self._wsgi,
             style=SalesforceStyle(self),
-            port=self._port,
+            port=self.port,
             tls=self._ca,
             is_authenticated_call=lambda request: request.path.startswith(("/services/data", "/services/Soap")),
         )
@@ -396,7 +389,8 @@ class SalesforceSandbox(ServedSandbox):
         with self._lock:
             self._issued += 1
             token = (
-                f"{self.org_id[:15]}!AQ" + hashlib.sha256(f"{self._seed}:{self._issued}".encode()).hexdigest()
+                f"{self.org_id[:15]}!AQ"
+                + hashlib.sha256(f"{self.seed_value}:{self._issued}".encode()).hexdigest()
             )
             self._sessions[token] = self.clock.now()
         if (

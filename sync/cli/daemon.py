@@ -49,7 +49,7 @@ class RunningSandbox:
         return str(self.sandbox.base_url)
 
     def credentials(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in dict(self.sandbox.credentials()).items()}
+        return {str(name): str(value) for name, value in dict(self.sandbox.credentials()).items()}
 
 
 def start_sandboxes(factories: Mapping[str, Callable[..., Any]], *, port_base: int, contacts: int, seed: int,
@@ -84,7 +84,7 @@ def describe(running: list[RunningSandbox], console: Console) -> None:
     console.print(fitted("crmsync sandbox CRMs", [Column("CRM", "id"), Column("base URL", "id"),
                                                   Column("credentials", "id"), Column("contacts", "number")],
                          rows, console.width))
-    for bundle in sorted({b for b in (ca_bundle(item.sandbox) for item in running) if b}):
+    for bundle in sorted({path for path in (ca_bundle(item.sandbox) for item in running) if path}):
         console.print("CA bundle (trust it for HTTPS, e.g. REQUESTS_CA_BUNDLE):", markup=False, highlight=False)
         console.print(str(Path(bundle)), markup=False, highlight=False, soft_wrap=True)
     console.print("Serving until Ctrl-C.")

@@ -49,11 +49,13 @@ def funnel_table(results: list[CrmResult]) -> Table:
     for result in results:
         stages = result.stages()
         whole = sum(stages.values())
-        table.add_row(result.crm, *(f"{stages[s]} {_pct(stages[s], whole)}" for s in STAGES), str(whole))
+        table.add_row(result.crm, *(f"{stages[stage]} {_pct(stages[stage], whole)}" for stage in STAGES),
+                      str(whole))
         for stage in STAGES:
             totals[stage] += stages[stage]
     whole = sum(totals.values())
-    table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/] {_pct(totals[s], whole)}" for s in STAGES),
+    table.add_row("[bold]all[/]",
+                  *(f"[bold]{totals[stage]}[/] {_pct(totals[stage], whole)}" for stage in STAGES),
                   f"[bold]{whole}[/]", end_section=True)
     return table
 
@@ -71,11 +73,11 @@ def _split_table(title: str, results: list[CrmResult], columns: tuple[str, ...],
     for result in results:
         counts = getattr(result, pick)()
         extra = [str(result.breaches_open)] if breaches else []
-        table.add_row(result.crm, *(str(counts[c]) for c in columns), *extra)
+        table.add_row(result.crm, *(str(counts[column]) for column in columns), *extra)
         for column in columns:
             totals[column] += counts[column]
-    extra = [f"[bold]{sum(r.breaches_open for r in results)}[/]"] if breaches else []
-    table.add_row("[bold]all[/]", *(f"[bold]{totals[c]}[/]" for c in columns), *extra)
+    extra = [f"[bold]{sum(result.breaches_open for result in results)}[/]"] if breaches else []
+    table.add_row("[bold]all[/]", *(f"[bold]{totals[column]}[/]" for column in columns), *extra)
     return table
 
 
@@ -85,11 +87,11 @@ def work_table(results: list[CrmResult]) -> Table:
     for column in ("CRM", "pulled", "written", "fields", "API calls", "reads", "writes", "time"):
         table.add_column(column, justify="left" if column == "CRM" else "right", no_wrap=True)
     for result in results:
-        s = result.summary
-        calls = sum(s.api_calls.values())
-        writes = s.api_calls.get("push", 0)
-        table.add_row(result.crm, str(s.pulled), str(s.pushed), str(s.fields_written), str(calls),
-                      str(calls - writes), str(writes), f"{result.seconds:.1f} s")
+        summary = result.summary
+        calls = sum(summary.api_calls.values())
+        writes = summary.api_calls.get("push", 0)
+        table.add_row(result.crm, str(summary.pulled), str(summary.pushed), str(summary.fields_written),
+                      str(calls), str(calls - writes), str(writes), f"{result.seconds:.1f} s")
     return table
 
 
@@ -97,7 +99,7 @@ def next_steps(report: DemoReport, crmsync: str = "crmsync") -> list[str]:
     """Commands to try on what the demo left behind, to be copied whole (printed unwrapped) and run as they
     are from the same directory."""
     config = shlex.quote(str(report.config))
-    me = shlex.quote(crmsync) if crmsync != "crmsync" else crmsync
+    program = shlex.quote(crmsync) if crmsync != "crmsync" else crmsync
     mine = shlex.quote(str(report.my_rules)) if report.my_rules is not None else None
     rules_arg = f" {mine}" if mine else ""
     page = shlex.quote(str(report.directory / "report.html"))
@@ -105,35 +107,35 @@ def next_steps(report: DemoReport, crmsync: str = "crmsync") -> list[str]:
     lines = []
     if report.example is not None:
         lines += [f"# why {report.example_id} is a prospect: the rules that fired, its SLA clock",
-                  f"{me} rules explain --contact {shlex.quote(str(report.example))}{rules_arg}", ""]
+                  f"{program} rules explain --contact {shlex.quote(str(report.example))}{rules_arg}", ""]
     lines += ["# the demo's state store: last runs, contacts per stage, open breaches",
-              f"{me} status --config {config}", "",
+              f"{program} status --config {config}", "",
               "# the funnel and SLA report again (one HTML file), and weights proposed from won and lost deals",
-              f"{me} report --config {config} --since 90d --output {page}",
-              f"{me} rules calibrate --config {config} --since 180d --output {proposed}", "",
+              f"{program} report --config {config} --since 90d --output {page}",
+              f"{program} rules calibrate --config {config} --since 180d --output {proposed}", "",
               "# the field-level diff a sync of fresh sandboxes would push (writes nothing)",
-              f"{me} resync --config {config} --dry-run", ""]
+              f"{program} resync --config {config} --dry-run", ""]
     if mine is not None:
         lines += [f"# the daemon on these accounts (/healthz /readyz /metrics on port 8080); edit {mine}",
                   "# while it runs: the edit is reloaded (a broken one is rejected, the last good rules stay)"]
     else:
         lines += ["# the daemon on these accounts (/healthz /readyz /metrics on port 8080)"]
-    lines += [f"{me} run --config {config}", ""]
+    lines += [f"{program} run --config {config}", ""]
     if mine is not None and report.sample is not None:
         shipped = shlex.quote(str(report.shipped_rules))
         lines += ["# the rules: check, test and diff your copy against the shipped ones after editing it",
-                  f"{me} rules check {mine}", f"{me} rules test {mine}",
-                  f"{me} rules diff {shipped} {mine} --contacts {shlex.quote(str(report.sample))}",
-                  f"{me} rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
+                  f"{program} rules check {mine}", f"{program} rules test {mine}",
+                  f"{program} rules diff {shipped} {mine} --contacts {shlex.quote(str(report.sample))}",
+                  f"{program} rules schema --output {shlex.quote(str(report.directory / 'rules.schema.json'))}"]
     else:
-        lines += ["# the rules", f"{me} rules check"]
+        lines += ["# the rules", f"{program} rules check"]
     lines += ["", "# the sandbox CRMs alone, on local ports, to point other tools at (Ctrl-C stops them)",
-              f"{me} sandbox"]
+              f"{program} sandbox"]
     return lines
 
 
 def render(report: DemoReport, console: Console) -> None:
-    total = sum(r.summary.pulled for r in report.results)
+    total = sum(result.summary.pulled for result in report.results)
     console.print(f"[bold]crmsync demo[/]: {len(report.results)} sandbox CRMs x {report.contacts_per_crm} synthetic "
                   f"contacts ({total} in all), one full cycle with rules version {report.rules_version}, "
                   f"in {report.seconds:.1f} s")

@@ -69,7 +69,7 @@ def test_cases(*, path: Path | None, cases: Path | None) -> None:
     source = Path(rules.source)
     results = run_cases(rules, load_cases(cases or source.with_name(source.name.removesuffix(".yaml") +
                                                                       ".cases.yaml")))
-    failed = [r for r in results if not r.ok]
+    failed = [result for result in results if not result.ok]
     for result in results:
         if result.ok:
             typer.echo(f"PASS  {result.name}")

@@ -88,7 +88,8 @@ def run(config: Path | None) -> None:
         if not service.runners:
             raise _cannot_start(ExitCode.FAILED, ["no account could be opened: see the account_not_opened lines "
                                                   "above"], "daemon_not_started")
-        log.info("daemon_configured", config=settings.source, accounts=[r.key for r in service.runners],
+        log.info("daemon_configured", config=settings.source,
+                 accounts=[runner.key for runner in service.runners],
                  state=_redacted(settings.state.url), rules_version=getattr(watcher.current, "version", ""))
         code = service.daemon.run()
     raise typer.Exit(code)

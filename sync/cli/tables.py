@@ -88,24 +88,25 @@ def status_tables(settings: Settings, store: StateStore, *, width: int,
     """The four parts of `crmsync status`: last run per account, contacts per stage, open SLA breaches (oldest
     first), API budget left at the last health check."""
     now = now or datetime.now(timezone.utc)
-    accounts = {a.ref for a in settings.accounts}
-    last = {AccountRef(r.crm, r.account): r for r in store.runs(latest_only=True, limit=10_000)}
+    accounts = {account.ref for account in settings.accounts}
+    last = {AccountRef(run.crm, run.account): run for run in store.runs(latest_only=True, limit=10_000)}
     refs = sorted(accounts | set(last))
     runs = fitted("last run per account", status_run_columns(), [status_run_row(ref, last.get(ref)) for ref in refs],
                   width)
     counts = store.stage_counts()
     stages = fitted("contacts per stage",
-                    [Column("account", "id"), Column("crm", "id"), *(Column(s, "number") for s in STAGES),
-                     Column("total", "number")],
-                    [[ref.account, ref.crm, *(str(counts[ref].get(s, 0)) for s in STAGES),
+                    [Column("account", "id"), Column("crm", "id"),
+                     *(Column(stage, "number") for stage in STAGES), Column("total", "number")],
+                    [[ref.account, ref.crm, *(str(counts[ref].get(stage, 0)) for stage in STAGES),
                       str(sum(counts[ref].values()))] for ref in sorted(counts)], width)
     breaches = store.open_breaches()
     shown = breaches[:20]
     breach_table = fitted(
         f"open SLA breaches: {len(breaches)}",
         [Column("account", "id"), Column("crm", "id"), Column("contact", "id"), Column("due"), Column("overdue")],
-        [[b.account, b.crm, b.contact_id, when(b.due_at),
-          Text(overdue(now - b.due_at), style="red") if b.due_at else "-"] for b in shown], width,
+        [[breach.account, breach.crm, breach.contact_id, when(breach.due_at),
+          Text(overdue(now - breach.due_at), style="red") if breach.due_at else "-"]
+         for breach in shown], width,
         caption=f"{len(breaches) - len(shown)} more (oldest first)" if len(breaches) > len(shown) else None)
     budget_rows: list[list[Cell]] = []
     for ref in refs:
@@ -131,9 +132,10 @@ def resync_table(summaries: Sequence[RunSummary], *, dry_run: bool, width: int) 
     columns = [Column("account", "id"), Column("crm", "id"), Column("outcome"),
                *(Column(name, "number") for name in ("pulled", "decided", "changed", "pushed", "failed", "fields",
                                                      "deleted", "api calls", "breaches"))]
-    rows = [[s.account, s.crm, outcome(s.outcome.value), str(s.pulled), str(s.decided), str(s.changed),
-             str(s.pushed), alarming(s.push_failed), str(s.fields_written), str(s.deleted),
-             str(sum(s.api_calls.values())), alarming(s.breaches_open)] for s in summaries]
+    rows = [[summary.account, summary.crm, outcome(summary.outcome.value), str(summary.pulled),
+             str(summary.decided), str(summary.changed), str(summary.pushed), alarming(summary.push_failed),
+             str(summary.fields_written), str(summary.deleted), str(sum(summary.api_calls.values())),
+             alarming(summary.breaches_open)] for summary in summaries]
     return fitted("resync (dry run: nothing written)" if dry_run else "resync", columns, rows, width)
 
 
@@ -166,9 +168,9 @@ def diff_tables(diffs: Sequence[FieldDiff], max_rows: int, *, width: int) -> lis
     """Per CRM, per contact: each field it would write, `before -> after`. The contact's account and id head
     its block (whole, whatever the width); long values wrap under their own column."""
     parts: list[RenderableType] = []
-    for crm in sorted({d.crm for d in diffs}):
-        mine = [d for d in diffs if d.crm == crm]
-        contacts = len({(d.account, d.contact_id) for d in mine})
+    for crm in sorted({diff.crm for diff in diffs}):
+        mine = [diff for diff in diffs if diff.crm == crm]
+        contacts = len({(diff.account, diff.contact_id) for diff in mine})
         rows = diff_rows(mine)
         parts.append(Text(f"{crm}: {len(mine)} field write(s) on {contacts} contact(s) would be pushed",
                           style="bold"))

@@ -9,12 +9,16 @@ typed into the rules; `closed_dates` adds company closures on top.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 import zoneinfo
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any
 
 import holidays as holidays_lib
+from holidays import HolidayBase
+from holidays.registry import IMPORT_LOCK, EntityLoader
 
 from sync.rules.schema import WEEKDAYS, BusinessCalendar
 
@@ -33,18 +37,41 @@ def _wall(moment: datetime) -> int:
     return moment.toordinal() * _DAY_US + _time_us(moment.time())
 
 
+_COUNTRIES_PACKAGE = "holidays.countries"
+
+
+@lru_cache(maxsize=None)
+def _country_class(country: str) -> type[HolidayBase] | None:
+    """The holidays class of `country` (a code or alias such as FR, DEU, UK), or None when the library has
+    no country by that name. Imports that country's module (and what it imports) and no other.
+
+    The library's lazy loader imports `holidays.countries`, whose `__init__` imports all of its ~250
+    country modules (60 to 100 ms, paid on every `rules check` and every daemon start). So the one module
+    is imported while the package stands in `sys.modules` as a bare package (its `__path__`, not its
+    `__init__`), then the bare package is taken out again: a later `import holidays.countries` runs the real
+    one, which finds the module already loaded. The library's own import lock is held throughout, as its
+    loader holds it for every lazy import."""
+    entity = getattr(holidays_lib, country, None)
+    if not isinstance(entity, EntityLoader) or not entity.module_name.startswith(_COUNTRIES_PACKAGE + "."):
+        return None  # financial markets and the library's other names are not countries
+    with IMPORT_LOCK:
+        if entity.entity is not None or _COUNTRIES_PACKAGE in sys.modules:
+            return entity.get_entity()  # type: ignore[return-value]
+        spec = importlib.util.find_spec(_COUNTRIES_PACKAGE)
+        if spec is None:  # a layout this does not know: let the library load it its own way
+            return entity.get_entity()  # type: ignore[return-value]
+        sys.modules[_COUNTRIES_PACKAGE] = importlib.util.module_from_spec(spec)
+        try:
+            module = importlib.import_module(entity.module_name)
+        finally:
+            del sys.modules[_COUNTRIES_PACKAGE]
+    return getattr(module, entity.entity_name)  # type: ignore[no-any-return]
+
+
 def country_subdivisions(country: str) -> list[str] | None:
-    """The subdivision codes of `country`, or None when the holidays library does not know it. Loads that
-    one country only: `supported_countries` imports all of them (about 0.1 s, on every `rules check`)."""
-    try:
-        return list(holidays_lib.country_holidays(country).subdivisions)
-    except NotImplementedError:
-        return None
-
-
-def supported_countries() -> dict[str, list[str]]:
-    """Country code -> its subdivision codes, as the installed holidays library knows them."""
-    return {code: list(subdivisions) for code, subdivisions in holidays_lib.list_supported_countries().items()}
+    """The subdivision codes of `country`, or None when the holidays library does not know it."""
+    holiday_class = _country_class(country)
+    return None if holiday_class is None else list(holiday_class.subdivisions)
 
 
 class Calendar:
@@ -57,8 +84,12 @@ class Calendar:
         self.day_end = time.fromisoformat(spec.day_end)
         self.closed = frozenset(spec.closed_dates)
         # HolidayBase loads each year's holidays on first use, in its __contains__ and get
-        self._holidays: Any = (holidays_lib.country_holidays(spec.holidays.country, subdiv=spec.holidays.subdivision)
-                          if spec.holidays is not None else None)
+        self._holidays: HolidayBase | None = None
+        if spec.holidays is not None:
+            holiday_class = _country_class(spec.holidays.country)
+            if holiday_class is None:
+                raise NotImplementedError(f"Country {spec.holidays.country} not available")
+            self._holidays = holiday_class(subdiv=spec.holidays.subdivision)
         # bound per instance so two calendars never share answers
         self.is_working_day = lru_cache(maxsize=4096)(self._is_working_day)
         self.working_hours = lru_cache(maxsize=4096)(self._working_hours)
@@ -138,4 +169,4 @@ class Calendar:
         return total.total_seconds() / 3600
 
 
-__all__ = ["Calendar", "country_subdivisions", "supported_countries"]
+__all__ = ["Calendar", "country_subdivisions"]

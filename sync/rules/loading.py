@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from sync.configfile import PositionedDocument, validate
 from sync.errors import ConfigError, ConfigIssue
-from sync.rules import schema as s
+from sync.rules import schema
 from sync.rules.checks import CHECKS
 
 
@@ -25,7 +25,7 @@ def default_rules_path() -> Path:
     return Path(str(resources.files("sync.defaults").joinpath("rules.yaml")))
 
 
-def rules_version(spec: s.RulesFile) -> str:
+def rules_version(spec: schema.RulesFile) -> str:
     """Content hash of the rules' meaning: the validated model with defaults filled in, as canonical JSON.
 
     Comments, whitespace, key order and spelling out a default do not change it; any change of a value
@@ -35,17 +35,17 @@ def rules_version(spec: s.RulesFile) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
-def parse_rules(document: PositionedDocument) -> s.RulesFile:
+def parse_rules(document: PositionedDocument) -> schema.RulesFile:
     """Validate a parsed rules document; ConfigError with every problem located, typos given a suggestion."""
     try:
-        return validate(document, s.RulesFile, checks=CHECKS)
+        return validate(document, schema.RulesFile, checks=CHECKS)
     except ConfigError as exc:
         raise ConfigError([_suggest(issue) for issue in exc.issues]) from None
 
 
 def _known_keys() -> frozenset[str]:
     keys: set[str] = set()
-    models: list[type[BaseModel]] = [s.RulesFile]
+    models: list[type[BaseModel]] = [schema.RulesFile]
     seen: set[type[BaseModel]] = set()
     while models:
         model = models.pop()

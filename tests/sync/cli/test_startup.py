@@ -77,6 +77,13 @@ def test_rules_check_imports_no_state_store_nor_server_nor_report():
                                                     "sync.insight"))]
 
 
+def test_rules_check_imports_the_holidays_of_the_rules_country_alone():
+    """The shipped rules name France: the holidays library's other ~250 countries stay unread."""
+    code, modules = modules_loaded_by("rules", "check")
+    assert code in (0, None)
+    assert sorted(m for m in modules if m.startswith("holidays.countries")) == ["holidays.countries.france"]
+
+
 def test_version_is_the_installed_distribution_s():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0

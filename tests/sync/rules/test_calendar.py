@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -103,3 +106,30 @@ def test_integer_wall_clock_arithmetic_matches_stepping_aware_datetimes(spec: Bu
             start = start.replace(tzinfo=None)  # naive: UTC
         hours = rng.choice([0, 0.5, 1 / 3, 8, 24, 24.7, 72])
         assert calendar.add_business_hours(start, hours) == _stepping_aware_datetimes(calendar, start, hours)
+
+
+COUNTRY_PROBE = """
+import json, sys
+from sync.rules.calendar import Calendar, country_subdivisions
+from sync.rules.schema import BusinessCalendar, Holidays
+calendar = Calendar(BusinessCalendar(timezone="Europe/Berlin", holidays=Holidays(country="DE", subdivision="BY")))
+loaded = sorted(m for m in sys.modules if m.startswith("holidays.countries."))
+package_was_loaded = "holidays.countries" in sys.modules
+import holidays.countries  # the real package, every country, once someone asks for it
+print(json.dumps({"loaded": loaded, "package_was_loaded": package_was_loaded,
+                  "epiphany": calendar.holiday_name(__import__("datetime").date(2026, 1, 6)),
+                  "full_package": hasattr(holidays.countries, "France") and hasattr(holidays.countries, "Germany"),
+                  "aliases": [country_subdivisions("DEU") == country_subdivisions("DE"), country_subdivisions("XNYS")]}))
+"""
+
+
+def test_a_calendar_imports_its_own_country_and_no_other() -> None:
+    """The holidays library's lazy loader would import all of its ~250 countries for one calendar."""
+    result = subprocess.run([sys.executable, "-I", "-c", COUNTRY_PROBE], capture_output=True, text=True, timeout=60,
+                            check=True)
+    report = json.loads(result.stdout)
+    assert report["loaded"] == ["holidays.countries.germany"]
+    assert report["package_was_loaded"] is False
+    assert report["epiphany"]  # Bavaria keeps Epiphany: the subdivision reached the library
+    assert report["full_package"] is True
+    assert report["aliases"] == [True, None]  # alpha-3 codes work; a stock exchange is not a country
