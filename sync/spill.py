@@ -16,8 +16,8 @@ cache or one pull's working set: losing it costs at most a look-up again). Calls
 a connector's runs, sweeps and health checks may come from different threads (never two runs of one
 account at once).
 
-`ScratchMap` and `ScratchSet` are the two shapes the connectors need on top of it, read and written by the
-page (`get_many`, `put_many`, `add_many`...) rather than one key at a time.
+`ScratchMap`, `ScratchSet` and `ScratchBuckets` are the shapes the connectors need on top of it, read and
+written by the page (`get_many`, `put_many`, `add_many`, `read`...) rather than one key at a time.
 """
 
 from __future__ import annotations
@@ -226,4 +226,47 @@ class ScratchSet(Generic[Key]):
         return int(self._scratch.execute(f"SELECT count(*) FROM {self._table}")[0][0])
 
 
-__all__ = ["Scratch", "ScratchMap", "ScratchSet", "chunks"]
+class ScratchBuckets(Generic[Key]):
+    """Rows of several kinds grouped by an owner key (a person's deals and activities, a Lead's Tasks and
+    Events), kept in a table of a `Scratch`: added one by one, buffered and inserted `flush_every` at a time,
+    read back by the page of owners in the order they were added. What a row holds is the caller's
+    (`body`: its encoded record); the kind says how to decode it."""
+
+    def __init__(self, scratch: Scratch, name: str, *, flush_every: int = 1000) -> None:
+        self._scratch = scratch
+        self._table = _table(name)
+        self._flush_every = flush_every
+        self._rows: list[tuple[Key, str, bytes]] = []
+
+    def _create(self) -> None:
+        self._scratch.ensure(f"CREATE TABLE IF NOT EXISTS {self._table} (owner NOT NULL, kind TEXT NOT NULL, "
+                             f"body BLOB NOT NULL); CREATE INDEX IF NOT EXISTS {self._table}_owner "
+                             f"ON {self._table} (owner)")
+
+    def add(self, owner: Key, kind: str, body: bytes) -> None:
+        self._rows.append((owner, kind, body))
+        if len(self._rows) >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self._create()
+            self._scratch.executemany(f"INSERT INTO {self._table} (owner, kind, body) VALUES (?, ?, ?)",
+                                      self._rows)
+            self._rows = []
+
+    def read(self, owners: Sequence[Key], *, remove: bool = False) -> Iterator[tuple[Key, str, bytes]]:
+        """The rows of these owners (listed once each), in the order they were added; `remove`: forget them
+        once read (a parent mapped once a pull)."""
+        self.flush()
+        self._create()
+        for chunk in chunks(list(dict.fromkeys(owners))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._scratch.execute(
+                f"SELECT owner, kind, body FROM {self._table} WHERE owner IN ({marks}) ORDER BY rowid", chunk)
+            if remove:
+                self._scratch.execute(f"DELETE FROM {self._table} WHERE owner IN ({marks})", chunk)
+            yield from rows
+
+
+__all__ = ["Scratch", "ScratchBuckets", "ScratchMap", "ScratchSet", "chunks"]

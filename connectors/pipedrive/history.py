@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from sync.model import Activity, Deal
-from sync.spill import Scratch, ScratchSet, chunks
+from sync.spill import Scratch, ScratchBuckets, ScratchSet
 
 DEAL, ACTIVITY = "d", "a"
 _FLUSH_EVERY = 1000  # rows buffered before one insert
@@ -36,14 +36,10 @@ class WindowHistory:
 
     def __init__(self, *, directory: str | Path | None = None) -> None:
         self._scratch = Scratch(directory=directory, prefix="crmsync-pipedrive-window-")
-        self._scratch.script(
-            "CREATE TABLE related (person INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL);"
-            "CREATE INDEX related_person ON related (person, kind);"
-            "CREATE TABLE triggered (k UNIQUE); CREATE TABLE emitted (k UNIQUE);"
-        )
+        self._scratch.script("CREATE TABLE triggered (k UNIQUE); CREATE TABLE emitted (k UNIQUE);")
+        self._related: ScratchBuckets[int] = ScratchBuckets(self._scratch, "related", flush_every=_FLUSH_EVERY)
         self._triggered: ScratchSet[int] = ScratchSet(self._scratch, "triggered")
         self._emitted: ScratchSet[int] = ScratchSet(self._scratch, "emitted")
-        self._rows: list[tuple[int, str, bytes]] = []
         self._touched: list[int] = []
         self.largest_read = 0  # the most persons whose history was handed out at once (what tests bound)
 
@@ -56,9 +52,7 @@ class WindowHistory:
         self._add(person, ACTIVITY, activity)
 
     def _add(self, person: int, kind: str, item: Deal | Activity) -> None:
-        self._rows.append((person, kind, _encode(item)))
-        if len(self._rows) >= _FLUSH_EVERY:
-            self.flush()
+        self._related.add(person, kind, _encode(item))
 
     def trigger(self, persons: Iterable[int]) -> None:
         """Persons whose deal or activity changed in the window: part of the window's changes."""
@@ -67,9 +61,7 @@ class WindowHistory:
             self.flush()
 
     def flush(self) -> None:
-        if self._rows:
-            self._scratch.executemany("INSERT INTO related (person, kind, body) VALUES (?, ?, ?)", self._rows)
-            self._rows = []
+        self._related.flush()
         if self._touched:
             self._triggered.add_many(self._touched)
             self._touched = []
@@ -78,20 +70,15 @@ class WindowHistory:
 
     def related(self, persons: Sequence[int]) -> tuple[dict[int, list[Deal]], dict[int, list[Activity]]]:
         """The deals and activities of these persons (one page of them), in the order they were listed."""
-        self.flush()
         wanted = list(dict.fromkeys(persons))
         self.largest_read = max(self.largest_read, len(wanted))
         deals: dict[int, list[Deal]] = {}
         activities: dict[int, list[Activity]] = {}
-        for chunk in chunks(wanted):
-            marks = ",".join("?" * len(chunk))
-            rows = self._scratch.execute(
-                f"SELECT person, kind, body FROM related WHERE person IN ({marks}) ORDER BY rowid", chunk)
-            for person, kind, body in rows:
-                if kind == DEAL:
-                    deals.setdefault(person, []).append(_decode_deal(body))
-                else:
-                    activities.setdefault(person, []).append(_decode_activity(body))
+        for person, kind, body in self._related.read(wanted):
+            if kind == DEAL:
+                deals.setdefault(person, []).append(_decode_deal(body))
+            else:
+                activities.setdefault(person, []).append(_decode_activity(body))
         return deals, activities
 
     def is_triggered(self, person: int) -> bool:
@@ -112,7 +99,8 @@ class WindowHistory:
         return [int(person) for (person,) in rows]
 
     def close(self) -> None:
-        self._rows, self._touched = [], []
+        self._touched = []
+        self._related = ScratchBuckets(self._scratch, "related", flush_every=_FLUSH_EVERY)
         self._scratch.close()
 
 

@@ -29,7 +29,7 @@ import msgspec
 
 from sync.contract import RecordProblem
 from sync.model import Activity, Deal, EngagementEvent
-from sync.spill import Scratch, chunks
+from sync.spill import Scratch, ScratchBuckets
 
 from connectors.salesforce.paging import in_list
 
@@ -102,10 +102,7 @@ class RelatedStore:
     """Related records by parent id, on disk, for one pull. One pull, one thread."""
 
     def __init__(self, scratch: Scratch) -> None:
-        self._scratch = scratch
-        self._scratch.ensure("CREATE TABLE IF NOT EXISTS related (parent TEXT NOT NULL, kind TEXT NOT NULL, "
-                             "body BLOB NOT NULL); CREATE INDEX IF NOT EXISTS related_parent ON related (parent)")
-        self._rows: list[tuple[str, str, bytes]] = []
+        self._rows: ScratchBuckets[str] = ScratchBuckets(scratch, "related", flush_every=_FLUSH_EVERY)
         self.orphans: list[RecordProblem] = []  # rows whose parent id could not be read: on the next page
 
     def add_activity(self, parent: str, activity: Activity) -> None:
@@ -121,14 +118,10 @@ class RelatedStore:
         self._add(parent, PROBLEM, _encode((problem.record_id, problem.field, problem.reason, problem.object_type)))
 
     def _add(self, parent: str, kind: str, body: bytes) -> None:
-        self._rows.append((parent, kind, body))
-        if len(self._rows) >= _FLUSH_EVERY:
-            self.flush()
+        self._rows.add(parent, kind, body)
 
     def flush(self) -> None:
-        if self._rows:
-            self._scratch.executemany("INSERT INTO related (parent, kind, body) VALUES (?, ?, ?)", self._rows)
-            self._rows = []
+        self._rows.flush()
 
     def discard(self, parents: Sequence[str]) -> None:
         """Forget what is held for these parents (their related records are about to be read again)."""
@@ -137,23 +130,17 @@ class RelatedStore:
     def take(self, parents: Sequence[str]) -> dict[str, Related]:
         """The related records of these parents (one page of them), removed from the store: a parent is
         mapped once a pull."""
-        self.flush()
         found: dict[str, Related] = {parent: Related([], [], [], []) for parent in parents}
-        for chunk in chunks(list(dict.fromkeys(parents))):
-            marks = ",".join("?" * len(chunk))
-            rows = self._scratch.execute(
-                f"SELECT parent, kind, body FROM related WHERE parent IN ({marks}) ORDER BY rowid", chunk)
-            self._scratch.execute(f"DELETE FROM related WHERE parent IN ({marks})", chunk)
-            for parent, kind, body in rows:
-                bucket = found[parent]
-                if kind == ACTIVITY:
-                    bucket.activities.append(_decode_activity(body))
-                elif kind == EVENT:
-                    bucket.events.append(_decode_event(body))
-                elif kind == DEAL:
-                    deal = _decode_deal(body)
-                    if all(known.id != deal.id for known in bucket.deals):  # two roles on one opportunity
-                        bucket.deals.append(deal)
-                else:
-                    bucket.problems.append(RecordProblem(*_decode_problem(body)))
+        for parent, kind, body in self._rows.read(parents, remove=True):
+            bucket = found[parent]
+            if kind == ACTIVITY:
+                bucket.activities.append(_decode_activity(body))
+            elif kind == EVENT:
+                bucket.events.append(_decode_event(body))
+            elif kind == DEAL:
+                deal = _decode_deal(body)
+                if all(known.id != deal.id for known in bucket.deals):  # two roles on one opportunity
+                    bucket.deals.append(deal)
+            else:
+                bucket.problems.append(RecordProblem(*_decode_problem(body)))
         return found

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sync.spill import Scratch, ScratchMap, ScratchSet
+from sync.spill import Scratch, ScratchBuckets, ScratchMap, ScratchSet
 
 
 def test_nothing_is_created_until_first_use_and_close_removes_it(tmp_path):
@@ -91,3 +91,23 @@ def test_usable_from_another_thread(tmp_path):
 def test_table_names_are_plain(tmp_path):
     with Scratch(directory=tmp_path) as scratch, pytest.raises(ValueError):
         ScratchMap(scratch, "names; DROP TABLE x")
+
+
+def test_buckets_buffer_rows_and_read_them_by_owner_in_order(tmp_path):
+    with Scratch(directory=tmp_path) as scratch:
+        buckets: ScratchBuckets[str] = ScratchBuckets(scratch, "related", flush_every=3)
+        for index in range(7):
+            buckets.add(f"parent-{index % 2}", "a" if index % 3 else "d", b"%d" % index)
+        rows = list(buckets.read(["parent-1", "parent-1", "missing"]))
+        assert rows == [("parent-1", "a", b"1"), ("parent-1", "d", b"3"), ("parent-1", "a", b"5")]
+        assert [body for _, _, body in buckets.read(["parent-0"], remove=True)] == [b"0", b"2", b"4", b"6"]
+        assert list(buckets.read(["parent-0"])) == []  # removed once read
+        assert len(list(buckets.read(["parent-1"]))) == 3  # the other owner's rows are kept
+
+
+def test_buckets_keep_int_owners_apart_from_str(tmp_path):
+    with Scratch(directory=tmp_path) as scratch:
+        buckets: ScratchBuckets[int] = ScratchBuckets(scratch, "related")
+        buckets.add(1, "d", b"x")
+        assert list(buckets.read([1])) == [(1, "d", b"x")]
+        assert list(buckets.read(["1"])) == []  # type: ignore[list-item]
