@@ -1,0 +1,125 @@
+"""A world per CRM for the SLA reminders: its sandbox, its connector, the shipped rules with reminders on, a
+SQLite state store, and one prospect handed off an hour ago that sales has not touched yet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sync import registry
+from sync.clock import FrozenClock
+from sync.daemon.cycle import run_cycle
+from sync.daemon.engine import RunOptions
+from sync.daemon.report import RunSummary
+from sync.daemon.sweep import run_sweep
+from sync.model import Activity, ActivityKind, Contact, EngagementEvent
+from sync.reminders.policy import Escalation
+from sync.rules.engine import CompiledRules
+from sync.rules.loading import default_rules_path
+from sync.rules.schema import RulesFile
+from sync.state import AccountRef, StateStore
+
+OWNER = "1001"  # a synthetic sales rep (`sync.synthetic.OWNERS`), known to every sandbox
+MANAGER = "1007"
+
+
+def rules_with(**reminder: Any) -> CompiledRules:
+    """The shipped rules with `sla.reminder` set as given."""
+    data = yaml.safe_load(default_rules_path().read_text(encoding="utf-8"))
+    data["sla"]["reminder"].update(reminder)
+    return CompiledRules(RulesFile.model_validate(data), source="rules.yaml")
+
+
+def prospect(now: Any, index: int = 1, *, touched: bool = False) -> Contact:
+    """An IT director who asked for a demo an hour ago: a hot prospect whose first sales touch is due."""
+    asked = now - timedelta(hours=1)
+    return Contact(
+        crm="seed", id=f"p{index}", email=f"it{index}@nordazur{index}.example", owner_id=OWNER, first_name="Léa",
+        last_name=f"Martin{index}", company=f"Nordazur{index} SAS", industry="software", company_size=200,
+        job_title="IT Director", seniority="director", country="FR", source="website_form",
+        created_at=now - timedelta(days=40), updated_at=asked, fields={"timing": "within 3 months"},
+        events=[EngagementEvent(type="download", at=now - timedelta(days=6)),
+                EngagementEvent(type="demo_request", at=asked)],
+        activities=[Activity(kind=ActivityKind.CALL, at=now, by=OWNER, direction="outbound",
+                             subject="Discovery call")] if touched else [])
+
+
+class World:
+    """One CRM's sandbox synced by the engine; `restart` is a process restart on the same state store."""
+
+    def __init__(self, crm: str, tmp_path: Path, clock: FrozenClock, rules: CompiledRules,
+                 escalation: Escalation = Escalation()) -> None:
+        self.crm, self.clock, self.rules = crm, clock, rules
+        self.escalation = escalation
+        self.db = f"sqlite:///{tmp_path / f'{crm}.db'}"
+        self.kind = registry.crm_kind(crm)
+        self.sandbox = self.kind.sandbox_class()(clock=clock, port=0, enforce_limits=False, seed=7).start()
+        self.store = StateStore(self.db, clock=clock)
+        self.connector = self._connector()
+        self.connector.ensure_fields()
+        self.ref = AccountRef(crm, "default")
+        self.ids: dict[str, str] = {}
+
+    def _connector(self) -> Any:
+        return self.kind.connector_class()(self.sandbox.settings(), account="default", clock=self.clock,
+                                           sleep=lambda seconds: self.clock.advance(timedelta(seconds=seconds)))
+
+    def seed(self, *contacts: Contact) -> dict[str, str]:
+        self.ids.update(self.sandbox.seed(contacts))
+        return self.ids
+
+    def options(self) -> RunOptions:
+        return RunOptions(health_interval=None, escalation=self.escalation)
+
+    def cycle(self) -> RunSummary:
+        self.clock.advance(timedelta(minutes=1))
+        return run_cycle(store=self.store, connector=self.connector, rules=lambda: self.rules, clock=self.clock,
+                         options=self.options())
+
+    def sweep(self) -> RunSummary:
+        return run_sweep(store=self.store, connector=self.connector, rules=lambda: self.rules, clock=self.clock,
+                         options=self.options())
+
+    def restart(self, fault: Callable[[str], None] | None = None) -> None:
+        self.connector.close()
+        self.store.close()
+        self.store = StateStore(self.db, clock=self.clock, fault=fault)
+        self.connector = self._connector()
+
+    def tasks(self, contact: str) -> list[dict[str, Any]]:
+        """The contact's tasks in the sandbox, each as `{id, contact_id, owner_id, subject, body, due_at, done}`."""
+        return self.sandbox.tasks(self.ids[contact])
+
+    def close(self) -> None:
+        self.connector.close()
+        self.store.close()
+        self.sandbox.stop()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., World]]:
+    opened: list[World] = []
+
+    def make(crm: str, rules: CompiledRules | None = None, **options: Any) -> World:
+        world = World(crm, tmp_path, clock, rules or rules_with(enabled=True), **options)
+        opened.append(world)
+        return world
+
+    yield make
+    for world in opened:
+        world.close()
+
+
+@pytest.fixture
+def new_prospect() -> Callable[..., Contact]:
+    return prospect
+
+
+@pytest.fixture
+def rules_with_reminder() -> Callable[..., CompiledRules]:
+    return rules_with

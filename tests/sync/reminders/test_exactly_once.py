@@ -1,0 +1,99 @@
+"""SLA reminders written into each CRM, once: before the SLA is due, completed on touch, escalated on breach,
+and never twice across a crash between the CRM's create and crmsync's record of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sync.daemon.report import RunOutcome
+from sync.model import Activity, ActivityKind
+from sync.reminders.policy import MARKER_PREFIX, Escalation
+from sync.state.reminders import ReminderStore
+from sync.testing import SimulatedCrash
+
+OWNER, MANAGER = "1001", "1007"
+CRMS = ["hubspot"]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_reminder_is_created_once_at_the_share_of_the_sla_and_completed_on_touch(make_world, new_prospect,
+                                                                                   clock, crm):
+    world = make_world(crm)
+    world.seed(new_prospect(clock.now()))
+    assert world.cycle().outcome is RunOutcome.OK
+    assert world.sweep().outcome is RunOutcome.OK
+    assert world.tasks("p1") == []  # an hour into 8 business hours: too early
+    clock.advance(timedelta(hours=5, minutes=30))  # 6h30 of 8: past 75%
+    summary = world.sweep()
+    assert summary.outcome is RunOutcome.OK, summary.errors
+    (task,) = world.tasks("p1")
+    assert task["owner_id"] == OWNER and not task["done"]
+    assert MARKER_PREFIX in task["body"] and "first sales touch" in task["body"]
+    world.sweep()
+    world.cycle()
+    assert len(world.tasks("p1")) == 1  # once per clock
+    world.sandbox.log_activity(world.ids["p1"], Activity(kind=ActivityKind.CALL, at=clock.now(), by=OWNER,
+                                                         direction="outbound", subject="First call"))
+    world.cycle()
+    assert world.sweep().outcome is RunOutcome.OK
+    (task,) = world.tasks("p1")
+    assert task["done"]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_left_to_the_owner_a_touched_prospects_reminder_stays_open(make_world, new_prospect, rules_with_reminder,
+                                                                    clock, crm):
+    world = make_world(crm, rules_with_reminder(enabled=True, on_touch="leave"))
+    world.seed(new_prospect(clock.now()))
+    world.cycle()
+    clock.advance(timedelta(hours=6))
+    world.sweep()
+    world.sandbox.log_activity(world.ids["p1"], Activity(kind=ActivityKind.CALL, at=clock.now(), by=OWNER,
+                                                         direction="outbound", subject="First call"))
+    world.cycle()
+    world.sweep()
+    (task,) = world.tasks("p1")
+    assert not task["done"]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+@pytest.mark.parametrize("point", ["record_tasks:before_commit", "record_tasks:after_commit"])
+def test_a_crash_between_the_crm_create_and_the_record_leaves_exactly_one_task(make_world, new_prospect, clock,
+                                                                               crm, point):
+    world = make_world(crm)
+    world.seed(new_prospect(clock.now()), new_prospect(clock.now(), 2))
+    world.cycle()
+    clock.advance(timedelta(hours=6))
+
+    def crash(name: str) -> None:
+        if name == point:
+            raise SimulatedCrash(name)
+
+    world.restart(fault=crash)
+    with pytest.raises(SimulatedCrash):
+        world.sweep()
+    assert [len(world.tasks(p)) for p in ("p1", "p2")] == [1, 1]  # the CRM took them; the record was lost
+
+    world.restart()  # the process starts again
+    assert world.sweep().outcome is RunOutcome.OK
+    world.sweep()
+    tasks = [world.tasks(p) for p in ("p1", "p2")]
+    assert [len(found) for found in tasks] == [1, 1]
+    counts = ReminderStore(world.store).counts(world.ref)
+    assert counts == {("reminder", "open"): 2}
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_breach_escalates_once_to_the_configured_user(make_world, new_prospect, clock, crm):
+    world = make_world(crm, escalation=Escalation(user_id=MANAGER))
+    world.seed(new_prospect(clock.now()))
+    world.cycle()
+    clock.advance(timedelta(hours=10))  # past the 8 business hours
+    summary = world.sweep()
+    assert summary.breaches_open == 1, summary.errors
+    world.sweep()
+    (escalation,) = world.tasks("p1")  # no reminder: the sweep first saw the clock already breached
+    assert escalation["owner_id"] == MANAGER and "SLA breached" in escalation["subject"]
+    assert escalation["due_at"] == summary.started_at  # due as soon as the breach is seen
