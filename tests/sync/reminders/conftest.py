@@ -18,7 +18,7 @@ from sync.daemon.engine import RunOptions
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
 from sync.model import Activity, ActivityKind, Contact, EngagementEvent
-from sync.reminders.policy import Escalation
+from sync.reminders.policy import MARKER_PREFIX, Escalation
 from sync.rules.engine import CompiledRules
 from sync.rules.loading import default_rules_path
 from sync.rules.schema import RulesFile
@@ -73,6 +73,11 @@ class World:
         self.ids.update(self.sandbox.seed(contacts))
         return self.ids
 
+    def owner(self, neutral: str) -> str:
+        """The CRM's id of a synthetic sales rep (Salesforce gives each a User id of its own)."""
+        owners = getattr(self.sandbox, "owner_ids", None)
+        return owners[neutral] if owners is not None else neutral
+
     def options(self) -> RunOptions:
         return RunOptions(health_interval=None, escalation=self.escalation)
 
@@ -92,8 +97,9 @@ class World:
         self.connector = self._connector()
 
     def tasks(self, contact: str) -> list[dict[str, Any]]:
-        """The contact's tasks in the sandbox, each as `{id, contact_id, owner_id, subject, body, due_at, done}`."""
-        return self.sandbox.tasks(self.ids[contact])
+        """crmsync's tasks for the contact in the sandbox (those carrying a marker: in Salesforce a logged call is a
+        Task too), each as `{id, contact_id, owner_id, subject, body, due_at, done}`."""
+        return [task for task in self.sandbox.tasks(self.ids[contact]) if MARKER_PREFIX in (task["body"] or "")]
 
     def close(self) -> None:
         self.connector.close()
