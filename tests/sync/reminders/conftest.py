@@ -4,12 +4,13 @@ SQLite state store, and one prospect handed off an hour ago that sales has not t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from sync import registry
 from sync.clock import FrozenClock
@@ -18,7 +19,8 @@ from sync.daemon.engine import RunOptions
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
 from sync.model import Activity, ActivityKind, Contact, EngagementEvent
-from sync.reminders.policy import MARKER_PREFIX, Escalation
+from sync.reminders.policy import MARKER_PREFIX, Escalation, reminder_policy
+from sync.state.tables import SlaTimerRow
 from sync.rules.engine import CompiledRules
 from sync.rules.loading import default_rules_path
 from sync.rules.schema import RulesFile
@@ -70,8 +72,27 @@ class World:
                                            sleep=lambda seconds: self.clock.advance(timedelta(seconds=seconds)))
 
     def seed(self, *contacts: Contact) -> dict[str, str]:
-        self.ids.update(self.sandbox.seed(contacts))
+        """Seed the contacts; in Pipedrive, whose persons carry no firmographics or marketing events of the
+        hour, pin them as prospects with the stage override field (the SLA clock starts all the same)."""
+        seeded = self.sandbox.seed(contacts)
+        self.ids.update(seeded)
+        if self.crm == "pipedrive":
+            for native in seeded.values():
+                self.sandbox.set_field(native, "override_stage", "prospect")
         return self.ids
+
+    def sla_clock(self, contact: str) -> tuple[datetime, datetime]:
+        """(hand-off, due time) of the contact's SLA clock, as the last decision left it."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(SlaTimerRow.started_at, SlaTimerRow.due_at).where(
+                SlaTimerRow.crm == self.crm, SlaTimerRow.contact_id == self.ids[contact])).one()
+        return row.started_at, row.due_at
+
+    def remind_at(self, contact: str) -> datetime:
+        started, due = self.sla_clock(contact)
+        policy = reminder_policy(self.rules)
+        assert policy is not None
+        return policy.remind_at(started, due)
 
     def owner(self, neutral: str) -> str:
         """The CRM's id of a synthetic sales rep (Salesforce gives each a User id of its own)."""

@@ -14,7 +14,7 @@ from sync.state.reminders import ReminderStore
 from sync.testing import SimulatedCrash
 
 OWNER, MANAGER = "1001", "1007"
-CRMS = ["hubspot", "salesforce"]
+CRMS = ["hubspot", "salesforce", "pipedrive"]
 
 
 @pytest.mark.parametrize("crm", CRMS)
@@ -24,8 +24,13 @@ def test_a_reminder_is_created_once_at_the_share_of_the_sla_and_completed_on_tou
     world.seed(new_prospect(clock.now()))
     assert world.cycle().outcome is RunOutcome.OK
     assert world.sweep().outcome is RunOutcome.OK
-    assert world.tasks("p1") == []  # an hour into 8 business hours: too early
-    clock.advance(timedelta(hours=5, minutes=30))  # 6h30 of 8: past 75%
+    started, due = world.sla_clock("p1")
+    remind = world.remind_at("p1")
+    assert started < remind < due
+    clock.set(remind - timedelta(minutes=1))
+    assert world.sweep().outcome is RunOutcome.OK
+    assert world.tasks("p1") == []  # not yet at 75% of the business hours
+    clock.set(remind)
     summary = world.sweep()
     assert summary.outcome is RunOutcome.OK, summary.errors
     (task,) = world.tasks("p1")
@@ -48,7 +53,7 @@ def test_left_to_the_owner_a_touched_prospects_reminder_stays_open(make_world, n
     world = make_world(crm, rules_with_reminder(enabled=True, on_touch="leave"))
     world.seed(new_prospect(clock.now()))
     world.cycle()
-    clock.advance(timedelta(hours=6))
+    clock.set(world.remind_at("p1"))
     world.sweep()
     world.sandbox.log_activity(world.ids["p1"], Activity(kind=ActivityKind.CALL, at=clock.now(), by=OWNER,
                                                          direction="outbound", subject="First call"))
@@ -65,7 +70,7 @@ def test_a_crash_between_the_crm_create_and_the_record_leaves_exactly_one_task(m
     world = make_world(crm)
     world.seed(new_prospect(clock.now()), new_prospect(clock.now(), 2))
     world.cycle()
-    clock.advance(timedelta(hours=6))
+    clock.set(max(world.remind_at("p1"), world.remind_at("p2")))
 
     def crash(name: str) -> None:
         if name == point:
@@ -91,7 +96,7 @@ def test_a_breach_escalates_once_to_the_configured_user(make_world, new_prospect
     world.escalation = Escalation(user_id=world.owner(MANAGER))
     world.seed(new_prospect(clock.now()))
     world.cycle()
-    clock.advance(timedelta(hours=10))  # past the 8 business hours
+    clock.set(world.sla_clock("p1")[1] + timedelta(minutes=1))  # past the due time, untouched
     summary = world.sweep()
     assert summary.breaches_open == 1, summary.errors
     world.sweep()
