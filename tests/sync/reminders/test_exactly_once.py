@@ -93,7 +93,7 @@ def test_a_crash_between_the_crm_create_and_the_record_leaves_exactly_one_task(m
 @pytest.mark.parametrize("crm", CRMS)
 def test_a_breach_escalates_once_to_the_configured_user(make_world, new_prospect, clock, crm):
     world = make_world(crm)
-    world.escalation = Escalation(user_id=world.owner(MANAGER))
+    world.escalation = Escalation(user_id=world.owner(MANAGER), webhook=True)
     world.seed(new_prospect(clock.now()))
     world.cycle()
     clock.set(world.sla_clock("p1")[1] + timedelta(minutes=1))  # past the due time, untouched
@@ -105,3 +105,4 @@ def test_a_breach_escalates_once_to_the_configured_user(make_world, new_prospect
     due = escalation["due_at"]  # a date only in Salesforce
     assert (due if isinstance(due, date) and not isinstance(due, datetime) else due.date()) == \
         summary.started_at.date()  # due as soon as the breach is seen
+    assert ReminderStore(world.store).counts(world.ref) == {("escalation", "open"): 1, ("webhook", "pending"): 1}
