@@ -19,7 +19,7 @@ from typing import Any
 import hubspot.crm.objects as objects_sdk
 
 from connectors.hubspot import mapping
-from connectors.hubspot.client import CRM, HubSpotClient, HubSpotRejected
+from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from sync.contract import TaskRequest, TaskResult
 from sync.errors import RecordError
 from sync.reminders.policy import carries
@@ -133,4 +133,4 @@ class TaskWriter:
         return [results[task_id] for task_id in task_ids]
 
 
-__all__ = ["CRM", "TaskWriter"]
+__all__ = ["TaskWriter"]

@@ -95,7 +95,7 @@ class HubSpotApp:
         self.style = HubSpotApiStyle(self.correlation)
         self.rates = RateCounter(self.limits, enforce=enforce_limits, now=store.now, correlation=self.correlation)
         metadata = HubSpotMetadataApi(store, self.correlation)
-        self.tasks = TaskWrites(store, self.correlation, batch_max=self.limits.batch_max)
+        self.tasks = TaskWrites(store, self._batch_answer, batch_max=self.limits.batch_max)
         self._endpoints: dict[str, Callable[..., Response]] = {
             "list": self.list, "search": self.search, "batch_read": self.batch_read,
             "batch_update": self.batch_update, "associations": self.associations,

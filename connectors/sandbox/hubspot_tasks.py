@@ -38,9 +38,10 @@ WRITABLE = frozenset({"hs_timestamp", "hs_task_subject", "hs_task_body", "hubspo
 class TaskWrites:
     """Task creation and updates on a sandbox account."""
 
-    def __init__(self, store: HubSpotStore, correlation: Callable[[], str], *, batch_max: int) -> None:
+    def __init__(self, store: HubSpotStore, answer: Callable[[list[dict[str, Any]], list[str], str], Response], *,
+                 batch_max: int) -> None:
         self.store = store
-        self.correlation = correlation
+        self.answer = answer  # the app's batch answer: 200, or 207 OBJECT_NOT_FOUND naming the missing ids
         self.batch_max = batch_max
 
     def problems(self, properties: Mapping[str, Any], *, creating: bool) -> list[dict[str, Any]]:
@@ -129,14 +130,7 @@ class TaskWrites:
                     continue
                 record = self.store.touch("tasks", native_id, item["properties"])
                 results.append(record.view(list(item["properties"]), "tasks"))
-        now = iso(self.store.now())
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
-        if not missing:
-            return json_response(body)
-        body.update(numErrors=1, errors=[{"status": "error", "category": "OBJECT_NOT_FOUND",
-                                          "message": "Some tasks could not be found.", "context": {"ids": missing},
-                                          "errors": [], "links": {}}])
-        return json_response(body, status=207)
+        return self.answer(results, missing, "Some tasks could not be found.")
 
 
 def _problem(name: str, code: str, message: str) -> dict[str, Any]:

@@ -18,14 +18,13 @@ The sandbox creates Tasks only: other objects are refused with INVALID_TYPE.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce.values import to18
-from connectors.sandbox.salesforce_rest import MAX_COLLECTION, error, ok
+from connectors.sandbox.salesforce_rest import collection_body, ok
 from connectors.sandbox.salesforce_store import Org
 
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
@@ -45,16 +44,10 @@ class TaskInserts:
         self.org = org
 
     def collections_create(self, request: Request) -> Response:
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError:
-            return error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
-        records = body.get("records") if isinstance(body, dict) else None
-        if not isinstance(records, list):
-            return error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject[] from records")
-        if len(records) > MAX_COLLECTION:
-            return error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into "
-                                                   "this call")
+        parsed = collection_body(request)
+        if isinstance(parsed, Response):
+            return parsed
+        body, records = parsed
         with self.org.lock:
             checked = [self._check(record) for record in records]
             if body.get("allOrNone") and any("errors" in result for result in checked):

@@ -3,7 +3,8 @@
 Order, every sweep of an account (after its contacts due for review were decided again, so the clocks are
 current):
 1. recover: rows left `sending` by a run that stopped between the CRM call and its record are looked for in
-   the CRM by their marker; a task found is recorded, one not found goes back to `pending` (created below);
+   the CRM by their marker, once the CRM's search can see them (a minute later); a task found is recorded,
+   one not found goes back to `pending` (created below);
 2. settle: task rows whose clock no longer waits for a touch are completed in the CRM (`on_touch: complete`)
    or left to the owner (`leave`); a row not created yet is cancelled;
 3. decide: a clock still running once `share` of its business hours have passed owes its owner a reminder;
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sync.contract import KnowsManagers, TaskRequest, TaskResult, WritesTasks
 from sync.daemon.engine import AccountSync
@@ -44,6 +45,9 @@ from sync.state.reminders import (
 )
 
 BATCH = 50  # tasks per create call (HubSpot takes 100 a batch, Salesforce 200, Pipedrive one at a time)
+# a task created this recently may not be searchable yet (HubSpot's search index lags its writes by seconds):
+# a row left `sending` is looked for only once this much time has passed since its CRM call
+SEARCHABLE_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -92,7 +96,8 @@ def _request(item: Owed) -> TaskRequest:
 
 def _recover(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: ReminderTally) -> None:
     """Rows whose CRM call may or may not have happened: found in the CRM, or back to pending."""
-    for batch in _batches(store.rows(sync_.ref, statuses=[SENDING])):
+    settled = sync_.clock.now() - SEARCHABLE_AFTER
+    for batch in _batches(store.rows(sync_.ref, statuses=[SENDING], updated_by=settled)):
         found = tasks.find_tasks([_request(item) for item in batch])
         outcomes = [(item, TaskResult(item.marker, task_id=found[item.marker])) for item in batch
                     if item.marker in found]

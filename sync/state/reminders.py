@@ -139,8 +139,11 @@ class ReminderStore:
     # --- reading ----------------------------------------------------------------------------------------
 
     def rows(self, ref: AccountRef | None, *, statuses: Sequence[str], kinds: Sequence[str] = TASK_KINDS,
-             due_by: datetime | None = None, limit: int | None = None) -> list[Owed]:
+             due_by: datetime | None = None, updated_by: datetime | None = None,
+             limit: int | None = None) -> list[Owed]:
         query = select(ReminderRow).where(ReminderRow.status.in_(list(statuses)), ReminderRow.kind.in_(list(kinds)))
+        if updated_by is not None:
+            query = query.where(ReminderRow.updated_at <= updated_by)
         if ref is not None:
             query = query.where(self._of(ReminderRow, ref))
         if due_by is not None:

@@ -82,6 +82,10 @@ def test_a_crash_between_the_crm_create_and_the_record_leaves_exactly_one_task(m
     assert [len(world.tasks(p)) for p in ("p1", "p2")] == [1, 1]  # the CRM took them; the record was lost
 
     world.restart()  # the process starts again
+    assert world.sweep().outcome is RunOutcome.OK  # too soon to trust a search: unrecorded rows wait
+    recorded = point == "record_tasks:after_commit"
+    assert ReminderStore(world.store).counts(world.ref) == {("reminder", "open" if recorded else "sending"): 2}
+    clock.advance(timedelta(minutes=1))
     assert world.sweep().outcome is RunOutcome.OK
     world.sweep()
     tasks = [world.tasks(p) for p in ("p1", "p2")]
@@ -106,3 +110,27 @@ def test_a_breach_escalates_once_to_the_configured_user(make_world, new_prospect
     assert (due if isinstance(due, date) and not isinstance(due, datetime) else due.date()) == \
         summary.started_at.date()  # due as soon as the breach is seen
     assert ReminderStore(world.store).counts(world.ref) == {("escalation", "open"): 1, ("webhook", "pending"): 1}
+
+
+def test_in_salesforce_a_breach_escalates_to_the_owners_manager(make_world, new_prospect, clock):
+    world = make_world("salesforce")
+    owner, manager = world.owner(OWNER), world.owner(MANAGER)
+    world.sandbox.set_manager(owner, manager)
+    world.escalation = Escalation(manager=True, user_id=world.owner("1003"))
+    world.seed(new_prospect(clock.now()))
+    world.cycle()
+    clock.set(world.sla_clock("p1")[1] + timedelta(minutes=1))
+    world.sweep()
+    (escalation,) = world.tasks("p1")
+    assert escalation["owner_id"] == manager  # the manager, not the configured fallback
+
+
+def test_without_tasks_nothing_is_decided_and_reminders_off_write_nothing(make_world, new_prospect,
+                                                                           rules_with_reminder, clock):
+    world = make_world("hubspot", rules_with_reminder(enabled=False))
+    world.seed(new_prospect(clock.now()))
+    world.cycle()
+    clock.set(world.sla_clock("p1")[1] + timedelta(minutes=1))
+    summary = world.sweep()
+    assert summary.breaches_open == 1 and world.tasks("p1") == []
+    assert ReminderStore(world.store).counts(world.ref) == {}
