@@ -145,6 +145,61 @@ class ReconcilesDeletions(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """A task crmsync asks the CRM to create for a user about one contact (an SLA reminder, an escalation).
+    `marker` is crmsync's id for it, written into the task's text so that, after a crash between the CRM's
+    answer and crmsync's record of it, the task can be found again instead of created twice."""
+
+    marker: str
+    contact_id: str
+    assignee_id: str  # the CRM user the task is for (HubSpot owner id, Salesforce User id, Pipedrive user id)
+    due_at: datetime
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """What became of one task request (or completion): the CRM's task id, or the error that kept it out."""
+
+    marker: str
+    task_id: str | None = None
+    error: RecordError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.task_id is not None
+
+
+@runtime_checkable
+class WritesTasks(Protocol):
+    """Optional: a connector that can create tasks in its CRM (a HubSpot task, a Salesforce Task, a Pipedrive
+    activity) linked to a contact, find them again by their marker, and mark them done."""
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        """Create the tasks in as few calls as the CRM allows; one result per request, in input order. Never
+        retried after a transport failure: the caller finds the task by its marker instead."""
+        ...
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        """The tasks the CRM already holds for these requests, as marker -> task id (absent: not created)."""
+        ...
+
+    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
+        """Mark the tasks done (idempotent); one result per id, in input order, `marker` holding the id."""
+        ...
+
+
+@runtime_checkable
+class KnowsManagers(Protocol):
+    """Optional: a CRM that records each user's manager (Salesforce `User.ManagerId`)."""
+
+    def managers(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """user id -> manager's user id, for the users who have one."""
+        ...
+
+
 @runtime_checkable
 class Connector(Protocol):
     """One CRM account. Implementations live in `connectors/<crm>/`; they raise only `sync.errors` types."""

@@ -159,7 +159,7 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
             for account in opened:
                 store.forget_account(account.account.ref)  # a --state URL used before: start fresh anyway
             runners = [AccountRunner(store=store, connector=account.connector, rules=lambda: rules, clock=clock,
-                                     options=run_options(settings)) for account in opened]
+                                     options=run_options(settings, account.account)) for account in opened]
             timed = _run_all(runners, progress)
         finally:
             for account in reversed(opened):

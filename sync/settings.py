@@ -6,7 +6,8 @@ its `settings:` block with that CRM connector's settings model (found through
 `sync.registry`), after merging the per-CRM `crm_defaults:` under it and
 resolving secret references; then cross-field checks. Every problem of every
 step is collected and reported as `PATH:LINE:COL: message`. Only a fully valid
-file becomes a `Settings`; a reload swaps settings only if the new file is valid.
+file becomes a `Settings`; a reload swaps settings only if the new file is valid. (Over 450 lines: every
+block of the file is declared here, so the published JSON Schema and the validation read from one place.)
 """
 
 from __future__ import annotations
@@ -129,6 +130,54 @@ class PushSettings(_Frozen):
     health_interval: Duration = Field(timedelta(minutes=15), description="how often a run records the API budget")
 
 
+class EscalationSettings(_Frozen):
+    """What crmsync does when a prospect's SLA is breached, for this account."""
+
+    to: Literal["manager", "user", "none"] = Field("none", description=(
+        "task for the owner's manager (where the CRM records managers: Salesforce User.ManagerId; elsewhere, or "
+        "for an owner without a manager, `user_id`), for the configured user, or no escalation task"))
+    user_id: str | None = Field(None, min_length=1, max_length=255, description=(
+        "CRM user id the escalation task is assigned to (HubSpot owner id, Salesforce User id, Pipedrive user "
+        "id): a person or a shared queue user"))
+    webhook: bool = Field(True, description="post each breach of this account to `sla_webhook`, when one is set")
+
+    @pydantic.model_validator(mode="after")
+    def _user_for_user(self) -> EscalationSettings:
+        if self.to == "user" and self.user_id is None:
+            raise ValueError("to: user needs user_id")
+        return self
+
+
+def _not_inline(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError("a secret: write it as {env: VARIABLE} or {file: PATH}, never inline")
+    return value
+
+
+class SecretReference(_Frozen):
+    """`{env: NAME}` or `{file: PATH}`: where a secret is read from, never the secret itself."""
+
+    env: str | None = Field(None, min_length=1)
+    file: str | None = Field(None, min_length=1)
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self) -> SecretReference:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: or file:")
+        return self
+
+
+class WebhookSettings(_Frozen):
+    """Where SLA breaches are posted (Slack-compatible JSON, HMAC-signed), by a job of its own."""
+
+    url: str = Field(pattern=r"^https?://", description="the receiving URL (a Slack incoming webhook works)")
+    secret: Annotated[SecretReference, BeforeValidator(_not_inline)] = Field(description=(
+        "shared secret of the X-Crmsync-Signature HMAC: {env: VARIABLE} or {file: PATH}"))
+    timeout: Duration = Field(timedelta(seconds=10), description="per request")
+    interval: Duration = Field(timedelta(seconds=30), description="how often pending deliveries are tried")
+    max_attempts: int = Field(8, ge=1, le=50, description="deliveries of one breach before it is given up")
+
+
 class AccountFile(_Frozen):
     """One CRM account as written in the file."""
 
@@ -142,6 +191,7 @@ class AccountFile(_Frozen):
     settings: dict[str, Any] = Field(default_factory=dict, description=(
         "the connector's settings (base URL, credentials, field mapping, limits). Secrets only as "
         "{env: NAME} or {file: PATH}."))
+    escalation: EscalationSettings = EscalationSettings()
 
 
 class SettingsFile(_Frozen):
@@ -154,6 +204,7 @@ class SettingsFile(_Frozen):
     sla_sweep: SweepSettings = SweepSettings()
     full_rescore: FullRescoreSettings = FullRescoreSettings()
     push: PushSettings = PushSettings()
+    sla_webhook: WebhookSettings | None = Field(None, description="post SLA breaches here; null: no webhook")
     crm_defaults: dict[CrmName, dict[str, Any]] = Field(default_factory=dict, description=(
         "settings shared by every account of a CRM (e.g. a field mapping), merged under each account's settings"))
     accounts: list[AccountFile] = Field(min_length=1)
@@ -173,6 +224,7 @@ class Account:
     jitter: timedelta
     connector: pydantic.BaseModel | None
     overrides: Mapping[str, Any]
+    escalation: EscalationSettings = EscalationSettings()
 
     @property
     def ref(self) -> AccountRef:
@@ -184,6 +236,7 @@ class Settings:
     source: str
     file: SettingsFile
     accounts: tuple[Account, ...]
+    webhook_secret: pydantic.SecretStr | None = None  # `sla_webhook.secret`, resolved
 
     @property
     def state(self) -> StateSettings:
@@ -212,6 +265,10 @@ class Settings:
     @property
     def push(self) -> PushSettings:
         return self.file.push
+
+    @property
+    def sla_webhook(self) -> WebhookSettings | None:
+        return self.file.sla_webhook
 
     def account(self, name: str) -> Account:
         for account in self.accounts:
@@ -323,7 +380,7 @@ def _account(doc: PositionedDocument, file: SettingsFile, index: int, environ: M
         return None, issues
     return Account(name=raw.name, crm=raw.crm, enabled=raw.enabled, sandbox=raw.sandbox,
                    sandbox_contacts=raw.sandbox_contacts, interval=raw.interval, jitter=raw.jitter,
-                   connector=connector, overrides=resolved if raw.sandbox else {}), []
+                   connector=connector, overrides=resolved if raw.sandbox else {}, escalation=raw.escalation), []
 
 
 def _resolve_references(model: type[pydantic.BaseModel], values: Mapping[str, Any], where: Callable[[str], Loc],
@@ -386,9 +443,18 @@ def validate_settings(doc: PositionedDocument, environ: Mapping[str, str] | None
         issues += problems
         if account is not None:
             accounts.append(account)
+    secret = None
+    if file.sla_webhook is not None:
+        reference = file.sla_webhook.secret
+        found = resolve_reference({"env": reference.env} if reference.env else {"file": reference.file},
+                                  environ=environ, base=base)
+        if isinstance(found, SecretProblem):
+            issues.append(doc.issue(("sla_webhook", "secret"), f"sla_webhook.secret: {found.message}"))
+        else:
+            secret = found
     if issues:
         raise ConfigError(sorted(issues, key=lambda issue: (issue.line, issue.column)))
-    return Settings(source=doc.path, file=file, accounts=tuple(accounts))
+    return Settings(source=doc.path, file=file, accounts=tuple(accounts), webhook_secret=secret)
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,7 +17,7 @@ Deletions: search never returns archived contacts, so at most every `archived_sw
 default) a pull lists `?archived=true` (HubSpot keeps them 90 days) and reports those archived since the
 last sweep; merges come from `hs_merged_object_ids` on the surviving contact.
 
-Push: `push.py`. Setup: `fields.py`.
+Push: `push.py`. Setup: `fields.py`. Tasks (SLA reminders): `tasks.py`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ from connectors.hubspot.paging import ARCHIVED, CONTACTS, CRM, KeysetSearch, Row
 from connectors.hubspot.push import ContactWriter
 from connectors.hubspot.related import Links, RelatedReader, category_of, next_after
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.writing import Lifecycle
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, TaskRequest, TaskResult
 from sync.model import Contact, DealStatus
 from sync.spill import ScratchMap
 from sync.toolkit.connector import ConnectorBase
@@ -69,6 +70,7 @@ class HubSpotConnector(ConnectorBase):
         self.related = RelatedReader(self.client, settings, self._deal_outcomes)
         self.writer = ContactWriter(self.client, settings, self.related, types=self._push_types,
                                     lifecycle=lambda: self._lifecycle, account=account)
+        self.tasks = TaskWriter(self.client)
         # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
         self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
         self._pulls = 0
@@ -297,6 +299,17 @@ class HubSpotConnector(ConnectorBase):
 
     def ensure_fields(self) -> FieldSetupReport:
         return ContactProperties(self.client, self.settings, self._schema).ensure()
+
+    # -- tasks (SLA reminders): `tasks.py` ----------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        return self.tasks.create(tasks)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        return self.tasks.find(tasks)
+
+    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
+        return self.tasks.complete(task_ids)
 
 
 def _filter(name: str, operator: str, value: object) -> Any:

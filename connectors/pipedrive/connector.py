@@ -46,11 +46,12 @@ from connectors.pipedrive.mapping import (
 from connectors.pipedrive.paging import PHASE_PERSONS, PHASE_RECONCILE, Seen, Window, list_pages
 from connectors.pipedrive.pull import Batch, WindowPull
 from connectors.pipedrive.push import PersonWriter
+from connectors.pipedrive.tasks import TaskWriter
 from connectors.pipedrive.reconcile import LiveIds, deleted_chunks, list_live
 from connectors.pipedrive.settings import PipedriveSettings
 from connectors.pipedrive.setup_warnings import SetupWarnings
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult
+from sync.contract import FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult, TaskRequest, TaskResult
 from sync.model import PipelineStage
 from sync.spill import ScratchMap, chunks
 from sync.toolkit.connector import ConnectorBase
@@ -231,6 +232,17 @@ class PipedriveConnector(ConnectorBase):
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One PATCH per person that has something to write (see `PersonWriter`)."""
         return PersonWriter(self.client, self.settings, self._fields, self._by_ids, self.account).push(updates)
+
+    # -- tasks (SLA reminders): `tasks.py` -----------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        return TaskWriter(self.client, self._iter_all).create(tasks)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        return TaskWriter(self.client, self._iter_all).find(tasks)
+
+    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
+        return TaskWriter(self.client, self._iter_all).complete(task_ids)
 
 
 __all__ = ["PipedriveConnector"]

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, TaskRequest, TaskResult
 from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 from sync.toolkit.connector import ConnectorBase
@@ -48,6 +48,7 @@ from connectors.salesforce.org import OrgSchema, SetupWarning
 from connectors.salesforce.paging import RELATED, advance, chunk_ids, in_list, legacy_cursor, related_since, \
     settle, since_clause, soql_pages, stream_key, whole_second
 from connectors.salesforce.push import Pusher
+from connectors.salesforce.tasks import TaskWriter
 from connectors.salesforce.related import RelatedSource, RelatedStore
 from connectors.salesforce.sources import plan_pull
 from connectors.salesforce.values import KEY_PREFIXES, read_id, read_time, soql_datetime
@@ -88,6 +89,7 @@ class SalesforceConnector(ConnectorBase):
                                 ttl=timedelta(seconds=settings.describe_every_s))
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
         self._pusher = Pusher(self.client, settings, self._converted, self._all_rows, account=account)
+        self._tasks = TaskWriter(self.client, self._all_rows)
 
     @property
     def setup_warnings(self) -> list[SetupWarning]:
@@ -329,6 +331,19 @@ class SalesforceConnector(ConnectorBase):
         self.schema.refresh_if_stale()
         readable = [sobject for sobject in PARENTS if self.schema.describe(sobject) is not None]
         return CustomFields(self.client, self.settings, self.schema).ensure(readable or ["Contact"])
+
+    # --- tasks (SLA reminders): `tasks.py` ------------------------------------------------------------------
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        return self._tasks.create(tasks)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        return self._tasks.find(tasks)
+
+    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
+        return self._tasks.complete(task_ids)
+
+    def managers(self, user_ids: Sequence[str]) -> dict[str, str]:
+        return self._tasks.managers(user_ids)
 
 
 def _drain(store: RelatedStore) -> list[RecordProblem]:

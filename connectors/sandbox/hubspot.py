@@ -217,6 +217,24 @@ class HubSpotSandbox(ServedSandbox):
         """Every property of a contact as HubSpot stores it (HubSpot-specific checks: lifecycle, lead status)."""
         return dict(self._contact(native_id, archived=None).properties)
 
+    def tasks(self, contact_id: str | None = None) -> list[dict[str, Any]]:
+        """Every task of the account (of one contact) as `{id, contact_id, owner_id, subject, body, due_at,
+        done}`, the shape every sandbox lists its tasks in: what a test checks the reminders against."""
+        with self.store.lock:
+            found = []
+            for record in self.store.live("tasks"):
+                contacts = self.store.linked("tasks", record.id, "contacts")
+                if contact_id is not None and contact_id not in contacts:
+                    continue
+                props = record.properties
+                due = props.get("hs_timestamp")
+                found.append({"id": record.id, "contact_id": contacts[0] if contacts else None,
+                              "owner_id": props.get("hubspot_owner_id"), "subject": props.get("hs_task_subject"),
+                              "body": props.get("hs_task_body"),
+                              "due_at": datetime.fromtimestamp(to_ms(due) / 1000, timezone.utc) if due else None,
+                              "done": props.get("hs_task_status") == "COMPLETED"})
+            return found
+
     def written(self, native_id: str) -> dict[str, Any]:
         """crmsync's properties as stored, keyed by canonical field, typed by their definitions."""
         props = self._contact(native_id, archived=None).properties

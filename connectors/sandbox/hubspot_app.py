@@ -3,7 +3,8 @@
 Endpoints: contact list (`GET /crm/v3/objects/contacts`, ≤100, opaque `after`, inline associations capped
 at 100 per type with their own paging, `archived=true`), contact search (≤200, integer `after`, 400 past
 the 10,000-result cap, 5×6 filters / 18 in all, one sort, no archived records, no rate-limit headers),
-object batch read (≤100, 207 for ids that do not exist), search and list of every object type (contacts,
+object batch read (≤100, 207 for ids that do not exist), task batch create and update (`hubspot_tasks`),
+search (with the `associations.{type}` pseudo-property) and list of every object type (contacts,
 companies, deals, calls, emails, meetings, notes, tasks, communications), contact batch update (≤100,
 duplicate ids and invalid values, a backward lifecycle stage included, reject the whole batch with 400,
 unknown ids come back in a 207), v4 association batch read in either direction (≤1000 inputs, 500
@@ -40,6 +41,7 @@ from connectors.sandbox.hubspot_limits import Limits, RateCounter
 from connectors.sandbox.hubspot_metadata import HubSpotMetadataApi
 from connectors.sandbox.hubspot_search import matches, sort_key
 from connectors.sandbox.hubspot_store import OBJECT_TYPES, HubSpotStore, ValidationFailure, id_order, iso
+from connectors.sandbox.hubspot_tasks import TaskWrites
 from connectors.sandbox.server import FaultPlan, json_response
 
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "calls": "call", "emails": "email",
@@ -93,9 +95,11 @@ class HubSpotApp:
         self.style = HubSpotApiStyle(self.correlation)
         self.rates = RateCounter(self.limits, enforce=enforce_limits, now=store.now, correlation=self.correlation)
         metadata = HubSpotMetadataApi(store, self.correlation)
+        self.tasks = TaskWrites(store, self._batch_answer, batch_max=self.limits.batch_max)
         self._endpoints: dict[str, Callable[..., Response]] = {
             "list": self.list, "search": self.search, "batch_read": self.batch_read,
             "batch_update": self.batch_update, "associations": self.associations,
+            "batch_create": self.batch_create,
             "pipelines": metadata.pipelines, "groups": metadata.groups, "group": metadata.group,
             "properties": metadata.properties, "property": metadata.property,
             "properties_batch_create": metadata.batch_create,
@@ -106,6 +110,7 @@ class HubSpotApp:
             Rule("/crm/v3/objects/<object_type>/search", methods=["POST"], endpoint="search"),
             Rule("/crm/v3/objects/<object_type>/batch/read", methods=["POST"], endpoint="batch_read"),
             Rule("/crm/v3/objects/<object_type>/batch/update", methods=["POST"], endpoint="batch_update"),
+            Rule("/crm/v3/objects/<object_type>/batch/create", methods=["POST"], endpoint="batch_create"),
             Rule("/crm/v4/associations/<from_type>/<to_type>/batch/read", methods=["POST"], endpoint="associations"),
             Rule("/crm/v3/pipelines/<object_type>", methods=["GET"], endpoint="pipelines"),
             Rule("/crm/v3/properties/<object_type>/groups", methods=["GET", "POST"], endpoint="groups"),
@@ -323,9 +328,16 @@ class HubSpotApp:
                                           "context": {"ids": missing}, "errors": [], "links": {}}])
         return json_response(body, status=207)
 
+    def batch_create(self, request: Request, object_type: str) -> Response:
+        if object_type != "tasks":
+            raise ValidationFailure(f"The sandbox creates tasks only, not {object_type}")
+        return self.tasks.batch_create(request)
+
     def batch_update(self, request: Request, object_type: str) -> Response:
+        if object_type == "tasks":
+            return self.tasks.batch_update(request)
         if object_type != "contacts":
-            raise ValidationFailure(f"The sandbox updates contacts only, not {object_type}")
+            raise ValidationFailure(f"The sandbox updates contacts and tasks only, not {object_type}")
         inputs = request.get_json(force=True).get("inputs") or []
         if len(inputs) > self.limits.batch_max:
             raise ValidationFailure(f"Batch input limit is {self.limits.batch_max}")

@@ -30,6 +30,12 @@ def comparable(store: HubSpotStore, object_type: str, name: str, raw: str) -> An
 
 def matches(store: HubSpotStore, object_type: str, record: Record, flt: dict[str, Any]) -> bool:
     name, operator = flt["propertyName"], flt["operator"]
+    if name.startswith("associations."):  # "CRM API | Search": records associated with the given record (EQ id)
+        if operator != "EQ":
+            raise ValidationFailure(f"{name} supports the EQ operator only")
+        linked_type = name.split(".", 1)[1]
+        plural = linked_type if linked_type.endswith("s") else f"{linked_type}s"
+        return str(flt.get("value", "")) in store.linked(object_type, record.id, plural)
     raw = record.properties.get(name)
     if operator == "HAS_PROPERTY":
         return raw is not None

@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from sync.clock import Clock
+from sync.synthetic import OWNERS
 
 OBJECT_TYPES = ("contacts", "companies", "deals", "calls", "emails", "meetings", "notes", "tasks", "communications")
 #: every object type counts its ids from here: ids are per type, so the same id names records of several types
@@ -205,6 +206,8 @@ class HubSpotStore:
         self.objects: dict[str, dict[str, Record]] = {object_type: {} for object_type in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._next = dict.fromkeys(OBJECT_TYPES, FIRST_ID)
+        # the account's owners ("CRM API | Owners"): the synthetic sales reps and the person who edits by hand
+        self.owners: set[str] = {owner.id for owner in OWNERS} | {"9001"}
         created = self.now()
         self.properties: dict[str, dict[str, Any]] = {}  # the contacts' definitions
         for order, (name, kind, field_type, read_only, group, options) in enumerate(_CONTACT_PROPERTIES):

@@ -26,6 +26,7 @@ from connectors.pipedrive.settings import (
     effective_daily_tokens,
 )
 from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
+from connectors.sandbox.pipedrive_activities import as_task
 from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
 from connectors.sandbox.pipedrive_errors import PipedriveStyle
 from connectors.sandbox.pipedrive_limits import Limits
@@ -196,6 +197,12 @@ class PipedriveSandbox(ServedSandbox):
             for native_id in native_ids:
                 self.store.persons[int(native_id)]["update_time"] = stamp
         return stamp
+
+    def tasks(self, contact_id: str | None = None) -> list[dict[str, Any]]:
+        """Every activity (of one person) as `{id, contact_id, owner_id, subject, body, due_at, done}`, the shape
+        every sandbox lists its tasks in."""
+        rows = self._app.activity_writes.listed(int(contact_id) if contact_id is not None else None)
+        return [as_task(row) for row in rows]
 
     def person(self, native_id: str) -> dict[str, Any]:
         """The stored native record, for assertions."""

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.pipedrive_activities import ActivityWrites
 from connectors.sandbox.pipedrive_errors import error_response, unauthorized
 from connectors.sandbox.pipedrive_limits import Limits
 from connectors.sandbox.pipedrive_merge import merge_answer, merge_persons
@@ -84,6 +85,7 @@ class PipedriveApp:
         record_exchanges: bool = False,
     ) -> None:
         self.store = store
+        self.activity_writes = ActivityWrites(store)
         # (request, response) pairs the app answered, for validating responses against the OpenAPI files
         self.exchanges: list[tuple[Request, Response]] | None = [] if record_exchanges else None
         self.credentials = credentials
@@ -96,6 +98,8 @@ class PipedriveApp:
             Rule("/api/v2/persons/<int:person_id>", endpoint="person", methods=["GET", "PATCH", "DELETE"]),
             Rule("/api/v2/deals", endpoint="deals", methods=["GET"]),
             Rule("/api/v2/activities", endpoint="activities", methods=["GET"]),
+            Rule("/api/v2/activities", endpoint="activity_create", methods=["POST"]),
+            Rule("/api/v2/activities/<int:activity_id>", endpoint="activity_update", methods=["PATCH"]),
             Rule("/api/v2/organizations", endpoint="organizations", methods=["GET"]),
             Rule("/api/v2/stages", endpoint="stages", methods=["GET"]),
             Rule("/api/v2/dealFields", endpoint="deal_fields", methods=["GET"]),
@@ -241,6 +245,14 @@ class PipedriveApp:
         ]
         return list_page(rows, args, sortable=frozenset({"id", "update_time", "add_time", "due_date"}),
                          render=lambda row: self.store.served_row("activity", row))
+
+    def activity_create(self, request: Request) -> Response:
+        row = self.activity_writes.create(request.get_data())
+        return json_response({"success": True, "data": self.store.served_row("activity", row)})
+
+    def activity_update(self, request: Request, activity_id: int) -> Response:
+        row = self.activity_writes.update(activity_id, request.get_data())
+        return json_response({"success": True, "data": self.store.served_row("activity", row)})
 
     def organizations(self, request: Request) -> Response:
         ids = ids_arg(request.args)

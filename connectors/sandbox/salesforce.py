@@ -17,6 +17,7 @@ the connector its `ca_bundle`.
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import logging
 import threading
@@ -39,6 +40,7 @@ from connectors.sandbox.salesforce_errors import SalesforceStyle
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
 from connectors.sandbox.salesforce_store import Org
+from connectors.sandbox.salesforce_tasks import TaskInserts
 from connectors.sandbox.server import LocalCA, SandboxServer, json_response
 
 API_VERSION = "59.0"
@@ -71,6 +73,7 @@ class SalesforceSandbox(ServedSandbox):
             self.deny("Campaign", "CampaignMember")
         self.seeder = Seeder(self.org)
         self.rest = RestApi(self.org)
+        self.task_inserts = TaskInserts(self.org)
         self.metadata = soap.MetadataApi(
             self.org, session_ok=self._session_ok, grant_fls_on_create=lambda: self.grant_fls_on_create
         )
@@ -100,7 +103,8 @@ class SalesforceSandbox(ServedSandbox):
                 Rule("/services/data/v<version>/sobjects", endpoint="describe_global", methods=["GET"]),
                 Rule("/services/data/v<version>/limits/", endpoint="limits", methods=["GET"]),
                 Rule(
-                    "/services/data/v<version>/composite/sobjects", endpoint="collections", methods=["PATCH"]
+                    "/services/data/v<version>/composite/sobjects", endpoint="collections",
+                    methods=["PATCH", "POST"]
                 ),
                 Rule("/services/Soap/m/<version>/", endpoint="soap", methods=["POST"]),
             ],
@@ -278,6 +282,20 @@ class SalesforceSandbox(ServedSandbox):
         _, record = self._person(native_id)
         return dict(record)
 
+    def tasks(self, contact_id: str | None = None) -> list[dict[str, Any]]:
+        """Every Task (of one Lead or Contact) as `{id, contact_id, owner_id, subject, body, due_at, done}`, the
+        shape every sandbox lists its tasks in."""
+        with self.org.lock:
+            rows = [row for row in self.org.records["Task"].values() if not row.get("IsDeleted")
+                    and (contact_id is None or row.get("WhoId") == to18(contact_id))]
+            return [{"id": row["Id"], "contact_id": row.get("WhoId"), "owner_id": row.get("OwnerId"),
+                     "subject": row.get("Subject"), "body": row.get("Description"), "due_at": row.get("ActivityDate"),
+                     "done": bool(row.get("IsClosed"))} for row in rows]
+
+    def set_manager(self, user_id: str, manager_id: str) -> None:
+        """A User's manager (`User.ManagerId`), as an admin sets it in Setup."""
+        self.org.update("User", to18(user_id), {"ManagerId": to18(manager_id)})
+
     @property
     def owner_ids(self) -> dict[str, str]:
         """Neutral owner id -> User id."""
@@ -361,7 +379,16 @@ class SalesforceSandbox(ServedSandbox):
             return self.rest.describe_global()
         if endpoint == "limits":
             return self.rest.limits(self._used(), self.daily_limit)
-        return self.rest.collections_update(request)
+        if request.method == "POST":
+            return self.task_inserts.collections_create(request)
+        response = self.rest.collections_update(request)
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            return response
+        if response.status_code == 200 and isinstance(body, dict) and isinstance(body.get("records"), list):
+            self.task_inserts.close_completed([record for record in body["records"] if isinstance(record, dict)])
+        return response
 
     def _token(self, request: Request) -> Response:
         form = request.form

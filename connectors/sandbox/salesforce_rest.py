@@ -119,19 +119,10 @@ class RestApi:
 
     # --- sObject Collections update ----------------------------------------------------------------------
     def collections_update(self, request: Request) -> Response:
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError:
-            return error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
-        records = body.get("records") if isinstance(body, dict) else None
-        if not isinstance(records, list):
-            return error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject[] from records")
-        if len(records) > MAX_COLLECTION:
-            return error(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                "record limit reached. cannot submit more than 200 records into this call",
-            )
+        parsed = collection_body(request)
+        if isinstance(parsed, Response):
+            return parsed
+        body, records = parsed
         types = [str((record.get("attributes") or {}).get("type")) if isinstance(record, dict) else ""
                  for record in records]
         if sum(1 for index, kind in enumerate(types) if index == 0 or kind != types[index - 1]) > MAX_CHUNKS:
@@ -261,6 +252,22 @@ class RestApi:
                 "STRING_TOO_LONG", f"{name}: data value too large: {value[:20]}... (max length={length})"
             )
         return value
+
+
+def collection_body(request: Request) -> tuple[dict[str, Any], list[Any]] | Response:
+    """An sObject Collections body and its records, or the error Salesforce answers for it (malformed JSON, no
+    `records` list, more than 200 records)."""
+    try:
+        body = json.loads(request.get_data() or b"null")
+    except ValueError:
+        return error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        return error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject[] from records")
+    if len(records) > MAX_COLLECTION:
+        return error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into "
+                                               "this call")
+    return body, records
 
 
 class _Invalid:

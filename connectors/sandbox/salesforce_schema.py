@@ -47,7 +47,7 @@ _PERSON = {
     "Not_Interested__c": "boolean",
 }
 SCHEMA: dict[str, dict[str, str]] = {
-    "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean"},
+    "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean", "ManagerId": "reference"},
     "Account": {
         **_SYSTEM,
         "Name": "string",
@@ -109,6 +109,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "Type": "picklist",
         "CallType": "picklist",
         "Status": "picklist",
+        "Priority": "picklist",
+        "Description": "textarea",
         "IsClosed": "boolean",
         "ActivityDate": "date",
         "CompletedDateTime": "datetime",
@@ -145,6 +147,7 @@ RELATIONSHIPS = {
     ("Contact", "Account"): ("AccountId", "Account"),
     ("Contact", "Owner"): ("OwnerId", "User"),
     ("Lead", "Owner"): ("OwnerId", "User"),
+    ("User", "Manager"): ("ManagerId", "User"),
     ("Opportunity", "Account"): ("AccountId", "Account"),
     ("OpportunityContactRole", "Opportunity"): ("OpportunityId", "Opportunity"),
     ("OpportunityContactRole", "Contact"): ("ContactId", "Contact"),

@@ -26,6 +26,7 @@ from sync.errors import CrmsyncError
 from sync.log import register_secret
 from sync.model import Contact
 from sync.registry import crm_kind
+from sync.reminders.policy import Escalation
 from sync.settings import Account, Settings, merge_mappings
 from sync.state import StateStore
 from sync.synthetic import synthetic_contacts
@@ -33,9 +34,17 @@ from sync.synthetic import synthetic_contacts
 log = structlog.get_logger("crmsync.accounts")
 
 
-def run_options(settings: Settings) -> RunOptions:
+def run_options(settings: Settings, account: Account | None = None) -> RunOptions:
+    """The run knobs from settings; with `account`, its SLA escalation too (tasks, and the webhook when one
+    is configured)."""
+    escalation = Escalation()
+    if account is not None:
+        chosen = account.escalation
+        escalation = Escalation(manager=chosen.to == "manager", user_id=chosen.user_id if chosen.to != "none" else None,
+                                webhook=chosen.webhook and settings.sla_webhook is not None)
     return RunOptions(batch_size=settings.push.batch_size, max_attempts=settings.push.max_attempts,
-                      review_within=settings.sla_sweep.review_within, health_interval=settings.push.health_interval)
+                      review_within=settings.sla_sweep.review_within, health_interval=settings.push.health_interval,
+                      escalation=escalation)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import PermanentError
 from sync.model import Contact, Stage, merge_related
 from sync.registry import RulesLike
+from sync.reminders.policy import Escalation
 from sync.rules.decision import ContactMemory, Decision, SlaStatus
 from sync.state import AccountRef, ContactState, Decided, PageWrite, PendingUpdate, PushOutcome, StateStore
 from sync.state.values import decode_value, encode_value
@@ -44,6 +45,7 @@ class RunOptions:
     review_within: timedelta = timedelta(days=1)
     health_interval: timedelta | None = timedelta(minutes=15)
     rescore_chunk: int = 500
+    escalation: Escalation = Escalation()  # the account's SLA breach escalation (tasks, webhook)
 
 
 @dataclass(frozen=True, slots=True)

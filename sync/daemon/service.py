@@ -5,7 +5,8 @@ with fakes); `AccountRunner` knows one account and nothing of scheduling. This m
 `crmsync run` needs: one state store; each enabled account opened (its sandbox started first when it is a
 sandbox account) and wrapped in an `AccountRunner`, so its cycle, the SLA sweep and the full rescore of that
 account share one lock; one `AccountJob` per account whose rules are whatever the watcher holds at the start
-of each run; the sweep and the periodic full rescore as jobs that visit every account in turn; a
+of each run; the sweep and the periodic full rescore as jobs that visit every account in turn; the SLA breach webhook, when
+configured, as a job of its own (`sync.webhook`: it never runs inside an account's sync); a
 `HealthMonitor` probing each connector's `health`; and readiness checks for the state store and for any
 account that could not be opened.
 
@@ -35,6 +36,7 @@ from sync.daemon.scheduling import AccountJob, SweepJob
 from sync.settings import Account, Settings
 from sync.state import StateStore
 from sync.state.migrate import head_revision
+from sync.webhook import WebhookSender, WebhookTarget, deliver_due
 
 log = structlog.get_logger("crmsync.daemon.service")
 
@@ -62,6 +64,14 @@ def _visit_all(runners: Sequence[AccountRunner],
             summaries.append(run(runner, stop))
         return summaries
     return job
+
+
+def _deliver(store: StateStore, sender: WebhookSender, clock: Clock) -> None:
+    """One run of the webhook job; its failures are logged, never a reason to stop the job."""
+    try:
+        deliver_due(store, sender, clock)
+    except Exception as exc:  # noqa: BLE001 (a webhook problem must never reach the scheduler or a sync)
+        log.error("webhook_job_failed", error=type(exc).__name__)
 
 
 def store_check(store: StateStore) -> Callable[[], dict[str, CheckResult]]:
@@ -143,9 +153,8 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     for account in opened:
         if account.sandbox is not None:  # a sandbox is a new CRM each start: the previous one's state is wrong
             store.forget_account(account.account.ref)
-    options = run_options(settings)
     runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: watcher.current, clock=clock,
-                             options=options) for o in opened]
+                             options=run_options(settings, o.account)) for o in opened]
     jobs = [AccountJob(runner.key, o.account.interval, o.account.jitter, runner.cycle, crm=o.account.crm,
                        account=o.account.name) for runner, o in zip(runners, opened, strict=True)]
     sweep = SweepJob(settings.sla_sweep.interval, _visit_all(runners, AccountRunner.sweep), key="sla_sweep")
@@ -153,12 +162,17 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     if settings.full_rescore.interval is not None:
         extra_sweeps.append(SweepJob(settings.full_rescore.interval, _visit_all(runners, AccountRunner.rescore),
                                      key="full_rescore", run_at_start=False))
+    webhook = settings.sla_webhook
+    if webhook is not None and settings.webhook_secret is not None:  # breaches posted by a job of their own
+        sender = WebhookSender(WebhookTarget(webhook.url, settings.webhook_secret.get_secret_value(),
+                                             webhook.timeout.total_seconds(), webhook.max_attempts), sleep=sleep)
+        extra_sweeps.append(SweepJob(webhook.interval, lambda stop: _deliver(store, sender, clock), key="sla_webhook"))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
     readiness = [store_check(store)]
     if unopened:
         readiness.append(lambda: {key: CheckResult(False, f"could not be opened: {why}")
                                   for key, why in unopened.items()})
-    daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1)
+    daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1 + int(webhook is not None))
     from sync.insight.served import ReportPage  # the report's modules load with the daemon, not with every command
 
     daemon_options.setdefault("report", ReportPage(store, clock))

@@ -3,7 +3,8 @@
 `run_sweep` re-decides, from their snapshots, the contacts whose `next_review_at` has passed: an SLA due
 time (so a breach is flagged in the CRM even though the contact did not change), a prospect's periodic
 review (so the inactivity window moves it to nurture). A touch logged afterwards reaches us through the
-normal pull and clears the flag. `full=True` is the periodic full rescore: engagement decays with time,
+normal pull and clears the flag. Then the SLA reminders and escalations due are written into the CRM
+(`sync.reminders`). `full=True` is the periodic full rescore: engagement decays with time,
 so every score is time-dependent. Either way the outbox is drained too, and the run is recorded.
 """
 
@@ -18,6 +19,7 @@ from sync.daemon.engine import ProgressCallback, RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.errors import ConfigError
 from sync.log import unbind_run
+from sync.reminders.run import run_reminders
 from sync.state import StateStore
 
 
@@ -39,6 +41,7 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
         def body() -> None:
             sync_.push_pending()
             sync_.rescore(due_by=None if full else clock.now())
+            run_reminders(sync_)  # the clocks are current now: reminders and escalations due, once each
 
         summary = guarded(sync_, body)
         store.record_run(summary, kind)

@@ -29,9 +29,12 @@ def rules_version(spec: schema.RulesFile) -> str:
     """Content hash of the rules' meaning: the validated model with defaults filled in, as canonical JSON.
 
     Comments, whitespace, key order and spelling out a default do not change it; any change of a value
-    does. 12 hex digits of SHA-256: short enough for a CRM field, long enough never to collide in practice.
+    does. 12 hex digits of SHA-256: short enough for a CRM field, long enough never to collide in practice. The SLA reminder settings are
+    left out: they change what crmsync writes as tasks, never a decision.
     """
-    canonical = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    # the SLA reminders decide nothing about a contact: turning them on must not rescore (and rewrite) everyone
+    meaning = spec.model_dump(mode="json", by_alias=True, exclude={"sla": {"reminder"}})
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 

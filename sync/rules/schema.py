@@ -262,12 +262,27 @@ class HandoffRules(RulesModel):
                     "it at the latest); with none, when crmsync first sees it qualify")
 
 
+class SlaReminder(RulesModel):
+    """A task for the owner in the CRM before the SLA is due, created once per SLA clock. Off unless turned on:
+    it writes records (tasks) people see in their CRM. It changes no decision, so it is not part of the rules
+    version: turning it on rescores nobody."""
+
+    enabled: bool = Field(False, description="create a reminder task for the owner of a prospect not yet touched")
+    share: Number = Field(0.75, gt=0, lt=1, description=(
+        "when, as a share of the SLA's business hours from the hand-off: 0.75 reminds the owner once three "
+        "quarters of the time allowed have passed; the task is due at the SLA's due time"))
+    on_touch: Literal["complete", "leave"] = Field("complete", description=(
+        "when the prospect is touched (or its clock ends otherwise): complete the open reminder, or leave it "
+        "to the owner"))
+
+
 class Sla(RulesModel):
     enabled: bool = True
     response_hours: ResponseHours = ResponseHours()
     calendar: BusinessCalendar = BusinessCalendar()
     touch: Touch = Touch()
     handoff: HandoffRules = HandoffRules()
+    reminder: SlaReminder = SlaReminder()
 
 
 # ---------------------------------------------------------------------------------------------- titles
@@ -324,5 +339,5 @@ __all__ = [
     "DecayWindow", "Dimension", "EventQuery", "EventsCondition", "FieldCondition", "Framework", "HandoffRules",
     "Holidays", "MaturityRules", "NamedCondition", "NotCondition", "NurtureRules", "PerEvent", "ProspectRules",
     "Qualification", "RefCondition", "ResponseHours", "RulesFile", "ScoreCondition", "Scoring", "ScoringRule",
-    "Sla", "TitleLevel", "Touch", "json_schema",
+    "Sla", "SlaReminder", "TitleLevel", "Touch", "json_schema",
 ]

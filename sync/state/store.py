@@ -56,6 +56,7 @@ from sync.state.tables import (
     OutboxRow,
     PushedRow,
     RejectionRow,
+    ReminderRow,
     RunRow,
     SlaTimerRow,
     StageTransitionRow,
@@ -426,12 +427,12 @@ class StateStore:
 
     def forget_account(self, ref: AccountRef) -> None:
         """Drop what the store knows of an account's CRM (cursors, snapshots, pushed values, outbox, SLA timers,
-        health, and the stage and hand-off history of its contacts), keeping its history of runs, audit and
+        health, the stage and hand-off history of its contacts, and the SLA reminders owed), keeping its history of runs, audit and
         rejections. For a sandbox account: its CRM is a new,
         freshly seeded one each time the process starts it, so the previous one's state would be wrong."""
         with self.engine.begin() as conn:
             for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow, StageTransitionRow,
-                          HandoffRow):
+                          HandoffRow, ReminderRow):
                 conn.execute(delete(table).where(self._of(table, ref)))
 
     def classification_counts(self) -> dict[AccountRef, Counter[Classification]]:

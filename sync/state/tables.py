@@ -267,3 +267,33 @@ class CalibrationRow(Base):
     rules_version: Mapped[str] = mapped_column(NAME)
     proposed_version: Mapped[str | None] = mapped_column(NAME)
     result: Mapped[str] = mapped_column(Text)
+
+
+class ReminderRow(Base):
+    """One thing crmsync owes about one SLA clock (`clock_start`, the hand-off), made durable before it is done:
+    the reminder task for the owner, the escalation task on breach, the breach webhook. Keyed by the clock and
+    the kind, so each is decided once per clock. `status` moves pending -> sending (the CRM call is under way:
+    after a crash, the CRM is asked for a task carrying `marker` before creating another) -> open (the task
+    exists: `task_id`) -> completing -> completed, or left (the owner closes it), or failed (`last_error`);
+    a webhook goes pending -> delivered | failed, retried at `next_attempt_at`."""
+
+    __tablename__ = "sla_reminders"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clock_start: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    kind: Mapped[str] = mapped_column(NAME, primary_key=True)  # reminder | escalation | webhook
+    marker: Mapped[str] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(NAME)
+    assignee_id: Mapped[str | None] = mapped_column(ID)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    payload: Mapped[str] = mapped_column(Text)  # JSON: the task's subject and body, or the webhook's event
+    task_id: Mapped[str | None] = mapped_column(ID)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index(None, "crm", "account", "status"), Index(None, "kind", "status", "next_attempt_at"))
