@@ -13,6 +13,8 @@ import threading
 
 import structlog
 
+from sync.contract import SetupWarning
+
 log = structlog.get_logger("crmsync.pipedrive")
 
 
@@ -22,18 +24,18 @@ class SetupWarnings:
     def __init__(self, crm: str, account: str) -> None:
         self.crm = crm
         self.account = account
-        self._by_topic: dict[str, list[str]] = {}
+        self._by_topic: dict[str, list[SetupWarning]] = {}
         self._lock = threading.Lock()
 
-    def add(self, topic: str, message: str) -> str:
-        """Record `message` under `topic`; logged as a warning the first time it appears. Returns it."""
+    def add(self, topic: str, warning: SetupWarning) -> str:
+        """Record `warning` under `topic`; logged as a warning the first time it appears. Returns its text."""
         with self._lock:
-            messages = self._by_topic.setdefault(topic, [])
-            if message in messages:
-                return message
-            messages.append(message)
-        log.warning("setup_warning", crm=self.crm, account=self.account, topic=topic, message=message)
-        return message
+            held = self._by_topic.setdefault(topic, [])
+            if warning in held:
+                return str(warning)
+            held.append(warning)
+        log.warning("setup_warning", crm=self.crm, account=self.account, topic=topic, message=str(warning))
+        return str(warning)
 
     def clear(self, topic: str) -> None:
         """Forget `topic`: it is being checked again."""
@@ -41,9 +43,13 @@ class SetupWarnings:
             self._by_topic.pop(topic, None)
 
     @property
-    def messages(self) -> list[str]:
+    def warnings(self) -> list[SetupWarning]:
         with self._lock:
-            return [message for messages in self._by_topic.values() for message in messages]
+            return [warning for held in self._by_topic.values() for warning in held]
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(warning) for warning in self.warnings]
 
 
 __all__ = ["SetupWarnings"]

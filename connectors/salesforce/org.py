@@ -28,25 +28,13 @@ from typing import Any
 import structlog
 
 from sync.clock import Clock
+from sync.contract import SetupWarning
 from sync.errors import AuthFailed, PermanentError
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import CRM
 
 log = structlog.get_logger("crmsync.salesforce")
-
-
-@dataclass(frozen=True, slots=True)
-class SetupWarning:
-    """A source crmsync reads when the org has it, switched off because it has not: what is lost and what
-    an admin does to get it back."""
-
-    source: str  # the object or fields, in Salesforce's names
-    lost: str
-    enable: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.lost}. To enable: {self.enable}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +136,7 @@ class OrgSchema:
 
     @property
     def warnings(self) -> list[SetupWarning]:
-        return sorted(self._warnings.values(), key=lambda warning: warning.source)
+        return sorted(self._warnings.values(), key=lambda warning: warning.what)
 
 
 def _described(sobject: str, body: Any) -> Described:
