@@ -21,9 +21,8 @@ from unittest import mock
 from sync.clock import FrozenClock
 from sync.daemon import problem_records
 from sync.log import configure_logging
-from sync.state import StateStore
 from sync.testing import SimulatedCrash
-from sync.testing.sandbox_runs import sandbox_run
+from sync.testing.sandbox_runs import crash_after_first_page, sandbox_run
 
 CRMS = ("hubspot", "salesforce", "pipedrive")
 NOW = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
@@ -49,22 +48,14 @@ def _cycle(crm: str, contacts: int, folder: Path, name: str) -> dict[str, int]:
 
 def _replay(crm: str, contacts: int, folder: Path) -> dict[str, int]:
     clock = FrozenClock(NOW)
-    crashed: list[str] = []
-
-    def crash(point: str) -> None:
-        if point == "write_page:after_commit" and not crashed:
-            crashed.append(point)
-            raise SimulatedCrash(point)
-
     db = f"sqlite:///{folder / 'replay'}.db"
-    run = sandbox_run(crm, contacts, db=db, clock=clock, fault=crash)
+    run = sandbox_run(crm, contacts, db=db, clock=clock, fault=crash_after_first_page())
     try:
         try:
             run.cycle()
         except SimulatedCrash:
             pass
-        run.store.close()
-        run.store = run.runner.store = StateStore(db, clock=clock)
+        run.restart_store(db, clock)
         before, sent = run.native_reads(), run.requests()
         summary = run.cycle()
         return {"native_reads": run.native_reads() - before, "calls": sum(summary.api_calls.values()),

@@ -1,9 +1,10 @@
 """Setup problems that switch a feature off without stopping the account: a maturity label missing from the
 account, a custom field its plan refused to create, a recurring-deal field that does not exist.
 
-Each used to be an INFO line nobody reads while a feature silently did nothing. Each is now a WARNING in
-the log, once per distinct problem (with crm and account, what is lost and how to get it back), and stays in
-the connector's `setup_warnings` for as long as it holds, for `crmsync status` to show. A topic is cleared
+Each used to be an INFO line nobody reads while a feature silently did nothing. Each is now a
+`sync.contract.SetupWarning` (what is missing, what is lost, how to get it back) that stays in the
+connector's `setup_warnings` for as long as it holds: the engine logs it once as a WARNING and keeps it for
+`crmsync status`. A topic is cleared
 when it is checked again (the next `ensure_fields`), so a fixed problem leaves the list.
 """
 
@@ -34,7 +35,9 @@ class SetupWarnings:
             if warning in held:
                 return str(warning)
             held.append(warning)
-        log.warning("setup_warning", crm=self.crm, account=self.account, topic=topic, message=str(warning))
+        # the engine logs each new warning once as a WARNING, the same way for every CRM (and keeps it for
+        # `crmsync status`): here a debug line only, so an operator reads it once
+        log.debug("setup_warning", crm=self.crm, account=self.account, topic=topic, message=str(warning))
         return str(warning)
 
     def clear(self, topic: str) -> None:

@@ -14,8 +14,8 @@ INVALID_TYPE), and with it the account's every cycle. So before the first query 
 
 Each object is described at most once per refresh (`describe_every_s`, an hour by default, so at most once
 per run), and after crmsync created fields, those objects once more. A source found missing is switched off
-with one `SetupWarning` saying what is lost and how to enable it: logged once as a warning and kept in
-`warnings` for `crmsync status`, until a refresh finds the source back.
+with one `SetupWarning` saying what is lost and how to enable it, kept in `warnings` until a refresh finds
+the source back: the engine logs it once as a WARNING and `crmsync status` lists it.
 """
 
 from __future__ import annotations
@@ -126,8 +126,9 @@ class OrgSchema:
         warning = SetupWarning(source, lost, enable)
         if self._warnings.get(source) != warning:
             self._warnings[source] = warning
-            log.warning("salesforce_source_disabled", crm=CRM, account=self.account, source=source, lost=lost,
-                        enable=enable)
+            # the engine logs each new warning once as a WARNING and keeps it for `crmsync status`
+            log.debug("salesforce_source_disabled", crm=CRM, account=self.account, source=source, lost=lost,
+                      enable=enable)
 
     def clear(self, source: str) -> None:
         """`source` is there again (an admin enabled it)."""

@@ -7,6 +7,10 @@ CRM results into last-pushed values, audit rows and outbox deletions in one
 transaction, deleting an outbox row only if it still holds the version that
 was pushed. `fault` is a test seam: it is called with a named point around
 each commit so tests can crash the store exactly there.
+
+Over 450 lines on purpose: the durable steps and the queries that read them back share one class so each
+transaction's rows sit beside each other; what stands apart (report history, record problems and setup
+warnings: `sync.state.history`, `sync.state.record_problems`) lives in its own module.
 """
 
 from __future__ import annotations

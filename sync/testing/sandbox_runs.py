@@ -22,6 +22,7 @@ from sync.daemon.report import RunSummary
 from sync.rules.engine import load_rules
 from sync.settings import validate_settings
 from sync.state import StateStore
+from sync.testing.fake_crm import SimulatedCrash
 
 
 def _hubspot_read(request: Any) -> bool:
@@ -73,9 +74,26 @@ class SandboxRun:
     def requests(self) -> int:
         return len(self.sandbox.requests.all())
 
+    def restart_store(self, db: str, clock: FrozenClock) -> None:
+        """What a process restart does to the store (the sandbox CRM and its connector stay as they are)."""
+        self.store.close()
+        self.store = self.runner.store = StateStore(db, clock=clock)
+
     def close(self) -> None:
         self.opened.close()
         self.store.close()
+
+
+def crash_after_first_page() -> Callable[[str], None]:
+    """A store fault: the process dies once the first page is durable, before its writes are pushed, so
+    the next run finds them in the outbox with the CRM's current values unknown."""
+    crashed: list[str] = []
+
+    def fault(point: str) -> None:
+        if point == "write_page:after_commit" and not crashed:
+            crashed.append(point)
+            raise SimulatedCrash(point)
+    return fault
 
 
 def sandbox_run(crm: str, contacts: int, *, db: str, clock: FrozenClock, settings: dict[str, Any] | None = None,

@@ -25,7 +25,7 @@ def test_missing_maturity_labels_are_a_warning_and_the_rest_is_written(sandbox, 
     with capture_logs() as logs:
         report = connector.ensure_fields()
     (logged,) = warnings_logged(logs)
-    assert logged["log_level"] == "warning" and logged["crm"] == "pipedrive" and logged["account"] == "acme"
+    assert logged["log_level"] == "debug" and logged["crm"] == "pipedrive" and logged["account"] == "acme"
     assert "'Very hot'" in logged["message"] and [str(w) for w in connector.setup_warnings] == [logged["message"]]
     assert report.problems == [str(w) for w in connector.setup_warnings] and report.warnings == connector.setup_warnings
     (warning,) = report.warnings
