@@ -107,10 +107,11 @@ class CustomFields:
 
 
 def _field_warning(problem: str) -> SetupWarning:
-    """A field problem as the warning `crmsync status` lists: the field, what is lost, the fix the problem names."""
+    """A field problem as the warning `crmsync status` lists: the field, what is lost, the fix it names."""
     what, _, detail = problem.partition(": ")
-    fix = detail.split(": ", 1)[1] if ": " in detail else "create the field by hand, or map another one in field_map"
-    return SetupWarning(what, "crmsync's writes to it are refused, so that value does not reach Salesforce", fix)
+    fix = detail.split(": ", 1)[1] if ": " in detail else \
+        "create the field by hand, or map another one in field_map"
+    return SetupWarning(what, "crmsync's writes to it are refused: that value does not reach Salesforce", fix)
 
 
 def _fls_problem(full_name: str, access: str) -> str:

@@ -183,7 +183,8 @@ class Pusher:
                                                 strict=True):
             contact_id = item.update.contact_id
             if save.get("success"):
-                results[item.index] = PushResult(contact_id, True, written=carried, kept=tuple(sorted(item.kept)))
+                results[item.index] = PushResult(contact_id, True, written=carried,
+                                                 kept=tuple(sorted(item.kept)))
                 continue
             error = _record_error(contact_id, save)
             if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":

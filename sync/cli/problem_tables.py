@@ -25,7 +25,8 @@ def problem_tables(store: StateStore, *, width: int, show_all: bool = False) -> 
     counts: dict[AccountRef, Counter[str]] = ledger.counts()
     total = sum(sum(c.values()) for c in counts.values())
     count_rows: list[list[Cell]] = [
-        [ref.account, ref.crm, _alarming(c.get(PULL, 0)), _alarming(c.get(PUSH, 0))] for ref, c in sorted(counts.items())]
+        [ref.account, ref.crm, _alarming(c.get(PULL, 0)), _alarming(c.get(PUSH, 0))]
+        for ref, c in sorted(counts.items())]
     parts: list[RenderableType] = [fitted(
         f"Records with problems: {total}", [Column("account", "id"), Column("crm", "id"),
                                             Column("unreadable (pull)", "number"),

@@ -20,8 +20,8 @@ from sync.clock import Clock
 from sync.contract import Connector, FieldSetupReport
 from sync.daemon import call_accounting
 from sync.daemon.cycle import failed_to_start, run_cycle
-from sync.daemon.problem_records import record_setup_warnings
 from sync.daemon.engine import RulesProvider, RunOptions
+from sync.daemon.problem_records import record_setup_warnings
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
 from sync.errors import CrmsyncError

@@ -11,7 +11,6 @@ by the transaction that deletes the outbox rows, so they are never duplicated.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -226,8 +225,9 @@ class AccountSync:
                                      crm=self.ref.crm)
             tally = self.store.record_push(self.ref, [PushOutcome(p, r) for p, r in zip(fresh, results)],
                                            run_id=self.summary.run_id, max_attempts=self.options.max_attempts)
-            problem_records.record_pushes(self.store, self.ref, fresh, results, max_attempts=self.options.max_attempts,
-                                          run_id=self.summary.run_id, now=self.clock.now())
+            problem_records.record_pushes(self.store, self.ref, fresh, results,
+                                          max_attempts=self.options.max_attempts, run_id=self.summary.run_id,
+                                          now=self.clock.now())
             for pending, result in zip(fresh, results):  # written: its outbox rows are gone, it cannot come back
                 if result.ok:  # so only writes kept for a retry stay remembered (memory bounded by failures)
                     self.attempted.difference_update((pending.contact_id, f, v) for f, v in pending.versions.items())

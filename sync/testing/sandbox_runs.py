@@ -1,8 +1,9 @@
 """One CRM sandbox account run by the engine as the daemon runs it (`AccountRunner`: field setup, then
 cycles), with the sandbox's request log at hand: what the engine tests and the read benchmark count.
 
-Requests are the sandboxes' recorded ones (method, path, query, `json()`). `NATIVE_READS` tells, per CRM, which requests read the native values a push decides from (what
-`FieldUpdate.crm_values` spares when a pull of the same run read them).
+Requests are the sandboxes' recorded ones (method, path, query, `json()`). `NATIVE_READS` tells, per CRM,
+which requests read the native values a push decides from (what `FieldUpdate.crm_values` spares when a
+pull of the same run read them).
 """
 
 from __future__ import annotations
