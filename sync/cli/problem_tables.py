@@ -27,10 +27,12 @@ def problem_tables(store: StateStore, *, width: int, show_all: bool = False) -> 
     count_rows: list[list[Cell]] = [
         [ref.account, ref.crm, _alarming(c.get(PULL, 0)), _alarming(c.get(PUSH, 0))]
         for ref, c in sorted(counts.items())]
-    parts: list[RenderableType] = [fitted(
-        f"Records with problems: {total}", [Column("account", "id"), Column("crm", "id"),
-                                            Column("unreadable (pull)", "number"),
-                                            Column("refused (push)", "number")], count_rows, width)]
+    if not total:  # one line, not an empty table
+        parts: list[RenderableType] = [Text("Records with problems: 0", style="italic")]
+    else:
+        parts = [fitted(f"Records with problems: {total}",
+                        [Column("account", "id"), Column("crm", "id"), Column("unreadable (pull)", "number"),
+                         Column("refused (push)", "number")], count_rows, width)]
     if total:
         shown = ledger.problems(limit=None if show_all else RECENT)
         rows = ledger.size()
