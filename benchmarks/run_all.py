@@ -26,8 +26,9 @@ def benchmarks(quick: bool) -> list[list[str]]:
         return [["cli_startup.py", "--runs", "5"],
                 ["rules_bench.py", "--contacts", "5000", "--stream", "20000"],
                 ["api_efficiency.py", "1000"],
+                ["engine_reads.py", "200"],
                 ["full_resync.py", "--contacts", "3000", "--memory-at", "900"]]
-    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["full_resync.py"]]
+    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["engine_reads.py"], ["full_resync.py"]]
 
 
 def main() -> int:

@@ -103,6 +103,24 @@ class PushResult:
     # the CRM says the record no longer exists (deleted, or merged into another): the engine stops managing it
     # at once, as it does for an id a pull lists in `PullPage.deleted_ids`, rather than on some later pull
     gone: bool = False
+    # canonical fields whose native place kept a value a person set (ownership `unless_changed_by_person`):
+    # not an error and not a write; the engine counts them and records them as done, so they are not re-sent
+    kept: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SetupWarning:
+    """A setup problem that switches a feature off while the account goes on syncing (a maturity label
+    missing, an object the integration user cannot read, a field the plan refused): `what` is missing,
+    what is `lost` while it is, and what an admin does to `enable` it. A warning, never an INFO line nobody
+    reads: the engine logs it once and `crmsync status` lists it for as long as it holds."""
+
+    what: str
+    lost: str
+    enable: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.lost}. To enable: {self.enable}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +128,7 @@ class FieldSetupReport:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. a field that exists but is invisible to the API user
+    warnings: list[SetupWarning] = field(default_factory=list)  # what the problems switch off, and how to fix it
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +216,17 @@ class KnowsManagers(Protocol):
 
     def managers(self, user_ids: Sequence[str]) -> dict[str, str]:
         """user id -> manager's user id, for the users who have one."""
+        ...
+
+
+@runtime_checkable
+class ReportsSetupWarnings(Protocol):
+    """Optional: a connector that finds setup problems while it works (an object out of reach found by a
+    pull's describe, a label missing) lists the ones that hold now; the engine persists and logs them after
+    each run, and `crmsync status` shows them."""
+
+    @property
+    def setup_warnings(self) -> Sequence[SetupWarning]:
         ...
 
 

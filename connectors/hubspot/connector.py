@@ -40,7 +40,10 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.writing import Lifecycle
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, TaskRequest, TaskResult
+from sync.contract import (
+    FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning, TaskRequest,
+    TaskResult,
+)
 from sync.model import Contact, DealStatus
 from sync.spill import ScratchMap
 from sync.toolkit.connector import ConnectorBase
@@ -74,6 +77,7 @@ class HubSpotConnector(ConnectorBase):
         # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
         self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
         self._pulls = 0
+        self._setup_warnings: list[SetupWarning] = []
 
     @property
     def related_streams(self) -> tuple[str, ...]:
@@ -298,7 +302,14 @@ class HubSpotConnector(ConnectorBase):
         return self.writer.push(updates)
 
     def ensure_fields(self) -> FieldSetupReport:
-        return ContactProperties(self.client, self.settings, self._schema).ensure()
+        report = ContactProperties(self.client, self.settings, self._schema).ensure()
+        self._setup_warnings = list(report.warnings)
+        return report
+
+    @property
+    def setup_warnings(self) -> list[SetupWarning]:
+        """What the last `ensure_fields` found out of reach (a property HubSpot did not create...)."""
+        return list(self._setup_warnings)
 
     # -- tasks (SLA reminders): `tasks.py` ----------------------------------------------------------------
 

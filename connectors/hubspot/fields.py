@@ -19,7 +19,7 @@ import hubspot.crm.properties as properties_sdk
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import LEAD_STATUS, LIFECYCLE
 from connectors.hubspot.settings import HubSpotSettings
-from sync.contract import CanonicalField, FieldSetupReport
+from sync.contract import CanonicalField, FieldSetupReport, SetupWarning
 from sync.model import Stage
 
 _PROPS_CFG = properties_sdk.Configuration()
@@ -98,7 +98,7 @@ class ContactProperties:
         """Create the group and the missing properties. Idempotent."""
         created: list[str] = []
         existing: list[str] = []
-        problems: list[str] = []
+        warnings: list[SetupWarning] = []
         group = self.settings.property_group
         groups = {str(found.get("name")) for found in self.client.contact_property_groups().get("results") or []}
         if group not in groups:
@@ -120,7 +120,10 @@ class ContactProperties:
             if name in types:
                 existing.append(name)
                 if types[name] != spec.type:
-                    problems.append(f"{name} exists with type {types[name]}, crmsync writes {spec.type}")
+                    warnings.append(SetupWarning(f"{name} exists with type {types[name]}, crmsync writes {spec.type}",
+                                                 "HubSpot may refuse or mangle crmsync's values there",
+                                                 f"recreate the property as {spec.type}, or map another one in "
+                                                 "field_properties"))
             else:
                 missing.append(property_create_body(name, spec, group))
         for offset in range(0, len(missing), BATCH_MAX):
@@ -140,8 +143,14 @@ class ContactProperties:
                 elif refused.get(name) == "OBJECT_ALREADY_EXISTS":  # another worker created it meanwhile
                     existing.append(name)
                 else:
-                    problems.append(f"HubSpot did not create {name} ({refused.get(name, 'no answer')})")
+                    warnings.append(SetupWarning(f"HubSpot did not create {name} ({refused.get(name, 'no answer')})",
+                                                 "crmsync's writes to it are refused",
+                                                 "create the property by hand, or grant the app the "
+                                                 "crm.schemas.contacts.write scope, then restart crmsync"))
         for native in (LIFECYCLE, LEAD_STATUS):
             if native not in types:
-                problems.append(f"HubSpot property {native} is not visible to this app")
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
+                warnings.append(SetupWarning(f"HubSpot property {native} is not visible to this app",
+                                             f"crmsync does not move {native}",
+                                             "grant the app the crm.schemas.contacts.read scope"))
+        return FieldSetupReport(created=created, existing=existing, problems=[str(w) for w in warnings],
+                                warnings=warnings)

@@ -104,7 +104,8 @@ class ContactWriter:
         for index, planned in plans.items():
             error = failures.get(planned.contact_id)
             results[index] = (PushResult(planned.contact_id, ok=False, error=error) if error is not None
-                              else PushResult(planned.contact_id, ok=True, written=planned.written))
+                              else PushResult(planned.contact_id, ok=True, written=planned.written,
+                                              kept=_kept_by_person(planned)))
         return results
 
     def _current(self, updates: list[FieldUpdate]) -> dict[str, dict[str, Any]]:
@@ -197,6 +198,13 @@ class ContactWriter:
             planned.drop_native(f"refused ({exc.codes[0] if exc.codes else exc.category})")
         rest = {name: value for name, value in sent.items() if name not in NATIVE_FIELDS}
         return self._update([(contact_id, rest)], plans) if rest else ({contact_id: {}}, {})
+
+
+def _kept_by_person(planned: PlannedUpdate) -> tuple[str, ...]:
+    """The canonical fields whose native property kept a value a person set (the lifecycle stage kept
+    because HubSpot only moves it forward is no person's choice, and not named)."""
+    return tuple(sorted({planned.property_fields.get(name, name) for name, why in planned.kept.items()
+                         if why == Verdict.KEEP_PERSON_VALUE.value}))
 
 
 def _set_by_person(history: Any) -> bool:

@@ -51,7 +51,9 @@ from connectors.pipedrive.reconcile import LiveIds, deleted_chunks, list_live
 from connectors.pipedrive.settings import PipedriveSettings
 from connectors.pipedrive.setup_warnings import SetupWarnings
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult, TaskRequest, TaskResult
+from sync.contract import (
+    FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult, SetupWarning, TaskRequest, TaskResult,
+)
 from sync.model import PipelineStage
 from sync.spill import ScratchMap, chunks
 from sync.toolkit.connector import ConnectorBase
@@ -91,10 +93,10 @@ class PipedriveConnector(ConnectorBase):
     # -- setup -----------------------------------------------------------------------------------------
 
     @property
-    def setup_warnings(self) -> list[str]:
+    def setup_warnings(self) -> list[SetupWarning]:
         """Setup problems that switch a feature off while the account syncs (a maturity label missing, a
         field the plan refused...), for `crmsync status`; each was logged once as a warning."""
-        return self._warnings.messages
+        return self._warnings.warnings
 
     def field_catalog(self, *, refresh: bool = False) -> FieldCatalog:
         """Person fields, cached for the connector's life (see `PersonFields`)."""

@@ -21,7 +21,7 @@ from connectors.pipedrive.mapping import NO, RECURRING_REVENUE_FIELDS, YES, pipe
 from connectors.pipedrive.paging import list_pages
 from connectors.pipedrive.settings import FieldSpec, PipedriveSettings
 from connectors.pipedrive.setup_warnings import SetupWarnings
-from sync.contract import FieldSetupReport
+from sync.contract import FieldSetupReport, SetupWarning
 from sync.errors import PermanentError, TransientError
 from sync.model import Stage
 from sync.toolkit.paging import OffsetPaginator
@@ -181,18 +181,19 @@ class PersonFields:
                 continue
             existing.append(spec.name)
             if found.field_type != spec.field_type:
-                problems.append(self.warnings.add(
-                    "fields", f"person field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}: "
-                              "its values are refused until the field is recreated with that type"))
+                problems.append(self.warnings.add("fields", SetupWarning(
+                    f"person field {spec.name!r} is {found.field_type}, crmsync writes {spec.field_type}",
+                    "its values are refused", f"recreate the field as {spec.field_type}")))
             missing = [option for option in spec.options if found.option_id(option) is None]
             if missing:
-                problems.append(self.warnings.add(
-                    "fields", f"person field {spec.name!r} lacks options {missing}: add them in Pipedrive, or "
-                              "crmsync cannot write those values"))
+                problems.append(self.warnings.add("fields", SetupWarning(
+                    f"person field {spec.name!r} lacks options {missing}", "crmsync cannot write those values",
+                    "add the options to the field in Pipedrive")))
         if created:
             self.catalog(refresh=True)
         problems += self.check_labels()
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
+        return FieldSetupReport(created=created, existing=existing, problems=problems,
+                                warnings=self.warnings.warnings)
 
     def check_labels(self) -> list[str]:
         """Maturity labels the account lacks: crmsync cannot show those maturities in the person's labels."""
@@ -200,12 +201,13 @@ class PersonFields:
         if not self.settings.maturity_labels:
             return []
         labels = set(self.catalog().label_options().values())
-        return [self.warnings.add("labels", f"person label {label!r} for {maturity} maturity does not exist: "
-                                            "crmsync does not show that maturity in the person's labels; create "
-                                            "the label in Pipedrive or rename it in maturity_labels")
+        return [self.warnings.add("labels", SetupWarning(
+                    f"person label {label!r} for {maturity} maturity does not exist",
+                    "crmsync does not show that maturity in the person's labels",
+                    "create the label in Pipedrive or rename it in maturity_labels"))
                 for maturity, label in self.settings.maturity_labels.items() if label not in labels]
 
-    def _create(self, spec: FieldSpec) -> str | None:
+    def _create(self, spec: FieldSpec) -> SetupWarning | None:
         """Create one field; the reason the account refused it (a 403: the plan's cap), or None."""
         body: dict[str, Any] = {"name": spec.name, "field_type": spec.field_type}
         if spec.options:
@@ -223,8 +225,9 @@ class PersonFields:
             if exc.status != 403:
                 raise
             said = f" (Pipedrive: {exc.detail})" if exc.detail else ""
-            return (f"Pipedrive refused to create the person field {spec.name!r}{said}: crmsync does not write "
-                    "it; free a custom field or upgrade the plan, then restart crmsync")
+            return SetupWarning(f"Pipedrive refused to create the person field {spec.name!r}{said}",
+                                "crmsync does not write it", "free a custom field or upgrade the plan, then restart "
+                                                             "crmsync")
         return None
 
 
@@ -254,8 +257,10 @@ class DealFieldReader:
             found = found or next((row for row in page if isinstance(row, Mapping)
                                    and str(row.get("field_name") or "").casefold() == self.name.casefold()), None)
         if found is None:
-            self.warnings.add("deals", f"deal field {self.name!r} (recurring_deal_field) does not exist: crmsync "
-                                       "cannot tell recurring deals from one-off ones")
+            self.warnings.add("deals", SetupWarning(
+                f"deal field {self.name!r} (recurring_deal_field) does not exist",
+                "crmsync cannot tell recurring deals from one-off ones",
+                "create the field in Pipedrive or name an existing one in recurring_deal_field"))
             return
         self._code = str(found.get("field_code") or "")
         self._options = _options(found.get("options"))

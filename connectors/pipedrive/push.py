@@ -96,6 +96,7 @@ class PersonWriter:
         except ValueRejected as exc:
             return _failed(update, "invalid_value", str(exc))
         body: dict[str, Any] = {"custom_fields": custom} if custom else {}
+        kept: tuple[str, ...] = ()
         labels_now = labels.get(update.contact_id)
         if maturity_labels and MATURITY in changed_values(update) and labels_now is not None:
             move = move_labels(update, labels_now, maturity_labels, self.policy)
@@ -103,10 +104,11 @@ class PersonWriter:
                 body["label_ids"] = move.labels
                 written.setdefault(MATURITY, update.values[MATURITY])
             elif move.verdict is Verdict.KEEP_PERSON_VALUE:
+                kept = (MATURITY,)
                 log.info("person_value_kept", crm="pipedrive", account=self.account, contact_id=update.contact_id,
                          field=LABELS_FIELD)
         if not body:
-            return PushResult(contact_id=update.contact_id, ok=True, written=written)
+            return PushResult(contact_id=update.contact_id, ok=True, written=written, kept=kept)
         try:
             self.client.request("PATCH", f"/api/v2/persons/{int(update.contact_id)}", json=body, category="push",
                                 cost=COST_V2_UPDATE, idempotent=True)
@@ -116,7 +118,7 @@ class PersonWriter:
             return self._refused(update, exc, body, catalog)
         if "label_ids" in body:  # a later update of the same person in this batch starts from these
             labels[update.contact_id] = list(body["label_ids"])
-        return PushResult(contact_id=update.contact_id, ok=True, written=written)
+        return PushResult(contact_id=update.contact_id, ok=True, written=written, kept=kept)
 
     def _refused(self, update: FieldUpdate, exc: PermanentError, body: Mapping[str, Any],
                  catalog: FieldCatalog) -> PushResult:

@@ -34,7 +34,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync.clock import Clock, SystemClock
-from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, TaskRequest, TaskResult
+from sync.contract import (
+    FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning, TaskRequest,
+    TaskResult,
+)
 from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 from sync.toolkit.connector import ConnectorBase
@@ -44,7 +47,7 @@ from sync.toolkit.reading import read_record
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.fields import CustomFields
 from connectors.salesforce.mapping import CRM, RecordMapper, reader_for, select_list
-from connectors.salesforce.org import OrgSchema, SetupWarning
+from connectors.salesforce.org import OrgSchema
 from connectors.salesforce.paging import RELATED, advance, chunk_ids, in_list, legacy_cursor, related_since, \
     settle, since_clause, soql_pages, stream_key, whole_second
 from connectors.salesforce.push import Pusher
@@ -90,11 +93,13 @@ class SalesforceConnector(ConnectorBase):
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
         self._pusher = Pusher(self.client, settings, self._converted, self._all_rows, account=account)
         self._tasks = TaskWriter(self.client, self._all_rows)
+        self._field_warnings: list[SetupWarning] = []
 
     @property
     def setup_warnings(self) -> list[SetupWarning]:
-        """Optional sources switched off because the org lacks them: what is lost, how to enable it."""
-        return self.schema.warnings
+        """Optional sources switched off because the org lacks them, and the fields crmsync writes that the
+        last `ensure_fields` found out of reach: what is lost, how to enable it."""
+        return [*self.schema.warnings, *self._field_warnings]
 
     # --- pull -------------------------------------------------------------------------------------------
     def pull(self, cursor: str | None) -> Iterator[PullPage]:
@@ -330,7 +335,9 @@ class SalesforceConnector(ConnectorBase):
     def ensure_fields(self) -> FieldSetupReport:
         self.schema.refresh_if_stale()
         readable = [sobject for sobject in PARENTS if self.schema.describe(sobject) is not None]
-        return CustomFields(self.client, self.settings, self.schema).ensure(readable or ["Contact"])
+        report = CustomFields(self.client, self.settings, self.schema).ensure(readable or ["Contact"])
+        self._field_warnings = list(report.warnings)
+        return report
 
     # --- tasks (SLA reminders): `tasks.py` ------------------------------------------------------------------
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from simple_salesforce import Salesforce
 
-from sync.contract import CanonicalField, FieldSetupReport
+from sync.contract import CanonicalField, FieldSetupReport, SetupWarning
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.writes import FIELD_SPECS
@@ -72,7 +72,8 @@ class CustomFields:
                 sobject, name = full_name.split(".", 1)
                 if not visible[sobject].get(name, {}).get("updateable", False):
                     problems.append(_fls_problem(full_name, "Read/Edit"))
-        return FieldSetupReport(created=created, existing=existing, problems=problems)
+        return FieldSetupReport(created=created, existing=existing, problems=problems,
+                                warnings=[_field_warning(problem) for problem in problems])
 
     def _create(self, api: Salesforce, full_names: list[str],
                 wanted: Mapping[str, CanonicalField]) -> dict[str, str]:
@@ -103,6 +104,14 @@ class CustomFields:
                 failures[match.group("name").strip()] = code.group(1) if code else "UNKNOWN"
             return failures
         return {}
+
+
+def _field_warning(problem: str) -> SetupWarning:
+    """A field problem as the warning `crmsync status` lists: the field, what is lost, the fix it names."""
+    what, _, detail = problem.partition(": ")
+    fix = detail.split(": ", 1)[1] if ": " in detail else \
+        "create the field by hand, or map another one in field_map"
+    return SetupWarning(what, "crmsync's writes to it are refused: that value does not reach Salesforce", fix)
 
 
 def _fls_problem(full_name: str, access: str) -> str:

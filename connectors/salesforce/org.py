@@ -14,8 +14,8 @@ INVALID_TYPE), and with it the account's every cycle. So before the first query 
 
 Each object is described at most once per refresh (`describe_every_s`, an hour by default, so at most once
 per run), and after crmsync created fields, those objects once more. A source found missing is switched off
-with one `SetupWarning` saying what is lost and how to enable it: logged once as a warning and kept in
-`warnings` for `crmsync status`, until a refresh finds the source back.
+with one `SetupWarning` saying what is lost and how to enable it, kept in `warnings` until a refresh finds
+the source back: the engine logs it once as a WARNING and `crmsync status` lists it.
 """
 
 from __future__ import annotations
@@ -28,25 +28,13 @@ from typing import Any
 import structlog
 
 from sync.clock import Clock
+from sync.contract import SetupWarning
 from sync.errors import AuthFailed, PermanentError
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import CRM
 
 log = structlog.get_logger("crmsync.salesforce")
-
-
-@dataclass(frozen=True, slots=True)
-class SetupWarning:
-    """A source crmsync reads when the org has it, switched off because it has not: what is lost and what
-    an admin does to get it back."""
-
-    source: str  # the object or fields, in Salesforce's names
-    lost: str
-    enable: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.lost}. To enable: {self.enable}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +126,9 @@ class OrgSchema:
         warning = SetupWarning(source, lost, enable)
         if self._warnings.get(source) != warning:
             self._warnings[source] = warning
-            log.warning("salesforce_source_disabled", crm=CRM, account=self.account, source=source, lost=lost,
-                        enable=enable)
+            # the engine logs each new warning once as a WARNING and keeps it for `crmsync status`
+            log.debug("salesforce_source_disabled", crm=CRM, account=self.account, source=source, lost=lost,
+                      enable=enable)
 
     def clear(self, source: str) -> None:
         """`source` is there again (an admin enabled it)."""
@@ -148,7 +137,7 @@ class OrgSchema:
 
     @property
     def warnings(self) -> list[SetupWarning]:
-        return sorted(self._warnings.values(), key=lambda warning: warning.source)
+        return sorted(self._warnings.values(), key=lambda warning: warning.what)
 
 
 def _described(sobject: str, body: Any) -> Described:

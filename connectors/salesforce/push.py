@@ -18,7 +18,7 @@ fields people edit written only as their ownership policy allows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -48,6 +48,7 @@ class _Pending:
     update: FieldUpdate
     sobject: str
     record_id: str
+    kept: set[str] = field(default_factory=set)  # canonical fields left as a person set them
 
 
 class Pusher:
@@ -113,10 +114,13 @@ class Pusher:
                 entry.pop(native, None)
                 if verdict in (Verdict.KEEP_PERSON_VALUE, Verdict.NOT_OWNED):
                     kept[native] = kept.get(native, 0) + 1
+                if verdict is Verdict.KEEP_PERSON_VALUE:
+                    item.kept.add(canonical)
                 if not self._written_elsewhere(canonical):
                     carried.pop(canonical, None)
             if len(entry) == 2:  # attributes and id only: nothing to write
-                results[item.index] = PushResult(item.update.contact_id, True, written=carried)
+                results[item.index] = PushResult(item.update.contact_id, True, written=carried,
+                                                 kept=tuple(sorted(item.kept)))
             else:
                 entries.append((item, entry, carried))
         return entries
@@ -179,7 +183,8 @@ class Pusher:
                                                 strict=True):
             contact_id = item.update.contact_id
             if save.get("success"):
-                results[item.index] = PushResult(contact_id, True, written=carried)
+                results[item.index] = PushResult(contact_id, True, written=carried,
+                                                 kept=tuple(sorted(item.kept)))
                 continue
             error = _record_error(contact_id, save)
             if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":

@@ -144,11 +144,16 @@ def resync(
 
 @app.command("status")
 @guarded
-def status(config: ConfigOption = None) -> None:
-    """Last run per account, contacts per stage, open SLA breaches, API budget left."""
+def status(
+    config: ConfigOption = None,
+    problems: Annotated[bool, typer.Option("--problems", help="list every record with a problem, not only the "
+                                                              "most recent")] = False,
+) -> None:
+    """Last run per account, contacts per stage, open SLA breaches, API budget left, records with problems
+    and setup warnings."""
     from sync.cli import ops
 
-    ops.status(config)
+    ops.status(config, problems=problems)
 
 
 @app.command("report")

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
 from sync import registry
 from sync.cli.exits import ExitCode, Failure
+from sync.cli.problem_tables import problem_tables
 from sync.cli.tables import diff_tables, resync_table, status_tables
 from sync.clock import Clock, FrozenClock, SystemClock
 from sync.daemon.accounts import open_account, prepare_fields, run_options, select_accounts
@@ -179,7 +180,7 @@ def _resync_one(account: Account, store: StateStore, progress: Progress, *, sett
         opened = open_account(account, clock=clock, sleep=sleep)
         if not request.dry_run:  # a dry run writes nothing, not even a field definition
             try:
-                prepare_fields(opened.connector)
+                prepare_fields(opened.connector, store, now=clock.now())
             except BaseException:
                 opened.close()
                 raise
@@ -213,7 +214,7 @@ def _resync_one(account: Account, store: StateStore, progress: Progress, *, sett
     return result
 
 
-def status(config: Path | None) -> None:
+def status(config: Path | None, *, problems: bool = False) -> None:
     out, err = Console(), Console(stderr=True)
     settings = load_settings(config)
     file = _sqlite_file(settings.state.url)
@@ -223,7 +224,8 @@ def status(config: Path | None) -> None:
     store = open_store(settings, read_only=True)  # never creates or migrates the store
     try:
         with store_errors(settings.state.url):
-            tables = status_tables(settings, store, width=out.width)
+            tables = [*status_tables(settings, store, width=out.width),
+                      *problem_tables(store, width=out.width, show_all=problems)]
     finally:
         store.close()
     for table in tables:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import structlog
@@ -18,8 +18,10 @@ import structlog
 from sync import registry
 from sync.clock import Clock
 from sync.contract import Connector, FieldSetupReport
+from sync.daemon import call_accounting
 from sync.daemon.cycle import failed_to_start, run_cycle
 from sync.daemon.engine import RulesProvider, RunOptions
+from sync.daemon.problem_records import record_setup_warnings
 from sync.daemon.report import RunSummary
 from sync.daemon.sweep import run_sweep
 from sync.errors import CrmsyncError
@@ -93,12 +95,18 @@ def open_account(account: Account, *, clock: Clock, sleep: Callable[[float], Non
     return OpenedAccount(account, connector, sandbox)
 
 
-def prepare_fields(connector: Connector) -> FieldSetupReport:
+def prepare_fields(connector: Connector, store: StateStore | None = None, *,
+                   now: datetime | None = None) -> FieldSetupReport:
     """Make sure the CRM has the fields crmsync writes (idempotent; a Pipedrive push to a custom field that
-    does not exist is refused, and a fresh HubSpot portal has none of our properties). Logs what it did."""
+    does not exist is refused, and a fresh HubSpot portal has none of our properties). Logs what it did;
+    with a store, keeps the setup warnings for `crmsync status` (each new one logged as a WARNING). Its
+    calls are counted in the next run's summary."""
+    call_accounting.mark_start(connector)
     report = connector.ensure_fields()
     log.info("fields_ready", crm=connector.crm, account=connector.account, created=report.created,
-             existing=len(report.existing), problems=report.problems)
+             existing=len(report.existing), problems=len(report.problems), warnings=len(report.warnings))
+    if store is not None:
+        record_setup_warnings(store, connector, report=report, now=now or datetime.now(timezone.utc))
     return report
 
 
@@ -124,7 +132,7 @@ class AccountRunner:
         if self.fields_ready:
             return None
         try:
-            prepare_fields(self.connector)
+            prepare_fields(self.connector, self.store, now=self.clock.now())
         except CrmsyncError as exc:
             return failed_to_start(self.connector, self.clock, None,
                                    f"cannot set up crmsync's fields: {exc.user_message}", self.store, kind)

@@ -20,6 +20,7 @@ import structlog
 
 from sync.clock import Clock
 from sync.contract import Connector, PullPage, ReconcilesDeletions
+from sync.daemon import problem_records
 from sync.daemon.engine import AccountSync, Plan, ProgressCallback, RulesProvider, RunOptions, Stopped
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
@@ -96,11 +97,20 @@ def pull_changes(sync_: AccountSync, cursor: str | None, *, since: datetime | No
         sync_.summary.pulled += len(page.contacts)
         tombstones: dict[str, str | None] = {cid: page.merged_into.get(cid) for cid in page.deleted_ids}
         sync_.summary.deleted += len(tombstones)
+        if sync_.plan is None:  # before the page: a crash in between records the same problems again
+            problem_records.record_page(sync_.store, sync_.ref, page, run_id=sync_.summary.run_id,
+                                        now=sync_.clock.now())
         sync_.decide(contacts, tombstones=tombstones, cursor=page.cursor, advance_cursor=advance_cursor,
                      related_complete=page.related_complete)
         sync_.summary.cursor_lag_seconds = _page_lag(page, sync_.clock.now())
-        sync_.event("page_committed", page_contacts=len(page.contacts), page_deleted=len(tombstones))
-        sync_.push_pending()
+        sync_.event("page_committed", page_contacts=len(page.contacts), page_deleted=len(tombstones),
+                    page_problems=len(page.problems),
+                    page_records_with_problems=len({(p.object_type, p.record_id) for p in page.problems}))
+        sync_.crm_values = problem_records.known_crm_values(page)  # what this page's pushes need not read
+        try:
+            sync_.push_pending()
+        finally:
+            sync_.crm_values = {}
     sync_.summary.cursor_lag_seconds = 0.0  # caught up: every change up to the pull's start is durable
 
 

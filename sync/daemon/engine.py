@@ -11,7 +11,6 @@ by the transaction that deletes the outbox rows, so they are never duplicated.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ import structlog
 
 from sync.clock import Clock
 from sync.contract import Connector, FieldUpdate, FieldValue
+from sync.daemon import call_accounting, problem_records
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import PermanentError
 from sync.model import Contact, Stage, merge_related
@@ -123,7 +123,10 @@ class AccountSync:
         self.attempted: set[tuple[str, str, int]] = set()
         self.planned_ids: set[str] = set()  # dry run: contacts already decided from fresh CRM data
         self.log = log.bind(crm=self.ref.crm, account=self.ref.account, run_id=summary.run_id)
-        self._calls_before = Counter(getattr(connector, "api_calls", Counter()))
+        # from the end of the previous summary: the field setup made before this run is this run's too
+        self._calls_before = call_accounting.unreported(connector)
+        # the native values of the contacts the page in hand was pulled with, for their pushes
+        self.crm_values: dict[str, dict[str, FieldValue]] = {}
 
     def checkpoint(self) -> None:
         if self.progress is not None:
@@ -216,13 +219,17 @@ class AccountSync:
                 continue
             for pending in fresh:
                 self.attempted.update((pending.contact_id, f, v) for f, v in pending.versions.items())
-            updates = [FieldUpdate(p.contact_id, dict(p.values), dict(p.previous)) for p in fresh]
+            updates = [FieldUpdate(p.contact_id, dict(p.values), dict(p.previous),
+                                   dict(self.crm_values.get(p.contact_id, {}))) for p in fresh]
             results = self.connector.push(updates)
             if len(results) != len(updates) or any(r.contact_id != u.contact_id for r, u in zip(results, updates)):
                 raise PermanentError("the connector returned push results that do not match the batch sent",
                                      crm=self.ref.crm)
             tally = self.store.record_push(self.ref, [PushOutcome(p, r) for p, r in zip(fresh, results)],
                                            run_id=self.summary.run_id, max_attempts=self.options.max_attempts)
+            problem_records.record_pushes(self.store, self.ref, fresh, results,
+                                          max_attempts=self.options.max_attempts, run_id=self.summary.run_id,
+                                          now=self.clock.now())
             for pending, result in zip(fresh, results):  # written: its outbox rows are gone, it cannot come back
                 if result.ok:  # so only writes kept for a retry stay remembered (memory bounded by failures)
                     self.attempted.difference_update((pending.contact_id, f, v) for f, v in pending.versions.items())
@@ -234,11 +241,13 @@ class AccountSync:
             self.summary.pushed += tally.pushed
             self.summary.push_failed += tally.failed
             self.summary.fields_written += tally.fields_written
-            for result in results:
+            self.summary.kept += tally.kept
+            for result in results:  # the id and code only: the CRM's message may quote the record's values
                 if not result.ok and result.error is not None:
                     self.log.warning("push_record_failed", contact_id=result.contact_id, code=result.error.code,
-                                     message=result.error.message, retryable=result.error.retryable)
-            self.event("push_batch_recorded", batch=len(updates), retried=tally.retried, rejected=tally.rejected)
+                                     retryable=result.error.retryable)
+            self.event("push_batch_recorded", batch=len(updates), retried=tally.retried, rejected=tally.rejected,
+                       kept=tally.kept)
 
     def _plan_pending(self, batch: Sequence[PendingUpdate]) -> None:
         """A dry run shows outbox rows as writes too (they would be pushed), unless this run decided otherwise."""
@@ -275,13 +284,13 @@ class AccountSync:
     def finish(self) -> RunSummary:
         summary = self.summary
         now = self.clock.now()
-        calls = Counter(getattr(self.connector, "api_calls", Counter()))
-        calls.subtract(self._calls_before)
-        summary.api_calls = Counter({k: v for k, v in calls.items() if v > 0}) or summary.api_calls
         if self.plan is None:
             summary.breaches_open = len(self.store.open_breaches(self.ref))
-            self._record_health(now)
-        else:  # what the summary would say had the run been written, so it agrees with the plan's diff
+            self._record_health(now)  # before the calls are counted: the health check is this run's call too
+            self._record_problems(now)
+        # every call since the previous summary: this run's setup, pull, push and health check
+        summary.api_calls = call_accounting.settle(self.connector, self._calls_before) or summary.api_calls
+        if self.plan is not None:  # what the summary would say had the run been written: it agrees with the plan
             decided = {cid: hit for (crm, account, cid), hit in self.plan.breached.items()
                        if (crm, account) == (self.ref.crm, self.ref.account)}
             stored = {b.contact_id for b in self.store.open_breaches(self.ref) if b.contact_id not in decided}
@@ -290,6 +299,15 @@ class AccountSync:
         if summary.outcome is RunOutcome.OK and (summary.errors or summary.push_failed):
             summary.outcome = RunOutcome.PARTIAL
         return summary
+
+    def _record_problems(self, now: datetime) -> None:
+        """The records with problems now, and the setup warnings as the connector reports them at the end."""
+        try:
+            self.summary.setup_warnings = problem_records.record_setup_warnings(
+                self.store, self.connector, now=now, run_id=self.summary.run_id)
+            self.summary.record_problems = problem_records.open_counts(self.store, self.ref)
+        except Exception as exc:  # noqa: BLE001 (the run's own work is durable: a report must not fail it)
+            self.log.warning("record_problems_not_counted", error=type(exc).__name__)
 
     def _record_health(self, now: datetime) -> None:
         interval = self.options.health_interval

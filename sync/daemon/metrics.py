@@ -55,6 +55,13 @@ class Metrics:
         self.duration = Histogram("run_duration_seconds", "Wall time of one sync run.", ACCOUNT,
                                   namespace=NAMESPACE, registry=r,
                                   buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600))
+        self.record_problems = Gauge("record_problems", "Records with a problem now, by source (pull: a record "
+                                     "or field the mapping could not read; push: a write the CRM refused for "
+                                     "good).", (*ACCOUNT, "source"), namespace=NAMESPACE, registry=r)
+        self.setup_warnings = Gauge("setup_warnings", "Setup problems that switch a feature off (a label, an "
+                                    "object or a field out of reach).", ACCOUNT, namespace=NAMESPACE, registry=r)
+        self.fields_kept = Counter("fields_kept", "Native fields left as a person set them (ownership).", ACCOUNT,
+                                   namespace=NAMESPACE, registry=r)
         self.rules_loaded = Gauge("rules_loaded", "1 while the rules file on disk is the one in force, 0 while a "
                                   "rejected file waits for a fix.", namespace=NAMESPACE, registry=r)
         self.rules_reloads = Counter("rules_reloads", "Rules file changes seen, by result (applied, rejected).",
@@ -72,6 +79,11 @@ class Metrics:
         for category, calls in sorted(summary.api_calls.items()):
             self.api_calls.labels(**labels, category=category).inc(calls)
         self.breaches_open.labels(**labels).set(summary.breaches_open)
+        self.fields_kept.labels(**labels).inc(summary.kept)
+        for source, count in sorted(summary.record_problems.items()):
+            self.record_problems.labels(**labels, source=source).set(count)
+        if summary.setup_warnings is not None:
+            self.setup_warnings.labels(**labels).set(summary.setup_warnings)
         if summary.cursor_lag_seconds is not None:
             self.cursor_lag.labels(**labels).set(summary.cursor_lag_seconds)
         if summary.finished_at is not None:

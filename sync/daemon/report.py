@@ -39,6 +39,10 @@ class RunSummary:
     breaches_open: int = 0
     rules_version: str = ""
     store_problem: str | None = None  # the state store ended the run: its kind (sync.state.problems), e.g. disk full
+    kept: int = 0  # fields whose native place kept a value a person set (not written, not an error)
+    # records with a problem in the store after the run, by source (pull: unreadable, push: refused for good)
+    record_problems: dict[str, int] = field(default_factory=dict)
+    setup_warnings: int | None = None  # setup problems that switch a feature off (None: not reported)
 
     def counts(self) -> dict[str, int]:
         """The numbers bound to every log line about this run."""

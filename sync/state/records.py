@@ -79,6 +79,13 @@ class PushOutcome:
     result: PushResult
 
 
+def rejected_for_good(result: PushResult, attempts: int, max_attempts: int) -> bool:
+    """Whether a failed push is final: the CRM refused it for good, or the retries are spent. A retryable
+    failure within the cap stays in the outbox for the next run."""
+    error = result.error
+    return not (error is not None and error.retryable and attempts + 1 < max_attempts)
+
+
 @dataclass(frozen=True, slots=True)
 class PushTally:
     """What recording one batch of push results did."""
@@ -88,6 +95,7 @@ class PushTally:
     fields_written: int = 0
     retried: int = 0
     rejected: int = 0
+    kept: int = 0  # fields left as a person set them (`PushResult.kept`), recorded as done
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,7 @@ class AuditEntry:
     rules_version: str
     run_id: str
     at: datetime
+    outcome: str = "written"  # or "kept": the CRM's field kept a person's value, crmsync's was not written
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,10 @@ CRM results into last-pushed values, audit rows and outbox deletions in one
 transaction, deleting an outbox row only if it still holds the version that
 was pushed. `fault` is a test seam: it is called with a named point around
 each commit so tests can crash the store exactly there.
+
+Over 450 lines on purpose: the durable steps and the queries that read them back share one class so each
+transaction's rows sit beside each other; what stands apart (report history, record problems and setup
+warnings: `sync.state.history`, `sync.state.record_problems`) lives in its own module.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sync.spill import chunks
 from sync.state import migrate
 from sync.state.engine import make_engine
 from sync.state.history import record_history
+from sync.state.record_problems import ProblemLedger
 from sync.state.records import (
     CONTACTS_STREAM,
     AccountRef,
@@ -46,6 +51,7 @@ from sync.state.records import (
     PushTally,
     Rejection,
     RunRecord,
+    rejected_for_good,
 )
 from sync.state.tables import (
     AuditRow,
@@ -55,9 +61,11 @@ from sync.state.tables import (
     HealthRow,
     OutboxRow,
     PushedRow,
+    RecordProblemRow,
     RejectionRow,
     ReminderRow,
     RunRow,
+    SetupWarningRow,
     SlaTimerRow,
     StageTransitionRow,
 )
@@ -99,6 +107,7 @@ class StateStore:
         self._fault = fault or _no_fault
         if migrate_schema:
             migrate.upgrade(self.engine)
+        self.record_problems = ProblemLedger(self.engine)  # bad records and setup warnings, per account
 
     def close(self) -> None:
         self.engine.dispose()
@@ -260,7 +269,7 @@ class StateStore:
         """Record one batch of results in one transaction: last pushed values and audit rows for what the CRM
         took, compare-and-delete of the outbox, attempt counts for retryable errors, rejections for the rest."""
         now = self.clock.now()
-        pushed = failed = written_count = retried = rejected = 0
+        pushed = failed = written_count = retried = rejected = kept = 0
         with self.engine.begin() as conn:
             pushed_rows: list[dict[str, Any]] = []
             audit_rows: list[dict[str, Any]] = []
@@ -283,13 +292,20 @@ class StateStore:
                                 "crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
                                 "before": encode_value(update_.previous[name]) if name in update_.previous else None,
                                 "after": text, "rules_version": update_.rules_version, "run_id": run_id,
-                                "at": now})
+                                "at": now, "outcome": "written"})
+                    for name in sorted(set(result.kept) & set(update_.values)):  # done too: never sent again
+                        kept += 1
+                        audit_rows.append({
+                            "crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
+                            "before": encode_value(update_.previous[name]) if name in update_.previous else None,
+                            "after": encode_value(update_.values[name]), "rules_version": update_.rules_version,
+                            "run_id": run_id, "at": now, "outcome": "kept"})
                     deletes += _version_keys(ref, update_)
                     continue
                 failed += 1
                 error = result.error
                 message = error.message if error else "the CRM gave no reason"
-                if error is not None and error.retryable and update_.attempts + 1 < max_attempts:
+                if not rejected_for_good(result, update_.attempts, max_attempts):
                     retried += 1
                     retries += _version_keys(ref, update_, k_error=message)
                     continue
@@ -307,7 +323,7 @@ class StateStore:
             self._fault("record_push:before_commit")
         self._fault("record_push:after_commit")
         return PushTally(pushed=pushed, failed=failed, fields_written=written_count, retried=retried,
-                         rejected=rejected)
+                         rejected=rejected, kept=kept)
 
     # --- snapshots -------------------------------------------------------------------------------------
 
@@ -368,7 +384,8 @@ class StateStore:
             rows = conn.execute(query.order_by(AuditRow.id)).all()
         return [AuditEntry(contact_id=r.contact_id, field=r.field,
                            before=decode_value(r.before) if r.before is not None else None,
-                           after=decode_value(r.after), rules_version=r.rules_version, run_id=r.run_id, at=r.at)
+                           after=decode_value(r.after), rules_version=r.rules_version, run_id=r.run_id, at=r.at,
+                           outcome=r.outcome)
                 for r in rows]
 
     def rejections(self, ref: AccountRef) -> list[Rejection]:
@@ -381,7 +398,8 @@ class StateStore:
     # --- runs, health and the status view ----------------------------------------------------------------
 
     def record_run(self, summary: RunSummary, kind: str = "cycle") -> None:
-        counts = {**summary.counts(), "fields_written": summary.fields_written, "rate_limited": summary.rate_limited,
+        counts = {**summary.counts(), "fields_written": summary.fields_written, "kept": summary.kept,
+                  "rate_limited": summary.rate_limited,
                   "api_calls": dict(summary.api_calls)}
         with self.engine.begin() as conn:
             conn.execute(insert(RunRow), [{
@@ -427,12 +445,12 @@ class StateStore:
 
     def forget_account(self, ref: AccountRef) -> None:
         """Drop what the store knows of an account's CRM (cursors, snapshots, pushed values, outbox, SLA timers,
-        health, the stage and hand-off history of its contacts, and the SLA reminders owed), keeping its history of runs, audit and
-        rejections. For a sandbox account: its CRM is a new,
-        freshly seeded one each time the process starts it, so the previous one's state would be wrong."""
+        health, the stage and hand-off history of its contacts, the SLA reminders owed, its record problems and
+        setup warnings), keeping its history of runs, audit and rejections. For a sandbox account: its CRM is a
+        new, freshly seeded one each time the process starts it, so the previous one's state would be wrong."""
         with self.engine.begin() as conn:
             for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow, StageTransitionRow,
-                          HandoffRow, ReminderRow):
+                          HandoffRow, ReminderRow, RecordProblemRow, SetupWarningRow):
                 conn.execute(delete(table).where(self._of(table, ref)))
 
     def classification_counts(self) -> dict[AccountRef, Counter[Classification]]:

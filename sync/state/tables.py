@@ -152,6 +152,9 @@ class AuditRow(Base):
     rules_version: Mapped[str] = mapped_column(NAME)
     run_id: Mapped[str] = mapped_column(NAME)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # `written`, or `kept`: the CRM's native field kept a value a person set, so crmsync's value was not
+    # written there and is not sent again (ownership `unless_changed_by_person`)
+    outcome: Mapped[str] = mapped_column(NAME, server_default="written")
 
     __table_args__ = (Index(None, "crm", "account", "contact_id"),)
 
@@ -297,3 +300,38 @@ class ReminderRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index(None, "crm", "account", "status"), Index(None, "kind", "status", "next_attempt_at"))
+
+
+class RecordProblemRow(Base):
+    """A record, or one field of it, crmsync could not read (`source` pull) or the CRM refused for good
+    (`source` push), as it stands: what `crmsync status` lists. `field` is "" for the whole record; `reason`
+    never holds a value the record carries (a push's is the CRM's message, stored here, never logged). A
+    pull that reads the record cleanly, or a push the CRM takes, deletes its rows."""
+
+    __tablename__ = "record_problems"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    source: Mapped[str] = mapped_column(NAME, primary_key=True)
+    object_type: Mapped[str] = mapped_column(NAME, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    field: Mapped[str] = mapped_column(ID, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(NAME)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    run_id: Mapped[str] = mapped_column(NAME)
+
+    __table_args__ = (Index(None, "crm", "account", "last_seen"),)
+
+
+class SetupWarningRow(Base):
+    """A setup problem that switches a feature off for an account, as its connector last reported it: the
+    rows of an account are replaced whenever the set changes."""
+
+    __tablename__ = "setup_warnings"
+    crm: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(NAME, primary_key=True)
+    what: Mapped[str] = mapped_column(String(500), primary_key=True)
+    lost: Mapped[str] = mapped_column(Text)
+    enable: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Protocol
 
 from sync.clock import Clock
-from sync.contract import Health
+from sync.contract import Health, SetupWarning
 from sync.spill import Scratch
 from sync.toolkit.gateway import Gateway
 
@@ -49,6 +49,12 @@ class ConnectorBase:
 
     def health(self) -> Health:
         return self.client.gateway.health(self.client.probe)
+
+    @property
+    def setup_warnings(self) -> list[SetupWarning]:
+        """The setup problems that switch a feature off now (`sync.contract.ReportsSetupWarnings`): none
+        unless the connector finds some."""
+        return []
 
     def close(self) -> None:
         self.client.close()

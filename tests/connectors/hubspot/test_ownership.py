@@ -55,7 +55,7 @@ def test_a_lead_status_a_person_set_is_kept(sandbox, make_connector, sent_bodies
     sandbox.edit(native, {"hs_lead_status": "IN_PROGRESS"})  # sales is working the lead
     connector = ready(sandbox, make_connector)
     result = connector.push([stage(native, "nurture", "prospect")])[0]
-    assert result.ok and result.written == {"stage": "nurture"}
+    assert result.ok and result.written == {"stage": "nurture"} and result.kept == ("stage",)  # said, not logged
     stored = sandbox.native(native)
     assert (stored["hs_lead_status"], stored["crmsync_stage"]) == ("IN_PROGRESS", "nurture")
     assert all("hs_lead_status" not in i["properties"] for b in sent_bodies(UPDATE) for i in b["inputs"])

@@ -31,6 +31,7 @@ def test_a_label_a_person_set_by_hand_is_kept(sandbox, make_connector, person):
     sandbox.store.persons[int(person)]["label_ids"] = [label(sandbox, "Customer"), label(sandbox, "Hot lead")]
     result = connector.push([FieldUpdate(person, **maturity("cold"))])[0]  # crmsync never wrote a label here
     assert result.ok and result.written == {"maturity": "cold"}  # its own field, always crmsync's
+    assert result.kept == ("maturity",)  # the labels kept the person's: the push says so
     assert sandbox.labels(person) == ["Customer", "Hot lead"] and sandbox.written(person)["maturity"] == "cold"
     result = connector.push([FieldUpdate(person, **maturity("warm", previous="cold"))])[0]
     assert result.ok and sandbox.labels(person) == ["Customer", "Hot lead"]

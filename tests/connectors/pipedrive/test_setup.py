@@ -25,9 +25,11 @@ def test_missing_maturity_labels_are_a_warning_and_the_rest_is_written(sandbox, 
     with capture_logs() as logs:
         report = connector.ensure_fields()
     (logged,) = warnings_logged(logs)
-    assert logged["log_level"] == "warning" and logged["crm"] == "pipedrive" and logged["account"] == "acme"
-    assert "'Very hot'" in logged["message"] and connector.setup_warnings == [logged["message"]]
-    assert report.problems == connector.setup_warnings
+    assert logged["log_level"] == "debug" and logged["crm"] == "pipedrive" and logged["account"] == "acme"
+    assert "'Very hot'" in logged["message"] and [str(w) for w in connector.setup_warnings] == [logged["message"]]
+    assert report.problems == [str(w) for w in connector.setup_warnings] and report.warnings == connector.setup_warnings
+    (warning,) = report.warnings
+    assert "maturity_labels" in warning.enable and "labels" in warning.lost
     assert connector.push([FieldUpdate(person, {"maturity": "hot"})])[0].ok
     assert sandbox.labels(person) == [] and sandbox.written(person)["maturity"] == "hot"
     with capture_logs() as logs:
@@ -93,7 +95,7 @@ def test_recurring_is_read_from_the_deal_field_the_settings_name(sandbox, make_c
     assert deals(recurring_deal_field=None)[str(sandbox.deal_id("mrr"))] == (None, None)
     connector = make_connector(recurring_deal_field="Renews")
     list(connector.pull(None))
-    assert any("'Renews'" in message for message in connector.setup_warnings)
+    assert any("'Renews'" in warning.what for warning in connector.setup_warnings)
 
 
 @pytest.mark.parametrize("oauth", [False, True])

@@ -157,7 +157,7 @@ def test_query_and_query_more_follow_next_records_url(connector):
         pages = list(connector.pull(None))
     assert [[c.email for c in p.contacts] for p in pages] == [["a@x.io"], ["b@x.io"], [], []]
     assert connector.client.gateway.budget().remaining == 100_000 - 18
-    assert [w.source for w in connector.setup_warnings] == ["OpportunityContactRole and Opportunity"]
+    assert [w.what for w in connector.setup_warnings] == ["OpportunityContactRole and Opportunity"]
 
 
 def test_an_incremental_pull_reads_changes_and_deletions_in_one_query_all_per_object(connector):

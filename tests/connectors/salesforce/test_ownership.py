@@ -28,7 +28,7 @@ def test_a_rating_set_by_sales_is_kept_on_the_first_sync(sandbox, connector, lea
     hot = leads[0]
     sandbox.org.update("Lead", hot, {"Rating": "Hot"})  # sales knows this lead is hot
     [result] = connector.push([FieldUpdate(hot, {"maturity": "cold", "score": 12})])  # crmsync scored it cold
-    assert result.ok and result.error is None
+    assert result.ok and result.error is None and result.kept == ("maturity",)  # Rating kept, and said so
     stored = sandbox.record(hot)
     assert stored["Rating"] == "Hot"  # the person's value stays
     assert stored["Crmsync_Maturity__c"] == "cold" and stored["Crmsync_Score__c"] == 12  # crmsync's own fields

@@ -52,15 +52,15 @@ def test_a_stock_org_syncs_with_the_default_settings(stock, clock, make_default)
     assert any(c.deals for c in pulled.values()) and any(c.activities for c in pulled.values())
     assert not any(c.events for c in pulled.values())  # campaign responses are out of reach
     assert all("need" not in c.fields for c in pulled.values())
-    sources = [w.source for w in connector.setup_warnings]
+    sources = [w.what for w in connector.setup_warnings]
     assert sources == ["CampaignMember", "Contact fields", "Lead fields", "Opportunity.Contract_Term_Months__c"]
-    campaign = next(w for w in connector.setup_warnings if w.source == "CampaignMember")
+    campaign = next(w for w in connector.setup_warnings if w.what == "CampaignMember")
     assert "campaign responses" in campaign.lost and "Read on Campaigns" in campaign.enable
-    fields = next(w for w in connector.setup_warnings if w.source == "Lead fields")
+    fields = next(w for w in connector.setup_warnings if w.what == "Lead fields")
     assert "Need__c" in fields.enable and "lead_fields" in fields.enable
     warned = [line for line in logs if line["event"] == "salesforce_source_disabled"]
     assert sorted(line["source"] for line in warned) == sources  # once each, over two pulls
-    assert all(line["log_level"] == "warning" and line["account"] == "stock" for line in warned)
+    assert all(line["log_level"] == "debug" and line["account"] == "stock" for line in warned)  # the engine warns
     sent = [parse_qs(r.query)["q"][0] for r in stock.requests.all() if r.path.endswith(("/query/", "/queryAll/"))]
     assert not any("CampaignMember" in soql or "Need__c" in soql for soql in sent)
     results = connector.push([FieldUpdate(native, {"score": 40, "maturity": "warm"}) for native in ids])
@@ -92,14 +92,14 @@ def test_a_source_enabled_later_is_read_after_the_next_describe(stock, clock, ma
     ids = list(stock.seed(synthetic_contacts(20, now=clock.now())).values())
     connector = make_default(describe_every_s=600)
     pages = list(connector.pull(None))
-    assert "CampaignMember" in [w.source for w in connector.setup_warnings]
+    assert "CampaignMember" in [w.what for w in connector.setup_warnings]
     stock.allow("Campaign", "CampaignMember")  # the admin grants Read on Campaigns
     clock.advance(timedelta(minutes=11))
     for native in ids:
         stock.set_field(native, "email", f"{native}@example.com")
     with capture_logs() as logs:
         again = list(connector.pull(pages[-1].cursor))
-    assert "CampaignMember" not in [w.source for w in connector.setup_warnings]
+    assert "CampaignMember" not in [w.what for w in connector.setup_warnings]
     assert any(c.events for p in again for c in p.contacts)
     assert [line["source"] for line in logs if line["event"] == "salesforce_source_enabled"] == ["CampaignMember"]
 
@@ -111,4 +111,4 @@ def test_an_org_whose_integration_user_cannot_read_leads_syncs_its_contacts(sand
     assert not connector.ensure_fields().problems
     pulled = {c.id for p in connector.pull(None) for c in p.contacts}
     assert pulled == {native for native in ids if native.startswith("003")}
-    assert "Lead" in [w.source for w in connector.setup_warnings]
+    assert "Lead" in [w.what for w in connector.setup_warnings]
