@@ -28,6 +28,7 @@ import structlog
 from sync import registry
 from sync.clock import Clock, SystemClock
 from sync.daemon.accounts import AccountRunner, OpenedAccount, open_account, run_options, select_accounts
+from sync.daemon.metrics import Metrics
 from sync.daemon.readiness import CheckResult, HealthMonitor
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunSummary
@@ -36,6 +37,7 @@ from sync.daemon.scheduling import AccountJob, SweepJob
 from sync.settings import Account, Settings
 from sync.state import StateStore
 from sync.state.migrate import head_revision
+from sync.state.reminders import WEBHOOK
 from sync.webhook import WebhookSender, WebhookTarget, deliver_due
 
 log = structlog.get_logger("crmsync.daemon.service")
@@ -66,10 +68,13 @@ def _visit_all(runners: Sequence[AccountRunner],
     return job
 
 
-def _deliver(store: StateStore, sender: WebhookSender, clock: Clock) -> None:
-    """One run of the webhook job; its failures are logged, never a reason to stop the job."""
+def _deliver(store: StateStore, sender: WebhookSender, clock: Clock, stop: threading.Event,
+             metrics: Metrics) -> None:
+    """One run of the webhook job, each delivery counted in `crmsync_sla_reminders_total`; its failures are
+    logged, never a reason to stop the job."""
     try:
-        deliver_due(store, sender, clock)
+        deliver_due(store, sender, clock, stop=stop, on_outcome=lambda ref, outcome: metrics.record_reminders(
+            ref.crm, ref.account, WEBHOOK, outcome))
     except Exception as exc:  # noqa: BLE001 (a webhook problem must never reach the scheduler or a sync)
         log.error("webhook_job_failed", error=type(exc).__name__)
 
@@ -166,7 +171,9 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     if webhook is not None and settings.webhook_secret is not None:  # breaches posted by a job of their own
         sender = WebhookSender(WebhookTarget(webhook.url, settings.webhook_secret.get_secret_value(),
                                              webhook.timeout.total_seconds(), webhook.max_attempts), sleep=sleep)
-        extra_sweeps.append(SweepJob(webhook.interval, lambda stop: _deliver(store, sender, clock), key="sla_webhook"))
+        metrics = daemon_options.setdefault("metrics", Metrics())
+        extra_sweeps.append(SweepJob(webhook.interval, lambda stop: _deliver(store, sender, clock, stop, metrics),
+                                     key="sla_webhook"))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
     readiness = [store_check(store)]
     if unopened:

@@ -46,7 +46,7 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
         summary = guarded(sync_, body)
         store.record_run(summary, kind)
         sync_.event("run_finished", kind=kind, outcome=summary.outcome.value, fields_written=summary.fields_written,
-                    breaches_open=summary.breaches_open)
+                    breaches_open=summary.breaches_open, **summary.reminder_counts())
         return summary
     finally:
         unbind_run()
