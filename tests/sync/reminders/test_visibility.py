@@ -19,20 +19,7 @@ from sync.insight.page import reminders as reminders_section
 from sync.insight.reminders import COLUMNS, column_values
 from sync.insight.report import build_report
 from sync.state import AccountRef, StateStore
-from sync.state.reminders import (
-    CREATED,
-    DELIVERED,
-    ESCALATION,
-    FAILED,
-    LEFT,
-    OPEN,
-    PENDING,
-    REMINDER,
-    SKIPPED,
-    WEBHOOK,
-    Owed,
-    ReminderStore,
-)
+from sync.state.reminders import Owed, ReminderStore
 from sync.webhook import RETRYING, WebhookSender, WebhookTarget, deliver_due
 
 LONG = AccountRef("salesforce", "emea-enterprise-sales-production-account")
@@ -55,7 +42,7 @@ def test_a_sweep_logs_and_counts_the_reminders_it_created(make_world, new_prospe
     with capture_logs() as logs:
         summary = world.sweep()
         log_run(summary)  # the daemon's line for every finished run
-    assert summary.reminders == {(REMINDER, "decided"): 2, (REMINDER, CREATED): 2}
+    assert summary.reminders == {("reminder", "decided"): 2, ("reminder", "created"): 2}
     (done,) = [line for line in logs if line["event"] == "reminders_done"]
     assert (done["crm"], done["account"], done["run_id"]) == ("hubspot", "default", summary.run_id)
     assert done["reminders_created"] == 2 and done["reminders_decided"] == 2
@@ -64,7 +51,7 @@ def test_a_sweep_logs_and_counts_the_reminders_it_created(make_world, new_prospe
                                       for line in finished)
     metrics = Metrics()
     metrics.record_run(summary)
-    assert sample(metrics, crm="hubspot", account="default", kind=REMINDER, outcome=CREATED) == 2
+    assert sample(metrics, crm="hubspot", account="default", kind="reminder", outcome="created") == 2
 
 
 def test_a_run_without_reminder_work_logs_no_reminder_fields(clock):
@@ -84,11 +71,11 @@ def owed(contact: str, kind: str, status: str, now, **changes) -> Owed:
 def fill(store: StateStore, clock) -> None:
     now = clock.now()
     ReminderStore(store).add(LONG, [
-        owed("c1", REMINDER, OPEN, now, task_id="t1"), owed("c2", REMINDER, OPEN, now, task_id="t2"),
-        owed("c3", REMINDER, LEFT, now, task_id="t3"), owed("c4", REMINDER, SKIPPED, now),
-        owed("c5", ESCALATION, OPEN, now, task_id="t5"), owed("c5", WEBHOOK, FAILED, now),
-        owed("c6", WEBHOOK, PENDING, now), owed("c7", WEBHOOK, DELIVERED, now)])
-    ReminderStore(store).add(AccountRef("hubspot", "eu"), [owed("h1", REMINDER, FAILED, now)])
+        owed("c1", "reminder", "open", now, task_id="t1"), owed("c2", "reminder", "open", now, task_id="t2"),
+        owed("c3", "reminder", "left", now, task_id="t3"), owed("c4", "reminder", "skipped", now),
+        owed("c5", "escalation", "open", now, task_id="t5"), owed("c5", "webhook", "failed", now),
+        owed("c6", "webhook", "pending", now), owed("c7", "webhook", "delivered", now)])
+    ReminderStore(store).add(AccountRef("hubspot", "eu"), [owed("h1", "reminder", "failed", now)])
 
 
 def test_status_shows_each_accounts_open_tasks_and_failed_webhooks_without_cutting_its_name(tmp_path, clock):
@@ -142,7 +129,7 @@ class Recorder:
 def test_the_webhook_job_reports_each_delivery_per_account_and_stops_between_two(tmp_path, clock):
     with StateStore(f"sqlite:///{tmp_path / 'state.db'}", clock=clock) as store:
         now = clock.now()
-        ReminderStore(store).add(LONG, [owed("c1", WEBHOOK, PENDING, now), owed("c2", WEBHOOK, PENDING, now)])
+        ReminderStore(store).add(LONG, [owed("c1", "webhook", "pending", now), owed("c2", "webhook", "pending", now)])
         sender = WebhookSender(WebhookTarget("http://127.0.0.1:9/hook", "s3cret", timeout=0.5),
                                sleep=lambda _: None)
         recorder = Recorder()
@@ -157,5 +144,5 @@ def test_the_webhook_job_reports_each_delivery_per_account_and_stops_between_two
         assert (line["crm"], line["account"], line["retrying"], line["delivered"]) == (LONG.crm, LONG.account, 2, 0)
         metrics = Metrics()
         for ref, outcome in recorder.outcomes:
-            metrics.record_reminders(ref.crm, ref.account, WEBHOOK, outcome)
-        assert sample(metrics, account=LONG.account, kind=WEBHOOK, outcome=RETRYING) == 2
+            metrics.record_reminders(ref.crm, ref.account, "webhook", outcome)
+        assert sample(metrics, account=LONG.account, kind="webhook", outcome=RETRYING) == 2
