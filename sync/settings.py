@@ -129,6 +129,20 @@ class PushSettings(_Frozen):
     health_interval: Duration = Field(timedelta(minutes=15), description="how often a run records the API budget")
 
 
+class ReplicasSettings(_Frozen):
+    lease: Duration = Field(timedelta(seconds=30), description=(
+        "replicas on one PostgreSQL store: how long an account stays with a replica that stopped renewing "
+        "(renewed every third of it). A killed replica's accounts resume elsewhere within one interval plus "
+        "this; a SQLite store has one process and no lease"))
+
+    @pydantic.field_validator("lease")
+    @classmethod
+    def _lease_bounds(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("the lease must be between 1s and 10m")
+        return value
+
+
 class AccountFile(_Frozen):
     """One CRM account as written in the file."""
 
@@ -154,6 +168,7 @@ class SettingsFile(_Frozen):
     sla_sweep: SweepSettings = SweepSettings()
     full_rescore: FullRescoreSettings = FullRescoreSettings()
     push: PushSettings = PushSettings()
+    replicas: ReplicasSettings = ReplicasSettings()
     crm_defaults: dict[CrmName, dict[str, Any]] = Field(default_factory=dict, description=(
         "settings shared by every account of a CRM (e.g. a field mapping), merged under each account's settings"))
     accounts: list[AccountFile] = Field(min_length=1)
@@ -212,6 +227,10 @@ class Settings:
     @property
     def push(self) -> PushSettings:
         return self.file.push
+
+    @property
+    def replicas(self) -> ReplicasSettings:
+        return self.file.replicas
 
     def account(self, name: str) -> Account:
         for account in self.accounts:

@@ -39,6 +39,7 @@ class RunSummary:
     breaches_open: int = 0
     rules_version: str = ""
     store_problem: str | None = None  # the state store ended the run: its kind (sync.state.problems), e.g. disk full
+    lease_lost: bool = False  # another replica took the account over: the run stopped and recorded nothing more
 
     def counts(self) -> dict[str, int]:
         """The numbers bound to every log line about this run."""

@@ -12,6 +12,11 @@ account that could not be opened.
 The rules are loaded BEFORE anything is opened: a bad rules file at start is an error the admin fixes
 (the daemon cannot decide anything without good rules), and no sandbox or connection should be started
 just to be torn down again. Later edits go through the watcher, which keeps the last good rules.
+
+Replicas: on a PostgreSQL store every daemon is a replica; a `Coordinator` (sync.daemon.coordination) keeps
+its share of the account leases, each runner runs only what this replica holds, under the lease's fence, and the
+sweep and the full rescore visit only those accounts, so every write happens once across replicas. A SQLite
+store has one daemon: `DaemonLock` refuses a second one at start.
 """
 
 from __future__ import annotations
@@ -27,14 +32,19 @@ import structlog
 from sync import registry
 from sync.clock import Clock, SystemClock
 from sync.daemon.accounts import AccountRunner, OpenedAccount, open_account, run_options, select_accounts
+from sync.daemon.coordination import Coordinator, CoordinatorHooks, replica_id
+from sync.daemon.metrics import Metrics
 from sync.daemon.readiness import CheckResult, HealthMonitor
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunSummary
 from sync.daemon.runtime import Daemon
 from sync.daemon.scheduling import AccountJob, SweepJob
+from sync.log import bind_process
 from sync.settings import Account, Settings
 from sync.state import StateStore
+from sync.state.leases import LeaseTable
 from sync.state.migrate import head_revision
+from sync.state.single import DaemonLock
 
 log = structlog.get_logger("crmsync.daemon.service")
 
@@ -51,15 +61,18 @@ def rules_watcher(settings: Settings, clock: Clock) -> RulesWatcher[registry.Rul
 
 
 def _visit_all(runners: Sequence[AccountRunner],
-               run: Callable[[AccountRunner, threading.Event], RunSummary]) -> Callable[[threading.Event],
-                                                                                       list[RunSummary]]:
-    """A sweep-like job over every account in turn; a stop request ends it between two accounts."""
+               run: Callable[[AccountRunner, threading.Event], RunSummary | None]) -> Callable[[threading.Event],
+                                                                                              list[RunSummary]]:
+    """A sweep-like job over every account in turn (those this replica owns, with replicas); a stop request
+    ends it between two accounts."""
     def job(stop: threading.Event) -> list[RunSummary]:
         summaries = []
         for runner in runners:
             if stop.is_set():
                 break
-            summaries.append(run(runner, stop))
+            summary = run(runner, stop)
+            if summary is not None:
+                summaries.append(summary)
         return summaries
     return job
 
@@ -90,6 +103,8 @@ class Service:
     runners: list[AccountRunner]
     opened: list[OpenedAccount]
     unopened: dict[str, str] = field(default_factory=dict)  # account key -> why it could not be opened
+    coordinator: Coordinator | None = None  # replicas on PostgreSQL
+    lock: DaemonLock | None = None  # the one daemon of a SQLite store
 
     def close(self) -> None:
         for account in reversed(self.opened):
@@ -99,6 +114,8 @@ class Service:
                 log.warning("account_close_failed", crm=account.account.crm, account=account.account.name,
                             error=type(exc).__name__)
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -134,18 +151,33 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     """Open the store and the accounts and compose the daemon (not started: `service.daemon.run()`).
     `port` overrides `settings.http.port` (tests pass 0); `daemon_options` go to `Daemon` as they are."""
     clock = clock or SystemClock()
-    store = store or StateStore(settings.state.url, clock=clock)
+    lock = DaemonLock.take(settings.state.url) if store is None else None  # raises StoreInUse
+    try:
+        store = store or StateStore(settings.state.url, clock=clock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     try:
         opened, unopened = open_accounts(select_accounts(settings), clock=clock, sleep=sleep)
     except BaseException:
         store.close()
+        if lock is not None:
+            lock.release()
         raise
     for account in opened:
         if account.sandbox is not None:  # a sandbox is a new CRM each start: the previous one's state is wrong
             store.forget_account(account.account.ref)
     options = run_options(settings)
+    metrics = daemon_options.setdefault("metrics", Metrics())
+    holder: list[Daemon] = []
+    coordinator = None
+    if store.engine.dialect.name == "postgresql":
+        coordinator = _coordinator(settings, store, [f"{o.account.crm}/{o.account.name}" for o in opened], metrics,
+                                   holder, clock)
+        daemon_options["companions"] = [*daemon_options.get("companions", ()), coordinator]
     runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: watcher.current, clock=clock,
-                             options=options) for o in opened]
+                             options=options, fences=coordinator.fence if coordinator else None) for o in opened]
     jobs = [AccountJob(runner.key, o.account.interval, o.account.jitter, runner.cycle, crm=o.account.crm,
                        account=o.account.name) for runner, o in zip(runners, opened, strict=True)]
     sweep = SweepJob(settings.sla_sweep.interval, _visit_all(runners, AccountRunner.sweep), key="sla_sweep")
@@ -166,4 +198,27 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
                     host=settings.http.host, port=settings.http.port if port is None else port, **daemon_options)
     for extra in extra_sweeps:
         daemon.scheduler.add_sweep(extra)
-    return Service(daemon=daemon, store=store, watcher=watcher, runners=runners, opened=opened, unopened=unopened)
+    holder.append(daemon)
+    return Service(daemon=daemon, store=store, watcher=watcher, runners=runners, opened=opened, unopened=unopened,
+                   coordinator=coordinator, lock=lock)
+
+
+def _coordinator(settings: Settings, store: StateStore, names: list[str], metrics: Metrics,
+                 holder: list[Daemon], clock: Clock) -> Coordinator:
+    """This replica's lease keeper: an account it takes is run at once, the metrics follow what it holds, and
+    every log line of the process names the replica."""
+    me = replica_id()
+    bind_process(replica=me)
+
+    def acquired(name: str) -> None:
+        if holder and name not in holder[0].scheduler.parked():
+            try:
+                holder[0].scheduler.run_now(name)
+            except Exception:  # noqa: BLE001 (not scheduled yet or stopping: it runs on its interval)
+                pass
+
+    hooks = CoordinatorHooks(on_acquired=acquired, on_lost=lambda name, why: metrics.record_lease_loss(name),
+                             on_tick=metrics.record_leases,
+                             busy=lambda: holder[0].scheduler.in_flight() if holder else set())
+    return Coordinator(LeaseTable(store.engine, clock), names, replica=me, lease=settings.replicas.lease,
+                       hooks=hooks, clock=clock)
