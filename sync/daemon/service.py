@@ -174,7 +174,7 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     coordinator = None
     if store.engine.dialect.name == "postgresql":
         coordinator = _coordinator(settings, store, [f"{o.account.crm}/{o.account.name}" for o in opened], metrics,
-                                   holder, clock)
+                                   holder, clock, watcher)
         daemon_options["companions"] = [*daemon_options.get("companions", ()), coordinator]
     runners = [AccountRunner(store=store, connector=o.connector, rules=lambda: watcher.current, clock=clock,
                              options=options, fences=coordinator.fence if coordinator else None) for o in opened]
@@ -204,13 +204,15 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
 
 
 def _coordinator(settings: Settings, store: StateStore, names: list[str], metrics: Metrics,
-                 holder: list[Daemon], clock: Clock) -> Coordinator:
-    """This replica's lease keeper: an account it takes is run at once, the metrics follow what it holds, and
-    every log line of the process names the replica."""
+                 holder: list[Daemon], clock: Clock, watcher: RulesWatcher[Any]) -> Coordinator:
+    """This replica's lease keeper: an account it takes is run at once, with the rules file read again first
+    (the previous owner may have hot-reloaded a newer file than this replica's last poll: the account must not be
+    rescored back to older rules), the metrics follow what it holds, and every log line names the replica."""
     me = replica_id()
     bind_process(replica=me)
 
     def acquired(name: str) -> None:
+        watcher.check()
         if holder and name not in holder[0].scheduler.parked():
             try:
                 holder[0].scheduler.run_now(name)

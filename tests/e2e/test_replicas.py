@@ -7,7 +7,9 @@ sandbox CRMs running in this test process, where every write is counted as the C
 - the owner SIGSTOPped past its lease, the account taken over, then SIGCONT: the old owner writes nothing more;
 - a rolling deploy (start a new replica, SIGTERM the old one, again) never writes twice.
 
-Short intervals and leases (settings) keep each scenario to seconds.
+Short intervals and leases (settings) keep each scenario to seconds; the rolling deploy, four processes started
+one after the other, is marked slow (`make bench` runs it). The graceful hand-over it relies on is also covered
+by tests/sync/daemon/test_coordination.py.
 """
 
 from __future__ import annotations
@@ -23,25 +25,22 @@ import pytest
 from werkzeug.wrappers import Request
 
 from sync.clock import SystemClock
-from sync.testing import POSTGRES_URL_ENV, SandboxCrms, postgres_schema
+from sync.state import AccountRef
+from sync.testing import SandboxCrms, postgres_schema, postgres_url_for_test
 from sync.testing.replicas import Fleet, owners, wait_for
 
 CONTACTS = 30  # per CRM
 INTERVAL_S, LEASE_S = 2, 3
 SETTLE_S = INTERVAL_S * 2  # a duplicate write would show within two more intervals
-TAKEOVER_BOUND_S = INTERVAL_S + LEASE_S + LEASE_S / 3 + 3  # + one tick of the lease keeper, + process slack
+TAKEOVER_BOUND_S = INTERVAL_S + LEASE_S + LEASE_S / 3 + 5  # + one tick of the lease keeper, + a loaded machine's slack
+HUBSPOT = AccountRef("hubspot", "hubspot")  # the account each fault targets (one group, no tag)
 HUBSPOT_PUSH = {"method": "POST", "path": "/crm/v3/objects/contacts/batch/update"}
 BATCH = {"batch_size": 10}
 
 
 @pytest.fixture
 def state_url() -> Iterator[str]:
-    base = os.environ.get(POSTGRES_URL_ENV)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{POSTGRES_URL_ENV} is not set in CI: .ci/run must set it")
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set: replicas need PostgreSQL")
-    with postgres_schema(base) as url:
+    with postgres_schema(postgres_url_for_test()) as url:
         yield url
 
 
@@ -100,8 +99,7 @@ def same(got: Any, expected: Any, tolerance_s: float) -> bool:
 @pytest.fixture
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], float]]:
     """The CRMs after one replica's uninterrupted sync, and when it was taken."""
-    base = os.environ.get(POSTGRES_URL_ENV) or pytest.skip("replicas need PostgreSQL")
-    with postgres_schema(base) as url, crms() as group:
+    with postgres_schema(postgres_url_for_test()) as url, crms() as group:
         fleet = Fleet([group], tmp_path_factory.mktemp("reference"), state_url=url, push=BATCH)
         try:
             fleet.start("solo")
@@ -132,7 +130,10 @@ def test_a_sigkilled_owner_mid_push_is_finished_by_another_replica_within_the_bo
                 fleet.start(replica)
             wait_for(lambda: bool(killed), timeout=60, failure=fleet.logs_text)
             victim, at = killed[0]
-            took = wait_for(lambda: fleet.synced(since=at), timeout=60, failure=fleet.logs_text)
+            wait_for(lambda: fleet.synced(since=at), timeout=60, failure=fleet.logs_text)
+            with fleet.store() as store:
+                resumed = min(run.started_at.timestamp() for run in store.runs(HUBSPOT, limit=100)
+                              if run.started_at.timestamp() > at)
             new_owner = fleet.leases()["hubspot/hubspot"].owner
             assert new_owner not in (None, victim)
             assert fleet.processes[victim].wait(timeout=5) == -signal.SIGKILL
@@ -140,7 +141,7 @@ def test_a_sigkilled_owner_mid_push_is_finished_by_another_replica_within_the_bo
             assert [fleet.stop(r) for r in survivors] == [0, 0], fleet.logs_text()
         finally:
             fleet.close()
-        assert took <= TAKEOVER_BOUND_S + 10, f"resumed after {took:.1f} s"  # + the account's own cycle
+        assert resumed - at <= TAKEOVER_BOUND_S, f"resumed {resumed - at:.1f} s after the kill"
         assert not fleet.audit_duplicates()
         final = crm_state([group])
         tolerance = time.time() - taken_at + 5
@@ -172,7 +173,7 @@ def test_an_owner_paused_past_its_lease_writes_nothing_once_it_runs_again(state_
                      timeout=60, failure=fleet.logs_text)
             received = len(group["hubspot"].requests.all())
             with fleet.store() as store:
-                audited = len(store.audit(fleet.accounts[0]))
+                audited = len(store.audit(HUBSPOT))
             fleet.signal(stale, signal.SIGCONT)
             wait_for(lambda: any(line.get("event") == "run_lease_lost" for line in fleet.log(stale)), timeout=30,
                      failure=fleet.logs_text)
@@ -180,7 +181,7 @@ def test_an_owner_paused_past_its_lease_writes_nothing_once_it_runs_again(state_
             late = [r for r in group["hubspot"].requests.all()[received:] if r.method != "GET"
                     and "/batch/update" in r.path]
             with fleet.store() as store:
-                assert len(store.audit(fleet.accounts[0])) == audited
+                assert len(store.audit(HUBSPOT)) == audited
             assert [fleet.stop(r) for r in ("r1", "r2")] == [0, 0], fleet.logs_text()
         finally:
             fleet.close()
@@ -199,6 +200,7 @@ def slow_writes(group: SandboxCrms) -> None:
     group["pipedrive"].faults.add("slow", times=1000, seconds=0.1, method="PATCH", path="/api/v2/persons/")
 
 
+@pytest.mark.slow  # four replicas started one after the other: half a minute; `make bench` runs it
 def test_a_rolling_deploy_never_writes_twice(state_url, tmp_path):
     with crms() as group:
         fleet = Fleet([group], tmp_path, state_url=state_url, push=BATCH)

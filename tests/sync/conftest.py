@@ -5,13 +5,12 @@ fails."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sync.testing import POSTGRES_URL_ENV, postgres_schema
+from sync.testing import postgres_schema, postgres_url_for_test
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -19,10 +18,5 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
-    base = os.environ.get(POSTGRES_URL_ENV)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{POSTGRES_URL_ENV} is not set in CI: .ci/run must set it")
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set: PostgreSQL variant not run outside CI")
-    with postgres_schema(base) as url:
+    with postgres_schema(postgres_url_for_test()) as url:
         yield url

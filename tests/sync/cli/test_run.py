@@ -77,7 +77,7 @@ def test_a_bad_rules_file_at_start_exits_3_with_located_messages_and_opens_nothi
     assert opened == []  # no sandbox started, no store opened
 
 
-def test_a_second_daemon_on_one_sqlite_file_exits_4_naming_postgresql_and_opens_nothing(tmp_path, monkeypatch):
+def test_a_second_daemon_on_one_sqlite_file_exits_4_naming_postgresql_and_opens_nothing(tmp_path):
     from sync.state.single import DaemonLock
 
     config = write_config(tmp_path)
