@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Self
 
 import structlog
@@ -41,7 +42,7 @@ from sync.daemon.runtime import Daemon
 from sync.daemon.scheduling import AccountJob, SweepJob
 from sync.log import bind_process
 from sync.settings import Account, Settings
-from sync.state import StateStore
+from sync.state import AccountRef, StateStore
 from sync.state.leases import LeaseTable
 from sync.state.migrate import head_revision
 from sync.state.single import DaemonLock
@@ -75,6 +76,19 @@ def _visit_all(runners: Sequence[AccountRunner],
                 summaries.append(summary)
         return summaries
     return job
+
+
+def rescore_unless_recent(interval: timedelta, clock: Clock) -> Callable[[AccountRunner, threading.Event],
+                                                                           RunSummary | None]:
+    """The periodic full rescore of one account, skipped when one ran within the last `interval` (recorded in the
+    store): an account handed to another replica is not rescored again on that replica's own timer."""
+    def rescore(runner: AccountRunner, stop: threading.Event) -> RunSummary | None:
+        ref = AccountRef(runner.connector.crm, runner.connector.account)
+        last = runner.store.runs(ref, kind="rescore", limit=1)
+        if last and last[0].started_at > clock.now() - interval * 0.9:  # a timer's own firing is never "recent"
+            return None
+        return runner.rescore(stop)
+    return rescore
 
 
 def store_check(store: StateStore) -> Callable[[], dict[str, CheckResult]]:
@@ -183,7 +197,8 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     sweep = SweepJob(settings.sla_sweep.interval, _visit_all(runners, AccountRunner.sweep), key="sla_sweep")
     extra_sweeps = []
     if settings.full_rescore.interval is not None:
-        extra_sweeps.append(SweepJob(settings.full_rescore.interval, _visit_all(runners, AccountRunner.rescore),
+        extra_sweeps.append(SweepJob(settings.full_rescore.interval,
+                                     _visit_all(runners, rescore_unless_recent(settings.full_rescore.interval, clock)),
                                      key="full_rescore", run_at_start=False))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
     readiness = [store_check(store)]

@@ -409,11 +409,14 @@ class StateStore:
                 "retry_at": summary.retry_at, "rules_version": summary.rules_version,
                 "breaches_open": summary.breaches_open, "cursor_lag_seconds": summary.cursor_lag_seconds}])
 
-    def runs(self, ref: AccountRef | None = None, *, latest_only: bool = False, limit: int = 100) -> list[RunRecord]:
-        """Run history, newest first; `latest_only` keeps the last run of each account."""
+    def runs(self, ref: AccountRef | None = None, *, latest_only: bool = False, limit: int = 100,
+             kind: str | None = None) -> list[RunRecord]:
+        """Run history, newest first; `latest_only` keeps the last run of each account; `kind` only those runs."""
         query = select(RunRow)
         if ref is not None:
             query = query.where(self._of(RunRow, ref))
+        if kind is not None:
+            query = query.where(RunRow.kind == kind)
         if latest_only:
             last = (select(RunRow.crm, RunRow.account, func.max(RunRow.started_at).label("at"))
                     .group_by(RunRow.crm, RunRow.account).subquery())
