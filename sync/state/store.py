@@ -6,7 +6,11 @@ page's snapshots, memories, decisions, outbox rows and cursor durable together
 CRM results into last-pushed values, audit rows and outbox deletions in one
 transaction, deleting an outbox row only if it still holds the version that
 was pushed. `fault` is a test seam: it is called with a named point around
-each commit so tests can crash the store exactly there.
+each commit so tests can crash the store exactly there. With replicas, every
+write transaction of an account run also checks the run's lease (`_writing`,
+`sync.state.leases`). Longer than our usual module on purpose: one class whose
+transactions are read together (what commits with what) is easier to audit
+than the same transactions spread over several.
 """
 
 from __future__ import annotations
