@@ -1,6 +1,6 @@
 """Every benchmark, one after the other, each in a process of its own (so each measures its own memory):
-the CLI's start-up, the rules engine, the API efficiency of the three connectors, and the full resync
-through the daemon.
+the CLI's start-up, the rules engine, the API efficiency of the three connectors, the full resync
+through the daemon, and one cycle of nine accounts on three replicas against one (PostgreSQL).
 
     python benchmarks/run_all.py                 # what `make bench` runs: the sizes each benchmark defaults to
     python benchmarks/run_all.py --quick         # small sizes, a few minutes: a smoke run of the benchmarks
@@ -27,8 +27,10 @@ def benchmarks(quick: bool) -> list[list[str]]:
                 ["rules_bench.py", "--contacts", "5000", "--stream", "20000"],
                 ["api_efficiency.py", "1000"],
                 ["engine_reads.py", "200"],
-                ["full_resync.py", "--contacts", "3000", "--memory-at", "900"]]
-    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["engine_reads.py"], ["full_resync.py"]]
+                ["full_resync.py", "--contacts", "3000", "--memory-at", "900"],
+                ["replicas.py", "--contacts", "50"]]
+    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["engine_reads.py"], ["full_resync.py"],
+            ["replicas.py"]]
 
 
 def main() -> int:

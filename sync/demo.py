@@ -193,6 +193,7 @@ def _run_all(runners: list[AccountRunner], progress: ProgressCallback | None) ->
     def one(runner: AccountRunner) -> tuple[RunSummary, float]:
         began = time.perf_counter()
         summary = runner.cycle(stop)
+        assert summary is not None  # no replicas here: every account is this process's
         if progress is not None:
             progress(summary)
         return summary, time.perf_counter() - began

@@ -101,6 +101,21 @@ def bind_run(*, crm: str, account: str, run_id: str, counts: Callable[[], Mappin
                                            **{RUN_COUNTS: LiveCounts(counts)})
 
 
+_PROCESS_FIELDS: dict[str, str] = {}
+
+
+def bind_process(**fields: str) -> None:
+    """Tag every log line of this process, from any thread, with `fields` (a replica's id). Context variables
+    would not do: each scheduler thread starts with a context of its own."""
+    _PROCESS_FIELDS.update(fields)
+
+
+def add_process_fields(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _PROCESS_FIELDS.items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 def unbind_run() -> None:
     structlog.contextvars.unbind_contextvars(*_RUN_KEYS)
 
@@ -193,6 +208,7 @@ def reset_logging() -> None:
     """Undo `configure_logging` (tests that configured logging onto a stream that is about to close)."""
     structlog.reset_defaults()
     _SINK.stream = None
+    _PROCESS_FIELDS.clear()
     _LEVEL["threshold"] = logging.NOTSET
     root = logging.getLogger()
     for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
@@ -209,6 +225,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_process_fields,
         add_run_counts,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

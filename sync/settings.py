@@ -178,6 +178,20 @@ class WebhookSettings(_Frozen):
     max_attempts: int = Field(8, ge=1, le=50, description="deliveries of one breach before it is given up")
 
 
+class ReplicasSettings(_Frozen):
+    lease: Duration = Field(timedelta(seconds=30), description=(
+        "replicas on one PostgreSQL store: how long an account stays with a replica that stopped renewing "
+        "(renewed every third of it). A killed replica's accounts resume elsewhere within one interval plus "
+        "this; a SQLite store has one process and no lease"))
+
+    @pydantic.field_validator("lease")
+    @classmethod
+    def _lease_bounds(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("the lease must be between 1s and 10m")
+        return value
+
+
 class AccountFile(_Frozen):
     """One CRM account as written in the file."""
 
@@ -205,6 +219,7 @@ class SettingsFile(_Frozen):
     full_rescore: FullRescoreSettings = FullRescoreSettings()
     push: PushSettings = PushSettings()
     sla_webhook: WebhookSettings | None = Field(None, description="post SLA breaches here; null: no webhook")
+    replicas: ReplicasSettings = ReplicasSettings()
     crm_defaults: dict[CrmName, dict[str, Any]] = Field(default_factory=dict, description=(
         "settings shared by every account of a CRM (e.g. a field mapping), merged under each account's settings"))
     accounts: list[AccountFile] = Field(min_length=1)
@@ -269,6 +284,8 @@ class Settings:
     @property
     def sla_webhook(self) -> WebhookSettings | None:
         return self.file.sla_webhook
+    def replicas(self) -> ReplicasSettings:
+        return self.file.replicas
 
     def account(self, name: str) -> Account:
         for account in self.accounts:

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,11 +108,16 @@ class WebhookSender:
             lambda: self.post(body, delivery, clock.now()))
 
 
-def deliver_due(store: StateStore, sender: WebhookSender, clock: Clock, *, limit: int = 100) -> tuple[int, int]:
-    """Deliver the breach webhooks due now; returns (delivered, failed for good)."""
+def deliver_due(store: StateStore, sender: WebhookSender, clock: Clock, *, limit: int = 100,
+                owned: Callable[[], Collection[str]] | None = None) -> tuple[int, int]:
+    """Deliver the breach webhooks due now; returns (delivered, failed for good). `owned`: with replicas, the
+    accounts (`crm/name`) this replica holds, whose webhooks only it delivers (the others' are theirs)."""
     reminders = ReminderStore(store)
     delivered = failed = 0
+    held = None if owned is None else set(owned())
     for item in reminders.rows(None, statuses=[PENDING], kinds=[WEBHOOK], due_by=clock.now(), limit=limit):
+        if held is not None and f"{item.crm}/{item.account}" not in held:
+            continue
         ref = _ref(item)
         body = json.dumps(breach_event(item, clock.now()), sort_keys=True).encode()
         try:

@@ -26,6 +26,7 @@ from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
 from sync.log import bind_run, unbind_run
 from sync.state import StateStore
+from sync.state.leases import LeaseLost
 from sync.state.problems import classify_store_error
 
 
@@ -41,6 +42,10 @@ def guarded(sync_: AccountSync, body: Callable[[], None]) -> RunSummary:
     except Stopped:
         summary.outcome = RunOutcome.INTERRUPTED
         sync_.event("run_interrupted")
+    except LeaseLost as exc:  # another replica owns the account now: it resumes from the durable state
+        summary.outcome = RunOutcome.INTERRUPTED
+        summary.lease_lost = True
+        sync_.log.warning("run_lease_lost", reason=exc.why, **summary.counts())
     except RateLimited as exc:
         summary.rate_limited += 1
         summary.errors.append(exc.user_message)
@@ -147,7 +152,7 @@ def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, 
             sync_.rescore(not_version=sync_.rules.version)
 
         summary = guarded(sync_, body)
-        if record:
+        if record and not summary.lease_lost:  # a replica that lost the account writes nothing more
             store.record_run(summary, "cycle")
         sync_.event("run_finished", outcome=summary.outcome.value, fields_written=summary.fields_written,
                     breaches_open=summary.breaches_open)

@@ -18,7 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -48,6 +48,15 @@ def log_run(summary: RunSummary) -> None:
         retry_at=summary.retry_at.isoformat() if summary.retry_at else None, errors=summary.errors[:10])
 
 
+class Companion(Protocol):
+    """Work beside the scheduler for the daemon's whole life (the lease keeper of replicas): started once the
+    scheduler runs, stopped once the runs in flight have drained."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Daemon:
     """One process: every account's sync on its schedule, the SLA sweep, the rules watched, probes served."""
 
@@ -59,7 +68,7 @@ class Daemon:
                  workers: int = 4, report: ReportProvider | None = None,
                  shutdown_timeout: timedelta = timedelta(seconds=25),
                  park_check: timedelta = timedelta(seconds=30), heartbeat: timedelta = timedelta(seconds=5),
-                 force_exit: Callable[[int], Any] = hard_exit) -> None:
+                 force_exit: Callable[[int], Any] = hard_exit, companions: Sequence[Companion] = ()) -> None:
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.stop_event = threading.Event()
@@ -69,6 +78,7 @@ class Daemon:
         self._force_exit = force_exit
         self._extra_readiness = list(readiness)
         self._stopping = threading.Event()
+        self.companions = list(companions)
         self.scheduler = Scheduler(stop=self.stop_event, clock=self.clock, workers=workers, park_check=park_check,
                                    heartbeat=heartbeat, observers=(self.metrics.record_run, log_run, *observers),
                                    on_skip=self.metrics.record_skip)
@@ -116,6 +126,8 @@ class Daemon:
         if self.watcher is not None:
             self.metrics.record_rules(applied=self.watcher.status().ok)
         self.scheduler.start()
+        for companion in self.companions:
+            companion.start()
         self.http.start()
         log.info("daemon_started", url=self.url, in_flight_bound_s=self.shutdown_timeout.total_seconds())
 
@@ -131,6 +143,8 @@ class Daemon:
         log.info("shutdown_started", in_flight=in_flight, bound_s=bound)
         self.scheduler.stop_taking_work()
         clean = self.scheduler.wait_idle(bound)
+        for companion in reversed(self.companions):  # after the runs in flight: they write under its leases
+            companion.stop()
         self.http.stop()
         if clean:
             log.info("shutdown_complete")

@@ -44,7 +44,8 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
             run_reminders(sync_)  # the clocks are current now: reminders and escalations due, once each
 
         summary = guarded(sync_, body)
-        store.record_run(summary, kind)
+        if not summary.lease_lost:  # a replica that lost the account writes nothing more
+            store.record_run(summary, kind)
         sync_.event("run_finished", kind=kind, outcome=summary.outcome.value, fields_written=summary.fields_written,
                     breaches_open=summary.breaches_open)
         return summary
