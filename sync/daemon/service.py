@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Self
 
 import structlog
@@ -27,7 +28,7 @@ import structlog
 from sync import registry
 from sync.clock import Clock, SystemClock
 from sync.daemon.accounts import AccountRunner, OpenedAccount, open_account, run_options, select_accounts
-from sync.daemon.readiness import CheckResult, HealthMonitor
+from sync.daemon.readiness import BackgroundCheck, CheckResult, HealthMonitor
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunSummary
 from sync.daemon.runtime import Daemon
@@ -35,10 +36,13 @@ from sync.daemon.scheduling import AccountJob, SweepJob
 from sync.settings import Account, Settings
 from sync.state import StateStore
 from sync.state.migrate import head_revision
+from sync.state.problems import classify_store_error
 
 log = structlog.get_logger("crmsync.daemon.service")
 
 MAX_ACCOUNT_WORKERS = 8  # accounts synced at once; more accounts than this queue for a free worker
+STORE_CHECK_INTERVAL = timedelta(seconds=5)  # how often readiness asks the database
+STORE_CHECK_BOUND = timedelta(seconds=5)  # a check waiting longer than this reads as "not answering"
 
 
 def rules_watcher(settings: Settings, clock: Clock) -> RulesWatcher[registry.RulesLike]:
@@ -65,18 +69,28 @@ def _visit_all(runners: Sequence[AccountRunner],
 
 
 def store_check(store: StateStore) -> Callable[[], dict[str, CheckResult]]:
-    """Readiness of the state store: reachable, and at the schema this crmsync migrates to."""
+    """Readiness of the state store: reachable, and at the schema this crmsync migrates to. It queries the
+    database, so the daemon runs it in the background (`BackgroundCheck`), never in a probe's request."""
     head = head_revision()
 
     def check() -> dict[str, CheckResult]:
         try:
             revision = store.schema_revision()
         except Exception as exc:  # noqa: BLE001 (any driver error means the same to a probe: not ready)
-            return {"state_store": CheckResult(False, f"not reachable ({type(exc).__name__})")}
+            problem = classify_store_error(exc, store.engine.url)
+            why = problem.message if problem is not None else f"not reachable ({type(exc).__name__})"
+            return {"state_store": CheckResult(False, why)}
         if revision != head:
             return {"state_store": CheckResult(False, f"schema {revision}, expected {head}")}
         return {"state_store": CheckResult(True, f"schema {revision}")}
     return check
+
+
+def background_store_check(store: StateStore, clock: Clock) -> BackgroundCheck:
+    """The store check every `STORE_CHECK_INTERVAL`, overdue after `STORE_CHECK_BOUND`: a lost database turns
+    `/readyz` red within one check period (refused at once, or overdue if it hangs)."""
+    return BackgroundCheck(store_check(store), names=["state_store"], interval=STORE_CHECK_INTERVAL,
+                           bound=STORE_CHECK_BOUND, clock=clock, name="state_store")
 
 
 @dataclass
@@ -134,7 +148,7 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     """Open the store and the accounts and compose the daemon (not started: `service.daemon.run()`).
     `port` overrides `settings.http.port` (tests pass 0); `daemon_options` go to `Daemon` as they are."""
     clock = clock or SystemClock()
-    store = store or StateStore(settings.state.url, clock=clock)
+    store = store or StateStore(settings.state.url, clock=clock, timeouts=settings.state.timeouts())
     try:
         opened, unopened = open_accounts(select_accounts(settings), clock=clock, sleep=sleep)
     except BaseException:
@@ -154,11 +168,12 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
         extra_sweeps.append(SweepJob(settings.full_rescore.interval, _visit_all(runners, AccountRunner.rescore),
                                      key="full_rescore", run_at_start=False))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
-    readiness = [store_check(store)]
+    readiness: list[Callable[[], dict[str, CheckResult]]] = []
     if unopened:
         readiness.append(lambda: {key: CheckResult(False, f"could not be opened: {why}")
                                   for key, why in unopened.items()})
     daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1)
+    daemon_options.setdefault("background", [background_store_check(store, clock)])
     from sync.insight.served import ReportPage  # the report's modules load with the daemon, not with every command
 
     daemon_options.setdefault("report", ReportPage(store, clock))

@@ -13,7 +13,7 @@ import threading
 
 from sync.clock import Clock
 from sync.contract import Connector
-from sync.daemon.cycle import failed_to_start, guarded, start
+from sync.daemon.cycle import failed_to_start, guarded, record_run, start
 from sync.daemon.engine import ProgressCallback, RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.errors import ConfigError
@@ -41,7 +41,7 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
             sync_.rescore(due_by=None if full else clock.now())
 
         summary = guarded(sync_, body)
-        store.record_run(summary, kind)
+        record_run(store, summary, kind)
         sync_.event("run_finished", kind=kind, outcome=summary.outcome.value, fields_written=summary.fields_written,
                     breaches_open=summary.breaches_open)
         return summary
