@@ -12,7 +12,6 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,18 +42,6 @@ accounts:
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    base = os.environ.get(POSTGRES_URL_ENV)
-    if not base:
-        pytest.fail(f"{POSTGRES_URL_ENV} is not set: the PostgreSQL variant needs it")
-    with postgres_schema(base) as url:
-        yield url
-
-
 def _service(url: str, tmp_path: Path, clock, recorder: Recorder, **options):
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: standin-a\nthreshold: 70\n")
@@ -64,9 +51,9 @@ def _service(url: str, tmp_path: Path, clock, recorder: Recorder, **options):
     return build_service(settings, watcher=watcher, clock=clock, port=0, observers=[recorder.observe], **options)
 
 
-def test_a_locked_table_fails_the_run_with_a_classified_error_and_sigterm_still_exits_0(state_url, tmp_path, clock):
+def test_a_locked_table_fails_the_run_with_a_classified_error_and_sigterm_still_exits_0(store_url, tmp_path, clock):
     recorder = Recorder()
-    service = _service(state_url, tmp_path, clock, recorder)
+    service = _service(store_url, tmp_path, clock, recorder)
     with service:
         if service.store.engine.dialect.name == "sqlite":
             holder = sqlite3.connect(service.store.engine.url.database, isolation_level=None)
