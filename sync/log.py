@@ -21,6 +21,7 @@ which CRM, account and run it belongs to and how far the run has got.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -50,11 +51,19 @@ def forget_secrets() -> None:
         _secrets.clear()
 
 
+# A PostgreSQL error's DETAIL line quotes the row a statement failed on ("Failing row contains (...)",
+# "Key (...)=(...)"): contact data. SQLAlchemy's own parameters are hidden at the engine (`hide_parameters`).
+_ROW_DETAIL = re.compile(r"^DETAIL: .*$", re.MULTILINE)
+ROW_DETAIL_HIDDEN = "DETAIL:  (hidden: it may quote contact data)"
+
+
 def _scrub(value: Any, secrets: Iterable[str]) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
+        if "DETAIL: " in value:
+            value = _ROW_DETAIL.sub(ROW_DETAIL_HIDDEN, value)
         return value
     if isinstance(value, dict):
         return {key: (MASK if str(key).lower() in _SENSITIVE_KEYS else _scrub(item, secrets))

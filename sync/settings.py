@@ -30,6 +30,7 @@ from sync.configfile import Loc, PositionedDocument, read_yaml, validate
 from sync.errors import ConfigError, ConfigIssue
 from sync.registry import NotInstalled, crm_kind
 from sync.secrets import SecretProblem, is_reference, nested_models, resolve_reference, secret_fields
+from sync.state.engine import StoreTimeouts
 from sync.state.records import AccountRef
 
 CONFIG_ENV = "CRMSYNC_CONFIG"
@@ -95,6 +96,18 @@ class StateSettings(_Frozen):
         if make_url(value).password:
             raise ValueError("the URL carries a password: put it in PGPASSWORD or ~/.pgpass instead")
         return value
+
+    connect_timeout: Duration = Field(timedelta(seconds=10), description=(
+        "how long opening a database connection may take before the store counts as unreachable"))
+    lock_timeout: Duration = Field(timedelta(seconds=10), description=(
+        "how long a statement may wait for a lock another connection holds (SQLite: the busy timeout); "
+        "past it the run fails, saying so, instead of hanging"))
+    statement_timeout: Duration = Field(timedelta(seconds=20), description=(
+        "how long one statement may run (PostgreSQL only; migrations are exempt). Keep it under the "
+        "25 s shutdown bound so a SIGTERM never waits on a statement"))
+
+    def timeouts(self) -> StoreTimeouts:
+        return StoreTimeouts(connect=self.connect_timeout, lock=self.lock_timeout, statement=self.statement_timeout)
 
 
 class RulesSettings(_Frozen):

@@ -25,7 +25,7 @@ import structlog
 from sync.clock import Clock, SystemClock
 from sync.daemon.http import OpsApp, OpsServer, ReportProvider
 from sync.daemon.metrics import CONTENT_TYPE, Metrics
-from sync.daemon.readiness import CheckResult, HealthMonitor, ReadinessCheck
+from sync.daemon.readiness import BackgroundCheck, CheckResult, HealthMonitor, ReadinessCheck
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.daemon.scheduling import AccountJob, Periodic, Scheduler, SweepJob
@@ -62,6 +62,7 @@ class Daemon:
 
     def __init__(self, jobs: Sequence[AccountJob], *, watcher: RulesWatcher[Any] | None = None,
                  sweep: SweepJob | None = None, readiness: Sequence[ReadinessCheck] = (),
+                 background: Sequence[BackgroundCheck] = (),
                  health: HealthMonitor | None = None, health_interval: timedelta = timedelta(minutes=1),
                  host: str = "127.0.0.1", port: int = 8080, clock: Clock | None = None,
                  metrics: Metrics | None = None, observers: Sequence[Callable[[RunSummary], None]] = (),
@@ -76,11 +77,13 @@ class Daemon:
         self.health = health
         self.shutdown_timeout = shutdown_timeout
         self._force_exit = force_exit
-        self._extra_readiness = list(readiness)
+        self._extra_readiness = [*readiness, *background]
+        self._background = list(background)  # started and stopped with the daemon
         self._stopping = threading.Event()
         self.companions = list(companions)
         self.scheduler = Scheduler(stop=self.stop_event, clock=self.clock, workers=workers, park_check=park_check,
-                                   heartbeat=heartbeat, observers=(self.metrics.record_run, log_run, *observers),
+                                   heartbeat=heartbeat, observers=(self.metrics.record_run, log_run, *observers,
+                                                                   *((health.observe_run,) if health else ())),
                                    on_skip=self.metrics.record_skip)
         for job in jobs:
             self.scheduler.add_account(job)
@@ -125,6 +128,8 @@ class Daemon:
             self.watcher.load()
         if self.watcher is not None:
             self.metrics.record_rules(applied=self.watcher.status().ok)
+        for check in self._background:
+            check.start()
         self.scheduler.start()
         for companion in self.companions:
             companion.start()
@@ -146,6 +151,8 @@ class Daemon:
         for companion in reversed(self.companions):  # after the runs in flight: they write under its leases
             companion.stop()
         self.http.stop()
+        for check in self._background:
+            check.stop()
         if clean:
             log.info("shutdown_complete")
         else:

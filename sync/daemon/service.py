@@ -36,7 +36,7 @@ from sync.clock import Clock, SystemClock
 from sync.daemon.accounts import AccountRunner, OpenedAccount, open_account, run_options, select_accounts
 from sync.daemon.coordination import Coordinator, CoordinatorHooks, replica_id
 from sync.daemon.metrics import Metrics
-from sync.daemon.readiness import CheckResult, HealthMonitor
+from sync.daemon.readiness import BackgroundCheck, CheckResult, HealthMonitor
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunSummary
 from sync.daemon.runtime import Daemon
@@ -46,12 +46,15 @@ from sync.settings import Account, Settings
 from sync.state import AccountRef, StateStore
 from sync.state.leases import LeaseTable
 from sync.state.migrate import head_revision
-from sync.webhook import WebhookSender, WebhookTarget, deliver_due
+from sync.state.problems import classify_store_error
 from sync.state.single import DaemonLock
+from sync.webhook import WebhookSender, WebhookTarget, deliver_due
 
 log = structlog.get_logger("crmsync.daemon.service")
 
 MAX_ACCOUNT_WORKERS = 8  # accounts synced at once; more accounts than this queue for a free worker
+STORE_CHECK_INTERVAL = timedelta(seconds=5)  # how often readiness asks the database
+STORE_CHECK_BOUND = timedelta(seconds=5)  # a check waiting longer than this reads as "not answering"
 
 
 def rules_watcher(settings: Settings, clock: Clock) -> RulesWatcher[registry.RulesLike]:
@@ -103,18 +106,28 @@ def rescore_unless_recent(interval: timedelta, clock: Clock) -> Callable[[Accoun
 
 
 def store_check(store: StateStore) -> Callable[[], dict[str, CheckResult]]:
-    """Readiness of the state store: reachable, and at the schema this crmsync migrates to."""
+    """Readiness of the state store: reachable, and at the schema this crmsync migrates to. It queries the
+    database, so the daemon runs it in the background (`BackgroundCheck`), never in a probe's request."""
     head = head_revision()
 
     def check() -> dict[str, CheckResult]:
         try:
             revision = store.schema_revision()
         except Exception as exc:  # noqa: BLE001 (any driver error means the same to a probe: not ready)
-            return {"state_store": CheckResult(False, f"not reachable ({type(exc).__name__})")}
+            problem = classify_store_error(exc, store.engine.url)
+            why = problem.message if problem is not None else f"not reachable ({type(exc).__name__})"
+            return {"state_store": CheckResult(False, why)}
         if revision != head:
             return {"state_store": CheckResult(False, f"schema {revision}, expected {head}")}
         return {"state_store": CheckResult(True, f"schema {revision}")}
     return check
+
+
+def background_store_check(store: StateStore, clock: Clock) -> BackgroundCheck:
+    """The store check every `STORE_CHECK_INTERVAL`, overdue after `STORE_CHECK_BOUND`: a lost database turns
+    `/readyz` red within one check period (refused at once, or overdue if it hangs)."""
+    return BackgroundCheck(store_check(store), names=["state_store"], interval=STORE_CHECK_INTERVAL,
+                           bound=STORE_CHECK_BOUND, clock=clock, name="state_store")
 
 
 @dataclass
@@ -178,7 +191,7 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
     clock = clock or SystemClock()
     lock = DaemonLock.take(settings.state.url) if store is None else None  # raises StoreInUse
     try:
-        store = store or StateStore(settings.state.url, clock=clock)
+        store = store or StateStore(settings.state.url, clock=clock, timeouts=settings.state.timeouts())
     except BaseException:
         if lock is not None:
             lock.release()
@@ -219,11 +232,12 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
         extra_sweeps.append(SweepJob(webhook.interval, lambda stop: _deliver(store, sender, clock, owned),
                                      key="sla_webhook"))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
-    readiness = [store_check(store)]
+    readiness: list[Callable[[], dict[str, CheckResult]]] = []
     if unopened:
         readiness.append(lambda: {key: CheckResult(False, f"could not be opened: {why}")
                                   for key, why in unopened.items()})
     daemon_options.setdefault("workers", min(len(runners), MAX_ACCOUNT_WORKERS) + 1 + int(webhook is not None))
+    daemon_options.setdefault("background", [background_store_check(store, clock)])
     from sync.insight.served import ReportPage  # the report's modules load with the daemon, not with every command
 
     daemon_options.setdefault("report", ReportPage(store, clock))

@@ -37,7 +37,7 @@ from sync.model import Contact, decode_contact, encode
 from sync.rules.decision import ContactMemory
 from sync.spill import chunks
 from sync.state import migrate
-from sync.state.engine import make_engine
+from sync.state.engine import StoreTimeouts, make_engine
 from sync.state.history import record_history
 from sync.state.record_problems import ProblemLedger
 from sync.state.leases import check_fence, current_fence
@@ -105,8 +105,8 @@ class StateStore:
     """Cursors, snapshots, last pushed values, outbox, SLA timers, audit log, run history and health."""
 
     def __init__(self, url: str | URL, *, clock: Clock | None = None, migrate_schema: bool = True,
-                 fault: Callable[[str], None] | None = None) -> None:
-        self.engine = make_engine(url)
+                 fault: Callable[[str], None] | None = None, timeouts: StoreTimeouts | None = None) -> None:
+        self.engine = make_engine(url, timeouts)
         self.clock = clock or SystemClock()
         self._fault = fault or _no_fault
         if migrate_schema:
