@@ -1,6 +1,8 @@
 """Every benchmark, one after the other, each in a process of its own (so each measures its own memory):
-the CLI's start-up, the rules engine, the API efficiency of the three connectors, and the full resync
-through the daemon.
+the CLI's start-up, the rules engine, the API efficiency of the three connectors, the full resync
+through the daemon, one cycle of nine accounts on three replicas against one (PostgreSQL), and the state
+store at 100,000 and 1,000,000 contacts (the rescore of every contact at 100,000 only: at 1,000,000 it alone
+takes the better part of an hour; `state_store.py --sizes 1000000` runs it).
 
     python benchmarks/run_all.py                 # what `make bench` runs: the sizes each benchmark defaults to
     python benchmarks/run_all.py --quick         # small sizes, a few minutes: a smoke run of the benchmarks
@@ -27,8 +29,13 @@ def benchmarks(quick: bool) -> list[list[str]]:
                 ["rules_bench.py", "--contacts", "5000", "--stream", "20000"],
                 ["api_efficiency.py", "1000"],
                 ["engine_reads.py", "200"],
-                ["full_resync.py", "--contacts", "3000", "--memory-at", "900"]]
-    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["engine_reads.py"], ["full_resync.py"]]
+                ["full_resync.py", "--contacts", "3000", "--memory-at", "900"],
+                ["replicas.py", "--contacts", "50"],
+                ["state_store.py", "--sizes", "2000", "10000"]]
+    return [["cli_startup.py"], ["rules_bench.py"], ["api_efficiency.py"], ["engine_reads.py"], ["full_resync.py"],
+            ["replicas.py"],
+            ["state_store.py", "--sizes", "100000", "1000000", "--operations", "idle_cycle", "sla_sweep"],
+            ["state_store.py", "--sizes", "100000"]]
 
 
 def main() -> int:

@@ -14,7 +14,8 @@
 # 127.0.0.1:8080 free and no `crmsync-sandbox` container nor `crmsync-data` volume, which it refuses to
 # touch): the compose stack answers /healthz on the published port, `crmsync config check` accepts the
 # settings the block copied (the rules file and the mounted secret included), the state store is
-# PostgreSQL, and `docker compose stop` exits 0. Exits non-zero at the first failed check.
+# PostgreSQL; `docker compose up --scale crmsync=3` runs three replicas, each answering on its own host
+# port; and `docker compose stop` exits 0 for each. Exits non-zero at the first failed check.
 # Not part of the test suite (it needs Docker); tests/test_container.py checks the README block against
 # the Dockerfile and compose.yaml without it.
 set -euo pipefail
@@ -133,9 +134,24 @@ ok "compose: config check accepts the copied settings, rules file and mounted se
 state=$(curl -s --max-time 3 http://127.0.0.1:8080/readyz)
 tr -d ' \n' <<<"$state" | grep -q '"state_store":{"ok":true' || { echo "$state" >&2; fail "compose: the state store (PostgreSQL) is not ready"; }
 ok "compose: the state store in PostgreSQL is at its schema"
+# --- three replicas on the one PostgreSQL: each on a host port of the range, each answering --------------------
+compose up -d --scale crmsync=3 >/dev/null || fail "compose up --scale crmsync=3"
+for index in 1 2 3; do
+    address=$(compose port --index "$index" crmsync 8080) || fail "compose: replica $index publishes no port"
+    answered=
+    for _ in $(seq 60); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$address/healthz" || true) == 200 ]] \
+            && { answered=1; break; }
+        sleep 1
+    done
+    [[ -n $answered ]] || { compose logs crmsync >&2; fail "compose --scale: replica $index at $address"; }
+done
+ok "compose --scale crmsync=3: three replicas, each answering /healthz on its own host port"
 start=$SECONDS
 compose stop crmsync >/dev/null
-code=$(docker inspect --format '{{.State.ExitCode}}' "$(compose ps -a -q crmsync)")
-[[ $code == 0 ]] || fail "compose stop: exit code $code after $((SECONDS - start))s"
-ok "compose stop: exit 0 after $((SECONDS - start))s"
+for container in $(compose ps -a -q crmsync); do
+    code=$(docker inspect --format '{{.State.ExitCode}}' "$container")
+    [[ $code == 0 ]] || fail "compose stop: exit code $code after $((SECONDS - start))s"
+done
+ok "compose stop: every replica exited 0 after $((SECONDS - start))s"
 echo "all checks passed"

@@ -216,6 +216,7 @@ def _run_all(runners: list[AccountRunner],
     def one(runner: AccountRunner) -> tuple[RunSummary, float, RunSummary | None]:
         began = time.perf_counter()
         summary = runner.cycle(stop)
+        assert summary is not None  # no replicas here: every account is this process's
         seconds = time.perf_counter() - began
         if progress is not None:
             progress(summary)

@@ -21,6 +21,7 @@ which CRM, account and run it belongs to and how far the run has got.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -50,11 +51,19 @@ def forget_secrets() -> None:
         _secrets.clear()
 
 
+# A PostgreSQL error's DETAIL line quotes the row a statement failed on ("Failing row contains (...)",
+# "Key (...)=(...)"): contact data. SQLAlchemy's own parameters are hidden at the engine (`hide_parameters`).
+_ROW_DETAIL = re.compile(r"^DETAIL: .*$", re.MULTILINE)
+ROW_DETAIL_HIDDEN = "DETAIL:  (hidden: it may quote contact data)"
+
+
 def _scrub(value: Any, secrets: Iterable[str]) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
+        if "DETAIL: " in value:
+            value = _ROW_DETAIL.sub(ROW_DETAIL_HIDDEN, value)
         return value
     if isinstance(value, dict):
         return {key: (MASK if str(key).lower() in _SENSITIVE_KEYS else _scrub(item, secrets))
@@ -99,6 +108,21 @@ def bind_run(*, crm: str, account: str, run_id: str, counts: Callable[[], Mappin
     `counts` is called per line, so each line shows the counts at the moment it was written."""
     structlog.contextvars.bind_contextvars(crm=crm, account=account, run_id=run_id,
                                            **{RUN_COUNTS: LiveCounts(counts)})
+
+
+_PROCESS_FIELDS: dict[str, str] = {}
+
+
+def bind_process(**fields: str) -> None:
+    """Tag every log line of this process, from any thread, with `fields` (a replica's id). Context variables
+    would not do: each scheduler thread starts with a context of its own."""
+    _PROCESS_FIELDS.update(fields)
+
+
+def add_process_fields(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _PROCESS_FIELDS.items():
+        event_dict.setdefault(key, value)
+    return event_dict
 
 
 def unbind_run() -> None:
@@ -193,6 +217,7 @@ def reset_logging() -> None:
     """Undo `configure_logging` (tests that configured logging onto a stream that is about to close)."""
     structlog.reset_defaults()
     _SINK.stream = None
+    _PROCESS_FIELDS.clear()
     _LEVEL["threshold"] = logging.NOTSET
     root = logging.getLogger()
     for old in [handler for handler in root.handlers if isinstance(handler, _OurHandler)]:
@@ -209,6 +234,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_process_fields,
         add_run_counts,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

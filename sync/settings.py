@@ -30,6 +30,7 @@ from sync.configfile import Loc, PositionedDocument, read_yaml, validate
 from sync.errors import ConfigError, ConfigIssue
 from sync.registry import NotInstalled, crm_kind
 from sync.secrets import SecretProblem, is_reference, nested_models, resolve_reference, secret_fields
+from sync.state.engine import StoreTimeouts
 from sync.state.records import AccountRef
 
 CONFIG_ENV = "CRMSYNC_CONFIG"
@@ -95,6 +96,18 @@ class StateSettings(_Frozen):
         if make_url(value).password:
             raise ValueError("the URL carries a password: put it in PGPASSWORD or ~/.pgpass instead")
         return value
+
+    connect_timeout: Duration = Field(timedelta(seconds=10), description=(
+        "how long opening a database connection may take before the store counts as unreachable"))
+    lock_timeout: Duration = Field(timedelta(seconds=10), description=(
+        "how long a statement may wait for a lock another connection holds (SQLite: the busy timeout); "
+        "past it the run fails, saying so, instead of hanging"))
+    statement_timeout: Duration = Field(timedelta(seconds=20), description=(
+        "how long one statement may run (PostgreSQL only; migrations are exempt). Keep it under the "
+        "25 s shutdown bound so a SIGTERM never waits on a statement"))
+
+    def timeouts(self) -> StoreTimeouts:
+        return StoreTimeouts(connect=self.connect_timeout, lock=self.lock_timeout, statement=self.statement_timeout)
 
 
 class RulesSettings(_Frozen):
@@ -181,6 +194,20 @@ class WebhookSettings(_Frozen):
     max_attempts: int = Field(8, ge=1, le=50, description="deliveries of one breach before it is given up")
 
 
+class ReplicasSettings(_Frozen):
+    lease: Duration = Field(timedelta(seconds=30), description=(
+        "replicas on one PostgreSQL store: how long an account stays with a replica that stopped renewing "
+        "(renewed every third of it). A killed replica's accounts resume elsewhere within one interval plus "
+        "this; a SQLite store has one process and no lease"))
+
+    @pydantic.field_validator("lease")
+    @classmethod
+    def _lease_bounds(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("the lease must be between 1s and 10m")
+        return value
+
+
 class AccountFile(_Frozen):
     """One CRM account as written in the file."""
 
@@ -208,6 +235,7 @@ class SettingsFile(_Frozen):
     full_rescore: FullRescoreSettings = FullRescoreSettings()
     push: PushSettings = PushSettings()
     sla_webhook: WebhookSettings | None = Field(None, description="post SLA breaches here; null: no webhook")
+    replicas: ReplicasSettings = ReplicasSettings()
     crm_defaults: dict[CrmName, dict[str, Any]] = Field(default_factory=dict, description=(
         "settings shared by every account of a CRM (e.g. a field mapping), merged under each account's settings"))
     accounts: list[AccountFile] = Field(min_length=1)
@@ -272,6 +300,8 @@ class Settings:
     @property
     def sla_webhook(self) -> WebhookSettings | None:
         return self.file.sla_webhook
+    def replicas(self) -> ReplicasSettings:
+        return self.file.replicas
 
     def account(self, name: str) -> Account:
         for account in self.accounts:

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,13 +116,18 @@ OutcomeCallback = Callable[[AccountRef, str], None]
 
 
 def deliver_due(store: StateStore, sender: WebhookSender, clock: Clock, *, limit: int = 100,
-                stop: threading.Event | None = None, on_outcome: OutcomeCallback | None = None) -> tuple[int, int]:
+                owned: Callable[[], Collection[str]] | None = None, stop: threading.Event | None = None,
+                on_outcome: OutcomeCallback | None = None) -> tuple[int, int]:
     """Deliver the breach webhooks due now (a stop request ends it between two deliveries); returns
-    (delivered, failed for good). Each delivery tried is passed to `on_outcome` (the daemon's metrics), and
-    one log line per account says what came of them."""
+    (delivered, failed for good). `owned`: with replicas, the accounts (`crm/name`) this replica holds, whose
+    webhooks only it delivers (the others' are theirs). Each delivery tried is passed to `on_outcome` (the
+    daemon's metrics), and one log line per account says what came of them."""
     reminders = ReminderStore(store)
     tried: dict[AccountRef, Counter[str]] = defaultdict(Counter)
+    held = None if owned is None else set(owned())
     for item in reminders.rows(None, statuses=[PENDING], kinds=[WEBHOOK], due_by=clock.now(), limit=limit):
+        if held is not None and f"{item.crm}/{item.account}" not in held:
+            continue
         if stop is not None and stop.is_set():
             break
         ref = _ref(item)

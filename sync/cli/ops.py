@@ -81,11 +81,11 @@ def open_store(settings: Settings, *, read_only: bool) -> StateStore:
     url = settings.state.url
     with store_errors(url):
         if not read_only:
-            return StateStore(url)
+            return StateStore(url, timeouts=settings.state.timeouts())
         file = _sqlite_file(url)
         if file is not None and not file.exists():
             return StateStore("sqlite://")
-        store = StateStore(url, migrate_schema=False)
+        store = StateStore(url, migrate_schema=False, timeouts=settings.state.timeouts())
         try:
             revision = store.schema_revision()
         except BaseException:

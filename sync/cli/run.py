@@ -13,7 +13,7 @@ Order matters:
 
 Every refusal to start is printed on stderr (verbatim: an admin copies `PATH:LINE:COL` into an editor) and
 logged, with the exit code sync.cli.exits gives that problem everywhere: 3 settings or rules, 4 state
-store, 6 not installed, 1 anything else (the HTTP port taken, no account could be opened).
+store (a second daemon on one SQLite file included), 6 not installed, 1 anything else (the HTTP port taken, no account could be opened).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sync.errors import ConfigError
 from sync.log import configure_logging
 from sync.settings import Settings, config_path, load_settings
 from sync.state.problems import classify_store_error
+from sync.state.single import StoreInUse
 
 log = structlog.get_logger("crmsync.run")
 
@@ -77,6 +78,9 @@ def run(config: Path | None) -> None:
     settings, watcher = load(config)
     try:
         service = build_service(settings, watcher=watcher, clock=SystemClock())
+    except StoreInUse as exc:  # a second daemon on one SQLite file: replicas need PostgreSQL
+        raise _cannot_start(ExitCode.STATE_STORE, [exc.user_message], "daemon_not_started",
+                            store_problem="in_use") from None
     except Exception as exc:  # noqa: BLE001 (the state store or the HTTP port: say which, never a traceback)
         problem = classify_store_error(exc, settings.state.url)
         if problem is not None:

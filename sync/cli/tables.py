@@ -23,6 +23,7 @@ from sync.daemon.engine import FieldDiff
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.settings import Settings
 from sync.state import AccountRef, RunRecord, StateStore
+from sync.state.leases import LeaseTable
 
 STAGES = ("lead", "prospect", "client", "nurture", "disqualified")
 _OUTCOME_STYLES = {RunOutcome.OK.value: "green", RunOutcome.PARTIAL.value: "yellow",
@@ -85,8 +86,8 @@ def status_run_row(ref: AccountRef, record: RunRecord | None) -> list[Cell]:
 
 def status_tables(settings: Settings, store: StateStore, *, width: int,
                   now: datetime | None = None) -> list[RenderableType]:
-    """The four parts of `crmsync status`: last run per account, contacts per stage, open SLA breaches (oldest
-    first), API budget left at the last health check."""
+    """The parts of `crmsync status`: last run per account, contacts per stage, open SLA breaches (oldest
+    first), API budget left at the last health check, and with replicas (PostgreSQL) who owns each account."""
     now = now or datetime.now(timezone.utc)
     accounts = {account.ref for account in settings.accounts}
     last = {AccountRef(run.crm, run.account): run for run in store.runs(latest_only=True, limit=10_000)}
@@ -122,7 +123,34 @@ def status_tables(settings: Settings, store: StateStore, *, width: int,
     budget = fitted("API budget left (last health check)",
                     [Column("account", "id"), Column("crm", "id"), Column("remaining"), Column("limit", "number"),
                      Column("window"), Column("resets"), Column("checked")], budget_rows, width)
-    return [runs, stages, breach_table, budget]
+    return [runs, stages, breach_table, budget, *replica_tables(settings, store, width=width, now=now)]
+
+
+def replica_tables(settings: Settings, store: StateStore, *, width: int, now: datetime) -> list[RenderableType]:
+    """Each account's owner and lease expiry, and the replicas with their last heartbeat; nothing for a store
+    no replica ever ran on (SQLite, one daemon)."""
+    table = LeaseTable(store.engine)
+    leases, replicas = table.leases(), table.replicas()
+    if not leases and not replicas:
+        return []
+    lease_time = settings.replicas.lease
+    alive = {r.replica_id for r in replicas if now - r.heartbeat_at <= lease_time}
+    rows: list[list[Cell]] = []
+    for lease in leases:
+        if lease.owner is None:
+            rows.append([lease.name, "-", "released", str(lease.generation)])
+            continue
+        expires = f"{lease.expires_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+        rows.append([lease.name, lease.owner if lease.owner in alive else Text(f"{lease.owner} (gone)", style="red"),
+                     expires if lease.expires_at > now else Text(f"{expires} (expired)", style="red"),
+                     str(lease.generation)])
+    owners = fitted("account owners", [Column("account", "id"), Column("owner", "id"), Column("lease expires"),
+                                       Column("generation", "number")], rows, width)
+    members = fitted(f"replicas alive: {len(alive)}", [Column("replica", "id"), Column("host", "id"),
+                                                       Column("started"), Column("heartbeat"), Column("alive")],
+                     [[r.replica_id, r.host, when(r.started_at), when(r.heartbeat_at),
+                       "yes" if r.replica_id in alive else Text("no", style="red")] for r in replicas], width)
+    return [owners, members]
 
 
 # --- resync ---------------------------------------------------------------------------------------------------

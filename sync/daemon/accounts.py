@@ -31,6 +31,7 @@ from sync.registry import crm_kind
 from sync.reminders.policy import Escalation
 from sync.settings import Account, Settings, merge_mappings
 from sync.state import StateStore
+from sync.state.leases import Fence, fenced
 from sync.synthetic import synthetic_contacts
 
 log = structlog.get_logger("crmsync.accounts")
@@ -114,15 +115,20 @@ def prepare_fields(connector: Connector, store: StateStore | None = None, *,
 class AccountRunner:
     """Every kind of run of one account, serialised by one lock: a sweep never overlaps a cycle.
 
+    With `fences` (replicas on PostgreSQL), a run happens only while this replica holds the account's lease,
+    and every write of the run checks it (`sync.state.leases`); a run it does not own returns None.
+
     The first run of the process first makes sure the CRM has crmsync's fields (`prepare_fields`); until
     that succeeds every run fails with its message (an unreachable CRM at start is retried on schedule,
     not a reason for the daemon to exit)."""
 
     def __init__(self, *, store: StateStore, connector: Connector, rules: RulesProvider, clock: Clock,
-                 options: RunOptions, ensure_fields: bool = True) -> None:
+                 options: RunOptions, ensure_fields: bool = True,
+                 fences: Callable[[str], Fence | None] | None = None) -> None:
         self.store, self.connector, self.rules, self.clock, self.options = store, connector, rules, clock, options
         self.lock = threading.Lock()
         self.fields_ready = not ensure_fields
+        self.fences = fences
 
     @property
     def key(self) -> str:
@@ -140,23 +146,29 @@ class AccountRunner:
         self.fields_ready = True
         return None
 
-    def cycle(self, stop: threading.Event) -> RunSummary:
+    def _owned(self, kind: str, run: Callable[[], RunSummary]) -> RunSummary | None:
+        """`run` under the account's lock and, with replicas, under its lease; None when another owns it."""
         with self.lock:
-            return self._prepared("cycle") or run_cycle(
-                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
-                options=self.options)
+            fence = self.fences(self.key) if self.fences is not None else None
+            if self.fences is not None and fence is None:
+                return None
+            with fenced(fence):
+                return self._prepared(kind) or run()
 
-    def sweep(self, stop: threading.Event) -> RunSummary:
-        with self.lock:
-            return self._prepared("sweep") or run_sweep(
-                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
-                options=self.options)
+    def cycle(self, stop: threading.Event) -> RunSummary | None:
+        return self._owned("cycle", lambda: run_cycle(
+            store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+            options=self.options))
 
-    def rescore(self, stop: threading.Event) -> RunSummary:
-        with self.lock:
-            return self._prepared("rescore") or run_sweep(
-                store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
-                options=self.options, full=True)
+    def sweep(self, stop: threading.Event) -> RunSummary | None:
+        return self._owned("sweep", lambda: run_sweep(
+            store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+            options=self.options))
+
+    def rescore(self, stop: threading.Event) -> RunSummary | None:
+        return self._owned("rescore", lambda: run_sweep(
+            store=self.store, connector=self.connector, rules=self.rules, clock=self.clock, stop=stop,
+            options=self.options, full=True))
 
 
 def select_accounts(settings: Settings, *, crm: str | None = None, names: Sequence[str] = ()) -> list[Account]:

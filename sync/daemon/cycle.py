@@ -26,6 +26,7 @@ from sync.daemon.report import RunOutcome, RunSummary
 from sync.errors import AuthExpired, AuthFailed, ConfigError, CrmsyncError, RateLimited
 from sync.log import bind_run, unbind_run
 from sync.state import StateStore
+from sync.state.leases import LeaseLost
 from sync.state.problems import classify_store_error
 
 
@@ -41,6 +42,10 @@ def guarded(sync_: AccountSync, body: Callable[[], None]) -> RunSummary:
     except Stopped:
         summary.outcome = RunOutcome.INTERRUPTED
         sync_.event("run_interrupted")
+    except LeaseLost as exc:  # another replica owns the account now: it resumes from the durable state
+        summary.outcome = RunOutcome.INTERRUPTED
+        summary.lease_lost = True
+        sync_.log.warning("run_lease_lost", reason=exc.why, **summary.counts())
     except RateLimited as exc:
         summary.rate_limited += 1
         summary.errors.append(exc.user_message)
@@ -66,18 +71,47 @@ def guarded(sync_: AccountSync, body: Callable[[], None]) -> RunSummary:
         sync_.log.error("run_failed", error=type(exc).__name__, message=exc.user_message, **summary.counts())
     except Exception as exc:  # one account's bug must not take the daemon down; the traceback goes to the log
         summary.outcome = RunOutcome.FAILED
-        url = getattr(getattr(sync_.store, "engine", None), "url", None)
-        problem = classify_store_error(exc, url) if url is not None else None
-        if problem is not None:  # disk full, read-only...: said as such, not as a bug
-            summary.store_problem = problem.kind.value
-            summary.errors.append(problem.message)
-            sync_.log.error("run_failed", error="StateStoreUnavailable", store_problem=problem.kind.value,
-                            message=problem.message, **summary.counts())
-        else:
+        if not _store_failed(sync_, exc):
             summary.errors.append(f"internal error ({type(exc).__name__}); see the log of run {summary.run_id}")
             sync_.log.exception("run_failed", error=type(exc).__name__, **summary.counts())
-    sync_.finish()
+    try:
+        sync_.finish()
+    except Exception as exc:  # the store failed again while closing the run: say why, keep the summary
+        if not _store_failed(sync_, exc):
+            raise
+        summary.outcome = RunOutcome.FAILED
+        summary.finished_at = summary.finished_at or sync_.clock.now()
     return summary
+
+
+def _store_failed(sync_: AccountSync, exc: Exception) -> bool:
+    """Record a state-store failure (disk full, read-only, a lock wait past its timeout...) as such, not as a
+    bug; False when `exc` is not the store's."""
+    summary = sync_.summary
+    url = getattr(getattr(sync_.store, "engine", None), "url", None)
+    problem = classify_store_error(exc, url) if url is not None else None
+    if problem is None:
+        return False
+    summary.store_problem = problem.kind.value
+    if problem.message not in summary.errors:
+        summary.errors.append(problem.message)
+    sync_.log.error("run_failed", error="StateStoreUnavailable", store_problem=problem.kind.value,
+                    message=problem.message, **summary.counts())
+    return True
+
+
+def record_run(store: StateStore, summary: RunSummary, kind: str) -> None:
+    """Keep the run in the store's history; a store that cannot take it (the failure the run itself met,
+    often) is logged, and the run's summary still reaches the scheduler, the metrics and the log."""
+    try:
+        store.record_run(summary, kind)
+    except Exception as exc:
+        problem = classify_store_error(exc, store.engine.url)
+        if problem is None:
+            raise
+        structlog.get_logger("crmsync.sync").error(
+            "run_not_recorded", crm=summary.crm, account=summary.account, run_id=summary.run_id,
+            store_problem=problem.kind.value, message=problem.message)
 
 
 def _page_lag(page: PullPage, now: datetime) -> float | None:
@@ -147,8 +181,8 @@ def run_cycle(*, store: StateStore, connector: Connector, rules: RulesProvider, 
             sync_.rescore(not_version=sync_.rules.version)
 
         summary = guarded(sync_, body)
-        if record:
-            store.record_run(summary, "cycle")
+        if record and not summary.lease_lost:  # a replica that lost the account writes nothing more
+            record_run(store, summary, "cycle")
         sync_.event("run_finished", outcome=summary.outcome.value, fields_written=summary.fields_written,
                     breaches_open=summary.breaches_open)
         return summary
@@ -165,5 +199,5 @@ def failed_to_start(connector: Connector, clock: Clock, run_id: str | None, mess
     structlog.get_logger("crmsync.sync").error("run_failed", crm=connector.crm, account=connector.account,
                                                 run_id=summary.run_id, message=message, **summary.counts())
     if kind is not None:
-        store.record_run(summary, kind)
+        record_run(store, summary, kind)
     return summary

@@ -217,6 +217,7 @@ class AccountSync:
                 continue
             if not fresh:
                 continue
+            self.store.check_lease()  # a replica that lost the account pushes nothing more
             for pending in fresh:
                 self.attempted.update((pending.contact_id, f, v) for f, v in pending.versions.items())
             updates = [FieldUpdate(p.contact_id, dict(p.values), dict(p.previous),

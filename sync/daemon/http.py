@@ -1,9 +1,12 @@
 """The operations endpoints: `/healthz`, `/readyz`, `/metrics`, on a small threaded HTTP server.
 
-werkzeug's threaded server (already a dependency for the sandboxes) is plenty for a probe every few
-seconds and a Prometheus scrape a minute; an ASGI stack would add a framework for three GET routes.
-Each answer is computed from state the daemon already holds: no endpoint calls a CRM or the database,
-so a probe never waits on a slow API and never spends an API budget.
+The server is waitress: its event loop reads each request in full before a fixed pool of worker threads
+runs it, so a client that connects and never finishes its request (or never reads the answer) costs a
+socket, not a thread; connections idle past `idle_timeout` are closed, and past `max_connections` open
+ones the server stops accepting until some close. werkzeug's development server, which the sandboxes
+use, starts one thread per connection with no read timeout: 500 half-open requests held 510 threads.
+Each probe's answer is computed from state the daemon already holds: no endpoint calls a CRM or the
+database, so a probe never waits on a slow API or a locked table and never spends an API budget.
 
 - `/healthz` (liveness): 200 while the process and the scheduler loop are alive; 503 otherwise, so the
   orchestrator restarts a daemon whose scheduler died.
@@ -23,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import structlog
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import create_server
 from werkzeug.wrappers import Request, Response
 
 from sync.daemon.readiness import CheckResult
@@ -85,14 +88,21 @@ class OpsApp:
 
 
 class OpsServer:
-    """Serves an `OpsApp` on host:port in a background thread. Port 0 picks a free port (tests)."""
+    """Serves an `OpsApp` on host:port in a background thread. Port 0 picks a free port (tests).
 
-    def __init__(self, app: OpsApp, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    `threads` answer requests (probes and scrapes are quick; the report renders one at a time anyway);
+    `max_connections` bounds the sockets held open, `idle_timeout` how long one may stay silent."""
+
+    def __init__(self, app: OpsApp, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4,
+                 max_connections: int = 256, idle_timeout: float = 10.0) -> None:
         self.app = app
-        # threaded=True gives daemon request threads: a probe hanging on a dead client never blocks exit
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server: Any = create_server(
+            app, host=host, port=port, threads=threads, connection_limit=max_connections,
+            channel_timeout=max(1, round(idle_timeout)), cleanup_interval=max(1, round(idle_timeout / 4)),
+            asyncore_loop_timeout=0.2, asyncore_use_poll=True,  # poll: no FD_SETSIZE ceiling on sockets
+            ident="crmsync", expose_tracebacks=False)
         self.host = host
-        self.port: int = self._server.socket.getsockname()[1]
+        self.port: int = int(self._server.effective_port)
         self._thread: threading.Thread | None = None
 
     @property
@@ -101,18 +111,26 @@ class OpsServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> OpsServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="ops-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="ops-http", daemon=True)
         self._thread.start()
         log.info("ops_http_listening", host=self.host, port=self.port)
         return self
 
+    def _close_all(self) -> None:
+        """In the event loop's thread: close every socket it watches, the listener last, so the loop ends."""
+        for channel in list(self._server._map.values()):
+            if channel is not self._server and channel is not self._server.trigger:
+                channel.handle_close()
+        self._server.close()
+
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            self._server.trigger.pull_trigger(self._close_all)
             self._thread.join(timeout=5)
             self._thread = None
-        self._server.server_close()
+        else:
+            self._server.close()
+        self._server.task_dispatcher.shutdown(timeout=2)
 
     @property
     def alive(self) -> bool:

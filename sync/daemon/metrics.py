@@ -68,6 +68,13 @@ class Metrics:
                                      (*ACCOUNT, "kind", "outcome"), namespace=NAMESPACE, registry=r)
         self.rules_loaded = Gauge("rules_loaded", "1 while the rules file on disk is the one in force, 0 while a "
                                   "rejected file waits for a fix.", namespace=NAMESPACE, registry=r)
+        self.leases_held = Gauge("leases_held", "Accounts this replica owns now (replicas on PostgreSQL).",
+                                 namespace=NAMESPACE, registry=r)
+        self.replicas_alive = Gauge("replicas_alive", "Replicas whose heartbeat is within a lease time, as this "
+                                    "replica last saw them.", namespace=NAMESPACE, registry=r)
+        self.lease_losses = Counter("lease_losses", "Account leases this replica lost (taken over, or not renewed in "
+                                    "time): it stopped writing for the account.", ACCOUNT, namespace=NAMESPACE,
+                                    registry=r)
         self.rules_reloads = Counter("rules_reloads", "Rules file changes seen, by result (applied, rejected).",
                                      ("result",), namespace=NAMESPACE, registry=r)
 
@@ -100,6 +107,14 @@ class Metrics:
     def record_reminders(self, crm: str, account: str, kind: str, outcome: str, count: int = 1) -> None:
         """SLA reminder work done outside a run too (the webhook job's deliveries)."""
         self.sla_reminders.labels(crm=crm, account=account, kind=kind, outcome=outcome).inc(count)
+
+    def record_leases(self, held: int, alive: int) -> None:
+        self.leases_held.set(held)
+        self.replicas_alive.set(alive)
+
+    def record_lease_loss(self, name: str) -> None:
+        crm, _, account = name.partition("/")
+        self.lease_losses.labels(crm=crm, account=account or crm).inc()
 
     def record_skip(self, job: str, reason: str) -> None:
         self.skipped.labels(job=job, reason=reason).inc()

@@ -43,6 +43,7 @@ class RunSummary:
     # records with a problem in the store after the run, by source (pull: unreadable, push: refused for good)
     record_problems: dict[str, int] = field(default_factory=dict)
     setup_warnings: int | None = None  # setup problems that switch a feature off (None: not reported)
+    lease_lost: bool = False  # another replica took the account over: the run stopped and recorded nothing more
     # the SLA reminders' work of the run (`sync.reminders`): (kind, outcome) -> rows, e.g. ("reminder", "created")
     reminders: Counter[tuple[str, str]] = field(default_factory=Counter)
 

@@ -18,14 +18,14 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from sync.clock import Clock, SystemClock
 from sync.daemon.http import OpsApp, OpsServer, ReportProvider
 from sync.daemon.metrics import CONTENT_TYPE, Metrics
-from sync.daemon.readiness import CheckResult, HealthMonitor, ReadinessCheck
+from sync.daemon.readiness import BackgroundCheck, CheckResult, HealthMonitor, ReadinessCheck
 from sync.daemon.reload import RulesWatcher
 from sync.daemon.report import RunOutcome, RunSummary
 from sync.daemon.scheduling import AccountJob, Periodic, Scheduler, SweepJob
@@ -49,18 +49,28 @@ def log_run(summary: RunSummary) -> None:
         **summary.reminder_counts())
 
 
+class Companion(Protocol):
+    """Work beside the scheduler for the daemon's whole life (the lease keeper of replicas): started once the
+    scheduler runs, stopped once the runs in flight have drained."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Daemon:
     """One process: every account's sync on its schedule, the SLA sweep, the rules watched, probes served."""
 
     def __init__(self, jobs: Sequence[AccountJob], *, watcher: RulesWatcher[Any] | None = None,
                  sweep: SweepJob | None = None, readiness: Sequence[ReadinessCheck] = (),
+                 background: Sequence[BackgroundCheck] = (),
                  health: HealthMonitor | None = None, health_interval: timedelta = timedelta(minutes=1),
                  host: str = "127.0.0.1", port: int = 8080, clock: Clock | None = None,
                  metrics: Metrics | None = None, observers: Sequence[Callable[[RunSummary], None]] = (),
                  workers: int = 4, report: ReportProvider | None = None,
                  shutdown_timeout: timedelta = timedelta(seconds=25),
                  park_check: timedelta = timedelta(seconds=30), heartbeat: timedelta = timedelta(seconds=5),
-                 force_exit: Callable[[int], Any] = hard_exit) -> None:
+                 force_exit: Callable[[int], Any] = hard_exit, companions: Sequence[Companion] = ()) -> None:
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.stop_event = threading.Event()
@@ -68,10 +78,13 @@ class Daemon:
         self.health = health
         self.shutdown_timeout = shutdown_timeout
         self._force_exit = force_exit
-        self._extra_readiness = list(readiness)
+        self._extra_readiness = [*readiness, *background]
+        self._background = list(background)  # started and stopped with the daemon
         self._stopping = threading.Event()
+        self.companions = list(companions)
         self.scheduler = Scheduler(stop=self.stop_event, clock=self.clock, workers=workers, park_check=park_check,
-                                   heartbeat=heartbeat, observers=(self.metrics.record_run, log_run, *observers),
+                                   heartbeat=heartbeat, observers=(self.metrics.record_run, log_run, *observers,
+                                                                   *((health.observe_run,) if health else ())),
                                    on_skip=self.metrics.record_skip)
         for job in jobs:
             self.scheduler.add_account(job)
@@ -116,7 +129,11 @@ class Daemon:
             self.watcher.load()
         if self.watcher is not None:
             self.metrics.record_rules(applied=self.watcher.status().ok)
+        for check in self._background:
+            check.start()
         self.scheduler.start()
+        for companion in self.companions:
+            companion.start()
         self.http.start()
         log.info("daemon_started", url=self.url, in_flight_bound_s=self.shutdown_timeout.total_seconds())
 
@@ -132,7 +149,11 @@ class Daemon:
         log.info("shutdown_started", in_flight=in_flight, bound_s=bound)
         self.scheduler.stop_taking_work()
         clean = self.scheduler.wait_idle(bound)
+        for companion in reversed(self.companions):  # after the runs in flight: they write under its leases
+            companion.stop()
         self.http.stop()
+        for check in self._background:
+            check.stop()
         if clean:
             log.info("shutdown_complete")
         else:

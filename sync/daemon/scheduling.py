@@ -63,7 +63,7 @@ class AccountJob:
     key: str
     interval: timedelta
     jitter: timedelta
-    run: Callable[[threading.Event], RunSummary]
+    run: Callable[[threading.Event], RunSummary | None]  # None: not run, another replica owns the account
     crm: str = ""
     account: str = ""
 
@@ -273,6 +273,9 @@ class Scheduler:
                     summary = job.run(self.stop_event)
                 except Exception as exc:  # noqa: BLE001 - one account's failure never reaches the scheduler
                     summary = self._crashed(job.key, started, exc)
+                if summary is None:
+                    self._skipped(job.key, "not_owner")
+                    return
                 if summary.outcome is RunOutcome.PARKED and summary.retry_at is not None:
                     self._park(job.key, summary)
                 self._observe(job.key, summary)
@@ -331,7 +334,9 @@ class Scheduler:
 
     def _skipped(self, key: str, reason: str) -> None:
         crm, account = self._labels.get(key, (key, key))
-        log.info("run_skipped", job=key, crm=crm, account=account, reason=reason)
+        # another replica owning the account is the normal state of most accounts: not worth a line each time
+        (log.debug if reason == "not_owner" else log.info)("run_skipped", job=key, crm=crm, account=account,
+                                                           reason=reason)
         if self._on_skip is not None:
             self._on_skip(key, reason)
 

@@ -14,7 +14,7 @@ import threading
 
 from sync.clock import Clock
 from sync.contract import Connector
-from sync.daemon.cycle import failed_to_start, guarded, start
+from sync.daemon.cycle import failed_to_start, guarded, record_run, start
 from sync.daemon.engine import ProgressCallback, RulesProvider, RunOptions
 from sync.daemon.report import RunSummary
 from sync.errors import ConfigError
@@ -44,7 +44,8 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
             run_reminders(sync_)  # the clocks are current now: reminders and escalations due, once each
 
         summary = guarded(sync_, body)
-        store.record_run(summary, kind)
+        if not summary.lease_lost:  # a replica that lost the account writes nothing more
+            record_run(store, summary, kind)
         sync_.event("run_finished", kind=kind, outcome=summary.outcome.value, fields_written=summary.fields_written,
                     breaches_open=summary.breaches_open, **summary.reminder_counts())
         return summary

@@ -185,7 +185,7 @@ def _managers(sync_: AccountSync, escalation: Escalation, owners: Sequence[str |
 def _create(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: Counter[tuple[str, str]]) -> None:
     for batch in _batches(store.rows(sync_.ref, statuses=[PENDING])):
         sync_.checkpoint()
-        store.begin_sending(sync_.ref, batch)
+        store.begin_sending(sync_.ref, batch)  # fenced: with replicas, only the account's owner gets past it
         results = tasks.create_tasks([_request(item) for item in batch])
         if len(results) != len(batch):
             raise PermanentError("the connector returned task results that do not match the batch sent",
@@ -206,6 +206,7 @@ _CREATE_OUTCOMES = {OPEN: "created", PENDING: "retried", FAILED: "failed"}
 def _complete(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: Counter[tuple[str, str]]) -> None:
     for batch in _batches(store.rows(sync_.ref, statuses=[COMPLETING])):
         sync_.checkpoint()
+        sync_.store.check_lease()  # with replicas: a replica that lost the account writes nothing more
         results = tasks.complete_tasks([item.task_id or "" for item in batch])
         done = [item for item, result in zip(batch, results, strict=True) if result.error is None]
         refused = [(item, result) for item, result in zip(batch, results, strict=True) if result.error is not None]

@@ -27,6 +27,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sync.errors import CrmsyncError
 
 # SQLite result codes (https://www.sqlite.org/rescode.html), primary codes only
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
 _SQLITE_READONLY = 8
 _SQLITE_IOERR = 10
 _SQLITE_FULL = 13
@@ -36,6 +38,7 @@ _PG_DISK_FULL = "53100"
 _PG_READ_ONLY = "25006"
 _PG_AUTH = ("28000", "28P01")
 _PG_NO_DATABASE = "3D000"
+_PG_TIMED_OUT = ("57014", "55P03")  # query_canceled (statement_timeout), lock_not_available (lock_timeout)
 
 
 class StoreProblemKind(enum.StrEnum):
@@ -44,6 +47,7 @@ class StoreProblemKind(enum.StrEnum):
     READ_ONLY = "read-only"  # the file, its folder or the server only allows reading
     MISSING_FOLDER = "missing folder"  # the SQLite file's folder does not exist and cannot be created
     DISK_FULL = "disk full"  # no space left where the store writes
+    TIMED_OUT = "timed out"  # a statement waited past the lock or statement timeout (a lock held elsewhere)
     OTHER = "error"  # any other driver error: its own first line is shown
 
 
@@ -144,6 +148,8 @@ def _sqlite_kind(driver: BaseException, path: Path) -> StoreProblemKind:
     primary = code & 0xFF if isinstance(code, int) else None
     if primary == _SQLITE_FULL:
         return StoreProblemKind.DISK_FULL
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreProblemKind.TIMED_OUT
     seen = _folder_state(path)
     if primary == _SQLITE_READONLY:
         return seen or StoreProblemKind.READ_ONLY
@@ -160,6 +166,8 @@ def _server_kind(driver: BaseException) -> StoreProblemKind:
         return StoreProblemKind.DISK_FULL
     if state == _PG_READ_ONLY:
         return StoreProblemKind.READ_ONLY
+    if state in _PG_TIMED_OUT:
+        return StoreProblemKind.TIMED_OUT
     if state in _PG_AUTH or state == _PG_NO_DATABASE:
         return StoreProblemKind.REFUSED
     if state is None and type(driver).__name__ == "OperationalError":
@@ -210,6 +218,9 @@ def classify_store_error(exc: BaseException, url: str | URL) -> StoreProblem | N
                                         f"writable, or point state.url at a writable folder",
             StoreProblemKind.MISSING_FOLDER: f"state store {where}: the folder {folder} does not exist and cannot "
                                              f"be created ({_reason(driver)}): create it, or fix state.url",
+            StoreProblemKind.TIMED_OUT: f"state store {where}: timed out waiting for a lock another connection "
+                                        f"holds ({_first_line(driver)}): find the process holding the file "
+                                        f"(state.lock_timeout bounds the wait)",
             StoreProblemKind.OTHER: f"state store {where}: {_first_line(driver)}: check the file, or point "
                                     f"state.url at another one",
         }
@@ -223,6 +234,9 @@ def classify_store_error(exc: BaseException, url: str | URL) -> StoreProblem | N
         StoreProblemKind.READ_ONLY: f"state store {where} is read-only (a standby or a read-only transaction): "
                                     f"point state.url at the primary",
         StoreProblemKind.DISK_FULL: f"state store {where}: disk full on the database server: free space there",
+        StoreProblemKind.TIMED_OUT: f"state store {where}: timed out ({_first_line(driver)}): another session "
+                                    f"holds a lock, or the server is overloaded; see pg_stat_activity "
+                                    f"(state.lock_timeout and state.statement_timeout bound the wait)",
         StoreProblemKind.OTHER: f"state store {where}: {_first_line(driver)}",
     }
     return StoreProblem(kind, where, messages.get(kind, messages[StoreProblemKind.OTHER]))

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sync.contract import SetupWarning
 from sync.spill import chunks
+from sync.state.leases import check_fence
 from sync.state.records import AccountRef
 from sync.state.tables import ID, NAME, RecordProblemRow, SetupWarningRow
 
@@ -93,6 +94,7 @@ class ProblemLedger:
         rows = {(p.object_type[:_NAME_MAX], p.record_id[:_ID_MAX], (p.field or "")[:_ID_MAX]): p
                 for p in problems}
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             stmt = _insert(conn)(RecordProblemRow)
             upsert = stmt.on_conflict_do_update(
                 index_elements=["crm", "account", "source", "object_type", "record_id", "field"],
@@ -110,6 +112,7 @@ class ProblemLedger:
         """Forget the pull problems of records a page read cleanly (a record that became readable)."""
         row = RecordProblemRow
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             for ids, kinds in ((read.contacts, row.object_type.in_(CONTACT_TYPES)),
                                (read.deals, row.object_type.in_(DEAL_TYPES)),
                                (read.activities, row.object_type.not_in(CONTACT_TYPES | DEAL_TYPES))):
@@ -120,6 +123,7 @@ class ProblemLedger:
     def clear_pushed(self, ref: AccountRef, contact_ids: Iterable[str]) -> None:
         """Forget the push problems of contacts the CRM has now taken (or that are gone from it)."""
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             for chunk in chunks(sorted(set(contact_ids))):
                 conn.execute(delete(RecordProblemRow).where(self._of(ref), RecordProblemRow.source == PUSH,
                                                             RecordProblemRow.record_id.in_(chunk)))
@@ -166,6 +170,7 @@ class ProblemLedger:
         """Make the account's stored warnings these; returns those that were not stored before (to log)."""
         wanted = {w.what[:_WHAT_MAX]: SetupWarning(w.what[:_WHAT_MAX], w.lost, w.enable) for w in warnings}
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             held = {r.what: SetupWarning(r.what, r.lost, r.enable) for r in conn.execute(
                 select(SetupWarningRow).where(and_(SetupWarningRow.crm == ref.crm,
                                                    SetupWarningRow.account == ref.account)))}

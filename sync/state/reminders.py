@@ -22,6 +22,7 @@ from sqlalchemy import and_, exists, func, select, update
 from sync.contract import TaskResult
 from sync.model import decode_contact
 from sync.spill import chunks
+from sync.state.leases import check_fence
 from sync.state.records import AccountRef
 from sync.state.store import StateStore
 from sync.state.tables import ContactRow, ReminderRow, SlaTimerRow
@@ -128,6 +129,7 @@ class ReminderStore:
             return added
         now = self.store.clock.now()
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             for item in owed:
                 if conn.execute(select(ReminderRow.marker).where(
                         self._row(ref, item.contact_id, item.clock_start, item.kind))).first() is not None:
@@ -222,6 +224,7 @@ class ReminderStore:
             return
         now = self.store.clock.now()
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             for item in owed:
                 values: dict[str, Any] = {"status": status, "updated_at": now, "last_error": error}
                 if count_attempt:
@@ -243,6 +246,7 @@ class ReminderStore:
         now = self.store.clock.now()
         statuses: list[str] = []
         with self.engine.begin() as conn:
+            check_fence(conn)  # with replicas: only the account's owner writes
             for item, result in outcomes:
                 values: dict[str, Any] = {"updated_at": now}
                 if result.task_id is not None and result.error is None:

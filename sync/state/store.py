@@ -6,11 +6,13 @@ page's snapshots, memories, decisions, outbox rows and cursor durable together
 CRM results into last-pushed values, audit rows and outbox deletions in one
 transaction, deleting an outbox row only if it still holds the version that
 was pushed. `fault` is a test seam: it is called with a named point around
-each commit so tests can crash the store exactly there.
+each commit so tests can crash the store exactly there. With replicas, every write transaction of an
+account run also checks the run's lease (`_writing`, `sync.state.leases`).
 
 Over 450 lines on purpose: the durable steps and the queries that read them back share one class so each
-transaction's rows sit beside each other; what stands apart (report history, record problems and setup
-warnings: `sync.state.history`, `sync.state.record_problems`) lives in its own module.
+transaction's rows sit beside each other (what commits with what is easier to audit together); what stands
+apart (report history, record problems and setup warnings, leases: `sync.state.history`,
+`sync.state.record_problems`, `sync.state.leases`) lives in its own module.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Self
 
@@ -34,9 +37,10 @@ from sync.model import Contact, decode_contact, encode
 from sync.rules.decision import ContactMemory
 from sync.spill import chunks
 from sync.state import migrate
-from sync.state.engine import make_engine
+from sync.state.engine import StoreTimeouts, make_engine
 from sync.state.history import record_history
 from sync.state.record_problems import ProblemLedger
+from sync.state.leases import check_fence, current_fence
 from sync.state.records import (
     CONTACTS_STREAM,
     AccountRef,
@@ -101,8 +105,8 @@ class StateStore:
     """Cursors, snapshots, last pushed values, outbox, SLA timers, audit log, run history and health."""
 
     def __init__(self, url: str | URL, *, clock: Clock | None = None, migrate_schema: bool = True,
-                 fault: Callable[[str], None] | None = None) -> None:
-        self.engine = make_engine(url)
+                 fault: Callable[[str], None] | None = None, timeouts: StoreTimeouts | None = None) -> None:
+        self.engine = make_engine(url, timeouts)
         self.clock = clock or SystemClock()
         self._fault = fault or _no_fault
         if migrate_schema:
@@ -117,6 +121,20 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction of an account run: refused with `LeaseLost` when the run's replica no longer
+        holds the account (`sync.state.leases`); a plain transaction where no lease is in play."""
+        with self.engine.begin() as conn:
+            check_fence(conn)
+            yield conn
+
+    def check_lease(self) -> None:
+        """Raise `LeaseLost` if this thread's run no longer holds its account: asked before each push batch."""
+        if current_fence() is not None:
+            with self.engine.begin() as conn:
+                check_fence(conn)
 
     def schema_revision(self) -> str | None:
         """The migration the database is at; None for a database crmsync never touched."""
@@ -171,7 +189,7 @@ class StateStore:
         """Snapshots, memories, decisions, SLA timers, tombstones, outbox changes and (optionally) the cursor,
         in ONE transaction."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             # rows built and sent 500 contacts at a time (`chunks`), inside the one transaction: a page of 2,000
             # Salesforce parents as 26,000 outbox rows (and SQLAlchemy's bound parameters for all of them)
             # was the largest allocation of a sync
@@ -211,7 +229,7 @@ class StateStore:
             on_conflict = {"value": stmt.excluded.value, "version": OutboxRow.version + 1,
                            "rules_version": stmt.excluded.rules_version, "run_id": stmt.excluded.run_id,
                            "created_at": stmt.excluded.created_at, "attempts": 0, "last_error": None}
-            for enqueued in chunks(list(write.enqueue.items())):
+            for enqueued in chunks(sorted(write.enqueue.items())):  # key order: concurrent writers cannot deadlock
                 rows = [{"crm": ref.crm, "account": ref.account, "contact_id": cid, "field": name,
                          "value": encode_value(value), "version": 1, "rules_version": write.rules_version,
                          "run_id": write.run_id, "created_at": now, "attempts": 0, "last_error": None}
@@ -270,7 +288,7 @@ class StateStore:
         took, compare-and-delete of the outbox, attempt counts for retryable errors, rejections for the rest."""
         now = self.clock.now()
         pushed = failed = written_count = retried = rejected = kept = 0
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             pushed_rows: list[dict[str, Any]] = []
             audit_rows: list[dict[str, Any]] = []
             rejection_rows: list[dict[str, Any]] = []
@@ -315,7 +333,10 @@ class StateStore:
                 rejection_rows.append({
                     "crm": ref.crm, "account": ref.account, "contact_id": cid, "fields": ";".join(update_.values),
                     "code": code[:64], "message": message, "run_id": run_id, "at": now})
+            pushed_rows.sort(key=lambda row: (row["contact_id"], row["field"]))  # rows locked in key order
             self._upsert(conn, PushedRow, pushed_rows, ["crm", "account", "contact_id", "field"])
+            deletes.sort(key=lambda row: (row["k_contact"], row["k_field"]))
+            retries.sort(key=lambda row: (row["k_contact"], row["k_field"]))
             for statement, rows in ((insert(AuditRow), audit_rows), (insert(RejectionRow), rejection_rows),
                                     (_DELETE_VERSION, deletes), (_RETRY_VERSION, retries)):
                 if rows:
@@ -409,11 +430,14 @@ class StateStore:
                 "retry_at": summary.retry_at, "rules_version": summary.rules_version,
                 "breaches_open": summary.breaches_open, "cursor_lag_seconds": summary.cursor_lag_seconds}])
 
-    def runs(self, ref: AccountRef | None = None, *, latest_only: bool = False, limit: int = 100) -> list[RunRecord]:
-        """Run history, newest first; `latest_only` keeps the last run of each account."""
+    def runs(self, ref: AccountRef | None = None, *, latest_only: bool = False, limit: int = 100,
+             kind: str | None = None) -> list[RunRecord]:
+        """Run history, newest first; `latest_only` keeps the last run of each account; `kind` only those runs."""
         query = select(RunRow)
         if ref is not None:
             query = query.where(self._of(RunRow, ref))
+        if kind is not None:
+            query = query.where(RunRow.kind == kind)
         if latest_only:
             last = (select(RunRow.crm, RunRow.account, func.max(RunRow.started_at).label("at"))
                     .group_by(RunRow.crm, RunRow.account).subquery())
@@ -490,7 +514,7 @@ class StateStore:
 
     def record_health(self, ref: AccountRef, health: Health) -> None:
         budget = health.budget
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             self._upsert(conn, HealthRow, [{
                 "crm": ref.crm, "account": ref.account, "reachable": health.reachable,
                 "authorised": health.authorised, "message": health.message,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -206,8 +206,8 @@ class HealthRow(Base):
     reachable: Mapped[bool] = mapped_column()
     authorised: Mapped[bool] = mapped_column()
     message: Mapped[str] = mapped_column(Text)
-    budget_remaining: Mapped[int | None] = mapped_column(Integer)
-    budget_limit: Mapped[int | None] = mapped_column(Integer)
+    budget_remaining: Mapped[int | None] = mapped_column(BigInteger)  # a CRM's figures can pass 2**31
+    budget_limit: Mapped[int | None] = mapped_column(BigInteger)
     budget_window: Mapped[str] = mapped_column(NAME)
     budget_resets_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -335,3 +335,27 @@ class SetupWarningRow(Base):
     lost: Mapped[str] = mapped_column(Text)
     enable: Mapped[str] = mapped_column(Text)
     since: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReplicaRow(Base):
+    """One `crmsync run` process sharing a PostgreSQL store: alive while its heartbeat is within a lease time."""
+
+    __tablename__ = "replicas"
+    replica_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    host: Mapped[str] = mapped_column(ID)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LeaseRow(Base):
+    """Who may write for one account (`crm/name`): its owner until `expires_at`, renewed by heartbeat. Every
+    change of owner increments `generation`, the fencing token each write transaction of the owner checks, so a
+    replica that lost the lease (paused, cut off) cannot record over the new owner. `owner` is null once
+    released; the row stays, with its generation."""
+
+    __tablename__ = "account_leases"
+    name: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(ID)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

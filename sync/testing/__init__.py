@@ -6,7 +6,7 @@
   (`SandboxCrms`, `external_account`), for end-to-end tests and benchmarks;
 - `standin_rules`: a small deterministic stand-in for the rules engine (`StandInRules`, `load_rules`,
   `won_deal`); the real engine (`sync.rules.load_rules`) replaces it by name;
-- `postgres`: a fresh PostgreSQL schema per test (`postgres_schema`, `POSTGRES_URL_ENV`);
+- `postgres`: a fresh PostgreSQL schema per test (`postgres_schema`, `postgres_url_for_test`, `POSTGRES_URL_ENV`);
 - `conformance`: the suite every connector runs against its sandbox (`ConformanceSuite`, `Harness`,
   `closing_factory`), imported from there directly since it needs pytest.
 
@@ -17,7 +17,7 @@ import from `sync.testing`: this module is the stable address, the submodules ar
 from __future__ import annotations
 
 from sync.testing.fake_crm import FakeConnector, FakeFaults, FakeSandbox, FakeSettings, SimulatedCrash
-from sync.testing.postgres import POSTGRES_URL_ENV, postgres_schema
+from sync.testing.postgres import POSTGRES_URL_ENV, postgres_schema, postgres_url_for_test
 from sync.testing.sandboxes import SandboxCrms, external_account
 from sync.testing.standin_rules import (
     EVENT_POINTS,
@@ -47,5 +47,6 @@ __all__ = [
     "external_account",
     "load_rules",
     "postgres_schema",
+    "postgres_url_for_test",
     "won_deal",
 ]

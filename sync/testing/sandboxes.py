@@ -51,9 +51,11 @@ class SandboxCrms:
 
     def __init__(self, crms: Sequence[str] | None = None, *, contacts: int, clock: Clock,
                  enforce_limits: bool = False, seed: int = 7,
-                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        """`options`: extra constructor arguments per CRM (a Pipedrive plan, a Salesforce daily limit...)."""
+                 options: Mapping[str, Mapping[str, Any]] | None = None, tag: str = "") -> None:
+        """`options`: extra constructor arguments per CRM (a Pipedrive plan, a Salesforce daily limit...); `tag`
+        is appended to each account's name, so several sets of CRMs can share one settings file."""
         self.clock = clock
+        self.tag = tag
         self.sandboxes: dict[str, Any] = {}
         self.ids: dict[str, dict[str, str]] = {}  # crm -> synthetic id -> native id
         try:
@@ -81,13 +83,18 @@ class SandboxCrms:
         self.close()
 
     def accounts(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """Each sandbox as an ordinary account (named after its CRM), and the environment its secrets need."""
+        """Each sandbox as an ordinary account (named after its CRM and the tag), and the environment its
+        secrets need."""
         accounts, env = [], {}
         for crm, sandbox in self.sandboxes.items():
-            account, secrets = external_account(crm, crm, sandbox.settings(), env_prefix=f"CRMSYNC_E2E_{crm.upper()}")
+            account, secrets = external_account(self.account_name(crm), crm, sandbox.settings(),
+                                                env_prefix=f"CRMSYNC_E2E_{crm.upper()}{self.tag.upper()}")
             accounts.append({**account, "interval": "1h", "jitter": "0s"})
             env.update(secrets)
         return accounts, env
+
+    def account_name(self, crm: str) -> str:
+        return f"{crm}{self.tag}"
 
     def settings_file(self, path: Path, *, state_url: str, **sections: Any) -> dict[str, str]:
         """Write a settings file (JSON, which YAML reads) for these CRMs; returns the environment to run with."""

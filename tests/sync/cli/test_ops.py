@@ -128,3 +128,35 @@ def test_resync_now_decides_as_of_the_given_time(config: Path, tmp_path: Path):
     with StateStore(f"sqlite:///{tmp_path / 'state' / 'crmsync.db'}") as store:
         [record] = store.runs(limit=5)
     assert record.started_at.isoformat() == "2026-01-05T10:00:00+00:00"
+
+
+def test_status_shows_each_accounts_owner_its_lease_expiry_and_the_replicas_alive(config: Path):
+    from datetime import UTC, datetime, timedelta
+
+    from sync.clock import FrozenClock
+    from sync.state.leases import LeaseTable
+
+    assert run("resync", "--config", str(config), "--full")[0] == 0
+    now = datetime.now(UTC)
+    with StateStore(f"sqlite:///{config.parent / 'state' / 'crmsync.db'}") as store:
+        table = LeaseTable(store.engine, FrozenClock(now))
+        table.ensure(["fake/alpha", "fake/beta"])
+        table.heartbeat("web-1", host="node-a", started_at=now)
+        table.claim(["fake/alpha"], "web-1", ttl=timedelta(seconds=30), limit=1)
+        table.heartbeat("web-2", host="node-b", started_at=now - timedelta(hours=1))
+        table.clock = FrozenClock(now - timedelta(hours=1))
+        table.heartbeat("web-2", host="node-b", started_at=now - timedelta(hours=1))  # silent for an hour
+    code, out = run("status", "--config", str(config))
+    assert code == 0, out
+    owners = out.split("account owners")[1].split("replicas alive")[0]
+    assert "fake/alpha" in owners and "web-1" in owners and "(expired)" not in owners
+    assert "fake/beta" in owners and "released" in owners
+    assert "replicas alive: 1" in out
+    members = out.split("replicas alive: 1")[1]
+    assert "web-1" in members and "node-a" in members and "web-2" in members and " no" in members
+
+
+def test_status_of_a_store_no_replica_ran_on_shows_no_owners(config: Path):
+    assert run("resync", "--config", str(config), "--full")[0] == 0
+    code, out = run("status", "--config", str(config))
+    assert code == 0 and "account owners" not in out and "replicas alive" not in out

@@ -77,6 +77,21 @@ def test_a_bad_rules_file_at_start_exits_3_with_located_messages_and_opens_nothi
     assert opened == []  # no sandbox started, no store opened
 
 
+def test_a_second_daemon_on_one_sqlite_file_exits_4_naming_postgresql_and_opens_nothing(tmp_path):
+    from sync.state.single import DaemonLock
+
+    config = write_config(tmp_path)
+    first = DaemonLock.take(f"sqlite:///{tmp_path / 'state.db'}")  # the daemon already running on the file
+    try:
+        result = CliRunner().invoke(app, ["run", "--config", str(config)])
+    finally:
+        assert first is not None
+        first.release()
+    assert result.exit_code == 4
+    assert "already runs on the SQLite state store" in result.output and "PostgreSQL" in result.output
+    assert not (tmp_path / "state.db").exists()  # refused before the store was even created
+
+
 def test_run_syncs_every_account_until_sigterm_then_exits_0(tmp_path, monkeypatch):
     config = write_config(tmp_path)
     recorder = Recorder()

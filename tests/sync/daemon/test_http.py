@@ -123,3 +123,55 @@ def test_an_account_whose_sync_is_in_flight_is_not_probed(clock):
 def test_an_unhealthy_account_without_a_message_still_says_why(health, message, clock):
     result = HealthMonitor({"x": lambda: health}, clock=clock).refresh()["x"]
     assert not result.ok and result.message == message
+
+
+def _half_open(port: int, count: int) -> list:
+    """Connections that send part of a request line and then nothing: what a slowloris client holds."""
+    import socket
+
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line: the request never ends
+        sockets.append(sock)
+    return sockets
+
+
+def test_half_open_connections_hold_no_thread_and_healthz_still_answers():
+    import threading
+
+    server = OpsServer(app(), port=0, threads=2, max_connections=400, idle_timeout=30).start()
+    before = threading.active_count()
+    sockets = _half_open(server.port, 300)
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
+            assert response.status == 200
+        assert threading.active_count() <= before + 2  # the worker pool, however many sockets are open
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout():
+    server = OpsServer(app(), port=0, idle_timeout=1).start()
+    try:
+        (idle,) = _half_open(server.port, 1)
+        idle.settimeout(15)
+        assert idle.recv(1024) == b""  # closed by the server, not by our timeout (which would raise)
+        idle.close()
+    finally:
+        server.stop()
+
+
+def test_connections_past_the_cap_wait_until_idle_ones_are_closed():
+    server = OpsServer(app(), port=0, max_connections=10, idle_timeout=1).start()
+    sockets = _half_open(server.port, 10)
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=15) as response:  # queued, then served
+            assert response.status == 200
+        assert all(sock.recv(1024) == b"" for sock in sockets)  # the idle ones were closed to make room
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()

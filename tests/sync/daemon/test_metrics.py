@@ -78,3 +78,14 @@ def test_each_daemon_has_its_own_registry(clock):
     first.record_run(run(clock, pulled=3))
     assert samples(second).get(("crmsync_contacts_pulled_total", EU)) is None
     assert b"python_gc" not in first.render()  # crmsync's series and the process ones, nothing global
+
+
+def test_leases_held_replicas_alive_and_lease_losses_are_exposed():
+    metrics = Metrics()
+    metrics.record_leases(held=3, alive=2)
+    metrics.record_lease_loss("hubspot/eu")
+    metrics.record_lease_loss("hubspot/eu")
+    got = samples(metrics)
+    assert got[("crmsync_leases_held", frozenset())] == 3
+    assert got[("crmsync_replicas_alive", frozenset())] == 2
+    assert got[("crmsync_lease_losses_total", frozenset({("crm", "hubspot"), ("account", "eu")}))] == 2

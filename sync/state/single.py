@@ -1,0 +1,64 @@
+"""A SQLite store serves one daemon: a second `crmsync run` on the same file is refused at start.
+
+SQLite has no row locks to share accounts with (`sync.state.leases` needs PostgreSQL's), so two daemons on one
+file would both push every account. The first daemon holds an exclusive OS lock (`fcntl.flock`) on a lock file
+beside the database for its whole life; the kernel drops it when the process ends, however it ends (SIGKILL
+included), so a crash never leaves a stale lock behind. One-off commands (`status`, `resync`) do not take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Self
+
+from sqlalchemy.engine import URL
+
+from sync.errors import CrmsyncError
+from sync.state.engine import normalise_url
+
+
+class StoreInUse(CrmsyncError):
+    """Another daemon already runs on this SQLite file."""
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+class DaemonLock:
+    """The exclusive lock of one daemon on its SQLite file; `release()` (or process exit) frees it."""
+
+    def __init__(self, path: Path, handle: int) -> None:
+        self.path = path
+        self._handle: int | None = handle
+
+    @classmethod
+    def take(cls, url: str | URL) -> Self | None:
+        """Lock the SQLite file of `url`; None for a store that needs no lock (PostgreSQL, in-memory SQLite).
+        Raises `StoreInUse` when another daemon holds it."""
+        parsed = normalise_url(url)
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return None
+        database = Path(parsed.database).resolve()
+        path = lock_path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(handle)
+            raise StoreInUse(
+                f"another crmsync daemon (pid {holder}) already runs on the SQLite state store {database}: a SQLite "
+                "store serves one process. To run replicas, use a PostgreSQL state store "
+                "(state.url: postgresql://USER@HOST:PORT/DB); they share the accounts between them.") from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        return cls(path, handle)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            os.close(self._handle)  # closing the descriptor drops the flock
+            self._handle = None
