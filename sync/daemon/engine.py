@@ -286,7 +286,7 @@ class AccountSync:
         summary = self.summary
         now = self.clock.now()
         if self.plan is None:
-            summary.breaches_open = len(self.store.open_breaches(self.ref))
+            summary.breaches_open = self.store.count_open_breaches(self.ref)
             self._record_health(now)  # before the calls are counted: the health check is this run's call too
             self._record_problems(now)
         # every call since the previous summary: this run's setup, pull, push and health check

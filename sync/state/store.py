@@ -503,6 +503,14 @@ class StateStore:
         with self.engine.connect() as conn:
             return list(conn.execute(query.order_by(ContactRow.contact_id).limit(limit)).scalars())
 
+    def count_open_breaches(self, ref: AccountRef) -> int:
+        """How many SLA breaches are open for an account: counted by the database, so a run's summary costs no
+        memory however many there are (`open_breaches` lists them, for status and the report)."""
+        query = select(func.count()).select_from(SlaTimerRow).where(SlaTimerRow.status == "breached",
+                                                                      self._of(SlaTimerRow, ref))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def open_breaches(self, ref: AccountRef | None = None) -> list[Breach]:
         query = select(SlaTimerRow).where(SlaTimerRow.status == "breached")
         if ref is not None:

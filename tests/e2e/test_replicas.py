@@ -7,9 +7,9 @@ sandbox CRMs running in this test process, where every write is counted as the C
 - the owner SIGSTOPped past its lease, the account taken over, then SIGCONT: the old owner writes nothing more;
 - a rolling deploy (start a new replica, SIGTERM the old one, again) never writes twice.
 
-Short intervals and leases (settings) keep each scenario to seconds; the rolling deploy, four processes started
-one after the other, is marked slow (`make bench` runs it). The graceful hand-over it relies on is also covered
-by tests/sync/daemon/test_coordination.py.
+Short intervals and leases (settings) keep each scenario to seconds (the rolling deploy, four processes started
+one after the other, to about twenty). The graceful hand-over it relies on is also covered by
+tests/sync/daemon/test_coordination.py.
 """
 
 from __future__ import annotations
@@ -200,7 +200,6 @@ def slow_writes(group: SandboxCrms) -> None:
     group["pipedrive"].faults.add("slow", times=1000, seconds=0.1, method="PATCH", path="/api/v2/persons/")
 
 
-@pytest.mark.slow  # four replicas started one after the other: half a minute; `make bench` runs it
 def test_a_rolling_deploy_never_writes_twice(state_url, tmp_path):
     with crms() as group:
         fleet = Fleet([group], tmp_path, state_url=state_url, push=BATCH)

@@ -162,6 +162,7 @@ def test_status_views_runs_stages_breaches_and_health(store, clock):
     assert store.stage_counts() == {REF: {"prospect": 1, "lead": 1}}
     (breach,) = store.open_breaches()
     assert breach.contact_id == synthetic_contact(1, now=clock.now()).id and breach.due_at == breached.due_at
+    assert store.count_open_breaches(REF) == 1 and store.count_open_breaches(OTHER) == 0
     store.record_health(REF, Health(reachable=True, authorised=True, budget=Budget(remaining=900, limit=1000)))
     health = store.health(REF)
     assert health is not None and health.budget_remaining == 900 and health.checked_at == clock.now()
