@@ -6,13 +6,17 @@ sandbox account per CRM into its own directory and loads it like any other (so `
 directory (a copy of the shipped rules, made once: a second demo in the same directory keeps the admin's
 edits), so the daemon run on them hot-reloads an edit of that file; it opens the accounts (each sandbox
 starts in-process on a free port and is seeded with its own slice of the synthetic population) and runs
-`AccountRunner.cycle` on the three at once against a fresh state store. What it reports comes from the
-state store (the decisions) and the run summaries (what was written, and the API calls it took).
+`AccountRunner.cycle` on the three at once against a fresh state store, then `AccountRunner.sweep` on each,
+the SLA sweep the daemon runs every few minutes: the demo's copy of the rules turns the SLA reminders on
+(`sla.reminder.enabled`, off in the shipped rules), so the sweep writes a reminder task into each sandbox CRM
+for the prospects not yet touched once 75% of their SLA has passed. What it reports comes from the state
+store (the decisions) and the run summaries (what was written, the API calls it took, the tasks created).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -20,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -30,8 +34,10 @@ from sync.clock import Clock
 from sync.daemon.accounts import AccountRunner, run_options, select_accounts
 from sync.daemon.report import RunSummary
 from sync.daemon.service import open_accounts
+from sync.reminders.policy import ReminderPolicy, reminder_policy
 from sync.settings import load_settings
 from sync.state import AccountRef, Classification, StateStore
+from sync.state.reminders import REMINDER, ReminderStore
 
 ProgressCallback = Callable[[RunSummary], None]
 
@@ -77,6 +83,16 @@ class CrmResult:
     classes: Counter[Classification]
     breaches_open: int
     seconds: float
+    sweep: RunSummary | None = None  # the SLA sweep after the cycle: the reminder tasks it wrote
+    next_reminder: datetime | None = None  # when the next reminder falls due (a running clock without one)
+
+    @property
+    def reminders_created(self) -> int:
+        return self.sweep.reminders[("reminder", "created")] if self.sweep is not None else 0
+
+    @property
+    def reminders_skipped(self) -> int:
+        return self.sweep.reminders[("reminder", "skipped")] if self.sweep is not None else 0
 
     def stages(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -121,6 +137,7 @@ class DemoReport:
     my_rules: Path | None = None  # a copy of the shipped rules (and their cases) to edit and try
     shipped_rules: Path | None = None  # the shipped rules as they are, to diff an edit against
     report_page: Path | None = None  # the funnel and SLA report of what the demo left in the store
+    reminders_on: bool = False  # whether the rules in force create SLA reminder tasks
     seconds: float = 0.0
 
 
@@ -148,9 +165,11 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
     config = write_settings(directory, state_url=state_url, contacts=contacts, crms=crms, rules=my_rules)
     settings = load_settings(config)
     rules = registry.rules_loader()(settings.rules.path)
+    policy = reminder_policy(rules)
     report = DemoReport(directory=directory, config=config, state_url=state_url,
                         rules_version=str(rules.version), rules_path=shipped, contacts_per_crm=contacts,
-                        my_rules=my_rules, shipped_rules=directory / SHIPPED_COPY if my_rules else None)
+                        my_rules=my_rules, shipped_rules=directory / SHIPPED_COPY if my_rules else None,
+                        reminders_on=policy is not None and policy.enabled)
     with StateStore(state_url, clock=clock) as store:
         opened, failed = open_accounts(select_accounts(settings), clock=clock, sleep=time.sleep)
         try:
@@ -165,16 +184,17 @@ def run_demo(directory: Path, *, clock: Clock, contacts: int = 200, state_url: s
             for account in reversed(opened):
                 account.close()
         classes = store.classification_counts()
-        for runner, (summary, seconds) in zip(runners, timed, strict=True):
+        for runner, (summary, seconds, sweep) in zip(runners, timed, strict=True):
             ref = _ref(runner)
             report.results.append(CrmResult(crm=ref.crm, account=ref.account, summary=summary, seconds=seconds,
                                             classes=classes.get(ref, Counter()),
-                                            breaches_open=len(store.open_breaches(ref))))
-        failures = [result for result in report.results if result.summary.outcome.value not in ("ok", "partial")]
+                                            breaches_open=len(store.open_breaches(ref)), sweep=sweep,
+                                            next_reminder=_next_reminder(store, ref, policy)))
+        failures = [(result.crm, run) for result in report.results for run in (result.summary, result.sweep)
+                    if run is not None and run.outcome.value not in ("ok", "partial")]
         if failures:
-            raise DemoError("; ".join(
-                f"{failure.crm}: {failure.summary.outcome.value}: {'; '.join(failure.summary.errors[:3])}"
-                for failure in failures))
+            raise DemoError("; ".join(f"{crm}: {run.outcome.value}: {'; '.join(run.errors[:3])}"
+                                      for crm, run in failures))
         report.example, report.example_id = _example(store, runners, directory)
         report.sample = _sample(store, runners, directory / "contacts.jsonl")
         report.report_page = _report_page(store, clock, directory / "report.html")
@@ -186,17 +206,22 @@ def _ref(runner: AccountRunner) -> AccountRef:
     return AccountRef(runner.connector.crm, runner.connector.account)
 
 
-def _run_all(runners: list[AccountRunner], progress: ProgressCallback | None) -> list[tuple[RunSummary, float]]:
-    """One cycle per account, all at once (each CRM is its own server): the wall time is the slowest CRM's."""
+def _run_all(runners: list[AccountRunner],
+             progress: ProgressCallback | None) -> list[tuple[RunSummary, float, RunSummary | None]]:
+    """One cycle per account, all at once (each CRM is its own server): the wall time is the slowest CRM's.
+    Then, per account, the SLA sweep (the reminder tasks due); a cycle that failed gets none. Each result is
+    (the cycle, its seconds, the sweep)."""
     stop = threading.Event()
 
-    def one(runner: AccountRunner) -> tuple[RunSummary, float]:
+    def one(runner: AccountRunner) -> tuple[RunSummary, float, RunSummary | None]:
         began = time.perf_counter()
         summary = runner.cycle(stop)
         assert summary is not None  # no replicas here: every account is this process's
+        seconds = time.perf_counter() - began
         if progress is not None:
             progress(summary)
-        return summary, time.perf_counter() - began
+        sweep = runner.sweep(stop) if summary.outcome.value in ("ok", "partial") else None
+        return summary, seconds, sweep
 
     with ThreadPoolExecutor(max_workers=max(len(runners), 1), thread_name_prefix="demo") as pool:
         return list(pool.map(one, runners))
@@ -217,12 +242,31 @@ def _copy_rules(shipped: str, directory: Path) -> Path | None:
     shutil.copyfile(source, directory / SHIPPED_COPY)
     target = directory / MY_RULES
     if not target.exists():
-        shutil.copyfile(source, target)
+        target.write_text(with_reminders(source.read_text(encoding="utf-8")), encoding="utf-8")
     cases = source.with_name(f"{source.stem}.cases.yaml")
     mine = directory / f"{target.stem}.cases.yaml"
     if cases.exists() and not mine.exists():
         shutil.copyfile(cases, mine)
     return target
+
+
+def _next_reminder(store: StateStore, ref: AccountRef, policy: ReminderPolicy | None) -> datetime | None:
+    """When the earliest reminder not yet written falls due: the sweep of a daemon running then writes it."""
+    if policy is None or not policy.enabled:
+        return None
+    clocks = ReminderStore(store).clocks_without(ref, REMINDER, ["running"])
+    return min((policy.remind_at(clock.started_at, clock.due_at) for clock in clocks), default=None)
+
+
+# `sla:` -> `reminder:` -> `enabled: false` in the shipped rules' layout (comment lines may come between)
+_REMINDER_OFF = re.compile(r"(?m)^(  reminder:\n(?:    #.*\n)*(?:    \w+: .*\n)*?    enabled: )false\b")
+
+
+def with_reminders(rules_text: str) -> str:
+    """The rules text with the SLA reminders turned on, everything else (comments too) as written: the
+    demo's sandboxes then get reminder tasks, which the shipped rules leave off (they write records people
+    see). Rules laid out otherwise are returned as they are."""
+    return _REMINDER_OFF.sub(r"\1true  # turned on by `crmsync demo`", rules_text, count=1)
 
 
 def _report_page(store: StateStore, clock: Clock, path: Path) -> Path:

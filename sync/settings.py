@@ -153,6 +153,9 @@ class EscalationSettings(_Frozen):
         "CRM user id the escalation task is assigned to (HubSpot owner id, Salesforce User id, Pipedrive user "
         "id): a person or a shared queue user"))
     webhook: bool = Field(True, description="post each breach of this account to `sla_webhook`, when one is set")
+    max_overdue: Duration | None = Field(timedelta(days=7), description=(
+        "a breach first seen more overdue than this is recorded as skipped, never escalated (no task, no "
+        "webhook): turning escalation on does not flood anyone with old breaches; null: no cut-off"))
 
     @pydantic.model_validator(mode="after")
     def _user_for_user(self) -> EscalationSettings:
@@ -297,6 +300,8 @@ class Settings:
     @property
     def sla_webhook(self) -> WebhookSettings | None:
         return self.file.sla_webhook
+
+    @property
     def replicas(self) -> ReplicasSettings:
         return self.file.replicas
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +45,7 @@ ATTEMPTS_PER_RUN = 3
 MAX_WAIT_S = 30.0  # longest Retry-After honoured inside one run; a longer one waits for the next run
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
+RETRYING = "retrying"  # a delivery that failed this run and is tried again later
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -108,39 +111,57 @@ class WebhookSender:
             lambda: self.post(body, delivery, clock.now()))
 
 
+#: what the webhook job reports of each delivery tried: the account, then delivered, retrying or failed
+OutcomeCallback = Callable[[AccountRef, str], None]
+
+
 def deliver_due(store: StateStore, sender: WebhookSender, clock: Clock, *, limit: int = 100,
-                owned: Callable[[], Collection[str]] | None = None) -> tuple[int, int]:
-    """Deliver the breach webhooks due now; returns (delivered, failed for good). `owned`: with replicas, the
-    accounts (`crm/name`) this replica holds, whose webhooks only it delivers (the others' are theirs)."""
+                owned: Callable[[], Collection[str]] | None = None, stop: threading.Event | None = None,
+                on_outcome: OutcomeCallback | None = None) -> tuple[int, int]:
+    """Deliver the breach webhooks due now (a stop request ends it between two deliveries); returns
+    (delivered, failed for good). `owned`: with replicas, the accounts (`crm/name`) this replica holds, whose
+    webhooks only it delivers (the others' are theirs). Each delivery tried is passed to `on_outcome` (the
+    daemon's metrics), and one log line per account says what came of them."""
     reminders = ReminderStore(store)
-    delivered = failed = 0
+    tried: dict[AccountRef, Counter[str]] = defaultdict(Counter)
     held = None if owned is None else set(owned())
     for item in reminders.rows(None, statuses=[PENDING], kinds=[WEBHOOK], due_by=clock.now(), limit=limit):
         if held is not None and f"{item.crm}/{item.account}" not in held:
             continue
+        if stop is not None and stop.is_set():
+            break
         ref = _ref(item)
-        body = json.dumps(breach_event(item, clock.now()), sort_keys=True).encode()
-        try:
-            sender.deliver(body, item.marker, clock)
-        except ConnectorError as exc:
-            last = isinstance(exc, PermanentError) or item.attempts + 1 >= sender.target.max_attempts
-            wait = min(BACKOFF_BASE * (2 ** item.attempts), BACKOFF_CAP)
-            reminders.mark(ref, [item], FAILED if last else PENDING, error=exc.user_message, count_attempt=True,
-                           next_attempt_at=clock.now() + wait)
-            failed += int(last)
-            log.warning("webhook_failed", crm=item.crm, account=item.account, error=type(exc).__name__,
-                        message=exc.user_message, attempts=item.attempts + 1, gave_up=last)
-            continue
-        reminders.mark(ref, [item], DELIVERED, count_attempt=True)
-        delivered += 1
-    if delivered or failed:
-        log.info("webhooks_delivered", delivered=delivered, failed=failed)
-    return delivered, failed
+        outcome = _deliver_one(reminders, sender, clock, item)
+        tried[ref][outcome] += 1
+        if on_outcome is not None:
+            on_outcome(ref, outcome)
+    for ref, counts in sorted(tried.items()):
+        log.info("webhooks_delivered", crm=ref.crm, account=ref.account, job="sla_webhook",
+                 delivered=counts[DELIVERED], retrying=counts[RETRYING], failed=counts[FAILED])
+    return (sum(counts[DELIVERED] for counts in tried.values()), sum(counts[FAILED] for counts in tried.values()))
+
+
+def _deliver_one(reminders: ReminderStore, sender: WebhookSender, clock: Clock, item: Owed) -> str:
+    """One breach's delivery, recorded: delivered, retrying (later, backed off) or failed (given up)."""
+    ref = _ref(item)
+    body = json.dumps(breach_event(item, clock.now()), sort_keys=True).encode()
+    try:
+        sender.deliver(body, item.marker, clock)
+    except ConnectorError as exc:
+        last = isinstance(exc, PermanentError) or item.attempts + 1 >= sender.target.max_attempts
+        wait = min(BACKOFF_BASE * (2 ** item.attempts), BACKOFF_CAP)
+        reminders.mark(ref, [item], FAILED if last else PENDING, error=exc.user_message, count_attempt=True,
+                       next_attempt_at=clock.now() + wait)
+        log.warning("webhook_failed", crm=item.crm, account=item.account, error=type(exc).__name__,
+                    message=exc.user_message, attempts=item.attempts + 1, gave_up=last)
+        return FAILED if last else RETRYING
+    reminders.mark(ref, [item], DELIVERED, count_attempt=True)
+    return DELIVERED
 
 
 def _ref(item: Owed) -> AccountRef:
     return AccountRef(item.crm, item.account)
 
 
-__all__ = ["DELIVERY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookSender", "WebhookTarget",
-           "breach_event", "deliver_due", "sign"]
+__all__ = ["DELIVERY_HEADER", "RETRYING", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "OutcomeCallback", "WebhookSender",
+           "WebhookTarget", "breach_event", "deliver_due", "sign"]

@@ -1,9 +1,10 @@
 """The work of `crmsync demo` (declared in sync.cli.commands), the README's first command. Three sandbox CRMs
 seeded with synthetic contacts, one full sync cycle on each with the rules of the demo's `my-rules.yaml` (a
-copy of the shipped ones, made once), then what came of it: the funnel per CRM, the maturity of the
-prospects, the kinds of clients, the SLA clocks and open breaches, the API calls each CRM took, and the
-commands to try next on what the demo left behind, written with the `crmsync` the user ran so that they run
-as printed.
+copy of the shipped ones with the SLA reminders on, made once) and the SLA sweep, then what came of it: the
+funnel per CRM, the maturity of the prospects, the kinds of clients, the SLA clocks and open breaches, the
+reminder tasks the sweep wrote into each CRM, the API calls each CRM took, where the report was written, and
+the commands to try next on what the demo left behind, written with the `crmsync` the user ran so that they
+run as printed.
 
 Everything runs in this process (the sandboxes on free local ports) against a SQLite file in the demo's
 directory (`--dir`, else a new temporary one, kept), with a settings file describing the same accounts, so
@@ -17,12 +18,14 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from sync.cli.exits import ExitCode, Failure
 from sync.cli.invocation import crmsync_command
+from sync.cli.tables import when
 from sync.clock import SystemClock
 from sync.daemon.report import RunSummary
 from sync.demo import CrmResult, DemoError, DemoReport, run_demo
@@ -78,6 +81,25 @@ def _split_table(title: str, results: list[CrmResult], columns: tuple[str, ...],
             totals[column] += counts[column]
     extra = [f"[bold]{sum(result.breaches_open for result in results)}[/]"] if breaches else []
     table.add_row("[bold]all[/]", *(f"[bold]{totals[column]}[/]" for column in columns), *extra)
+    return table
+
+
+def reminder_table(report: DemoReport) -> RenderableType:
+    """The reminder tasks the SLA sweep wrote into each sandbox CRM, or why there are none."""
+    if not report.reminders_on:
+        return Text(f"SLA reminders are off in the rules ({report.my_rules or report.rules_path}): with "
+                    "sla.reminder.enabled: true the sweep writes a task for the owner of each prospect not yet "
+                    "touched once 75% of its SLA has passed")
+    table = Table(title="SLA reminder tasks the sweep wrote into each CRM (sla.reminder in the demo's rules)",
+                  title_justify="left")
+    for column in ("CRM", "running clocks", "reminder tasks created", "skipped (no owner)", "next reminder due"):
+        table.add_column(column, justify="left" if column in ("CRM", "next reminder due") else "right")
+    for result in report.results:
+        table.add_row(result.crm, str(result.sla()["running"]), str(result.reminders_created),
+                      str(result.reminders_skipped), when(result.next_reminder))
+    table.add_row("[bold]all[/]", f"[bold]{sum(r.sla()['running'] for r in report.results)}[/]",
+                  f"[bold]{sum(r.reminders_created for r in report.results)}[/]",
+                  f"[bold]{sum(r.reminders_skipped for r in report.results)}[/]", "")
     return table
 
 
@@ -145,6 +167,7 @@ def render(report: DemoReport, console: Console) -> None:
         _split_table("Clients by kind", report.results, KINDS, "client_kinds"),
         _split_table("SLA clocks of prospects (hand-off to first sales touch)", report.results, SLA, "sla",
                      breaches=True),
+        reminder_table(report),
         work_table(report.results),
     ))
     console.print(f"State store: {report.state_url}   settings: {report.config}")

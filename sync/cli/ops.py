@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from sync import registry
 from sync.cli.exits import ExitCode, Failure
 from sync.cli.problem_tables import problem_tables
+from sync.cli.reminder_tables import reminder_tables
 from sync.cli.tables import diff_tables, resync_table, status_tables
 from sync.clock import Clock, FrozenClock, SystemClock
 from sync.daemon.accounts import open_account, prepare_fields, run_options, select_accounts
@@ -225,7 +226,8 @@ def status(config: Path | None, *, problems: bool = False) -> None:
     try:
         with store_errors(settings.state.url):
             tables = [*status_tables(settings, store, width=out.width),
-                      *problem_tables(store, width=out.width, show_all=problems)]
+                      *problem_tables(store, width=out.width, show_all=problems),
+                      *reminder_tables(store, width=out.width)]
     finally:
         store.close()
     for table in tables:

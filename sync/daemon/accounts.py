@@ -44,7 +44,8 @@ def run_options(settings: Settings, account: Account | None = None) -> RunOption
     if account is not None:
         chosen = account.escalation
         escalation = Escalation(manager=chosen.to == "manager", user_id=chosen.user_id if chosen.to != "none" else None,
-                                webhook=chosen.webhook and settings.sla_webhook is not None)
+                                webhook=chosen.webhook and settings.sla_webhook is not None,
+                                max_overdue=chosen.max_overdue)
     return RunOptions(batch_size=settings.push.batch_size, max_attempts=settings.push.max_attempts,
                       review_within=settings.sla_sweep.review_within, health_interval=settings.push.health_interval,
                       escalation=escalation)

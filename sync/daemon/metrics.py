@@ -62,6 +62,10 @@ class Metrics:
                                     "object or a field out of reach).", ACCOUNT, namespace=NAMESPACE, registry=r)
         self.fields_kept = Counter("fields_kept", "Native fields left as a person set them (ownership).", ACCOUNT,
                                    namespace=NAMESPACE, registry=r)
+        self.sla_reminders = Counter("sla_reminders", "SLA reminder work, by kind (reminder, escalation, webhook) "
+                                     "and outcome (decided, queued, created, recovered, retried, failed, skipped, "
+                                     "completed, left, cancelled, not_completed; delivered, retrying for webhooks).",
+                                     (*ACCOUNT, "kind", "outcome"), namespace=NAMESPACE, registry=r)
         self.rules_loaded = Gauge("rules_loaded", "1 while the rules file on disk is the one in force, 0 while a "
                                   "rejected file waits for a fix.", namespace=NAMESPACE, registry=r)
         self.leases_held = Gauge("leases_held", "Accounts this replica owns now (replicas on PostgreSQL).",
@@ -87,6 +91,8 @@ class Metrics:
             self.api_calls.labels(**labels, category=category).inc(calls)
         self.breaches_open.labels(**labels).set(summary.breaches_open)
         self.fields_kept.labels(**labels).inc(summary.kept)
+        for (kind, outcome), count in sorted(summary.reminders.items()):
+            self.record_reminders(summary.crm, summary.account, kind, outcome, count)
         for source, count in sorted(summary.record_problems.items()):
             self.record_problems.labels(**labels, source=source).set(count)
         if summary.setup_warnings is not None:
@@ -97,6 +103,10 @@ class Metrics:
             self.last_run.labels(**labels).set(summary.finished_at.timestamp())
             self.duration.labels(**labels).observe(
                 max((summary.finished_at - summary.started_at).total_seconds(), 0.0))
+
+    def record_reminders(self, crm: str, account: str, kind: str, outcome: str, count: int = 1) -> None:
+        """SLA reminder work done outside a run too (the webhook job's deliveries)."""
+        self.sla_reminders.labels(crm=crm, account=account, kind=kind, outcome=outcome).inc(count)
 
     def record_leases(self, held: int, alive: int) -> None:
         self.leases_held.set(held)

@@ -44,8 +44,18 @@ class RunSummary:
     record_problems: dict[str, int] = field(default_factory=dict)
     setup_warnings: int | None = None  # setup problems that switch a feature off (None: not reported)
     lease_lost: bool = False  # another replica took the account over: the run stopped and recorded nothing more
+    # the SLA reminders' work of the run (`sync.reminders`): (kind, outcome) -> rows, e.g. ("reminder", "created")
+    reminders: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, int]:
         """The numbers bound to every log line about this run."""
         return {"pulled": self.pulled, "decided": self.decided, "changed": self.changed, "pushed": self.pushed,
                 "push_failed": self.push_failed, "deleted": self.deleted}
+
+    def reminder_counts(self) -> dict[str, int]:
+        return reminder_fields(self.reminders)
+
+
+def reminder_fields(reminders: Counter[tuple[str, str]]) -> dict[str, int]:
+    """The SLA reminders' work as log fields: `reminders_created`, `escalations_skipped`, `webhooks_queued`..."""
+    return {f"{kind}s_{outcome}": count for (kind, outcome), count in sorted(reminders.items()) if count}

@@ -45,7 +45,8 @@ def log_run(summary: RunSummary) -> None:
         outcome=summary.outcome.value, **summary.counts(), fields_written=summary.fields_written,
         api_calls=dict(summary.api_calls), rate_limited=summary.rate_limited,
         breaches_open=summary.breaches_open, duration_s=duration, rules_version=summary.rules_version,
-        retry_at=summary.retry_at.isoformat() if summary.retry_at else None, errors=summary.errors[:10])
+        retry_at=summary.retry_at.isoformat() if summary.retry_at else None, errors=summary.errors[:10],
+        **summary.reminder_counts())
 
 
 class Companion(Protocol):

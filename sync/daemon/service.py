@@ -48,6 +48,7 @@ from sync.state.leases import LeaseTable
 from sync.state.migrate import head_revision
 from sync.state.problems import classify_store_error
 from sync.state.single import DaemonLock
+from sync.state.reminders import WEBHOOK
 from sync.webhook import WebhookSender, WebhookTarget, deliver_due
 
 log = structlog.get_logger("crmsync.daemon.service")
@@ -83,11 +84,13 @@ def _visit_all(runners: Sequence[AccountRunner],
     return job
 
 
-def _deliver(store: StateStore, sender: WebhookSender, clock: Clock,
+def _deliver(store: StateStore, sender: WebhookSender, clock: Clock, stop: threading.Event, metrics: Metrics,
              owned: Callable[[], list[str]] | None) -> None:
-    """One run of the webhook job; its failures are logged, never a reason to stop the job."""
+    """One run of the webhook job, each delivery counted in `crmsync_sla_reminders_total`; its failures are
+    logged, never a reason to stop the job."""
     try:
-        deliver_due(store, sender, clock, owned=owned)
+        deliver_due(store, sender, clock, owned=owned, stop=stop, on_outcome=lambda ref, outcome:
+                    metrics.record_reminders(ref.crm, ref.account, WEBHOOK, outcome))
     except Exception as exc:  # noqa: BLE001 (a webhook problem must never reach the scheduler or a sync)
         log.error("webhook_job_failed", error=type(exc).__name__)
 
@@ -229,7 +232,8 @@ def build_service(settings: Settings, *, watcher: RulesWatcher[Any], clock: Cloc
         sender = WebhookSender(WebhookTarget(webhook.url, settings.webhook_secret.get_secret_value(),
                                              webhook.timeout.total_seconds(), webhook.max_attempts), sleep=sleep)
         owned = coordinator.held if coordinator else None  # with replicas, each posts its own accounts' breaches
-        extra_sweeps.append(SweepJob(webhook.interval, lambda stop: _deliver(store, sender, clock, owned),
+        extra_sweeps.append(SweepJob(webhook.interval,
+                                     lambda stop: _deliver(store, sender, clock, stop, metrics, owned),
                                      key="sla_webhook"))
     health = HealthMonitor({runner.key: runner.connector.health for runner in runners}, clock=clock)
     readiness: list[Callable[[], dict[str, CheckResult]]] = []

@@ -47,7 +47,7 @@ def run_sweep(*, store: StateStore, connector: Connector, rules: RulesProvider, 
         if not summary.lease_lost:  # a replica that lost the account writes nothing more
             record_run(store, summary, kind)
         sync_.event("run_finished", kind=kind, outcome=summary.outcome.value, fields_written=summary.fields_written,
-                    breaches_open=summary.breaches_open)
+                    breaches_open=summary.breaches_open, **summary.reminder_counts())
         return summary
     finally:
         unbind_run()

@@ -16,6 +16,8 @@ from typing import Any
 
 from sync.insight import charts
 from sync.insight.funnel import ALL, STAGES, Funnel
+from sync.insight.reminders import COLUMNS as REMINDER_COLUMNS
+from sync.insight.reminders import column_values
 from sync.insight.report import ReportData
 from sync.insight.sla import OUTCOMES, TouchTimes
 
@@ -191,6 +193,18 @@ def breaches(data: ReportData) -> str:
                  caption=f"{len(data.breaches)} open, oldest first") + more
 
 
+def reminders(data: ReportData) -> str:
+    if not data.reminders:
+        return ("<p>No SLA reminder, escalation or breach webhook in the period (reminders are off unless "
+                "<code>sla.reminder.enabled</code>; escalation is set per account).</p>")
+    keys = [key for key in data.reminders if key != ALL]
+    rows = [[esc(key), *(str(value) for value in column_values(data.reminders[key]))] for key in keys]
+    total = ["all accounts", *(str(value) for value in column_values(data.reminders[ALL]))]
+    return table(["account", *(heading for heading, _ in REMINDER_COLUMNS)], rows, table_id="reminders",
+                 total=total, caption="tasks crmsync wrote into the CRMs (by when they were decided) and what became "
+                 "of them, breach webhooks, and rows skipped (no owner, no one to escalate to, a breach too old)")
+
+
 def scores(data: ReportData) -> str:
     if not data.scores:
         return "<p>No scored contact.</p>"
@@ -278,6 +292,7 @@ def render(data: ReportData) -> str:
         ("touch-owner-section", "Time to first touch per owner", _touch_section(data.touch_by_owner, "owner",
                                                                                   "touch-owner")),
         ("breaches-section", "Open breaches", breaches(data)),
+        ("reminders-section", "SLA reminders and escalations", reminders(data)),
         ("scores-section", "Scores per stage", scores(data)),
         ("versions-section", "Rules versions", versions(data)),
         ("calibration-section", "Latest calibration", calibration(data)),

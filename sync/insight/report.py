@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sync.insight.funnel import ALL, STAGES, Funnel, funnels
 from sync.insight.period import Period, Week
+from sync.insight.reminders import reminder_work
 from sync.insight.sla import Overdue, TouchTimes, owner_key, team_key, touch_times, weekly_outcomes
 from sync.insight.sla import overdue as overdue_breaches
 from sync.insight.stats import quantile
@@ -71,6 +72,8 @@ class ReportData:
     changes: list[VersionChange]
     calibration: reporting.StoredCalibration | None
     notes: list[str] = field(default_factory=list)
+    # the SLA reminders' work in the period: account key (and ALL) -> (kind, outcome) -> rows
+    reminders: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def weeks(self) -> list[Week]:
@@ -146,7 +149,8 @@ def build_report(store: StateStore, *, now: datetime, since: timedelta = timedel
         touch_by_team=touch_times(handoffs, period, team_key(teams)),
         breaches=overdue_breaches(reporting.open_breaches(store, selected), now),
         scores=_scores(store, selected), threshold_hint=threshold, versions=versions, changes=changes,
-        calibration=reporting.latest_calibration(store), notes=notes)
+        calibration=reporting.latest_calibration(store), notes=notes,
+        reminders=reminder_work(store, period, selected))
 
 
 __all__ = ["ReportData", "ScoreSpread", "VersionChange", "VersionUse", "build_report"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.rules.calendar import Calendar
@@ -42,11 +42,18 @@ class ReminderPolicy:
 @dataclass(frozen=True, slots=True)
 class Escalation:
     """Per account: whom a breach is escalated to as a task (the owner's manager where the CRM records it, else
-    `user_id`; neither: no task) and whether a breach is posted to the webhook."""
+    `user_id`; neither: no task), whether a breach is posted to the webhook, and how overdue a breach may be
+    when first seen and still be escalated (`max_overdue`; None: any): escalation turned on for an account
+    with months of open breaches must not send each of them at once."""
 
     manager: bool = False
     user_id: str | None = None
     webhook: bool = False
+    max_overdue: timedelta | None = timedelta(days=7)
+
+    def too_old(self, due_at: datetime, now: datetime) -> bool:
+        """Whether a breach due at `due_at`, first seen `now`, is past escalating."""
+        return self.max_overdue is not None and now - due_at > self.max_overdue
 
     @property
     def tasks(self) -> bool:

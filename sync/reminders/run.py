@@ -18,12 +18,13 @@ on the run (PARTIAL) and retried next sweep; it never undoes the sweep's decisio
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync.contract import KnowsManagers, TaskRequest, TaskResult, WritesTasks
 from sync.daemon.engine import AccountSync
+from sync.daemon.report import reminder_fields
 from sync.errors import PermanentError, TransientError
 from sync.reminders.policy import Escalation, ReminderPolicy, escalation_text, marker, reminder_policy, reminder_text
 from sync.state.reminders import (
@@ -50,18 +51,10 @@ BATCH = 50  # tasks per create call (HubSpot takes 100 a batch, Salesforce 200, 
 SEARCHABLE_AFTER = timedelta(minutes=1)
 
 
-@dataclass
-class ReminderTally:
-    decided: int = 0
-    created: int = 0
-    recovered: int = 0
-    completed: int = 0
-    failed: int = 0
-
-
-def run_reminders(sync_: AccountSync, escalation: Escalation | None = None) -> ReminderTally:
-    """The reminders step for the account `sync_` runs (see the module docstring)."""
-    tally = ReminderTally()
+def run_reminders(sync_: AccountSync, escalation: Escalation | None = None) -> Counter[tuple[str, str]]:
+    """The reminders step for the account `sync_` runs (see the module docstring). Returns what it did,
+    (kind, outcome) -> rows, which is added to the run's summary (its log line and metrics) too."""
+    tally: Counter[tuple[str, str]] = Counter()
     policy = reminder_policy(sync_.rules)
     escalation = escalation or sync_.options.escalation
     if policy is None or sync_.plan is not None or not (policy.enabled or escalation.active):
@@ -80,9 +73,10 @@ def run_reminders(sync_: AccountSync, escalation: Escalation | None = None) -> R
     except (PermanentError, TransientError) as exc:  # the sweep's own work stands; the rows wait for the next
         sync_.summary.errors.append(f"SLA reminders: {exc.user_message}")
         sync_.log.warning("reminders_failed", error=type(exc).__name__, message=exc.user_message)
-    if tally.decided or tally.created or tally.recovered or tally.completed or tally.failed:
-        sync_.event("reminders_done", reminders_decided=tally.decided, tasks_created=tally.created,
-                    tasks_recovered=tally.recovered, tasks_completed=tally.completed, tasks_failed=tally.failed)
+    finally:
+        sync_.summary.reminders.update(tally)
+    if tally:
+        sync_.event("reminders_done", **reminder_fields(tally))
     return tally
 
 
@@ -94,7 +88,7 @@ def _request(item: Owed) -> TaskRequest:
                        body=str(item.payload.get("body", "")))
 
 
-def _recover(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: ReminderTally) -> None:
+def _recover(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: Counter[tuple[str, str]]) -> None:
     """Rows whose CRM call may or may not have happened: found in the CRM, or back to pending."""
     settled = sync_.clock.now() - SEARCHABLE_AFTER
     for batch in _batches(store.rows(sync_.ref, statuses=[SENDING], updated_by=settled)):
@@ -102,20 +96,26 @@ def _recover(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally
         outcomes = [(item, TaskResult(item.marker, task_id=found[item.marker])) for item in batch
                     if item.marker in found]
         if outcomes:
-            created, _ = store.record_created(sync_.ref, outcomes, max_attempts=sync_.options.max_attempts)
-            tally.recovered += created
+            statuses = store.record_created(sync_.ref, outcomes, max_attempts=sync_.options.max_attempts)
+            tally.update((item.kind, "recovered") for (item, _), status in zip(outcomes, statuses, strict=True)
+                         if status == OPEN)
         store.mark(sync_.ref, [item for item in batch if item.marker not in found], PENDING)
 
 
-def _settle(sync_: AccountSync, store: ReminderStore, policy: ReminderPolicy, tally: ReminderTally) -> None:
+def _settle(sync_: AccountSync, store: ReminderStore, policy: ReminderPolicy,
+            tally: Counter[tuple[str, str]]) -> None:
     settled = store.settled(sync_.ref)
-    store.mark(sync_.ref, [item for item in settled if item.status == PENDING], CANCELLED)
+    cancelled = [item for item in settled if item.status == PENDING]
+    store.mark(sync_.ref, cancelled, CANCELLED)
+    tally.update((item.kind, CANCELLED) for item in cancelled)
     opened = [item for item in settled if item.status == OPEN]
     store.mark(sync_.ref, opened, COMPLETING if policy.on_touch == "complete" else LEFT)
+    if policy.on_touch != "complete":
+        tally.update((item.kind, LEFT) for item in opened)
 
 
 def _decide(sync_: AccountSync, store: ReminderStore, policy: ReminderPolicy, escalation: Escalation,
-            can_write_tasks: bool, tally: ReminderTally) -> None:
+            can_write_tasks: bool, tally: Counter[tuple[str, str]]) -> None:
     ref, now = sync_.ref, sync_.clock.now()
     due: list[Clock] = []
     if policy.enabled and can_write_tasks:
@@ -140,18 +140,39 @@ def _decide(sync_: AccountSync, store: ReminderStore, policy: ReminderPolicy, es
         ref_id = marker(ref, clock.contact_id, clock.started_at, ESCALATION)
         subject, body = escalation_text(policy, started_at=clock.started_at, due_at=clock.due_at, owner_id=owner,
                                         ref=ref_id)
-        owed.append(Owed(clock.contact_id, clock.started_at, ESCALATION, ref_id, PENDING if assignee else SKIPPED,
+        why = _too_old(escalation, clock, now) or (
+            None if assignee else "no manager known and no escalation user configured")
+        owed.append(Owed(clock.contact_id, clock.started_at, ESCALATION, ref_id, SKIPPED if why else PENDING,
                          clock.due_at, {"subject": subject, "body": body, "task_due": now.isoformat()},
-                         assignee_id=assignee, owner_id=owner,
-                         last_error=None if assignee else "no manager known and no escalation user configured"))
+                         assignee_id=assignee, owner_id=owner, last_error=why))
     for clock in breached_hooks:
         owner, name = people.get(clock.contact_id, (None, ""))
+        why = _too_old(escalation, clock, now)
         owed.append(Owed(clock.contact_id, clock.started_at, WEBHOOK, marker(ref, clock.contact_id,
                                                                              clock.started_at, WEBHOOK),
-                         PENDING, clock.due_at, {"contact_name": name, "started_at": clock.started_at.isoformat()},
-                         owner_id=owner))
-    store.add(ref, owed)
-    tally.decided += len(owed)
+                         SKIPPED if why else PENDING, clock.due_at,
+                         {"contact_name": name, "started_at": clock.started_at.isoformat()}, owner_id=owner,
+                         last_error=why))
+    added = store.add(ref, owed)
+    tally.update((item.kind, SKIPPED if item.status == SKIPPED else _DECIDED[item.kind]) for item in added)
+
+
+# what a row decided and not skipped is counted as, until it is done
+_DECIDED = {REMINDER: "decided", ESCALATION: "decided", WEBHOOK: "queued"}
+
+
+def _too_old(escalation: Escalation, clock: Clock, now: datetime) -> str | None:
+    """Why a breach first seen now is not escalated: more overdue than `escalation.max_overdue`."""
+    if not escalation.too_old(clock.due_at, now):
+        return None
+    return (f"breached {_days(now - clock.due_at)} ago when first seen, over escalation.max_overdue "
+            f"({_days(escalation.max_overdue or timedelta(0))})")
+
+
+def _days(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if days else f"{hours}h"
 
 
 def _managers(sync_: AccountSync, escalation: Escalation, owners: Sequence[str | None]) -> dict[str, str]:
@@ -161,7 +182,7 @@ def _managers(sync_: AccountSync, escalation: Escalation, owners: Sequence[str |
     return sync_.connector.managers(wanted)
 
 
-def _create(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: ReminderTally) -> None:
+def _create(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: Counter[tuple[str, str]]) -> None:
     for batch in _batches(store.rows(sync_.ref, statuses=[PENDING])):
         sync_.checkpoint()
         store.begin_sending(sync_.ref, batch)  # fenced: with replicas, only the account's owner gets past it
@@ -169,17 +190,20 @@ def _create(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally:
         if len(results) != len(batch):
             raise PermanentError("the connector returned task results that do not match the batch sent",
                                  crm=sync_.ref.crm)
-        created, failed = store.record_created(sync_.ref, list(zip(batch, results, strict=True)),
-                                               max_attempts=sync_.options.max_attempts)
-        tally.created += created
-        tally.failed += failed
+        statuses = store.record_created(sync_.ref, list(zip(batch, results, strict=True)),
+                                        max_attempts=sync_.options.max_attempts)
+        tally.update((item.kind, _CREATE_OUTCOMES[status]) for item, status in zip(batch, statuses, strict=True))
         for item, result in zip(batch, results, strict=True):
             if result.error is not None:
                 sync_.log.warning("reminder_task_failed", contact_id=item.contact_id, kind=item.kind,
                                   code=result.error.code, message=result.error.message)
 
 
-def _complete(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: ReminderTally) -> None:
+# a CRM create's answer as counted: a task, an error tried again next sweep, an error for good
+_CREATE_OUTCOMES = {OPEN: "created", PENDING: "retried", FAILED: "failed"}
+
+
+def _complete(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tally: Counter[tuple[str, str]]) -> None:
     for batch in _batches(store.rows(sync_.ref, statuses=[COMPLETING])):
         sync_.checkpoint()
         sync_.store.check_lease()  # with replicas: a replica that lost the account writes nothing more
@@ -192,11 +216,13 @@ def _complete(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tall
             again = result.error.retryable and item.attempts + 1 < sync_.options.max_attempts
             store.mark(sync_.ref, [item], COMPLETING if again else FAILED, error=result.error.message,
                        count_attempt=True)
-        tally.completed += len(done)
+            if not again:
+                tally[(item.kind, "not_completed")] += 1
+        tally.update((item.kind, COMPLETED) for item in done)
 
 
 def _batches(rows: list[Owed]) -> list[list[Owed]]:
     return [rows[start:start + BATCH] for start in range(0, len(rows), BATCH)]
 
 
-__all__ = ["ReminderTally", "run_reminders"]
+__all__ = ["run_reminders"]

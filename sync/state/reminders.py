@@ -11,6 +11,7 @@ carrying the row's marker before creating one (`sync.reminders.run`), so each ta
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ REMINDER, ESCALATION, WEBHOOK = "reminder", "escalation", "webhook"
 TASK_KINDS = (REMINDER, ESCALATION)
 PENDING, SENDING, OPEN, COMPLETING, COMPLETED = "pending", "sending", "open", "completing", "completed"
 LEFT, FAILED, SKIPPED, CANCELLED, DELIVERED = "left", "failed", "skipped", "cancelled", "delivered"
+CREATED = "created"  # not a status: what `outcomes` counts a row with a task id as
 #: the SLA statuses during which a clock still waits for its first touch
 WAITING = ("running", "breached")
 
@@ -119,10 +121,12 @@ class ReminderStore:
                     found[cid] = (contact.owner_id, name)
         return found
 
-    def add(self, ref: AccountRef, owed: Sequence[Owed]) -> None:
-        """Make the rows durable, in one transaction; a row already there (same clock and kind) is kept."""
+    def add(self, ref: AccountRef, owed: Sequence[Owed]) -> list[Owed]:
+        """Make the rows durable, in one transaction; a row already there (same clock and kind) is kept.
+        Returns the rows added."""
+        added: list[Owed] = []
         if not owed:
-            return
+            return added
         now = self.store.clock.now()
         with self.engine.begin() as conn:
             check_fence(conn)  # with replicas: only the account's owner writes
@@ -130,6 +134,7 @@ class ReminderStore:
                 if conn.execute(select(ReminderRow.marker).where(
                         self._row(ref, item.contact_id, item.clock_start, item.kind))).first() is not None:
                     continue
+                added.append(item)
                 conn.execute(ReminderRow.__table__.insert(), [{
                     "crm": ref.crm, "account": ref.account, "contact_id": item.contact_id,
                     "clock_start": item.clock_start, "kind": item.kind, "marker": item.marker,
@@ -137,6 +142,7 @@ class ReminderStore:
                     "due_at": item.due_at, "payload": json.dumps(item.payload, sort_keys=True),
                     "task_id": item.task_id, "attempts": 0, "last_error": item.last_error,
                     "next_attempt_at": now if item.kind == WEBHOOK else None, "created_at": now, "updated_at": now}])
+        return added
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -178,6 +184,37 @@ class ReminderStore:
         with self.engine.connect() as conn:
             return {(kind, status): int(count) for kind, status, count in conn.execute(query)}
 
+    def by_account(self) -> dict[AccountRef, Counter[tuple[str, str]]]:
+        """Per account, (kind, status) -> rows: what `crmsync status` shows."""
+        query = (select(ReminderRow.crm, ReminderRow.account, ReminderRow.kind, ReminderRow.status, func.count())
+                 .group_by(ReminderRow.crm, ReminderRow.account, ReminderRow.kind, ReminderRow.status))
+        out: dict[AccountRef, Counter[tuple[str, str]]] = defaultdict(Counter)
+        with self.engine.connect() as conn:
+            for crm, account, kind, status, count in conn.execute(query):
+                out[AccountRef(crm, account)][(kind, status)] += int(count)
+        return dict(out)
+
+    def outcomes(self, since: datetime, until: datetime,
+                 accounts: Sequence[AccountRef] | None = None) -> dict[AccountRef, Counter[tuple[str, str]]]:
+        """Per account, (kind, status) -> rows that reached their status within [since, until]: a task row
+        that carries a task id counts as `created` when it was decided in the period, whatever became of it
+        since; the other statuses by when the row last moved (completed, left, delivered, failed, skipped...)."""
+        out: dict[AccountRef, Counter[tuple[str, str]]] = defaultdict(Counter)
+        created = (select(ReminderRow.crm, ReminderRow.account, ReminderRow.kind, func.count())
+                   .where(ReminderRow.task_id.is_not(None), ReminderRow.created_at >= since,
+                          ReminderRow.created_at <= until)
+                   .group_by(ReminderRow.crm, ReminderRow.account, ReminderRow.kind))
+        moved = (select(ReminderRow.crm, ReminderRow.account, ReminderRow.kind, ReminderRow.status, func.count())
+                 .where(ReminderRow.updated_at >= since, ReminderRow.updated_at <= until)
+                 .group_by(ReminderRow.crm, ReminderRow.account, ReminderRow.kind, ReminderRow.status))
+        wanted = set(accounts) if accounts is not None else None
+        with self.engine.connect() as conn:
+            for crm, account, kind, count in conn.execute(created):
+                out[AccountRef(crm, account)][(kind, CREATED)] += int(count)
+            for crm, account, kind, status, count in conn.execute(moved):
+                out[AccountRef(crm, account)][(kind, status)] += int(count)
+        return {ref: counts for ref, counts in out.items() if wanted is None or ref in wanted}
+
     # --- moving rows on -----------------------------------------------------------------------------------
 
     def mark(self, ref: AccountRef, owed: Sequence[Owed], status: str, *, error: str | None = None,
@@ -202,31 +239,30 @@ class ReminderStore:
         self.mark(ref, owed, SENDING, count_attempt=True)
 
     def record_created(self, ref: AccountRef, outcomes: Sequence[tuple[Owed, TaskResult]], *,
-                       max_attempts: int) -> tuple[int, int]:
+                       max_attempts: int) -> list[str]:
         """The CRM's answers for tasks sent (or found after a crash), in one transaction: a task id makes the
         row `open`; a retryable error sends it back to `pending` until `max_attempts`, others fail it.
-        Returns (created, failed)."""
+        Returns the status each row got, in the order of `outcomes`."""
         now = self.store.clock.now()
-        created = failed = 0
+        statuses: list[str] = []
         with self.engine.begin() as conn:
             check_fence(conn)  # with replicas: only the account's owner writes
             for item, result in outcomes:
                 values: dict[str, Any] = {"updated_at": now}
                 if result.task_id is not None and result.error is None:
                     values.update(status=OPEN, task_id=result.task_id, last_error=None)
-                    created += 1
                 else:
                     error = result.error
                     values["last_error"] = error.message if error else "the CRM gave no task id"
                     retry = error is not None and error.retryable and item.attempts + 1 < max_attempts
                     values["status"] = PENDING if retry else FAILED
-                    failed += 0 if retry else 1
+                statuses.append(values["status"])
                 conn.execute(update(ReminderRow).where(
                     self._row(ref, item.contact_id, item.clock_start, item.kind)).values(**values))
             self.store._fault("record_tasks:before_commit")
         self.store._fault("record_tasks:after_commit")
-        return created, failed
+        return statuses
 
 
-__all__ = ["CANCELLED", "COMPLETED", "COMPLETING", "DELIVERED", "ESCALATION", "FAILED", "LEFT", "OPEN", "PENDING",
+__all__ = ["CANCELLED", "COMPLETED", "COMPLETING", "CREATED", "DELIVERED", "ESCALATION", "FAILED", "LEFT", "OPEN", "PENDING",
            "REMINDER", "SENDING", "SKIPPED", "TASK_KINDS", "WAITING", "WEBHOOK", "Clock", "Owed", "ReminderStore"]

@@ -5,14 +5,17 @@ three."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
 from sync import registry
 from sync.cli import app
 from sync.clock import SystemClock
-from sync.demo import run_demo
+from sync.demo import run_demo, with_reminders
 from sync.log import reset_logging
+from sync.reminders.policy import reminder_policy
 from sync.settings import load_settings
 
 
@@ -49,6 +52,7 @@ def test_the_command_prints_every_section(tmp_path):
     assert result.exit_code == 0, result.output
     for text in ("Funnel: lead -> prospect -> client", "Prospects by maturity", "Clients by kind",
                  "SLA clocks", "open breaches", "What one full cycle took", "Where to look next",
+                 "SLA reminders are off in the rules", f"Report: {tmp_path / 'report.html'}",
                  "crmsync rules explain --contact", f"crmsync status --config {tmp_path / 'crmsync.yaml'}",
                  "--dry-run", "crmsync run --config"):
         assert text in result.output, text
@@ -65,6 +69,32 @@ def test_the_settings_name_my_rules_and_a_second_demo_keeps_an_edit_of_it(tmp_pa
     mine.write_text(edited)
     again = run_demo(tmp_path, clock=SystemClock(), contacts=5, crms=("fake",))
     assert mine.read_text() == edited and again.rules_version != first.rules_version  # the edit is in force
+
+
+def test_the_demos_rules_turn_the_sla_reminders_on_and_its_sweep_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "RULES_LOADER", "sync.rules:load_rules")
+    report = run_demo(tmp_path, clock=SystemClock(), contacts=5, crms=("fake",))
+    mine, shipped = (tmp_path / "my-rules.yaml").read_text(), (tmp_path / "shipped-rules.yaml").read_text()
+    assert report.reminders_on and "enabled: true  # turned on by `crmsync demo`" in mine
+    policy = reminder_policy(registry.rules_loader()(tmp_path / "shipped-rules.yaml"))
+    assert policy is not None and not policy.enabled  # the shipped rules keep them off
+    assert mine.replace("enabled: true  # turned on by `crmsync demo`", "enabled: false") == shipped
+    [result] = report.results
+    assert result.sweep is not None and result.sweep.outcome.value == "ok"  # the sweep the daemon runs, once
+
+
+def test_rules_laid_out_otherwise_are_left_as_they_are():
+    text = "sla:\n  reminder: {enabled: false}\n"
+    assert with_reminders(text) == text
+
+
+def test_the_command_prints_the_reminder_tasks_per_crm_and_where_the_report_is(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "RULES_LOADER", "sync.rules:load_rules")
+    result = CliRunner().invoke(app, ["demo", "--contacts", "5", "--dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "SLA reminder tasks the sweep wrote into each CRM" in result.output
+    assert re.search(r"│ fake\s+│\s+\d+ │\s+0 │\s+0 │", result.output), result.output  # the fake CRM has no tasks
+    assert f"Report: {tmp_path / 'report.html'}" in result.output
 
 
 def test_next_steps_name_the_crmsync_that_ran_never_site_packages(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """The SLA breach webhook against a local HTTP server: signed (HMAC of timestamp and body), Slack-compatible,
-retried with back-off and after Retry-After on 429, and delivered once it succeeds; a refusal is given up."""
+retried with back-off and after Retry-After on 429, and delivered once it succeeds; a refusal is given up; the
+daemon delivers it by a job of its own and counts it in its metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +16,13 @@ from typing import Any
 
 import pytest
 
+from sync.configfile import parse_yaml
+from sync.daemon.reload import RulesWatcher
+from sync.daemon.service import build_service
+from sync.settings import validate_settings
 from sync.state import AccountRef, StateStore
 from sync.state.reminders import DELIVERED, FAILED, PENDING, WEBHOOK, Owed, ReminderStore
+from sync.testing import load_rules
 from sync.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -134,3 +141,44 @@ def test_an_unreachable_receiver_never_raises_and_retries_later(store, clock):
     sender = WebhookSender(WebhookTarget("http://127.0.0.1:9/hook", SECRET, timeout=0.5), sleep=lambda _: None)
     assert deliver_due(store, sender, clock) == (0, 0)
     assert ReminderStore(store).counts(REF) == {(WEBHOOK, PENDING): 1}
+
+
+SERVICE = """\
+state:
+  url: sqlite:///{db}
+sla_webhook:
+  url: {url}
+  secret: {{env: HOOK_SECRET}}
+  interval: 1h
+accounts:
+  - name: eu
+    crm: fake
+    sandbox: true
+    sandbox_contacts: 3
+    interval: 1h
+    jitter: 0s
+"""
+
+
+def test_the_daemons_webhook_job_delivers_at_start_and_counts_it_in_its_metrics(receiver, tmp_path, clock):
+    settings = validate_settings(parse_yaml(SERVICE.format(db=tmp_path / "state.db", url=receiver.url),
+                                            str(tmp_path / "crmsync.yaml")), {"HOOK_SECRET": SECRET})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: standin-a\nthreshold: 70\n")
+    watcher = RulesWatcher(rules, load_rules, clock)
+    watcher.load()
+    with StateStore(settings.state.url, clock=clock) as store:
+        breach(store, clock)  # an account the daemon does not sync: the job delivers every account's breaches
+    with build_service(settings, watcher=watcher, clock=clock, port=0) as service:
+        service.daemon.start()
+        try:
+            delivered = ('crmsync_sla_reminders_total{account="eu",crm="hubspot",kind="webhook",'
+                         'outcome="delivered"} 1.0')
+            deadline = time.monotonic() + 30
+            while delivered not in service.daemon.metrics.render().decode() and time.monotonic() < deadline:
+                time.sleep(0.05)  # the job runs at start, on the account pool
+            assert delivered in service.daemon.metrics.render().decode()
+            assert len(receiver.received) == 1
+            assert ReminderStore(service.store).counts(REF) == {(WEBHOOK, DELIVERED): 1}
+        finally:
+            assert service.daemon.shutdown()
