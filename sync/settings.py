@@ -297,6 +297,8 @@ class Settings:
     @property
     def sla_webhook(self) -> WebhookSettings | None:
         return self.file.sla_webhook
+
+    @property
     def replicas(self) -> ReplicasSettings:
         return self.file.replicas
 
