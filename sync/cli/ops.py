@@ -189,7 +189,8 @@ def resync(*, config: Path | None, crm: str | None, accounts: Sequence[str], con
 def _writer_lock(settings: Settings) -> DaemonLock | None:
     """The one-process lock of a SQLite store, held by a resync that writes (None on PostgreSQL)."""
     try:
-        return DaemonLock.take(settings.state.url, holder="resync")
+        with store_errors(settings.state.url):  # a folder that cannot be created, a full disk: the store's problem
+            return DaemonLock.take(settings.state.url, holder="resync")
     except StoreInUse as exc:
         if exc.holder == "resync":
             raise Failure(ExitCode.STATE_STORE, exc.user_message) from None

@@ -64,8 +64,12 @@ class DaemonLock:
             pid, _, held_by = os.pread(handle, 64, 0).decode(errors="replace").strip().partition(" ")
             os.close(handle)
             raise StoreInUse(database, pid or "unknown", held_by or "daemon") from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, f"{os.getpid()} {holder}".encode(), 0)
+        try:
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"{os.getpid()} {holder}".encode(), 0)
+        except OSError as exc:  # a full disk: named after the lock file, so it reads as the store's problem
+            os.close(handle)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         return cls(path, handle)
 
     def release(self) -> None:

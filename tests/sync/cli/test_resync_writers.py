@@ -194,3 +194,17 @@ def test_a_resync_refused_by_another_resync_says_so(sqlite, monkeypatch):
         other.release()
     assert code == 4 and "a crmsync resync (pid" in " ".join(out.split())
 
+
+
+@pytest.mark.postgres
+def test_status_shows_a_resync_holding_an_account_as_its_live_owner(postgres):
+    config, store = postgres
+    table = LeaseTable(store.engine)
+    table.take_over(LEASE, "resync-ops-7", ttl=timedelta(seconds=30), wait=timedelta(seconds=5))
+    try:
+        result = CliRunner().invoke(app, ["status", "--config", str(config)])
+    finally:
+        reset_logging()
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "fake/alpha" in line and "resync-ops-7" in line)
+    assert "(gone)" not in row and "(expired)" not in row
