@@ -21,6 +21,7 @@ from sync.cli.layout import Cell, Column, fitted
 from sync.contract import FieldValue
 from sync.daemon.engine import FieldDiff
 from sync.daemon.report import RunOutcome, RunSummary
+from sync.daemon.resync_lease import is_resync
 from sync.settings import Settings
 from sync.state import AccountRef, RunRecord, StateStore
 from sync.state.leases import LeaseTable
@@ -141,7 +142,8 @@ def replica_tables(settings: Settings, store: StateStore, *, width: int, now: da
             rows.append([lease.name, "-", "released", str(lease.generation)])
             continue
         expires = f"{lease.expires_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
-        rows.append([lease.name, lease.owner if lease.owner in alive else Text(f"{lease.owner} (gone)", style="red"),
+        live = lease.owner in alive or (is_resync(lease.owner) and lease.expires_at > now)  # a resync is no replica
+        rows.append([lease.name, lease.owner if live else Text(f"{lease.owner} (gone)", style="red"),
                      expires if lease.expires_at > now else Text(f"{expires} (expired)", style="red"),
                      str(lease.generation)])
     owners = fitted("account owners", [Column("account", "id"), Column("owner", "id"), Column("lease expires"),

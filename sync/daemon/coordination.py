@@ -14,6 +14,11 @@ rolling deploy's new replica takes the accounts at its next tick instead of wait
 
 The SQL lives in `sync.state.leases`; the scheduler asks `fence(name)` before each run, and the run carries the
 fence into every write transaction.
+
+An on-demand `crmsync resync` (`sync.daemon.resync_lease`) takes an account's lease from its replica for its
+duration. It writes no heartbeat row, so it is not counted among the replicas alive and the fair shares stay
+those of the replicas; the replica that lost the account is one below its share, but `claim` never takes a live
+lease, so it waits, and takes the account back at its first tick after the resync releases it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ def replica_id(environ: dict[str, str] | None = None) -> str:
     """`$CRMSYNC_REPLICA_ID`, else `HOSTNAME-PID` (unique per process, readable in `crmsync status`)."""
     environ = dict(os.environ) if environ is None else environ
     return environ.get(REPLICA_ID_ENV, "").strip() or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def trusted_for(lease: timedelta) -> float:
+    """How many seconds after a renewal began its holder trusts the lease: the lease less a margin for clock skew."""
+    return lease.total_seconds() * 5 / 6
 
 
 @dataclass
@@ -86,8 +96,7 @@ class Coordinator:
 
     @property
     def _trust(self) -> float:
-        """How long after a renewal began the lease is trusted: the lease less a margin for clock skew."""
-        return self.lease.total_seconds() * 5 / 6
+        return trusted_for(self.lease)
 
     # -- what the runs ask ---------------------------------------------------------------------------
     def held(self) -> list[str]:
@@ -168,7 +177,7 @@ class Coordinator:
                 elif self._held.pop(name, None) is not None:
                     lost.append(name)
         for name in lost:
-            self._lost(name, "taken over by another replica")
+            self._lost(name, "taken over by another replica or a resync")
 
     def _rebalance(self, alive: list[str], began: float) -> None:
         target = fair_share(len(self.names), alive, self.replica)

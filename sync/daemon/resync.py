@@ -5,6 +5,9 @@ that shows the field-level diff it would push and writes nothing, neither to the
 is asked for one; otherwise the whole account is pulled and contacts changed before the date are ignored.
 Either way a `since` resync never moves the stored cursor (changes older than the date that the cursor
 has not reached yet would be skipped); a `full` one does, since it has seen everything.
+
+On a PostgreSQL store the caller runs it under the account's lease (`sync.daemon.resync_lease`), so its writes are
+fenced like a replica's run: once the lease is taken from it, it stops and records nothing more.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def run_resync(*, store: StateStore, connector: Connector, rules: RulesProvider,
             sync_.rescore(not_version=sync_.rules.version)
 
         summary = guarded(sync_, body)
-        if plan is None:
+        if plan is None and not summary.lease_lost:  # a resync whose lease was taken writes nothing more
             store.record_run(summary, "resync")
         sync_.event("run_finished", kind="resync", outcome=summary.outcome.value,
                     fields_written=summary.fields_written, planned=len(plan.entries) if plan else None)

@@ -181,6 +181,26 @@ class LeaseTable:
                 taken.append(Lease(name, owner, generation + 1, now + ttl, now))
         return taken
 
+    def take_over(self, name: str, owner: str, *, ttl: timedelta, wait: timedelta,
+                  spare: Callable[[str], bool] = lambda holder: False) -> tuple[Lease | None, Lease]:
+        """Take `name` from whoever holds it (an on-demand resync preempting a replica): (the lease taken, the lease
+        as it was). The row's FOR UPDATE waits, up to `wait`, for a write of the holder in flight (its KEY SHARE
+        lock) to commit; the new generation then fences the holder's next write. A live holder that `spare`
+        names keeps the lease: (None, its lease)."""
+        self.ensure([name])
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                millis = max(int(wait.total_seconds() * 1000), 1000)
+                conn.execute(text(f"SET LOCAL lock_timeout = {millis}"))
+            row = conn.execute(select(LeaseRow).where(LeaseRow.name == name).with_for_update()).one()
+            before = Lease(row.name, row.owner, row.generation, row.expires_at, row.acquired_at)
+            if row.owner is not None and row.expires_at > now and spare(row.owner):
+                return None, before
+            conn.execute(update(LeaseRow).where(LeaseRow.name == name).values(
+                owner=owner, generation=row.generation + 1, expires_at=now + ttl, acquired_at=now))
+        return Lease(name, owner, row.generation + 1, now + ttl, now), before
+
     def renew(self, held: Mapping[str, int], owner: str, *, ttl: timedelta) -> set[str]:
         """Extend the leases `owner` still holds at the generation it knows (name -> generation); the names
         renewed (the others were taken over)."""

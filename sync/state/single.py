@@ -3,7 +3,9 @@
 SQLite has no row locks to share accounts with (`sync.state.leases` needs PostgreSQL's), so two daemons on one
 file would both push every account. The first daemon holds an exclusive OS lock (`fcntl.flock`) on a lock file
 beside the database for its whole life; the kernel drops it when the process ends, however it ends (SIGKILL
-included), so a crash never leaves a stale lock behind. One-off commands (`status`, `resync`) do not take it.
+included), so a crash never leaves a stale lock behind. A `crmsync resync` that writes takes the same lock for its
+duration (so it never writes beside a daemon, another resync, or a daemon started while it runs); `status` and
+`resync --dry-run` write nothing and do not take it. The lock file says who holds it: `PID daemon` or `PID resync`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from sync.state.engine import normalise_url
 
 
 class StoreInUse(CrmsyncError):
-    """Another daemon already runs on this SQLite file."""
+    """Another crmsync process (a daemon, or a resync writing) holds this SQLite file."""
+
+    def __init__(self, database: Path, pid: str, holder: str) -> None:
+        self.database, self.pid, self.holder = database, pid, holder
+        if holder == "resync":
+            message = (f"a crmsync resync (pid {pid}) is writing to the SQLite state store {database}: a SQLite store "
+                       "serves one process at a time; start again once it has finished")
+        else:
+            message = (f"another crmsync daemon (pid {pid}) already runs on the SQLite state store {database}: a "
+                       "SQLite store serves one process. To run replicas, use a PostgreSQL state store "
+                       "(state.url: postgresql://USER@HOST:PORT/DB); they share the accounts between them.")
+        super().__init__(message)
 
 
 def lock_path(database: Path) -> Path:
@@ -35,9 +48,9 @@ class DaemonLock:
         self._handle: int | None = handle
 
     @classmethod
-    def take(cls, url: str | URL) -> Self | None:
-        """Lock the SQLite file of `url`; None for a store that needs no lock (PostgreSQL, in-memory SQLite).
-        Raises `StoreInUse` when another daemon holds it."""
+    def take(cls, url: str | URL, *, holder: str = "daemon") -> Self | None:
+        """Lock the SQLite file of `url` for `holder` (`daemon` or `resync`); None for a store that needs no lock
+        (PostgreSQL, in-memory SQLite). Raises `StoreInUse` when another process holds it."""
         parsed = normalise_url(url)
         if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
             return None
@@ -48,14 +61,15 @@ class DaemonLock:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "another process"
+            pid, _, held_by = os.pread(handle, 64, 0).decode(errors="replace").strip().partition(" ")
             os.close(handle)
-            raise StoreInUse(
-                f"another crmsync daemon (pid {holder}) already runs on the SQLite state store {database}: a SQLite "
-                "store serves one process. To run replicas, use a PostgreSQL state store "
-                "(state.url: postgresql://USER@HOST:PORT/DB); they share the accounts between them.") from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, str(os.getpid()).encode(), 0)
+            raise StoreInUse(database, pid or "unknown", held_by or "daemon") from None
+        try:
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"{os.getpid()} {holder}".encode(), 0)
+        except OSError as exc:  # a full disk: named after the lock file, so it reads as the store's problem
+            os.close(handle)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         return cls(path, handle)
 
     def release(self) -> None:

@@ -5,7 +5,9 @@ sandbox CRMs running in this test process, where every write is counted as the C
 - the owner SIGKILLed in the middle of a push: another replica finishes the account within an interval plus
   the lease, and the CRMs end as after an uninterrupted run;
 - the owner SIGSTOPped past its lease, the account taken over, then SIGCONT: the old owner writes nothing more;
-- a rolling deploy (start a new replica, SIGTERM the old one, again) never writes twice.
+- a rolling deploy (start a new replica, SIGTERM the old one, again) never writes twice;
+- `crmsync resync` beside the replica that owns the account: the replica's run is fenced, every contact is written
+  once, and the replica takes the account back once the resync released it.
 
 Short intervals and leases (settings) keep each scenario to seconds (the rolling deploy, four processes started
 one after the other, to about twenty). The graceful hand-over it relies on is also covered by
@@ -14,8 +16,10 @@ tests/sync/daemon/test_coordination.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,9 +29,11 @@ import pytest
 from werkzeug.wrappers import Request
 
 from sync.clock import SystemClock
+from sync.daemon.report import RunOutcome
+from sync.daemon.resync_lease import is_resync
 from sync.state import AccountRef
 from sync.testing import SandboxCrms, postgres_schema, postgres_url_for_test
-from sync.testing.replicas import Fleet, owners, wait_for
+from sync.testing.replicas import CRMSYNC, Fleet, owners, wait_for
 
 CONTACTS = 30  # per CRM
 INTERVAL_S, LEASE_S = 2, 3
@@ -226,3 +232,49 @@ def test_a_rolling_deploy_never_writes_twice(state_url, tmp_path):
         interrupted = [line for replica in ("v1", "v2", "v3") for line in fleet.log(replica)
                        if line.get("event") == "run_finished" and line.get("outcome") == "interrupted"]
         assert interrupted, "no replica was stopped with work in flight: the deploy tested nothing"
+
+
+def test_a_resync_beside_the_owning_replica_fences_its_run_and_writes_every_contact_once(state_url, tmp_path):
+    with SandboxCrms(["hubspot"], contacts=CONTACTS, clock=SystemClock()) as group:
+        fleet = Fleet([group], tmp_path, state_url=state_url, push=BATCH)
+        document = json.loads(fleet.config.read_text())
+        document["accounts"][0]["settings"]["list_page_size"] = 10  # the full pull takes three pages
+        fleet.config.write_text(json.dumps(document))
+        resyncs: list[subprocess.Popen[bytes]] = []
+        before: list[int] = []  # contacts the replica had written when the resync started
+        output = (tmp_path / "resync.out").open("wb")
+
+        def resync_while_the_replica_pulls(request: Request) -> None:
+            """The replica's second page is held until the resync has taken the account's lease."""
+            if resyncs or not request.args.get("after"):
+                return
+            before.append(sum(fleet.pushes().values()))
+            resyncs.append(subprocess.Popen([CRMSYNC, "resync", "--config", str(fleet.config), "--account", "hubspot",
+                                             "--full"], env={**os.environ, **fleet.env}, stdout=output,
+                                            stderr=subprocess.STDOUT))
+            wait_for(lambda: is_resync(fleet.leases()["hubspot/hubspot"].owner or ""), timeout=60,
+                     failure=fleet.logs_text)
+
+        group["hubspot"].faults.add("hook", times=10_000, path="/crm/v3/objects/contacts", method="GET",
+                                    callback=resync_while_the_replica_pulls, when="after")
+        try:
+            fleet.start("r1")
+            wait_for(lambda: bool(resyncs), timeout=60, failure=fleet.logs_text)
+            assert resyncs[0].wait(timeout=90) == 0, (tmp_path / "resync.out").read_text(errors="replace")
+            done = time.time()
+            wait_for(lambda: fleet.leases()["hubspot/hubspot"].owner == "r1" and fleet.synced(since=done),
+                     timeout=60, failure=fleet.logs_text)
+            time.sleep(SETTLE_S)
+            assert fleet.stop("r1") == 0, fleet.logs_text()
+        finally:
+            fleet.close()
+            output.close()
+        no_double_writes(fleet)
+        assert len(fleet.pushes()) == CONTACTS  # every contact written, once, by the replica or the resync
+        events = [(line.get("event"), line.get("account")) for line in fleet.log("r1")]
+        assert ("run_lease_lost", "hubspot") in events  # its run in flight stopped at its next write
+        assert ("lease_lost", "hubspot/hubspot") in events  # its lease keeper counted the loss
+        with fleet.store() as store:
+            resynced = [run for run in store.runs(HUBSPOT, limit=50) if run.kind == "resync"]
+        assert [run.outcome for run in resynced] == [RunOutcome.OK]
+        assert resynced[0].counts["pushed"] == CONTACTS - before[0]  # the rest, nothing the replica had written

@@ -1,19 +1,24 @@
-"""A fake CRM, a SQLite state store and the stand-in rules, wired the way the daemon wires them."""
+"""A fake CRM, a SQLite state store and the stand-in rules, wired the way the daemon wires them; replicas' lease
+keepers ticked by hand (`lease_world`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from sync.clock import FrozenClock
+from sync.daemon.coordination import Coordinator, CoordinatorHooks
 from sync.daemon.cycle import run_cycle
 from sync.daemon.engine import RunOptions
 from sync.daemon.report import RunSummary
 from sync.state import StateStore
+from sync.state.leases import LeaseTable
 from sync.synthetic import synthetic_contacts
 from sync.testing import FakeConnector, FakeSandbox, StandInRules
 
@@ -66,3 +71,46 @@ def make_world(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., Wor
 @pytest.fixture
 def world(make_world: Callable[..., World]) -> World:
     return make_world("main")
+
+
+LEASE_NAMES = [f"fake/a{n}" for n in range(9)]
+LEASE_TIME = timedelta(seconds=30)
+
+
+class Ticking:
+    """Replicas on one store, one FrozenClock for the database's wall time and the replicas' monotonic time."""
+
+    def __init__(self, store: StateStore, clock: FrozenClock) -> None:
+        self.store, self.clock = store, clock
+        self.origin = clock.now()
+        self.acquired: list[tuple[str, str]] = []
+        self.lost: list[tuple[str, str]] = []
+        self.busy: set[str] = set()
+        self.names, self.lease = LEASE_NAMES, LEASE_TIME
+
+    def monotonic(self) -> float:
+        return (self.clock.now() - self.origin).total_seconds()
+
+    def replica(self, name: str, table: LeaseTable | None = None) -> Coordinator:
+        hooks = CoordinatorHooks(on_acquired=lambda account: self.acquired.append((name, account)),
+                                 on_lost=lambda account, why: self.lost.append((name, account)),
+                                 busy=lambda: set(self.busy))
+        coordinator = Coordinator(table or LeaseTable(self.store.engine, self.clock), LEASE_NAMES, replica=name,
+                                  lease=LEASE_TIME, hooks=hooks, clock=self.clock, monotonic=self.monotonic)
+        coordinator.register()
+        return coordinator
+
+    def rounds(self, *replicas: Coordinator, count: int = 3) -> None:
+        for _ in range(count):
+            for replica in replicas:
+                replica.tick()
+            self.clock.advance(LEASE_TIME / 3)
+
+    def owners(self) -> Counter[str | None]:
+        return Counter(lease.owner for lease in LeaseTable(self.store.engine, self.clock).leases())
+
+
+@pytest.fixture
+def lease_world(store_url: str, clock: FrozenClock) -> Iterator[Ticking]:
+    with StateStore(store_url, clock=clock) as store:
+        yield Ticking(store, clock)

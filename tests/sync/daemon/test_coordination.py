@@ -4,56 +4,20 @@ everything handed back on a graceful stop."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 import pytest
 
-from sync.clock import FrozenClock
-from sync.daemon.coordination import Coordinator, CoordinatorHooks, replica_id
-from sync.state import StateStore
+from sync.daemon.coordination import replica_id
 from sync.state.leases import LeaseTable
 
-NAMES = [f"fake/a{n}" for n in range(9)]
+NAMES = [f"fake/a{n}" for n in range(9)]  # the accounts of `lease_world` (tests/sync/daemon/conftest.py)
 LEASE = timedelta(seconds=30)
 
 
-class Ticking:
-    """Replicas on one store, one FrozenClock for the database's wall time and the replicas' monotonic time."""
-
-    def __init__(self, store: StateStore, clock: FrozenClock) -> None:
-        self.store, self.clock = store, clock
-        self.origin = clock.now()
-        self.acquired: list[tuple[str, str]] = []
-        self.lost: list[tuple[str, str]] = []
-        self.busy: set[str] = set()
-
-    def monotonic(self) -> float:
-        return (self.clock.now() - self.origin).total_seconds()
-
-    def replica(self, name: str, table: LeaseTable | None = None) -> Coordinator:
-        hooks = CoordinatorHooks(on_acquired=lambda account: self.acquired.append((name, account)),
-                                 on_lost=lambda account, why: self.lost.append((name, account)),
-                                 busy=lambda: set(self.busy))
-        coordinator = Coordinator(table or LeaseTable(self.store.engine, self.clock), NAMES, replica=name,
-                                  lease=LEASE, hooks=hooks, clock=self.clock, monotonic=self.monotonic)
-        coordinator.register()
-        return coordinator
-
-    def rounds(self, *replicas: Coordinator, count: int = 3) -> None:
-        for _ in range(count):
-            for replica in replicas:
-                replica.tick()
-            self.clock.advance(LEASE / 3)
-
-    def owners(self) -> Counter[str | None]:
-        return Counter(lease.owner for lease in LeaseTable(self.store.engine, self.clock).leases())
-
-
 @pytest.fixture
-def world(store_url, clock):
-    with StateStore(store_url, clock=clock) as store:
-        yield Ticking(store, clock)
+def world(lease_world):
+    return lease_world
 
 
 def test_three_replicas_share_nine_accounts_three_each(world):

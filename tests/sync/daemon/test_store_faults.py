@@ -37,7 +37,7 @@ state:
   connect_timeout: 2s
 sla_sweep: {{interval: 1h}}
 full_rescore: {{interval: null}}
-replicas: {{lease: 3s}}  # on PostgreSQL the daemon claims its account after one tick (a third of the lease)
+replicas: {{lease: 3s}}  # on PostgreSQL the daemon is a replica: it claims the account after a tick, lease / 3
 accounts:
   - {{name: eu, crm: fake, sandbox: true, sandbox_contacts: 5, interval: 1h, jitter: 0s}}
 """
