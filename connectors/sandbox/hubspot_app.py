@@ -348,15 +348,7 @@ class HubSpotApp:
                     for problem in self.store.validate_contact_values(item.get("properties") or {}, str(item["id"]))]
         if problems:
             raise ValidationFailure("Property values were not valid", problems)
-        results, missing = [], []
-        with self.store.lock:
-            for item in inputs:
-                native_id = str(item["id"])
-                if self.store.get("contacts", native_id) is None:
-                    missing.append(native_id)
-                    continue
-                record = self.store.write_contact(native_id, item["properties"])
-                results.append(record.view(list(item["properties"]), "contacts"))
+        results, missing = self.store.update_existing("contacts", inputs, self.store.write_contact)
         return self._batch_answer(results, missing, "Some contacts could not be found.")
 
     def associations(self, request: Request, from_type: str, to_type: str) -> Response:

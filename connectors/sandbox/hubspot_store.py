@@ -29,7 +29,7 @@ Where HubSpot's documentation allows two behaviours, the less convenient one:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -294,6 +294,22 @@ class HubSpotStore:
 
     def live(self, object_type: str) -> list[Record]:
         return [record for record in self.objects[object_type].values() if record.archived_at is None]
+
+    def update_existing(self, object_type: str, inputs: list[dict[str, Any]],
+                        write: Callable[[str, Mapping[str, str]], Record]) -> tuple[list[dict[str, Any]], list[str]]:
+        """A batch update's writes: each input's record updated, the ids that do not exist listed apart (HubSpot
+        answers those in a 207 without failing the others): the records' views and the missing ids."""
+        results: list[dict[str, Any]] = []
+        missing: list[str] = []
+        with self.lock:
+            for item in inputs:
+                native_id = str(item["id"])
+                if self.get(object_type, native_id) is None:
+                    missing.append(native_id)
+                    continue
+                record = write(native_id, item["properties"])
+                results.append(record.view(list(item["properties"]), object_type))
+        return results, missing
 
     def touch(self, object_type: str, native_id: str, changes: Mapping[str, str] | None = None,
               source: Source = CALCULATED) -> Record:

@@ -121,15 +121,8 @@ class TaskWrites:
                     for problem in self.problems(item.get("properties") or {}, creating=False)]
         if problems:
             raise ValidationFailure("Property values were not valid", problems)
-        results, missing = [], []
-        with self.store.lock:
-            for item in inputs:
-                native_id = str(item["id"])
-                if self.store.get("tasks", native_id) is None:
-                    missing.append(native_id)
-                    continue
-                record = self.store.touch("tasks", native_id, item["properties"])
-                results.append(record.view(list(item["properties"]), "tasks"))
+        results, missing = self.store.update_existing(
+            "tasks", inputs, lambda native_id, properties: self.store.touch("tasks", native_id, properties))
         return self.answer(results, missing, "Some tasks could not be found.")
 
 
