@@ -40,21 +40,19 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.writing import Lifecycle
 from sync.clock import Clock, SystemClock
-from sync.contract import (
-    FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning, TaskRequest,
-    TaskResult,
-)
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning
 from sync.model import Contact, DealStatus
 from sync.spill import ScratchMap
 from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
 from sync.toolkit.paging import TokenPaginator
 from sync.toolkit.reading import RecordReader, read_record
+from sync.toolkit.tasks import DelegatesTasks
 
 _OBJECTS_CFG = objects_sdk.Configuration()
 
 
-class HubSpotConnector(ConnectorBase):
+class HubSpotConnector(DelegatesTasks, ConnectorBase):
     """One HubSpot account. Raises only `sync.errors` types; `api_calls` counts requests per category."""
 
     crm = CRM
@@ -73,7 +71,7 @@ class HubSpotConnector(ConnectorBase):
         self.related = RelatedReader(self.client, settings, self._deal_outcomes)
         self.writer = ContactWriter(self.client, settings, self.related, types=self._push_types,
                                     lifecycle=lambda: self._lifecycle, account=account)
-        self.tasks = TaskWriter(self.client)
+        self.task_writer = TaskWriter(self.client)  # SLA reminders: `DelegatesTasks`
         # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
         self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
         self._pulls = 0
@@ -310,17 +308,6 @@ class HubSpotConnector(ConnectorBase):
     def setup_warnings(self) -> list[SetupWarning]:
         """What the last `ensure_fields` found out of reach (a property HubSpot did not create...)."""
         return list(self._setup_warnings)
-
-    # -- tasks (SLA reminders): `tasks.py` ----------------------------------------------------------------
-
-    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
-        return self.tasks.create(tasks)
-
-    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
-        return self.tasks.find(tasks)
-
-    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
-        return self.tasks.complete(task_ids)
 
 
 def _filter(name: str, operator: str, value: object) -> Any:

@@ -51,18 +51,17 @@ from connectors.pipedrive.reconcile import LiveIds, deleted_chunks, list_live
 from connectors.pipedrive.settings import PipedriveSettings
 from connectors.pipedrive.setup_warnings import SetupWarnings
 from sync.clock import Clock, SystemClock
-from sync.contract import (
-    FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult, SetupWarning, TaskRequest, TaskResult,
-)
+from sync.contract import FieldSetupReport, FieldUpdate, ManagedIds, PullPage, PushResult, SetupWarning
 from sync.model import PipelineStage
 from sync.spill import ScratchMap, chunks
 from sync.toolkit.connector import ConnectorBase
+from sync.toolkit.tasks import DelegatesTasks
 
 CRM = "pipedrive"
 log = structlog.get_logger("crmsync.pipedrive")
 
 
-class PipedriveConnector(ConnectorBase):
+class PipedriveConnector(DelegatesTasks, ConnectorBase):
     """One Pipedrive company account. Raises only `sync.errors` types."""
 
     crm = CRM
@@ -89,6 +88,7 @@ class PipedriveConnector(ConnectorBase):
         self._org_names: ScratchMap[int, str] = ScratchMap(self._scratch, "org_names")
         self._managed: ManagedIds | None = None
         self._reported = 0  # calls already reported by a page
+        self.task_writer = TaskWriter(self.client, self._iter_all)  # SLA reminders: `DelegatesTasks`
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -234,17 +234,6 @@ class PipedriveConnector(ConnectorBase):
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One PATCH per person that has something to write (see `PersonWriter`)."""
         return PersonWriter(self.client, self.settings, self._fields, self._by_ids, self.account).push(updates)
-
-    # -- tasks (SLA reminders): `tasks.py` -----------------------------------------------------------------
-
-    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
-        return TaskWriter(self.client, self._iter_all).create(tasks)
-
-    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
-        return TaskWriter(self.client, self._iter_all).find(tasks)
-
-    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
-        return TaskWriter(self.client, self._iter_all).complete(task_ids)
 
 
 __all__ = ["PipedriveConnector"]

@@ -34,15 +34,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync.clock import Clock, SystemClock
-from sync.contract import (
-    FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning, TaskRequest,
-    TaskResult,
-)
+from sync.contract import FieldSetupReport, FieldUpdate, PullPage, PushResult, RecordProblem, SetupWarning
 from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, format_stamp, parse_stamp
 from sync.toolkit.reading import read_record
+from sync.toolkit.tasks import DelegatesTasks
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.fields import CustomFields
@@ -76,7 +74,7 @@ class PullPlan:
         return [sobject for sobject in PARENTS if sobject in self.paths]
 
 
-class SalesforceConnector(ConnectorBase):
+class SalesforceConnector(DelegatesTasks, ConnectorBase):
     """One Salesforce org behind the crmsync connector protocol."""
 
     crm = CRM
@@ -92,7 +90,7 @@ class SalesforceConnector(ConnectorBase):
                                 ttl=timedelta(seconds=settings.describe_every_s))
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
         self._pusher = Pusher(self.client, settings, self._converted, self._all_rows, account=account)
-        self._tasks = TaskWriter(self.client, self._all_rows)
+        self.task_writer = TaskWriter(self.client, self._all_rows)  # SLA reminders: `DelegatesTasks`
         self._field_warnings: list[SetupWarning] = []
 
     @property
@@ -339,18 +337,9 @@ class SalesforceConnector(ConnectorBase):
         self._field_warnings = list(report.warnings)
         return report
 
-    # --- tasks (SLA reminders): `tasks.py` ------------------------------------------------------------------
-    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
-        return self._tasks.create(tasks)
-
-    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
-        return self._tasks.find(tasks)
-
-    def complete_tasks(self, task_ids: Sequence[str]) -> list[TaskResult]:
-        return self._tasks.complete(task_ids)
-
+    # --- managers (escalation): `tasks.py` ----------------------------------------------------------------
     def managers(self, user_ids: Sequence[str]) -> dict[str, str]:
-        return self._tasks.managers(user_ids)
+        return self.task_writer.managers(user_ids)
 
 
 def _drain(store: RelatedStore) -> list[RecordProblem]:
