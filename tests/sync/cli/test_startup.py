@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from sync.cli import app
 
 #: what a command that needs none of them must not pay for: SQLAlchemy and alembic (the state store),
-#: werkzeug (the sandboxes and the ops server), the engine, the rules' libraries (RE2 among them), the report's
-HEAVY = ("sqlalchemy", "alembic", "werkzeug", "sync.rules", "sync.state", "sync.daemon", "sync.insight", "connectors",
-         "holidays", "structlog", "ruamel", "msgspec", "re2", "pygal")
+#: werkzeug (the sandboxes), waitress (the ops server), the engine, the rules' libraries (RE2 among them),
+#: the report's
+HEAVY = ("sqlalchemy", "alembic", "werkzeug", "waitress", "sync.rules", "sync.state", "sync.daemon", "sync.insight",
+         "connectors", "holidays", "structlog", "ruamel", "msgspec", "re2", "pygal")
 #: typer's own cost for a command's help: it converts each parameter through pydantic (typer >= 0.2x) and
 #: formats with rich unless told not to; the top-level --help and --version need neither
 TYPER_EXTRAS = ("pydantic", "rich")
