@@ -16,7 +16,7 @@ from sync.cli import app
 
 #: what a command that needs none of them must not pay for: SQLAlchemy and alembic (the state store),
 #: werkzeug (the sandboxes), waitress (the ops server), the engine, the rules' libraries (RE2 among them),
-#: the report's
+#: the report's charts (pygal)
 HEAVY = ("sqlalchemy", "alembic", "werkzeug", "waitress", "sync.rules", "sync.state", "sync.daemon", "sync.insight",
          "connectors", "holidays", "structlog", "ruamel", "msgspec", "re2", "pygal")
 #: typer's own cost for a command's help: it converts each parameter through pydantic (typer >= 0.2x) and
