@@ -2,7 +2,7 @@
 the CLI's start-up, the rules engine, the API efficiency of the three connectors, the full resync
 through the daemon, one cycle of nine accounts on three replicas against one (PostgreSQL), and the state
 store at 100,000 and 1,000,000 contacts (the rescore of every contact at 100,000 only: at 1,000,000 it alone
-takes the better part of an hour; `state_store.py --sizes 1000000` runs it).
+takes 7 to 12 minutes on a quiet machine, more on a busy one; `state_store.py --sizes 1000000` runs it).
 
     python benchmarks/run_all.py                 # what `make bench` runs: the sizes each benchmark defaults to
     python benchmarks/run_all.py --quick         # small sizes, a few minutes: a smoke run of the benchmarks

@@ -269,7 +269,7 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=os.environ.get("CRMSYNC_BENCH_POSTGRES_URL")
                         or os.environ.get("CRMSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS),
-                        help="which to measure (the rescore of 1,000,000 takes the better part of an hour)")
+                        help="which to measure (the rescore of 1,000,000 takes 7 to 12 minutes on a quiet machine)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--child", choices=("seed", *OPERATIONS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
