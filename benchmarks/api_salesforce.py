@@ -36,16 +36,6 @@ def _delta(after: Counter[str], before: Counter[str]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in sorted(after) if after[k] - before[k]}
 
 
-def _served(sandbox: SalesforceSandbox, since: int) -> tuple[Counter[str], Counter[str]]:
-    """Calls (pages served) and records per object since `since` pages had been served."""
-    calls: Counter[str] = Counter()
-    rows: Counter[str] = Counter()
-    for page in sandbox.rest.served[since:]:
-        calls[page.sobject] += 1
-        rows[page.sobject] += page.rows
-    return calls, rows
-
-
 def measure(n: int = 10_000) -> dict[str, Any]:
     clock = FrozenClock(NOW)
     with SalesforceSandbox(clock=clock) as sandbox:
@@ -66,12 +56,12 @@ def measure(n: int = 10_000) -> dict[str, Any]:
         pulled = sum(len(page.contacts) for page in pages)
         pull_s = time.perf_counter() - started
         pull = _delta(connector.api_calls, before)
-        object_calls, object_rows = _served(sandbox, served)
+        object_calls, object_rows = sandbox.rest.served_by_object(served)
 
         clock.advance(timedelta(minutes=5))  # a cycle later, nothing changed
         served = len(sandbox.rest.served)
         quiet_pages = list(connector.pull(pages[-1].cursor))
-        quiet_calls, quiet_rows = _served(sandbox, served)
+        quiet_calls, quiet_rows = sandbox.rest.served_by_object(served)
 
         before = Counter(connector.api_calls)
         started = time.perf_counter()

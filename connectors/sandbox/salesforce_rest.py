@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,18 @@ class RestApi:
         self._cursor_count = 0
         self._lock = threading.Lock()
         self.record_failures: dict[str, list[tuple[str, str]]] = {}  # id -> queued (statusCode, message)
+
+    def served_by_object(self, since: int = 0) -> tuple[Counter[str], Counter[str]]:
+        """Query pages served (calls) and rows per sObject since the first `since` pages: what tests and the
+        benchmark compare with each object's floor."""
+        calls: Counter[str] = Counter()
+        rows: Counter[str] = Counter()
+        with self._lock:
+            pages = self.served[since:]
+        for page in pages:
+            calls[page.sobject] += 1
+            rows[page.sobject] += page.rows
+        return calls, rows
 
     # --- SOQL -------------------------------------------------------------------------------------------
     def query(self, request: Request, version: str, *, include_deleted: bool) -> Response:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -20,15 +19,6 @@ def contacts_of(pages):
     return [c for p in pages for c in p.contacts]
 
 
-def served(sandbox, since=0):
-    calls: Counter[str] = Counter()
-    rows: Counter[str] = Counter()
-    for page in sandbox.rest.served[since:]:
-        calls[page.sobject] += 1
-        rows[page.sobject] += page.rows
-    return calls, rows
-
-
 def soql_sent(sandbox, since=0):
     return [parse_qs(r.query)["q"][0] for r in sandbox.requests.all()[since:]
             if r.path.endswith(("/query/", "/queryAll/"))]
@@ -40,7 +30,7 @@ def test_a_full_pull_reads_each_related_object_within_five_percent_of_its_floor(
     seeded = sandbox.seed(synthetic_contacts(220, seed=4, now=clock.now()))
     pages, _ = pull_all(make_connector())
     assert len(contacts_of(pages)) == len(seeded)
-    calls, rows = served(sandbox)
+    calls, rows = sandbox.rest.served_by_object()
     assert rows["CampaignMember"] > 2000  # more than one page: the floor is more than one call
     for sobject in RELATED:
         floor = max(1, math.ceil(rows[sobject] / 2000))

@@ -3,7 +3,6 @@ cycle with nothing changed must read nothing, not the last second again."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 from sync.synthetic import synthetic_contacts
@@ -11,16 +10,6 @@ from sync.synthetic import synthetic_contacts
 
 def contacts_of(pages):
     return [c for p in pages for c in p.contacts]
-
-
-def rows_by_object(sandbox, since):
-    """Records each object's SOQL pages returned, and the pages, since `since` pages were served."""
-    rows: Counter[str] = Counter()
-    pages: Counter[str] = Counter()
-    for page in sandbox.rest.served[since:]:
-        rows[page.sobject] += page.rows
-        pages[page.sobject] += 1
-    return rows, pages
 
 
 def write_within_one_second(sandbox, clock, natives):
@@ -43,7 +32,7 @@ def test_a_cycle_with_nothing_changed_reads_zero_records_from_every_object(
         clock.advance(timedelta(minutes=5))
         served = len(sandbox.rest.served)
         pages, cursor = pull_all(connector, cursor)
-        rows, calls = rows_by_object(sandbox, served)
+        calls, rows = sandbox.rest.served_by_object(served)
         assert contacts_of(pages) == [] and not any(p.deleted_ids for p in pages)
         assert set(calls) == {"Lead", "Contact", "Task", "Event", "CampaignMember", "OpportunityContactRole"}
         assert dict(rows) == dict.fromkeys(calls, 0)
@@ -69,5 +58,5 @@ def test_a_change_in_the_second_of_the_watermark_is_read_once(sandbox, clock, ma
     clock.advance(timedelta(minutes=5))
     served = len(sandbox.rest.served)
     pages, _ = pull_all(connector, cursor)
-    rows, _ = rows_by_object(sandbox, served)
+    _, rows = sandbox.rest.served_by_object(served)
     assert contacts_of(pages) == [] and sum(rows.values()) == 0
