@@ -1,11 +1,10 @@
 """Fixtures for the HubSpot connector tests: a sandbox on the test clock, a connector on virtual time, and
 OpenAPI validation of every request the connector sent and every answer the sandbox gave.
 
-The official OpenAPI files live at `<repo root>/../shared/specs/hubspot` (found by the shared `find_specs`
-fixture). Outside CI a checkout without them runs the tests without the validation; under CI=true their
-absence fails the run. Endpoints with no
-file there are not validated: `POST /oauth/v1/token` (not in HubSpot's public spec collection) and
-`GET /crm/v3/pipelines/deals` (its spec file was not copied into shared/).
+The parts of HubSpot's official OpenAPI files the tests use live in `tests/specs/hubspot` (found by the
+shared `find_specs` fixture; a missing file fails the run). Endpoints with no file there are not validated:
+`POST /oauth/v1/token` (not in HubSpot's public spec collection) and `GET /crm/v3/pipelines/deals` (its
+spec was not extracted).
 """
 
 from __future__ import annotations
@@ -41,13 +40,9 @@ UNSPECIFIED = ("/oauth/v1/token", "/crm/v3/pipelines/")
 
 
 @pytest.fixture(scope="session")
-def hubspot_specs(find_specs: Callable[..., Path]) -> Path | None:
-    """The folder of HubSpot's spec files; None when they are missing outside CI (the tests then run without
-    the validation; under CI the shared fixture fails instead)."""
-    try:
-        return find_specs("hubspot", *SPEC_FILES.values())
-    except pytest.skip.Exception:
-        return None
+def hubspot_specs(find_specs: Callable[..., Path]) -> Path:
+    """The folder of HubSpot's spec files (in the repository: a missing one fails the test)."""
+    return find_specs("hubspot", *SPEC_FILES.values())
 
 
 @cache
@@ -130,13 +125,12 @@ def validation_problems(sandbox: HubSpotSandbox, specs: Path) -> list[str]:
 
 
 @pytest.fixture
-def sandbox(clock: FrozenClock, hubspot_specs: Path | None) -> Iterator[HubSpotSandbox]:
+def sandbox(clock: FrozenClock, hubspot_specs: Path) -> Iterator[HubSpotSandbox]:
     """A started sandbox; on teardown every request and answer is validated against the OpenAPI files."""
     with HubSpotSandbox(clock=clock) as box:
         yield box
-        if hubspot_specs is not None:
-            problems = validation_problems(box, hubspot_specs)
-            assert not problems, "\n".join(p[:400] for p in problems[:10])
+        problems = validation_problems(box, hubspot_specs)
+        assert not problems, "\n".join(p[:400] for p in problems[:10])
 
 
 @pytest.fixture
