@@ -147,22 +147,15 @@ class SalesforceSandbox(ServedSandbox):
         }
 
     def settings(self, **overrides: Any) -> SalesforceSettings:
+        """Settings that read this org's seeded fields (its field maps, currency and automation user)."""
         lead_fields, contact_fields = mapping_for_settings()
-        values: dict[str, Any] = {
-            "login_url": self.base_url,
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
-            "ca_bundle": self.ca_path,
+        return self.default_settings(**{
             "lead_fields": dict(lead_fields),
             "contact_fields": dict(contact_fields),
             "corporate_currency": "EUR",
             "automation_user_ids": (self.seeder.automation_user,),
-            "daily_limit": self.daily_limit,
-            "daily_reserve": 0,
-        }
-        values.update(overrides)
-        return SalesforceSettings(**values)
+            **overrides,
+        })
 
     def default_settings(self, **overrides: Any) -> SalesforceSettings:
         """The connector's default settings, with only what reaches this org (URL, credentials, trust)."""
