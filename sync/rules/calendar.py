@@ -87,8 +87,8 @@ class Calendar:
         self._holidays: HolidayBase | None = None
         if spec.holidays is not None:
             holiday_class = _country_class(spec.holidays.country)
-            if holiday_class is None:
-                raise NotImplementedError(f"Country {spec.holidays.country} not available")
+            if holiday_class is None:  # validated rules never get here: `rules check` reports the country first
+                raise ValueError(f"no public holidays known for country {spec.holidays.country!r}")
             self._holidays = holiday_class(subdiv=spec.holidays.subdivision)
         # bound per instance so two calendars never share answers
         self.is_working_day = lru_cache(maxsize=4096)(self._is_working_day)
