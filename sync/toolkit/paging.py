@@ -21,6 +21,7 @@ Modelled on the Singer SDK's `BaseAPIPaginator` (`has_more`, `get_next`), tested
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -39,8 +40,9 @@ class PagingLoop(TransientError):
         super().__init__(message, crm=crm)
 
 
-class Paginator(Generic[Token]):
-    """Iterates the items of each page. After each page, `token` names the next one (None once done)."""
+class Paginator(ABC, Generic[Token]):
+    """Iterates the items of each page. After each page, `token` names the next one (None once done). A
+    subclass that forgets a hook fails when it is built, not on its first page."""
 
     def __init__(self, fetch: Callable[[Token | None], Page], *, crm: str, what: str,
                  start: Token | None = None) -> None:
@@ -54,14 +56,14 @@ class Paginator(Generic[Token]):
 
     # -- hooks -------------------------------------------------------------------------------------------
 
-    def items(self, page: Page) -> list[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def items(self, page: Page) -> list[Any]: ...
 
-    def has_more(self, page: Page) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def has_more(self, page: Page) -> bool: ...
 
-    def next(self, page: Page) -> Token | None:
-        raise NotImplementedError
+    @abstractmethod
+    def next(self, page: Page) -> Token | None: ...
 
     # -- the walk ----------------------------------------------------------------------------------------
 
