@@ -41,17 +41,17 @@ from sync.synthetic import synthetic_contacts
 
 @contextmanager
 def closing_factory(build: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
-    """`make_connector` for a test folder's fixture: builds connectors with `build(**options)` and closes
-    each one when the test ends."""
+    """A test fixture's factory (`make_connector`, `make_world`...): builds things with `build(*args,
+    **options)` and closes each one when the test ends."""
     built: list[Any] = []
 
-    def make(**options: Any) -> Any:
-        built.append(build(**options))
+    def make(*args: Any, **options: Any) -> Any:
+        built.append(build(*args, **options))
         return built[-1]
 
     yield make
-    for connector in built:
-        connector.close()
+    for thing in built:
+        thing.close()
 
 
 class Harness:

@@ -21,6 +21,7 @@ from sync.state import StateStore
 from sync.state.leases import LeaseTable
 from sync.synthetic import synthetic_contacts
 from sync.testing import FakeConnector, FakeSandbox, StandInRules
+from sync.testing.conformance import closing_factory
 
 
 class World:
@@ -56,16 +57,11 @@ class World:
 @pytest.fixture
 def make_world(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., World]]:
     """Open more worlds (other accounts, a reference run next to a crashed one); all closed at the end."""
-    opened: list[World] = []
+    def build(name: str, contacts: int = 30, *, account: str = "main", **kwargs: Any) -> World:
+        return World(tmp_path / name, clock, contacts, account=account, **kwargs)
 
-    def make(name: str, contacts: int = 30, **kwargs: Any) -> World:
-        world = World(tmp_path / name, clock, contacts, account=kwargs.pop("account", "main"), **kwargs)
-        opened.append(world)
-        return world
-
-    yield make
-    for world in opened:
-        world.close()
+    with closing_factory(build) as make:
+        yield make
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from sync.rules.engine import CompiledRules
 from sync.rules.loading import default_rules_path
 from sync.rules.schema import RulesFile
 from sync.state import AccountRef, StateStore
+from sync.testing.conformance import closing_factory
 
 OWNER = "1001"  # a synthetic sales rep (`sync.synthetic.OWNERS`), known to every sandbox
 MANAGER = "1007"
@@ -130,16 +131,11 @@ class World:
 
 @pytest.fixture
 def make_world(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., World]]:
-    opened: list[World] = []
+    def build(crm: str, rules: CompiledRules | None = None, **options: Any) -> World:
+        return World(crm, tmp_path, clock, rules or rules_with(enabled=True), **options)
 
-    def make(crm: str, rules: CompiledRules | None = None, **options: Any) -> World:
-        world = World(crm, tmp_path, clock, rules or rules_with(enabled=True), **options)
-        opened.append(world)
-        return world
-
-    yield make
-    for world in opened:
-        world.close()
+    with closing_factory(build) as make:
+        yield make
 
 
 @pytest.fixture
