@@ -297,8 +297,9 @@ class HubSpotStore:
 
     def update_existing(self, object_type: str, inputs: list[dict[str, Any]],
                         write: Callable[[str, Mapping[str, str]], Record]) -> tuple[list[dict[str, Any]], list[str]]:
-        """A batch update's writes: each input's record updated, the ids that do not exist listed apart (HubSpot
-        answers those in a 207 without failing the others): the records' views and the missing ids."""
+        """A batch update's writes (`POST /crm/v3/objects/{objectType}/batch/update`, "CRM API | Objects": its
+        BatchResponseSimplePublicObject, or the 207 BatchResponseSimplePublicObjectWithErrors naming the ids
+        that do not exist while the others are updated): the records' views and the missing ids."""
         results: list[dict[str, Any]] = []
         missing: list[str] = []
         with self.lock:
