@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_va
 
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, PipelineStage, Stage
-from sync.toolkit.settings import ConnectorSettings, option
+from sync.toolkit.settings import (ConnectorSettings, contract_months_option, option, pipeline_stages_option,
+                                   recurring_field_option, stage_override_option)
 
 API_HOST = "https://api.hubapi.com"
 
@@ -183,9 +184,7 @@ class HubSpotSettings(ConnectorSettings):
     field_properties: dict[CanonicalField, str] = option(
         DEFAULT_FIELD_PROPERTIES, "what crmsync writes: canonical field -> contact property name (entries "
         "given here replace only those defaults)", {"score": "lead_score_crmsync"})
-    override_stage_property: str | None = option(
-        "crmsync_override_stage", "a property sales sets to force a stage; null: no override",
-        "crmsync_override_stage")
+    override_stage_property: str | None = stage_override_option("crmsync_override_stage", "a contact property")
     lifecycle_stages: dict[Stage, str | None] = option(
         DEFAULT_LIFECYCLE, "crmsync stage -> HubSpot lifecycle stage; null keeps the lifecycle stage and "
         "sets the lead status", {"prospect": "opportunity"})
@@ -204,28 +203,17 @@ class HubSpotSettings(ConnectorSettings):
         "the property NAME of the contact's primary company instead (`company.numberofemployees`: the exact head "
         "count, where the contacts' `numemployees` is a range)", {"company_size": "company.numberofemployees",
                                                                   "seniority": "hs_seniority"})
-    seniority_values: dict[str, str] = option(
-        {}, "the account's seniority values -> crmsync's levels (c_level, director, manager, individual, "
-        "student), over the table of HubSpot's own values; a value in neither is kept as it is, lower-cased",
-        {"vp": "c_level", "lead": "manager"})
     field_sources: dict[str, str] = option(
         DEFAULT_FIELD_SOURCES, "`fields` key the rules read -> property it is read from (qualification "
         "answers, other data)", {"budget": "budget_confirmed"})
 
     # --- pull mapping: deals, conversions, engagements ------------------------------------------------
-    deal_stages: dict[str, PipelineStage] = option(
-        DEFAULT_DEAL_STAGES, "deal stage id -> one of the five canonical pipeline stages",
-        {"qualifiedtobuy": "discovery"})
-    deal_recurring_property: str | None = option(
-        "recurring_revenue_amount", "deal property that says a deal recurs: a number (a positive amount is "
-        "recurring, 0 one-off), a yes/no, or a value of `recurring_values`; null: unknown",
-        "recurring_revenue_amount")
-    recurring_values: dict[str, bool] = option(
-        {}, "values of `deal_recurring_property` -> recurring (true) or one-off (false), over the table of common "
-        "ones (recurring, subscription, one_off...), compared without case", {"annual": True, "project": False})
-    deal_contract_months_property: str | None = option(
-        "contract_term_months", "deal property with the contract length in months; null: unknown",
-        "contract_term_months")
+    deal_stages: dict[str, PipelineStage] = pipeline_stages_option(DEFAULT_DEAL_STAGES, "deal stage id",
+                                                                   {"qualifiedtobuy": "discovery"})
+    deal_recurring_property: str | None = recurring_field_option(
+        "recurring_revenue_amount", "the deal property", "a number (a positive amount is recurring, 0 one-off), a "
+        "yes/no, or a value of `recurring_values`", "recurring_revenue_amount")
+    deal_contract_months_property: str | None = contract_months_option("contract_term_months", "the deal property")
     conversion_types: tuple[tuple[str, str], ...] = option(
         DEFAULT_CONVERSION_TYPES, "form name keyword -> engagement event type, first match wins; no match is "
         "a `form` event", [["demo", "demo_request"], ["webinar", "webinar"]])

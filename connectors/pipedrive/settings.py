@@ -22,7 +22,8 @@ from connectors.pipedrive.mapping import NO as NO  # Pipedrive's Yes/No options,
 from connectors.pipedrive.mapping import YES as YES
 from sync.contract import CanonicalField
 from sync.model import ActivityKind, Maturity, PipelineStage
-from sync.toolkit.settings import ConnectorSettings, option
+from sync.toolkit.settings import (ConnectorSettings, option, pipeline_stages_option, recurring_field_option,
+                                   stage_override_option)
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
@@ -203,28 +204,17 @@ class PipedriveSettings(ConnectorSettings):
         "event each, day precision)", {"webinar": "Last webinar"})
 
     # --- pull mapping: stages, activities, organizations ----------------------------------------------
-    override_stage_field: str | None = option(
-        "crmsync stage override", "a person field sales sets to force a stage; null: no override",
-        "crmsync stage override")
+    override_stage_field: str | None = stage_override_option("crmsync stage override", "a person field (by name)")
     activity_types: dict[str, ActivityKind] = option(
         DEFAULT_ACTIVITY_TYPES, "activity type key -> activity kind (Pipedrive's own types are mapped already; "
         "name the company's own)", {"demo": "meeting"})
-    recurring_deal_field: str | None = option(
-        "mrr", "the deal field that says a deal is recurring: a native one (mrr, arr, acv: recurring revenue "
-        "above 0) or the name of the company's own deal field (a Yes/No option, a boolean or a number above "
-        "0); null: Pipedrive does not say, the rules decide from contract length or repeat wins", "Recurring")
-    recurring_values: dict[str, bool] = option(
-        {}, "words of the `recurring_deal_field` (an option label or a text) -> recurring (true) or one-off "
-        "(false), over the common ones (yes/no, subscription, one-off...), compared without case",
-        {"Abonnement annuel": True, "Prestation": False})
-    seniority_values: dict[str, str] = option(
-        {}, "values of the seniority person field -> the neutral seniority the rules read (c_level, director, "
-        "manager, individual, student), over Pipedrive's table and the common values; compared without case; "
-        "a value in none is read as it is", {"Top management": "c_level", "Chef de projet": "manager"})
+    recurring_deal_field: str | None = recurring_field_option(
+        "mrr", "the deal field", "a native one (mrr, arr, acv: recurring revenue above 0) or the name of the "
+        "company's own deal field (a Yes/No option, a boolean or a number above 0)", "Recurring")
     automation_user_ids: frozenset[int] = option(
         frozenset(), "users whose activities are automation, never a sales touch", [12345])
-    stage_map: dict[int, PipelineStage] = option({}, "deal stage id -> canonical pipeline stage; stages not "
-                                                     "named here map by their order", {7: "negotiation"})
+    stage_map: dict[int, PipelineStage] = pipeline_stages_option({}, "deal stage id", {7: "negotiation"},
+                                                                 "; stages not named here map by their order")
     resolve_organizations: bool = option(True, "read each person's company name from its organization (ids= "
                                                "look-ups)", True)
     reconcile_every_h: float = option(24.0, "hours between two checks of which persons still exist (Pipedrive "

@@ -101,7 +101,7 @@ class Vocabulary:
     # table, then the values people type in any CRM (`sync.toolkit.vocabulary`)
     seniority: Mapping[str, Seniority]
     # the recurring flag: a checkbox says it; a picklist value (Opportunity.Type by default) through the
-    # settings `recurring_opportunity_types` / `one_off_opportunity_types`, then the typed words
+    # setting `recurring_values`, then `recurring_opportunity_types` / `one_off_opportunity_types`, then the typed words
     # (`sync.toolkit.vocabulary`: "Yes", "Subscription", "One-off"...)
 
 
@@ -304,21 +304,18 @@ class RecordMapper:
         )
 
     def _recurring(self, opp: Mapping[str, Any], reader: RecordReader) -> bool | None:
-        """From the setting-named field: a checkbox says it, a picklist's value is looked up in the
-        settings' recurring and one-off values, then the words people type ("Yes", "One-off"); anything else
-        is unknown (the rules decide)."""
+        """From the setting-named field: a checkbox says it, a picklist's value is looked up in the setting
+        `recurring_values`, then the org's recurring and one-off picklist values, then the words people type
+        ("Yes", "One-off"), all without case; anything else is unknown (the rules decide)."""
         name = self.settings.recurring_field
         if not name:
             return None
         raw = opp.get(name)
         if isinstance(raw, bool):
             return raw
-        value = reader.text(raw, name)
-        if value in self.settings.recurring_opportunity_types:
-            return True
-        if value in self.settings.one_off_opportunity_types:
-            return False
-        return recurring_flag(value)
+        picklist = {**{value: True for value in self.settings.recurring_opportunity_types},
+                    **{value: False for value in self.settings.one_off_opportunity_types}}
+        return recurring_flag(reader.text(raw, name), folded(self.settings.recurring_values), folded(picklist))
 
     def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime,
                     reader: RecordReader | None = None) -> Activity | None:

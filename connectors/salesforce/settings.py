@@ -22,7 +22,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
-from sync.toolkit.settings import ConnectorSettings, option
+from sync.toolkit.settings import (ConnectorSettings, contract_months_option, option, pipeline_stages_option,
+                                   recurring_field_option)
 
 from connectors.salesforce.mapping import VOCABULARY
 
@@ -47,6 +48,15 @@ DEFAULT_FIELD_MAP: dict[CanonicalField, str] = {
     CanonicalField.RULES_VERSION: "Crmsync_Rules_Version__c",
 }
 
+# the custom fields the default org has alike on Lead and Contact: seniority and the qualification answers
+PERSON_CUSTOM_FIELDS: dict[str, str] = {
+    "seniority": "Seniority__c",
+    "need": "Need__c",
+    "timing": "Timing__c",
+    "budget": "Budget__c",
+    "decision_role": "Decision_Role__c",
+}
+
 # neutral name -> Lead field. Keys naming a `Contact` attribute fill it; any other key lands in
 # `Contact.fields` (qualification answers and other custom data the rules read).
 DEFAULT_LEAD_FIELDS: dict[str, str] = {
@@ -58,18 +68,14 @@ DEFAULT_LEAD_FIELDS: dict[str, str] = {
     "industry": "Industry",
     "company_size": "NumberOfEmployees",
     "job_title": "Title",
-    "seniority": "Seniority__c",
     "country": "Country",
     "source": "LeadSource",
     "created_at": "CreatedDate",
-    "need": "Need__c",
-    "timing": "Timing__c",
-    "budget": "Budget__c",
-    "decision_role": "Decision_Role__c",
     "phone": "Phone",
     "city": "City",
     "website": "Website",
     "annual_revenue": "AnnualRevenue",
+    **PERSON_CUSTOM_FIELDS,
 }
 
 # Contacts keep company data on their Account: relationship paths are read in the same SOQL.
@@ -82,18 +88,14 @@ DEFAULT_CONTACT_FIELDS: dict[str, str] = {
     "industry": "Account.Industry",
     "company_size": "Account.NumberOfEmployees",
     "job_title": "Title",
-    "seniority": "Seniority__c",
     "country": "MailingCountry",
     "source": "LeadSource",
     "created_at": "CreatedDate",
-    "need": "Need__c",
-    "timing": "Timing__c",
-    "budget": "Budget__c",
-    "decision_role": "Decision_Role__c",
     "phone": "Phone",
     "city": "MailingCity",
     "website": "Account.Website",
     "annual_revenue": "Account.AnnualRevenue",
+    **PERSON_CUSTOM_FIELDS,
 }
 
 # the defaults of what a company customises come from the connector's one vocabulary table
@@ -164,16 +166,14 @@ class SalesforceSettings(ConnectorSettings):
         {"company_size": "Account.NumberOfEmployees"})
 
     # --- pull mapping: opportunities and campaign responses --------------------------------------------
-    stage_map: dict[str, PipelineStage] = option(
-        DEFAULT_STAGE_MAP, "Opportunity StageName -> one of the five canonical pipeline stages",
-        {"Discovery Call": "discovery"})
+    stage_map: dict[str, PipelineStage] = pipeline_stages_option(DEFAULT_STAGE_MAP, "Opportunity StageName",
+                                                                 {"Discovery Call": "discovery"})
     campaign_events: dict[str, str] = option(
         DEFAULT_CAMPAIGN_EVENTS, "Campaign Type -> engagement event type of a response",
         {"Webinar": "webinar"})
-    recurring_field: str | None = option(
-        "Type", "Opportunity field that says whether a deal recurs: a checkbox, or a picklist whose values "
-        "`recurring_opportunity_types` and `one_off_opportunity_types` sort; null: unknown (the rules decide "
-        "from contract length or repeat wins)", "Is_Subscription__c")
+    recurring_field: str | None = recurring_field_option(
+        "Type", "the Opportunity field", "a checkbox, or a picklist whose values `recurring_values`, "
+        "`recurring_opportunity_types` and `one_off_opportunity_types` sort", "Is_Subscription__c")
     recurring_opportunity_types: tuple[str, ...] = option(
         ("Subscription", "Renewal", "Existing Customer - Renewal"), "values of `recurring_field` that make a "
         "deal recurring", ["Subscription", "Renewal"])
@@ -182,13 +182,8 @@ class SalesforceSettings(ConnectorSettings):
     lead_sources: dict[str, str] = option(
         DEFAULT_LEAD_SOURCES, "LeadSource value -> the neutral source the rules read; a value not listed is "
         "read as it is", {"Web": "website_form", "Trade Show": "trade_show"})
-    seniority_values: dict[str, str] = option(
-        {}, "value of the seniority field (`lead_fields` / `contact_fields` say which field) -> the neutral "
-        "seniority the rules read (c_level, director, manager, individual, student); a value not listed is "
-        "read as it is", {"VP": "director", "Chief Executive": "c_level"})
-    contract_months_field: str | None = option(
-        "Contract_Term_Months__c", "Opportunity number field with the contract length; null: unknown",
-        "Contract_Term_Months__c")
+    contract_months_field: str | None = contract_months_option("Contract_Term_Months__c",
+                                                               "the Opportunity number field")
     corporate_currency: str | None = option(None, "currency of single-currency orgs (no CurrencyIsoCode "
                                                   "column exists there)", "EUR")
     multi_currency: bool = option(False, "the org has multiple currencies enabled (CurrencyIsoCode)", False)

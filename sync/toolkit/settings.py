@@ -1,4 +1,5 @@
-"""The options every connector's settings share: how long one request may take and how it is retried.
+"""The options every connector's settings share: how long one request may take and how it is retried, who
+owns the native fields people also edit, and the account's own words for seniority and recurring deals.
 
 Each connector's settings model derives from `ConnectorSettings`, so the three CRMs take the same options
 under the same names with the same bounds, and the gateway installs one retry policy from them.
@@ -6,11 +7,13 @@ under the same names with the same bounds, and the gateway installs one retry po
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sync import retry
+from sync.model import PipelineStage
 from sync.toolkit.gateway import RetrySettings
 from sync.toolkit.ownership import Ownership
 
@@ -23,6 +26,29 @@ def option(default: Any, description: str, example: Any, **constraints: Any) -> 
         return Field(default_factory=lambda: dict(default), description=description, examples=[example],
                      **constraints)
     return Field(default, description=description, examples=[example], **constraints)
+
+
+# --- the mapping options every CRM has in its own words: one wording each, the CRM's default and example ---
+
+def stage_override_option(default: str, field: str) -> Any:
+    """The field sales sets to force a stage (`field`: what the CRM calls it)."""
+    return option(default, f"{field} sales sets to force a stage; null: no override", default)
+
+
+def pipeline_stages_option(default: Mapping[Any, str], key: str, example: Mapping[Any, str], unnamed: str = "") -> Any:
+    """The CRM's deal stages (`key`: what identifies one) onto the canonical pipeline stages."""
+    stages = ", ".join(stage.value for stage in PipelineStage)
+    return option(default, f"{key} -> one of the canonical pipeline stages ({stages}){unnamed}", example)
+
+
+def recurring_field_option(default: str, field: str, reads: str, example: str) -> Any:
+    """The deal field that says whether a deal recurs; `reads`: which values it may hold."""
+    return option(default, f"{field} that says whether a deal recurs: {reads}; null: unknown (the rules decide "
+                           "from contract length or repeat wins)", example)
+
+
+def contract_months_option(default: str, field: str) -> Any:
+    return option(default, f"{field} with the contract length in months; null: unknown", default)
 
 
 class ConnectorSettings(BaseModel):
@@ -42,6 +68,16 @@ class ConnectorSettings(BaseModel):
             "it), `unless_changed_by_person` (crmsync writes it only while the CRM holds nothing or the value "
             "crmsync wrote last) or `never`; a field not named here takes `unless_changed_by_person`, and "
             "crmsync's own custom fields are always crmsync's", {"lifecyclestage": "always", "Rating": "never"})
+
+    seniority_values: dict[str, str] = option(
+        {}, "the account's seniority values -> crmsync's levels (c_level, director, manager, individual, student), "
+        "looked up first, before the CRM's own values and the common ones (VP, Head of, Directeur...); compared "
+        "without case; a value in none is read as it is (the rules may still name it)",
+        {"Top management": "c_level", "Chef de projet": "manager"})
+    recurring_values: dict[str, bool] = option(
+        {}, "the account's values of the deal field that says a deal recurs -> recurring (true) or one-off (false), "
+        "looked up first, before the CRM's own values and the common ones (yes/no, subscription, one-off...); "
+        "compared without case", {"Abonnement annuel": True, "Prestation": False})
 
     @field_validator("base_url", check_fields=False)
     @classmethod

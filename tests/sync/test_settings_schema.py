@@ -47,6 +47,23 @@ def test_every_connector_option_has_a_description_and_an_example(crm):
     assert undocumented == []
 
 
+def test_what_every_crm_has_is_one_option_worded_once():
+    """The account's own words for seniority and recurring deals are one option under one name in every
+    connector; the stage map, recurring field and stage override keep each CRM's name but one wording."""
+    schema = json_schema()
+    described = {crm: dict(options(schema, crm_kind(crm).settings_model().__name__)) for crm in SANDBOX_CRMS}
+    for name in ("seniority_values", "recurring_values"):
+        wordings = {described[crm][f"{crm_kind(crm).settings_model().__name__}.{name}"]["description"]
+                    for crm in SANDBOX_CRMS}
+        assert len(wordings) == 1, name
+    stage_maps = [option["description"] for crm in SANDBOX_CRMS for path, option in described[crm].items()
+                  if "one of the canonical pipeline stages (first_contact, discovery" in option["description"]]
+    assert len(stage_maps) == len(SANDBOX_CRMS)
+    recurring = [option["description"] for options_ in described.values() for option in options_.values()
+                 if "that says whether a deal recurs:" in option["description"]]
+    assert len(recurring) == len(SANDBOX_CRMS)
+
+
 @pytest.mark.parametrize("crm", SANDBOX_CRMS)
 def test_an_account_block_is_checked_against_its_connector(crm):
     validator = jsonschema.Draft202012Validator(json_schema())

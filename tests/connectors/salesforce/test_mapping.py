@@ -217,6 +217,20 @@ def test_the_recurring_flag_comes_from_the_field_the_settings_name(mapper):
     assert off.to_deal(role).recurring is None
 
 
+def test_the_accounts_recurring_values_come_before_the_picklist_defaults_and_ignore_case(mapper):
+    role = {"OpportunityId": "006000000000001",
+            "Opportunity": {"Id": "006000000000001AAA", "IsClosed": True, "IsWon": True, "Type": "renewal"}}
+    assert mapper.to_deal(role).recurring is True  # `recurring_opportunity_types` names "Renewal"
+    settings = SalesforceSettings(client_id="id", refresh_token="rt", recurring_values={"RENEWAL": False,
+                                                                                         "Abonnement": True})
+    custom = RecordMapper(settings, "acme")
+    assert custom.to_deal(role).recurring is False  # the account's own word wins over the picklist default
+    subscription = {**role, "Opportunity": {**role["Opportunity"], "Type": "abonnement"}}
+    assert custom.to_deal(subscription).recurring is True
+    unheard = {**role, "Opportunity": {**role["Opportunity"], "Type": "Partner Referral"}}
+    assert custom.to_deal(unheard).recurring is None  # no table knows it: the rules decide
+
+
 def test_vocabulary_defaults_are_the_settings_defaults():
     from connectors.salesforce.mapping import VOCABULARY
 
