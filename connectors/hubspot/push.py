@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import hubspot.crm.contacts as contacts_sdk
@@ -47,17 +48,18 @@ PERSON_SOURCES = frozenset({"CRM_UI", "MOBILE_IOS", "MOBILE_ANDROID"})  # change
 log = structlog.get_logger(__name__)
 
 
+@dataclass
 class ContactWriter:
-    """One account's pushes."""
+    """One account's pushes. `types` and `lifecycle` are called once per push: the property types and the
+    account's lifecycle stages, as cached by the connector."""
 
-    def __init__(self, client: HubSpotClient, settings: HubSpotSettings, related: RelatedReader, *,
-                 types: Callable[[], Mapping[str, str]], lifecycle: Callable[[], Lifecycle], account: str) -> None:
-        self.client = client
-        self.settings = settings
-        self.related = related
-        self._types = types
-        self._lifecycle = lifecycle
-        self.account = account
+    client: HubSpotClient
+    settings: HubSpotSettings
+    related: RelatedReader
+    _: KW_ONLY
+    types: Callable[[], Mapping[str, str]]
+    lifecycle: Callable[[], Lifecycle]
+    account: str
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One result per update, in input order."""
@@ -74,7 +76,7 @@ class ContactWriter:
 
     def _batch(self, batch: list[tuple[int, FieldUpdate]], kept: Counter[str]) -> dict[int, PushResult]:
         current = self._current([update for _, update in batch])
-        types, lifecycle = self._types(), self._lifecycle()
+        types, lifecycle = self.types(), self.lifecycle()
         plans: dict[int, PlannedUpdate] = {}
         results: dict[int, PushResult] = {}
         known: dict[int, dict[str, Any]] = {}

@@ -18,7 +18,7 @@ fields people edit written only as their ownership policy allows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import structlog
@@ -51,16 +51,16 @@ class _Pending:
     kept: set[str] = field(default_factory=set)  # canonical fields left as a person set them
 
 
+@dataclass
 class Pusher:
     """Writes one account's updates. `converted` holds the leads known converted (read-only)."""
 
-    def __init__(self, client: SalesforceClient, settings: SalesforceSettings, converted: ScratchSet[str],
-                 query: Query, *, account: str) -> None:
-        self.client = client
-        self.settings = settings
-        self.converted = converted
-        self.query = query
-        self.account = account
+    client: SalesforceClient
+    settings: SalesforceSettings
+    converted: ScratchSet[str]
+    query: Query
+    _: KW_ONLY
+    account: str
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
