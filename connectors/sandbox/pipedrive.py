@@ -25,7 +25,8 @@ from connectors.pipedrive.settings import (
     Plan,
     effective_daily_tokens,
 )
-from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
+from connectors.sandbox.lifecycle import SandboxOptions
+from connectors.sandbox.seeding import SeededSandbox
 from connectors.sandbox.pipedrive_activities import as_task
 from connectors.sandbox.pipedrive_app import Credentials, PipedriveApp
 from connectors.sandbox.pipedrive_errors import PipedriveStyle
@@ -37,7 +38,7 @@ from connectors.sandbox.server import SandboxServer
 from sync.model import Activity, Contact, Deal, EngagementEvent
 
 
-class PipedriveSandbox(ServedSandbox):
+class PipedriveSandbox(SeededSandbox):
     """A Pipedrive company on 127.0.0.1. `plan`, `seats`, `daily_tokens` and `burst` set the limits it
     enforces when `enforce_limits` is on (defaults: the documented Lite plan for one seat)."""
 
@@ -58,7 +59,7 @@ class PipedriveSandbox(ServedSandbox):
         self.plan = plan
         self.store = PipedriveStore(self.clock, seed=seed)
         # the connector's default field names and mappings: the sandbox seeds where a default install reads
-        self._seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("sandbox-defaults-only")))
+        self.seeder = Seeder(self.store, PipedriveSettings(api_token=SecretStr("sandbox-defaults-only")))
         self.credentials_ = Credentials(
             api_token=f"sandbox{seed:04d}" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"[:32],
             client_id=f"sandbox-client-{seed}",
@@ -151,28 +152,19 @@ class PipedriveSandbox(ServedSandbox):
 
     # -- what a CRM user does --------------------------------------------------------------------------
 
-    def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
-        return {contact.id: str(self._seeder.add_contact(contact)) for contact in contacts}
-
-    def record_event(self, native_id: str, event: EngagementEvent) -> None:
-        self._seeder.record_event(int(native_id), event)
-
-    def log_activity(self, native_id: str, activity: Activity) -> None:
-        self._seeder.log_activity(int(native_id), activity)
-
-    def upsert_deal(self, native_id: str, deal: Deal) -> None:
-        self._seeder.upsert_deal(int(native_id), deal)
+    def _native(self, native_id: str) -> int:
+        return int(native_id)
 
     def deal_id(self, neutral_deal_id: str) -> int:
         """The native id of a deal seeded or upserted under its neutral id."""
-        return self._seeder.deal_ids[neutral_deal_id]
+        return self.seeder.deal_ids[neutral_deal_id]
 
     def delete_deal(self, neutral_deal_id: str) -> None:
         """Delete a deal seeded or upserted under its neutral id (then listed with `status=deleted`)."""
-        self._seeder.delete_deal(neutral_deal_id)
+        self.seeder.delete_deal(neutral_deal_id)
 
     def set_field(self, native_id: str, name: str, value: Any) -> None:
-        self._seeder.set_field(int(native_id), name, value)
+        self.seeder.set_field(int(native_id), name, value)
 
     def delete_contact(self, native_id: str) -> None:
         self.store.delete_person(int(native_id))
@@ -212,7 +204,7 @@ class PipedriveSandbox(ServedSandbox):
     def written(self, native_id: str) -> dict[str, Any]:
         """crmsync's fields as stored, keyed by canonical field, decoded (option ids to labels, Yes/No to
         booleans); fields never written or cleared are absent."""
-        settings = self._seeder.settings
+        settings = self.seeder.settings
         out: dict[str, Any] = {}
         with self.store.lock:
             person = self.store.persons[int(native_id)]

@@ -168,7 +168,7 @@ class PipedriveApp:
                 self.store.purge()
                 response: Response = getattr(self, str(endpoint))(request, **values)
         except StoreError as exc:
-            response = error_response(exc.status, exc.message)
+            response = error_response(exc.status, str(exc))
         response.headers.update(headers)
         return response
 

@@ -75,7 +75,7 @@ class Seeder:
 
     # -- contacts --------------------------------------------------------------------------------------
 
-    def add_contact(self, contact: Contact) -> int:
+    def seed(self, contact: Contact) -> int:
         store = self.store
         with store.lock:
             person_id = store.next_id("person")

@@ -71,7 +71,6 @@ class StoreError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 def _v1_time(moment: datetime) -> str:

@@ -35,7 +35,8 @@ from sync.model import Activity, Contact, Deal, EngagementEvent
 from connectors.salesforce.values import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
 from connectors.sandbox import salesforce_soap as soap
-from connectors.sandbox.lifecycle import SandboxOptions, ServedSandbox
+from connectors.sandbox.lifecycle import SandboxOptions
+from connectors.sandbox.seeding import SeededSandbox
 from connectors.sandbox.salesforce_errors import SalesforceStyle
 from connectors.sandbox.salesforce_rest import RestApi, error, ok
 from connectors.sandbox.salesforce_seed import Seeder, mapping_for_settings, neutral_to_native
@@ -47,7 +48,7 @@ API_VERSION = "59.0"
 DEFAULT_DAILY_LIMIT = 100_000
 
 
-class SalesforceSandbox(ServedSandbox):
+class SalesforceSandbox(SeededSandbox):
     crm = "salesforce"
 
     def __init__(
@@ -186,17 +187,8 @@ class SalesforceSandbox(ServedSandbox):
             self._sessions.clear()
 
     # --- what a person does in the org -------------------------------------------------------------------
-    def seed(self, contacts: Iterable[Contact]) -> dict[str, str]:
-        return {contact.id: self.seeder.seed(contact) for contact in contacts}
-
-    def record_event(self, native_id: str, event: EngagementEvent) -> None:
-        self.seeder.event(to18(native_id), event)
-
-    def log_activity(self, native_id: str, activity: Activity) -> None:
-        self.seeder.activity(to18(native_id), activity)
-
-    def upsert_deal(self, native_id: str, deal: Deal) -> None:
-        self.seeder.deal(to18(native_id), deal)
+    def _native(self, native_id: str) -> str:
+        return to18(native_id)
 
     def set_field(self, native_id: str, name: str, value: Any) -> None:
         """Set a neutral attribute or `Contact.fields` key. A Contact's company data lives on its Account, and

@@ -81,7 +81,7 @@ class RestApi:
         try:
             sobject, rows = self.org.execute(soql, include_deleted=include_deleted)
         except SoqlError as exc:
-            return error(400, exc.code, exc.message)
+            return error(400, exc.code, str(exc))
         with self._lock:
             self._cursor_count += 1
             locator = to18("01g8d" + _base62(self._cursor_count, 10))

@@ -130,17 +130,17 @@ class Seeder:
             )
             native = self.org.insert("Lead", values, at=created)
         for event in contact.events:
-            self.event(native, event, at=event.at)
+            self.record_event(native, event, at=event.at)
         for activity in contact.activities:
-            self.activity(native, activity, at=activity.at)
+            self.log_activity(native, activity, at=activity.at)
         for deal in contact.deals:
-            self.deal(native, deal, at=deal.updated_at or created)
+            self.upsert_deal(native, deal, at=deal.updated_at or created)
         stamp = contact.updated_at or created
         sobject = "Contact" if as_contact else "Lead"
         self.org.update(sobject, native, {}, at=stamp)
         return native
 
-    def event(self, person: str, event: EngagementEvent, *, at: datetime | None = None) -> str:
+    def record_event(self, person: str, event: EngagementEvent, *, at: datetime | None = None) -> str:
         campaign_type = CAMPAIGN_TYPE.get(event.type, "Other")
         parent = "LeadId" if person.startswith("00Q") else "ContactId"
         with self.org.lock:
@@ -174,7 +174,7 @@ class Seeder:
             at=at,
         )
 
-    def activity(self, person: str, activity: Activity, *, at: datetime | None = None) -> str:
+    def log_activity(self, person: str, activity: Activity, *, at: datetime | None = None) -> str:
         owner = self.automation_user if activity.automated else self.owner(activity.by)
         when = activity.at.replace(microsecond=0)
         if activity.kind is ActivityKind.MEETING:
@@ -214,7 +214,7 @@ class Seeder:
             at=at,
         )
 
-    def deal(self, contact_id: str, deal: Deal, *, at: datetime | None = None) -> str:
+    def upsert_deal(self, contact_id: str, deal: Deal, *, at: datetime | None = None) -> str:
         closed = {DealStatus.WON: "Closed Won", DealStatus.LOST: "Closed Lost"}
         stage_name = closed.get(deal.status) or OPEN_STAGE.get(deal.stage or PipelineStage.FIRST_CONTACT, "Prospecting")
         kind = None if deal.recurring is None else "Subscription" if deal.recurring else "New Business"

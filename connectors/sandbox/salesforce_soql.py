@@ -57,7 +57,6 @@ class SoqlError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
 
 
 def malformed(message: str) -> SoqlError:

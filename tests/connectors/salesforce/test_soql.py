@@ -92,7 +92,7 @@ def test_a_semi_join_ignores_deleted_rows_of_its_subquery(org, people):
 ])
 def test_what_the_reference_forbids_in_semi_joins_is_refused_as_malformed(org, people, soql, says):
     error = refused(org, soql)
-    assert error.code == "MALFORMED_QUERY" and says in error.message
+    assert error.code == "MALFORMED_QUERY" and says in str(error)
 
 
 def test_an_unknown_column_in_a_subquery_is_an_invalid_field(org):
