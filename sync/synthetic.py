@@ -14,15 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sync.model import (
-    Activity,
-    ActivityKind,
-    Contact,
-    Deal,
-    DealStatus,
-    EngagementEvent,
-    PipelineStage,
-)
+from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage
 
 FIRST_NAMES = ("Ada", "Léa", "Marc", "Sofia", "Yusuf", "Chloé", "Jan", "Aiko", "Omar", "Inès", "Paul", "Zoë",
                "Hugo", "Nadia", "Tomás", "Elif", "Karim", "Maja", "Noah", "Sven")

@@ -9,16 +9,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.model import (
-    Activity,
-    ActivityKind,
-    Contact,
-    Deal,
-    DealStatus,
-    EngagementEvent,
-    PipelineStage,
-    Stage,
-)
+from sync.model import Activity, ActivityKind, Contact, Deal, DealStatus, EngagementEvent, PipelineStage, Stage
 from sync.rules import ContactError, ContactMemory, Decision
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
