@@ -22,7 +22,7 @@ Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPag
 
 A record the mapping cannot read fails that field or that record (`PullPage.problems`), never the page.
 Memory does not grow with the org: what a pull remembers about every parent and the related records
-waiting for their parents live on disk (`sync.spill`). Push: `push.Pusher`. Custom fields: `fields`.
+waiting for their parents live on disk (`sync.spill`). Push: `push.LeadContactWriter`. Custom fields: `fields`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from connectors.salesforce.mapping import CRM, RecordMapper, reader_for, select_
 from connectors.salesforce.org import OrgSchema
 from connectors.salesforce.paging import RELATED, advance, chunk_ids, in_list, legacy_cursor, related_since, \
     settle, since_clause, soql_pages, stream_key, whole_second
-from connectors.salesforce.push import Pusher
+from connectors.salesforce.push import LeadContactWriter
 from connectors.salesforce.tasks import TaskWriter
 from connectors.salesforce.related import RelatedSource, RelatedStore
 from connectors.salesforce.sources import plan_pull
@@ -89,7 +89,7 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
         self.schema = OrgSchema(self.client, clock, account=account,
                                 ttl=timedelta(seconds=settings.describe_every_s))
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
-        self._pusher = Pusher(self.client, settings, self._converted, self._all_rows, account=account)
+        self.writer = LeadContactWriter(self.client, settings, self._converted, self._all_rows, account=account)
         self.task_writer = TaskWriter(self.client, self._all_rows)  # SLA reminders: `DelegatesTasks`
         self._field_warnings: list[SetupWarning] = []
 
@@ -327,7 +327,7 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
 
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
-        return self._pusher.push(updates)
+        return self.writer.push(updates)
 
     # --- fields -----------------------------------------------------------------------------------------
     def ensure_fields(self) -> FieldSetupReport:

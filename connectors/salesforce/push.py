@@ -52,7 +52,7 @@ class _Pending:
 
 
 @dataclass
-class Pusher:
+class LeadContactWriter:
     """Writes one account's updates. `converted` holds the leads known converted (read-only)."""
 
     client: SalesforceClient
