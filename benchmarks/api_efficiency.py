@@ -116,8 +116,8 @@ def hubspot_calls(exchanges: Iterable[Any]) -> list[Call]:
             else:
                 name = {"search": "search", "batch/read": "batch read", None: "list"}[verb]
                 archived = "archived=true" in exchange.query.lower()
-            calls.append(Call(f"{match['object']} {'archived ' if archived else ''}{name}", results,
-                              200 if verb == "search" else 100))
+                calls.append(Call(f"{match['object']} {'archived ' if archived else ''}{name}", results,
+                                  200 if verb == "search" else 100))
         elif exchange.path.startswith(("/crm/v3/properties", "/crm/v3/pipelines")):
             kind = "properties" if "properties" in exchange.path else "pipelines"
             calls.append(Call(f"{kind} (metadata)", 0, None, exchange.method != "GET",
