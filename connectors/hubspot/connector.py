@@ -50,6 +50,8 @@ from sync.toolkit.reading import RecordReader, read_record
 from sync.toolkit.tasks import DelegatesTasks
 
 _OBJECTS_CFG = objects_sdk.Configuration()
+#: push calls span this many batch updates (see `HubSpotConnector.batch_size`)
+PUSH_CALL_BATCHES = 5
 
 
 class HubSpotConnector(DelegatesTasks, ConnectorBase):
@@ -76,6 +78,12 @@ class HubSpotConnector(DelegatesTasks, ConnectorBase):
         self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
         self._pulls = 0
         self._setup_warnings: list[SetupWarning] = []
+
+    @property
+    def batch_size(self) -> int:
+        """Updates the engine hands to one push call: five batch updates' worth, so the reads a push decides
+        from (current values 100 a call, property history 50 a call) fill their batches across the call."""
+        return PUSH_CALL_BATCHES * self.settings.push_batch_size
 
     @property
     def related_streams(self) -> tuple[str, ...]:

@@ -62,19 +62,28 @@ class ContactWriter:
     account: str
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
-        """One result per update, in input order."""
-        results: dict[int, PushResult] = {}
+        """One result per update, in input order. What the plans decide from is read for the whole call
+        (full batches of 100, history 50 a call); the writes go `push_batch_size` contacts a batch update."""
         kept: Counter[str] = Counter()
+        plans, results = self._plans(list(enumerate(updates)))
+        in_order = list(plans.items())
         size = self.settings.push_batch_size
-        for offset in range(0, len(updates), size):
-            batch = list(enumerate(updates[offset:offset + size], start=offset))
-            results.update(self._batch(batch, kept))
+        for offset in range(0, len(in_order), size):
+            chunk = dict(in_order[offset:offset + size])
+            failures = self._rounds(list(chunk.values()))
+            kept.update(name for planned in chunk.values() for name in planned.kept)
+            for index, planned in chunk.items():
+                error = failures.get(planned.contact_id)
+                results[index] = (PushResult(planned.contact_id, ok=False, error=error) if error is not None
+                                  else PushResult(planned.contact_id, ok=True, written=planned.written,
+                                                  kept=_kept_by_person(planned)))
         if kept:  # not errors: the person's (or HubSpot's later) value stays, the record's own fields landed
             log.info("hubspot_native_fields_kept", crm="hubspot", account=self.account, contacts=len(updates),
                      **{name: kept[name] for name in NATIVE_FIELDS})
         return [results[index] for index in range(len(updates))]
 
-    def _batch(self, batch: list[tuple[int, FieldUpdate]], kept: Counter[str]) -> dict[int, PushResult]:
+    def _plans(self, batch: list[tuple[int, FieldUpdate]]) -> tuple[dict[int, PlannedUpdate], dict[int, PushResult]]:
+        """The plan of each update (by its index), and the results of those that cannot be planned."""
         current = self._current([update for _, update in batch])
         types, lifecycle = self.types(), self.lifecycle()
         plans: dict[int, PlannedUpdate] = {}
@@ -101,18 +110,11 @@ class ContactWriter:
                 if automated & set(names):
                     plans[index] = plan(updates[index], settings=self.settings, types=types, lifecycle=lifecycle,
                                         current={**known[index], **fresh}, automated=automated)
-        failures = self._rounds(list(plans.values()))
-        kept.update(name for planned in plans.values() for name in planned.kept)
-        for index, planned in plans.items():
-            error = failures.get(planned.contact_id)
-            results[index] = (PushResult(planned.contact_id, ok=False, error=error) if error is not None
-                              else PushResult(planned.contact_id, ok=True, written=planned.written,
-                                              kept=_kept_by_person(planned)))
-        return results
+        return plans, results
 
     def _current(self, updates: list[FieldUpdate]) -> dict[str, dict[str, Any]]:
-        """HubSpot's values of the native properties this batch must decide from and does not know: one
-        batch read for the batch, none when every one is known."""
+        """HubSpot's values of the native properties these updates must decide from and do not know: batch
+        reads of 100, none when every one is known."""
         wanted = [update.contact_id for update in updates if mapping.RECORD_ID.match(update.contact_id)
                   and any(name not in update.crm_values for name in native_wanted(update, self.settings))]
         if not wanted:

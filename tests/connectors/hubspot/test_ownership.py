@@ -89,7 +89,9 @@ def test_history_is_read_fifty_at_a_time(sandbox, make_connector, sent_bodies):
     connector = ready(sandbox, make_connector)
     assert all(r.ok for r in connector.push([stage(n, "prospect") for n in ids]))
     sizes = [(len(b["inputs"]), bool(b["propertiesWithHistory"])) for b in sent_bodies(READ)]
-    assert sizes == [(100, False), (50, True), (50, True), (20, False), (20, True)]
+    # the whole push call is read before any write: current values 100 a call, then history 50 a call
+    assert sizes == [(100, False), (20, False), (50, True), (50, True), (20, True)]
+    assert [len(b["inputs"]) for b in sent_bodies(UPDATE)] == [100, 20]
 
 
 def test_an_empty_lifecycle_stage_is_set_and_never_is_never_written(sandbox, make_connector, sent_bodies):
@@ -177,3 +179,12 @@ def test_one_read_per_batch_and_none_when_the_values_are_known(sandbox, make_con
     sandbox.requests.clear()
     connector.push([FieldUpdate(n, {"score": 12}) for n in ids])  # no native field: nothing to read
     assert sent_bodies(READ) == []
+
+
+def test_the_engine_hands_a_push_call_five_batch_updates_worth(sandbox, make_connector):
+    """So the reads a push decides from fill their batches across 500 updates, not 100 at a time."""
+    from sync.daemon.engine import batch_size_of
+
+    connector = make_connector(push_batch_size=40)
+    assert batch_size_of(connector, None) == 200
+    assert batch_size_of(connector, 30) == 30  # an admin's `push.batch_size` still decides
