@@ -3,7 +3,8 @@
 Each CRM's sandbox is seeded with the same N synthetic people; the daemon's own `AccountRunner` then runs
 three cycles on the shipped rules, five minutes apart: a first, full one (set-up, pull, decide, push); a
 second one, where the only changes in the CRM are crmsync's own writes of the first (every API shows a
-record written as modified: what it costs to read them back is listed, not hidden); a third one where
+record written as modified and its search or stream finds it again; `sync.toolkit.echoes` then spares reading
+it back with its related records: what is left is listed, not hidden); a third one where
 nothing changed at all (after as many unreported cycles as it takes for one to write nothing: a decision
 that changes with time alone, an SLA falling due, is a write the next cycle reads back). Every request each sandbox answered is sorted by the object it
 read or wrote, with the records it carried, next to that object's floor: the fewest calls the API allows

@@ -45,6 +45,7 @@ from sync.model import Contact, DealStatus
 from sync.spill import ScratchMap
 from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, from_epoch_ms, to_epoch_ms
+from sync.toolkit.echoes import OwnWrites
 from sync.toolkit.paging import TokenPaginator
 from sync.toolkit.reading import RecordReader, read_record
 from sync.toolkit.tasks import DelegatesTasks
@@ -71,8 +72,12 @@ class HubSpotConnector(DelegatesTasks, ConnectorBase):
         self._outcomes: dict[str, DealStatus] | None = None
         self._outcomes_at = 0.0
         self.related = RelatedReader(self.client, settings, self._deal_outcomes)
+        # a contact modified only by crmsync's last write is not read back (`sync.toolkit.echoes`); the pull
+        # reads none of crmsync's own properties, so only the modification stamp is left out
+        self.own_writes = OwnWrites(self._scratch, ignored=("lastmodifieddate",))
         self.writer = ContactWriter(self.client, settings, self.related, types=self._push_types,
-                                    lifecycle=lambda: self._lifecycle, account=account)
+                                    lifecycle=lambda: self._lifecycle, account=account,
+                                    confirmed=self.own_writes.wrote)
         self.task_writer = TaskWriter(self.client)  # SLA reminders: `DelegatesTasks`
         # contact id -> the serial of the last pull that emitted it: a contact is emitted once per pull
         self._emitted: ScratchMap[str, str] = ScratchMap(self._scratch, "emitted")
@@ -150,8 +155,9 @@ class HubSpotConnector(DelegatesTasks, ConnectorBase):
                                   until=started, page_size=self.settings.search_page_size,
                                   overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
             for rows, cursor in search:
-                if stream == CONTACTS:
-                    records.extend(row.record for row in rows)
+                if stream == CONTACTS:  # a contact only crmsync's own write changed is not read back
+                    records.extend(row.record for row in rows
+                                   if not self.own_writes.is_echo(row.id, row.record.get("properties") or {}))
                 else:
                     changed.setdefault(stream, []).extend(row.id for row in rows if mapping.RECORD_ID.match(row.id))
                 if len(records) + sum(len(ids) for ids in changed.values()) >= self.settings.pull_chunk_size:
@@ -203,6 +209,8 @@ class HubSpotConnector(DelegatesTasks, ConnectorBase):
               calls_before: int) -> PullPage:
         problems: list[RecordProblem] = []
         contacts = self._enrich(records, inline=inline, problems=problems)
+        self.own_writes.remember((contact_id, record.get("properties") or {})
+                                 for contact_id, record in _readable(records))
         if not inline:  # an incremental pull emits each contact once, whichever object changed
             self._emitted.put_many((contact.id, str(self._pulls)) for contact in contacts)
         merged: dict[str, str] = {}

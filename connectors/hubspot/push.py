@@ -60,6 +60,8 @@ class ContactWriter:
     types: Callable[[], Mapping[str, str]]
     lifecycle: Callable[[], Lifecycle]
     account: str
+    #: told of each contact written, with the native values it now holds by crmsync's hand
+    confirmed: Callable[[list[tuple[str, dict[str, str]]]], None] = lambda written: None
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         """One result per update, in input order. What the plans decide from is read for the whole call
@@ -77,6 +79,8 @@ class ContactWriter:
                 results[index] = (PushResult(planned.contact_id, ok=False, error=error) if error is not None
                                   else PushResult(planned.contact_id, ok=True, written=planned.written,
                                                   kept=_kept_by_person(planned)))
+            self.confirmed([(planned.contact_id, _native_values(planned)) for planned in chunk.values()
+                            if planned.contact_id not in failures])
         if kept:  # not errors: the person's (or HubSpot's later) value stays, the record's own fields landed
             log.info("hubspot_native_fields_kept", crm="hubspot", account=self.account, contacts=len(updates),
                      **{name: kept[name] for name in NATIVE_FIELDS})
@@ -219,6 +223,11 @@ def _set_by_person(history: Any) -> bool:
         return True
     latest = max(entries, key=lambda entry: mapping.parse_time(str(entry.get("timestamp") or "")) or EPOCH)
     return latest.get("updatedByUserId") not in (None, "") or str(latest.get("sourceType")) in PERSON_SOURCES
+
+
+def _native_values(planned: PlannedUpdate) -> dict[str, str]:
+    """The native properties as the plan's steps leave them (a clear, then a set: the set)."""
+    return {name: value for step in planned.steps for name, value in step.items() if name in NATIVE_FIELDS}
 
 
 def _read_back(sent: Mapping[str, str], stored: Mapping[str, Any], plans: list[PlannedUpdate]) -> None:
