@@ -39,6 +39,7 @@ from sync.model import Contact
 from sync.spill import Scratch, ScratchSet
 from sync.toolkit.connector import ConnectorBase
 from sync.toolkit.cursor import Cursor, Watermark, format_stamp, parse_stamp
+from sync.toolkit.echoes import OwnWrites
 from sync.toolkit.reading import read_record
 from sync.toolkit.tasks import DelegatesTasks
 
@@ -89,7 +90,13 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
         self.schema = OrgSchema(self.client, clock, account=account,
                                 ttl=timedelta(seconds=settings.describe_every_s))
         self._converted: ScratchSet[str] = ScratchSet(self._scratch, "converted")  # read-only leads, by id
-        self.writer = LeadContactWriter(self.client, settings, self._converted, self._all_rows, account=account)
+        # a Lead or Contact modified only by crmsync's last write is not read back with its related rows
+        # (`sync.toolkit.echoes`): the stamps and the incremental-only columns are left out of the comparison
+        self.own_writes = OwnWrites(self._scratch, ignored=("attributes", "SystemModstamp", "LastModifiedDate",
+                                                            "IsDeleted", "MasterRecordId"))
+        self._read_columns: frozenset[str] = frozenset()  # what the last pull selected, on Leads and Contacts
+        self.writer = LeadContactWriter(self.client, settings, self._converted, self._all_rows, account=account,
+                                        confirmed=self._confirmed)
         self.task_writer = TaskWriter(self.client, self._all_rows)  # SLA reminders: `DelegatesTasks`
         self._field_warnings: list[SetupWarning] = []
 
@@ -121,6 +128,7 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
         first_started = state.position.setdefault(ORIGIN, format_stamp(start_second))
         spent = self.calls_made()  # each page reports the calls made since the previous page was handed out
         plan = self._plan()
+        self._read_columns = frozenset(column for columns in plan.columns.values() for column in columns)
         since = related_since(state)
         incremental = since is not None
         from_nothing = not state.marks  # no stream read yet: every related record is wanted
@@ -135,6 +143,9 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
             for records in self._query("contacts", soql, include_deleted=incremental):
                 problems: list[RecordProblem] = []
                 fresh, gone = self._unread(sobject, records, mark, start_second, problems)
+                if incremental:  # a record only crmsync's own write changed is not read back (a full pull is)
+                    fresh = [record for record in fresh
+                             if not self.own_writes.is_echo(read_id(record.get("Id")) or "", record)]
                 if any(not (sobject == "Lead" and record.get("IsConverted")) for record in fresh):
                     if from_nothing and not loaded_everything:
                         for source in plan.sources:
@@ -279,6 +290,8 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
             problems.extend(reader.problems)
         if converted:
             self._converted.add_many(converted)
+        self.own_writes.remember((record_id, record) for record in records
+                                 if (record_id := read_id(record.get("Id"))) is not None)
         related = store.take([contact.id for contact in contacts])
         for contact in contacts:
             found = related[contact.id]
@@ -328,6 +341,13 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
     # --- push -------------------------------------------------------------------------------------------
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         return self.writer.push(updates)
+
+    def _confirmed(self, written: list[tuple[str, dict[str, Any]]]) -> None:
+        """Writes that landed, for `own_writes`: of the fields written, those the pull reads (Rating, Status;
+        crmsync's own custom fields are not read back)."""
+        read = self._read_columns
+        self.own_writes.wrote((record_id, {name: value for name, value in fields.items() if name in read})
+                              for record_id, fields in written)
 
     # --- fields -----------------------------------------------------------------------------------------
     def ensure_fields(self) -> FieldSetupReport:

@@ -61,6 +61,8 @@ class LeadContactWriter:
     query: Query
     _: KW_ONLY
     account: str
+    #: told of each record written (its 18-character id), with the fields it now holds by crmsync's hand
+    confirmed: Callable[[list[tuple[str, dict[str, Any]]]], None] = lambda written: None
 
     def push(self, updates: Sequence[FieldUpdate]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(updates)
@@ -179,12 +181,15 @@ class LeadContactWriter:
         again: list[tuple[_Pending, dict[str, Any], dict[str, FieldValue]]] = []
         if not entries:
             return again
+        landed: list[tuple[str, dict[str, Any]]] = []
         for (item, entry, carried), save in zip(entries, self._save([entry for _, entry, _ in entries]),
                                                 strict=True):
             contact_id = item.update.contact_id
             if save.get("success"):
                 results[item.index] = PushResult(contact_id, True, written=carried,
                                                  kept=tuple(sorted(item.kept)))
+                landed.append((item.record_id, {name: value for name, value in entry.items()
+                                                if name not in ("attributes", "Id")}))
                 continue
             error = _record_error(contact_id, save)
             if error.code == "CANNOT_UPDATE_CONVERTED_LEAD":
@@ -192,6 +197,7 @@ class LeadContactWriter:
             if error.retryable and retry:
                 again.append((item, entry, carried))
             results[item.index] = PushResult(contact_id, False, error=error)
+        self.confirmed(landed)
         return again
 
     def _save(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
