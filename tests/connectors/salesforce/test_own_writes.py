@@ -75,3 +75,23 @@ def test_another_process_and_a_full_pull_read_everything_back(sandbox, seeded, m
     assert sorted(c.id for c in emitted) == sorted(seeded.values())
     again, _ = cycle(connector, None)  # a resync reads the whole org whatever crmsync wrote
     assert sorted(c.id for c in again) == sorted(seeded.values())
+
+
+def test_a_persons_edit_between_the_pull_and_the_write_is_read(sandbox, seeded, make_connector, clock):
+    """crmsync's write moves SystemModstamp past the edit: only the values tell them apart."""
+    connector = make_connector()
+    connector.ensure_fields()
+    lead = next(native for native in seeded.values() if native.startswith("00Q"))
+    cursor = None
+    for page in connector.pull(None):
+        if any(c.id == lead for c in page.contacts):
+            clock.advance(timedelta(seconds=20))
+            sandbox.set_field(lead, "job_title", "Chief Revenue Officer")  # sales edits it meanwhile
+            clock.advance(timedelta(seconds=20))
+        if page.contacts:
+            updates = [FieldUpdate(c.id, {"score": 64}, crm_values=dict(c.crm_values)) for c in page.contacts]
+            assert all(result.ok for result in connector.push(updates))
+        cursor = page.cursor
+    clock.advance(timedelta(minutes=5))
+    emitted, _ = cycle(connector, cursor)
+    assert [(c.id, c.job_title) for c in emitted] == [(lead, "Chief Revenue Officer")]
