@@ -18,7 +18,8 @@ Pull, in this order, each SOQL page of up to 2,000 parents becoming one `PullPag
    campaign response, an opportunity moving stage do not move the parent's SystemModstamp), one query per
    related object, then read by id with their related records. The last page carries the cursor that
    starts the next pull. With nothing changed, an incremental pull is one call per object (Lead, Contact,
-   Task, Event, CampaignMember, OpportunityContactRole), each answering no record.
+   Task, Event, CampaignMember, OpportunityContactRole), each answering no record. A record only crmsync's
+   own write changed (`sync.toolkit.echoes`) is passed over in the streams, so it opens no related window.
 
 A record the mapping cannot read fails that field or that record (`PullPage.problems`), never the page.
 Memory does not grow with the org: what a pull remembers about every parent and the related records
