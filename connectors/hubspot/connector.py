@@ -10,7 +10,8 @@ contacts (v4 association batch reads, 1,000 a call) and those contacts not alrea
 are read (batch reads of 100) and emitted with their whole history; a contact only crmsync's own write
 changed is passed over (`sync.toolkit.echoes`). Either way contacts are enriched in chunks of
 `pull_chunk_size` (1,000): one association read per type per chunk, deals and engagements in batch reads of
-100, keyed by (type, id) (`related.py`). Each chunk is one `PullPage`; its cursor resumes after it. A record the mapping cannot read in part is kept with that part unknown, one it cannot read at
+100, keyed by (type, id) (`related.py`). Each chunk is one `PullPage`; its cursor resumes after it. A
+record the mapping cannot read in part is kept with that part unknown, one it cannot read at
 all is skipped; both are reported in `PullPage.problems`, and the page and the cursor go on.
 
 Deletions: search never returns archived contacts, so at most every `archived_sweep_interval_s` (1 h by
