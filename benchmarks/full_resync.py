@@ -11,7 +11,9 @@ real time. crmsync is the real command, `crmsync resync`, run three times as a s
 file that reaches the sandboxes as ordinary accounts (connector default budgets, as a user would have):
 1. the full sync: every contact pulled with its deals and activities, decided, and every field written;
 2. the echo: the next incremental pull sees crmsync's own writes as changes, decides them again, writes
-   nothing (they are exactly what was pushed);
+   nothing (they are exactly what was pushed). Each run is a new process, and `sync.toolkit.echoes`
+   remembers crmsync's writes within one process only, so here they are read back in full: the daemon,
+   one long process, skips them on HubSpot and Salesforce (`api_efficiency.py` measures that);
 3. the steady state: nothing changed anywhere, so zero push calls, and one pull call per CRM object.
 Calls per object are counted where the CRM sees them: after each run the server process tallies the requests
 each sandbox received during it by what they read (`request_object`: contacts, Lead, Task, persons...) or did
