@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.spill import Scratch
 from sync.toolkit.echoes import OwnWrites
@@ -43,3 +45,24 @@ def test_only_the_last_pages_records_are_remembered(own_writes):
     assert own_writes.is_echo("2", {"name": "Bo"})
     assert not own_writes.is_echo("3", {})
 
+
+
+values_ = st.dictionaries(st.sampled_from(["name", "title", "stage", "status", "size"]),
+                          st.one_of(st.none(), st.text(max_size=8), st.integers(-5, 5)), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(read=values_, written=values_, name=st.sampled_from(["name", "title", "stage"]),
+       other=st.text(min_size=1, max_size=8))
+def test_an_echo_is_exactly_the_read_values_with_the_writes_laid_over(read, written, name, other):
+    scratch = Scratch(prefix="crmsync-test-echoes-")
+    try:
+        own_writes = OwnWrites(scratch, ignored=("modified_at",))
+        now = {**read, **written}
+        own_writes.remember([("1", read), ("2", read)])
+        own_writes.wrote([("1", written), ("2", written)])
+        assert own_writes.is_echo("1", {**now, "modified_at": "later"})
+        changed = {**now, name: other} if now.get(name) != other else {**now, name: other + "!"}
+        assert not own_writes.is_echo("2", changed)  # any value that differs is someone else's change
+    finally:
+        scratch.close()
