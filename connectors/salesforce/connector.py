@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sync.clock import Clock, SystemClock
@@ -144,19 +145,25 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
             for records in self._query("contacts", soql, include_deleted=incremental):
                 problems: list[RecordProblem] = []
                 fresh, gone = self._unread(sobject, records, mark, start_second, problems)
+                read = len(fresh)
                 if incremental:  # a record only crmsync's own write changed is not read back (a full pull is)
                     fresh = [record for record in fresh
                              if not self.own_writes.is_echo(read_id(record.get("Id")) or "", record)]
-                if any(not (sobject == "Lead" and record.get("IsConverted")) for record in fresh):
+                parents = [record_id for record in fresh if not (sobject == "Lead" and record.get("IsConverted"))
+                           and (record_id := read_id(record.get("Id"))) is not None]
+                if parents:
                     if from_nothing and not loaded_everything:
                         for source in plan.sources:
                             self._load(store, source, source.everything(), started)
                         loaded_everything = True
                     elif not from_nothing and not window_loaded:
-                        for source in plan.sources:
-                            if source.relates_to(sobject):
-                                self._load(store, source, source.window(sobject, window), started)
-                        window_loaded = True
+                        # echoes passed over: the few others' related rows by id cost no more queries than
+                        # the window and read none of the echoes' rows
+                        by_id = self._by_id(sobject, plan, parents) if len(fresh) < read else None
+                        for source, soql in by_id or [(source, source.window(sobject, window))
+                                                      for source in plan.sources if source.relates_to(sobject)]:
+                            self._load(store, source, soql, started)
+                        window_loaded = by_id is None
                 contacts, converted = self._page(sobject, plan, fresh, store, problems)
                 merged = {**{record_id: master for record_id, master in gone.items() if master is not None},
                           **converted}
@@ -199,6 +206,18 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
             else:
                 gone[record_id] = read_id(record.get("MasterRecordId"))
         return fresh, gone
+
+    def _by_id(self, sobject: str, plan: PullPlan, ids: list[str]) -> list[tuple[RelatedSource, str]] | None:
+        """One query per related object for the rows of `ids`, or None when they do not fit one query each."""
+        queries = []
+        for source in plan.sources:
+            if source.relates_to(sobject):
+                chunks = list(chunk_ids(ids, partial(source.of_ids, sobject), self.settings.max_query_chars,
+                                        max_ids=self.settings.page_size))
+                if len(chunks) > 1:
+                    return None
+                queries.append((source, source.of_ids(sobject, chunks[0])))
+        return queries
 
     def _window(self, sobject: str, mark: Watermark) -> str | None:
         """The condition on `sobject` that selects this pull's stream of it, live records only (the window

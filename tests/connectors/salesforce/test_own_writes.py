@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from sync.contract import FieldUpdate
 from sync.model import Activity, ActivityKind
@@ -95,3 +96,22 @@ def test_a_persons_edit_between_the_pull_and_the_write_is_read(sandbox, seeded, 
     clock.advance(timedelta(minutes=5))
     emitted, _ = cycle(connector, cursor)
     assert [(c.id, c.job_title) for c in emitted] == [(lead, "Chief Revenue Officer")]
+
+
+def test_beside_echoes_a_persons_edit_reads_only_its_own_related_rows(sandbox, seeded, make_connector, clock):
+    """The stream page holds one edit among the echoes: its related rows are read by its id, not the whole
+    window's (which would read every echo's rows again), and it comes out whole."""
+    connector, cursor = written_everywhere(sandbox, seeded, make_connector, clock)
+    lead = next(native for native in seeded.values() if native.startswith("00Q"))
+    sandbox.set_field(lead, "job_title", "Head of Growth")
+    clock.advance(timedelta(minutes=1))
+    sandbox.requests.clear()
+    emitted, _ = cycle(connector, cursor)
+    assert [c.id for c in emitted] == [lead]
+    queries = [parse_qs(r.query)["q"][0] for r in sandbox.requests.all() if "/query" in r.path and "q=" in r.query]
+    related = [q for q in queries if any(f"FROM {sobject} " in q for sobject in ("Task", "Event", "CampaignMember"))]
+    assert not [q for q in related if "IN (SELECT Id FROM Lead" in q]  # no window over the echoes
+    assert len([q for q in related if f"'{lead}'" in q]) == 3  # Task, Event, CampaignMember of the edited lead
+    whole = {c.id: c for c in cycle(make_connector(), None)[0]}[lead]  # what a full read says of it
+    assert (emitted[0].activities, emitted[0].events, emitted[0].deals) == (whole.activities, whole.events,
+                                                                            whole.deals)
