@@ -13,8 +13,11 @@ record as remembered with the written values laid over it is kept in the connect
 pull asks `is_echo(id, record)`, which compares and forgets. Safe by construction: anything other than the
 expected fingerprint (a person's edit between the pull and the write, a value the CRM normalised or
 recomputed) or nothing remembered (another replica, a restart, an outbox replay, a write that failed) reads
-the record as before. Modification stamps and the fields only crmsync writes stay out of the comparison
-(`ignored`); a field people edit too, such as a lifecycle stage, is compared with what crmsync wrote there.
+the record as before. Modification stamps stay out of the comparison (`ignored`); a field people edit too,
+such as a lifecycle stage, is compared with what crmsync wrote there. Only fields the pull reads may be laid
+over (crmsync's own fields are not read back, so a connector passes only the native ones). What is compared
+is what the pull reads: a change no field of the record shows (HubSpot: an existing deal associated with the
+contact, changing neither) is no more visible to this than to the incremental pull itself.
 """
 
 from __future__ import annotations
