@@ -157,8 +157,8 @@ class HubSpotConnector(DelegatesTasks, ConnectorBase):
                                   overlap_ms=int(self.settings.search_overlap_s * 1000), stream=stream)
             for rows, cursor in search:
                 if stream == CONTACTS:  # a contact only crmsync's own write changed is not read back
-                    records.extend(row.record for row in rows
-                                   if not self.own_writes.is_echo(row.id, row.record.get("properties") or {}))
+                    echoes = self.own_writes.echoes((row.id, row.record.get("properties") or {}) for row in rows)
+                    records.extend(row.record for row in rows if row.id not in echoes)
                 else:
                     changed.setdefault(stream, []).extend(row.id for row in rows if mapping.RECORD_ID.match(row.id))
                 if len(records) + sum(len(ids) for ids in changed.values()) >= self.settings.pull_chunk_size:

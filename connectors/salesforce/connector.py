@@ -145,10 +145,11 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
             for records in self._query("contacts", soql, include_deleted=incremental):
                 problems: list[RecordProblem] = []
                 fresh, gone = self._unread(sobject, records, mark, start_second, problems)
-                read = len(fresh)
+                echoes: set[str] = set()
                 if incremental:  # a record only crmsync's own write changed is not read back (a full pull is)
-                    fresh = [record for record in fresh
-                             if not self.own_writes.is_echo(read_id(record.get("Id")) or "", record)]
+                    keyed = [(read_id(record.get("Id")) or "", record) for record in fresh]
+                    echoes = self.own_writes.echoes(keyed)
+                    fresh = [record for record_id, record in keyed if record_id not in echoes]
                 parents = [record_id for record in fresh if not (sobject == "Lead" and record.get("IsConverted"))
                            and (record_id := read_id(record.get("Id"))) is not None]
                 if parents:
@@ -159,7 +160,7 @@ class SalesforceConnector(DelegatesTasks, ConnectorBase):
                     elif not from_nothing and not window_loaded:
                         # echoes passed over: the few others' related rows by id cost no more queries than
                         # the window and read none of the echoes' rows
-                        by_id = self._by_id(sobject, plan, parents) if len(fresh) < read else None
+                        by_id = self._by_id(sobject, plan, parents) if echoes else None
                         for source, soql in by_id or [(source, source.window(sobject, window))
                                                       for source in plan.sources if source.relates_to(sobject)]:
                             self._load(store, source, soql, started)

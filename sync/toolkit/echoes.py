@@ -10,7 +10,7 @@ crmsync wrote in their place.
 How: the connector remembers each page's records as pulled (`remember`, the last page only: the engine pushes
 a page's decisions before it asks for the next page); when a write lands (`wrote`), the fingerprint of the
 record as remembered with the written values laid over it is kept in the connector's scratch space; the next
-pull asks `is_echo(id, record)`, which compares and forgets. Safe by construction: anything other than the
+pull asks `echoes(page)`, which compares and forgets. Safe by construction: anything other than the
 expected fingerprint (a person's edit between the pull and the write, a value the CRM normalised or
 recomputed) or nothing remembered (another replica, a restart, an outbox replay, a write that failed) reads
 the record as before. Modification stamps stay out of the comparison (`ignored`); a field people edit too,
@@ -49,13 +49,16 @@ class OwnWrites:
         if expected:
             self._expected.put_many(expected)
 
-    def is_echo(self, record_id: str, values: Mapping[str, Any]) -> bool:
-        """Whether the record reads now exactly as crmsync left it; asked once per write (forgotten after)."""
-        expected = self._expected.get(record_id)
-        if expected is None:
-            return False
-        self._expected.discard_many([record_id])
-        return _digest(self._compared(values)) == expected
+    def echoes(self, records: Iterable[tuple[str, Mapping[str, Any]]]) -> set[str]:
+        """The ids among `records` (record id -> the values the pull reads now) that read exactly as crmsync
+        left them: one look-up for the page; each write is asked about once (forgotten after)."""
+        records = list(records)
+        expected = self._expected.get_many(record_id for record_id, _ in records)
+        if not expected:
+            return set()
+        self._expected.discard_many(expected)
+        return {record_id for record_id, values in records
+                if expected.get(record_id) == _digest(self._compared(values))}
 
     def _compared(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """An absent value, None and "" read alike: CRMs answer an empty field any of the three ways."""
