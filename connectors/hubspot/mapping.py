@@ -40,7 +40,7 @@ from typing import Any
 from connectors.hubspot.settings import COMPANY_PREFIX, HubSpotSettings
 from sync.model import Activity, Contact, Deal, DealStatus, EngagementEvent, Seniority, Stage
 from sync.toolkit.reading import RecordReader
-from sync.toolkit.vocabulary import TYPED_RECURRING, folded, recurring_flag, seniority_level
+from sync.toolkit.vocabulary import TYPED_RECURRING, recurring_flag, seniority_level
 
 CRM = "hubspot"
 LIFECYCLE = "lifecyclestage"
@@ -156,7 +156,7 @@ def company_size(reader: RecordReader, raw: Any, name: str) -> tuple[int | None,
 
 
 def seniority(raw: str | None, settings: HubSpotSettings) -> str | None:
-    return seniority_level(raw, folded(settings.seniority_values), SENIORITY)
+    return seniority_level(raw, settings.seniority_table, SENIORITY)
 
 
 def recurring(reader: RecordReader, raw: Any, name: str, settings: HubSpotSettings) -> bool | None:
@@ -164,7 +164,7 @@ def recurring(reader: RecordReader, raw: Any, name: str, settings: HubSpotSettin
     otherwise."""
     if raw is None or raw == "":
         return None
-    flag = recurring_flag(str(raw), folded(settings.recurring_values), RECURRING)
+    flag = recurring_flag(str(raw), settings.recurring_table, RECURRING)
     if flag is not None:
         return flag
     amount = reader.number(raw, name)

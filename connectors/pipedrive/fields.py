@@ -26,7 +26,7 @@ from sync.errors import PermanentError, TransientError
 from sync.model import Stage
 from sync.toolkit.paging import OffsetPaginator
 from sync.toolkit.reading import RecordReader
-from sync.toolkit.vocabulary import folded, recurring_flag
+from sync.toolkit.vocabulary import recurring_flag
 
 LABELS_KEYS = ("label_ids", "label")
 
@@ -242,7 +242,7 @@ class DealFieldReader:
         self.warnings = warnings
         self._code: str | None = self.name if self.name in RECURRING_REVENUE_FIELDS else None
         self._options: dict[int, str] = {}
-        self._values = folded(settings.recurring_values)
+        self._values = settings.recurring_table
         self._looked = self._code is not None
 
     def resolve(self) -> None:

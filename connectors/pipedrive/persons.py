@@ -171,7 +171,7 @@ def _profile_value(reader: RecordReader, attribute: str, field: str, value: Any,
     if value is None or value == "":
         return {}
     if attribute == "seniority":
-        return {attribute: seniority_level(reader.text(value, field), folded(settings.seniority_values),
+        return {attribute: seniority_level(reader.text(value, field), settings.seniority_table,
                                            SENIORITY_VALUES)}
     if attribute != "company_size":
         return {attribute: reader.text(value if not isinstance(value, list) else ", ".join(map(str, value)),

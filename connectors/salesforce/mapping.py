@@ -262,7 +262,7 @@ class RecordMapper:
             text = reader.text(raw, path)
             return self.settings.lead_sources.get(text, text) if text is not None else None
         if name == "seniority":
-            return seniority_level(reader.text(raw, path), folded(self.settings.seniority_values), SENIORITY)
+            return seniority_level(reader.text(raw, path), self.settings.seniority_table, SENIORITY)
         if field_type == "boolean" or isinstance(raw, bool):
             return reader.boolean(raw, path)
         if field_type in _NUMBER_TYPES or (field_type is None and isinstance(raw, (int, float))):
@@ -313,9 +313,7 @@ class RecordMapper:
         raw = opp.get(name)
         if isinstance(raw, bool):
             return raw
-        picklist = {**{value: True for value in self.settings.recurring_opportunity_types},
-                    **{value: False for value in self.settings.one_off_opportunity_types}}
-        return recurring_flag(reader.text(raw, name), folded(self.settings.recurring_values), folded(picklist))
+        return recurring_flag(reader.text(raw, name), self.settings.recurring_table, self.settings.picklist_recurring)
 
     def to_activity(self, sobject: str, record: Mapping[str, Any], now: datetime,
                     reader: RecordReader | None = None) -> Activity | None:

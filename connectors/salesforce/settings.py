@@ -15,6 +15,7 @@ pipeline stages without touching the connector.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sync.contract import CanonicalField
 from sync.model import PipelineStage, Stage
+from sync.toolkit.vocabulary import folded
 from sync.toolkit.settings import (ConnectorSettings, contract_months_option, option, pipeline_stages_option,
                                    recurring_field_option)
 
@@ -213,6 +215,13 @@ class SalesforceSettings(ConnectorSettings):
         if self.daily_reserve >= self.daily_limit:
             raise ValueError("daily_reserve must be below daily_limit")
         return self
+
+    @cached_property
+    def picklist_recurring(self) -> dict[str, bool]:
+        """`recurring_opportunity_types` (True) and `one_off_opportunity_types` (False), folded once as
+        `sync.toolkit.vocabulary` looks values up."""
+        return folded({**{value: True for value in self.recurring_opportunity_types},
+                       **{value: False for value in self.one_off_opportunity_types}})
 
     def custom_field(self, canonical: CanonicalField) -> str | None:
         return self.field_map.get(canonical)

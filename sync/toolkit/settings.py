@@ -8,6 +8,7 @@ under the same names with the same bounds, and the gateway installs one retry po
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -16,6 +17,7 @@ from sync import retry
 from sync.model import PipelineStage
 from sync.toolkit.gateway import RetrySettings
 from sync.toolkit.ownership import Ownership
+from sync.toolkit.vocabulary import folded
 
 
 def option(default: Any, description: str, example: Any, **constraints: Any) -> Any:
@@ -86,6 +88,16 @@ class ConnectorSettings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         return value.rstrip("/")
+
+    @cached_property
+    def seniority_table(self) -> dict[str, str]:
+        """`seniority_values` keyed as `sync.toolkit.vocabulary` looks values up: folded once, not per record."""
+        return folded(self.seniority_values)
+
+    @cached_property
+    def recurring_table(self) -> dict[str, bool]:
+        """`recurring_values` keyed as `sync.toolkit.vocabulary` looks values up: folded once, not per record."""
+        return folded(self.recurring_values)
 
     def retries(self) -> RetrySettings:
         return RetrySettings(attempts=self.retry_attempts, max_wait_s=self.retry_max_wait_s)
