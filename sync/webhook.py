@@ -124,10 +124,9 @@ def deliver_due(store: StateStore, sender: WebhookSender, clock: Clock, *, limit
     daemon's metrics), and one log line per account says what came of them."""
     reminders = ReminderStore(store)
     tried: dict[AccountRef, Counter[str]] = defaultdict(Counter)
-    held = None if owned is None else set(owned())
-    for item in reminders.rows(None, statuses=[PENDING], kinds=[WEBHOOK], due_by=clock.now(), limit=limit):
-        if held is not None and f"{item.crm}/{item.account}" not in held:
-            continue
+    held = None if owned is None else [AccountRef(*key.split("/", 1)) for key in owned()]
+    for item in reminders.rows(None, statuses=[PENDING], kinds=[WEBHOOK], due_by=clock.now(), limit=limit,
+                               among=held):
         if stop is not None and stop.is_set():
             break
         ref = _ref(item)

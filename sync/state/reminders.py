@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from sync.contract import TaskResult
 from sync.model import decode_contact
@@ -148,12 +148,18 @@ class ReminderStore:
 
     def rows(self, ref: AccountRef | None, *, statuses: Sequence[str], kinds: Sequence[str] = TASK_KINDS,
              due_by: datetime | None = None, updated_by: datetime | None = None,
-             limit: int | None = None) -> list[Owed]:
+             limit: int | None = None, among: Collection[AccountRef] | None = None) -> list[Owed]:
+        """`ref`: one account's rows, or every account's; `among`: only these accounts' (a replica's own,
+        chosen in the query so that `limit` counts only them)."""
+        if among is not None and not among:
+            return []
         query = select(ReminderRow).where(ReminderRow.status.in_(list(statuses)), ReminderRow.kind.in_(list(kinds)))
         if updated_by is not None:
             query = query.where(ReminderRow.updated_at <= updated_by)
         if ref is not None:
             query = query.where(self._of(ReminderRow, ref))
+        if among is not None:
+            query = query.where(or_(*(self._of(ReminderRow, held) for held in among)))
         if due_by is not None:
             query = query.where(ReminderRow.next_attempt_at <= due_by)
         query = query.order_by(ReminderRow.crm, ReminderRow.account, ReminderRow.contact_id, ReminderRow.kind)

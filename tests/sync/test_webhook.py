@@ -110,6 +110,20 @@ def test_a_breach_is_posted_signed_and_slack_compatible(receiver, store, clock):
     assert len(receiver.received) == 1 and waits == []
 
 
+def test_a_replica_delivers_its_own_accounts_webhooks_however_many_others_are_due(receiver, store, clock):
+    """The rows are chosen among the accounts this replica holds before the limit counts them: other
+    replicas' due webhooks, however many sort first, never crowd its own out."""
+    started = clock.now() - timedelta(hours=30)
+    for n in range(5):  # due rows of accounts held elsewhere, sorting before ours ("eu")
+        ReminderStore(store).add(AccountRef("hubspot", f"a{n}"), [Owed(
+            "7", started, WEBHOOK, f"crmsync-other-{n}", PENDING, clock.now() - timedelta(hours=1), {})])
+    breach(store, clock)
+    sender = WebhookSender(WebhookTarget(receiver.url, SECRET), sleep=lambda _: None)
+    assert deliver_due(store, sender, clock, limit=3, owned=lambda: {"hubspot/eu"}) == (1, 0)
+    assert [headers[DELIVERY_HEADER] for headers, _ in receiver.received] == ["crmsync-abc"]
+    assert deliver_due(store, sender, clock, limit=3, owned=lambda: set()) == (0, 0)  # holding nothing
+
+
 def test_a_throttled_delivery_waits_what_the_server_asks_then_succeeds(receiver, store, clock):
     breach(store, clock)
     receiver.answers = [(429, {"Retry-After": "7"}), (503, {}), (500, {})]
