@@ -371,8 +371,12 @@ class SalesforceSandbox(SeededSandbox):
             body = json.loads(request.get_data() or b"null")
         except ValueError:
             return response
-        if response.status_code == 200 and isinstance(body, dict) and isinstance(body.get("records"), list):
-            self.task_inserts.close_completed([record for record in body["records"] if isinstance(record, dict)])
+        saves = response.get_json(silent=True) if response.status_code == 200 else None
+        if isinstance(body, dict) and isinstance(body.get("records"), list) and isinstance(saves, list):
+            # only the records saved ("success": true, by position): a refused or rolled-back one changed nothing
+            self.task_inserts.close_completed([record for record, save in zip(body["records"], saves)
+                                               if isinstance(record, dict) and isinstance(save, dict)
+                                               and save.get("success") is True])
         return response
 
     def _token(self, request: Request) -> Response:

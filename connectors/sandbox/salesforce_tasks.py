@@ -10,8 +10,9 @@ Collections", REST API Developer Guide), and what the Task object reference says
   `WhoId` must be a Lead or a Contact; `Status` is required (the sandbox, as the less convenient reading of
   "defaulted on create", requires it) and, with `Priority`, one of the org's picklist values; `ActivityDate`
   is a date (`YYYY-MM-DD`); `Subject` at most 255 characters, `Description` 32,000.
-- Updating a Task's `Status` to a closed value closes it (`IsClosed`, `CompletedDateTime`): done in
-  `complete` after a collections update.
+- Updating a Task's `Status` to a closed value closes it (Task: `IsClosed` "indicates whether the task has
+  been completed", set from the Status picklist value's IsClosed; `CompletedDateTime`, API 50.0 and later, the
+  time it was completed): done in `close_completed` for each record the collections update saved.
 
 The sandbox creates Tasks only: other objects are refused with INVALID_TYPE.
 """
@@ -117,5 +118,6 @@ class TaskInserts:
                     task_id = to18(str(record.get("id")))
                 except ValueError:
                     continue
-                if task_id in self.org.records["Task"]:
+                task = self.org.records["Task"].get(task_id)
+                if task is not None and not task.get("IsDeleted"):
                     self.org.update("Task", task_id, {"IsClosed": True, "CompletedDateTime": self.org.now()})

@@ -203,3 +203,23 @@ def test_a_stock_org_has_no_custom_field(clock):
                                                        verify=stock.ca_path).json()["fields"]}
     assert {"Email", "Rating", "Status", "NumberOfEmployees"} <= fields
     assert not any(name.endswith("__c") for name in fields | opportunity)
+
+
+def test_a_task_closes_only_when_its_update_is_saved(sandbox, http, clock):
+    """A closed Status closes the Task (IsClosed) only for a record the collections update saved: a record
+    rolled back by allOrNone changed nothing."""
+    ids = list(sandbox.seed(synthetic_contacts(2, now=clock.now())).values())
+    task = {"attributes": {"type": "Task"}, "WhoId": ids[0], "OwnerId": sandbox.seeder.integration_user,
+            "Subject": "Follow up", "Status": "Not Started", "Priority": "Normal"}
+    (created,) = http.post(data(sandbox, "composite/sobjects"), json={"allOrNone": True, "records": [task]},
+                           verify=sandbox.ca_path).json()
+    sandbox.delete_contact(ids[1])
+    done = {"attributes": {"type": "Task"}, "id": created["id"], "Status": "Completed"}
+    gone = {"attributes": {"type": "Lead" if ids[1].startswith("00Q") else "Contact"}, "id": ids[1], "Phone": "1"}
+    rolled_back = http.patch(data(sandbox, "composite/sobjects"), json={"allOrNone": True, "records": [done, gone]},
+                             verify=sandbox.ca_path).json()
+    assert [save["success"] for save in rolled_back] == [False, False]
+    assert not sandbox.org.records["Task"][created["id"]].get("IsClosed")
+    (saved,) = http.patch(data(sandbox, "composite/sobjects"), json={"allOrNone": False, "records": [done]},
+                          verify=sandbox.ca_path).json()
+    assert saved["success"] and sandbox.org.records["Task"][created["id"]]["IsClosed"] is True
