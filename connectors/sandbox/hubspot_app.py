@@ -40,12 +40,10 @@ from connectors.sandbox.hubspot_errors import HubSpotApiStyle, error_response
 from connectors.sandbox.hubspot_limits import Limits, RateCounter
 from connectors.sandbox.hubspot_metadata import HubSpotMetadataApi
 from connectors.sandbox.hubspot_search import matches, sort_key
-from connectors.sandbox.hubspot_store import OBJECT_TYPES, HubSpotStore, ValidationFailure, id_order, iso
+from connectors.sandbox.hubspot_store import OBJECT_TYPES, SINGULAR, HubSpotStore, ValidationFailure, id_order, iso
 from connectors.sandbox.hubspot_tasks import TaskWrites
 from connectors.sandbox.server import FaultPlan, json_response
 
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "calls": "call", "emails": "email",
-            "meetings": "meeting", "notes": "note", "tasks": "task", "communications": "communication"}
 #: HubSpot-defined association type ids, per direction ("Associations v4", "Association type id values")
 ASSOCIATION_TYPE_IDS = {
     ("contacts", "companies"): 279, ("companies", "contacts"): 280, ("contacts", "deals"): 4,

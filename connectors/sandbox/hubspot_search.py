@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.sandbox.hubspot_store import HubSpotStore, Record, ValidationFailure, id_order, to_ms
+from connectors.sandbox.hubspot_store import SINGULAR, HubSpotStore, Record, ValidationFailure, id_order, to_ms
+
+_PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
 
 DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate",
                              "hs_timestamp", "closedate"})
@@ -34,7 +36,9 @@ def matches(store: HubSpotStore, object_type: str, record: Record, flt: dict[str
         if operator != "EQ":
             raise ValidationFailure(f"{name} supports the EQ operator only")
         linked_type = name.split(".", 1)[1]
-        plural = linked_type if linked_type.endswith("s") else f"{linked_type}s"
+        plural = linked_type if linked_type in SINGULAR else _PLURAL.get(linked_type)
+        if plural is None:
+            raise ValidationFailure(f"{name}: unknown object type {linked_type!r}")
         return str(flt.get("value", "")) in store.linked(object_type, record.id, plural)
     raw = record.properties.get(name)
     if operator == "HAS_PROPERTY":

@@ -38,6 +38,9 @@ from sync.clock import Clock
 from sync.synthetic import OWNERS
 
 OBJECT_TYPES = ("contacts", "companies", "deals", "calls", "emails", "meetings", "notes", "tasks", "communications")
+#: an object type's singular name, as association labels and search's `associations.<type>` filters spell it
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "calls": "call", "emails": "email",
+            "meetings": "meeting", "notes": "note", "tasks": "task", "communications": "communication"}
 #: every object type counts its ids from here: ids are per type, so the same id names records of several types
 FIRST_ID = 1001
 BackwardLifecycle = Literal["reject", "ignore"]

@@ -156,3 +156,17 @@ def test_properties_are_created_in_one_batch_and_taken_names_come_back_in_a_207(
     assert status == 207 and [p["name"] for p in body["results"]] == ["p2"]
     assert [(e["category"], e["context"]["name"]) for e in body["errors"]] == [
         ("OBJECT_ALREADY_EXISTS", ["p0"]), ("OBJECT_ALREADY_EXISTS", ["p1"])]
+
+
+def test_search_finds_records_associated_with_a_company_and_refuses_an_unknown_type(sandbox, call):
+    """`associations.company` names the singular type ("CRM API | Search": filter by associations): the
+    contacts of that company, not an empty result; a type HubSpot does not have is a 400."""
+    ids = sandbox.seed([Contact(crm="seed", id="1", email="a@acme.io", company="Acme")])
+    company = sandbox.native(ids["1"])["associatedcompanyid"]
+    by_company = {**search_body(10), "filterGroups": [{"filters": [
+        {"propertyName": "associations.company", "operator": "EQ", "value": company}]}]}
+    status, _, body = call("POST", "/crm/v3/objects/contacts/search", by_company)
+    assert status == 200 and [result["id"] for result in body["results"]] == [ids["1"]]
+    unknown = {**search_body(10), "filterGroups": [{"filters": [
+        {"propertyName": "associations.widget", "operator": "EQ", "value": "1"}]}]}
+    assert call("POST", "/crm/v3/objects/contacts/search", unknown)[0] == 400
