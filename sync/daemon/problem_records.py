@@ -69,7 +69,7 @@ def record_pushes(store: StateStore, ref: AccountRef, batch: Sequence[PendingUpd
     for pending, result in zip(batch, results):
         if result.ok or result.gone:
             settled.append(result.contact_id)
-        elif rejected_for_good(result, pending.attempts, max_attempts):
+        elif rejected_for_good(result.error, pending.attempts, max_attempts):
             error = result.error
             fields = ";".join(error.fields) if error is not None and error.fields else None
             refused.append(NewProblem(PUSHED_OBJECT, result.contact_id, fields,

@@ -27,6 +27,7 @@ from sync.daemon.engine import AccountSync
 from sync.daemon.report import reminder_fields
 from sync.errors import PermanentError, TransientError
 from sync.reminders.policy import Escalation, ReminderPolicy, escalation_text, marker, reminder_policy, reminder_text
+from sync.state.records import rejected_for_good
 from sync.state.reminders import (
     CANCELLED,
     COMPLETED,
@@ -213,7 +214,7 @@ def _complete(sync_: AccountSync, store: ReminderStore, tasks: WritesTasks, tall
         store.mark(sync_.ref, done, COMPLETED)
         for item, result in refused:  # a task deleted in the CRM meanwhile: nothing left to complete
             assert result.error is not None
-            again = result.error.retryable and item.attempts + 1 < sync_.options.max_attempts
+            again = not rejected_for_good(result.error, item.attempts, sync_.options.max_attempts)
             store.mark(sync_.ref, [item], COMPLETING if again else FAILED, error=result.error.message,
                        count_attempt=True)
             if not again:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sync.contract import FieldValue, PushResult
 from sync.daemon.report import RunOutcome
+from sync.errors import RecordError
 from sync.model import Contact
 from sync.rules.decision import ContactMemory, Decision
 
@@ -79,10 +80,9 @@ class PushOutcome:
     result: PushResult
 
 
-def rejected_for_good(result: PushResult, attempts: int, max_attempts: int) -> bool:
-    """Whether a failed push is final: the CRM refused it for good, or the retries are spent. A retryable
-    failure within the cap stays in the outbox for the next run."""
-    error = result.error
+def rejected_for_good(error: RecordError | None, attempts: int, max_attempts: int) -> bool:
+    """Whether a failed write (a push, a task) is final: the CRM refused it for good, or the retries are
+    spent. A retryable failure within the cap is tried again in a later run."""
     return not (error is not None and error.retryable and attempts + 1 < max_attempts)
 
 

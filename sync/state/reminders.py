@@ -23,7 +23,7 @@ from sync.contract import TaskResult
 from sync.model import decode_contact
 from sync.spill import chunks
 from sync.state.leases import check_fence
-from sync.state.records import AccountRef
+from sync.state.records import AccountRef, rejected_for_good
 from sync.state.store import StateStore
 from sync.state.tables import ContactRow, ReminderRow, SlaTimerRow
 
@@ -260,8 +260,7 @@ class ReminderStore:
                 else:
                     error = result.error
                     values["last_error"] = error.message if error else "the CRM gave no task id"
-                    retry = error is not None and error.retryable and item.attempts + 1 < max_attempts
-                    values["status"] = PENDING if retry else FAILED
+                    values["status"] = FAILED if rejected_for_good(error, item.attempts, max_attempts) else PENDING
                 statuses.append(values["status"])
                 conn.execute(update(ReminderRow).where(
                     self._row(ref, item.contact_id, item.clock_start, item.kind)).values(**values))

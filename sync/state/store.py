@@ -323,7 +323,7 @@ class StateStore:
                 failed += 1
                 error = result.error
                 message = error.message if error else "the CRM gave no reason"
-                if not rejected_for_good(result, update_.attempts, max_attempts):
+                if not rejected_for_good(result.error, update_.attempts, max_attempts):
                     retried += 1
                     retries += _version_keys(ref, update_, k_error=message)
                     continue
