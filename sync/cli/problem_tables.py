@@ -11,7 +11,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from sync.cli.layout import Cell, Column, fitted
-from sync.cli.tables import when
+from sync.cli.tables import alarming, when
 from sync.state import AccountRef, StateStore
 from sync.state.record_problems import PULL, PUSH
 
@@ -25,7 +25,7 @@ def problem_tables(store: StateStore, *, width: int, show_all: bool = False) -> 
     counts: dict[AccountRef, Counter[str]] = ledger.counts()
     total = sum(sum(c.values()) for c in counts.values())
     count_rows: list[list[Cell]] = [
-        [ref.account, ref.crm, _alarming(c.get(PULL, 0)), _alarming(c.get(PUSH, 0))]
+        [ref.account, ref.crm, alarming(c.get(PULL, 0), "yellow"), alarming(c.get(PUSH, 0), "yellow")]
         for ref, c in sorted(counts.items())]
     if not total:  # one line, not an empty table
         parts: list[RenderableType] = [Text("Records with problems: 0", style="italic")]
@@ -52,10 +52,6 @@ def problem_tables(store: StateStore, *, width: int, show_all: bool = False) -> 
         [[ref.account, ref.crm, Text(w.what, style="yellow"), w.lost, w.enable, when(since)]
          for ref, w, since in warnings], width))
     return parts
-
-
-def _alarming(count: int) -> Cell:
-    return Text(str(count), style="yellow") if count else str(count)
 
 
 def _why(reason: str, code: str | None) -> str:

@@ -11,6 +11,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from sync.cli.layout import Cell, Column, fitted
+from sync.cli.tables import alarming
 from sync.state import StateStore
 from sync.state.reminders import (
     COMPLETING,
@@ -46,9 +47,5 @@ def _cells(counts: Counter[tuple[str, str]]) -> list[Cell]:
         return sum(counts[(kind, status)] for kind in kinds for status in statuses)
 
     return [str(of((REMINDER,), (OPEN, COMPLETING))), str(of((ESCALATION,), (OPEN, COMPLETING))),
-            str(of(TASK_KINDS, (PENDING, SENDING))), _alarming(of(TASK_KINDS, (FAILED,))),
-            str(of((WEBHOOK,), (PENDING,))), _alarming(of((WEBHOOK,), (FAILED,)))]
-
-
-def _alarming(count: int) -> Cell:
-    return Text(str(count), style="bold red") if count else str(count)
+            str(of(TASK_KINDS, (PENDING, SENDING))), alarming(of(TASK_KINDS, (FAILED,))),
+            str(of((WEBHOOK,), (PENDING,))), alarming(of((WEBHOOK,), (FAILED,)))]

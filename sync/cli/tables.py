@@ -51,9 +51,9 @@ def outcome(value: str) -> Text:
     return Text(value, style=_OUTCOME_STYLES.get(value, ""))
 
 
-def alarming(count: int) -> Cell:
-    """A count of failures or breaches: red when there is any."""
-    return Text(str(count), style="bold red") if count else str(count)
+def alarming(count: int, style: str = "bold red") -> Cell:
+    """A count of failures or breaches: red (or `style`) when there is any."""
+    return Text(str(count), style=style) if count else str(count)
 
 
 def render_value(value: FieldValue) -> str:
