@@ -26,7 +26,7 @@ from sync.contract import SetupWarning
 from sync.spill import chunks
 from sync.state.leases import check_fence
 from sync.state.records import AccountRef
-from sync.state.tables import ID, NAME, RecordProblemRow, SetupWarningRow
+from sync.state.tables import ID, NAME, RecordProblemRow, SetupWarningRow, of_account
 
 PULL = "pull"
 PUSH = "push"
@@ -117,7 +117,7 @@ class ProblemLedger:
                                (read.deals, row.object_type.in_(DEAL_TYPES)),
                                (read.activities, row.object_type.not_in(CONTACT_TYPES | DEAL_TYPES))):
                 for chunk in chunks(sorted(ids)):
-                    conn.execute(delete(row).where(self._of(ref), row.source == PULL, kinds,
+                    conn.execute(delete(row).where(of_account(RecordProblemRow, ref), row.source == PULL, kinds,
                                                    row.record_id.in_(chunk)))
 
     def clear_pushed(self, ref: AccountRef, contact_ids: Iterable[str]) -> None:
@@ -125,14 +125,14 @@ class ProblemLedger:
         with self.engine.begin() as conn:
             check_fence(conn)  # with replicas: only the account's owner writes
             for chunk in chunks(sorted(set(contact_ids))):
-                conn.execute(delete(RecordProblemRow).where(self._of(ref), RecordProblemRow.source == PUSH,
+                conn.execute(delete(RecordProblemRow).where(of_account(RecordProblemRow, ref), RecordProblemRow.source == PUSH,
                                                             RecordProblemRow.record_id.in_(chunk)))
 
     def problems(self, ref: AccountRef | None = None, *, limit: int | None = None) -> list[StoredProblem]:
         """Problems, most recently seen first."""
         query = select(RecordProblemRow)
         if ref is not None:
-            query = query.where(self._of(ref))
+            query = query.where(of_account(RecordProblemRow, ref))
         query = query.order_by(RecordProblemRow.last_seen.desc(), RecordProblemRow.crm, RecordProblemRow.account,
                                RecordProblemRow.record_id, RecordProblemRow.field)
         if limit is not None:
@@ -153,7 +153,7 @@ class ProblemLedger:
         records = (select(RecordProblemRow.crm, RecordProblemRow.account, RecordProblemRow.source,
                           RecordProblemRow.object_type, RecordProblemRow.record_id).distinct())
         if ref is not None:
-            records = records.where(self._of(ref))
+            records = records.where(of_account(RecordProblemRow, ref))
         sub = records.subquery()
         query = select(sub.c.crm, sub.c.account, sub.c.source, func.count()).group_by(
             sub.c.crm, sub.c.account, sub.c.source)
@@ -190,12 +190,9 @@ class ProblemLedger:
     def warnings(self, ref: AccountRef | None = None) -> list[tuple[AccountRef, SetupWarning, datetime]]:
         query = select(SetupWarningRow)
         if ref is not None:
-            query = query.where(SetupWarningRow.crm == ref.crm, SetupWarningRow.account == ref.account)
+            query = query.where(of_account(SetupWarningRow, ref))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(SetupWarningRow.crm, SetupWarningRow.account,
                                                SetupWarningRow.what)).all()
         return [(AccountRef(r.crm, r.account), SetupWarning(r.what, r.lost, r.enable), r.since) for r in rows]
 
-    @staticmethod
-    def _of(ref: AccountRef) -> Any:
-        return and_(RecordProblemRow.crm == ref.crm, RecordProblemRow.account == ref.account)

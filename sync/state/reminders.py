@@ -25,7 +25,7 @@ from sync.spill import chunks
 from sync.state.leases import check_fence
 from sync.state.records import AccountRef, rejected_for_good
 from sync.state.store import StateStore
-from sync.state.tables import ContactRow, ReminderRow, SlaTimerRow
+from sync.state.tables import ContactRow, ReminderRow, SlaTimerRow, of_account
 
 REMINDER, ESCALATION, WEBHOOK = "reminder", "escalation", "webhook"
 TASK_KINDS = (REMINDER, ESCALATION)
@@ -85,14 +85,9 @@ class ReminderStore:
         self.engine = store.engine
 
     @staticmethod
-    def _of(table: Any, ref: AccountRef) -> Any:
-        return and_(table.crm == ref.crm, table.account == ref.account)
-
-    @staticmethod
     def _row(ref: AccountRef, contact_id: str, clock_start: datetime, kind: str) -> Any:
-        return and_(ReminderRow.crm == ref.crm, ReminderRow.account == ref.account,
-                    ReminderRow.contact_id == contact_id, ReminderRow.clock_start == clock_start,
-                    ReminderRow.kind == kind)
+        return and_(of_account(ReminderRow, ref), ReminderRow.contact_id == contact_id,
+                    ReminderRow.clock_start == clock_start, ReminderRow.kind == kind)
 
     # --- deciding what is owed ----------------------------------------------------------------------------
 
@@ -103,7 +98,7 @@ class ReminderStore:
             ReminderRow.contact_id == SlaTimerRow.contact_id, ReminderRow.clock_start == SlaTimerRow.started_at,
             ReminderRow.kind == kind)
         query = (select(SlaTimerRow.contact_id, SlaTimerRow.status, SlaTimerRow.started_at, SlaTimerRow.due_at)
-                 .where(self._of(SlaTimerRow, ref), SlaTimerRow.status.in_(list(statuses)),
+                 .where(of_account(SlaTimerRow, ref), SlaTimerRow.status.in_(list(statuses)),
                         SlaTimerRow.started_at.is_not(None), SlaTimerRow.due_at.is_not(None), ~exists(owed))
                  .order_by(SlaTimerRow.contact_id))
         with self.engine.connect() as conn:
@@ -115,7 +110,7 @@ class ReminderStore:
         with self.engine.connect() as conn:
             for chunk in chunks(list(ids)):
                 for cid, snapshot in conn.execute(select(ContactRow.contact_id, ContactRow.snapshot).where(
-                        self._of(ContactRow, ref), ContactRow.contact_id.in_(chunk))):
+                        of_account(ContactRow, ref), ContactRow.contact_id.in_(chunk))):
                     contact = decode_contact(snapshot)
                     name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
                     found[cid] = (contact.owner_id, name)
@@ -157,9 +152,9 @@ class ReminderStore:
         if updated_by is not None:
             query = query.where(ReminderRow.updated_at <= updated_by)
         if ref is not None:
-            query = query.where(self._of(ReminderRow, ref))
+            query = query.where(of_account(ReminderRow, ref))
         if among is not None:
-            query = query.where(or_(*(self._of(ReminderRow, held) for held in among)))
+            query = query.where(or_(*(of_account(ReminderRow, held) for held in among)))
         if due_by is not None:
             query = query.where(ReminderRow.next_attempt_at <= due_by)
         query = query.order_by(ReminderRow.crm, ReminderRow.account, ReminderRow.contact_id, ReminderRow.kind)
@@ -175,7 +170,7 @@ class ReminderStore:
             SlaTimerRow.crm == ReminderRow.crm, SlaTimerRow.account == ReminderRow.account,
             SlaTimerRow.contact_id == ReminderRow.contact_id, SlaTimerRow.started_at == ReminderRow.clock_start,
             SlaTimerRow.status.in_(WAITING))
-        query = (select(ReminderRow).where(self._of(ReminderRow, ref), ReminderRow.kind.in_(TASK_KINDS),
+        query = (select(ReminderRow).where(of_account(ReminderRow, ref), ReminderRow.kind.in_(TASK_KINDS),
                                            ReminderRow.status.in_([PENDING, OPEN]), ~exists(waiting))
                  .order_by(ReminderRow.contact_id, ReminderRow.kind))
         with self.engine.connect() as conn:
@@ -186,7 +181,7 @@ class ReminderStore:
         query = select(ReminderRow.kind, ReminderRow.status, func.count()).group_by(ReminderRow.kind,
                                                                                      ReminderRow.status)
         if ref is not None:
-            query = query.where(self._of(ReminderRow, ref))
+            query = query.where(of_account(ReminderRow, ref))
         with self.engine.connect() as conn:
             return {(kind, status): int(count) for kind, status, count in conn.execute(query)}
 

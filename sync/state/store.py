@@ -72,6 +72,7 @@ from sync.state.tables import (
     SetupWarningRow,
     SlaTimerRow,
     StageTransitionRow,
+    of_account,
 )
 from sync.state.values import decode_value, encode_value
 
@@ -152,16 +153,12 @@ class StateStore:
             name: stmt.excluded[name] for name in rows[0] if name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=columns), rows)
 
-    @staticmethod
-    def _of(table: Any, ref: AccountRef) -> Any:
-        return and_(table.crm == ref.crm, table.account == ref.account)
-
     # --- cursors ---------------------------------------------------------------------------------------
 
     def cursor(self, ref: AccountRef, stream: str = CONTACTS_STREAM) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(CursorRow.cursor).where(
-                self._of(CursorRow, ref), CursorRow.stream == stream)).scalar_one_or_none()
+                of_account(CursorRow, ref), CursorRow.stream == stream)).scalar_one_or_none()
 
     # --- the page transaction ---------------------------------------------------------------------------
 
@@ -174,13 +171,13 @@ class StateStore:
         with self.engine.connect() as conn:
             for chunk in chunks(wanted):
                 for cid, memory in conn.execute(select(ContactRow.contact_id, ContactRow.memory).where(
-                        self._of(ContactRow, ref), ContactRow.contact_id.in_(chunk))):
+                        of_account(ContactRow, ref), ContactRow.contact_id.in_(chunk))):
                     memories[cid] = _memory_decoder.decode(memory)
                 for cid, name, value in conn.execute(select(PushedRow.contact_id, PushedRow.field, PushedRow.value)
-                                                     .where(self._of(PushedRow, ref), PushedRow.contact_id.in_(chunk))):
+                                                     .where(of_account(PushedRow, ref), PushedRow.contact_id.in_(chunk))):
                     pushed[cid][name] = value
                 for cid, name, value in conn.execute(select(OutboxRow.contact_id, OutboxRow.field, OutboxRow.value)
-                                                     .where(self._of(OutboxRow, ref), OutboxRow.contact_id.in_(chunk))):
+                                                     .where(of_account(OutboxRow, ref), OutboxRow.contact_id.in_(chunk))):
                     pending[cid][name] = value
         return {cid: ContactState(memory=memories.get(cid), pushed=dict(pushed.get(cid, {})),
                                   pending=dict(pending.get(cid, {}))) for cid in wanted}
@@ -217,13 +214,13 @@ class StateStore:
                 self._upsert(conn, SlaTimerRow, timers, ["crm", "account", "contact_id"])
             gone = list(write.tombstones)
             for cid, survivor in write.tombstones.items():
-                conn.execute(update(ContactRow).where(self._of(ContactRow, ref), ContactRow.contact_id == cid)
+                conn.execute(update(ContactRow).where(of_account(ContactRow, ref), ContactRow.contact_id == cid)
                              .values(tombstoned_at=now, merged_into=survivor, next_review_at=None))
             for chunk in chunks(gone):
-                conn.execute(delete(OutboxRow).where(self._of(OutboxRow, ref), OutboxRow.contact_id.in_(chunk)))
-                conn.execute(delete(SlaTimerRow).where(self._of(SlaTimerRow, ref), SlaTimerRow.contact_id.in_(chunk)))
+                conn.execute(delete(OutboxRow).where(of_account(OutboxRow, ref), OutboxRow.contact_id.in_(chunk)))
+                conn.execute(delete(SlaTimerRow).where(of_account(SlaTimerRow, ref), SlaTimerRow.contact_id.in_(chunk)))
             for cid, names in write.cancel.items():
-                conn.execute(delete(OutboxRow).where(self._of(OutboxRow, ref), OutboxRow.contact_id == cid,
+                conn.execute(delete(OutboxRow).where(of_account(OutboxRow, ref), OutboxRow.contact_id == cid,
                                                      OutboxRow.field.in_(names)))
             stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(OutboxRow)
             on_conflict = {"value": stmt.excluded.value, "version": OutboxRow.version + 1,
@@ -247,7 +244,7 @@ class StateStore:
     def pending_updates(self, ref: AccountRef, *, after: str | None = None, limit: int = 100) -> list[PendingUpdate]:
         """Up to `limit` contacts with pending writes, in contact id order after `after` (keyset paging)."""
         with self.engine.connect() as conn:
-            query = select(OutboxRow.contact_id).where(self._of(OutboxRow, ref)).distinct()
+            query = select(OutboxRow.contact_id).where(of_account(OutboxRow, ref)).distinct()
             if after is not None:
                 query = query.where(OutboxRow.contact_id > after)
             ids = list(conn.execute(query.order_by(OutboxRow.contact_id).limit(limit)).scalars())
@@ -255,9 +252,9 @@ class StateStore:
                 return []
             rows = conn.execute(select(OutboxRow.contact_id, OutboxRow.field, OutboxRow.value, OutboxRow.version,
                                        OutboxRow.attempts, OutboxRow.rules_version)
-                                .where(self._of(OutboxRow, ref), OutboxRow.contact_id.in_(ids))).all()
+                                .where(of_account(OutboxRow, ref), OutboxRow.contact_id.in_(ids))).all()
             before = conn.execute(select(PushedRow.contact_id, PushedRow.field, PushedRow.value)
-                                  .where(self._of(PushedRow, ref), PushedRow.contact_id.in_(ids))).all()
+                                  .where(of_account(PushedRow, ref), PushedRow.contact_id.in_(ids))).all()
         previous: dict[str, dict[str, FieldValue]] = defaultdict(dict)
         for cid, name, value in before:
             previous[cid][name] = decode_value(value)
@@ -280,7 +277,7 @@ class StateStore:
     def outbox_size(self, ref: AccountRef) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(OutboxRow).where(
-                self._of(OutboxRow, ref))).scalar_one())
+                of_account(OutboxRow, ref))).scalar_one())
 
     def record_push(self, ref: AccountRef, outcomes: Sequence[PushOutcome], *, run_id: str,
                     max_attempts: int) -> PushTally:
@@ -354,7 +351,7 @@ class StateStore:
         """Managed (not tombstoned) contacts in id order after `after`: all of them, those due for review by
         `due_by`, those decided by another rules version than `not_version`, or the given ids."""
         query = select(ContactRow.contact_id, ContactRow.snapshot, ContactRow.memory).where(
-            self._of(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
+            of_account(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
         if after is not None:
             query = query.where(ContactRow.contact_id > after)
         if due_by is not None:
@@ -373,7 +370,7 @@ class StateStore:
         whole account in memory."""
         after: str | None = None
         while True:
-            query = select(ContactRow.contact_id).where(self._of(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
+            query = select(ContactRow.contact_id).where(of_account(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
             if after is not None:
                 query = query.where(ContactRow.contact_id > after)
             with self.engine.connect() as conn:
@@ -386,19 +383,19 @@ class StateStore:
     def is_managed(self, ref: AccountRef, contact_id: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(ContactRow.contact_id).where(
-                self._of(ContactRow, ref), ContactRow.contact_id == contact_id,
+                of_account(ContactRow, ref), ContactRow.contact_id == contact_id,
                 ContactRow.tombstoned_at.is_(None))).first() is not None
 
     def last_pushed(self, ref: AccountRef, contact_id: str) -> dict[str, FieldValue]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(PushedRow.field, PushedRow.value).where(
-                self._of(PushedRow, ref), PushedRow.contact_id == contact_id)).all()
+                of_account(PushedRow, ref), PushedRow.contact_id == contact_id)).all()
         return {name: decode_value(value) for name, value in rows}
 
     # --- audit and rejections --------------------------------------------------------------------------
 
     def audit(self, ref: AccountRef, contact_id: str | None = None) -> list[AuditEntry]:
-        query = select(AuditRow).where(self._of(AuditRow, ref))
+        query = select(AuditRow).where(of_account(AuditRow, ref))
         if contact_id is not None:
             query = query.where(AuditRow.contact_id == contact_id)
         with self.engine.connect() as conn:
@@ -411,7 +408,7 @@ class StateStore:
 
     def rejections(self, ref: AccountRef) -> list[Rejection]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(RejectionRow).where(self._of(RejectionRow, ref))
+            rows = conn.execute(select(RejectionRow).where(of_account(RejectionRow, ref))
                                 .order_by(RejectionRow.id)).all()
         return [Rejection(contact_id=r.contact_id, fields=tuple(r.fields.split(";")), code=r.code, message=r.message,
                           run_id=r.run_id, at=r.at) for r in rows]
@@ -435,7 +432,7 @@ class StateStore:
         """Run history, newest first; `latest_only` keeps the last run of each account; `kind` only those runs."""
         query = select(RunRow)
         if ref is not None:
-            query = query.where(self._of(RunRow, ref))
+            query = query.where(of_account(RunRow, ref))
         if kind is not None:
             query = query.where(RunRow.kind == kind)
         if latest_only:
@@ -475,7 +472,7 @@ class StateStore:
         with self.engine.begin() as conn:
             for table in (CursorRow, ContactRow, PushedRow, OutboxRow, SlaTimerRow, HealthRow, StageTransitionRow,
                           HandoffRow, ReminderRow, RecordProblemRow, SetupWarningRow):
-                conn.execute(delete(table).where(self._of(table, ref)))
+                conn.execute(delete(table).where(of_account(table, ref)))
 
     def classification_counts(self) -> dict[AccountRef, Counter[Classification]]:
         """Managed contacts per (stage, maturity, client kind, SLA status) of their last decision, per
@@ -495,7 +492,7 @@ class StateStore:
                     limit: int = 10) -> list[str]:
         """Managed contacts of an account in id order, optionally those of one stage / SLA status (examples
         for an admin to look at)."""
-        query = select(ContactRow.contact_id).where(self._of(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
+        query = select(ContactRow.contact_id).where(of_account(ContactRow, ref), ContactRow.tombstoned_at.is_(None))
         if stage is not None:
             query = query.where(ContactRow.stage == stage)
         if sla_status is not None:
@@ -507,14 +504,14 @@ class StateStore:
         """How many SLA breaches are open for an account: counted by the database, so a run's summary costs no
         memory however many there are (`open_breaches` lists them, for status and the report)."""
         query = select(func.count()).select_from(SlaTimerRow).where(SlaTimerRow.status == "breached",
-                                                                      self._of(SlaTimerRow, ref))
+                                                                      of_account(SlaTimerRow, ref))
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
     def open_breaches(self, ref: AccountRef | None = None) -> list[Breach]:
         query = select(SlaTimerRow).where(SlaTimerRow.status == "breached")
         if ref is not None:
-            query = query.where(self._of(SlaTimerRow, ref))
+            query = query.where(of_account(SlaTimerRow, ref))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(SlaTimerRow.due_at, SlaTimerRow.contact_id)).all()
         return [Breach(crm=r.crm, account=r.account, contact_id=r.contact_id, started_at=r.started_at,
@@ -531,7 +528,7 @@ class StateStore:
 
     def health(self, ref: AccountRef) -> HealthRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(HealthRow).where(self._of(HealthRow, ref))).first()
+            row = conn.execute(select(HealthRow).where(of_account(HealthRow, ref))).first()
         if row is None:
             return None
         return HealthRecord(reachable=row.reachable, authorised=row.authorised, message=row.message,

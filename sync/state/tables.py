@@ -11,11 +11,14 @@ tables: a test compares them with alembic's autogenerate.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, TypeDecorator, and_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from sync.state.records import AccountRef
 
 ID = String(255)
 NAME = String(64)
@@ -359,3 +362,8 @@ class LeaseRow(Base):
     generation: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+def of_account(table: Any, ref: AccountRef) -> Any:
+    """The condition that keeps one account's rows of `table` (every table is keyed by crm and account)."""
+    return and_(table.crm == ref.crm, table.account == ref.account)
