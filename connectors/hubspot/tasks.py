@@ -20,9 +20,11 @@ import hubspot.crm.objects as objects_sdk
 
 from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
+from connectors.hubspot.related import next_after
 from sync.contract import TaskRequest, TaskResult
 from sync.errors import RecordError
 from sync.reminders.policy import carries
+from sync.toolkit.paging import TokenPaginator
 
 _OBJECTS_CFG = objects_sdk.Configuration()
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type: task to contact ("Associations v4", type ids)
@@ -99,20 +101,20 @@ class TaskWriter:
         return found
 
     def _contact_tasks(self, contact_id: str) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        after = "0"
-        while True:
+        """Every task of the contact: search pages of 200 through the shared paginator (a repeated token fails
+        the call instead of looping)."""
+
+        def fetch(after: str | None) -> dict[str, Any]:
             request = objects_sdk.PublicObjectSearchRequest(
                 filter_groups=[objects_sdk.FilterGroup(filters=[objects_sdk.Filter(
                     property_name="associations.contact", operator="EQ", value=contact_id,
                     local_vars_configuration=_OBJECTS_CFG)], local_vars_configuration=_OBJECTS_CFG)],
-                sorts=["hs_object_id"], properties=["hs_task_body", "hs_task_status"], limit=200, after=after,
-                local_vars_configuration=_OBJECTS_CFG)
-            data = self.client.search_objects("tasks", "tasks", request)
-            records.extend(data.get("results") or [])
-            after = str(((data.get("paging") or {}).get("next") or {}).get("after") or "")
-            if not after:
-                return records
+                sorts=["hs_object_id"], properties=["hs_task_body", "hs_task_status"], limit=200,
+                after=after or "0", local_vars_configuration=_OBJECTS_CFG)
+            return self.client.search_objects("tasks", "tasks", request)
+
+        return [record for page in TokenPaginator(fetch, crm=mapping.CRM, what="task search", find=next_after,
+                                                  items_key="results") for record in page]
 
     def complete(self, task_ids: Sequence[str]) -> list[TaskResult]:
         results: dict[str, TaskResult] = {}
