@@ -254,8 +254,10 @@ class DealFieldReader:
         for page in list_pages(lambda cursor: self.client.get(
                 "/api/v2/dealFields", {"limit": 500, **({"cursor": cursor} if cursor else {})},
                 category="setup", cost=COST_V2_LIST), what="deal fields"):
-            found = found or next((row for row in page if isinstance(row, Mapping)
-                                   and str(row.get("field_name") or "").casefold() == self.name.casefold()), None)
+            found = next((row for row in page if isinstance(row, Mapping)
+                          and str(row.get("field_name") or "").casefold() == self.name.casefold()), None)
+            if found is not None:  # no more pages: the field is found
+                break
         if found is None:
             self.warnings.add("deals", SetupWarning(
                 f"deal field {self.name!r} (recurring_deal_field) does not exist",
