@@ -36,7 +36,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.fields import ContactProperties, owned_property_types
 from connectors.hubspot.paging import ARCHIVED, CONTACTS, CRM, KeysetSearch, Row, SearchQuery, legacy_cursor
 from connectors.hubspot.push import ContactWriter
-from connectors.hubspot.related import Links, RelatedReader, category_of, next_after
+from connectors.hubspot.related import Links, RelatedReader, category_of, checked_id, next_after
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.writing import Lifecycle
@@ -336,12 +336,9 @@ def _readable(records: Sequence[Mapping[str, Any]],
               problems: list[RecordProblem] | None = None) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(id, record) of the records whose id is a HubSpot id; the others are reported and skipped."""
     for record in records:
-        found = mapping.record_id(record)
+        found = mapping.record_id(record) if problems is None else checked_id(record, "contact", problems)
         if found is not None:
             yield found, record
-        elif problems is not None:
-            shown = "".join(character for character in str(record.get("id")) if character.isprintable())[:64]
-            problems.append(RecordProblem(shown or "?", "id", "not a HubSpot record id: record skipped", "contact"))
 
 
 def _inline_links(records: Sequence[tuple[str, Mapping[str, Any]]], to_type: str) -> Links:

@@ -27,7 +27,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from sync.contract import RecordProblem
 from sync.model import Deal, DealStatus
 from sync.toolkit.paging import PagingLoop
-from sync.toolkit.reading import RecordReader, read_record
+from sync.toolkit.reading import RecordReader, read_record, shown_id
 
 _OBJECTS_CFG = objects_sdk.Configuration()
 _ASSOC_CFG = assoc_sdk.Configuration()
@@ -105,7 +105,7 @@ class RelatedReader:
         outcomes = self._outcomes()
         deals: dict[str, Deal] = {}
         for record in self.batch_read("deals", ids, mapping.deal_properties(self.settings)):
-            deal_id = _checked_id(record, "deal", problems)
+            deal_id = checked_id(record, "deal", problems)
             if deal_id is None:
                 continue
             reader = RecordReader(deal_id, "deal")
@@ -124,7 +124,7 @@ class RelatedReader:
         kind = SINGULAR[object_type]
         found: dict[str, Engagement] = {}
         for record in self.batch_read(object_type, ids, engagement_properties(object_type)):
-            engagement_id = _checked_id(record, kind, problems)
+            engagement_id = checked_id(record, kind, problems)
             if engagement_id is None:
                 continue
             reader = RecordReader(engagement_id, kind)
@@ -143,21 +143,16 @@ class RelatedReader:
             return {}
         found = {}
         for record in self.batch_read("companies", unique, wanted):
-            company_id = _checked_id(record, "company", problems)
+            company_id = checked_id(record, "company", problems)
             if company_id is not None:
                 found[company_id] = record.get("properties") or {}
         return found
 
 
-def _checked_id(record: Mapping[str, Any], object_type: str, problems: list[RecordProblem]) -> str | None:
+def checked_id(record: Mapping[str, Any], object_type: str, problems: list[RecordProblem]) -> str | None:
     found = mapping.record_id(record)
     if found is None:
-        problems.append(RecordProblem(_shown(record.get("id")), "id", "not a HubSpot record id: record skipped",
+        problems.append(RecordProblem(shown_id(record.get("id")), "id", "not a HubSpot record id: record skipped",
                                       object_type))
     return found
 
-
-def _shown(raw: Any) -> str:
-    """An unreadable id as a problem may name it: printable characters only, cut short."""
-    text = "".join(character for character in str(raw) if character.isprintable())
-    return text[:64] or "?"

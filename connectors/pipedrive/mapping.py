@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync.contract import RecordProblem
 from sync.model import Activity, ActivityKind, Deal, DealStatus, Maturity, PipelineStage, Seniority
-from sync.toolkit.reading import RecordReader, read_record
+from sync.toolkit.reading import RecordReader, read_record, shown_id
 
 if TYPE_CHECKING:
     from connectors.pipedrive.fields import DealFieldReader
@@ -143,16 +143,10 @@ def record_id(raw: Any, object_type: str, problems: list[RecordProblem]) -> int 
     """A record's own id, or None with a problem: a record without a readable id is skipped."""
     value = pipedrive_id(raw)
     if value is None:
-        reader = RecordReader(shown(raw), object_type)
+        reader = RecordReader(shown_id(raw), object_type)
         reader.problem("id", "not a Pipedrive id: the record is skipped")
         problems.extend(reader.problems)
     return value
-
-
-def shown(raw: Any) -> str:
-    """An unreadable id as a problem names it: short, without control characters."""
-    text = re.sub(r"[\x00-\x1f\x7f]", "", str(raw))[:64]
-    return text or "?"
 
 
 def default_stage_map(stages: Sequence[Mapping[str, Any]]) -> dict[int, PipelineStage]:
@@ -231,7 +225,7 @@ def deal_person(row: Mapping[str, Any], problems: list[RecordProblem]) -> int | 
         raw = raw.get("value")
     if raw is None:
         return None
-    reader = RecordReader(shown(row.get("id")), "deal")
+    reader = RecordReader(shown_id(row.get("id")), "deal")
     person = read_id(reader, raw, "person_id")
     problems.extend(reader.problems)
     return person
@@ -241,7 +235,7 @@ def deal_person(row: Mapping[str, Any], problems: list[RecordProblem]) -> int | 
 
 def activity_person_ids(row: Mapping[str, Any], problems: list[RecordProblem]) -> set[int]:
     """Every person an activity concerns: its primary person and all participants (odd ids reported)."""
-    reader = RecordReader(shown(row.get("id")), "activity")
+    reader = RecordReader(shown_id(row.get("id")), "activity")
     participants = row.get("participants")
     raws = [part.get("person_id") for part in participants if isinstance(part, Mapping)] \
         if isinstance(participants, list) else []

@@ -179,14 +179,15 @@ def read_record(record_id: Any, object_type: str, problems: list[RecordProblem],
     except CrmsyncError:
         raise
     except Exception as exc:  # noqa: BLE001 - any mapping failure is this record's, not the page's
-        problems.append(RecordProblem(_id_text(record_id), None, f"unreadable record ({type(exc).__name__})",
+        problems.append(RecordProblem(shown_id(record_id), None, f"unreadable record ({type(exc).__name__})",
                                       object_type))
         return None
 
 
-def _id_text(record_id: Any) -> str:
-    text = _CONTROLS.sub("", str(record_id))
-    return text[:64] if text else "?"
+def shown_id(raw: Any) -> str:
+    """An id as a problem names it (an unreadable one included): printable characters only, cut to 64."""
+    text = "".join(character for character in str(raw) if character.isprintable())
+    return text[:64] or "?"
 
 
 def _parse_number(text: str) -> float | None:
