@@ -125,18 +125,24 @@ class ReminderStore:
         now = self.store.clock.now()
         with self.engine.begin() as conn:
             check_fence(conn)  # with replicas: only the account's owner writes
+            there: set[tuple[str, datetime, str]] = set()  # the rows already there, read a chunk at a time
+            for chunk in chunks(sorted({item.contact_id for item in owed})):
+                there.update((row.contact_id, row.clock_start, row.kind) for row in conn.execute(
+                    select(ReminderRow.contact_id, ReminderRow.clock_start, ReminderRow.kind)
+                    .where(of_account(ReminderRow, ref), ReminderRow.contact_id.in_(chunk))))
             for item in owed:
-                if conn.execute(select(ReminderRow.marker).where(
-                        self._row(ref, item.contact_id, item.clock_start, item.kind))).first() is not None:
-                    continue
-                added.append(item)
+                if (item.contact_id, item.clock_start, item.kind) not in there:
+                    there.add((item.contact_id, item.clock_start, item.kind))
+                    added.append(item)
+            if added:
                 conn.execute(ReminderRow.__table__.insert(), [{
                     "crm": ref.crm, "account": ref.account, "contact_id": item.contact_id,
                     "clock_start": item.clock_start, "kind": item.kind, "marker": item.marker,
                     "status": item.status, "assignee_id": item.assignee_id, "owner_id": item.owner_id,
                     "due_at": item.due_at, "payload": json.dumps(item.payload, sort_keys=True),
                     "task_id": item.task_id, "attempts": 0, "last_error": item.last_error,
-                    "next_attempt_at": now if item.kind == WEBHOOK else None, "created_at": now, "updated_at": now}])
+                    "next_attempt_at": now if item.kind == WEBHOOK else None, "created_at": now, "updated_at": now}
+                    for item in added])
         return added
 
     # --- reading ----------------------------------------------------------------------------------------
