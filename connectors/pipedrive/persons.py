@@ -126,11 +126,9 @@ def _custom_values(reader: RecordReader, row: Mapping[str, Any], catalog: FieldC
     if not isinstance(custom, Mapping):
         reader.problem("custom_fields", "not an object of custom field values")
         custom = {}
-    managed = {spec.name.casefold() for spec in settings.write_fields.values()}
-    by_attribute = {name.casefold(): attribute for attribute, name in settings.profile_fields.items()}
-    explicit = {name.casefold(): key for key, name in settings.qualification_fields.items()}
-    event_fields = {name.casefold(): kind for kind, name in settings.event_date_fields.items()}
-    override_name = settings.override_stage_field.casefold() if settings.override_stage_field else None
+    names = settings.field_names
+    managed, by_attribute, explicit = names.managed, names.profile, names.qualification
+    event_fields, override_name = names.event_dates, names.override_stage
     profile: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     events: list[EngagementEvent] = []

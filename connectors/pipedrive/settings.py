@@ -13,6 +13,8 @@ connector resolves names to keys through `GET /v1/personFields` and never stores
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -248,3 +250,24 @@ class PipedriveSettings(ConnectorSettings):
         if self.daily_token_budget is not None:
             return self.daily_token_budget
         return effective_daily_tokens(self.plan, self.seats)
+
+    @cached_property
+    def field_names(self) -> FieldNames:
+        """The person fields these settings name, folded once (a pull looks each custom value up in them)."""
+        return FieldNames(
+            managed=frozenset(spec.name.casefold() for spec in self.write_fields.values()),
+            profile={name.casefold(): attribute for attribute, name in self.profile_fields.items()},
+            qualification={name.casefold(): key for key, name in self.qualification_fields.items()},
+            event_dates={name.casefold(): kind for kind, name in self.event_date_fields.items()},
+            override_stage=self.override_stage_field.casefold() if self.override_stage_field else None)
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """Person field names (folded) -> what a pull makes of their values."""
+
+    managed: frozenset[str]  # crmsync's own fields: not read back
+    profile: dict[str, str]  # -> the contact attribute
+    qualification: dict[str, str]  # -> the `fields` key the rules read
+    event_dates: dict[str, str]  # -> the engagement event type, dated by the value
+    override_stage: str | None  # the stage sales forces
