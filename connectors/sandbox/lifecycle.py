@@ -16,7 +16,7 @@ these on.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Self, TypedDict, Unpack
+from typing import Self, TypedDict
 
 from connectors.sandbox.server import FaultPlan, RequestLog, SandboxServer
 from sync.clock import Clock, SystemClock

@@ -35,7 +35,6 @@ from connectors.sandbox.pipedrive_merge import merge_persons
 from connectors.sandbox.pipedrive_seed import AUTOMATION_USER_ID, Seeder
 from connectors.sandbox.pipedrive_store import PipedriveStore
 from connectors.sandbox.server import SandboxServer
-from sync.model import Activity, Contact, Deal, EngagementEvent
 
 
 class PipedriveSandbox(SeededSandbox):

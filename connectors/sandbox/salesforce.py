@@ -30,7 +30,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sync.model import Activity, Contact, Deal, EngagementEvent
 
 from connectors.salesforce.values import to18
 from connectors.salesforce.settings import DEFAULT_FIELD_MAP, SalesforceSettings
