@@ -86,6 +86,8 @@ _CONTACT_PROPERTIES: tuple[tuple[str, str, str, bool, str, tuple[str, ...]], ...
     ("website", "string", "text", False, "contactinformation", ()),
     ("annualrevenue", "number", "number", False, "contactinformation", ()),
     ("hubspot_owner_id", "enumeration", "select", False, "contactinformation", ()),
+    # "Primary company ID" ("HubSpot's default contact properties"): the contact's primary company, which
+    # HubSpot keeps in step with the contact's primary company association
     ("associatedcompanyid", "number", "number", False, "contactinformation", ()),
     ("lifecyclestage", "enumeration", "radio", False, "contactinformation", LIFECYCLE_ORDER),
     ("hs_lead_status", "enumeration", "radio", False, "sales_properties", LEAD_STATUSES),
@@ -136,7 +138,9 @@ class ValidationFailure(Exception):
 
 
 def id_order(native_id: str) -> tuple[int, int, str]:
-    """The order HubSpot lists records in (by id), for ids of any shape a record may have been given."""
+    """The order HubSpot lists records in: by id ("CRM API | Objects", list: paged by `after`, the last id
+    read). Ids are numeric strings; one of another shape (a test's hand-made record) sorts after them all
+    instead of failing the page."""
     return (0, int(native_id), "") if native_id.isdigit() else (1, 0, native_id)
 
 

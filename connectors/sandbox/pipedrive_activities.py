@@ -4,10 +4,12 @@
 - The link to a person is the `participants` list (`[{person_id, primary}]`): v2 derives the activity's
   `person_id` from its primary participant and the migration notes call it read-only, so a `person_id` sent
   in the body is ignored (the less convenient of the two readings: the spec also lists it in the body).
-  A participant that is not a live person is refused (400; 410 for a deleted one).
+  A participant that is not a live person is refused as the persons endpoints answer for it (`live_person`:
+  404 for an unknown id, 410 for one deleted within the 30 days Pipedrive keeps it, "Delete a person").
 - `owner_id` must be a user of the company; `type` one of the activity types (call, meeting, task,
   deadline, email, lunch); `due_date` `YYYY-MM-DD` and `due_time` `HH:MM` (UTC); `done` a strict boolean
-  (v2 booleans are strict, "API v2 migration guide"). Marking an activity done stamps `marked_as_done_time`.
+  (v2 booleans are strict, "API v2 migration guide"). Marking an activity done stamps `marked_as_done_time`
+  (a field of the v2 Activity schema in the OpenAPI file, set when `done` turns true).
 - Both answer `{"success": true, "data": <the activity>}`; an unknown activity is 404.
 """
 

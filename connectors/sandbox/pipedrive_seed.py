@@ -225,7 +225,10 @@ class Seeder:
         when = format_rfc3339(stamp) if stamp else store.now()
         closed = when if deal.status is not DealStatus.OPEN else None
         mrr = None
-        if deal.recurring is not None:  # a subscription's MRR: its value spread over its term (a year unsaid)
+        # seed data, not API behaviour: what a company that tracks subscriptions keeps in the deal's MRR
+        # ("Deals" product docs: MRR, ARR and ACV are the recurring revenue fields), its value spread over its
+        # term (a year when the term is unsaid)
+        if deal.recurring is not None:
             mrr = (
                 round(deal.amount / (deal.contract_months or 12), 6)
                 if deal.recurring and deal.amount

@@ -47,6 +47,8 @@ _PERSON = {
     "Not_Interested__c": "boolean",
 }
 SCHEMA: dict[str, dict[str, str]] = {
+    # User.ManagerId: "Object Reference for the Salesforce Platform", User ("The Id of the user who manages
+    # this user"), a reference to User through the relationship `Manager`
     "User": {**_SYSTEM, "Name": "string", "Email": "email", "IsActive": "boolean", "ManagerId": "reference"},
     "Account": {
         **_SYSTEM,
