@@ -48,8 +48,17 @@ def ok(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, content_type="application/json;charset=UTF-8")
 
 
-def _record_error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+def record_error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
     return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": fields or []}]}
+
+
+def rolled_back(checked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SaveResults of an allOrNone request with a failure ("sObject Collections": allOrNone rolls back
+    every record): the refused keep their errors, every other record is answered rolled back."""
+    return [result if "errors" in result else record_error(
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "Record rolled back because not all records were valid and the request was using AllOrNone header")
+        for result in checked]
 
 
 class RestApi:
@@ -159,18 +168,7 @@ class RestApi:
             checked = [self._check(record, sobject) for record, sobject in zip(records, types, strict=True)]
             failed = any("errors" in result for result in checked)
             if body.get("allOrNone") and failed:
-                return ok(
-                    [
-                        result
-                        if "errors" in result
-                        else _record_error(
-                            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                            "Record rolled back because not all records were valid "
-                            "and the request was using AllOrNone header",
-                        )
-                        for result in checked
-                    ]
-                )
+                return ok(rolled_back(checked))
             results = []
             for outcome in checked:
                 if "errors" in outcome:
@@ -182,40 +180,40 @@ class RestApi:
 
     def _check(self, record: Any, sobject: str) -> dict[str, Any]:
         if not isinstance(record, dict) or sobject not in self.org.schema:
-            return _record_error("INVALID_TYPE", "sObject type is not supported or missing in attributes")
+            return record_error("INVALID_TYPE", "sObject type is not supported or missing in attributes")
         raw_id = record.get("id")
         if not isinstance(raw_id, str) or not raw_id:
-            return _record_error("MISSING_ARGUMENT", "Id not specified in an update call")
+            return record_error("MISSING_ARGUMENT", "Id not specified in an update call")
         try:
             record_id = to18(raw_id)
         except ValueError:
-            return _record_error(
+            return record_error(
                 "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
             )
         if record_id[:3] != PREFIX[sobject]:
-            return _record_error(
+            return record_error(
                 "MALFORMED_ID", f"{sobject} ID: id value of incorrect type: {raw_id}", ["Id"]
             )
         stored = self.org.records[sobject].get(record_id)
         if stored is None:
-            return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            return record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
         if stored.get("IsDeleted"):
-            return _record_error("ENTITY_IS_DELETED", "entity is deleted")
+            return record_error("ENTITY_IS_DELETED", "entity is deleted")
         if sobject == "Lead" and stored.get("IsConverted"):
-            return _record_error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+            return record_error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
         queued = self.record_failures.get(record_id)
         if queued:
             code, message = queued.pop(0)
             if not queued:
                 del self.record_failures[record_id]
-            return _record_error(code, message)
+            return record_error(code, message)
         values: dict[str, Any] = {}
         for name, value in record.items():
             if name in ("attributes", "id"):
                 continue
             converted = self._convert(sobject, name, value)
             if isinstance(converted, _Invalid):
-                return _record_error(converted.code, converted.message, [name])
+                return record_error(converted.code, converted.message, [name])
             values[name] = converted
         return {"sobject": sobject, "id": record_id, "values": values}
 

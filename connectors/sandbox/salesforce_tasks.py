@@ -25,7 +25,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce.values import to18
-from connectors.sandbox.salesforce_rest import collection_body, ok
+from connectors.sandbox.salesforce_rest import collection_body, ok, record_error, rolled_back
 from connectors.sandbox.salesforce_store import Org
 
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
@@ -34,10 +34,6 @@ PRIORITIES = ("High", "Normal", "Low")
 LENGTHS = {"Subject": 255, "Description": 32_000}
 WRITABLE = frozenset({"WhoId", "OwnerId", "Subject", "Description", "Status", "Priority", "ActivityDate",
                       "TaskSubtype", "Type"})
-
-
-def _failure(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
-    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": fields or []}]}
 
 
 class TaskInserts:
@@ -52,9 +48,7 @@ class TaskInserts:
         with self.org.lock:
             checked = [self._check(record) for record in records]
             if body.get("allOrNone") and any("errors" in result for result in checked):
-                return ok([result if "errors" in result else _failure(
-                    "ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were valid "
-                    "and the request was using AllOrNone header") for result in checked])
+                return ok(rolled_back(checked))
             results = []
             for outcome in checked:
                 if "errors" in outcome:
@@ -66,35 +60,35 @@ class TaskInserts:
 
     def _check(self, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict) or (record.get("attributes") or {}).get("type") != "Task":
-            return _failure("INVALID_TYPE", "the sandbox creates Task records only")
+            return record_error("INVALID_TYPE", "the sandbox creates Task records only")
         if "Id" in record or "id" in record:
-            return _failure("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+            return record_error("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
         values = {name: value for name, value in record.items() if name != "attributes"}
         unknown = sorted(set(values) - WRITABLE)
         if unknown:
-            return _failure("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type Task", unknown[:1])
+            return record_error("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type Task", unknown[:1])
         owner = self._reference(values.get("OwnerId"), "User")
         if owner is None:
-            return _failure("INVALID_CROSS_REFERENCE_KEY", "Assigned To ID: id value of incorrect type", ["OwnerId"])
+            return record_error("INVALID_CROSS_REFERENCE_KEY", "Assigned To ID: id value of incorrect type", ["OwnerId"])
         if not owner.get("IsActive"):
-            return _failure("INACTIVE_OWNER_OR_USER", "operation performed with inactive user", ["OwnerId"])
+            return record_error("INACTIVE_OWNER_OR_USER", "operation performed with inactive user", ["OwnerId"])
         who = self._reference(values.get("WhoId"), "Lead") or self._reference(values.get("WhoId"), "Contact")
         if values.get("WhoId") is not None and who is None:
-            return _failure("INVALID_CROSS_REFERENCE_KEY", "Name ID: id value of incorrect type", ["WhoId"])
+            return record_error("INVALID_CROSS_REFERENCE_KEY", "Name ID: id value of incorrect type", ["WhoId"])
         if values.get("Status") not in TASK_STATUSES:
-            return _failure("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Status: bad value for restricted picklist "
+            return record_error("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Status: bad value for restricted picklist "
                             "field", ["Status"])
         if values.get("Priority", "Normal") not in PRIORITIES:
-            return _failure("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Priority: bad value for restricted "
+            return record_error("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Priority: bad value for restricted "
                             "picklist field", ["Priority"])
         for name, length in LENGTHS.items():
             if len(str(values.get(name) or "")) > length:
-                return _failure("STRING_TOO_LONG", f"{name}: data value too large (max length={length})", [name])
+                return record_error("STRING_TOO_LONG", f"{name}: data value too large (max length={length})", [name])
         if values.get("ActivityDate") is not None:
             try:
                 values["ActivityDate"] = date.fromisoformat(str(values["ActivityDate"]))
             except ValueError:
-                return _failure("INVALID_TYPE_ON_FIELD_IN_RECORD", "Due Date Only: value not of required type",
+                return record_error("INVALID_TYPE_ON_FIELD_IN_RECORD", "Due Date Only: value not of required type",
                                 ["ActivityDate"])
         values["OwnerId"], values["WhoId"] = owner["Id"], who["Id"] if who else None
         return {"values": values}
