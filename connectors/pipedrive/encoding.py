@@ -121,7 +121,7 @@ def move_labels(update: FieldUpdate, labels_now: Sequence[int], maturity_labels:
                      same=_same)
     if verdict is not Verdict.WRITE:
         return LabelMove(verdict)
-    labels = [label for label in labels_now if label not in managed] + target
+    labels = labels_after(labels_now, update.values[MATURITY], maturity_labels)
     return LabelMove(verdict, labels if labels != list(labels_now) else None)
 
 
